@@ -1,0 +1,126 @@
+"""Re-execute the book's notebooks in place so their stored outputs match the current model.
+
+Usage (from the repository root, inside .venv; `bash scripts/refresh-notebooks.sh` does both):
+
+    python scripts/refresh_notebooks.py                 # every notebooks/*.ipynb
+    python scripts/refresh_notebooks.py notebooks/02-the-hub.ipynb
+
+Each notebook runs top to bottom in a fresh `python3` kernel (jupyter_client starts it with
+this very interpreter, so it sees the same packages as nbval's --nbval-current-env), with
+notebooks/ as the working directory, exactly as nbval runs it in the tests. The result is made
+deterministic before it is written back:
+
+* no per-cell timing metadata (`metadata.execution`) is recorded or kept;
+* code cells are numbered 1, 2, 3, ... in order (skipped cells included), and every
+  `execute_result` carries its cell's number;
+* cells marked to be skipped by nbval (`# NBVAL_SKIP` or the `nbval-skip` tag) are not run
+  and keep their stored outputs;
+* cells marked `# NBVAL_RAISES_EXCEPTION` (or tagged `raises-exception`) may raise: the error
+  is stored as their output. Any other error stops the refresh and leaves the file untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+TIMEOUT_SECONDS = 600
+
+
+def _markers(cell: nbformat.NotebookNode) -> tuple[bool, bool]:
+    """(skip, may_raise) for a code cell, from nbval's comment markers and cell tags."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    first_lines = [line.strip() for line in cell.source.splitlines() if line.strip()]
+    comments = {line.lstrip("#").strip() for line in first_lines if line.startswith("#")}
+    skip = "NBVAL_SKIP" in comments or "nbval-skip" in tags
+    may_raise = "NBVAL_RAISES_EXCEPTION" in comments or "raises-exception" in tags
+    return skip, may_raise
+
+
+def refresh(path: Path) -> int:
+    """Execute one notebook in place; return the number of code cells run."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name=NATIVE_KERNEL_NAME,  # "python3"
+        timeout=TIMEOUT_SECONDS,
+        record_timing=False,
+        allow_errors=False,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    ran = 0
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            skip, may_raise = _markers(cell)
+            if skip:
+                continue
+            # nbclient lets a cell fail when it carries the "raises-exception" tag; add it for
+            # the duration of the run only, so comment markers work the same way.
+            tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+            added_tag = may_raise and "raises-exception" not in tags
+            if added_tag:
+                tags.append("raises-exception")
+            try:
+                client.execute_cell(cell, index)
+            finally:
+                if added_tag:
+                    tags.remove("raises-exception")
+                if not tags:
+                    del cell.metadata["tags"]
+            ran += 1
+
+    count = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        count += 1
+        cell.execution_count = count
+        cell.metadata.pop("execution", None)
+        for output in cell.outputs:
+            if output.output_type == "execute_result":
+                output.execution_count = count
+    nb.metadata.pop("widgets", None)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    return ran
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    args = parser.parse_args(argv)
+    paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    if not paths:
+        print("refresh: no notebooks found", file=sys.stderr)
+        return 1
+    failed = []
+    for path in paths:
+        start = time.perf_counter()
+        try:
+            ran = refresh(path)
+        except CellExecutionError as error:
+            failed.append(path)
+            print(f"refresh: FAILED {path.relative_to(ROOT)} (left unchanged)\n{error}",
+                  file=sys.stderr)
+            continue
+        took = time.perf_counter() - start
+        print(f"refresh: {path.relative_to(ROOT)}: ran {ran} code cells in {took:.1f} s")
+    if failed:
+        print(f"refresh: {len(failed)} notebook(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

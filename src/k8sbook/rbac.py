@@ -1,0 +1,105 @@
+"""The default roles and bindings kube-apiserver creates when it starts.
+
+Mirrors ``plugin/pkg/auth/authorizer/rbac/bootstrappolicy`` (``policy.go``,
+``controller_policy.go``), which the apiserver's ``rbac/bootstrap-roles`` post-start hook
+writes into the cluster. Only the roles the model's components use are here, and their rules
+are abridged to what those components do: each role lists the rule of the real one that
+covers the model's requests, and nothing broader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Rule = dict[str, list[str]]
+
+READ = ["get", "list", "watch"]
+WRITE = ["create", "update", "patch", "delete"]
+
+
+def rule(groups: list[str], resources: list[str], verbs: list[str]) -> Rule:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+#: name -> rules. Components and chapters add their roles here (with their bindings below).
+CLUSTER_ROLES: dict[str, list[Rule]] = {
+    "cluster-admin": [rule(["*"], ["*"], ["*"])],
+    "system:kube-scheduler": [
+        rule([""], ["events"], ["create", "patch", "update"]),
+        rule(["events.k8s.io"], ["events"], ["create", "patch", "update"]),
+        rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update"]),
+        rule([""], ["nodes"], READ),
+        rule([""], ["pods"], READ + ["delete"]),
+        rule([""], ["bindings", "pods/binding"], ["create"]),
+        rule([""], ["pods/status"], ["patch", "update"]),
+        rule([""], ["namespaces", "services", "persistentvolumeclaims", "persistentvolumes",
+                    "replicationcontrollers"], READ),
+        rule(["apps"], ["replicasets", "statefulsets"], READ),
+        rule(["policy"], ["poddisruptionbudgets"], READ),
+    ],
+    "system:node-proxier": [
+        rule([""], ["services"], ["list", "watch"]),
+        rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),
+        rule([""], ["nodes"], READ),
+        rule([""], ["events"], ["create", "patch", "update"]),
+        rule(["events.k8s.io"], ["events"], ["create", "patch", "update"]),
+    ],
+    "system:kube-controller-manager": [
+        rule([""], ["events"], ["create", "patch", "update"]),
+        rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update"]),
+        rule([""], ["secrets", "serviceaccounts"], ["create", "get", "update"]),
+        rule([""], ["namespaces"], READ),
+    ],
+    "system:controller:replicaset-controller": [
+        rule(["apps", "extensions"], ["replicasets"], READ + ["update"]),
+        rule(["apps", "extensions"], ["replicasets/status"], ["update"]),
+        rule(["apps", "extensions"], ["replicasets/finalizers"], ["update"]),
+        rule([""], ["pods"], ["create", "delete", "list", "patch", "watch"]),
+        rule([""], ["events"], ["create", "patch", "update"]),
+    ],
+    "system:controller:endpointslice-controller": [
+        rule([""], ["services", "pods", "nodes"], ["get", "list", "watch"]),
+        rule([""], ["services/finalizers"], ["update"]),
+        rule(["discovery.k8s.io"], ["endpointslices"], ["create", "delete", "get", "list",
+                                                         "update"]),
+        rule([""], ["events"], ["create", "patch", "update"]),
+    ],
+}
+
+#: name -> (role, subjects)
+CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
+    "cluster-admin": ("cluster-admin", [{"kind": "Group", "name": "system:masters",
+                                          "apiGroup": "rbac.authorization.k8s.io"}]),
+    "system:kube-scheduler": ("system:kube-scheduler", [
+        {"kind": "User", "name": "system:kube-scheduler",
+         "apiGroup": "rbac.authorization.k8s.io"}]),
+    "system:node-proxier": ("system:node-proxier", [
+        {"kind": "User", "name": "system:kube-proxy", "apiGroup": "rbac.authorization.k8s.io"}]),
+    "system:kube-controller-manager": ("system:kube-controller-manager", [
+        {"kind": "User", "name": "system:kube-controller-manager",
+         "apiGroup": "rbac.authorization.k8s.io"}]),
+    "system:controller:replicaset-controller": ("system:controller:replicaset-controller", [
+        {"kind": "ServiceAccount", "name": "replicaset-controller", "namespace": "kube-system"}]),
+    "system:controller:endpointslice-controller": (
+        "system:controller:endpointslice-controller", [
+            {"kind": "ServiceAccount", "name": "endpointslice-controller",
+             "namespace": "kube-system"}]),
+}
+
+
+def bootstrap_objects() -> list[dict[str, Any]]:
+    """The ClusterRoles, then the ClusterRoleBindings, as API objects, sorted by name."""
+    labels = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+    out: list[dict[str, Any]] = []
+    for name in sorted(CLUSTER_ROLES):
+        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": name, "labels": dict(labels)},
+                    "rules": CLUSTER_ROLES[name]})
+    for name in sorted(CLUSTER_ROLE_BINDINGS):
+        role, subjects = CLUSTER_ROLE_BINDINGS[name]
+        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": name, "labels": dict(labels)},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                "name": role},
+                    "subjects": subjects})
+    return out

@@ -1,0 +1,181 @@
+"""Kubernetes ``Status`` objects and the errors that carry them.
+
+Mirrors ``k8s.io/apimachinery/pkg/api/errors`` (``NewNotFound``, ``NewAlreadyExists``,
+``NewConflict``, ``NewInvalid``, ``NewForbidden``, ``NewResourceExpired``, ...) and
+``metav1.Status``: every failed request is answered with a ``Status`` whose ``code`` is the HTTP
+status code and whose ``reason`` is the machine-readable ``StatusReason``. The message formats
+follow the Go functions, so a reader sees what a real apiserver would answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StatusError(Exception):
+    """An API error: ``.status`` is the ``Status`` object the apiserver returns."""
+
+    def __init__(self, status: dict[str, Any]) -> None:
+        super().__init__(status["message"])
+        self.status = status
+
+    @property
+    def code(self) -> int:
+        return int(self.status["code"])
+
+    @property
+    def reason(self) -> str:
+        return str(self.status["reason"])
+
+
+def status_object(
+    code: int,
+    reason: str,
+    message: str,
+    *,
+    name: str | None = None,
+    group: str | None = None,
+    kind: str | None = None,
+    causes: list[dict[str, str]] | None = None,
+    retry_after: int | None = None,
+) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if name is not None:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    if kind is not None:
+        details["kind"] = kind
+    if causes:
+        details["causes"] = causes
+    if retry_after is not None:
+        details["retryAfterSeconds"] = retry_after
+    status: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        status["details"] = details
+    return status
+
+
+def success_status(name: str, group: str, kind: str, uid: str) -> dict[str, Any]:
+    """What ``DELETE`` returns for some resources (``metav1.StatusSuccess``)."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": name, "group": group, "kind": kind, "uid": uid},
+    }
+
+
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def bad_request(message: str) -> StatusError:
+    return StatusError(status_object(400, "BadRequest", message))
+
+
+def unauthorized(message: str = "Unauthorized") -> StatusError:
+    return StatusError(status_object(401, "Unauthorized", message))
+
+
+def forbidden(resource: str, group: str, name: str, reason: str) -> StatusError:
+    what = _qualified(resource, group) + (f' "{name}"' if name else "")
+    return StatusError(
+        status_object(403, "Forbidden", f"{what} is forbidden: {reason}",
+                      name=name or None, group=group, kind=resource)
+    )
+
+
+def not_found(resource: str, group: str, name: str) -> StatusError:
+    return StatusError(
+        status_object(404, "NotFound", f'{_qualified(resource, group)} "{name}" not found',
+                      name=name, group=group, kind=resource)
+    )
+
+
+def method_not_supported(resource: str, group: str, action: str) -> StatusError:
+    return StatusError(
+        status_object(405, "MethodNotAllowed",
+                      f"{action} is not supported on resources of kind "
+                      f"{_qualified(resource, group)!r}", group=group, kind=resource)
+    )
+
+
+def already_exists(resource: str, group: str, name: str) -> StatusError:
+    return StatusError(
+        status_object(409, "AlreadyExists",
+                      f'{_qualified(resource, group)} "{name}" already exists',
+                      name=name, group=group, kind=resource)
+    )
+
+
+def conflict(resource: str, group: str, name: str, err: str) -> StatusError:
+    return StatusError(
+        status_object(409, "Conflict",
+                      f"Operation cannot be fulfilled on {_qualified(resource, group)} "
+                      f'"{name}": {err}', name=name, group=group, kind=resource)
+    )
+
+
+#: The text ``registry/generic`` uses when an update's resourceVersion is stale.
+OPTIMISTIC_LOCK_MESSAGE = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
+
+
+def resource_expired(message: str) -> StatusError:
+    """410 Gone, reason Expired: the resourceVersion asked for has been compacted away."""
+    return StatusError(status_object(410, "Expired", message))
+
+
+def unsupported_media_type(content_type: str) -> StatusError:
+    return StatusError(
+        status_object(415, "UnsupportedMediaType", f"the body of the request was in an unknown "
+                      f"format - accepted media types include: application/json-patch+json, "
+                      f"application/merge-patch+json (got {content_type})")
+    )
+
+
+def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> StatusError:
+    """422 Invalid with one cause per field error, as ``errors.NewInvalid`` builds it."""
+    parts = [f"{c['field']}: {c['message']}" for c in causes]
+    if len(parts) == 1:
+        summary = parts[0]
+    else:
+        summary = "[" + ", ".join(parts) + "]"
+    what = f"{kind}.{group}" if group else kind
+    return StatusError(
+        status_object(422, "Invalid", f'{what} "{name}" is invalid: {summary}',
+                      name=name, group=group, kind=kind, causes=causes)
+    )
+
+
+def too_many_requests(message: str, causes: list[dict[str, str]] | None = None,
+                      retry_after: int | None = None) -> StatusError:
+    return StatusError(
+        status_object(429, "TooManyRequests", message, causes=causes, retry_after=retry_after)
+    )
+
+
+def internal_error(message: str) -> StatusError:
+    return StatusError(
+        status_object(500, "InternalError", f"Internal error occurred: {message}",
+                      causes=[{"message": message}])
+    )
+
+
+def service_unavailable(message: str) -> StatusError:
+    return StatusError(status_object(503, "ServiceUnavailable", message))
+
+
+def timeout(message: str, retry_after: int = 1) -> StatusError:
+    return StatusError(status_object(504, "Timeout", message, retry_after=retry_after))

@@ -1,0 +1,127 @@
+"""The record of every message that crosses a component boundary in a model run.
+
+Kubernetes has no single counterpart: the closest are the apiserver's audit log
+(``k8s.io/apiserver/pkg/audit``, one record per request with user, verb, resource and response
+code) and distributed tracing of apiserver and etcd calls (KEP-647). The model's trace is a
+superset that also sees watch events, etcd calls and node-local calls (CRI, CNI), so that
+each chapter can say *exactly* which paths a scenario used and draw them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+
+
+def component_of(instance: str) -> str:
+    """``kubelet/node-a`` -> ``kubelet``."""
+    return instance.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message: a request with its result, or one event on an open stream.
+
+    ``path`` is the id of the connection's path in the catalog (``initiator->target``), so a
+    watch event flowing from kube-apiserver to the scheduler carries
+    ``kube-scheduler->kube-apiserver``: the scheduler opened that connection.
+    """
+
+    seq: int
+    t: float
+    src: str
+    dst: str
+    path: str
+    protocol: str
+    verb: str
+    resource: str = ""
+    name: str = ""
+    result: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def label(self) -> str:
+        what = f"{self.resource}/{self.name}" if self.name else self.resource
+        return f"{self.verb} {what}".strip() + (f" → {self.result}" if self.result else "")
+
+
+class Trace:
+    """An append-only list of :class:`Message` with a few ways to look at it."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.enabled = True
+
+    def record(self, t: float, src: str, dst: str, path: str, protocol: str, verb: str,
+               resource: str = "", name: str = "", result: str = "") -> Message | None:
+        if not self.enabled:
+            return None
+        msg = Message(len(self.messages), round(t, 6), src, dst, path, protocol, verb,
+                      resource, name, result)
+        self.messages.append(msg)
+        return msg
+
+    def complete(self, msg: Message | None, result: str) -> None:
+        """Fill in the result of a request recorded before it was served."""
+        if msg is not None and self.messages[msg.seq] is msg:
+            self.messages[msg.seq] = replace(msg, result=result)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __iter__(self):
+        return iter(self.messages)
+
+    def mark(self) -> int:
+        """A position to slice from later: ``trace.since(mark)``."""
+        return len(self.messages)
+
+    def since(self, mark: int) -> list[Message]:
+        return self.messages[mark:]
+
+    def filter(self, *, path: str | None = None, src: str | None = None,
+               dst: str | None = None, verb: str | None = None,
+               resource: str | None = None, involving: str | None = None,
+               messages: Iterable[Message] | None = None) -> list[Message]:
+        """Messages matching every given field; ``src``/``dst``/``involving`` match a
+        component name (``kubelet``) or an instance (``kubelet/node-a``)."""
+        def hit(value: str, want: str | None) -> bool:
+            return want is None or value == want or component_of(value) == want
+
+        out = []
+        for m in self.messages if messages is None else messages:
+            if path is not None and m.path != path:
+                continue
+            if not (hit(m.src, src) and hit(m.dst, dst)):
+                continue
+            if verb is not None and m.verb != verb:
+                continue
+            if resource is not None and m.resource != resource:
+                continue
+            if involving is not None and not (hit(m.src, involving) or hit(m.dst, involving)):
+                continue
+            out.append(m)
+        return out
+
+    def paths(self, messages: Iterable[Message] | None = None) -> list[str]:
+        """The sorted set of path ids the messages travelled on."""
+        return sorted({m.path for m in (self.messages if messages is None else messages)})
+
+    def path_counts(self, messages: Iterable[Message] | None = None) -> dict[str, int]:
+        counts = Counter(m.path for m in (self.messages if messages is None else messages))
+        return dict(sorted(counts.items()))
+
+    def table(self, messages: Iterable[Message] | None = None, limit: int | None = None) -> str:
+        """A fixed-width text table, for printing in a notebook."""
+        rows = list(self.messages if messages is None else messages)
+        if limit is not None:
+            rows = rows[:limit]
+        lines = [f"{'t(s)':>8}  {'from':<26} {'to':<26} message"]
+        for m in rows:
+            lines.append(f"{m.t:8.3f}  {m.src:<26} {m.dst:<26} {m.label()}")
+        return "\n".join(lines)
+
+    def to_dicts(self, messages: Iterable[Message] | None = None) -> list[dict[str, object]]:
+        return [m.to_dict() for m in (self.messages if messages is None else messages)]

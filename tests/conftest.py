@@ -1,0 +1,56 @@
+"""Shared pytest set-up.
+
+Guard against notebooks whose outputs were stripped.
+
+nbval (0.11) compares a cell's fresh outputs with the stored ones only when the stored cell has
+an ``execution_count``; a cell stripped of outputs (``execution_count: null``, ``outputs: []``)
+is run but never compared, so a notebook run through an output stripper would pass silently
+while the book would publish empty pages. The guard below fails any notebook cell that stores
+no outputs although running it produces some, whatever its execution count or nbval markers
+(only cells nbval skips are exempt, since they are not run).
+
+The guard is a plugin object registered from ``pytest_configure`` rather than a plain hook in
+this file, because hooks defined in ``tests/conftest.py`` only see items under ``tests/``,
+while the notebook items live under ``notebooks/``. It is active whenever this conftest is
+loaded, which ``scripts/test.sh`` (and a bare ``pytest --nbval``, through ``testpaths``)
+ensures.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+GUARD_NAME = "k8sbook-stripped-output-guard"
+
+
+class StrippedOutputGuard:
+    """Fail an nbval cell that stores no outputs but produces some when run."""
+
+    @staticmethod
+    def _is_nbval_cell(item: pytest.Item) -> bool:
+        try:
+            from nbval.plugin import IPyNbCell
+        except ImportError:  # nbval not installed: nothing to guard
+            return False
+        return isinstance(item, IPyNbCell)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        result = yield  # nbval has run the cell; an error or an output mismatch propagates
+        if self._is_nbval_cell(item):
+            stored = item.cell.get("outputs") or []
+            produced = item.test_outputs or []
+            if not stored and produced:
+                kinds = sorted({out.get("output_type", "?") for out in produced})
+                item.raise_cell_error(
+                    "Cell stores no outputs, but running it produced "
+                    f"{len(produced)} ({', '.join(kinds)}). The notebook was probably saved "
+                    "without outputs or stripped; refresh it with "
+                    "`bash scripts/refresh-notebooks.sh` and commit the outputs."
+                )
+        return result
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(GUARD_NAME):
+        config.pluginmanager.register(StrippedOutputGuard(), GUARD_NAME)
