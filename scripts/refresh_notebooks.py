@@ -96,6 +96,10 @@ def refresh(path: Path) -> int:
     return ran
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
@@ -111,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             ran = refresh(path)
         except CellExecutionError as error:
             failed.append(path)
-            print(f"refresh: FAILED {path.relative_to(ROOT)} (left unchanged)\n{error}",
+            print(f"refresh: FAILED {_shown(path)} (left unchanged)\n{error}",
                   file=sys.stderr)
             continue
         took = time.perf_counter() - start
-        print(f"refresh: {path.relative_to(ROOT)}: ran {ran} code cells in {took:.1f} s")
+        print(f"refresh: {_shown(path)}: ran {ran} code cells in {took:.1f} s")
     if failed:
         print(f"refresh: {len(failed)} notebook(s) failed", file=sys.stderr)
         return 1

@@ -19,7 +19,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from test_notebooks_stored import toc_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +54,7 @@ def browser_unavailable_reason() -> str | None:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - signature fixed by http.server
+    def log_message(self, format, *args):
         pass
 
 

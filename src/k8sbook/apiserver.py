@@ -31,6 +31,7 @@ from .authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthoriz
 from .clock import Clock
 from .etcd import Etcd
 from .ids import IdGenerator
+from .node_authorizer import NodeAuthorizer, NodeRestriction
 from .resources import RESOURCES, ResourceType, by_plural
 from .status import (
     OPTIMISTIC_LOCK_MESSAGE,
@@ -99,11 +100,14 @@ class APIServer:
         self.caches: dict[str, WatchCache] = {}
         self.ips = registry.IPAllocator(seed)
         rbac_authz = RBACAuthorizer(self.cached_objects)
-        self.authz = UnionAuthorizer(authorizers if authorizers is not None else [rbac_authz])
+        # kubeadm: --authorization-mode=Node,RBAC
+        self.authz = UnionAuthorizer(authorizers if authorizers is not None else
+                                     [NodeAuthorizer(self.cached_objects), rbac_authz])
         self.rbac = rbac_authz
         self.admission = AdmissionChain(
             mutating=[DefaultTolerationSeconds()],
-            validating=[NamespaceLifecycle(lambda ns: self._cached("namespaces", "", ns))],
+            validating=[NamespaceLifecycle(lambda ns: self._cached("namespaces", "", ns)),
+                        NodeRestriction(lambda ns, name: self._cached("pods", ns, name))],
         )
         self.started = False
 
@@ -186,7 +190,8 @@ class APIServer:
         if req.subresource in ("binding", "eviction"):
             verb = "create"
         attrs = Attributes(user, verb, rt.group, rt.plural, req.subresource,
-                           req.namespace if rt.namespaced else "", req.name)
+                           req.namespace if rt.namespaced else "", req.name,
+                           str(req.params.get("fieldSelector", "")))
         decision, reason = self.authz.authorize(attrs)
         if decision != "allow":
             detail = attrs.describe() + (f": {reason}" if reason else "")
@@ -275,7 +280,7 @@ class APIServer:
         matches = self._filter(rt, req)
         if req.name:
             inner = matches
-            matches = lambda o: inner(o) and o["metadata"]["name"] == req.name  # noqa: E731
+            matches = lambda o: inner(o) and o["metadata"]["name"] == req.name
         timeout_s = req.params.get("timeoutSeconds")
         watcher = cache.watch(req.namespace if rt.namespaced else "", matches, rv, on_event,
                               bookmarks=bool(req.params.get("allowWatchBookmarks")),

@@ -30,6 +30,8 @@ class Attributes:
     subresource: str = ""
     namespace: str = ""
     name: str = ""
+    #: the request's ``fieldSelector`` (``authorizer.Attributes.GetFieldSelector``, v1.31+)
+    field_selector: str = ""
 
     def describe(self) -> str:
         """The sentence the Forbidden message uses (``rbac`` ``forbiddenMessage``)."""
@@ -100,19 +102,21 @@ class RBACAuthorizer:
 
     def authorize(self, attrs: Attributes) -> tuple[Decision, str]:
         for crb in self._list("clusterrolebindings"):
-            if any(self._subject_matches(s, attrs.user, "") for s in crb.get("subjects") or []):
-                if any(self.rule_allows(r, attrs) for r in self._rules(crb["roleRef"], "")):
-                    name = crb["metadata"]["name"]
-                    return "allow", f'RBAC: allowed by ClusterRoleBinding "{name}"'
+            subjects = crb.get("subjects") or []
+            if any(self._subject_matches(s, attrs.user, "") for s in subjects) and any(
+                    self.rule_allows(r, attrs) for r in self._rules(crb["roleRef"], "")):
+                name = crb["metadata"]["name"]
+                return "allow", f'RBAC: allowed by ClusterRoleBinding "{name}"'
         if attrs.namespace:
             for rb in self._list("rolebindings"):
                 ns = rb["metadata"].get("namespace")
                 if ns != attrs.namespace:
                     continue
-                if any(self._subject_matches(s, attrs.user, ns) for s in rb.get("subjects") or []):
-                    if any(self.rule_allows(r, attrs) for r in self._rules(rb["roleRef"], ns)):
-                        name = rb["metadata"]["name"]
-                        return "allow", f'RBAC: allowed by RoleBinding "{name}/{ns}"'
+                subjects = rb.get("subjects") or []
+                if any(self._subject_matches(s, attrs.user, ns) for s in subjects) and any(
+                        self.rule_allows(r, attrs) for r in self._rules(rb["roleRef"], ns)):
+                    name = rb["metadata"]["name"]
+                    return "allow", f'RBAC: allowed by RoleBinding "{name}/{ns}"'
         return "no-opinion", ""
 
 

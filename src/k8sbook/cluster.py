@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .apiserver import LOOPBACK_USER, APIServer, Request
-from .authentication import ClientCertificate, Credentials, component_certificate, \
-    node_certificate
+from .authentication import ClientCertificate, Credentials, component_certificate, node_certificate
 from .client import Client, Network
 from .clock import Clock
 from .etcd import Etcd, MemoryEtcd

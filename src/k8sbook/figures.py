@@ -14,11 +14,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import networkx as nx
+from matplotlib.figure import Figure
 
-from .trace import Message, component_of  # noqa: E402
+from .trace import Message, component_of
 
 plt.rcParams.update({
     "svg.hashsalt": "k8sbook",

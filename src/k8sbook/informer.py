@@ -155,12 +155,13 @@ class Reflector:
         self.relists_after_410 = 0
         self.stopped = False
         self._watcher: Any = None
+        self._generation = 0  # bumped whenever the current watch is abandoned
         self._backoff = BACKOFF_INITIAL
         self._timer: Timer | None = None
         self.history: list[tuple[float, str]] = []  # (time, what happened), for figures
 
     @property
-    def clock(self):  # noqa: ANN201
+    def clock(self):
         return self.client.clock
 
     def _note(self, what: str) -> None:
@@ -178,6 +179,7 @@ class Reflector:
 
     def stop(self) -> None:
         self.stopped = True
+        self._generation += 1
         if self._timer:
             self._timer.cancel()
         if self._watcher is not None:
@@ -218,9 +220,11 @@ class Reflector:
         if self.stopped:
             return
         timeout = int(MIN_WATCH_TIMEOUT * (1 + self.client.apiserver.ids.random()))
+        self._generation += 1
+        generation = self._generation
         try:
             self._watcher = self.client.watch(
-                self.resource, self._on_event, self.namespace,
+                self.resource, lambda event: self._on_event(event, generation), self.namespace,
                 resourceVersion=self.last_sync_resource_version, allowWatchBookmarks=True,
                 timeoutSeconds=timeout, **self.selectors)
         except ConnectionRefused:
@@ -239,9 +243,9 @@ class Reflector:
         self._backoff = BACKOFF_INITIAL
         self._note(f"watch from rv {self.last_sync_resource_version}")
 
-    def _on_event(self, event: dict[str, Any] | None) -> None:
-        if self.stopped:
-            return
+    def _on_event(self, event: dict[str, Any] | None, generation: int) -> None:
+        if self.stopped or generation != self._generation:
+            return  # an event of a watch this reflector has already given up
         if event is None:  # stream ended: timeout, server closed, or the network broke
             self._watcher = None
             if self.client.network.reachable(self.client.instance):
@@ -256,6 +260,7 @@ class Reflector:
                 self.last_sync_unavailable = True
                 self.relists_after_410 += 1
                 self._note(f"watch: 410 {obj.get('reason')} -> relist")
+                self._generation += 1
                 watcher, self._watcher = self._watcher, None
                 if watcher is not None:
                     watcher.stop()

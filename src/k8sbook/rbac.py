@@ -3,15 +3,16 @@
 Mirrors ``plugin/pkg/auth/authorizer/rbac/bootstrappolicy`` (``policy.go``,
 ``controller_policy.go``), which the apiserver's ``rbac/bootstrap-roles`` post-start hook
 writes into the cluster. Only the roles the model's components use are here, and their rules
-are abridged to what those components do: each role lists the rule of the real one that
-covers the model's requests, and nothing broader.
+are abridged to what those components do: each role lists the rules of the real one that
+cover the model's requests (the kube-scheduler and kube-controller-manager roles are the real
+rule lists minus the legacy Endpoints-lock rules), and nothing broader.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-Rule = dict[str, list[str]]
+Rule = dict[str, list[str]]  # apiGroups, resources, verbs, optional resourceNames
 
 READ = ["get", "list", "watch"]
 WRITE = ["create", "update", "patch", "delete"]
@@ -27,7 +28,9 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
     "system:kube-scheduler": [
         rule([""], ["events"], ["create", "patch", "update"]),
         rule(["events.k8s.io"], ["events"], ["create", "patch", "update"]),
-        rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update"]),
+        rule(["coordination.k8s.io"], ["leases"], ["create"]),
+        {**rule(["coordination.k8s.io"], ["leases"], ["get", "update"]),
+         "resourceNames": ["kube-scheduler"]},
         rule([""], ["nodes"], READ),
         rule([""], ["pods"], READ + ["delete"]),
         rule([""], ["bindings", "pods/binding"], ["create"]),
@@ -46,9 +49,19 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
     ],
     "system:kube-controller-manager": [
         rule([""], ["events"], ["create", "patch", "update"]),
-        rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update"]),
-        rule([""], ["secrets", "serviceaccounts"], ["create", "get", "update"]),
-        rule([""], ["namespaces"], READ),
+        rule(["events.k8s.io"], ["events"], ["create", "patch", "update"]),
+        rule(["coordination.k8s.io"], ["leases"], ["create"]),
+        {**rule(["coordination.k8s.io"], ["leases"], ["get", "update"]),
+         "resourceNames": ["kube-controller-manager"]},
+        rule([""], ["secrets", "serviceaccounts"], ["create"]),
+        rule([""], ["secrets"], ["delete"]),
+        rule([""], ["namespaces", "secrets", "serviceaccounts", "configmaps"], ["get"]),
+        rule([""], ["secrets", "serviceaccounts"], ["update"]),
+        rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
+        rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
+        # "Needed for all shared informers": the informers run as this identity
+        rule(["*"], ["*"], ["list", "watch"]),
+        rule([""], ["serviceaccounts/token"], ["create"]),
     ],
     "system:controller:replicaset-controller": [
         rule(["apps", "extensions"], ["replicasets"], READ + ["update"]),

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run the whole test suite, with all set-up included:
+#   1. lint (ruff) of src, tests and scripts;
+#   2. a strict book build (incremental: only changed pages are rebuilt);
+#   3. pytest on two workers: the model's tests, the stored-notebook checks, every notebook
+#      re-executed by nbval in strict mode and compared with its stored outputs, and the
+#      browser tests of the built site.
+# Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
+# Extra arguments are passed on to pytest (e.g. `bash scripts/test.sh -k glossary`).
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+k8sbook_setup || exit 1
+
+failed=()
+
+if [ ! -x /usr/bin/chromium ]; then
+    echo "test: /usr/bin/chromium not found: the browser tests will be SKIPPED (Debian: apt-get install chromium)"
+elif ! python -c 'import playwright.sync_api' >/dev/null 2>&1; then
+    echo "test: the playwright package is missing: the browser tests will be SKIPPED"
+fi
+
+echo "test: ruff check src tests scripts"
+ruff check src tests scripts || failed+=("ruff")
+
+echo "test: building the book (strict)"
+jupyter-book build . -W -n --keep-going || failed+=("book build")
+
+echo "test: pytest"
+python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests notebooks "$@" \
+    || failed+=("pytest")
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "test: FAILED: ${failed[*]}"
+    exit 1
+fi

@@ -1,0 +1,137 @@
+"""kube-controller-manager: many controllers in one process, running only while it leads.
+
+Mirrors ``cmd/kube-controller-manager/app``: the process first runs leader election on the
+Lease ``kube-system/kube-controller-manager`` (15 s lease, 10 s renew deadline, 2 s retry);
+only the replica holding it starts its controllers. They share one informer factory
+(``informers.NewSharedInformerFactory``), whose lists and watches use the controller manager's
+own identity (``system:kube-controller-manager``, allowed to list and watch everything "for
+all shared informers"), while each controller writes with its own service account, as
+kubeadm's ``--use-service-account-credentials=true`` arranges:
+``system:serviceaccount:kube-system:<controller>-controller``, bound to
+``system:controller:<controller>-controller``. A replica that loses the Lease exits
+(``leaderelection lost``); the model stops it.
+
+Simplified: the ServiceAccounts are created through the API, but their tokens are registered
+with the apiserver's authenticator in-process (the real controller manager asks the
+TokenRequest API, ``serviceaccounts/<name>/token``). Only the controllers the book needs run:
+``replicaset`` and ``disruption``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .authentication import BearerToken, service_account_user
+from .client import Client, ConnectionRefused
+from .cluster import Cluster
+from .controllers.disruption import DisruptionController
+from .controllers.replicaset import ReplicaSetController
+from .informer import SharedIndexInformer
+from .leaderelection import LeaderElector
+from .status import StatusError
+
+LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-controller-manager"
+DEFAULT_CONTROLLERS = ("replicaset", "disruption")
+
+
+class SharedInformerFactory:
+    """``informers.SharedInformerFactory``: one informer per resource, shared."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.informers: dict[str, SharedIndexInformer] = {}
+
+    def informer(self, resource: str, **kwargs: Any) -> SharedIndexInformer:
+        if resource not in self.informers:
+            self.informers[resource] = SharedIndexInformer(self.client, resource, **kwargs)
+        return self.informers[resource]
+
+    def start(self) -> None:
+        for name in sorted(self.informers):
+            self.informers[name].run()
+
+    def stop(self) -> None:
+        for inf in self.informers.values():
+            inf.stop()
+
+
+def service_account_client(cluster: Cluster, instance: str, creator: Client, name: str) -> Client:
+    """A client for ``instance`` that authenticates as ``kube-system/<name>``."""
+    try:
+        sa = creator.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                             "metadata": {"name": name, "namespace": "kube-system"}})
+    except StatusError as err:
+        if err.code != 409:
+            raise
+        sa = creator.get("serviceaccounts", name, "kube-system")
+    token = f"sa-token-{name}-{sa['metadata']['uid'][:8]}"
+    cluster.apiserver.authn.add_token(
+        token, service_account_user("kube-system", name, sa["metadata"]["uid"]))
+    return cluster.client(instance, credentials=BearerToken(token))
+
+
+ControllerFactory = Callable[[Client, SharedInformerFactory], Any]
+
+CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
+    "replicaset": ("replicaset-controller", lambda c, f: ReplicaSetController(
+        c, f.informer("replicasets"), f.informer("pods"))),
+    "disruption": ("disruption-controller", lambda c, f: DisruptionController(
+        c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
+}
+
+
+class KubeControllerManager:
+    """One replica of kube-controller-manager (``instance`` like ``kube-controller-manager/cp-1``)."""
+
+    def __init__(self, cluster: Cluster, instance: str = "kube-controller-manager/cp-1",
+                 controllers: tuple[str, ...] = DEFAULT_CONTROLLERS) -> None:
+        self.cluster = cluster
+        self.instance = instance
+        host = instance.split("/", 1)[1] if "/" in instance else "control-plane"
+        self.identity = f"{host}_{cluster.ids.uid()}"
+        self.client = cluster.client(instance)
+        self.enabled = controllers
+        self.factory: SharedInformerFactory | None = None
+        self.controllers: dict[str, Any] = {}
+        self.exited = False
+        self.elector = LeaderElector(self.client, LEASE_NAMESPACE, LEASE_NAME, self.identity,
+                                     on_started_leading=self._start_controllers,
+                                     on_stopped_leading=self._leaderelection_lost)
+        cluster.components[instance] = self
+
+    def start(self) -> None:
+        self.elector.run()
+
+    def stop(self) -> None:
+        """The process is killed: no more renewals; the Lease is left to expire."""
+        self.elector.stop()
+        self._stop_controllers()
+
+    @property
+    def leading(self) -> bool:
+        return self.elector.leading
+
+    def _start_controllers(self) -> None:
+        self.factory = SharedInformerFactory(self.client)
+        for name in self.enabled:
+            sa, build = CONTROLLERS[name]
+            try:
+                client = service_account_client(self.cluster, self.instance, self.client, sa)
+            except (StatusError, ConnectionRefused):
+                continue
+            self.controllers[name] = build(client, self.factory)
+        self.factory.start()
+        for name in sorted(self.controllers):
+            self.controllers[name].run()
+
+    def _stop_controllers(self) -> None:
+        for ctrl in self.controllers.values():
+            ctrl.stop()
+        if self.factory:
+            self.factory.stop()
+
+    def _leaderelection_lost(self) -> None:
+        self.exited = True  # klog.Fatalf("leaderelection lost"): the process exits
+        self._stop_controllers()
+        self.elector.stop()

@@ -1,0 +1,166 @@
+"""Scenarios of chapter 2, "The hub": kube-apiserver in front of etcd.
+
+Each function is a complete, deterministic run on a fresh :class:`~k8sbook.cluster.Cluster`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import objects
+from ..cluster import Cluster
+from ..informer import DeletedFinalStateUnknown, SharedIndexInformer
+from ..status import StatusError
+from . import ScenarioResult, scenario
+
+CHAPTER = "02-the-hub"
+
+
+@scenario("hub-write-and-watch", "A write goes through the apiserver to etcd and back out to a "
+          "watcher", CHAPTER)
+def write_and_watch(seed: int = 0) -> ScenarioResult:
+    """kubectl creates a Pod; the scheduler, watching Pods, hears of it and binds it; the
+    controller manager, watching too, sees the binding. Only kube-apiserver touches etcd."""
+    cluster = Cluster(seed)
+    scheduler = cluster.client("kube-scheduler")
+    kcm = cluster.client("kube-controller-manager")
+    seen: dict[str, list[str]] = {"kube-scheduler": [], "kube-controller-manager": []}
+    informers = []
+    for name, client in (("kube-scheduler", scheduler), ("kube-controller-manager", kcm)):
+        inf = SharedIndexInformer(client, "pods")
+        inf.add_event_handler(
+            on_add=lambda o, n=name: seen[n].append(f"add {o['metadata']['name']}"),
+            on_update=lambda old, new, n=name: seen[n].append(
+                f"update {new['metadata']['name']} nodeName={new['spec'].get('nodeName', '')}"))
+        informers.append(inf)
+    for inf in informers:
+        inf.run()
+    cluster.settle(1.0)
+    mark = cluster.trace.mark()
+    cluster.admin().create(objects.pod("web", labels={"app": "web"}))
+    cluster.settle(0.5)
+    scheduler.bind("default", "web", "node-a")
+    cluster.settle(0.5)
+    messages = cluster.trace.since(mark)
+    etcd_clients = sorted({m.src for m in messages if m.dst == "etcd"})
+    facts = {"etcd_clients": etcd_clients, "seen": seen,
+             "node_name": cluster.admin().get("pods", "web", "default")["spec"]["nodeName"]}
+    return ScenarioResult("hub-write-and-watch", cluster, messages, facts)
+
+
+@scenario("hub-optimistic-concurrency", "Two writers, one resourceVersion: the second gets "
+          "409 Conflict and retries", CHAPTER)
+def optimistic_concurrency(seed: int = 0) -> ScenarioResult:
+    """Two clients read the same ConfigMap, both change it and write it back with the
+    resourceVersion they read. The first wins; the second is refused with 409 Conflict and
+    the store keeps the first write; the second re-reads and writes again."""
+    cluster = Cluster(seed)
+    alice, bob = cluster.admin(), cluster.client("kubectl/bob")
+    bob.credentials = alice.credentials  # the same admin identity from a second terminal
+    cluster.admin().create(objects.configmap("settings", data={"replicas": "1"}))
+    mark = cluster.trace.mark()
+    a = alice.get("configmaps", "settings", "default")
+    b = bob.get("configmaps", "settings", "default")
+    read_rv = a["metadata"]["resourceVersion"]
+    a["data"]["replicas"] = "2"
+    written = alice.update(a)
+    b["data"]["replicas"] = "5"
+    outcome: dict[str, Any] = {}
+    try:
+        bob.update(b)
+    except StatusError as err:
+        outcome = {"code": err.code, "reason": err.reason, "message": err.status["message"]}
+    after_conflict = alice.get("configmaps", "settings", "default")
+    fresh = bob.get("configmaps", "settings", "default")
+    fresh["data"]["replicas"] = "5"
+    retried = bob.update(fresh)
+    facts = {
+        "read_resource_version": read_rv,
+        "first_write_resource_version": written["metadata"]["resourceVersion"],
+        "conflict": outcome,
+        "after_conflict": {"data": after_conflict["data"],
+                           "resourceVersion": after_conflict["metadata"]["resourceVersion"]},
+        "after_retry": {"data": retried["data"],
+                        "resourceVersion": retried["metadata"]["resourceVersion"]},
+    }
+    return ScenarioResult("hub-optimistic-concurrency", cluster, cluster.trace.since(mark),
+                          facts)
+
+
+@scenario("hub-watch-from-revision", "A watch started from an old resourceVersion replays "
+          "every change after it, in order", CHAPTER)
+def watch_from_revision(seed: int = 0) -> ScenarioResult:
+    cluster = Cluster(seed)
+    admin = cluster.admin()
+    first = admin.create(objects.configmap("counter", data={"n": "0"}))
+    start_rv = first["metadata"]["resourceVersion"]
+    for n in (1, 2, 3):
+        admin.patch("configmaps", "counter", {"data": {"n": str(n)}}, "default")
+    admin.delete("configmaps", "counter", "default")
+    cluster.settle(1.0)
+    mark = cluster.trace.mark()
+    events: list[dict[str, Any]] = []
+    watcher = cluster.client("kubectl").watch(
+        "configmaps", lambda e: events.append(e) if e else None, "default",
+        resourceVersion=start_rv)
+    cluster.settle(1.0)
+    watcher.stop()
+    cluster.settle(0.1)
+    replay = [(e["type"], e["object"]["metadata"]["resourceVersion"],
+               (e["object"].get("data") or {}).get("n", "")) for e in events]
+    facts = {"start_resource_version": start_rv, "replay": replay,
+             "etcd_revision": cluster.etcd.revision}
+    return ScenarioResult("hub-watch-from-revision", cluster, cluster.trace.since(mark), facts)
+
+
+def _state(items: list[dict[str, Any]]) -> dict[str, str]:
+    return {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in items}
+
+
+@scenario("hub-compaction-relist", "An informer loses its watch, the history is compacted, it "
+          "gets 410 Gone, relists, and misses nothing", CHAPTER)
+def compaction_relist(seed: int = 0) -> ScenarioResult:
+    """The scheduler's Pod informer is cut off from the apiserver. While it is away, one Pod
+    changes, one is deleted, one is created, and the apiserver compacts etcd. When the
+    connection returns, the reflector's watch from its last resourceVersion gets 410 Expired;
+    it relists and its handlers get the missed update, a delete (with a
+    DeletedFinalStateUnknown tombstone) and the add. Its cache ends equal to the server's."""
+    cluster = Cluster(seed)
+    admin = cluster.admin()
+    admin.create(objects.namespace("demo"))
+    for name in ("a", "b"):
+        admin.create(objects.pod(name, "demo", labels={"v": "1"}))
+    informer = SharedIndexInformer(cluster.client("kube-scheduler"), "pods")
+    handled: list[str] = []
+    informer.add_event_handler(
+        on_add=lambda o: handled.append(f"add {o['metadata']['name']}"),
+        on_update=lambda old, new: handled.append(
+            f"update {new['metadata']['name']} "
+            f"rv {old['metadata']['resourceVersion']}->{new['metadata']['resourceVersion']}"),
+        on_delete=lambda o: handled.append(
+            f"delete {o.key} (tombstone)" if isinstance(o, DeletedFinalStateUnknown)
+            else f"delete {o['metadata']['name']}"))
+    informer.run()
+    cluster.run_for(2.0)
+    mark = cluster.trace.mark()
+    handled.append("-- connection lost --")
+    cluster.network.disconnect("kube-scheduler")
+    cluster.run_for(1.0)
+    admin.patch("pods", "a", {"metadata": {"labels": {"v": "2"}}}, "demo")
+    admin.delete("pods", "b", "demo")
+    admin.create(objects.pod("c", "demo", labels={"v": "1"}))
+    compacted_to = cluster.apiserver.compact()
+    cluster.run_for(1.0)
+    handled.append("-- connection back --")
+    cluster.network.reconnect("kube-scheduler")
+    cluster.run_for(60.0)
+    server = admin.list("pods", "demo")["items"]
+    facts = {
+        "compacted_to": compacted_to,
+        "handled": handled,
+        "reflector": informer.reflector.history,
+        "relists_after_410": informer.reflector.relists_after_410,
+        "server_state": _state(server),
+        "informer_state": _state(informer.lister("demo")),
+    }
+    return ScenarioResult("hub-compaction-relist", cluster, cluster.trace.since(mark), facts)

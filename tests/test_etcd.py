@@ -1,0 +1,114 @@
+"""The embedded etcd: revisions, ranges, transactions, watch, compaction, leases."""
+
+import pytest
+
+from k8sbook.clock import Clock
+from k8sbook.etcd import (
+    CompactedError,
+    Compare,
+    DeleteRange,
+    FutureRevisionError,
+    LeaseNotFoundError,
+    MemoryEtcd,
+    Put,
+    prefix_end,
+)
+
+
+@pytest.fixture
+def store() -> MemoryEtcd:
+    return MemoryEtcd(Clock())
+
+
+def test_revisions_and_versions(store):
+    assert store.revision == 1
+    assert store.put("/a", "1") == 2
+    assert store.put("/a", "2") == 3
+    assert store.put("/b", "x") == 4
+    a = store.get("/a")
+    assert (a.create_revision, a.mod_revision, a.version, a.value) == (2, 3, 2, "2")
+    # a delete bumps the revision; re-creating starts a new version history
+    rev, deleted = store.delete_range("/a")
+    assert (rev, deleted) == (5, 1)
+    store.put("/a", "3")
+    a = store.get("/a")
+    assert (a.create_revision, a.version) == (6, 1)
+
+
+def test_delete_of_nothing_does_not_bump_revision(store):
+    store.put("/a", "1")
+    assert store.delete_range("/nothing") == (2, 0)
+    assert store.revision == 2
+
+
+def test_range_by_prefix_and_at_revision(store):
+    store.put("/r/a", "1")
+    store.put("/r/b", "1")
+    store.put("/s/c", "1")
+    store.put("/r/a", "2")
+    resp = store.range("/r/", prefix_end("/r/"))
+    assert [kv.key for kv in resp.kvs] == ["/r/a", "/r/b"]
+    assert resp.revision == 5
+    old = store.range("/r/", prefix_end("/r/"), revision=3)
+    assert [(kv.key, kv.value) for kv in old.kvs] == [("/r/a", "1"), ("/r/b", "1")]
+    with pytest.raises(FutureRevisionError):
+        store.range("/r/a", revision=99)
+
+
+def test_txn_compare_and_swap(store):
+    store.put("/k", "v1")
+    mod = store.get("/k").mod_revision
+    ok = store.txn([Compare("/k", "MOD", "=", mod)], [Put("/k", "v2")], [])
+    assert ok.succeeded and store.get("/k").value == "v2"
+    stale = store.txn([Compare("/k", "MOD", "=", mod)], [Put("/k", "v3")], [])
+    assert not stale.succeeded and store.get("/k").value == "v2"
+    assert stale.revision == ok.revision  # a failed txn writes nothing
+    create = store.txn([Compare("/new", "CREATE", "=", 0)], [Put("/new", "x")], [])
+    again = store.txn([Compare("/new", "CREATE", "=", 0)], [Put("/new", "y")], [])
+    assert create.succeeded and not again.succeeded
+
+
+def test_txn_is_atomic_one_revision(store):
+    resp = store.txn([], [Put("/x", "1"), Put("/y", "1"), DeleteRange("/nothing")], [])
+    assert store.get("/x").mod_revision == store.get("/y").mod_revision == resp.revision
+
+
+def test_watch_replays_from_revision_in_order(store):
+    for v in "123":
+        store.put("/w", v)
+    got = []
+    store.watch("/w", None, 3, lambda batch: got.extend((e.type, e.kv.value) for e in batch))
+    store.delete_range("/w")
+    assert got == [("PUT", "2"), ("PUT", "3"), ("DELETE", "")]
+
+
+def test_compaction(store):
+    for v in "1234":
+        store.put("/c", v)
+    store.compact(4)
+    assert store.get("/c").value == "4"
+    assert store.range("/c", revision=4).kvs[0].value == "3"
+    with pytest.raises(CompactedError) as err:
+        store.range("/c", revision=3)
+    assert str(err.value) == "mvcc: required revision has been compacted"
+    with pytest.raises(CompactedError):
+        store.watch("/c", None, 2, lambda batch: None)
+    with pytest.raises(CompactedError):
+        store.compact(3)
+
+
+def test_lease_expiry_deletes_keys_on_virtual_time():
+    clock = Clock()
+    store = MemoryEtcd(clock)
+    lease = store.lease_grant(10)
+    store.put("/e", "event", lease=lease)
+    clock.run_until(5)
+    assert store.lease_keepalive(lease) == 10
+    clock.run_until(14)
+    assert store.get("/e") is not None
+    clock.run_until(15.1)
+    assert store.get("/e") is None
+    with pytest.raises(LeaseNotFoundError):
+        store.lease_keepalive(lease)
+    with pytest.raises(LeaseNotFoundError):
+        store.put("/f", "x", lease=lease)
