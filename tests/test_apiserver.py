@@ -4,8 +4,8 @@ Every bad request must get the real Status code and reason and leave etcd unchan
 """
 
 import pytest
-
 from helpers import snapshot
+
 from k8sbook import objects
 from k8sbook.apiserver import Request
 from k8sbook.authentication import ClientCertificate
@@ -184,7 +184,7 @@ def test_selectors(cluster):
     admin = cluster.admin()
     admin.create(objects.pod("a", labels={"app": "web", "tier": "front"}))
     admin.create(objects.pod("b", labels={"app": "db"}))
-    names = lambda **kw: [p["metadata"]["name"] for p in admin.list("pods", "default", **kw)["items"]]  # noqa: E731,E501
+    names = lambda **kw: [p["metadata"]["name"] for p in admin.list("pods", "default", **kw)["items"]]
     assert names(labelSelector="app=web") == ["a"]
     assert names(labelSelector="app in (web,db),!tier") == ["b"]
     assert names(fieldSelector="metadata.name!=a") == ["b"]

@@ -4,7 +4,7 @@ import pytest
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
-from k8sbook.scenarios import all_scenarios, run  # noqa: E402
+from k8sbook.scenarios import all_scenarios, run
 
 #: The Kubernetes release whose schemas the model follows ("current" is v1.34-v1.36).
 K8S_VERSION = "1.35.0"

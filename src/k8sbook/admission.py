@@ -125,3 +125,34 @@ class DefaultTolerationSeconds:
                 continue
             tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
                                 "tolerationSeconds": self.SECONDS})
+
+
+class Priority:
+    """``plugin/pkg/admission/priority``: resolve a pod's ``priorityClassName`` into
+    ``spec.priority`` and ``spec.preemptionPolicy`` (0 and ``PreemptLowerPriority`` when it
+    names none and no class is ``globalDefault``); an unknown class is refused with 403."""
+
+    name = "Priority"
+
+    def __init__(self, list_classes: Callable[[], list[dict[str, Any]]]) -> None:
+        self._classes = list_classes
+
+    def admit(self, attrs: AdmissionAttributes) -> None:
+        if attrs.kind != "Pod" or attrs.operation != "CREATE" or attrs.subresource \
+                or attrs.obj is None:
+            return
+        spec = attrs.obj.setdefault("spec", {})
+        classes = self._classes()
+        name = spec.get("priorityClassName", "")
+        if name:
+            pc = next((c for c in classes if c["metadata"]["name"] == name), None)
+            if pc is None:
+                raise forbidden(attrs.resource, "", attrs.name,
+                                f"no PriorityClass with name {name} was found")
+        else:
+            pc = next((c for c in sorted(classes, key=lambda c: c["metadata"]["name"])
+                       if c.get("globalDefault")), None)
+            if pc is not None:
+                spec["priorityClassName"] = pc["metadata"]["name"]
+        spec["priority"] = pc.get("value", 0) if pc else 0
+        spec["preemptionPolicy"] = (pc or {}).get("preemptionPolicy", "PreemptLowerPriority")

@@ -25,6 +25,7 @@ from .admission import (
     AdmissionChain,
     DefaultTolerationSeconds,
     NamespaceLifecycle,
+    Priority,
 )
 from .authentication import Authenticator, Credentials, UserInfo
 from .authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
@@ -105,7 +106,8 @@ class APIServer:
                                      [NodeAuthorizer(self.cached_objects), rbac_authz])
         self.rbac = rbac_authz
         self.admission = AdmissionChain(
-            mutating=[DefaultTolerationSeconds()],
+            mutating=[DefaultTolerationSeconds(),
+                      Priority(lambda: self.cached_objects("priorityclasses"))],
             validating=[NamespaceLifecycle(lambda ns: self._cached("namespaces", "", ns)),
                         NodeRestriction(lambda ns, name: self._cached("pods", ns, name))],
         )

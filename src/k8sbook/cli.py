@@ -1,7 +1,8 @@
 """The ``k8sbook`` command: the catalog and the model's scenarios from a shell.
 
 ``k8sbook claims``, ``k8sbook paths``, ``k8sbook scenarios``, ``k8sbook trace NAME``; each
-prints JSON with ``--json`` (sorted keys, the same bytes on every run).
+prints JSON with ``--json`` (sorted keys, the same bytes on every run). ``k8sbook serve`` runs
+a model cluster and serves its kube-apiserver over HTTP for kubectl.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def _trace(args: argparse.Namespace) -> str:
             + f"\n\npaths used: {', '.join(result.paths())}\nfacts:\n{facts}")
 
 
+def _serve(args: argparse.Namespace) -> str:
+    from .server import serve_forever  # imported here: the other verbs need no HTTP server
+
+    serve_forever(args.port, args.kubeconfig, args.seed)
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="k8sbook", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -71,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(fn=_trace)
+    p = sub.add_parser("serve", help="serve a model cluster over HTTP for kubectl")
+    p.add_argument("--port", type=int, default=0, help="loopback port (0: any free port)")
+    p.add_argument("--kubeconfig", default="k8sbook.kubeconfig", help="kubeconfig to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=_serve)
     args = parser.parse_args(argv)
     try:
         out = args.fn(args)

@@ -117,8 +117,8 @@ class Client:
         msg = self._record(verb, res, name, "")
         resp = self.apiserver.handle(req, on_event)
         result = str(resp.code)
-        if not resp.ok and resp.body:
-            result += f" {resp.body.get('reason', '')}"
+        if not resp.ok and resp.body and resp.body.get("reason"):
+            result += f" {resp.body['reason']}"
         self.trace.complete(msg, result)
         return resp
 

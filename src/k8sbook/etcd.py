@@ -335,6 +335,10 @@ class MemoryEtcd:
         self._watchers[handle.id] = handle
         return handle
 
+    def watches(self) -> list[tuple[str, str | None]]:
+        """The open watches as (key, range_end), sorted: who is watching what."""
+        return sorted((h.key, h.range_end) for h in self._watchers.values())
+
     def _notify(self, events: list[Event]) -> None:
         for handle in list(self._watchers.values()):
             mine = [e for e in events if _in_range(e.kv.key, handle.key, handle.range_end)]

@@ -12,6 +12,7 @@ one-hour etcd lease (``--event-ttl``), so they vanish on their own.
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from .client import Client, ConnectionRefused
 from .clock import EPOCH
@@ -26,6 +27,12 @@ def object_reference(obj: dict[str, Any]) -> dict[str, Any]:
     if meta.get("namespace"):
         ref["namespace"] = meta["namespace"]
     return {k: v for k, v in ref.items() if v}
+
+
+#: the last event-name timestamp used on each clock: virtual time does not advance between
+#: two events recorded at the same instant, so each one gets the next nanosecond (real clocks
+#: never return the same UnixNano twice in practice)
+_LAST_NANOS: WeakKeyDictionary[Any, int] = WeakKeyDictionary()
 
 
 class EventRecorder:
@@ -55,7 +62,9 @@ class EventRecorder:
                 self._seen[key] = patched
                 return
             now = clock.timestamp()
-            nanos = int((EPOCH.timestamp() + clock.now()) * 1e9)
+            nanos = max(int((EPOCH.timestamp() + clock.now()) * 1e9),
+                        _LAST_NANOS.get(clock, 0) + 1)
+            _LAST_NANOS[clock] = nanos
             name = f"{ref['name']}.{nanos:x}"
             source = {"component": self.component}
             if self.host:

@@ -167,20 +167,26 @@ def timeline(lanes: Sequence[str], spans: Sequence[tuple[str, float, float, str,
              xlabel: str = "virtual time (s)", width: float = 10.0) -> Figure:
     """Horizontal lanes with spans ``(lane, start, end, label, colour)`` and point markers
     ``(lane, t, label)``: leader terms, lease renewals, node conditions, back-offs."""
-    y = {lane: i for i, lane in enumerate(lanes)}
-    fig, ax = plt.subplots(figsize=(width, 0.8 + 0.6 * len(lanes)))
+    y = {lane: i * 1.6 for i, lane in enumerate(lanes)}
+    times = [t for _, t, _ in points] + [e for _, _, e, _, _ in spans] + [0.0]
+    near = 0.09 * (max(times) - min(times) or 1.0)
+    fig, ax = plt.subplots(figsize=(width, 1.0 + 1.0 * len(lanes)))
     for lane, start, end, label, colour in spans:
         ax.barh(y[lane], end - start, left=start, height=0.5, color=colour, alpha=0.8,
                 edgecolor="#333333", lw=0.5)
         if label:
             ax.text(start + (end - start) / 2, y[lane], label, ha="center", va="center",
                     fontsize=7.5, color="white" if colour not in ("#ffffff", "white") else "k")
-    for lane, t, label in points:
+    last: dict[str, tuple[float, int]] = {}
+    for lane, t, label in sorted(points, key=lambda p: (p[0], p[1])):
+        prev_t, level = last.get(lane, (None, -1))
+        level = level + 1 if prev_t is not None and t - prev_t < near else 0
+        last[lane] = (t, level)
         ax.plot([t], [y[lane]], marker="v", color="#222222", ms=5)
         if label:
-            ax.text(t, y[lane] + 0.32, label, ha="center", va="bottom", fontsize=7)
-    ax.set_yticks(range(len(lanes)), list(lanes))
-    ax.invert_yaxis()
+            ax.text(t, y[lane] + 0.3 + 0.24 * level, label, ha="left", va="top", fontsize=7)
+    ax.set_yticks([y[lane] for lane in lanes], list(lanes))
+    ax.set_ylim(max(y.values()) + 1.2, -0.7)  # top lane first, room for labels below
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", color="#dddddd", lw=0.5)
     ax.set_axisbelow(True)

@@ -202,8 +202,8 @@ class Reflector:
             self._retry_later(self.list_and_watch, "list: connection refused")
             return
         except StatusError as err:
-            if err.code == 410:
-                self.last_sync_unavailable = True
+            if err.code == 410 or (err.code == 504 and "Too large" in err.status["message"]):
+                self.last_sync_unavailable = True  # setIsLastSyncResourceVersionUnavailable
             self._retry_later(self.list_and_watch, f"list: {err.code} {err.reason}")
             return
         self.lists += 1
@@ -232,10 +232,9 @@ class Reflector:
             return
         except StatusError as err:
             if err.code == 410:
-                self.last_sync_unavailable = True
                 self.relists_after_410 += 1
                 self._note("watch: 410 -> relist")
-                self.clock.call_soon(self.list_and_watch)
+                self._retry_later(self.list_and_watch, "after watch expired")
             else:
                 self._retry_later(self.watch, f"watch: {err.code} {err.reason}")
             return
@@ -256,15 +255,19 @@ class Reflector:
             return
         kind, obj = event["type"], event["object"]
         if kind == "ERROR":
+            watcher, self._watcher = self._watcher, None
+            self._generation += 1
+            if watcher is not None:
+                watcher.stop()
             if obj.get("code") == 410:
-                self.last_sync_unavailable = True
+                # isExpiredError: do NOT mark the last resourceVersion unavailable; a list
+                # "not older than" it is still answerable from the watch cache. Relist (after
+                # the usual backoff), from the last resourceVersion seen.
                 self.relists_after_410 += 1
                 self._note(f"watch: 410 {obj.get('reason')} -> relist")
-                self._generation += 1
-                watcher, self._watcher = self._watcher, None
-                if watcher is not None:
-                    watcher.stop()
-                self.clock.call_soon(self.list_and_watch)
+                self._retry_later(self.list_and_watch, "after watch expired")
+            else:
+                self._retry_later(self.list_and_watch, f"watch error {obj.get('code')}")
             return
         self.last_sync_resource_version = obj["metadata"]["resourceVersion"]
         if kind == "ADDED":

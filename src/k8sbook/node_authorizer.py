@@ -189,9 +189,7 @@ class NodeAuthorizer:
                 return "no-opinion", "can only list/watch pods with spec.nodeName field selector"
             if attrs.verb in ("create", "delete"):
                 return "allow", ""  # mirror pods; NodeRestriction checks the binding
-        elif attrs.subresource == "status" and attrs.verb in ("update", "patch"):
-            return "allow", ""
-        elif attrs.subresource == "eviction" and attrs.verb == "create":
+        elif attrs.subresource == "status" and attrs.verb in ("update", "patch") or attrs.subresource == "eviction" and attrs.verb == "create":
             return "allow", ""
         return "no-opinion", ""
 

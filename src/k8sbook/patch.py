@@ -2,8 +2,9 @@
 
 Mirrors ``k8s.io/apimachinery/pkg/util/jsonmergepatch`` / ``evanphx/json-patch`` as used by the
 apiserver's ``patchResource``: JSON merge patch (RFC 7386, ``application/merge-patch+json``)
-and JSON patch (RFC 6902, ``application/json-patch+json``). Strategic merge patch, which
-merges lists by key, is not modelled; the apiserver answers 415 for it here.
+and JSON patch (RFC 6902, ``application/json-patch+json``), plus strategic merge patch
+(``application/strategic-merge-patch+json``, lists merged by key: :mod:`k8sbook.strategicpatch`).
+Server-side apply (``application/apply-patch+yaml``) is not modelled: the apiserver answers 415.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import copy
 from typing import Any
 
 from .status import StatusError, status_object, unsupported_media_type
+from .strategicpatch import STRATEGIC, strategic_merge_patch
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -87,6 +89,8 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[s
             if not isinstance(patch, list):
                 raise ValueError("a JSON patch must be a JSON array of operations")
             return json_patch(target, patch)
+        if content_type == STRATEGIC:
+            return strategic_merge_patch(target, patch)
     except (ValueError, KeyError, IndexError, TypeError) as err:
         # patch failures that are the client's fault: 422 from the patcher (``errors.NewInvalid``
         # in newer releases, BadRequest in older ones); the model answers 400 BadRequest.

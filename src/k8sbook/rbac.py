@@ -70,6 +70,15 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
         rule([""], ["pods"], ["create", "delete", "list", "patch", "watch"]),
         rule([""], ["events"], ["create", "patch", "update"]),
     ],
+    "system:controller:disruption-controller": [
+        rule(["extensions", "apps"], ["deployments"], READ),
+        rule(["apps", "extensions"], ["replicasets"], READ),
+        rule([""], ["replicationcontrollers"], READ),
+        rule(["policy"], ["poddisruptionbudgets"], READ),
+        rule(["apps"], ["statefulsets"], READ),
+        rule(["policy"], ["poddisruptionbudgets/status"], ["update"]),
+        rule([""], ["events"], ["create", "patch", "update"]),
+    ],
     "system:controller:endpointslice-controller": [
         rule([""], ["services", "pods", "nodes"], ["get", "list", "watch"]),
         rule([""], ["services/finalizers"], ["update"]),
@@ -93,6 +102,8 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
          "apiGroup": "rbac.authorization.k8s.io"}]),
     "system:controller:replicaset-controller": ("system:controller:replicaset-controller", [
         {"kind": "ServiceAccount", "name": "replicaset-controller", "namespace": "kube-system"}]),
+    "system:controller:disruption-controller": ("system:controller:disruption-controller", [
+        {"kind": "ServiceAccount", "name": "disruption-controller", "namespace": "kube-system"}]),
     "system:controller:endpointslice-controller": (
         "system:controller:endpointslice-controller", [
             {"kind": "ServiceAccount", "name": "endpointslice-controller",

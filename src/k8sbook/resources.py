@@ -75,6 +75,8 @@ RESOURCES: tuple[ResourceType, ...] = (
         "/registry/ingressclasses"),
     _RT("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,
         "/registry/poddisruptionbudgets", ("pdb",), ("status",), tracks_generation=True),
+    _RT("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False,
+        "/registry/priorityclasses", ("pc",)),
     _RT("rbac.authorization.k8s.io", "v1", "Role", "roles", True, "/registry/roles"),
     _RT("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False,
         "/registry/clusterroles"),

@@ -25,7 +25,7 @@ class StatusError(Exception):
 
     @property
     def reason(self) -> str:
-        return str(self.status["reason"])
+        return str(self.status.get("reason", ""))
 
 
 def status_object(
@@ -59,6 +59,8 @@ def status_object(
         "reason": reason,
         "code": code,
     }
+    if not reason:  # StatusReasonUnknown is the empty string, omitted from the JSON
+        del status["reason"]
     if details:
         status["details"] = details
     return status
@@ -171,6 +173,12 @@ def internal_error(message: str) -> StatusError:
         status_object(500, "InternalError", f"Internal error occurred: {message}",
                       causes=[{"message": message}])
     )
+
+
+def unknown_error(message: str) -> StatusError:
+    """What ``ErrorToAPIStatus`` makes of an error that is not an API error: 500, no reason,
+    the error's own text (kubectl prints it as ``Error from server: <message>``)."""
+    return StatusError(status_object(500, "", message))
 
 
 def service_unavailable(message: str) -> StatusError:

@@ -10,7 +10,9 @@ minutes earlier, coordinating through the ``compact_rev_key`` key.
 
 Every call to etcd is recorded on the trace as a message on path ``kube-apiserver->etcd``.
 etcd errors become API ``Status`` errors as ``storage/etcd3/errors.go`` and
-``storage/errors.go`` interpret them.
+``storage/errors.go`` interpret them: a compacted revision is 410 Expired; any other etcd
+failure is not an API error, so ``ErrorToAPIStatus`` turns it into a 500 with no reason and
+etcd's own message (``etcdserver: request timed out``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from . import etcd as etcdapi
 from .clock import Clock
 from .etcd import CompactedError, Compare, DeleteRange, Etcd, EtcdError, Put
-from .status import StatusError, internal_error, resource_expired
+from .status import StatusError, resource_expired, unknown_error
 from .trace import Trace
 
 PATH = "kube-apiserver->etcd"
@@ -68,7 +70,7 @@ class Storage:
                 from err
         except EtcdError as err:
             self._record(verb, key, str(err))
-            raise internal_error(str(err)) from err
+            raise unknown_error(str(err)) from err
         self._record(verb, key, result(out))
         return out
 
