@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import patch as patching
-from . import rbac, registry, selectors, validation
+from . import rbac, registry, selectors, validation, webhook
 from .admission import (
     AdmissionAttributes,
     AdmissionChain,
@@ -111,6 +111,15 @@ class APIServer:
             validating=[NamespaceLifecycle(lambda ns: self._cached("namespaces", "", ns)),
                         NodeRestriction(lambda ns, name: self._cached("pods", ns, name))],
         )
+        # MutatingAdmissionWebhook / ValidatingAdmissionWebhook, enabled by default and run
+        # after the built-in plugins of their kind
+        self.webhooks = webhook.install(self)
+        #: (plural, subresource) -> handler for requests served without storage: the pod
+        #: connect subresources (log, exec, portforward) and SubjectAccessReview
+        self.handlers: dict[tuple[str, str], Callable[[ResourceType, Request, UserInfo],
+                                                      Response]] = {}
+        from .kubelet_client import install as install_kubelet_client
+        self.kubelet_client = install_kubelet_client(self)
         self.started = False
 
     # -- start-up --------------------------------------------------------------------------
@@ -208,6 +217,9 @@ class APIServer:
         if sub and sub not in rt.subresources:
             raise StatusError(status_object(404, "NotFound",
                                             "the server could not find the requested resource"))
+        custom = self.handlers.get((rt.plural, sub))
+        if custom is not None:
+            return custom(rt, req, user)
         if sub == "binding":
             if req.verb != "create":
                 raise method_not_supported("pods/binding", "", req.verb)

@@ -22,11 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from .catalog import VERDICTS, Claim, CommPath, SeedEdge, claims, paths
-from .figures import PLANE_COLOURS, WRONG
+from .figures import PLANE_COLOURS, WRONG, communication_graph
 
 __all__ = [
     "API_PORT",
+    "MAP_LAYOUT",
     "SEED_ALIASES",
     "VERDICT_GROUPS",
     "Edge",
@@ -37,7 +40,9 @@ __all__ = [
     "paths_out_of",
     "paths_table",
     "real_edges",
+    "real_map",
     "seed_edges",
+    "seed_map",
     "shorten",
     "undrawn_paths",
     "verdict_counts",
@@ -63,6 +68,30 @@ VERDICT_GROUPS: dict[str, tuple[str, ...]] = {
     "wrong": ("inaccurate", "inaccurate (wrong direction)", "outdated / inaccurate"),
 }
 """The catalog's seven verdicts folded into three groups for the chapter's summary."""
+
+MAP_LAYOUT: dict[str, tuple[float, float]] = {
+    # clients of the API along the top, the control plane's own row in the middle
+    "kubectl": (-5.0, 3.3), "descheduler": (-3.2, 3.9), "kube-controller-manager": (-1.6, 4.3),
+    "kube-scheduler": (1.6, 4.3), "cloud-controller-manager": (3.3, 3.9),
+    "cloud-api": (6.0, 3.6),
+    "etcd": (-3.4, 2.0), "kube-apiserver": (0.0, 2.0), "webhook": (3.0, 3.0),
+    "metrics-server": (5.2, 2.2), "konnectivity-server": (2.7, 0.3),
+    "coredns": (-5.0, 1.0), "kube-proxy": (-2.8, 0.5),
+    # a node: the kubelet under the apiserver, the programs it drives under it
+    "kubelet": (0.0, 0.0), "konnectivity-agent": (4.4, -0.7), "csi-node-plugin": (2.0, -1.2),
+    "container-runtime": (0.0, -1.5), "oci-runtime": (-1.0, -3.0), "cni-plugin": (1.0, -3.0),
+    "pod": (-2.6, -2.0), "ingress-controller": (-4.8, -2.9),
+    # names only the seed uses
+    "rescheduler": (-3.6, 5.0), "kube-dns": (-5.0, -0.8),
+}
+"""Where the map puts each component (data coordinates for ``communication_graph``)."""
+
+SEED_LAYOUT: dict[str, tuple[float, float]] = {
+    **MAP_LAYOUT, "rescheduler": (3.0, 1.0), "kube-proxy": (-1.5, -0.9),
+}
+"""The seed's graph moves two names so that its extra edges stay readable."""
+
+MAP_SIZE = (11.0, 7.4)
 
 SEED_EDGE_COLOUR = "#555555"
 UNDRAWN_COLOUR = "#bbbbbb"
@@ -249,3 +278,34 @@ def paths_table(given: Iterable[CommPath] | None = None, width: int = 90) -> str
                      _md(shorten(p.identity, width)), chapter_cell(p.chapter, p.planned_chapter)))
     return _table(("path (initiator->target)", "plane", "port", "protocol", "identity",
                    "taught in"), rows)
+
+
+def _legend(fig: Figure, entries: Sequence[tuple[str, str, str]]) -> Figure:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([0], [0], color=colour, linestyle=style, lw=1.6, label=label)
+               for label, colour, style in entries]
+    fig.axes[0].legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
+    return fig
+
+
+def real_map(title: str = "", given: Iterable[CommPath] | None = None) -> Figure:
+    """The map: every catalog path drawn from initiator to target, coloured by plane."""
+    fig = communication_graph(real_edges(given), title=title, size=MAP_SIZE,
+                              positions=MAP_LAYOUT, label_on_curve=True)
+    return _legend(fig, [(f"{plane} plane", PLANE_COLOURS[plane], "-")
+                         for plane in ("control", "node", "data")])
+
+
+def seed_map(title: str = "", given: Iterable[Claim] | None = None,
+             undrawn: Iterable[CommPath] = ()) -> Figure:
+    """The seed's graph: its asserted edges, the wrong ones red and dashed (optionally with
+    the catalog paths it never draws, in light grey)."""
+    undrawn = list(undrawn)
+    fig = communication_graph(seed_edges(given, undrawn=undrawn), title=title, size=MAP_SIZE,
+                              positions=SEED_LAYOUT, label_on_curve=True)
+    entries = [("real (for kube-dns and rescheduler: in their day)", SEED_EDGE_COLOUR, "-"),
+               ("wrong: no such connection, or not as described", WRONG, "--")]
+    if undrawn:
+        entries.append(("real, but never drawn by the seed", UNDRAWN_COLOUR, ":"))
+    return _legend(fig, entries)

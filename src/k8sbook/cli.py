@@ -90,7 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyError as err:
         print(f"k8sbook: {err.args[0]}", file=sys.stderr)
         return 2
-    print(out)
+    try:
+        print(out)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `k8sbook claims --json | head`: the reader left, not an error
+        sys.stdout = None  # type: ignore[assignment]
     return 0
 
 

@@ -13,6 +13,7 @@ Everything is deterministic for a given ``seed``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .apiserver import LOOPBACK_USER, APIServer, Request
@@ -20,6 +21,7 @@ from .authentication import ClientCertificate, Credentials, component_certificat
 from .client import Client, Network
 from .clock import Clock
 from .etcd import Etcd, MemoryEtcd
+from .etcd_server import store_from_env
 from .ids import IdGenerator
 from .trace import Trace, component_of
 
@@ -35,13 +37,17 @@ DEFAULT_IDENTITIES: dict[str, ClientCertificate] = {
 class Cluster:
     """Build with ``Cluster(seed=0)``; get components' clients with :meth:`client`."""
 
-    def __init__(self, seed: int = 0, *, etcd: Etcd | None = None, trace_bootstrap: bool = False,
-                 start: bool = True) -> None:
+    def __init__(self, seed: int = 0, *, etcd: Etcd | Callable[[Clock], Etcd] | None = None,
+                 trace_bootstrap: bool = False, start: bool = True) -> None:
         self.seed = seed
         self.clock = Clock()
         self.ids = IdGenerator(seed)
         self.trace = Trace()
         self.network = Network()
+        if callable(etcd):  # a factory, e.g. etcd_server.connect(endpoint): it needs the clock
+            etcd = etcd(self.clock)
+        if etcd is None:  # $K8SBOOK_ETCD names a real etcd; otherwise the embedded store
+            etcd = store_from_env(self.clock)
         self.etcd: Any = etcd if etcd is not None else MemoryEtcd(self.clock)
         self.apiserver = APIServer(self.clock, self.etcd, self.ids, self.trace, seed=seed)
         self.components: dict[str, Any] = {}
@@ -62,6 +68,17 @@ class Cluster:
                           "name": "kubeadm:cluster-admins"}]}
         self.apiserver.handle(Request("create", "clusterrolebindings",
                                       "rbac.authorization.k8s.io", body=binding,
+                                      user=LOOPBACK_USER))
+        # kubeadm's binding for the apiserver's kubelet client certificate (logs, exec, ...)
+        kubelet_client = {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "kubeadm:apiserver-kubelet-client"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "system:kubelet-api-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": "kube-apiserver-kubelet-client"}]}
+        self.apiserver.handle(Request("create", "clusterrolebindings",
+                                      "rbac.authorization.k8s.io", body=kubelet_client,
                                       user=LOOPBACK_USER))
 
     def credentials_for(self, instance: str) -> Credentials:

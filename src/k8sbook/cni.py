@@ -68,7 +68,7 @@ class BridgePlugin:
     def _record(self, verb: str, container_id: str, result: str) -> None:
         self.trace.record(self.clock.now(), f"container-runtime/{self.node}",
                           f"cni-plugin/{self.node}", "container-runtime->cni-plugin", PROTOCOL,
-                          verb, "network", container_id[:13], result)
+                          verb, f"sandbox {container_id[:13]}", "", result)
 
     def add(self, container_id: str, netns: str, ifname: str = "eth0") -> dict[str, Any]:
         """``CNI_COMMAND=ADD``: attach ``netns`` to the bridge; return the CNI result."""

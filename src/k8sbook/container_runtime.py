@@ -151,8 +151,8 @@ class ContainerRuntime:
 
     def _oci(self, verb: str, cid: str, result: str = "ok") -> None:
         self.trace.record(self.clock.now(), self.instance, f"oci-runtime/{self.node}",
-                          "container-runtime->oci-runtime", OCI_PROTOCOL, verb, "container",
-                          cid[:13], result)
+                          "container-runtime->oci-runtime", OCI_PROTOCOL, verb, cid[:13], "",
+                          result)
 
     # -- images ----------------------------------------------------------------------------
     def image_status(self, image: str) -> dict[str, Any] | None:
@@ -318,6 +318,17 @@ class ContainerRuntime:
             raise RPCError("Unknown", f"container {cid} is not running")
         self._oci("exec", cid)
         return 0, f"{' '.join(cmd)}: ran in {c.name}\n"
+
+    def streaming_url(self, kind: str, target: str) -> str:
+        """A one-time URL on the runtime's streaming server (CRI ``Exec``/``PortForward``)."""
+        if kind == "exec":
+            c = self._container(target)
+            if c.state != CONTAINER_RUNNING:
+                raise RPCError("Unknown", f"container {target} is not running")
+        else:
+            self._sandbox(target)
+        token = self.ids.suffix(8)
+        return f"http://127.0.0.1:10010/{kind}/{token}"
 
     def logs(self, cid: str) -> list[str]:
         return list(self._container(cid).logs)

@@ -26,6 +26,7 @@ from .authentication import BearerToken, service_account_user
 from .client import Client, ConnectionRefused
 from .cluster import Cluster
 from .controllers.disruption import DisruptionController
+from .controllers.node_lifecycle import NodeLifecycleController, TaintEvictionController
 from .controllers.replicaset import ReplicaSetController
 from .informer import SharedIndexInformer
 from .leaderelection import LeaderElector
@@ -78,6 +79,11 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("replicasets"), f.informer("pods"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(
         c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
+    # both run with the node-controller service account, as in kube-controller-manager
+    "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
+        c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
+    "tainteviction": ("node-controller", lambda c, f: TaintEvictionController(
+        c, f.informer("nodes"), f.informer("pods"))),
 }
 
 

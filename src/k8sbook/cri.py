@@ -46,7 +46,7 @@ class CRIClient:
 
     def _call(self, method: str, what: str, fn: Callable[[], T]) -> T:
         msg = self.trace.record(self.clock.now(), self.kubelet, self.runtime.instance,
-                                "kubelet->container-runtime", PROTOCOL, method, "", what, "")
+                                "kubelet->container-runtime", PROTOCOL, method, what, "", "")
         try:
             out = fn()
         except RPCError as err:
@@ -110,3 +110,13 @@ class CRIClient:
     def exec_sync(self, container_id: str, cmd: list[str]) -> tuple[int, str]:
         return self._call("ExecSync", container_id[:13],
                           lambda: self.runtime.exec_sync(container_id, cmd))
+
+    # -- RuntimeService: streaming ---------------------------------------------------------
+    def exec(self, container_id: str, cmd: list[str]) -> str:
+        """``Exec``: the runtime answers a URL on its streaming server, not the output."""
+        return self._call("Exec", container_id[:13],
+                          lambda: self.runtime.streaming_url("exec", container_id))
+
+    def port_forward(self, sandbox_id: str, port: int) -> str:
+        return self._call("PortForward", sandbox_id[:13],
+                          lambda: self.runtime.streaming_url("portforward", sandbox_id))

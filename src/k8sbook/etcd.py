@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from .clock import Clock, Timer
@@ -211,18 +211,20 @@ class MemoryEtcd:
             raise FutureRevisionError()
         if 0 < revision < self.compact_revision:
             raise CompactedError(self.compact_revision)
-        at = revision or self.revision
-        if range_end is None:
-            candidates = [key] if key in self._history else []
-        else:
-            lo = bisect.bisect_left(self._keys, key)
-            candidates = [k for k in self._keys[lo:] if _in_range(k, key, range_end)]
-        kvs = [kv for k in candidates if (kv := self._value_at(k, at)) is not None]
+        kvs = self._kvs_at(key, range_end, revision or self.revision)
         count = len(kvs)
         more = bool(limit) and count > limit
         if limit:
             kvs = kvs[:limit]
         return RangeResponse(kvs, count, self.revision, more)
+
+    def _kvs_at(self, key: str, range_end: str | None, at: int) -> list[KeyValue]:
+        if range_end is None:
+            candidates = [key] if key in self._history else []
+        else:
+            lo = bisect.bisect_left(self._keys, key)
+            candidates = [k for k in self._keys[lo:] if _in_range(k, key, range_end)]
+        return [kv for k in candidates if (kv := self._value_at(k, at)) is not None]
 
     def get(self, key: str) -> KeyValue | None:
         kvs = self.range(key).kvs
@@ -250,7 +252,7 @@ class MemoryEtcd:
         events.append(Event("PUT", kv, prev))
 
     def _apply_delete(self, op: DeleteRange, rev: int, events: list[Event]) -> int:
-        doomed = [kv for kv in self.range(op.key, op.range_end).kvs]
+        doomed = self._kvs_at(op.key, op.range_end, rev)  # sees this txn's earlier ops
         for prev in doomed:
             self._record(prev.key, None, rev)
             if prev.lease in self._leases:
@@ -263,14 +265,17 @@ class MemoryEtcd:
         rev = self.revision + 1
         events: list[Event] = []
         responses: list[Any] = []
+        if any(isinstance(op, Put) and op.lease and op.lease not in self._leases for op in ops):
+            raise LeaseNotFoundError()  # etcd checks every lease first: nothing half-written
         for op in ops:
             if isinstance(op, Put):
                 self._apply_put(op, rev, events)
                 responses.append(rev)
             elif isinstance(op, DeleteRange):
                 responses.append(self._apply_delete(op, rev, events))
-            else:
-                responses.append(self.range(op.key, op.range_end))
+            else:  # as in etcd, a read inside a txn sees the txn's earlier writes
+                kvs = self._kvs_at(op.key, op.range_end, rev)
+                responses.append(RangeResponse(kvs, len(kvs), rev if events else self.revision))
         if events:
             self.revision = rev
             self._log.extend((rev, e) for e in events)
@@ -310,6 +315,8 @@ class MemoryEtcd:
     def txn(self, compare: list[Compare], success: list[Op], failure: list[Op]) -> TxnResponse:
         """If every compare holds, apply ``success``, else ``failure``: one atomic step."""
         self._check_up()
+        for ops in (success, failure):
+            _check_intervals(ops)
         ok = all(self._compare(c) for c in compare)
         rev, responses = self._commit(success if ok else failure)
         return TxnResponse(ok, rev, responses)
@@ -365,7 +372,11 @@ class MemoryEtcd:
             else:
                 del self._history[key]
                 self._keys.remove(key)
-        self._log = [(r, e) for r, e in self._log if r > revision]
+        # etcd keeps each key's newest version at or before ``revision`` (not a tombstone), so
+        # a watch from ``revision`` itself still replays the PUTs made at it (without prev_kv)
+        self._log = [(r, e if r > revision else replace(e, prev_kv=None))
+                     for r, e in self._log
+                     if r > revision or (r == revision and e.type == "PUT")]
 
     # -- leases ----------------------------------------------------------------------------
     def lease_grant(self, ttl: int) -> int:
@@ -415,6 +426,15 @@ class MemoryEtcd:
         if lease is None:
             return -1, []
         return int(lease.expires_at - self.clock.now()), sorted(lease.keys)
+
+
+def _check_intervals(ops: list[Op]) -> None:
+    """etcd's ``checkIntervals``: one branch of a txn may not write a key twice."""
+    puts = [op.key for op in ops if isinstance(op, Put)]
+    deletes = [op for op in ops if isinstance(op, DeleteRange)]
+    if len(set(puts)) < len(puts) or any(_in_range(k, d.key, d.range_end)
+                                         for k in puts for d in deletes):
+        raise EtcdError("etcdserver: duplicate key given in txn request")
 
 
 def _by_revision(events: list[Event]) -> list[list[Event]]:

@@ -8,7 +8,7 @@ salt, no date, text kept as text), so the notebooks store SVG outputs that nbval
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -48,6 +48,15 @@ def show(fig: Figure) -> Any:
     return SVG(svg(fig))
 
 
+def _wrap_name(name: str, width: int = 14) -> str:
+    """Break a long component name at the hyphen nearest its middle: two short lines."""
+    if len(name) <= width or "-" not in name:
+        return name
+    cuts = [i for i, ch in enumerate(name) if ch in "-/"]
+    cut = min(cuts, key=lambda i: abs(i - len(name) / 2))
+    return name[: cut + 1] + "\n" + name[cut + 1:]
+
+
 def _short(text: str, width: int = 46) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -67,11 +76,11 @@ def sequence_diagram(messages: Sequence[Message], participants: Sequence[str] | 
                 order.append(p)
     x = {p: i for i, p in enumerate(order)}
     height = 1.2 + 0.32 * max(len(messages), 1)
-    fig, ax = plt.subplots(figsize=(max(width, 1.9 * len(order)), height))
+    fig, ax = plt.subplots(figsize=(max(width, 2.2 * len(order)), height))
     n = len(messages)
     for p, i in x.items():
         ax.plot([i, i], [-0.5, n], color="#999999", lw=0.8, zorder=0)
-        ax.text(i, -0.7, p, ha="center", va="bottom", fontsize=9, fontweight="bold",
+        ax.text(i, -0.7, _wrap_name(p), ha="center", va="bottom", fontsize=9, fontweight="bold",
                 bbox={"boxstyle": "round", "fc": "#eef3fc", "ec": "#326ce5"})
     for row, m in enumerate(messages):
         x0, x1 = x[who(m.src)], x[who(m.dst)]
@@ -126,16 +135,26 @@ def _positions(nodes: Iterable[str]) -> dict[str, tuple[float, float]]:
 
 
 def communication_graph(edges: Sequence[tuple[str, str, dict[str, Any]]], title: str = "",
-                        size: tuple[float, float] = (11.0, 7.5)) -> Figure:
+                        size: tuple[float, float] = (11.0, 7.5),
+                        positions: Mapping[str, tuple[float, float]] | None = None,
+                        label_on_curve: bool = False) -> Figure:
     """Draw initiator→target edges. Edge attributes: ``colour``, ``style`` ('-' or '--'),
-    ``label`` (short, drawn at the middle), ``width``."""
+    ``label`` (short, drawn at the middle), ``width``. ``positions`` overrides :data:`LAYOUT`
+    for the names it lists; ``label_on_curve`` puts labels on the drawn arc rather than on the
+    straight line between the ends (clearer when two edges join the same pair). An edge from
+    a component to itself (``etcd->etcd``) is drawn as a small loop above its box."""
     g = nx.MultiDiGraph()
     for a, b, attrs in edges:
         g.add_edge(a, b, **attrs)
     pos = _positions(sorted(g.nodes))
+    if positions:
+        pos.update({n: positions[n] for n in g.nodes if n in positions})
     fig, ax = plt.subplots(figsize=size)
     for a, b, attrs in sorted(g.edges(data=True), key=lambda e: (e[0], e[1])):
         style = attrs.get("style", "-")
+        if a == b:
+            _self_loop(ax, pos[a], attrs)
+            continue
         rad = 0.18 if g.has_edge(b, a) else 0.06
         ax.annotate("", xy=pos[b], xytext=pos[a],
                     arrowprops={"arrowstyle": "-|>", "color": attrs.get("colour", "#333333"),
@@ -144,7 +163,16 @@ def communication_graph(edges: Sequence[tuple[str, str, dict[str, Any]]], title:
                                 "connectionstyle": f"arc3,rad={rad}"})
         if attrs.get("label"):
             mx, my = (pos[a][0] + pos[b][0]) / 2, (pos[a][1] + pos[b][1]) / 2
-            ax.text(mx, my, attrs["label"], fontsize=7, ha="center", va="center",
+            ha, va = "center", "center"
+            if label_on_curve:  # the middle of arc3's quadratic curve
+                ox, oy = rad * (pos[b][1] - pos[a][1]) / 2, -rad * (pos[b][0] - pos[a][0]) / 2
+                mx, my = mx + ox, my + oy
+                if g.has_edge(b, a):  # keep the two labels of a pair apart
+                    if abs(ox) > abs(oy):
+                        ha = "left" if ox > 0 else "right"
+                    else:
+                        va = "bottom" if oy > 0 else "top"
+            ax.text(mx, my, attrs["label"], fontsize=7, ha=ha, va=va,
                     color=attrs.get("colour", "#333333"),
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                           "alpha": 0.85})
@@ -160,6 +188,21 @@ def communication_graph(edges: Sequence[tuple[str, str, dict[str, Any]]], title:
     if title:
         ax.set_title(title, fontsize=11, loc="left")
     return fig
+
+
+def _self_loop(ax: Any, xy: tuple[float, float], attrs: dict[str, Any]) -> None:
+    """A loop above a component's box, for connections between its own instances."""
+    x, y = xy
+    colour = attrs.get("colour", "#333333")
+    ax.annotate("", xy=(x + 0.2, y + 0.12), xytext=(x - 0.2, y + 0.12),
+                arrowprops={"arrowstyle": "-|>", "color": colour,
+                            "lw": attrs.get("width", 1.3), "linestyle": attrs.get("style", "-"),
+                            "shrinkA": 0, "shrinkB": 0,
+                            "connectionstyle": "arc3,rad=-1.2"})
+    if attrs.get("label"):
+        ax.text(x, y + 0.5, attrs["label"], fontsize=7, ha="center", va="center",
+                color=colour, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                    "alpha": 0.85})
 
 
 def timeline(lanes: Sequence[str], spans: Sequence[tuple[str, float, float, str, str]],

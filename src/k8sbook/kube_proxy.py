@@ -33,6 +33,7 @@ chains first and user chains in name order, as legacy ``iptables-save`` prints t
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import random
@@ -152,9 +153,8 @@ def endpoints_by_port(slices: list[Obj]) -> dict[tuple[str, str], list[Endpoint]
                     bool(cond.get("serving", ready)), bool(cond.get("terminating", False)),
                     ep.get("nodeName", ""),
                     f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""))
-    for key in out:
-        out[key] = sorted(set(out[key]), key=lambda e: (ipaddress.ip_address(e.ip), e.port))
-    return out
+    return {key: sorted(set(eps), key=lambda e: (ipaddress.ip_address(e.ip), e.port))
+            for key, eps in out.items()}
 
 
 def usable_endpoints(endpoints: list[Endpoint]) -> list[Endpoint]:
@@ -182,23 +182,23 @@ def render_iptables(ports: list[ServicePort], endpoints: dict[tuple[str, str], l
     f_rules["INPUT"] += [
         f'{new} -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         '-m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
-        f'{new} -m comment --comment "kubernetes externally-visible service portals" '
-        '-j KUBE-EXTERNAL-SERVICES']
+        (f'{new} -m comment --comment "kubernetes externally-visible service portals" '
+        '-j KUBE-EXTERNAL-SERVICES')]
     f_rules["FORWARD"] += [
         f'{new} -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         '-m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
         f'{new} -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        f'{new} -m comment --comment "kubernetes externally-visible service portals" '
-        '-j KUBE-EXTERNAL-SERVICES']
+        (f'{new} -m comment --comment "kubernetes externally-visible service portals" '
+        '-j KUBE-EXTERNAL-SERVICES')]
     f_rules["OUTPUT"] += [
         f'{new} -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         f'{new} -m comment --comment "kubernetes service portals" -j KUBE-SERVICES']
     f_rules["KUBE-FORWARD"] += [
         "-m conntrack --ctstate INVALID -j DROP",
-        f'-m comment --comment "kubernetes forwarding rules" -m mark --mark '
-        f'{MASQ_MARK}/{MASQ_MARK} -j ACCEPT',
-        '-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate '
-        'RELATED,ESTABLISHED -j ACCEPT']
+        (f'-m comment --comment "kubernetes forwarding rules" -m mark --mark '
+        f'{MASQ_MARK}/{MASQ_MARK} -j ACCEPT'),
+        ('-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate '
+        'RELATED,ESTABLISHED -j ACCEPT')]
 
     n_rules: dict[str, list[str]] = {c: [] for c in (
         "PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", "KUBE-MARK-MASQ", "KUBE-NODEPORTS",
@@ -213,8 +213,8 @@ def render_iptables(ports: list[ServicePort], endpoints: dict[tuple[str, str], l
     n_rules["KUBE-POSTROUTING"] += [
         f"-m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
         f"-j MARK --xor-mark {MASQ_MARK}",
-        '-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
-        '--random-fully']
+        ('-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
+        '--random-fully')]
     for sp in ports:
         proto, spn = sp.proto, sp.spn
         match = f"-m {proto} -p {proto}"
@@ -240,8 +240,8 @@ def render_iptables(ports: list[ServicePort], endpoints: dict[tuple[str, str], l
             n_rules["KUBE-NODEPORTS"].append(
                 f"-m comment --comment {_q(spn)} {match} --dport {sp.node_port} -j {ext}")
             n_rules[ext] = [
-                f'-m comment --comment "masquerade traffic for {spn} external destinations" '
-                "-j KUBE-MARK-MASQ",
+                (f'-m comment --comment "masquerade traffic for {spn} external destinations" '
+                "-j KUBE-MARK-MASQ"),
                 f"-j {svc_chain}"]
         n = len(eps)
         for i, ep in enumerate(eps):
@@ -278,18 +278,18 @@ def render_nftables(ports: list[ServicePort], endpoints: dict[tuple[str, str], l
     lines = [
         'add table ip kube-proxy { comment "rules for kube-proxy" ; }',
         'add set ip kube-proxy cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }',
-        'add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept '
-        'NodePort traffic" ; }',
-        'add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : '
+        ('add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept '
+        'NodePort traffic" ; }'),
+        ('add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : '
         'verdict ; comment "vmap to drop or reject packets to service nodeports with no '
-        'endpoints" ; }',
-        'add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . '
+        'endpoints" ; }'),
+        ('add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . '
         'inet_service : verdict ; comment "vmap to drop or reject packets to services with no '
-        'endpoints" ; }',
-        'add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : '
-        'verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }',
-        'add map ip kube-proxy service-nodeports { type inet_proto . inet_service : verdict ; '
-        'comment "NodePort traffic" ; }',
+        'endpoints" ; }'),
+        ('add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : '
+        'verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }'),
+        ('add map ip kube-proxy service-nodeports { type inet_proto . inet_service : verdict ; '
+        'comment "NodePort traffic" ; }'),
         "add chain ip kube-proxy cluster-ips-check",
         "add chain ip kube-proxy filter-forward { type filter hook forward priority 0 ; }",
         "add chain ip kube-proxy filter-input { type filter hook input priority 0 ; }",
@@ -300,14 +300,14 @@ def render_nftables(ports: list[ServicePort], endpoints: dict[tuple[str, str], l
         "add chain ip kube-proxy nat-postrouting { type nat hook postrouting priority 100 ; }",
         "add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }",
         "add chain ip kube-proxy nodeport-endpoints-check",
-        'add chain ip kube-proxy reject-chain { comment "helper for @no-endpoint-services / '
-        '@no-endpoint-nodeports" ; }',
+        ('add chain ip kube-proxy reject-chain { comment "helper for @no-endpoint-services / '
+        '@no-endpoint-nodeports" ; }'),
         "add chain ip kube-proxy services",
         "add chain ip kube-proxy service-endpoints-check",
-        'add rule ip kube-proxy cluster-ips-check ip daddr @cluster-ips reject comment "Reject '
-        'traffic to invalid ports of ClusterIPs"',
-        f"add rule ip kube-proxy cluster-ips-check ip daddr {{ {service_cidr} }} drop comment "
-        '"Drop traffic to unallocated ClusterIPs"',
+        ('add rule ip kube-proxy cluster-ips-check ip daddr @cluster-ips reject comment "Reject '
+        'traffic to invalid ports of ClusterIPs"'),
+        (f"add rule ip kube-proxy cluster-ips-check ip daddr {{ {service_cidr} }} drop comment "
+        '"Drop traffic to unallocated ClusterIPs"'),
         "add rule ip kube-proxy filter-forward ct state new jump service-endpoints-check",
         "add rule ip kube-proxy filter-forward ct state new jump cluster-ips-check",
         "add rule ip kube-proxy filter-input ct state new jump nodeport-endpoints-check",
@@ -321,14 +321,14 @@ def render_nftables(ports: list[ServicePort], endpoints: dict[tuple[str, str], l
         "add rule ip kube-proxy nat-output jump services",
         "add rule ip kube-proxy nat-postrouting jump masquerading",
         "add rule ip kube-proxy nat-prerouting jump services",
-        "add rule ip kube-proxy nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . "
-        "th dport vmap @no-endpoint-nodeports",
+        ("add rule ip kube-proxy nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . "
+        "th dport vmap @no-endpoint-nodeports"),
         "add rule ip kube-proxy reject-chain reject",
         "add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips",
-        "add rule ip kube-proxy services ip daddr @nodeport-ips meta l4proto . th dport vmap "
-        "@service-nodeports",
-        "add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dport vmap "
-        "@no-endpoint-services",
+        ("add rule ip kube-proxy services ip daddr @nodeport-ips meta l4proto . th dport vmap "
+        "@service-nodeports"),
+        ("add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dport vmap "
+        "@no-endpoint-services"),
     ]
     for ip in node_ips:
         lines.append(f"add element ip kube-proxy nodeport-ips {{ {ip} }}")
@@ -385,8 +385,9 @@ class Rule:
     args: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=32)
 def parse_iptables_save(text: str) -> dict[tuple[str, str], list[Rule]]:
-    """``iptables-save`` text -> (table, chain) -> rules in order."""
+    """``iptables-save`` text -> (table, chain) -> rules in order (cached: do not mutate)."""
     out: dict[tuple[str, str], list[Rule]] = {}
     table = ""
     for line in text.splitlines():
@@ -428,6 +429,7 @@ class PacketWalk:
         return self.packet.dnat or f"{self.packet.dst}:{self.packet.dport}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _in(ip: str, cidr: str) -> bool:
     return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
 
@@ -608,7 +610,7 @@ class KubeProxy:
                 target, result = "pod", "connection refused (REJECT)"
             else:
                 target = f"pod/{self.pod_behind(walk.destination) or walk.destination}"
-                result = f"DNAT → {walk.destination}" if walk.packet.dnat else "delivered"
+                result = f"DNAT to {walk.destination}" if walk.packet.dnat else "delivered"
             self.cluster.trace.record(self.client.clock.now(), src, target, "pod->pod", proto,
                                       "CONNECT", f"{dst}:{dport}", "", result)
         return walk

@@ -125,7 +125,8 @@ class NodeAuthorizer:
         if not node:
             return "no-opinion", f'unknown node for user "{attrs.user.name}"'
         res = (attrs.api_group, attrs.resource)
-        if res in (("", "secrets"), ("", "configmaps"), ("", "persistentvolumeclaims")):
+        if res in (("", "secrets"), ("", "configmaps"), ("", "persistentvolumeclaims"),
+                   ("", "persistentvolumes")):
             return self._related(node, attrs)
         if res == ("coordination.k8s.io", "leases"):
             return self._lease(node, attrs)
@@ -140,15 +141,26 @@ class NodeAuthorizer:
     def _related(self, node: str, attrs: Attributes) -> tuple[Decision, str]:
         if attrs.verb not in ("get", "list", "watch"):
             return "no-opinion", "node cannot write related objects"
-        if attrs.resource == "persistentvolumeclaims" and attrs.verb != "get":
+        if attrs.resource in ("persistentvolumeclaims", "persistentvolumes") and \
+                attrs.verb != "get":
             return "no-opinion", "can only get individual resources of this type"
         if not attrs.name:
             return "no-opinion", "No Object name found"
+        if attrs.resource == "persistentvolumes":  # pod -> PVC -> PV
+            claims = {(p["metadata"].get("namespace"), name) for p in self._pods_on(node)
+                      for v in p.get("spec", {}).get("volumes", [])
+                      if (name := (v.get("persistentVolumeClaim") or {}).get("claimName"))}
+            for pvc in self._list("persistentvolumeclaims"):
+                m = pvc["metadata"]
+                if (m.get("namespace"), m["name"]) in claims and \
+                        pvc.get("spec", {}).get("volumeName") == attrs.name:
+                    return "allow", ""
+            return "no-opinion", f"no relationship found between node '{node}' and this object"
         for pod in self._pods_on(node):
             if pod["metadata"].get("namespace") == attrs.namespace and \
                     pod_references(pod, attrs.resource, attrs.name):
                 return "allow", ""
-        return "no-opinion", "no relationship found between node '%s' and this object" % node
+        return "no-opinion", f"no relationship found between node '{node}' and this object"
 
     @staticmethod
     def _lease(node: str, attrs: Attributes) -> tuple[Decision, str]:
@@ -158,8 +170,8 @@ class NodeAuthorizer:
             return "no-opinion", (f'can only access leases in the "{NODE_LEASE_NAMESPACE}" '
                                   "system namespace")
         if attrs.verb != "create" and attrs.name != node:
-            return "no-opinion", "can only access node lease with the same name as the " \
-                                 "requesting node"
+            return "no-opinion", ("can only access node lease with the same name as the "
+                                  "requesting node")
         return "allow", ""
 
     @staticmethod
@@ -167,11 +179,11 @@ class NodeAuthorizer:
         if attrs.verb in ("get", "list", "watch") and not attrs.subresource:
             name = attrs.name or _field_value(attrs, "metadata.name")
             if not name:
-                return "no-opinion", f"node '{node}' cannot read all nodes, only its own " \
-                                     "Node object"
+                return "no-opinion", (f"node '{node}' cannot read all nodes, only its own "
+                                      "Node object")
             if name != node:
-                return "no-opinion", f"node '{node}' cannot read '{name}', only its own " \
-                                     "Node object"
+                return "no-opinion", (f"node '{node}' cannot read '{name}', only its own "
+                                      "Node object")
             return "allow", ""
         if any(RBACAuthorizer.rule_allows(r, attrs) for r in NODE_RULES):
             return "allow", ""  # writes: NodeRestriction admission checks the name
@@ -220,10 +232,10 @@ class NodeRestriction:
             self._admit_node(node, attrs)
         elif attrs.resource == "pods":
             self._admit_pod(node, attrs)
-        elif attrs.resource == "leases" and attrs.api_group == "coordination.k8s.io":
-            if attrs.operation == "CREATE" and attrs.name != node:
-                raise self._forbidden(attrs, "can only access node lease with the same name "
-                                             "as the requesting node")
+        elif attrs.resource == "leases" and attrs.api_group == "coordination.k8s.io" and \
+                attrs.operation == "CREATE" and attrs.name != node:
+            raise self._forbidden(attrs, "can only access node lease with the same name as "
+                                         "the requesting node")
 
     validate = admit  # the plugin only refuses; the model runs it among validating plugins
 

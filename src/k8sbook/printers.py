@@ -181,8 +181,8 @@ _WORKLOAD_WIDE = [_col("Containers", priority=1, description="Names of each cont
 def _deployment_row(d: Obj, clock: Clock) -> list[Any]:
     st = d.get("status", {})
     names, images = _images(d)
-    return [d["metadata"]["name"], f"{st.get('readyReplicas', 0)}/"
-            f"{d.get('spec', {}).get('replicas', 0)}", st.get("updatedReplicas", 0),
+    ready = f"{st.get('readyReplicas', 0)}/{d.get('spec', {}).get('replicas', 0)}"
+    return [d["metadata"]["name"], ready, st.get("updatedReplicas", 0),
             st.get("availableReplicas", 0), _age(d, clock), names, images,
             _selector(d.get("spec", {}).get("selector"))]
 

@@ -79,12 +79,32 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
         rule(["policy"], ["poddisruptionbudgets/status"], ["update"]),
         rule([""], ["events"], ["create", "patch", "update"]),
     ],
+    "system:kubelet-api-admin": [
+        rule([""], ["nodes"], ["get", "list", "watch"]),
+        rule([""], ["nodes"], ["proxy"]),
+        rule([""], ["nodes/proxy", "nodes/metrics", "nodes/spec", "nodes/stats", "nodes/log"],
+             ["*"]),
+    ],
+    "system:controller:node-controller": [
+        rule([""], ["nodes"], ["get", "list", "update", "delete", "patch"]),
+        rule([""], ["nodes/status"], ["patch", "update"]),
+        rule([""], ["pods/status"], ["patch", "update"]),
+        rule([""], ["pods"], ["list", "delete"]),
+        rule([""], ["events"], ["create", "patch", "update"]),
+        rule(["events.k8s.io"], ["events"], ["create", "patch", "update"]),
+    ],
     "system:controller:endpointslice-controller": [
         rule([""], ["services", "pods", "nodes"], ["get", "list", "watch"]),
         rule([""], ["services/finalizers"], ["update"]),
         rule(["discovery.k8s.io"], ["endpointslices"], ["create", "delete", "get", "list",
                                                          "update"]),
         rule([""], ["events"], ["create", "patch", "update"]),
+    ],
+    # Not an apiserver default: kubeadm's CoreDNS add-on writes it (with the same
+    # kubernetes.io/bootstrapping label), bound to the ServiceAccount kube-system:coredns.
+    "system:coredns": [
+        rule([""], ["endpoints", "services", "pods", "namespaces"], ["list", "watch"]),
+        rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),
     ],
 }
 
@@ -104,10 +124,14 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
         {"kind": "ServiceAccount", "name": "replicaset-controller", "namespace": "kube-system"}]),
     "system:controller:disruption-controller": ("system:controller:disruption-controller", [
         {"kind": "ServiceAccount", "name": "disruption-controller", "namespace": "kube-system"}]),
+    "system:controller:node-controller": ("system:controller:node-controller", [
+        {"kind": "ServiceAccount", "name": "node-controller", "namespace": "kube-system"}]),
     "system:controller:endpointslice-controller": (
         "system:controller:endpointslice-controller", [
             {"kind": "ServiceAccount", "name": "endpointslice-controller",
              "namespace": "kube-system"}]),
+    "system:coredns": ("system:coredns", [
+        {"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}]),
 }
 
 

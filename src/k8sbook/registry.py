@@ -115,6 +115,8 @@ def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Active"}
     elif rt.kind == "Service":
         obj["status"] = {"loadBalancer": {}}
+    elif rt.kind == "Node":
+        pass  # "Nodes allow *all* fields, including status, to be set on create"
     elif rt.kind in HAS_STATUS:
         obj["status"] = {}
 

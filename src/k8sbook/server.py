@@ -17,42 +17,56 @@ the wall clock (a loop thread advances ``cluster.clock``), or stands still until
 :meth:`ModelServer.advance` is called (``realtime=False``, for deterministic pages). The model
 stays single-threaded: the loop and every HTTP handler take one lock around any model call.
 
+Transport and identity: HTTPS on 127.0.0.1 (a real kube-apiserver serves HTTPS only, on port
+6443 with kubeadm), with certificates made as kubeadm makes them (:mod:`k8sbook.certs`). The
+kubeconfig it writes holds kubeadm's ``admin.conf`` identity: a client certificate with CN
+``kubernetes-admin`` and O ``kubeadm:cluster-admins``, which the apiserver's x509
+authenticator maps to that user and group. Plain HTTP would not do: client-go reads a
+kubeconfig's credentials only when the transport is TLS, so kubectl over ``http://`` is always
+``system:anonymous``. A bearer token (:attr:`ModelServer.token`, mapped to the same identity
+with ``authn.add_token``) works too, for clients such as ``curl``.
+
 Different from a real kube-apiserver, said out loud:
 
-- plain HTTP on 127.0.0.1 only; a real apiserver serves HTTPS only (port 6443 with kubeadm)
-  and authenticates kubectl by its client certificate. Here kubectl authenticates with a
-  bearer token that ``k8sbook serve`` writes into the kubeconfig and maps to kubeadm's admin
-  identity (``kubernetes-admin`` in group ``kubeadm:cluster-admins``);
-- no OpenAPI documents (``/openapi/v2``, ``/openapi/v3`` answer 404): ``kubectl explain``
-  does not work, and kubectl validates nothing on the client side unless it is asked to;
+- loopback only. OpenAPI: ``/openapi/v2`` answers 404 (client-go reads it only as protobuf);
+  ``/openapi/v3`` lists each group version's paths and operations, whose parameters tell
+  kubectl that the server validates fields itself (``fieldValidation``,
+  :mod:`k8sbook.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
+  work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
 - no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
   ``deletecollection``; JSON only (no protobuf, no YAML request bodies).
 
-Components plug in through :data:`COMPONENT_MODULES`: a module of this package that defines
-``attach(cluster, nodes)`` is imported and attached when the server starts (kubelets for the
-nodes, the scheduler, the controller manager); :func:`register_component` adds others.
+Components plug in through :data:`COMPONENT_MODULES`: when the server starts, each module of
+this package named there is imported if it exists, and its ``attach(cluster, nodes)`` is called
+if it defines one, else its component class is started (a kubelet per node, one scheduler, one
+controller manager); :func:`register_component` adds others.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import importlib
 import json
 import queue
 import secrets
 import select
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from . import printers
+from . import certs, fieldvalidation, printers
+from . import patch as patching
 from .apiserver import Request, Response
-from .authentication import BearerToken, Credentials, UserInfo
+from .authentication import BearerToken, ClientCertificate, Credentials, UserInfo
 from .cluster import Cluster
 from .resources import RESOURCES, ResourceType, by_plural
 from .status import StatusError, bad_request, status_object, unauthorized
@@ -61,8 +75,11 @@ from .status import StatusError, bad_request, status_object, unauthorized
 KUBERNETES_VERSION = "v1.35.0"
 #: kubeadm's admin identity (``admin.conf``), which the kubeconfig's token maps to.
 ADMIN = UserInfo("kubernetes-admin", ("kubeadm:cluster-admins",))
-#: Modules whose ``attach(cluster, nodes)`` :class:`ModelServer` calls, in this order.
-COMPONENT_MODULES = ("kubelet", "scheduler", "controller_manager")
+#: The components :class:`ModelServer` starts when their module exists: (name, module, class).
+#: A module may instead define ``attach(cluster, nodes)``, which is then called.
+COMPONENT_MODULES = (("kubelet", "kubelet", "Kubelet"),
+                     ("kube-scheduler", "scheduler", "KubeScheduler"),
+                     ("kube-controller-manager", "controller_manager", "KubeControllerManager"))
 #: Nodes ``k8sbook serve`` asks the kubelet module (if there is one) to run.
 DEFAULT_NODES = ("node-a", "node-b")
 #: The categories kubectl expands ``kubectl get all`` to (``categories: ["all"]``).
@@ -94,9 +111,10 @@ def register_component(name: str, attach: Callable[[Cluster, list[str]], Any]) -
 
 
 def attach_components(cluster: Cluster, nodes: list[str]) -> list[str]:
-    """Attach every component module present in the package; return their names."""
+    """Start every component the package has (kubelets for ``nodes``, the scheduler, the
+    controller manager), then the registered extras; return their names."""
     attached = []
-    for mod in COMPONENT_MODULES:
+    for name, mod, cls in COMPONENT_MODULES:
         try:
             module = importlib.import_module(f"{__package__}.{mod}")
         except ModuleNotFoundError as err:
@@ -106,7 +124,14 @@ def attach_components(cluster: Cluster, nodes: list[str]) -> list[str]:
         attach = getattr(module, "attach", None)
         if callable(attach):
             attach(cluster, nodes)
-            attached.append(mod)
+        elif hasattr(module, cls):
+            component = getattr(module, cls)
+            for instance in (nodes if name == "kubelet" else [None]):
+                started = component(cluster, instance) if instance else component(cluster)
+                started.start()
+        else:
+            continue
+        attached.append(name)
     for name, attach in _extra_components:
         attach(cluster, nodes)
         attached.append(name)
@@ -115,7 +140,7 @@ def attach_components(cluster: Cluster, nodes: list[str]) -> list[str]:
 
 def serves_logs(cluster: Cluster) -> bool:
     """Whether the apiserver has a ``pods/log`` handler (the apiserver->kubelet path)."""
-    return callable(getattr(cluster.apiserver, "pod_log", None))
+    return ("pods", "log") in getattr(cluster.apiserver, "handlers", {})
 
 
 # -- discovery ----------------------------------------------------------------------------------
@@ -171,6 +196,48 @@ def version_info() -> dict[str, str]:
     return {"major": major, "minor": minor, "gitVersion": f"{KUBERNETES_VERSION}-k8sbook",
             "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "",
             "compiler": "k8sbook", "platform": "python"}
+
+
+def openapi_v3_root() -> dict[str, Any]:
+    """``/openapi/v3``: where each group version's document is (``serverRelativeURL``)."""
+    paths = {}
+    for group, version in [("", "v1"), *group_versions()]:
+        key = f"apis/{group}/{version}" if group else f"api/{version}"
+        doc = json.dumps(openapi_v3(group, version), sort_keys=True).encode()
+        digest = hashlib.sha512(doc).hexdigest().upper()
+        paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
+    return {"paths": paths}
+
+
+def openapi_v3(group: str, version: str) -> dict[str, Any]:
+    """A group version's OpenAPI v3 document: paths and operations, no type schemas."""
+    field_validation = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"},
+                        "description": "Ignore, Warn or Strict: what to do with unknown "
+                        "fields in the request body."}
+    paths: dict[str, Any] = {}
+    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    for rt in RESOURCES:
+        if rt.group != group or rt.version != version:
+            continue
+        gvk = {"group": group, "version": version, "kind": rt.kind}
+        base = f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced \
+            else f"{prefix}/{rt.plural}"
+
+        def op(action: str, *, validates: bool = False, _gvk: dict[str, str] = gvk,
+               _rt: ResourceType = rt) -> dict[str, Any]:
+            out: dict[str, Any] = {"operationId": f"{action}{_rt.kind}",
+                                   "x-kubernetes-action": action,
+                                   "x-kubernetes-group-version-kind": _gvk,
+                                   "responses": {"200": {"description": "OK"}}}
+            if validates:
+                out["parameters"] = [field_validation]
+            return out
+        paths[base] = {"get": op("list"), "post": op("post", validates=True)}
+        paths[f"{base}/{{name}}"] = {"get": op("get"), "put": op("put", validates=True),
+                                     "patch": op("patch", validates=True),
+                                     "delete": op("delete")}
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+            "paths": paths, "components": {"schemas": {}}}
 
 
 # -- the REST mapping ---------------------------------------------------------------------------
@@ -257,10 +324,22 @@ class ModelServer:
         self.attached = attach_components(self.cluster, self.nodes) if components else []
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._httpd = ThreadingHTTPServer((host, port), _Handler, bind_and_activate=True)
+        self.pki = certs.make_pki()
+        self._httpd = _TLSServer((host, port), _Handler, self._tls_context())
         self._httpd.daemon_threads = True
         self._httpd.model = self  # type: ignore[attr-defined]
         self.requests = 0
+
+    def _tls_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory(prefix="k8sbook-pki-") as d:
+            cert, key = Path(d, "apiserver.crt"), Path(d, "apiserver.key")
+            cert.write_bytes(self.pki.apiserver.cert_pem)
+            key.write_bytes(self.pki.apiserver.key_pem)
+            ctx.load_cert_chain(cert, key)
+        ctx.load_verify_locations(cadata=self.pki.ca.cert_pem.decode())
+        ctx.verify_mode = ssl.CERT_OPTIONAL  # --client-ca-file: a certificate, if one is sent
+        return ctx
 
     # -- life cycle ------------------------------------------------------------------------
     @property
@@ -269,7 +348,7 @@ class ModelServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
 
     def start(self) -> ModelServer:
         serve = threading.Thread(target=self._httpd.serve_forever, name="k8sbook-http",
@@ -294,7 +373,7 @@ class ModelServer:
         for t in self._threads:
             t.join(timeout=2)
 
-    def __enter__(self) -> ModelServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -326,11 +405,17 @@ class ModelServer:
 
     # -- kubeconfig ------------------------------------------------------------------------
     def kubeconfig(self) -> dict[str, Any]:
-        """A kubeconfig in kubeadm's naming (cluster ``kubernetes``, user
-        ``kubernetes-admin``), pointing at this server with its bearer token."""
+        """kubeadm's ``admin.conf`` for this server: cluster ``kubernetes`` with the CA, user
+        ``kubernetes-admin`` with its client certificate and key."""
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode()
         return {"apiVersion": "v1", "kind": "Config", "preferences": {},
-                "clusters": [{"name": "kubernetes", "cluster": {"server": self.url}}],
-                "users": [{"name": "kubernetes-admin", "user": {"token": self.token}}],
+                "clusters": [{"name": "kubernetes", "cluster": {
+                    "server": self.url,
+                    "certificate-authority-data": b64(self.pki.ca.cert_pem)}}],
+                "users": [{"name": "kubernetes-admin", "user": {
+                    "client-certificate-data": b64(self.pki.admin.cert_pem),
+                    "client-key-data": b64(self.pki.admin.key_pem)}}],
                 "contexts": [{"name": "kubernetes-admin@kubernetes",
                               "context": {"cluster": "kubernetes", "user": "kubernetes-admin",
                                           "namespace": "default"}}],
@@ -348,6 +433,11 @@ class ModelServer:
     def serve(self, h: _Handler) -> None:
         """Serve one HTTP request; any failure is answered as a Status."""
         self.requests += 1
+        try:
+            length = int(h.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        h.raw_body = h.rfile.read(length) if length > 0 else b""  # always drain the body
         try:
             self._serve(h)
         except StatusError as err:
@@ -374,6 +464,15 @@ class ModelServer:
                      *[f"/apis/{g}/{v}" for g, v in group_versions()],
                      "/healthz", "/livez", "/readyz", "/version"]
             return self._send_json(h, 200, {"paths": sorted(paths)})
+        if path == "/openapi/v3":
+            return self._send_json(h, 200, openapi_v3_root())
+        if path.startswith("/openapi/v3/"):
+            rest = path[len("/openapi/v3/"):].split("/")
+            gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
+                (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
+            if gv is None or (gv != ("", "v1") and gv not in group_versions()):
+                raise StatusError(_NOT_FOUND)
+            return self._send_json(h, 200, openapi_v3(*gv))
         route = parse_path(path)
         if route is None:
             raise StatusError(_NOT_FOUND)
@@ -391,6 +490,14 @@ class ModelServer:
         return self._serve_resource(h, route, query)
 
     def _credentials(self, h: _Handler) -> Credentials:
+        """The x509 authenticator first (a verified client certificate), then a bearer
+        token, else anonymous: the order of kube-apiserver's union authenticator."""
+        peer = h.connection.getpeercert() if isinstance(h.connection, ssl.SSLSocket) else None
+        if peer:
+            subject = [attr for rdn in peer.get("subject", ()) for attr in rdn]
+            cn = next((v for k, v in subject if k == "commonName"), "")
+            orgs = tuple(v for k, v in subject if k == "organizationName")
+            return ClientCertificate(cn, orgs)  # the handshake verified it against the CA
         auth = h.headers.get("Authorization", "")
         if not auth:
             return None
@@ -400,8 +507,7 @@ class ModelServer:
         return BearerToken(token.strip())
 
     def _body(self, h: _Handler) -> Any:
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
+        raw = h.raw_body
         if not raw:
             return None
         ctype = (h.headers.get("Content-Type") or "application/json").split(";")[0].strip()
@@ -453,6 +559,11 @@ class ModelServer:
                       credentials=self._credentials(h),
                       content_type=(h.headers.get("Content-Type") or "application/json")
                       .split(";")[0].strip())
+        directive = query.get("fieldValidation", "Ignore") or "Ignore"
+        if directive not in fieldvalidation.DIRECTIVES:
+            raise bad_request(f"fieldValidation must be one of {', '.join(fieldvalidation.DIRECTIVES)}"
+                              f", got {directive!r}")
+        warnings = self._check_fields(req, directive) if directive != "Ignore" else []
         table = wants_table(h.headers.get("Accept", ""))
         if route.subresource == "log" and verb == "get":
             return self._serve_log(h, req)
@@ -470,17 +581,43 @@ class ModelServer:
                                           resource_version=rv if verb == "list" else "",
                                           include_object=query.get("includeObject",
                                                                    "Metadata"))
-        self._send_json(h, resp.code, body_out or {})
+        self._send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+
+    def _check_fields(self, req: Request, directive: str) -> list[str]:
+        """Unknown fields in a create, update or patch: 400 if Strict, warnings if Warn."""
+        if req.verb not in ("create", "update", "patch") or req.subresource in (
+                "binding", "eviction") or not isinstance(req.body, dict | list):
+            return []
+        obj = req.body
+        if req.verb == "patch":
+            with self.lock:
+                rt = by_plural(req.group, req.resource)
+                current = self.cluster.apiserver.storage.get(rt.key(req.namespace, req.name)) \
+                    if rt is not None else None
+            if current is None:
+                return []  # the apiserver answers the 404
+            try:
+                obj = patching.apply_patch(current, req.body, req.content_type)
+            except StatusError:
+                return []  # the apiserver answers the same error
+        if not isinstance(obj, dict):
+            return []
+        fields = fieldvalidation.unknown_fields(obj)
+        if fields and directive == "Strict":
+            raise bad_request(fieldvalidation.strict_message(fields))
+        return [f'unknown field "{f}"' for f in fields]
 
     def _serve_log(self, h: _Handler, req: Request) -> None:
+        """``pods/log``: the apiserver asks the pod's kubelet (``kube-apiserver->kubelet``)
+        and streams the text back as ``text/plain``."""
         with self.lock:
             if not serves_logs(self.cluster):
                 raise StatusError(_NOT_FOUND)
-            resp = self.cluster.apiserver.pod_log(req)  # type: ignore[attr-defined]
+            resp = self.cluster.apiserver.handle(req)
             self._flush()
         if not resp.ok:
             return self._send_json(h, resp.code, resp.body or {})
-        text = resp.body if isinstance(resp.body, str) else (resp.body or {}).get("log", "")
+        text = str((resp.body or {}).get("text", ""))
         self._send(h, 200, text.encode(), "text/plain")
 
     def _serve_watch(self, h: _Handler, req: Request, table: bool, include: str) -> None:
@@ -527,16 +664,20 @@ class ModelServer:
 
     # -- writing ---------------------------------------------------------------------------
     @staticmethod
-    def _send(h: _Handler, code: int, data: bytes, ctype: str) -> None:
+    def _send(h: _Handler, code: int, data: bytes, ctype: str,
+              warnings: list[str] | None = None) -> None:
         h.send_response(code)
         h.send_header("Content-Type", ctype)
+        for w in warnings or []:  # RFC 7234 warn-code 299, agent "-", as the apiserver sends
+            h.send_header("Warning", "299 - " + json.dumps(w))
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         if h.command != "HEAD":
             h.wfile.write(data)
 
-    def _send_json(self, h: _Handler, code: int, body: dict[str, Any]) -> None:
-        self._send(h, code, json.dumps(body).encode(), "application/json")
+    def _send_json(self, h: _Handler, code: int, body: dict[str, Any],
+                   warnings: list[str] | None = None) -> None:
+        self._send(h, code, json.dumps(body).encode(), "application/json", warnings)
 
 
 def req_kind(req: Request) -> str:
@@ -555,27 +696,54 @@ def _peer_closed(conn: socket.socket) -> bool:
         return True
 
 
+class _TLSServer(ThreadingHTTPServer):
+    """An HTTPS server whose TLS handshakes happen in the per-connection threads."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ssl.SSLContext) -> None:
+        self.context = context
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        return self.context.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False), addr
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(10)
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError):
+            return  # not TLS, or a certificate the CA did not sign: no connection
+        request.settimeout(None)
+        super().finish_request(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "k8sbook-apiserver"
+    raw_body = b""
 
     def _dispatch(self) -> None:
         self.server.model.serve(self)  # type: ignore[attr-defined]
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: the model has a trace; the HTTP access log is noise
 
 
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
-                  seed: int = 0, out: Callable[[str], None] = print) -> None:
+                  seed: int = 0, out: Callable[[str], None] | None = None) -> None:
     """``k8sbook serve``: start, write the kubeconfig, print how to use it, run until ^C."""
+    if out is None:
+        def out(line: str) -> None:
+            print(line, flush=True)
     server = ModelServer(seed=seed, port=port).start()
     path = server.write_kubeconfig(kubeconfig).resolve()
     attached = ", ".join(server.attached) or "none yet"
     out(f"k8sbook: the model's kube-apiserver is serving on {server.url} "
-        f"(plain HTTP, loopback only; components: {attached})")
+        f"(loopback only; components: {attached})")
     out(f"KUBECONFIG={path} kubectl get nodes")
     try:
         while True:

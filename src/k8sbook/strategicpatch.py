@@ -77,7 +77,7 @@ def list_strategy(kind: str, path: tuple[str, ...]) -> tuple[str, str | None]:
 def strategic_merge_patch(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """Apply ``patch`` to ``original`` (whose ``kind`` chooses the merge keys)."""
     if not isinstance(patch, dict):
-        raise ValueError("a strategic merge patch must be a JSON object")
+        raise TypeError("a strategic merge patch must be a JSON object")
     kind = str(original.get("kind", ""))
     out = _merge_map(copy.deepcopy(original), patch, kind, ())
     if out is None:

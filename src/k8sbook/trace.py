@@ -118,9 +118,11 @@ class Trace:
         rows = list(self.messages if messages is None else messages)
         if limit is not None:
             rows = rows[:limit]
-        lines = [f"{'t(s)':>8}  {'from':<26} {'to':<26} message"]
+        a = max([len("from")] + [len(m.src) for m in rows])
+        b = max([len("to")] + [len(m.dst) for m in rows])
+        lines = [f"{'t(s)':>7} {'from':<{a}} {'to':<{b}} message"]
         for m in rows:
-            lines.append(f"{m.t:8.3f}  {m.src:<26} {m.dst:<26} {m.label()}")
+            lines.append(f"{m.t:7.2f} {m.src:<{a}} {m.dst:<{b}} {m.label()}")
         return "\n".join(lines)
 
     def to_dicts(self, messages: Iterable[Message] | None = None) -> list[dict[str, object]]:

@@ -229,32 +229,33 @@ class EndpointSliceController:
                 chunks.append((ports, eps[i:i + self.max_endpoints_per_slice]))
         existing = sorted(self.existing_slices(ns, name), key=lambda s: s["metadata"]["name"])
         if not chunks:
-            # a Service that selects nothing still gets one empty placeholder slice
-            if any(not s.get("endpoints") and not s.get("ports") for s in existing):
-                keep = next(s for s in existing if not s.get("endpoints") and not s.get("ports"))
-                for s in existing:
-                    if s is not keep:
-                        self._delete(key, s)
-                return
-            chunks = [([], [])]
+            chunks = [([], [])]  # a Service that selects nothing gets one empty placeholder
         by_ports: dict[str, list[Obj]] = {}
         for s in existing:
             by_ports.setdefault(_port_key(s.get("ports") or []), []).append(s)
+        to_create: list[tuple[list[Obj], list[Obj]]] = []
         for ports, eps in chunks:
             reuse = by_ports.get(_port_key(ports))
             if reuse:
-                current = reuse.pop(0)
-                if (current.get("endpoints") or []) != eps:
-                    updated = dict(current, endpoints=eps, ports=ports)
-                    self.client.update(updated)
-                    self._note(key, f"update {current['metadata']['name']} "
-                                    f"({len(eps)} endpoints)")
+                self._update(key, reuse.pop(0), ports, eps)
             else:
-                created = self.client.create(self.new_slice(service, ports, eps))
-                self._note(key, f"create {created['metadata']['name']} ({len(eps)} endpoints)")
-        for leftover in by_ports.values():
-            for s in leftover:
-                self._delete(key, s)
+                to_create.append((ports, eps))
+        to_delete = [s for key_ in sorted(by_ports) for s in by_ports[key_]]
+        # finalize(): a slice that would be deleted is updated into one that would be created
+        while to_create and to_delete:
+            ports, eps = to_create.pop(0)
+            self._update(key, to_delete.pop(0), ports, eps)
+        for ports, eps in to_create:
+            created = self.client.create(self.new_slice(service, ports, eps))
+            self._note(key, f"create {created['metadata']['name']} ({len(eps)} endpoints)")
+        for s in to_delete:
+            self._delete(key, s)
+
+    def _update(self, key: str, current: Obj, ports: list[Obj], eps: list[Obj]) -> None:
+        if (current.get("endpoints") or []) == eps and (current.get("ports") or []) == ports:
+            return
+        self.client.update(dict(current, endpoints=eps, ports=ports))
+        self._note(key, f"update {current['metadata']['name']} ({len(eps)} endpoints)")
 
     def _delete(self, key: str, es: Obj) -> None:
         self.client.delete("endpointslices", es["metadata"]["name"], es["metadata"]["namespace"])

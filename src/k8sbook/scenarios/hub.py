@@ -241,3 +241,74 @@ def relist_timeline(result: ScenarioResult) -> Any:
     return figures.timeline(["connection", "reflector", "etcd"], spans, points,
                             title="The scheduler's Pod informer loses its watch and relists",
                             width=11.0)
+
+
+def _team_label_policy(request: dict[str, Any]) -> dict[str, Any]:
+    """The demo webhook's logic: every Pod must carry a ``team`` label."""
+    labels = (request.get("object") or {}).get("metadata", {}).get("labels") or {}
+    if "team" in labels:
+        return {"uid": request["uid"], "allowed": True}
+    return {"uid": request["uid"], "allowed": False,
+            "status": {"code": 403, "message": "every pod needs a team label"}}
+
+
+@scenario("hub-admission-webhook", "The apiserver calls a validating admission webhook; when "
+          "the webhook is down, failurePolicy decides", CHAPTER)
+def admission_webhook(seed: int = 0) -> ScenarioResult:
+    """A ValidatingWebhookConfiguration sends Pod creations in namespaces labelled
+    ``webhooks=on`` to a policy server. The server denies a Pod without a ``team`` label and
+    admits one with it. Then the server goes down: with ``failurePolicy: Fail`` the create
+    fails with a 500 and nothing is stored; switched to ``Ignore``, it goes through."""
+    from ..webhook import WebhookServer
+
+    cluster = Cluster(seed)
+    admin = cluster.admin()
+    server = cluster.apiserver.webhooks.register(
+        WebhookServer("policy.webhooks.svc", _team_label_policy))
+    ns = objects.namespace("shop")
+    ns["metadata"]["labels"] = {"webhooks": "on"}
+    admin.create(ns)
+    config = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "team-label"},
+        "webhooks": [{
+            "name": "team-label.example.com",
+            "clientConfig": {"service": {"namespace": "webhooks", "name": "policy",
+                                         "path": "/validate", "port": 443}},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                       "resources": ["pods"], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchLabels": {"webhooks": "on"}},
+            "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            "failurePolicy": "Fail", "timeoutSeconds": 10,
+        }],
+    }
+    admin.create(config)
+    mark = cluster.trace.mark()
+    outcomes: dict[str, str] = {}
+
+    def attempt(label: str, body: dict[str, Any]) -> None:
+        try:
+            admin.create(body)
+            outcomes[label] = "201 Created"
+        except StatusError as err:
+            reason = f" {err.reason}" if err.reason else ""
+            outcomes[label] = f"{err.code}{reason}: {err.status['message']}"
+
+    attempt("1 pod without team label", objects.pod("no-team", "shop"))
+    attempt("2 pod with team label", objects.pod("web", "shop", labels={"team": "payments"}))
+    attempt("3 default namespace (not selected)", objects.pod("other", "default"))
+    server.available = False
+    revision_before = cluster.etcd.revision
+    attempt("4 webhook down, failurePolicy Fail",
+            objects.pod("db", "shop", labels={"team": "payments"}))
+    unchanged = cluster.etcd.revision == revision_before
+    admin.patch("validatingwebhookconfigurations", "team-label",
+                [{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}],
+                content_type="application/json-patch+json")
+    attempt("5 webhook down, failurePolicy Ignore",
+            objects.pod("db", "shop", labels={"team": "payments"}))
+    facts = {"outcomes": outcomes, "store_unchanged_when_failing": unchanged,
+             "reviews_received": len(server.received),
+             "pods_in_shop": [p["metadata"]["name"] for p in admin.list("pods", "shop")["items"]]}
+    return ScenarioResult("hub-admission-webhook", cluster, cluster.trace.since(mark), facts)

@@ -43,7 +43,7 @@ _SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 
            "G": 10**9, "T": 10**12, "m": 0.001, "": 1}
 
 
-def parse_quantity(q: str | int | float) -> float:
+def parse_quantity(q: str | float) -> float:
     """``resource.Quantity`` for the forms the book uses: ``500m``, ``2``, ``128Mi``, ``1G``."""
     m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
     if not m or m.group(2) not in _SUFFIX:
@@ -135,8 +135,7 @@ def num_feasible_nodes_to_find(num_all_nodes: int, percentage_of_nodes_to_score:
     pct = percentage_of_nodes_to_score
     if pct == 0:
         pct = 50 - num_all_nodes // 125
-        if pct < MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND:
-            pct = MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND
+        pct = max(pct, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
     num = num_all_nodes * pct // 100
     return max(num, MIN_FEASIBLE_NODES_TO_FIND)
 
@@ -161,5 +160,18 @@ class Profile:
     """A ``KubeSchedulerProfile``: a scheduler name and its enabled plugins with weights."""
 
     scheduler_name: str = "default-scheduler"
-    plugins: tuple[tuple[str, int], ...] = DEFAULT_MULTIPOINT
+    plugins: tuple[tuple[str, int], ...] = ()
+    #: plugins enabled at the filter and score extension points besides MultiPoint
+    filter: tuple[str, ...] = ()
+    score: tuple[tuple[str, int], ...] = ()
     percentage_of_nodes_to_score: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.plugins:
+            self.plugins = model_default_plugins()
+
+
+def model_default_plugins() -> tuple[tuple[str, int], ...]:
+    """The default ``MultiPoint`` list minus the plugins the model does not implement."""
+    from .plugins import REGISTRY
+    return tuple((n, w) for n, w in DEFAULT_MULTIPOINT if n in REGISTRY)

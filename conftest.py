@@ -9,11 +9,9 @@ while the book would publish empty pages. The guard below fails any notebook cel
 no outputs although running it produces some, whatever its execution count or nbval markers
 (only cells nbval skips are exempt, since they are not run).
 
-The guard is a plugin object registered from ``pytest_configure`` rather than a plain hook in
-this file, because hooks defined in ``tests/conftest.py`` only see items under ``tests/``,
-while the notebook items live under ``notebooks/``. It is active whenever this conftest is
-loaded, which ``scripts/test.sh`` (and a bare ``pytest --nbval``, through ``testpaths``)
-ensures.
+The guard is a plugin object registered from ``pytest_configure`` in this root conftest, so
+it applies to every item pytest collects, ``notebooks/`` and ``tests/`` alike, however pytest
+is invoked (``scripts/test.sh``, ``pytest --nbval notebooks/02-the-hub.ipynb``, ...).
 """
 
 from __future__ import annotations
