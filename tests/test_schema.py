@@ -2,25 +2,38 @@
 
 import pytest
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
+pytest.importorskip("kubernetes_validate")
 
-from k8sbook.scenarios import all_scenarios, run
-
-#: The Kubernetes release whose schemas the model follows ("current" is v1.34-v1.36).
-K8S_VERSION = "1.35.0"
+from k8s_schema import validate  # noqa: E402
+from k8sbook.scenarios import all_scenarios, run  # noqa: E402
+from k8sbook.storage import decode  # noqa: E402
 
 
 def stored_objects(cluster):
     """Every object in the model's etcd, as a client would read it."""
-    from k8sbook.storage import decode
     resp = cluster.etcd.range("/registry/", "/registry0")
     return [decode(kv) for kv in resp.kvs]
 
 
 @pytest.mark.parametrize("name", [s.name for s in all_scenarios()])
 def test_scenario_objects_are_schema_valid(name):
-    cluster = run(name).cluster
-    objs = stored_objects(cluster)
+    objs = stored_objects(run(name).cluster)
     assert objs
     for obj in objs:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        validate(obj)
+
+
+def test_the_helper_agrees_with_kubernetes_validate():
+    import kubernetes_validate
+
+    from k8s_schema import K8S_VERSION
+    from k8sbook import objects
+    good = objects.pod("p")
+    validate(good)
+    kubernetes_validate.validate(good, K8S_VERSION, strict=True)
+    bad = objects.pod("p")
+    bad["spec"]["containers"][0]["ports"] = [{"containerPort": "eighty"}]
+    with pytest.raises(Exception):  # noqa: B017 - the two libraries raise their own types
+        validate(bad)
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)

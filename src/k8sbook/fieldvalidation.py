@@ -17,7 +17,9 @@ the model's validation (a real apiserver fails them while decoding).
 from __future__ import annotations
 
 import functools
-import re
+import importlib.util
+import json
+from pathlib import Path
 from typing import Any
 
 #: The schema release to check against (the release the model follows).
@@ -26,48 +28,62 @@ DIRECTIVES = ("Strict", "Warn", "Ignore")
 
 
 @functools.cache
-def _validator(api_version: str, kind: str) -> Any:
-    import jsonschema
-    from kubernetes_validate import utils
-    from referencing import Registry, Resource
-
-    versions = [v for v in utils.all_versions()
-                if utils.major_minor(v) <= utils.major_minor(SCHEMA_VERSION)]
-    folder = f"kubernetes-json-schema/v{versions[-1]}-local-strict"
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    try:
-        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group_version}.json",
-                                       SCHEMA_VERSION)
-    except FileNotFoundError:
-        return None
-    defs = utils.schema_contents(f"{folder}/_definitions.json", SCHEMA_VERSION)
-    registry = Resource.from_contents(defs) @ (Resource.from_contents(schema) @ Registry())
-    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+def _definitions() -> dict[str, Any]:
+    """The strict schema definitions, read from kubernetes-validate's data files (without
+    importing the package, whose JSON Schema validator is slow to import and not needed)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    root = Path(next(iter(spec.submodule_search_locations)), "kubernetes-json-schema",
+                f"v{SCHEMA_VERSION}-local-strict", "_definitions.json")
+    if not root.exists():
+        return {}
+    return json.loads(root.read_text())["$defs"]
 
 
-def _path(parts: Any, field: str) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return f"{out}.{field}" if out else field
+@functools.cache
+def _kinds() -> dict[tuple[str, str, str], str]:
+    out = {}
+    for name, schema in _definitions().items():
+        for gvk in schema.get("x-kubernetes-group-version-kind") or []:
+            out[(gvk["group"], gvk["version"], gvk["kind"])] = name
+    return out
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = _definitions()[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _walk(value: Any, schema: dict[str, Any], path: str, found: list[str]) -> None:
+    schema = _resolve(schema)
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else key
+            if props is not None and key in props:
+                _walk(item, props[key], here, found)
+            elif isinstance(extra, dict):
+                _walk(item, extra, here, found)
+            elif props is not None or extra is False:
+                found.append(here)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            _walk(item, schema["items"], f"{path}[{i}]", found)
 
 
 def unknown_fields(obj: dict[str, Any]) -> list[str]:
     """The paths of the fields of ``obj`` its kind's schema does not declare, sorted."""
-    validator = _validator(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
-    if validator is None:
+    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    name = _kinds().get((group, version, str(obj.get("kind", ""))))
+    if name is None:
         return []
-    found: set[str] = set()
-
-    def visit(errors: Any) -> None:
-        for err in errors:
-            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-                known = set(err.schema.get("properties", {}))
-                for key in err.instance:
-                    if key not in known:
-                        found.add(_path(err.absolute_path, key))
-            visit(err.context or [])
-    visit(validator.iter_errors(obj))
+    found: list[str] = []
+    _walk(obj, _definitions()[name], "", found)
     return sorted(found)
 
 

@@ -278,7 +278,9 @@ class Kubelet:
 
     def node_status(self, heartbeat: str | None = None) -> dict[str, Any]:
         now = heartbeat or self.clock.timestamp()
-        since = (self._last_node_status or {}).get("conditions")
+        current = self.node_informer.get(self.node_name) if self.running else None
+        since = ((current or {}).get("status") or self._last_node_status or {}).get(
+            "conditions")
 
         def cond(type_: str, status: str, reason: str, message: str) -> dict[str, Any]:
             old = next((c for c in since or [] if c["type"] == type_), None)
@@ -325,11 +327,15 @@ class Kubelet:
         return out
 
     def _sync_node_status(self) -> None:
-        """``syncNodeStatus``: every 10 s; write only on change or every 5 min."""
+        """``syncNodeStatus``: every 10 s; write only if the status differs from the Node the
+        kubelet sees in the API (``nodeStatusHasChanged``) or every 5 min."""
         status = self.node_status()
         now = self.clock.now()
-        if self._last_node_status is not None and \
-                self._strip_times(status) == self._strip_times(self._last_node_status) and \
+        current = self.node_informer.get(self.node_name)
+        seen = (current or {}).get("status") or self._last_node_status
+        if seen is not None and self._last_node_status is not None and \
+                self._strip_times(status) == self._strip_times(
+                    {k: seen.get(k) for k in status}) and \
                 now - self._last_report < NODE_STATUS_REPORT_FREQUENCY:
             return
         self.client.patch("nodes", self.node_name, {"status": status}, subresource="status")

@@ -344,3 +344,87 @@ def cloud(seed: int = 0) -> ScenarioResult:
         "ccm_identity": _user(cluster, ccm.client),
     }
     return ScenarioResult("cloud", cluster, messages, facts)
+
+
+# -- views for the chapters ---------------------------------------------------------------
+
+
+def api_messages(result: ScenarioResult, *, leases: bool = False, events: bool = False,
+                 node_local: bool = False, only: tuple[str, ...] = ()) -> list[Any]:
+    """The messages worth drawing: no etcd traffic, and (unless asked) no Lease renewals,
+    no Event writes, no node-local CRI/CNI calls. ``only`` keeps messages whose source or
+    destination component is one of those named."""
+    out = []
+    for m in result.messages:
+        comps = {m.src.split("/")[0], m.dst.split("/")[0]}
+        if "etcd" in comps:
+            continue
+        if not leases and m.resource == "leases":
+            continue
+        if not events and m.resource == "events":
+            continue
+        if not node_local and not m.path.endswith("->kube-apiserver") and \
+                m.path != "cloud-controller-manager->cloud-api":
+            continue
+        if not node_local and m.resource == "nodes/status" and m.src.startswith("kubelet"):
+            continue
+        if only and not comps & set(only):
+            continue
+        out.append(m)
+    return out
+
+
+def path_edges(result: ScenarioResult) -> list[tuple[str, str, dict[str, Any]]]:
+    """One edge per path the scenario used, labelled with its message count."""
+    counts = result.cluster.trace.path_counts(result.messages)
+    return [(p.split("->")[0], p.split("->")[1], {"label": str(n)})
+            for p, n in sorted(counts.items())]
+
+
+def leader_timeline(result: ScenarioResult) -> Any:
+    """A timeline of :func:`leader_election`: who led when, the cut, the Lease's expiry."""
+    from .. import figures
+
+    ids = result.facts["identities"]
+    lanes = ["cp-1", "cp-2", "network"]
+    end = 50.0
+    spans: list[tuple[str, float, float, str, str]] = []
+    points: list[tuple[str, float, str]] = []
+    for lane in ("cp-1", "cp-2"):
+        terms = result.facts["terms"][ids[lane]]
+        t = 0.0 if lane == "cp-1" else 1.0
+        for start, stop in terms:
+            if start > t:
+                spans.append((lane, t, start, "candidate", "#999999"))
+            spans.append((lane, start, stop if stop is not None else end, "leader", "#326ce5"))
+            t = stop if stop is not None else end
+        if t < end:
+            spans.append((lane, t, end, "exited", "#c0392b"))
+    spans.append(("network", 0.0, 20.0, "cp-1 connected", "#2e8b57"))
+    spans.append(("network", 20.0, end, "cp-1 cut off", "#c0392b"))
+    points.append(("cp-1", 20.0, "last renewal"))
+    points.append(("cp-1", 30.0, "renew deadline"))
+    cp2_start = result.facts["terms"][ids["cp-2"]][0][0]
+    points.append(("cp-2", cp2_start, "Lease taken"))
+    return figures.timeline(lanes, spans, points, width=11.0,
+                            title="Lease kube-system/kube-controller-manager: one leader at a time")
+
+
+def queue_timeline(result: ScenarioResult, pod: str = "default/batch") -> Any:
+    """Where one pod sat in the scheduling queue, from the queue's own record."""
+    from .. import figures
+
+    moves = [m for m in result.facts["queue_moves"] if m[1] == pod]
+    colours = {"activeQ": "#326ce5", "backoffQ": "#d2691e", "unschedulable": "#c0392b"}
+    end = max(m[0] for m in moves) + 1.0
+    spans = []
+    for (t, _, where, _why), nxt in zip(moves, moves[1:] + [(end, "", "", "")], strict=True):
+        spans.append(("queue", t, max(nxt[0], t + 0.15), where, colours[where]))
+    points = [("queue", m[0], m[3]) for m in moves]
+    points.append(("nodes", result.facts["node_added_at"], "node-d added"))
+    for a in result.facts["attempts"]:
+        if a["pod"] == pod:
+            points.append(("attempts", a["t"], f"attempt {a['attempt']}: "
+                           f"{'bound to ' + a['node'] if a.get('node') else 'unschedulable'}"))
+    return figures.timeline(["queue", "attempts", "nodes"], spans, points, width=10.0,
+                            title=f"{pod} in the scheduling queue")

@@ -594,3 +594,19 @@ def ingress_story(result: ScenarioResult) -> list[Any]:
     return [m for m in result.messages if m.path == "ingress-controller->kube-apiserver"
             and m.verb in ("LIST", "WATCH", "UPDATE")] + \
         [m for m in result.messages if m.path == "ingress-controller->pod"]
+
+
+def nft_excerpt(ruleset: str, services: tuple[str, ...]) -> str:
+    """The table's dispatch rules and the sections of the named Services (``ns/name``)."""
+    lines = ruleset.splitlines()
+    out = [line for line in lines if line.startswith(("add table", "add rule ip kube-proxy "
+                                                      "services ", "add rule ip kube-proxy "
+                                                      "nat-prerouting", "add rule ip kube-proxy "
+                                                      "reject-chain"))]
+    keep = False
+    for line in lines:
+        if line.startswith("# "):
+            keep = line[2:] in services
+        if keep:
+            out.append(line)
+    return "\n".join(out)

@@ -19,7 +19,9 @@ from ..cluster import Cluster
 from ..etcd import Etcd
 from ..events import EventRecorder
 from ..informer import SharedIndexInformer
+from ..storage import COMPACT_REV_KEY
 from ..storage import PATH as ETCD_PATH
+from ..trace import Message
 from . import ScenarioResult, scenario
 
 Store = Etcd | Callable[[Clock], Etcd] | None
@@ -62,6 +64,20 @@ def run_on(seed: int = 0, etcd: Store = None) -> ScenarioResult:
     }
     informer.stop()
     return ScenarioResult("real-etcd", cluster, messages, facts)
+
+
+def key_messages(result: ScenarioResult) -> list[Message]:
+    """The messages worth reading: no bookmarks or watch restarts, one compactor round."""
+    out, compactions = [], 0
+    for m in result.messages:
+        if m.verb in ("BOOKMARK", "CLOSED", "WATCH"):
+            continue
+        if m.path == ETCD_PATH and (m.verb == "Compact" or m.resource == COMPACT_REV_KEY):
+            compactions += m.verb == "Compact"
+            if compactions > 1 or (compactions == 1 and m.verb != "Compact"):
+                continue
+        out.append(m)
+    return out
 
 
 def _configmap(name: str, value: str) -> dict[str, Any]:
