@@ -112,7 +112,7 @@ def test_tables_escape_markdown():
     table = atlas.paths_table()
     assert "<nodeName>" not in table and "&lt;nodeName&gt;" in table
     assert len(_rows(table)) == len(catalog.paths())
-    assert all(len(re.findall(r"(?<!\\)\|", r)) == 7 for r in _rows(table))
+    assert all(len(re.findall(r"(?<!\\)\|", r)) == 6 for r in _rows(table))
 
 
 def test_wrong_edges_table_explains_every_wrong_edge():

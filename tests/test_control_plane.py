@@ -303,3 +303,79 @@ def test_cloud_api_unknown_instance_is_an_error():
     with pytest.raises(InstanceNotFound):
         client.instance_metadata("nope")
     assert cluster.trace.messages[-1].result == "404 InstanceNotFound"
+
+
+# -- plugins, the queue, the disruption arithmetic, the service controller's clean-up --------
+
+
+def test_filter_plugins_give_the_real_reasons():
+    from k8sbook.scheduler.framework import NodeInfo
+    from k8sbook.scheduler.plugins import FILTERS
+    node = objects.node("n", cpu="1", labels={"disk": "ssd"},
+                        taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])
+    tolerating = objects.pod("p", tolerations=[{"key": "k", "operator": "Equal", "value": "v",
+                                                "effect": "NoSchedule"}])
+    assert FILTERS["TaintToleration"](objects.pod("p"), NodeInfo(node)).reasons == \
+        ("node(s) had untolerated taint(s)",)
+    assert FILTERS["TaintToleration"](tolerating, NodeInfo(node)).ok
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "disk", "operator": "In", "values": ["hdd"]}]}]}}}
+    assert FILTERS["NodeAffinity"](objects.pod("p", affinity=affinity), NodeInfo(node)).reasons \
+        == ("node(s) didn't match Pod's node affinity/selector",)
+    assert FILTERS["NodeAffinity"](objects.pod("p", nodeSelector={"disk": "ssd"}),
+                                   NodeInfo(node)).ok
+    web = objects.pod("w", containers=[{"name": "a", "image": "x:1",
+                                        "ports": [{"containerPort": 80, "hostPort": 8080}]}])
+    assert FILTERS["NodePorts"](web, NodeInfo(node, [web])).reasons == \
+        ("node(s) didn't have free ports for the requested pod ports",)
+    big = objects.pod("b", containers=[objects.container("a", "x:1",
+                                                          requests={"cpu": "2", "memory": "1Gi"})])
+    assert FILTERS["NodeResourcesFit"](big, NodeInfo(node)).reasons == ("Insufficient cpu",)
+    node["spec"]["unschedulable"] = True
+    assert FILTERS["NodeUnschedulable"](objects.pod("p"), NodeInfo(node)).reasons == \
+        ("node(s) were unschedulable",)
+
+
+def test_queue_moves_a_backing_off_pod_to_backoffq_then_flushes_it():
+    cluster = Cluster(0)
+    q = SchedulingQueue(cluster.clock)
+    q.add(objects.pod("p", namespace="default"))
+    info = q.pop()
+    q.add_unschedulable(info, {"NodeResourcesFit"})
+    q.move_all_to_active_or_backoff("NodeAdd")  # at once: still within the 1 s back-off
+    assert q.pending() == {"activeQ": [], "backoffQ": ["default/p"], "unschedulable": []}
+    cluster.clock.run_for(1.0)
+    q.flush_backoff_completed()
+    assert q.pending()["activeQ"] == ["default/p"]
+
+
+def test_disruption_controller_max_unavailable_uses_the_owners_scale():
+    from k8sbook.controllers.disruption import DisruptionController
+    cluster = Cluster(0)
+    KubeControllerManager(cluster).start()
+    cluster.run_for(3)
+    admin = cluster.admin()
+    admin.create(objects.replicaset("web", replicas=4))
+    admin.create(objects.pdb("web", selector={"app": "web"}, max_unavailable="25%"))
+    cluster.run_for(3)
+    status = admin.get("poddisruptionbudgets", "web", "default")["status"]
+    # no kubelet: no pod is Ready, so none is healthy and nothing may be disrupted
+    assert (status["expectedPods"], status["desiredHealthy"], status["currentHealthy"],
+            status["disruptionsAllowed"]) == (4, 3, 0, 0)
+    assert status["conditions"][0]["reason"] == "InsufficientPods"
+    assert DisruptionController.__module__.endswith("disruption")
+
+
+def test_service_controller_deletes_the_load_balancer_before_the_service():
+    result = run("cloud")
+    cluster = result.cluster
+    api = cluster.components["cloud-controller-manager/cp-1"].cloud.api
+    cluster.admin().delete("services", "web", "default")
+    cluster.run_for(2)
+    assert api.load_balancers == {}
+    with pytest.raises(StatusError):
+        cluster.admin().get("services", "web", "default")
+    verbs = [m.verb for m in cluster.trace.messages
+             if m.dst == "cloud-api" and m.resource == "loadbalancers"]
+    assert verbs == ["EnsureLoadBalancer", "EnsureLoadBalancerDeleted"]

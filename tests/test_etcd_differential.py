@@ -61,6 +61,30 @@ def fresh_etcd(etcd_server: EtcdServer) -> EtcdServer:
     return etcd_server.reset()
 
 
+# -- what the differential tests found, pinned on the embedded store (no etcd needed) --------
+def test_embedded_txn_reads_its_own_writes_and_refuses_duplicates() -> None:
+    store = MemoryEtcd(Clock())
+    store.put("k", "1")
+    out = store.txn([], [Put("k", "2"), Range("k")], [])
+    assert out.responses[1].kvs[0].value == "2" and out.responses[1].revision == 3
+    assert store.txn([], [Range("k")], []).responses[0].revision == 3
+    with pytest.raises(EtcdError, match="duplicate key given in txn request"):
+        store.txn([], [Put("d", "1"), DeleteRange("d")], [])
+    with pytest.raises(EtcdError, match="requested lease not found"):
+        store.txn([], [Put("e", "1"), Put("f", "1", lease=12345)], [])
+    assert store.revision == 3 and store.get("e") is None  # nothing half-written
+
+
+def test_embedded_watch_from_the_compaction_revision_replays_its_puts() -> None:
+    store = MemoryEtcd(Clock())
+    store.put("a", "1")
+    store.txn([], [Put("b", "1"), DeleteRange("a")], [])  # revision 3: a PUT and a DELETE
+    store.compact(3)
+    seen: list[Event] = []
+    store.watch("", "\x7f", 3, seen.extend)
+    assert [(e.type, e.kv.key, e.prev_kv) for e in seen] == [("PUT", "b", None)]
+
+
 # -- the harness ---------------------------------------------------------------------------
 class Side:
     """One store with its own clock, and everything needed to compare it with the other."""
@@ -424,6 +448,37 @@ def test_scenario_trace_is_identical_on_real_etcd(fresh_etcd: EtcdServer) -> Non
         assert real.facts == embedded.facts
         assert real.cluster.trace.to_dicts() == embedded.cluster.trace.to_dicts()
         assert embedded.facts["events_after_expiry"] == 0
+    finally:
+        real.cluster.etcd.close()
+
+
+#: the quick ones, checked on every run; K8SBOOK_ETCD_ALL=1 checks every scenario of the book
+EVERY_RUN = ("hub-write-and-watch", "hub-etcd-unavailable", "hub-compaction-relist",
+             "controllers-replicaset", "scheduling", "node-kubelet-pulls")
+
+
+def _scenario_names() -> list[str]:
+    from k8sbook.scenarios import all_scenarios
+
+    return [s.name for s in all_scenarios()]
+
+
+@pytest.mark.parametrize("name", _scenario_names())
+def test_every_scenario_runs_unchanged_on_real_etcd(name: str, fresh_etcd: EtcdServer,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole model (apiserver, controllers, scheduler, kubelets ...) on real etcd, chosen
+    by ``$K8SBOOK_ETCD``: the same trace and the same facts as on the embedded store."""
+    from k8sbook.scenarios import run
+
+    if name not in EVERY_RUN and os.environ.get("K8SBOOK_ETCD_ALL") != "1":
+        pytest.skip("only the quick scenarios run by default; K8SBOOK_ETCD_ALL=1 runs them all")
+    embedded = run(name, seed=0)
+    monkeypatch.setenv("K8SBOOK_ETCD", fresh_etcd.endpoint)
+    real = run(name, seed=0)
+    try:
+        assert isinstance(real.cluster.etcd, RealEtcd)
+        assert real.to_dict() == embedded.to_dict()
+        assert real.cluster.trace.to_dicts() == embedded.cluster.trace.to_dicts()
     finally:
         real.cluster.etcd.close()
 

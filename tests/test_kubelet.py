@@ -1,8 +1,10 @@
 """The kubelet model: registration, heartbeats, pods through CRI/CNI/OCI, faults, deletion."""
 
-import pytest
+from itertools import pairwise
 
+import pytest
 from helpers import snapshot
+
 from k8sbook import objects
 from k8sbook.cluster import Cluster
 from k8sbook.container_runtime import program_of
@@ -38,7 +40,7 @@ def event_reasons(c: Cluster, name: str) -> list[str]:
 
 
 def test_registers_node_and_lease_and_they_validate():
-    c, [k] = cluster_with("node-a")
+    c, _ = cluster_with("node-a")
     adm = c.admin()
     node = adm.get("nodes", "node-a")
     lease = adm.get("leases", "node-a", "kube-node-lease")
@@ -52,7 +54,7 @@ def test_registers_node_and_lease_and_they_validate():
 
 
 def test_lease_every_10s_node_status_only_on_change_or_5_min():
-    c, [k] = cluster_with("node-a")
+    c, _ = cluster_with("node-a")
     m = c.trace.mark()
     c.run_for(300)
     msgs = c.trace.since(m)
@@ -122,7 +124,7 @@ def test_image_pull_error_then_backoff():
     pulls = [m.t for m in c.trace.filter(verb="PullImage")]
     c.run_for(400)
     pulls = [m.t for m in c.trace.filter(verb="PullImage")]
-    gaps = [round(b - a) for a, b in zip(pulls, pulls[1:], strict=False)]
+    gaps = [round(b - a) for a, b in pairwise(pulls)]
     assert all(g >= w for g, w in zip(gaps, [10, 20, 40, 80, 160], strict=False))
     assert max(gaps) < 300 + 15
     assert {"Failed", "BackOff", "Pulling"} <= set(event_reasons(c, "bad"))
@@ -144,7 +146,7 @@ def test_crash_loop_backoff_doubles():
     kubernetes_validate.validate(pod, "1.35.0", strict=True)
     c.run_for(1000)
     starts = [m.t for m in c.trace.filter(verb="StartContainer")]
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(starts)]
     assert gaps[0] < 2 and all(g >= 10 for g in gaps[1:])
     assert max(gaps) >= 300 and max(gaps) < 300 + 16
     assert k.crash_backoff.get(k._backoff_key(pod, ct)) == 300
@@ -281,7 +283,7 @@ def test_csi_unknown_driver_is_a_failed_mount():
 
 
 def test_logs_exec_port_forward_through_the_apiserver():
-    c, [k] = cluster_with("node-a")
+    c, _ = cluster_with("node-a")
     adm = c.admin()
     adm.create(objects.pod("web", node_name="node-a",
                            containers=[objects.container("app", "nginx:1.27", ports=[80])]))
@@ -329,4 +331,34 @@ def test_apiserver_to_kubelet_failures_are_500_and_write_nothing():
     with pytest.raises(StatusError) as err:
         pod_logs(adm, "default", "nope")
     assert err.value.code == 404
+    assert snapshot(c) == before
+
+
+def test_connect_bad_input_is_400_and_writes_nothing():
+    from k8sbook.apiserver import Request
+    c, _ = cluster_with("node-a")
+    adm = c.admin()
+    adm.create(objects.pod("web", node_name="node-a"))
+    adm.create(objects.pod("unbound"))
+    adm.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "two"},
+                "spec": {"nodeName": "node-a", "containers": [
+                    objects.container("a", "nginx:1.27"), objects.container("b", "nginx:1.27")]}})
+    c.run_for(3)
+    before = snapshot(c)
+    cases = [
+        (lambda: pod_logs(adm, "default", "web", "nope"), 400,
+         "container nope is not valid for pod web"),
+        (lambda: pod_logs(adm, "default", "unbound"), 400,
+         "pod unbound does not have a host assigned"),
+        (lambda: pod_logs(adm, "default", "two"), 400,
+         "a container name must be specified for pod two, choose one of: [a b]"),
+        (lambda: adm.request(Request("create", "subjectaccessreviews", "authorization.k8s.io",
+                                     body={"apiVersion": "authorization.k8s.io/v1",
+                                           "kind": "SubjectAccessReview", "spec": {}})), 400,
+         "at least one of user or group must be specified"),
+    ]
+    for call, code, message in cases:
+        with pytest.raises(StatusError) as err:
+            call()
+        assert err.value.code == code and err.value.status["message"] == message
     assert snapshot(c) == before

@@ -50,7 +50,7 @@ def esc_cluster():
 
 # -- EndpointSlice controller ----------------------------------------------------------------
 def test_endpointslice_shape_and_conditions(esc_cluster):
-    cluster, ctrl = esc_cluster
+    cluster, _ctrl = esc_cluster
     admin = cluster.admin()
     svc = admin.create(net.service("web", selector={"app": "web"},
                                    ports=[{"name": "http", "port": 80, "targetPort": "http"}]))
@@ -165,33 +165,33 @@ def test_chain_names_match_upstream():
 def test_iptables_rules_match_upstream_lines():
     text = kp.render_iptables(UPSTREAM_PORTS, UPSTREAM_EPS, cluster_cidr="10.0.0.0/8")
     for line in [
-        '-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp '
-        '-d 172.30.0.41/32 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O',
-        '-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp '
-        '-p tcp -d 172.30.0.41/32 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ',
-        '-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.4:80" '
-        '-m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-UKSFD7AGPMPPLUHC',
-        '-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" '
-        '-j KUBE-SEP-C6EBXVWJJZMIWKLZ',
-        "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp "
-        "-j DNAT --to-destination 10.180.0.1:80",
-        '-A KUBE-SERVICES -m comment --comment "ns6/svc6:p80 has no endpoints" -m tcp -p tcp '
-        '-d 172.30.0.46/32 --dport 80 -j REJECT',
-        '-A KUBE-EXT-4SW47YFZTEDKD3PK -m comment --comment "masquerade traffic for '
-        'ns4/svc4:p80 external destinations" -j KUBE-MARK-MASQ',
+        ('-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp '
+        '-d 172.30.0.41/32 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O'),
+        ('-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp '
+        '-p tcp -d 172.30.0.41/32 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ'),
+        ('-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.4:80" '
+        '-m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-UKSFD7AGPMPPLUHC'),
+        ('-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" '
+        '-j KUBE-SEP-C6EBXVWJJZMIWKLZ'),
+        ("-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp "
+        "-j DNAT --to-destination 10.180.0.1:80"),
+        ('-A KUBE-SERVICES -m comment --comment "ns6/svc6:p80 has no endpoints" -m tcp -p tcp '
+        '-d 172.30.0.46/32 --dport 80 -j REJECT'),
+        ('-A KUBE-EXT-4SW47YFZTEDKD3PK -m comment --comment "masquerade traffic for '
+        'ns4/svc4:p80 external destinations" -j KUBE-MARK-MASQ'),
         "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000",
     ]:
         assert line in text.splitlines(), line
     nft = kp.render_nftables(UPSTREAM_PORTS, UPSTREAM_EPS, cluster_cidr="10.0.0.0/8",
                              service_cidr="172.30.0.0/16", node_ips=["192.168.0.2"])
     for line in [
-        "add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 numgen random mod 2 vmap "
+        ("add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 numgen random mod 2 vmap "
         "{ 0 : goto endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 , 1 : goto "
-        "endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 }",
-        "add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto "
-        "service-ULMVA6XW-ns1/svc1/tcp/p80 }",
-        'add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment '
-        '"ns6/svc6:p80" : goto reject-chain }',
+        "endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 }"),
+        ("add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto "
+        "service-ULMVA6XW-ns1/svc1/tcp/p80 }"),
+        ('add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment '
+        '"ns6/svc6:p80" : goto reject-chain }'),
     ]:
         assert line in nft.splitlines(), line
 
@@ -457,7 +457,7 @@ def test_longest_match_then_exact_wins():
                   {"path": "/aaa/bbb", "pathType": "Prefix", "backend": net.backend("c", 80)},
                   {"path": "/aaa/bbb", "pathType": "Exact", "backend": net.backend("d", 80)},
                   ]}}]}}
-    pick = lambda p: king.match([ing], "x", p).backend["service"]["name"]  # noqa: E731
+    pick = lambda p: king.match([ing], "x", p).backend["service"]["name"]
     assert [pick("/"), pick("/aaa/ccc"), pick("/aaa/bbb/ccc"), pick("/aaa/bbb")] == \
         ["a", "b", "c", "d"]
 
@@ -498,6 +498,7 @@ def test_ingress_scenario():
     assert by_req["http://a.b.example.com/guide"]["rule"] == "(default backend)"
     assert by_req["http://example.com/"]["status"] == 200  # fallback's defaultBackend
     assert f["rejected"]["code"] == 422 and f["stored_ingresses"] == ["fallback", "shop"]
+    assert f["etcd_revision_after_bad"] == f["etcd_revision_before_bad"]
     assert f["shop_status"] == {"loadBalancer": {"ingress": [{"ip": "192.168.0.10"}]}}
     assert f["controller_resources"] == ["endpointslices", "ingressclasses", "ingresses",
                                          "secrets", "services"]
@@ -520,3 +521,60 @@ def test_ingress_class_filtering():
     cluster.admin().create(unset)
     cluster.settle(1)
     assert ctrl.mine() == []  # not our class; no class and ours is not the default
+
+
+@pytest.mark.parametrize("path,message", [
+    ("/a//b", "must not contain '//'"), ("/a/../b", "must not contain '/../'"),
+    ("/a%2Fb", "must not contain '%2F'"), ("/a/.", "cannot end with '/.'"),
+    ("relative", "must be an absolute path")])
+def test_ingress_path_validation(path, message):
+    ing = net.fallback_ingress()
+    ing["spec"]["rules"] = [{"http": {"paths": [
+        {"path": path, "pathType": "Prefix", "backend": net.backend("web", 80)}]}}]
+    with pytest.raises(StatusError) as err:
+        Cluster(0).admin().create(ing)
+    causes = err.value.status["details"]["causes"]
+    assert any(c["field"] == "spec.rules[0].http.paths[0].path" and
+               c["message"] == f'Invalid value: "{path}": {message}' for c in causes)
+
+
+def test_nftables_walk():
+    nft = kp.render_nftables(UPSTREAM_PORTS, UPSTREAM_EPS, cluster_cidr="10.0.0.0/8",
+                             service_cidr="172.30.0.0/16", node_ips=["192.168.0.2"])
+    walk = lambda dst, port, src="10.0.0.2", seed=0: kp.walk_nftables(
+        nft, src=src, dst=dst, dport=port, local_ips=["192.168.0.2"], seed=seed)
+    assert walk("172.30.0.41", 80).verdict == "DNAT 10.180.0.1:80"
+    assert {walk("172.30.0.44", 80, seed=s).verdict for s in range(20)} == {
+        "DNAT 10.180.0.4:80", "DNAT 10.180.0.5:80"}
+    assert walk("172.30.0.46", 80).verdict == "REJECT"  # no endpoints
+    assert walk("172.30.0.41", 81).verdict == "REJECT"  # a ClusterIP's unused port
+    assert walk("172.30.0.99", 80).verdict == "DROP"  # an unallocated ClusterIP
+    np = walk("192.168.0.2", 3004, src="203.0.113.9")
+    assert np.verdict.startswith("DNAT 10.180.0.") and np.packet.masquerade
+
+
+def test_kube_proxy_nftables_mode_connects_through_nft_rules():
+    cluster = Cluster(0)
+    esc = endpointslice.start(cluster)
+    proxy = kp.KubeProxy(cluster, "node-a", node_ip="192.168.0.10", mode="nftables").start()
+    admin = cluster.admin()
+    svc = admin.create(net.service("web", selector={"app": "web"},
+                                   ports=[{"name": "http", "port": 80, "targetPort": "http"}]))
+    ready_pod(admin, "web-0", "10.244.0.2", labels={"app": "web"})
+    client = ready_pod(admin, "client", "10.244.0.9", labels={"app": "client"})
+    cluster.settle(3)
+    assert esc.queue.errors == []
+    walk = proxy.connect(client, svc["spec"]["clusterIP"], 80)
+    assert walk.verdict == "DNAT 10.244.0.2:8080"
+    assert any("numgen random mod 1" in step for step in walk.steps)
+    with pytest.raises(ValueError):
+        kp.KubeProxy(cluster, "node-b", node_ip="192.168.0.11", mode="ipvs")
+
+
+def test_coredns_notimp_keeps_opcode(coredns):
+    _, server = coredns
+    q = dns.message.make_query("web.default.svc.cluster.local.", "A")
+    wire = bytearray(q.to_wire())
+    wire[2] = (wire[2] & 0x87) | (5 << 3)  # opcode UPDATE
+    r = dns.message.from_wire(server.handle(bytes(wire)))
+    assert r.rcode() == dns.rcode.NOTIMP and r.opcode() == 5

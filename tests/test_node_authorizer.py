@@ -1,8 +1,8 @@
 """Node authorizer + NodeRestriction: a kubelet touches only its own node and pods."""
 
 import pytest
-
 from helpers import snapshot
+
 from k8sbook import objects
 from k8sbook.cluster import Cluster
 from k8sbook.kubelet import Kubelet

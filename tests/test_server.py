@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,16 +23,14 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
+from kubernetes.client.rest import ApiException
 
 from k8sbook import printers, server, strategicpatch
 from k8sbook.objects import node as node_object
 from k8sbook.resources import RESOURCES, by_plural
-
-kubernetes = pytest.importorskip("kubernetes", reason="the official client is a test extra")
-from kubernetes import client as k8s_client  # noqa: E402
-from kubernetes import config as k8s_config  # noqa: E402
-from kubernetes import watch as k8s_watch  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
 
 KUBECTL = shutil.which("kubectl")
 
@@ -62,7 +62,7 @@ def kubectl(kubeconfig: Path) -> Callable[..., subprocess.CompletedProcess[str]]
     def run(*args: str, stdin: str | None = None, check: bool = True,
             timeout: float = 20) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True,
-                              env=env, timeout=timeout)
+                              env=env, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
         return proc
@@ -219,11 +219,27 @@ def test_errors_are_status_objects_and_the_server_keeps_serving(
            "data": {"a": "b"}, "bogus": 1}
     code, body = raw(srv, "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
                      json.dumps(bad).encode())
-    assert (code, body["message"]) == (400, 'strict decoding error: unknown field "bogus"')
+    expected = ('ConfigMap in version "v1" cannot be handled as a ConfigMap: '
+                'strict decoding error: unknown field "bogus"')
+    assert (code, body["message"]) == (400, expected)
+    code, body = raw(srv, "GET", "/api/v1/namespaces/default/pods/nope/exec-not")
+    assert (code, body["reason"]) == (404, "NotFound")
+    code, body = raw(srv, "DELETE", "/api/v1/namespaces/default/configmaps")
+    assert (code, body["reason"]) == (405, "MethodNotAllowed")  # no deletecollection
     code, body = raw(srv, "POST", "/api/v1/namespaces/default/configmaps", b"k8s\x00\x01",
                      content_type="application/vnd.kubernetes.protobuf")
     assert (code, body["reason"]) == (415, "UnsupportedMediaType")
     assert model_names(srv, "configmaps", "default") == before  # nothing was written
+    # Warn: the write succeeds and each unknown field comes back as a Warning header
+    ctx = ssl.create_default_context(cadata=srv.pki.ca.cert_pem.decode())
+    req = urllib.request.Request(
+        srv.url + "/api/v1/namespaces/default/configmaps?fieldValidation=Warn",
+        data=json.dumps({**bad, "metadata": {"name": "warned"}}).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {srv.token}"})
+    with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+        assert resp.status == 201
+        assert resp.headers.get_all("Warning") == ['299 - "unknown field \\"bogus\\""']
+    assert "warned" in model_names(srv, "configmaps", "default")
     assert raw(srv, "GET", "/healthz") == (200, "ok")
     assert raw(srv, "GET", "/version")[1]["gitVersion"].startswith(server.KUBERNETES_VERSION)
 
@@ -347,6 +363,30 @@ def test_kubectl_cordon_and_drain_use_patch_and_eviction(srv: server.ModelServer
     assert "node/node-z drained" in out.stdout
     assert model_get(srv, "pods", "default", "evictee") is None
     kubectl("delete", "node", "node-z")
+
+
+def test_k8sbook_serve_writes_a_kubeconfig_and_prints_the_kubectl_line(
+        kubectl: Any, tmp_path: Path) -> None:
+    """The command a reader runs: one line to copy, and kubectl works with it."""
+    config = tmp_path / "k8sbook.kubeconfig"
+    proc = subprocess.Popen([sys.executable, "-m", "k8sbook.cli", "serve", "--port", "0",
+                             "--kubeconfig", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        line = proc.stdout.readline().strip()
+        assert banner.startswith("k8sbook: the model's kube-apiserver is serving on "
+                                 "https://127.0.0.1:")
+        assert line == f"KUBECONFIG={config} kubectl get nodes"
+        out = subprocess.run([KUBECTL or "kubectl", "get", "namespaces", "-o", "name"],
+                             env={**os.environ, "KUBECONFIG": str(config)}, capture_output=True,
+                             text=True, timeout=20, check=True).stdout.split()
+        assert "namespace/kube-system" in out
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and rest.strip() == "k8sbook: stopping"
 
 
 # -- pieces without a server --------------------------------------------------------------------

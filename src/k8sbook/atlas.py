@@ -268,16 +268,15 @@ def wrong_edges_table(given: Iterable[Claim] | None = None,
     return _table(("asserted edge", "claims", "what really happens"), rows)
 
 
-def paths_table(given: Iterable[CommPath] | None = None, width: int = 90) -> str:
-    """Every path as a Markdown table: id, plane, port, protocol, identity (shortened), and the
-    chapter that teaches it (linked when it exists)."""
+def paths_table(given: Iterable[CommPath] | None = None, width: int = 64) -> str:
+    """Every path as a Markdown table: initiator → target, port, protocol and identity
+    (shortened), and the chapter that teaches it (linked when it exists)."""
     rows = []
     for p in sorted(_paths(given), key=lambda q: q.id):
         port = str(p.port) if p.port is not None else "–"
-        rows.append((f"`{p.id}`", p.plane, port, _md(shorten(p.protocol, 60)),
+        rows.append((f"{p.initiator} → {p.target}", port, _md(shorten(p.protocol, 44)),
                      _md(shorten(p.identity, width)), chapter_cell(p.chapter, p.planned_chapter)))
-    return _table(("path (initiator->target)", "plane", "port", "protocol", "identity",
-                   "taught in"), rows)
+    return _table(("initiator → target", "port", "protocol", "identity", "taught in"), rows)
 
 
 def _legend(fig: Figure, entries: Sequence[tuple[str, str, str]]) -> Figure:

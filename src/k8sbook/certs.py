@@ -91,3 +91,11 @@ def make_pki() -> PKI:
                       ca_name, ca_key, days=365, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
     return PKI(KeyPair(ca_pem, _pem_key(ca_key)), KeyPair(server_pem, _pem_key(server_key)),
                KeyPair(admin_pem, _pem_key(admin_key)))
+
+
+def subject(cert_pem: bytes) -> str:
+    """A certificate's subject as OpenSSL prints it, e.g. ``O = g, CN = user``."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    short = {NameOID.ORGANIZATION_NAME: "O", NameOID.COMMON_NAME: "CN"}
+    return ", ".join(f"{short.get(a.oid, a.oid.dotted_string)} = {a.value}"
+                     for a in cert.subject)

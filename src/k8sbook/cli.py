@@ -59,8 +59,10 @@ def _trace(args: argparse.Namespace) -> str:
 
 
 def _serve(args: argparse.Namespace) -> str:
-    from .server import serve_forever  # imported here: the other verbs need no HTTP server
-
+    try:  # imported here: the other verbs need no HTTP server and no TLS
+        from .server import serve_forever
+    except ModuleNotFoundError as err:
+        raise KeyError(f"serve needs {err.name}: pip install 'k8sbook[serve]'") from err
     serve_forever(args.port, args.kubeconfig, args.seed)
     return ""
 

@@ -13,8 +13,8 @@ kubeadm's ``--use-service-account-credentials=true`` arranges:
 
 Simplified: the ServiceAccounts are created through the API, but their tokens are registered
 with the apiserver's authenticator in-process (the real controller manager asks the
-TokenRequest API, ``serviceaccounts/<name>/token``). Only the controllers the book needs run:
-``replicaset`` and ``disruption``.
+TokenRequest API, ``serviceaccounts/<name>/token``). Only the controllers the book needs are
+here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption`` run by default.
 """
 
 from __future__ import annotations

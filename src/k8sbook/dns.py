@@ -20,11 +20,13 @@ Three pieces, each mirroring its real counterpart:
   ``<hostname or dashed-IP>.<svc>.<ns>.svc.cluster.local``; SRV targets weighted 100 / n;
   NXDOMAIN with the zone's SOA for a missing name; TTL 5). Messages are real DNS messages
   parsed and built with ``dnspython``; a malformed query gets FORMERR, as the ``miekg/dns``
-  server CoreDNS is built on answers it (a response is ignored, a message shorter than a
-  header is dropped).
+  server CoreDNS is built on answers it (its ``serveDNS`` and default ``MsgAcceptFunc``: a
+  response is ignored, a message shorter than a header is dropped, an opcode other than
+  QUERY or NOTIFY gets NOTIMP).
 
 Simplified: IPv4 only (so AAAA questions get an empty NOERROR answer), no ``pods`` mode, no
-``cache`` plugin, no TCP fallback; names outside the cluster zone go to the model's
+``cache`` or ``loadbalance`` plugin (records keep a fixed order), the plugin's default TTL of
+5 s (kubeadm's Corefile sets ``ttl 30``), no TCP fallback; names outside the cluster zone go to the model's
 ``forward`` upstream, a fixed table (empty by default: every such name is NXDOMAIN).
 """
 
@@ -272,11 +274,17 @@ class CoreDNS:
                 reject = dns.rcode.FORMERR
         if reject is not None or query is None:
             err = dns.message.Message(id=msg_id)
+            # miekg/dns keeps the request's header bits, sets QR, clears AA, and keeps the
+            # opcode only for NOTIMP (SetRcodeFormatError resets it to QUERY otherwise)
             err.flags = dns.flags.QR | (flags & dns.flags.RD)
+            if reject == dns.rcode.NOTIMP:
+                err.set_opcode(opcode)
             err.set_rcode(reject if reject is not None else dns.rcode.FORMERR)
             self.log.append(("", "", dns.rcode.to_text(err.rcode())))
             return err.to_wire()
-        return self.answer(query).to_wire()
+        # records in a fixed order: dnspython shuffles them by default, and the model runs
+        # without CoreDNS's loadbalance plugin (which rotates them)
+        return self.answer(query).to_wire(want_shuffle=False)
 
     def answer(self, query: dns.message.Message) -> dns.message.Message:
         resp = dns.message.make_response(query)

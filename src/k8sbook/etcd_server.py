@@ -36,23 +36,27 @@ and keeps the lease's virtual expiry on the model's clock; when virtual time rea
 store revokes the lease in etcd, and etcd deletes the attached keys in one revision, as it does
 on a real expiry. ``lease_keepalive`` renews both. If etcd is down when a lease falls due, the
 revocation is retried every virtual second until etcd is back (a restarted etcd also keeps its
-leases and grants them a fresh TTL).
+leases and grants them a fresh TTL). Lease ids are etcd's, so they differ from the embedded
+store's; nothing in the model prints them.
 
 **Faults.** A request that cannot reach etcd (connection refused, reset or timed out) raises
-:class:`~k8sbook.etcd.UnavailableError`, so kube-apiserver answers a 500 ``InternalError``
-Status exactly as it does on the embedded store with ``available = False``; nothing is
-half-written (every write is one etcd request, atomic on etcd's side). Watch streams broken by
-an etcd restart are reopened from the revision after the last one received, as client-go's
-etcd client does, so the apiserver's watch caches see every event exactly once.
+:class:`~k8sbook.etcd.UnavailableError`, so kube-apiserver answers the same 500 Status as on
+the embedded store with ``available = False`` (``available`` works here too: it cuts the model
+off from etcd without stopping it). Nothing is half-written: every write is one etcd request,
+atomic on etcd's side. Watch streams broken by an etcd restart are reopened from the revision
+after the last one received, as etcd's Go client does, so the apiserver's watch caches see
+every event exactly once (``resumed_streams`` counts the reopenings).
 
 :class:`EtcdServer` starts ``etcd`` (Debian's ``etcd-server`` package ships 3.4) on free
 loopback ports with a throwaway data directory: ``with EtcdServer() as server:
-Cluster(0, etcd=server.store)``. ``K8SBOOK_ETCD=http://127.0.0.1:2379`` makes every
-``Cluster`` without an explicit ``etcd`` use the etcd at that endpoint.
+Cluster(0, etcd=server.store)``; ``Cluster(0, etcd=connect("http://127.0.0.1:2379"))`` uses an
+etcd you run yourself, and ``K8SBOOK_ETCD=http://127.0.0.1:2379`` makes every ``Cluster``
+without an explicit ``etcd`` use it. Plain HTTP only (no TLS): keep that etcd on loopback.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import bisect
 import contextlib
@@ -235,6 +239,9 @@ class RealEtcd:
         self.clock = clock
         self.revision = 0
         self.compact_revision = 0
+        #: False cuts the model off from etcd (requests fail as if it were unreachable), the
+        #: same switch as :attr:`MemoryEtcd.available`; stopping the process does it for real
+        self.available = True
         self._conn: http.client.HTTPConnection | None = None
         self._watches: dict[int, _Watch] = {}
         self._next_watch = 1
@@ -252,6 +259,8 @@ class RealEtcd:
 
     # -- plumbing --------------------------------------------------------------------------
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not self.available:
+            raise UnavailableError()
         data = json.dumps(body)
         for attempt in (0, 1):
             fresh = self._conn is None
@@ -280,6 +289,8 @@ class RealEtcd:
 
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One unary call; afterwards, deliver every watch event up to etcd's revision."""
+        if not self.available:
+            raise UnavailableError()
         if self._needs_sync:
             self._sync(self.revision)
         answer = self._post(path, body)
@@ -508,6 +519,8 @@ class RealEtcd:
               callback: Callable[[list[Event]], None]) -> WatchHandle:
         """etcd ``Watch`` from ``start_revision`` (0: from the next change). Past events are
         replayed (by etcd) before this returns, grouped by revision."""
+        if not self.available:
+            raise UnavailableError()
         if self._needs_sync:
             self._sync(self.revision)
         if 0 < start_revision <= self.revision:
@@ -660,6 +673,15 @@ def etcd_binary() -> str | None:
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM etcd if its parent dies, so that a killed
+    test run or notebook kernel leaves no etcd behind (``prctl(PR_SET_PDEATHSIG)``)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -689,6 +711,7 @@ class EtcdServer:
         self.client_port = _free_port()
         self.peer_port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self._atexit = False
 
     @property
     def endpoint(self) -> str:
@@ -712,7 +735,11 @@ class EtcdServer:
                 "--heartbeat-interval", "10", "--election-timeout", "100"]
         with open(os.path.join(self.workdir, "etcd.log"), "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+                                            stdin=subprocess.DEVNULL,
+                                            preexec_fn=_die_with_parent)  # noqa: PLW1509
+        if not self._atexit:
+            atexit.register(self.close)
+            self._atexit = True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -18,10 +18,11 @@ Mirrors ``pkg/proxy`` (``config`` informers, ``servicechangetracker``/``endpoint
 
 kube-proxy reads everything from kube-apiserver (as ``system:kube-proxy``, ClusterRole
 ``system:node-proxier``): it never talks to the kubelet, and once the rules are written it is
-not on the data path at all. :func:`walk_iptables` plays the kernel's part: it runs a new
-connection through the rendered ``iptables-save`` text, rule by rule, and returns where the
-packet ends up (DNAT to one endpoint, chosen by the ``statistic`` matches with a seeded
-random generator, or REJECT).
+not on the data path at all. :func:`walk_iptables` and :func:`walk_nftables` play the
+kernel's part: they parse the rendered text back and run a new connection through it, rule by
+rule, returning where the packet ends up (DNAT to one endpoint, chosen by the ``statistic``
+matches or ``numgen`` with a seeded random generator, REJECT or DROP) and whether it is
+masqueraded. They evaluate exactly the matches and statements kube-proxy writes, nothing more.
 
 Simplified: IPv4 only, ClusterIP and NodePort Services (no LoadBalancer, externalIPs, session
 affinity, ``Local`` traffic policies or topology hints), ``--cluster-cidr`` local detection,
@@ -534,6 +535,158 @@ def walk_iptables(rules_text: str, *, src: str, dst: str, dport: int, proto: str
     return walk
 
 
+# -- the kernel's part in nftables mode ----------------------------------------------------
+@dataclass
+class NftTable:
+    """The ``ip kube-proxy`` table parsed back from the transaction text."""
+
+    sets: dict[str, list[str]] = field(default_factory=dict)
+    maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    chains: dict[str, list[str]] = field(default_factory=dict)
+
+
+_PREFIX = "ip kube-proxy "
+
+
+@functools.lru_cache(maxsize=32)
+def parse_nft(text: str) -> NftTable:
+    table = NftTable()
+    for line in text.splitlines():
+        if line.startswith(f"add set {_PREFIX}"):
+            table.sets.setdefault(line.split()[4], [])
+        elif line.startswith(f"add map {_PREFIX}"):
+            table.maps.setdefault(line.split()[4], {})
+        elif line.startswith(f"add chain {_PREFIX}"):
+            table.chains.setdefault(line.split()[4], [])
+        elif line.startswith(f"add rule {_PREFIX}"):
+            name, rule = line[len(f"add rule {_PREFIX}"):].split(" ", 1)
+            table.chains.setdefault(name, []).append(rule)
+        elif line.startswith(f"add element {_PREFIX}"):
+            name, body = line[len(f"add element {_PREFIX}"):].split(" ", 1)
+            body = body.strip()[1:-1].strip()  # { ... }
+            if " : " in body:
+                key, verdict = body.rsplit(" : ", 1)
+                key = key.split(" comment ", 1)[0].strip()
+                table.maps.setdefault(name, {})[key] = verdict.strip()
+            else:
+                table.sets.setdefault(name, []).append(body)
+    return table
+
+
+def _nft_member(value: str, items: list[str]) -> bool:
+    return any(_in(value, item) for item in items)
+
+
+def _nft_rule(rule: str, pkt: Packet, table: NftTable,
+              rng: random.Random) -> tuple[str, str] | None:
+    """Evaluate one rule; None if it does not match, else (verb, argument)."""
+    t = shlex.split(rule)
+    i = 0
+    while i < len(t):
+        w = t[i]
+        if w == "comment":
+            i += 2
+        elif w == "ct":  # ct state new: every walk is a new connection
+            i += 3
+        elif w == "ip" and t[i + 2] == ".":  # ip daddr . meta l4proto . th dport vmap @map
+            verdict = table.maps[t[i + 9][1:]].get(f"{pkt.dst} . {pkt.proto} . {pkt.dport}")
+            return tuple(verdict.split(" ", 1)) if verdict else None  # type: ignore[return-value]
+        elif w == "ip":
+            value = pkt.dst if t[i + 1] == "daddr" else pkt.src
+            negate = t[i + 2] == "!="
+            j = i + 3 if negate else i + 2
+            if t[j].startswith("@"):
+                ok, j = _nft_member(value, table.sets.get(t[j][1:], [])), j + 1
+            elif t[j] == "{":
+                ok, j = _in(value, t[j + 1]), j + 3
+            else:
+                ok, j = _in(value, t[j]), j + 1
+            if ok == negate:
+                return None
+            i = j
+        elif w == "meta" and t[i + 2] == ".":  # meta l4proto . th dport vmap @map
+            verdict = table.maps[t[i + 6][1:]].get(f"{pkt.proto} . {pkt.dport}")
+            return tuple(verdict.split(" ", 1)) if verdict else None  # type: ignore[return-value]
+        elif w == "meta":  # meta l4proto tcp dnat to ip:port
+            if t[i + 2] != pkt.proto:
+                return None
+            return ("dnat", t[i + 5])
+        elif w == "numgen":  # numgen random mod n vmap { 0 : goto a , 1 : goto b }
+            n = int(t[i + 3])
+            body = " ".join(t[i + 6:-1])
+            entries = dict(e.strip().split(" : ") for e in body.split(" , "))
+            return tuple(entries[str(rng.randrange(n))].split(" ", 1))  # type: ignore[return-value]
+        elif w == "mark" and t[i + 1] == "and":  # mark and 0x4000 == 0 return
+            if pkt.mark & int(t[i + 2], 16) != int(t[i + 4], 16):
+                return None
+            i += 5
+        elif w == "mark":  # mark set mark or|xor 0x4000
+            value = int(t[i + 4], 16)
+            pkt.mark = pkt.mark | value if t[i + 3] == "or" else pkt.mark ^ value
+            return ("continue", "")
+        elif w in ("jump", "goto"):
+            return (w, t[i + 1])
+        elif w in ("return", "reject", "drop"):
+            return (w, "")
+        elif w == "masquerade":
+            pkt.masquerade = True
+            return ("accept", "")
+        else:
+            raise ValueError(f"the model's nftables cannot evaluate {w!r} in {rule!r}")
+    return ("continue", "")
+
+
+def _nft_chain(table: NftTable, chain: str, pkt: Packet, rng: random.Random,
+               steps: list[str]) -> str:
+    """Run ``chain``; return a final verdict (dnat, reject, drop, accept) or "" to go on."""
+    for rule in table.chains.get(chain, []):
+        got = _nft_rule(rule, pkt, table, rng)
+        if got is None:
+            continue
+        verb, arg = got
+        steps.append(f"{chain}: {rule}" + (f"  ⇒ {verb} {arg}".rstrip() if verb not in
+                                            ("continue",) else ""))
+        if verb == "continue":
+            continue
+        if verb == "return":
+            return ""
+        if verb == "dnat":
+            pkt.dnat = arg
+            return "dnat"
+        if verb in ("reject", "drop", "accept"):
+            return verb
+        verdict = _nft_chain(table, arg, pkt, rng, steps)
+        if verdict or verb == "goto":
+            return verdict
+    return ""
+
+
+def walk_nftables(ruleset: str, *, src: str, dst: str, dport: int, proto: str = "tcp",
+                  local_ips: list[str] | tuple[str, ...] = (), seed: int = 0,
+                  rng: random.Random | None = None) -> PacketWalk:
+    """The nftables counterpart of :func:`walk_iptables`: the base chains that hook
+    prerouting (nat), then forward or input (filter), then postrouting (nat)."""
+    table = parse_nft(ruleset)
+    rng = rng or random.Random(seed)
+    pkt = Packet(src, dst, dport, proto.lower())
+    walk = PacketWalk(pkt)
+    v = _nft_chain(table, "nat-prerouting", pkt, rng, walk.steps)
+    view = Packet(src, pkt.dnat.rsplit(":", 1)[0] if pkt.dnat else dst,
+                  int(pkt.dnat.rsplit(":", 1)[1]) if pkt.dnat else dport, pkt.proto, pkt.mark)
+    # the filter hooks see the packet after DNAT; the lookups key on the original
+    # destination only where kube-proxy's rules match it before DNAT (a REJECTed packet was
+    # never DNATed, so both are the same then)
+    hook = "filter-input" if view.dst in set(local_ips) else "filter-forward"
+    fv = _nft_chain(table, hook, view, rng, walk.steps)
+    if fv in ("reject", "drop"):
+        walk.verdict = fv.upper()
+        return walk
+    pkt.mark = view.mark
+    _nft_chain(table, "nat-postrouting", pkt, rng, walk.steps)
+    walk.verdict = f"DNAT {pkt.dnat}" if v == "dnat" else "ACCEPT"
+    return walk
+
+
 # -- the component -------------------------------------------------------------------------
 class KubeProxy:
     """One node's kube-proxy: ``KubeProxy(cluster, "node-a", node_ip="192.168.0.2").start()``."""
@@ -601,9 +754,10 @@ class KubeProxy:
         """A pod on this node opens a connection to ``dst:dport``: the kernel runs the rules
         this kube-proxy wrote; the trace gets one message on ``pod->pod`` (the kernel carries
         it; kube-proxy is not involved)."""
-        walk = walk_iptables(self.iptables_save, src=client_pod["status"]["podIP"], dst=dst,
-                             dport=dport, proto=proto, local_ips=[self.node_ip], seed=seed,
-                             rng=rng)
+        walker = walk_iptables if self.mode == "iptables" else walk_nftables
+        rules = self.iptables_save if self.mode == "iptables" else self.nft_ruleset
+        walk = walker(rules, src=client_pod["status"]["podIP"], dst=dst, dport=dport,
+                      proto=proto, local_ips=[self.node_ip], seed=seed, rng=rng)
         if record:
             src = f"pod/{client_pod['metadata']['name']}"
             if walk.refused:

@@ -28,8 +28,13 @@ Mirrors ``pkg/kubelet`` of Kubernetes v1.35, trimmed to what the book needs:
   calls for ``pods/log``, ``pods/exec`` and ``pods/portforward``.
 
 Simplified: no admission of pods by resources, no eviction manager, no init containers, no
-volumes other than CSI ones (:mod:`k8sbook.csi`), no static pods; pod workers are one work
-queue; the back-off requeue jitter is drawn from a seeded generator.
+startup probes, no volumes other than CSI persistent volumes (:mod:`k8sbook.csi`; the claim is
+taken as bound when ``spec.volumeName`` is set), no static pods, no container garbage
+collection beyond removing a deleted pod's containers; pod workers are one work queue with one
+pending wake-up per pod; pod status is written as a JSON merge patch (the real status manager
+sends a strategic merge patch with the same content); the node's pod CIDR comes from
+:func:`allocate_pod_cidr` (standing in for the node IPAM controller); the back-off requeue
+jitter is drawn from a seeded generator.
 """
 
 from __future__ import annotations
@@ -87,7 +92,8 @@ def allocate_pod_cidr(cluster: Any, node: str) -> str:
     """The next free /24 of :data:`CLUSTER_CIDR`, in the order nodes appear.
 
     Stands in for kube-controller-manager's node IPAM controller (``--allocate-node-cidrs``
-    with the range allocator), which gives each new Node the next unused ``spec.podCIDR``.
+    with the range allocator), which gives each new Node the next unused ``spec.podCIDR``
+    after the Node registers; the model registers the Node with it already set.
     """
     cidrs: dict[str, str] = cluster.components.setdefault("pod-cidrs", {})
     if node not in cidrs:
@@ -212,7 +218,9 @@ class Kubelet:
         self.records: dict[str, PodRecord] = {}  # pod key -> record
         self.queue = RateLimitingQueue(cluster.clock, f"kubelet/{node_name} pod workers")
         self._rand = random.Random(f"{cluster.seed}/{node_name}")
-        self._timers: list[Any] = []
+        #: one pending timer per periodic loop (lease, node status, PLEG, each probe)
+        self._timers: dict[str, Any] = {}
+        self._requeue_timers: dict[str, Any] = {}
         self._relisted: dict[str, str] = {}  # sandbox/container id -> state at last relist
         self._lease: dict[str, Any] | None = None
         self._last_node_status: dict[str, Any] | None = None
@@ -250,9 +258,10 @@ class Kubelet:
     def stop(self) -> None:
         """The kubelet process stops: loops, watches and probes end; containers keep running."""
         self.running = False
-        for t in self._timers:
+        for t in [*self._timers.values(), *self._requeue_timers.values()]:
             t.cancel()
         self._timers.clear()
+        self._requeue_timers.clear()
         self.pod_informer.stop()
         self.node_informer.stop()
         self.queue.shut_down()
@@ -265,8 +274,8 @@ class Kubelet:
                 fn()
             except (ConnectionRefused, StatusError):
                 pass  # the real loops log the error and try again next period
-            self._timers.append(self.clock.call_later(period, tick, f"{self.instance} {label}"))
-        self._timers.append(self.clock.call_later(first, tick, f"{self.instance} {label}"))
+            self._timers[label] = self.clock.call_later(period, tick, f"{self.instance} {label}")
+        self._timers[label] = self.clock.call_later(first, tick, f"{self.instance} {label}")
 
     # -- registration, lease and node status -----------------------------------------------
     def node_object(self) -> dict[str, Any]:
@@ -384,7 +393,13 @@ class Kubelet:
         self.queue.add(f"{meta['namespace']}/{meta['name']}")
 
     def _requeue(self, key: str, delay: float) -> None:
-        self.queue.add_after(key, delay)
+        """The pod workers' work queue keeps one wake-up time per pod: a new one replaces
+        the old (``podWorkers``' ``workQueue.Enqueue``)."""
+        old = self._requeue_timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._requeue_timers[key] = self.clock.call_later(
+            delay, lambda: self.queue.add(key), f"{self.instance} pod worker {key}")
 
     def _jittered_backoff(self) -> float:
         """``wait.Jitter(backOffPeriod, 0.5)``."""
@@ -654,6 +669,8 @@ class Kubelet:
     def _remove_pod(self, rec: PodRecord) -> None:
         """The pod is gone from the API: remove its containers and sandbox (the GC's job)."""
         self.records.pop(rec.key, None)
+        for slot in [k for k in self._timers if k.startswith(f"probe {rec.uid} ")]:
+            self._timers.pop(slot).cancel()
         if rec.sandbox_id and rec.sandbox_id in self.runtime.sandboxes:
             for cid in sorted(c.id for c in self.runtime.containers.values()
                               if c.sandbox_id == rec.sandbox_id):
@@ -690,6 +707,7 @@ class Kubelet:
     def _start_probe(self, pod: dict[str, Any], rec: PodRecord, state: ProbeState,
                      cid: str) -> None:
         period = float(state.spec.get("periodSeconds", 10))
+        slot = f"probe {rec.uid} {state.container} {state.kind}"
 
         def tick() -> None:
             if not self.running or rec.container_ids.get(state.container) != cid or \
@@ -700,9 +718,12 @@ class Kubelet:
                 return
             if self.clock.now() - c.started_at >= state.spec.get("initialDelaySeconds", 0):
                 self._probe(pod, rec, state)
-            self._timers.append(self.clock.call_later(period, tick, "probe"))
-        self._timers.append(self.clock.call_later(period if state.spec.get(
-            "initialDelaySeconds", 0) else 0.0, tick, "probe"))
+            self._timers[slot] = self.clock.call_later(period, tick, slot)
+        old = self._timers.get(slot)
+        if old is not None:
+            old.cancel()  # a restarted container gets a fresh prober worker
+        self._timers[slot] = self.clock.call_later(period if state.spec.get(
+            "initialDelaySeconds", 0) else 0.0, tick, slot)
 
     def _probe(self, pod: dict[str, Any], rec: PodRecord, state: ProbeState) -> None:
         http = state.spec.get("httpGet") or {}

@@ -82,6 +82,8 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
             s.setdefault("progressDeadlineSeconds", 600)
     elif kind == "Secret":
         obj.setdefault("type", "Opaque")
+    elif kind == "PriorityClass":
+        obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
     elif kind == "Namespace":
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         labels = obj["metadata"].setdefault("labels", {})

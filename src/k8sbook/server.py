@@ -1,4 +1,4 @@
-"""``k8sbook serve``: the model's kube-apiserver over HTTP, for kubectl and client libraries.
+"""``k8sbook serve``: the model's kube-apiserver over HTTPS, for kubectl and client libraries.
 
 Mirrors ``k8s.io/apiserver/pkg/endpoints``: the REST mapping from an HTTP method and a URL
 (``/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}``,
@@ -34,7 +34,14 @@ Different from a real kube-apiserver, said out loud:
   :mod:`k8sbook.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
   work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
 - no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
-  ``deletecollection``; JSON only (no protobuf, no YAML request bodies).
+  ``deletecollection``; JSON only: protobuf bodies get ``415`` (kubectl's typed clients send
+  protobuf, so ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
+- timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
+  the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
+  events) count from the epoch.
+
+kubectl's requests (recognised by their User-Agent) are recorded on the model's trace, on the
+path ``kubectl->kube-apiserver``.
 
 Components plug in through :data:`COMPONENT_MODULES`: when the server starts, each module of
 this package named there is imported if it exists, and its ``attach(cluster, nodes)`` is called
@@ -49,11 +56,14 @@ import contextlib
 import hashlib
 import importlib
 import json
+import os
 import queue
 import secrets
 import select
+import shutil
 import socket
 import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -67,9 +77,11 @@ from . import certs, fieldvalidation, printers
 from . import patch as patching
 from .apiserver import Request, Response
 from .authentication import BearerToken, ClientCertificate, Credentials, UserInfo
+from .client import object_key
 from .cluster import Cluster
 from .resources import RESOURCES, ResourceType, by_plural
 from .status import StatusError, bad_request, status_object, unauthorized
+from .trace import Message
 
 #: The release the model follows (its objects validate against this release's schema).
 KUBERNETES_VERSION = "v1.35.0"
@@ -533,6 +545,12 @@ class ModelServer:
             raise StatusError(status_object(405, "MethodNotAllowed",
                                             "the server does not allow this method on the "
                                             "requested resource"))
+        if route.subresource in ("exec", "attach", "portforward"):
+            # these upgrade the connection to a stream (WebSocket or SPDY); the model's HTTP
+            # front end does not, and answers what the apiserver answers a plain request
+            raise bad_request("Upgrade request required")
+        if route.subresource and not self._serves_subresource(rt, route.subresource):
+            raise StatusError(_NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
         if "dryRun" in query:
             raise bad_request("dryRun is not supported by the model's kube-apiserver")
         params: dict[str, Any] = {}
@@ -561,8 +579,8 @@ class ModelServer:
                       .split(";")[0].strip())
         directive = query.get("fieldValidation", "Ignore") or "Ignore"
         if directive not in fieldvalidation.DIRECTIVES:
-            raise bad_request(f"fieldValidation must be one of {', '.join(fieldvalidation.DIRECTIVES)}"
-                              f", got {directive!r}")
+            choices = ", ".join(fieldvalidation.DIRECTIVES)
+            raise bad_request(f"fieldValidation must be one of {choices}, got {directive!r}")
         warnings = self._check_fields(req, directive) if directive != "Ignore" else []
         table = wants_table(h.headers.get("Accept", ""))
         if route.subresource == "log" and verb == "get":
@@ -570,7 +588,9 @@ class ModelServer:
         if verb == "watch":
             return self._serve_watch(h, req, table, query.get("includeObject", "Metadata"))
         with self.lock:
+            msg = self._record(h, req)
             resp = self.cluster.apiserver.handle(req)
+            self._complete(msg, resp)
             self._flush()
             body_out = resp.body
             if table and resp.ok and verb in ("get", "list") and not route.subresource \
@@ -582,6 +602,33 @@ class ModelServer:
                                           include_object=query.get("includeObject",
                                                                    "Metadata"))
         self._send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+
+    def _record(self, h: _Handler, req: Request) -> Message | None:
+        """Put kubectl's request on the model's trace (path ``kubectl->kube-apiserver``);
+        other HTTP clients are not components of the model and are not traced."""
+        if not h.headers.get("User-Agent", "").startswith("kubectl"):
+            return None
+        name = req.name or ((req.body.get("metadata") or {}).get("name", "")
+                            if isinstance(req.body, dict) else "")
+        name = object_key(req.namespace, name) if name else req.namespace
+        res = req.resource + (f"/{req.subresource}" if req.subresource else "")
+        return self.cluster.trace.record(self.cluster.clock.now(), "kubectl", "kube-apiserver",
+                                         "kubectl->kube-apiserver", "HTTPS",
+                                         req.verb.upper(), res, name, "")
+
+    def _complete(self, msg: Message | None, resp: Response) -> None:
+        result = str(resp.code)
+        if not resp.ok and resp.body and resp.body.get("reason"):
+            result += f" {resp.body['reason']}"
+        self.cluster.trace.complete(msg, result)
+
+    def _serves_subresource(self, rt: ResourceType, sub: str) -> bool:
+        """Subresources the model implements: the apiserver's own (status, binding, eviction)
+        and those installed as handlers (log, exec, portforward via the kubelet client)."""
+        if sub in ("status", "binding", "eviction"):
+            return sub in rt.subresources
+        with self.lock:
+            return (rt.plural, sub) in getattr(self.cluster.apiserver, "handlers", {})
 
     def _check_fields(self, req: Request, directive: str) -> list[str]:
         """Unknown fields in a create, update or patch: 400 if Strict, warnings if Warn."""
@@ -604,7 +651,11 @@ class ModelServer:
             return []
         fields = fieldvalidation.unknown_fields(obj)
         if fields and directive == "Strict":
-            raise bad_request(fieldvalidation.strict_message(fields))
+            message = fieldvalidation.strict_message(fields)
+            if req.verb != "patch":  # the body failed to decode as the kind
+                kind, version = obj.get("kind", ""), str(obj.get("apiVersion", "")).split("/")[-1]
+                message = f'{kind} in version "{version}" cannot be handled as a {kind}: {message}'
+            raise bad_request(message)
         return [f'unknown field "{f}"' for f in fields]
 
     def _serve_log(self, h: _Handler, req: Request) -> None:
@@ -613,7 +664,9 @@ class ModelServer:
         with self.lock:
             if not serves_logs(self.cluster):
                 raise StatusError(_NOT_FOUND)
+            msg = self._record(h, req)
             resp = self.cluster.apiserver.handle(req)
+            self._complete(msg, resp)
             self._flush()
         if not resp.ok:
             return self._send_json(h, resp.code, resp.body or {})
@@ -623,7 +676,9 @@ class ModelServer:
     def _serve_watch(self, h: _Handler, req: Request, table: bool, include: str) -> None:
         events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         with self.lock:
+            msg = self._record(h, req)
             resp: Response = self.cluster.apiserver.handle(req, on_event=events.put)
+            self._complete(msg, resp)
             self._flush()
         if not resp.ok or resp.watch is None:
             return self._send_json(h, resp.code, resp.body or {})
@@ -733,6 +788,19 @@ class _Handler(BaseHTTPRequestHandler):
         return  # quiet: the model has a trace; the HTTP access log is noise
 
 
+def kubectl(kubeconfig: str | Path, *args: str, stdin: str | None = None,
+            timeout: float = 30) -> str:
+    """Run the real ``kubectl`` against a kubeconfig; return what it printed (stdout, then
+    stderr), as a reader would see it in a terminal."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise FileNotFoundError("kubectl is not on PATH")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+    return (proc.stdout + proc.stderr).rstrip("\n")
+
+
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
                   seed: int = 0, out: Callable[[str], None] | None = None) -> None:
     """``k8sbook serve``: start, write the kubeconfig, print how to use it, run until ^C."""
@@ -752,3 +820,19 @@ def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
         out("k8sbook: stopping")
     finally:
         server.stop()
+
+
+def with_etcd_calls(messages: list[Message], src: str = "kubectl") -> list[Message]:
+    """The requests ``src`` sent, each followed by the etcd calls kube-apiserver made to
+    serve it (recorded right after the request, as the apiserver is single-threaded)."""
+    out: list[Message] = []
+    following = False
+    for m in messages:
+        if m.src == src:
+            following = True
+            out.append(m)
+        elif following and (m.src, m.dst) == ("kube-apiserver", "etcd"):
+            out.append(m)
+        else:
+            following = False
+    return out

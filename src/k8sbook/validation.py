@@ -275,6 +275,19 @@ def validate_ingress(obj: dict[str, Any]) -> list[Cause]:
             elif ptype in ("Exact", "Prefix") and not str(p.get("path", "")).startswith("/"):
                 causes.append(invalid(f"{path}.path", p.get("path", ""),
                                       "must be an absolute path"))
+            elif ptype == "ImplementationSpecific" and p.get("path") and \
+                    not str(p["path"]).startswith("/"):
+                causes.append(invalid(f"{path}.path", p["path"], "must be an absolute path"))
+            if ptype in ("Exact", "Prefix") and p.get("path"):
+                # invalidPathSequences / invalidPathSuffixes of pkg/apis/networking/validation
+                for seq in ("//", "/./", "/../", "%2f", "%2F"):
+                    if seq in p["path"]:
+                        causes.append(invalid(f"{path}.path", p["path"],
+                                              f"must not contain '{seq}'"))
+                for suffix in ("/..", "/."):
+                    if p["path"].endswith(suffix):
+                        causes.append(invalid(f"{path}.path", p["path"],
+                                              f"cannot end with '{suffix}'"))
     return causes
 
 

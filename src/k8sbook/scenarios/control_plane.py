@@ -416,15 +416,37 @@ def queue_timeline(result: ScenarioResult, pod: str = "default/batch") -> Any:
 
     moves = [m for m in result.facts["queue_moves"] if m[1] == pod]
     colours = {"activeQ": "#326ce5", "backoffQ": "#d2691e", "unschedulable": "#c0392b"}
-    end = max(m[0] for m in moves) + 1.0
+    bound = [a["t"] for a in result.facts["attempts"] if a["pod"] == pod and a.get("node")]
+    end = bound[-1] if bound else max(m[0] for m in moves) + 1.0
     spans = []
     for (t, _, where, _why), nxt in zip(moves, moves[1:] + [(end, "", "", "")], strict=True):
         spans.append(("queue", t, max(nxt[0], t + 0.15), where, colours[where]))
+    if bound:
+        spans.append(("queue", end + 0.15, end + 1.0, "bound", "#2e8b57"))
     points = [("queue", m[0], m[3]) for m in moves]
     points.append(("nodes", result.facts["node_added_at"], "node-d added"))
     for a in result.facts["attempts"]:
         if a["pod"] == pod:
-            points.append(("attempts", a["t"], f"attempt {a['attempt']}: "
-                           f"{'bound to ' + a['node'] if a.get('node') else 'unschedulable'}"))
+            what = f"bound to {a['node']}" if a.get("node") else "unschedulable"
+            points.append(("attempts", a["t"], f"attempt {a['attempt']}: {what}"))
     return figures.timeline(["queue", "attempts", "nodes"], spans, points, width=10.0,
                             title=f"{pod} in the scheduling queue")
+
+
+def eviction_story(result: ScenarioResult) -> list[Any]:
+    """The messages of :func:`rescheduling` that tell its story: every request made by the
+    descheduler, kubectl, the controller manager and the scheduler (no Leases, no Events), and
+    the watch events that woke the controller manager and the scheduler (additions and
+    deletions of pods, changes to the budget), without bookmarks or pod status churn."""
+    out = []
+    for m in api_messages(result, only=("descheduler", "kubectl", "kube-controller-manager",
+                                         "kube-scheduler")):
+        if m.protocol.startswith("HTTPS (watch"):
+            if m.dst == "descheduler" or m.verb == "BOOKMARK":
+                continue
+            if m.verb == "MODIFIED" and m.resource != "poddisruptionbudgets":
+                continue
+        elif m.verb == "GET":
+            continue
+        out.append(m)
+    return out

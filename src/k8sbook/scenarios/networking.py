@@ -19,7 +19,7 @@ from .. import ingress as king
 from ..apiserver import LOOPBACK_USER, Request
 from ..cluster import Cluster
 from ..controllers import endpointslice
-from ..kube_proxy import KubeProxy, walk_iptables
+from ..kube_proxy import KubeProxy, walk_iptables, walk_nftables
 from ..kubelet import CLUSTER_CIDR, Kubelet, http_probe
 from ..status import StatusError
 from . import ScenarioResult, scenario
@@ -201,6 +201,11 @@ def services(seed: int = 0) -> ScenarioResult:
     refused = proxy_a.connect(client, ghost["spec"]["clusterIP"], 80, seed=seed)
     nodeport = walk_iptables(proxy_b.iptables_save, src="192.168.0.100", dst=proxy_b.node_ip,
                              dport=node_port, local_ips=[proxy_b.node_ip], seed=seed)
+    nft_walk = walk_nftables(nft_before, src=client["status"]["podIP"], dst=ip, dport=80,
+                             local_ips=[proxy_a.node_ip], seed=seed)
+    nft_refused = walk_nftables(nft_before, src=client["status"]["podIP"],
+                                dst=ghost["spec"]["clusterIP"], dport=80,
+                                local_ips=[proxy_a.node_ip], seed=seed)
     # web-2's application starts failing its readiness probe
     t_unhealthy = cluster.clock.now()
     victim = net.pod("web-2")
@@ -228,6 +233,8 @@ def services(seed: int = 0) -> ScenarioResult:
         "spread_after": spread_after, "refused": refused.verdict,
         "refused_walk": refused.steps, "nodeport_walk": nodeport.steps,
         "nodeport_verdict": nodeport.verdict, "nodeport_masquerade": nodeport.packet.masquerade,
+        "nft_walk": nft_walk.steps, "nft_verdict": nft_walk.verdict,
+        "nft_refused_walk": nft_refused.steps, "nft_refused": nft_refused.verdict,
         "unready_after": took_unready, "rules_updated_after": round(t_rules - t_unhealthy, 6),
         "after_connection": after.verdict,
         "proxy_syncs": {n: p.syncs for n, p in sorted(net.proxies.items())},
@@ -491,6 +498,7 @@ def ingress(seed: int = 0) -> ScenarioResult:
         rejected = {"code": err.code, "reason": err.reason,
                     "causes": [(c["field"], c["message"])
                                for c in err.status.get("details", {}).get("causes", [])]}
+    after = cluster.etcd.revision if hasattr(cluster.etcd, "revision") else None
     stored = [i["metadata"]["name"] for i in admin.list("ingresses", "default")["items"]]
     wait_until(cluster, lambda: pods_ready(net, pods))
     cluster.settle(2.0)
@@ -506,7 +514,7 @@ def ingress(seed: int = 0) -> ScenarioResult:
     shop = admin.get("ingresses", "shop", "default")
     facts = {
         "results": results, "rejected": rejected, "stored_ingresses": stored,
-        "etcd_revision_before_bad": before,
+        "etcd_revision_before_bad": before, "etcd_revision_after_bad": after,
         "shop_status": shop.get("status", {}),
         "controller_resources": sorted({m.resource for m in messages
                                         if m.path == "ingress-controller->kube-apiserver"
@@ -599,10 +607,10 @@ def ingress_story(result: ScenarioResult) -> list[Any]:
 def nft_excerpt(ruleset: str, services: tuple[str, ...]) -> str:
     """The table's dispatch rules and the sections of the named Services (``ns/name``)."""
     lines = ruleset.splitlines()
-    out = [line for line in lines if line.startswith(("add table", "add rule ip kube-proxy "
-                                                      "services ", "add rule ip kube-proxy "
-                                                      "nat-prerouting", "add rule ip kube-proxy "
-                                                      "reject-chain"))]
+    out = [line for line in lines if line.startswith(("add table", ("add rule ip kube-proxy "
+                                                      "services "), ("add rule ip kube-proxy "
+                                                      "nat-prerouting"), ("add rule ip kube-proxy "
+                                                      "reject-chain")))]
     keep = False
     for line in lines:
         if line.startswith("# "):
