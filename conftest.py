@@ -52,3 +52,4 @@ class StrippedOutputGuard:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin(GUARD_NAME):
         config.pluginmanager.register(StrippedOutputGuard(), GUARD_NAME)
+

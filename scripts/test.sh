@@ -19,6 +19,13 @@ elif ! python -c 'import playwright.sync_api' >/dev/null 2>&1; then
     echo "test: the playwright package is missing: the browser tests will be SKIPPED"
 fi
 
+if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+    echo "test: no etcd binary: the real-etcd tests will be SKIPPED (FAILED when CI=true) and notebooks/a2-real-etcd.ipynb will FAIL (Debian: apt-get install etcd-server)"
+fi
+if ! command -v kubectl >/dev/null 2>&1; then
+    echo "test: no kubectl: the kubectl tests will be SKIPPED (FAILED when CI=true) and notebooks/a1-kubectl-against-the-model.ipynb will FAIL"
+fi
+
 echo "test: ruff check src tests scripts"
 ruff check src tests scripts || failed+=("ruff")
 

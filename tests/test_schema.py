@@ -4,9 +4,10 @@ import pytest
 
 pytest.importorskip("kubernetes_validate")
 
-from k8s_schema import validate  # noqa: E402
-from k8sbook.scenarios import all_scenarios, run  # noqa: E402
-from k8sbook.storage import decode  # noqa: E402
+from k8s_schema import validate
+
+from k8sbook.scenarios import all_scenarios, run
+from k8sbook.storage import decode
 
 
 def stored_objects(cluster):
@@ -25,8 +26,8 @@ def test_scenario_objects_are_schema_valid(name):
 
 def test_the_helper_agrees_with_kubernetes_validate():
     import kubernetes_validate
-
     from k8s_schema import K8S_VERSION
+
     from k8sbook import objects
     good = objects.pod("p")
     validate(good)

@@ -4,8 +4,8 @@ import base64
 import json
 
 import pytest
-
 from helpers import snapshot
+
 from k8sbook import objects
 from k8sbook.cluster import Cluster
 from k8sbook.scenarios import run

@@ -1,0 +1,12 @@
+"""The chapter pages of the built site, in headless Chromium (see test_site.py).
+
+A separate file only so that pytest-xdist runs these pages on the other worker.
+"""
+
+import pytest
+from test_site import PAGES_THERE, browser, check_page, context, page, site_url  # noqa: F401
+
+
+@pytest.mark.parametrize("doc", PAGES_THERE)
+def test_chapter_page_loads_cleanly(page, site_url, doc):  # noqa: F811
+    check_page(page, site_url, doc)
