@@ -53,3 +53,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin(GUARD_NAME):
         config.pluginmanager.register(StrippedOutputGuard(), GUARD_NAME)
 
+
+
+#: Test files that take seconds each (browser, real etcd, kubectl, notebooks): pytest-xdist
+#: deals files out in collection order, so starting these first keeps both workers busy to the
+#: end instead of leaving one finishing a long file alone.
+_SLOW_FIRST = ("notebooks/", "tests/test_site", "tests/test_etcd_differential",
+               "tests/test_server")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        node = item.nodeid
+        for i, prefix in enumerate(_SLOW_FIRST):
+            if node.startswith(prefix):
+                return i
+        return len(_SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file (a notebook's cells) is kept

@@ -4,7 +4,15 @@ A separate file only so that pytest-xdist runs these pages on the other worker.
 """
 
 import pytest
-from test_site import PAGES_THERE, browser, check_page, context, page, site_url  # noqa: F401
+from test_site import (  # noqa: F401
+    PAGES_THERE,
+    browser,
+    check_page,
+    context,
+    page,
+    shared_page,
+    site_url,
+)
 
 
 @pytest.mark.parametrize("doc", PAGES_THERE)

@@ -12,15 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import networkx as nx
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .trace import Message, component_of
 
-plt.rcParams.update({
+# Figures are built with the object-oriented API (``Figure``, no pyplot): nothing is shown or
+# kept behind the reader's back, and importing this module stays cheap for every notebook.
+matplotlib.rcParams.update({
     "svg.hashsalt": "k8sbook",
     "svg.fonttype": "none",
     "font.family": "DejaVu Sans",
@@ -37,8 +36,12 @@ def svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight",
                 metadata={"Date": None, "Creator": None})
-    plt.close(fig)
     return buf.getvalue()
+
+
+def _subplots(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def show(fig: Figure) -> Any:
@@ -76,7 +79,7 @@ def sequence_diagram(messages: Sequence[Message], participants: Sequence[str] | 
                 order.append(p)
     x = {p: i for i, p in enumerate(order)}
     height = 1.2 + 0.32 * max(len(messages), 1)
-    fig, ax = plt.subplots(figsize=(max(width, 2.2 * len(order)), height))
+    fig, ax = _subplots((max(width, 2.2 * len(order)), height))
     n = len(messages)
     for p, i in x.items():
         ax.plot([i, i], [-0.5, n], color="#999999", lw=0.8, zorder=0)
@@ -143,13 +146,15 @@ def communication_graph(edges: Sequence[tuple[str, str, dict[str, Any]]], title:
     for the names it lists; ``label_on_curve`` puts labels on the drawn arc rather than on the
     straight line between the ends (clearer when two edges join the same pair). An edge from
     a component to itself (``etcd->etcd``) is drawn as a small loop above its box."""
+    import networkx as nx  # only graph drawings need it
+
     g = nx.MultiDiGraph()
     for a, b, attrs in edges:
         g.add_edge(a, b, **attrs)
     pos = _positions(sorted(g.nodes))
     if positions:
         pos.update({n: positions[n] for n in g.nodes if n in positions})
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = _subplots(size)
     for a, b, attrs in sorted(g.edges(data=True), key=lambda e: (e[0], e[1])):
         style = attrs.get("style", "-")
         if a == b:
@@ -213,7 +218,7 @@ def timeline(lanes: Sequence[str], spans: Sequence[tuple[str, float, float, str,
     y = {lane: i * 1.6 for i, lane in enumerate(lanes)}
     times = [t for _, t, _ in points] + [e for _, _, e, _, _ in spans] + [0.0]
     near = 0.09 * (max(times) - min(times) or 1.0)
-    fig, ax = plt.subplots(figsize=(width, 1.0 + 1.0 * len(lanes)))
+    fig, ax = _subplots((width, 1.0 + 1.0 * len(lanes)))
     for lane, start, end, label, colour in spans:
         ax.barh(y[lane], end - start, left=start, height=0.5, color=colour, alpha=0.8,
                 edgecolor="#333333", lw=0.5)
