@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from . import rbac
 from .cloud import CloudClient, CloudError, Route
 from .cluster import Cluster
 from .events import EventRecorder
@@ -63,18 +64,8 @@ CLUSTER_ROLE: list[dict[str, list[str]]] = [
 
 def manifests() -> list[Obj]:
     """The ServiceAccount, ClusterRole and ClusterRoleBinding an operator applies."""
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": "cloud-controller-manager", "namespace": "kube-system"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": "system:cloud-controller-manager"}, "rules": CLUSTER_ROLE},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": "system:cloud-controller-manager"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                     "name": "system:cloud-controller-manager"},
-         "subjects": [{"kind": "ServiceAccount", "name": "cloud-controller-manager",
-                       "namespace": "kube-system"}]},
-    ]
+    return rbac.service_account_manifests("cloud-controller-manager", "kube-system",
+                                          "system:cloud-controller-manager", CLUSTER_ROLE)
 
 
 def load_balancer_name(svc: Obj) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import rbac
 from .apiserver import LOOPBACK_USER, APIServer, Request
 from .authentication import ClientCertificate, Credentials, component_certificate, node_certificate
 from .client import Client, Network
@@ -59,27 +60,19 @@ class Cluster:
 
     def _kubeadm_objects(self) -> None:
         """What ``kubeadm init`` writes besides the apiserver's own bootstrap objects."""
-        binding = {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "kubeadm:cluster-admins"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "cluster-admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                          "name": "kubeadm:cluster-admins"}]}
-        self.apiserver.handle(Request("create", "clusterrolebindings",
-                                      "rbac.authorization.k8s.io", body=binding,
-                                      user=LOOPBACK_USER))
+        group = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                 "name": "kubeadm:cluster-admins"}
         # kubeadm's binding for the apiserver's kubelet client certificate (logs, exec, ...)
-        kubelet_client = {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "kubeadm:apiserver-kubelet-client"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "system:kubelet-api-admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                          "name": "kube-apiserver-kubelet-client"}]}
-        self.apiserver.handle(Request("create", "clusterrolebindings",
-                                      "rbac.authorization.k8s.io", body=kubelet_client,
-                                      user=LOOPBACK_USER))
+        kubelet_client = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": "kube-apiserver-kubelet-client"}
+        for binding in (
+            rbac.cluster_role_binding("kubeadm:cluster-admins", "cluster-admin", [group]),
+            rbac.cluster_role_binding("kubeadm:apiserver-kubelet-client",
+                                      "system:kubelet-api-admin", [kubelet_client]),
+        ):
+            self.apiserver.handle(Request("create", "clusterrolebindings",
+                                          "rbac.authorization.k8s.io", body=binding,
+                                          user=LOOPBACK_USER))
 
     def credentials_for(self, instance: str) -> Credentials:
         component = component_of(instance)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import rbac
 from .client import ConnectionRefused
 from .cluster import Cluster
 from .controllers import controller_of, is_pod_active
@@ -49,18 +50,9 @@ CLUSTER_ROLE: list[dict[str, list[str]]] = [
 
 def manifests() -> list[Obj]:
     """The descheduler's ServiceAccount, ClusterRole and binding (abridged: no lease rules)."""
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": "descheduler-sa", "namespace": "kube-system"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": "descheduler-cluster-role"}, "rules": CLUSTER_ROLE},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": "descheduler-cluster-role-binding"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                     "name": "descheduler-cluster-role"},
-         "subjects": [{"kind": "ServiceAccount", "name": "descheduler-sa",
-                       "namespace": "kube-system"}]},
-    ]
+    return rbac.service_account_manifests("descheduler-sa", "kube-system",
+                                          "descheduler-cluster-role", CLUSTER_ROLE,
+                                          binding="descheduler-cluster-role-binding")
 
 
 def evictable(pod: Obj) -> str:

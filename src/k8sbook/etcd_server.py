@@ -92,6 +92,7 @@ from .etcd import (
     TxnResponse,
     UnavailableError,
     WatchHandle,
+    _by_revision,
     _in_range,
 )
 
@@ -639,16 +640,6 @@ class RealEtcd:
         for lease in self._leases.values():
             if lease.timer:
                 lease.timer.cancel()
-
-
-def _by_revision(events: list[Event]) -> list[list[Event]]:
-    batches: list[list[Event]] = []
-    for e in events:
-        if batches and batches[-1][0].kv.mod_revision == e.kv.mod_revision:
-            batches[-1].append(e)
-        else:
-            batches.append([e])
-    return batches
 
 
 def connect(endpoint: str) -> Callable[[Clock], RealEtcd]:

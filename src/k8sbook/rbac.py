@@ -135,19 +135,44 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
 }
 
 
+def _meta(name: str, labels: dict[str, str] | None) -> dict[str, Any]:
+    return {"name": name, "labels": dict(labels)} if labels else {"name": name}
+
+
+def cluster_role(name: str, rules: list[Rule],
+                 labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A ``ClusterRole`` object."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": _meta(name, labels), "rules": rules}
+
+
+def cluster_role_binding(name: str, role: str, subjects: list[dict[str, str]],
+                         labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A ``ClusterRoleBinding`` of ``subjects`` to the ClusterRole ``role``."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": _meta(name, labels),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": role},
+            "subjects": subjects}
+
+
+def service_account_manifests(account: str, namespace: str, role: str, rules: list[Rule],
+                              binding: str | None = None) -> list[dict[str, Any]]:
+    """What an add-on's manifest applies: its ServiceAccount, a ClusterRole with its rules and
+    the ClusterRoleBinding between them."""
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": account, "namespace": namespace}},
+        cluster_role(role, rules),
+        cluster_role_binding(binding or role, role, [
+            {"kind": "ServiceAccount", "name": account, "namespace": namespace}]),
+    ]
+
+
 def bootstrap_objects() -> list[dict[str, Any]]:
     """The ClusterRoles, then the ClusterRoleBindings, as API objects, sorted by name."""
     labels = {"kubernetes.io/bootstrapping": "rbac-defaults"}
-    out: list[dict[str, Any]] = []
-    for name in sorted(CLUSTER_ROLES):
-        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                    "metadata": {"name": name, "labels": dict(labels)},
-                    "rules": CLUSTER_ROLES[name]})
-    for name in sorted(CLUSTER_ROLE_BINDINGS):
-        role, subjects = CLUSTER_ROLE_BINDINGS[name]
-        out.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                    "metadata": {"name": name, "labels": dict(labels)},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                "name": role},
-                    "subjects": subjects})
-    return out
+    roles = [cluster_role(name, CLUSTER_ROLES[name], labels) for name in sorted(CLUSTER_ROLES)]
+    bindings = [cluster_role_binding(name, *CLUSTER_ROLE_BINDINGS[name], labels)
+                for name in sorted(CLUSTER_ROLE_BINDINGS)]
+    return roles + bindings
