@@ -26,6 +26,7 @@ CHAPTERS = (
     "06-the-cloud",
     "07-the-kubelet-pulls",
     "08-inside-the-node",
+    "12-metrics-and-aggregation",
     "09-services",
     "10-cluster-dns",
     "11-ingress",

@@ -120,6 +120,12 @@ class APIServer:
                                                       Response]] = {}
         from .kubelet_client import install as install_kubelet_client
         self.kubelet_client = install_kubelet_client(self)
+        from .aggregator import install as install_aggregator
+        #: kube-aggregator: proxies API groups registered by APIServices (``aggregator.py``)
+        self.aggregator = install_aggregator(self)
+        from .in_cluster import install as install_in_cluster
+        #: pods/proxy (kube-apiserver->pod) and serviceaccounts/token (TokenRequest)
+        self.in_cluster = install_in_cluster(self)
         self.started = False
 
     # -- start-up --------------------------------------------------------------------------
@@ -127,6 +133,8 @@ class APIServer:
         """Start the watch caches and run the post-start hooks (system namespaces,
         default RBAC policy, the ``kubernetes`` Service), then the etcd compactor."""
         for rt in RESOURCES:
+            if rt.verbs == ("create",):
+                continue  # reviews are evaluated, never stored: no cacher, no etcd watch
             cache = WatchCache(rt, self.storage, self.clock)
             cache.start()
             self.caches[rt.plural if not rt.group else f"{rt.plural}.{rt.group}"] = cache
@@ -186,6 +194,10 @@ class APIServer:
         """Serve one request. Never raises for a client error: it answers a Status."""
         try:
             rt = by_plural(req.group, req.resource)
+            if rt is None and req.group:
+                proxied = self.aggregator.proxy(req)
+                if proxied is not None:
+                    return proxied
             if rt is None:
                 raise StatusError(status_object(404, "NotFound",
                                                 "the server could not find the requested resource",
@@ -206,8 +218,9 @@ class APIServer:
         decision, reason = self.authz.authorize(attrs)
         if decision != "allow":
             detail = attrs.describe() + (f": {reason}" if reason else "")
-            res = rt.plural + (f"/{req.subresource}" if req.subresource else "")
-            raise forbidden(res, rt.group, req.name, detail)
+            # ``ForbiddenStatusError``: the Status names the resource without its subresource
+            # (``pods "web" is forbidden``); the detail says ``pods/proxy``
+            raise forbidden(rt.plural, rt.group, req.name, detail)
 
     def _dispatch(self, rt: ResourceType, req: Request, user: UserInfo,
                   on_event: Callable[[dict[str, Any] | None], None] | None) -> Response:

@@ -25,7 +25,8 @@ Mirrors ``pkg/kubelet`` of Kubernetes v1.35, trimmed to what the book needs:
   grace period, then StopPodSandbox), its final status written, and the kubelet then deletes it
   with ``gracePeriodSeconds=0`` (and a UID precondition), which removes it from etcd.
 * **The kubelet's own server** on port 10250 (:class:`KubeletServer`): what kube-apiserver
-  calls for ``pods/log``, ``pods/exec`` and ``pods/portforward``.
+  calls for ``pods/log``, ``pods/exec`` and ``pods/portforward``, and what metrics-server
+  scrapes (``/metrics/resource``, :meth:`Kubelet.resource_metrics`).
 
 Simplified: no admission of pods by resources, no eviction manager, no init containers, no
 startup probes, no volumes other than CSI persistent volumes (:mod:`k8sbook.csi`; the claim is
@@ -45,7 +46,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .authentication import CLUSTER_CA, ClientCertificate
+from .authentication import CLUSTER_CA, BearerToken, ClientCertificate
 from .client import Client, ConnectionRefused
 from .cni import BridgePlugin
 from .container_runtime import (
@@ -85,6 +86,9 @@ BACKOFF_PERIOD = 10.0
 MAX_CONTAINER_BACKOFF = 300.0
 #: kubeadm's ``networking.podSubnet`` example (flannel's default); each node gets a /24
 CLUSTER_CIDR = "10.244.0.0/16"
+#: the model's usage for containers without requests (see ``Kubelet.resource_metrics``)
+MODEL_IDLE_CPU = 0.001
+MODEL_IDLE_MEMORY = 8 * 2**20
 NODE_CIDR_MASK = 24
 
 
@@ -188,6 +192,9 @@ class PodRecord:
     sandbox_error: str = ""
     #: volume name -> (driver, volume handle, target path) of published CSI volumes
     mounted: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: files the kubelet wrote into the pod's volumes, by path (the projected service-account
+    #: token, see :func:`k8sbook.in_cluster.mount_service_account_token`)
+    files: dict[str, str] = field(default_factory=dict)
 
 
 class Kubelet:
@@ -891,6 +898,49 @@ class Kubelet:
         rec.last_status = status
 
     # -- helpers for chapters and tests ----------------------------------------------------
+    def resource_metrics(self) -> str:
+        """The body of ``GET /metrics/resource``: Prometheus text, one sample per container.
+
+        The metric names, labels and millisecond timestamps are the kubelet's
+        (``pkg/kubelet/metrics/collectors/resource_metrics.go``); the *numbers* are the
+        model's, not measured: a running container burns CPU at the rate of its
+        ``resources.requests.cpu`` (1m without one) since it started, and its working set
+        is its ``resources.requests.memory`` (8 MiB without one).
+        """
+        from .clock import EPOCH
+        from .scheduler.framework import parse_quantity
+        now = self.clock.now()
+        stamp = int((EPOCH.timestamp() + now) * 1000)
+        cpu_lines: list[str] = []
+        mem_lines: list[str] = []
+        for key in sorted(self.records):
+            rec = self.records[key]
+            pod = self.pod_informer.get(key)
+            if pod is None or rec.terminated:
+                continue
+            ns, name = key.split("/", 1)
+            specs = {c["name"]: c for c in pod["spec"].get("containers", [])}
+            for cname in sorted(rec.container_ids):
+                c = self.runtime.containers.get(rec.container_ids[cname])
+                if c is None or c.state != CONTAINER_RUNNING or cname not in specs:
+                    continue
+                req = (specs[cname].get("resources") or {}).get("requests") or {}
+                rate = parse_quantity(req["cpu"]) if "cpu" in req else MODEL_IDLE_CPU
+                mem = int(parse_quantity(req["memory"])) if "memory" in req \
+                    else MODEL_IDLE_MEMORY
+                labels = f'container="{cname}",namespace="{ns}",pod="{name}"'
+                cpu_lines.append(f"container_cpu_usage_seconds_total{{{labels}}} "
+                                 f"{rate * (now - c.started_at):g} {stamp}")
+                mem_lines.append(f"container_memory_working_set_bytes{{{labels}}} "
+                                 f"{mem} {stamp}")
+        return "\n".join([
+            ("# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed "
+             "by the container in core-seconds"),
+            "# TYPE container_cpu_usage_seconds_total counter", *cpu_lines,
+            ("# HELP container_memory_working_set_bytes [STABLE] Current working set of the "
+             "container in bytes"),
+            "# TYPE container_memory_working_set_bytes gauge", *mem_lines]) + "\n"
+
     def record(self, namespace: str, name: str) -> PodRecord | None:
         return self.records.get(f"{namespace}/{name}")
 
@@ -917,28 +967,50 @@ class KubeletServer:
     """The kubelet's own HTTPS server on port 10250 (``pkg/kubelet/server``).
 
     A caller must present a client certificate signed by the cluster CA (``--client-ca-file``;
-    kubeadm's KubeletConfiguration turns anonymous access off) and is authorized by asking the
-    apiserver a ``SubjectAccessReview`` (authorization mode ``Webhook``): ``/containerLogs``,
-    ``/exec`` and ``/portForward`` all map to the ``nodes/proxy`` subresource, with verb
-    ``get`` for GET and ``create`` for POST. Answers are cached (5 min when allowed, 30 s when
+    kubeadm's KubeletConfiguration turns anonymous access off) or a bearer token the apiserver
+    vouches for in a TokenReview (``authentication.webhook``, cached ``cacheTTL`` = 2 min), and
+    is authorized by asking the apiserver a ``SubjectAccessReview`` (authorization mode
+    ``Webhook``): ``/containerLogs``, ``/exec`` and ``/portForward`` all map to the
+    ``nodes/proxy`` subresource (``/metrics/*`` to ``nodes/metrics``), with verb ``get`` for
+    GET and ``create`` for POST. Answers are cached (5 min when allowed, 30 s when
     not: ``cacheAuthorizedTTL`` / ``cacheUnauthorizedTTL``). The serving certificate is the
     kubelet's self-signed one unless serving-certificate bootstrap is configured.
     """
 
     CACHE_AUTHORIZED_TTL = 300.0
     CACHE_UNAUTHORIZED_TTL = 30.0
+    #: ``authentication.webhook.cacheTTL`` (KubeletConfiguration default 2m)
+    TOKEN_CACHE_TTL = 120.0
 
     def __init__(self, kubelet: Kubelet) -> None:
         self.kubelet = kubelet
         self.serving_cert_issuer = f"{kubelet.node_name}-ca"  # self-signed at start-up
         self._cache: dict[tuple[str, tuple[str, ...], str], tuple[bool, float]] = {}
+        self._token_cache: dict[str, tuple[tuple[str, tuple[str, ...]] | None, float]] = {}
 
     def reachable(self) -> bool:
         k = self.kubelet
         return k.running and k.cluster.network.reachable(k.instance)
 
-    def _authorize(self, user: str, groups: tuple[str, ...], verb: str) -> bool:
-        key = (user, groups, verb)
+    def _authenticate_token(self, token: str) -> tuple[str, tuple[str, ...]] | None:
+        """Webhook token authentication: a TokenReview, cached ``cacheTTL`` (2 min)."""
+        now = self.kubelet.clock.now()
+        hit = self._token_cache.get(token)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                  "metadata": {}, "spec": {"token": token}}
+        status = self.kubelet.client.create(review).get("status", {})
+        who = None
+        if status.get("authenticated"):
+            u = status.get("user", {})
+            who = (u.get("username", ""), tuple(u.get("groups", [])))
+        self._token_cache[token] = (who, now + self.TOKEN_CACHE_TTL)
+        return who
+
+    def _authorize(self, user: str, groups: tuple[str, ...], verb: str,
+                   subresource: str = "proxy") -> bool:
+        key = (user, groups, verb + "/" + subresource)
         now = self.kubelet.clock.now()
         if key in self._cache and self._cache[key][1] > now:
             return self._cache[key][0]
@@ -946,7 +1018,7 @@ class KubeletServer:
                "metadata": {},
                "spec": {"user": user, "groups": list(groups),
                         "resourceAttributes": {"verb": verb, "resource": "nodes",
-                                               "subresource": "proxy",
+                                               "subresource": subresource,
                                                "name": self.kubelet.node_name}}}
         allowed = bool(self.kubelet.client.create(sar)["status"].get("allowed"))
         ttl = self.CACHE_AUTHORIZED_TTL if allowed else self.CACHE_UNAUTHORIZED_TTL
@@ -956,14 +1028,25 @@ class KubeletServer:
     def handle(self, method: str, path: str, credentials: Any,
                params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Serve one request; returns (HTTP status, body)."""
-        if not isinstance(credentials, ClientCertificate) or credentials.issuer != CLUSTER_CA:
+        if isinstance(credentials, BearerToken):
+            who = self._authenticate_token(credentials.token)
+            if who is None:
+                return 401, {"message": "Unauthorized"}
+            user, groups = who
+        elif isinstance(credentials, ClientCertificate) and credentials.issuer == CLUSTER_CA:
+            user = credentials.common_name
+            groups = (*credentials.organizations, "system:authenticated")
+        else:
             return 401, {"message": "Unauthorized"}
-        user = credentials.common_name
-        groups = (*credentials.organizations, "system:authenticated")
         verb = {"GET": "get", "POST": "create", "PUT": "update", "DELETE": "delete"}[method]
-        if not self._authorize(user, groups, verb):
+        bare = path.split("?", 1)[0]
+        # pkg/kubelet/server/auth.go: /metrics/* is nodes/metrics, /stats/* nodes/stats ...
+        sub = "metrics" if bare == "/metrics" or bare.startswith("/metrics/") else "proxy"
+        if not self._authorize(user, groups, verb, sub):
             return 403, {"message": f"Forbidden (user={user}, verb={verb}, resource=nodes, "
-                                    "subresource=proxy)"}
+                                    f"subresource={sub})"}
+        if bare == "/metrics/resource":
+            return 200, {"text": self.kubelet.resource_metrics()}
         parts = path.split("?", 1)[0].strip("/").split("/")
         action, ns, pod = parts[0], parts[1], parts[2]
         k = self.kubelet

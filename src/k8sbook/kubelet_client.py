@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from .apiserver import Request, Response
-from .authentication import ClientCertificate, UserInfo
+from .authentication import BearerToken, ClientCertificate, UserInfo
 from .authorization import Attributes
 from .resources import ResourceType
 from .status import StatusError, bad_request, internal_error, not_found
@@ -140,6 +140,30 @@ def subject_access_review(apiserver: Any, rt: ResourceType, req: Request,
     return Response(201, out)
 
 
+def token_review(apiserver: Any, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    """``POST /apis/authentication.k8s.io/v1/tokenreviews``: run the token authenticators.
+
+    What a kubelet (``authentication.webhook.enabled``) or an aggregated API server sends to
+    learn who a bearer token belongs to (``pkg/registry/authentication/tokenreview``); the
+    answer is computed and never stored.
+    """
+    if req.verb != "create":
+        raise bad_request("tokenreviews support only create")
+    body = req.body if isinstance(req.body, dict) else {}
+    spec = body.get("spec") or {}
+    if not spec.get("token"):
+        raise bad_request("token is required for TokenReview in authentication")
+    status: dict[str, Any] = {"user": {}}
+    try:
+        who = apiserver.authn.authenticate(BearerToken(spec["token"]))
+        status.update(authenticated=True, user=who.to_dict())
+    except StatusError:
+        status.update(authenticated=False, error="token not recognized")
+    out = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+           "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+    return Response(201, out)
+
+
 def install(apiserver: Any) -> KubeletClient:
     """Register the pod connect subresources and SubjectAccessReview with ``apiserver``."""
     client = KubeletClient(apiserver)
@@ -147,6 +171,8 @@ def install(apiserver: Any) -> KubeletClient:
         apiserver.handlers[("pods", sub)] = client.connect
     apiserver.handlers[("subjectaccessreviews", "")] = \
         lambda rt, req, user: subject_access_review(apiserver, rt, req, user)
+    apiserver.handlers[("tokenreviews", "")] = \
+        lambda rt, req, user: token_review(apiserver, rt, req, user)
     return client
 
 

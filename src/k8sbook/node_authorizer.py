@@ -9,12 +9,15 @@ Mirrors two packages of kube-apiserver that kubeadm turns on for every cluster
   may read only its own Node, list/watch pods only with the field selector
   ``spec.nodeName=<itself>`` and get only pods bound to it; it may read a Secret, ConfigMap or
   PersistentVolumeClaim only when a pod bound to it references that object; and it may touch
-  only the Lease named after it in ``kube-node-lease``. Everything else is checked against the
-  static rules of the ``system:node`` role (``bootstrappolicy.NodeRules``).
+  only the Lease named after it in ``kube-node-lease``; it may create a token
+  (``serviceaccounts/token``) only for a ServiceAccount a pod bound to it runs as. Everything
+  else is checked against the static rules of the ``system:node`` role
+  (``bootstrappolicy.NodeRules``).
 * ``plugin/pkg/admission/noderestriction`` (:class:`NodeRestriction`): the authorizer lets a
   node *write* Nodes and pod status in general (authorization does not see the object being
   written); this admission plugin then refuses a node that changes another node's Node, the
-  status of a pod bound elsewhere, or deletes such a pod, with ``403 Forbidden``.
+  status of a pod bound elsewhere, or deletes such a pod, or asks for a service-account token
+  that is not bound to one of its own pods, with ``403 Forbidden``.
 
 Simplified: the real authorizer keeps a graph of pods, Secrets, ConfigMaps, PVCs, PVs and
 VolumeAttachments, updated by informers; the model walks the apiserver's pod cache instead,
@@ -32,7 +35,7 @@ from .authentication import UserInfo
 from .authorization import Attributes, Decision, RBACAuthorizer
 from .rbac import READ, rule
 from .selectors import parse_field_selector
-from .status import StatusError, forbidden
+from .status import StatusError, forbidden, not_found
 
 NODES_GROUP = "system:nodes"
 NODE_USER_PREFIX = "system:node:"
@@ -134,6 +137,8 @@ class NodeAuthorizer:
             return self._node(node, attrs)
         if res == ("", "pods"):
             return self._pod(node, attrs)
+        if res == ("", "serviceaccounts"):
+            return self._create_token(node, attrs)
         if any(RBACAuthorizer.rule_allows(r, attrs) for r in NODE_RULES):
             return "allow", ""
         return "no-opinion", ""
@@ -159,6 +164,18 @@ class NodeAuthorizer:
         for pod in self._pods_on(node):
             if pod["metadata"].get("namespace") == attrs.namespace and \
                     pod_references(pod, attrs.resource, attrs.name):
+                return "allow", ""
+        return "no-opinion", f"no relationship found between node '{node}' and this object"
+
+    def _create_token(self, node: str, attrs: Attributes) -> tuple[Decision, str]:
+        """``authorizeCreateToken``: a token for a ServiceAccount a pod on this node runs as."""
+        if attrs.verb != "create" or not attrs.name:
+            return "no-opinion", "can only create tokens for individual service accounts"
+        if attrs.subresource != "token":
+            return "no-opinion", "can only create token subresource of serviceaccount"
+        for pod in self._pods_on(node):
+            if pod["metadata"].get("namespace") == attrs.namespace and \
+                    pod["spec"].get("serviceAccountName", "default") == attrs.name:
                 return "allow", ""
         return "no-opinion", f"no relationship found between node '{node}' and this object"
 
@@ -232,6 +249,9 @@ class NodeRestriction:
             self._admit_node(node, attrs)
         elif attrs.resource == "pods":
             self._admit_pod(node, attrs)
+        elif attrs.resource == "serviceaccounts" and attrs.subresource == "token" and \
+                attrs.operation == "CREATE":
+            self._admit_token(node, attrs)
         elif attrs.resource == "leases" and attrs.api_group == "coordination.k8s.io" and \
                 attrs.operation == "CREATE" and attrs.name != node:
             raise self._forbidden(attrs, "can only access node lease with the same name as "
@@ -255,6 +275,25 @@ class NodeRestriction:
                          if k.startswith(RESTRICTED_LABEL_PREFIX) and new.get(k) != old.get(k))
         if changed:
             raise self._forbidden(attrs, "is not allowed to modify labels: " + ", ".join(changed))
+
+    def _admit_token(self, node: str, attrs: AdmissionAttributes) -> None:
+        """``admitServiceAccount``: a node's TokenRequest must be bound to a pod on it."""
+        ref = ((attrs.obj or {}).get("spec") or {}).get("boundObjectRef") or {}
+        if ref.get("apiVersion") != "v1" or ref.get("kind") != "Pod" or not ref.get("name"):
+            raise self._forbidden(attrs, "node requested token not bound to a pod")
+        if not ref.get("uid"):
+            raise self._forbidden(attrs, "node requested token with a pod binding without a "
+                                         "uid")
+        pod = self._get_pod(attrs.namespace, ref["name"])
+        if pod is None:
+            raise not_found("pods", "", ref["name"])
+        if ref["uid"] != pod["metadata"].get("uid"):
+            raise self._forbidden(attrs, f"the UID in the bound object reference ({ref['uid']}) "
+                                         "does not match the UID in record. The object might "
+                                         "have been deleted and then recreated")
+        if pod["spec"].get("nodeName") != node:
+            raise self._forbidden(attrs, "node requested token bound to a pod scheduled on a "
+                                         "different node")
 
     def _admit_pod(self, node: str, attrs: AdmissionAttributes) -> None:
         sub, op = attrs.subresource, attrs.operation

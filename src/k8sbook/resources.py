@@ -83,6 +83,10 @@ RESOURCES: tuple[ResourceType, ...] = (
         "mutatingwebhookconfigurations", False, "/registry/mutatingwebhookconfigurations"),
     _RT("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", False,
         "/registry/subjectaccessreviews", verbs=("create",)),  # evaluated, never stored
+    _RT("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False,
+        "/registry/tokenreviews", verbs=("create",)),  # evaluated, never stored
+    _RT("apiregistration.k8s.io", "v1", "APIService", "apiservices", False,
+        "/registry/apiregistration.k8s.io/apiservices", subresources=("status",)),
     _RT("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,
         "/registry/poddisruptionbudgets", ("pdb",), ("status",), tracks_generation=True),
     _RT("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False,

@@ -45,7 +45,7 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {}
 
 #: Modules that define scenarios, one per chapter; imported on first use.
-MODULES = ("hub", "networking", "control_plane", "real_etcd", "node")
+MODULES = ("hub", "networking", "control_plane", "real_etcd", "node", "metrics")
 
 
 def scenario(name: str, title: str, chapter: str) -> Callable[[Callable[[int], ScenarioResult]],

@@ -11,14 +11,23 @@ from itertools import pairwise
 from typing import Any
 
 from .. import objects
+from ..apiserver import Request
 from ..cluster import Cluster
 from ..controller_manager import KubeControllerManager
 from ..csi import CSINodePlugin
+from ..in_cluster import (
+    in_cluster_client,
+    mount_service_account_token,
+    pod_proxy,
+    token_request,
+)
+from ..kube_proxy import KubeProxy, walk_iptables
 from ..kubelet import Kubelet, http_probe
 from ..kubelet_client import pod_exec, pod_logs, pod_port_forward
 from ..status import StatusError
 from ..trace import Message
 from . import ScenarioResult, scenario
+from .networking import kubernetes_endpointslice
 
 CH7 = "07-the-kubelet-pulls"
 CH8 = "08-inside-the-node"
@@ -465,3 +474,108 @@ def csi_volume(seed: int = 0) -> ScenarioResult:
              min(i for i, m in enumerate(messages) if m.verb == "RunPodSandbox"),
              "after_delete": (dict(plugin.staged), dict(plugin.published))}
     return ScenarioResult("node-csi-volume", cluster, messages, facts)
+
+
+# -- chapter 7, section 6: the apiserver and the workloads ---------------------------------
+def _proxy_outcome(fn: Any) -> str:
+    try:
+        code = fn()
+    except StatusError as err:
+        return f"{err.code} {err.reason}: {err.status['message']}"
+    return f"{code} (relayed from the pod)"
+
+
+@scenario("node-apiserver-to-pod", "kube-apiserver proxies an HTTP request to a pod's IP: "
+          "pods/proxy, plain HTTP, and its refusals", CH7)
+def apiserver_to_pod(seed: int = 0) -> ScenarioResult:
+    """kubectl reads a pod's ``/healthz`` through ``pods/proxy``: the apiserver dials the pod
+    IP itself and relays the answer (200, then 503 once the app is unhealthy). Then the
+    refusals: a closed port, a pod without an IP, a missing pod, and the scheduler, whose
+    RBAC role has no ``pods/proxy``."""
+    cluster = Cluster(seed)
+    kubelet = Kubelet(cluster, "node-a").start()
+    cluster.run_for(1)
+    adm = cluster.admin()
+    adm.create(objects.pod("web", node_name="node-a", containers=[
+        objects.container("app", "nginx:1.27", ports=[8080])]))
+    adm.create(objects.pod("queued", image="nginx:1.27"))  # never scheduled: no node, no IP
+    cluster.run_for(2)
+    mark = cluster.trace.mark()
+    healthy = _proxy_outcome(lambda: pod_proxy(adm, "default", "web", "/healthz"))
+    kubelet.set_app_healthy("default", "web", False)
+    unhealthy = _proxy_outcome(lambda: pod_proxy(adm, "default", "web", "/healthz"))
+    kubelet.set_app_healthy("default", "web", True)
+    closed = _proxy_outcome(lambda: pod_proxy(adm, "default", "web", "/", port=9090))
+    no_ip = _proxy_outcome(lambda: pod_proxy(adm, "default", "queued", "/"))
+    missing = _proxy_outcome(lambda: pod_proxy(adm, "default", "ghost", "/"))
+    scheduler = cluster.client("kube-scheduler")
+    refused = _proxy_outcome(lambda: pod_proxy(scheduler, "default", "web", "/healthz"))
+    messages = [m for m in cluster.trace.since(mark) if m.dst != "etcd"]
+    web = _pod(cluster, "web")
+    facts = {"podIP": web["status"]["podIP"], "phase": web["status"]["phase"],
+             "healthy": healthy, "unhealthy": unhealthy, "closed_port": closed,
+             "no_ip": no_ip, "missing": missing, "scheduler": refused,
+             "proxied": [(m.verb, m.resource, m.result) for m in messages
+                         if m.path == "kube-apiserver->pod"],
+             "kubelet_involved": any(m.path == "kube-apiserver->kubelet" for m in messages)}
+    return ScenarioResult("node-apiserver-to-pod", cluster, messages, facts)
+
+
+@scenario("node-pod-to-apiserver", "A workload calls the API: the kubelet gets it a bound "
+          "service-account token (TokenRequest), the pod uses it on the kubernetes Service", CH7)
+def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
+    """Pod ``app`` on node-a runs as ServiceAccount ``reader``, which a Role lets list pods.
+    node-a's kubelet requests a token bound to the pod; the pod's in-cluster client sends it
+    to ``https://10.96.0.1:443``, which kube-proxy's rules send to the apiserver on 6443.
+    It may list pods and is refused Secrets. The kubelet is refused a token for a pod on
+    another node, and one for a ServiceAccount no pod of its node uses."""
+    cluster = Cluster(seed)
+    kubelet = Kubelet(cluster, "node-a").start()
+    kubernetes_endpointslice(cluster)
+    proxy = KubeProxy(cluster, "node-a", node_ip=kubelet.address).start()
+    cluster.run_for(1)
+    adm = cluster.admin()
+    for sa in ("reader", "builder"):
+        adm.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": sa, "namespace": "default"}})
+    rbac_group = "rbac.authorization.k8s.io"
+    adm.create({"apiVersion": f"{rbac_group}/v1", "kind": "Role",
+                "metadata": {"name": "pod-reader", "namespace": "default"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"],
+                           "verbs": ["get", "list", "watch"]}]})
+    adm.create({"apiVersion": f"{rbac_group}/v1", "kind": "RoleBinding",
+                "metadata": {"name": "reader-reads-pods", "namespace": "default"},
+                "roleRef": {"apiGroup": rbac_group, "kind": "Role", "name": "pod-reader"},
+                "subjects": [{"kind": "ServiceAccount", "name": "reader",
+                              "namespace": "default"}]})
+    adm.create(objects.pod("app", node_name="node-a", serviceAccountName="reader",
+                           containers=[objects.container("app", "registry.k8s.io/kubectl:v1.32.0")]))
+    adm.create(objects.pod("elsewhere", node_name="node-b", serviceAccountName="reader"))
+    cluster.run_for(3)
+    mark = cluster.trace.mark()
+    tr = mount_service_account_token(kubelet, "default", "app")
+    client = in_cluster_client(cluster, kubelet, "default", "app")
+    user = cluster.apiserver.authn.authenticate(client.credentials)
+    listed = sorted(p["metadata"]["name"] for p in client.list("pods", "default")["items"])
+    secrets = _outcome(lambda: client.list("secrets", "default"))
+    pod_ip = _pod(cluster, "app")["status"]["podIP"]
+    route = walk_iptables(proxy.iptables_save, src=pod_ip, dst="10.96.0.1", dport=443)
+    other = token_request(_pod(cluster, "elsewhere"))
+    other_node = _outcome(lambda: kubelet.client.request(Request(
+        "create", "serviceaccounts", "", "default", "reader", "token", body=other)))
+    unrelated = token_request(_pod(cluster, "app"))
+    unrelated["metadata"]["name"] = "builder"
+    no_relation = _outcome(lambda: kubelet.client.request(Request(
+        "create", "serviceaccounts", "", "default", "builder", "token", body=unrelated)))
+    issued = cluster.apiserver.in_cluster.tokens.issued[tr["status"]["token"]]
+    messages = [m for m in cluster.trace.since(mark)
+                if m.path == "pod->kube-apiserver" or m.resource == "serviceaccounts/token"]
+    facts = {"token_request_spec": tr["spec"],
+             "expirationTimestamp": tr["status"]["expirationTimestamp"],
+             "issued_at": issued.issued_at, "real_lifetime_s": issued.expires_at - issued.issued_at,
+             "warn_after_s": (issued.warn_after or 0) - issued.issued_at,
+             "identity": user.name, "groups": list(user.groups), "extra": dict(user.extra),
+             "listed_pods": listed, "secrets": secrets,
+             "route": {"dst": "10.96.0.1:443", "verdict": route.verdict},
+             "other_node": other_node, "no_relation": no_relation}
+    return ScenarioResult("node-pod-to-apiserver", cluster, messages, facts)

@@ -1,0 +1,162 @@
+"""pods/proxy (kube-apiserver->pod) and TokenRequest + in-cluster clients (pod->kube-apiserver)."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes_validate import validate
+
+from k8sbook import objects
+from k8sbook.apiserver import Request
+from k8sbook.cluster import Cluster
+from k8sbook.in_cluster import (
+    EXPIRATION_EXTENSION_SECONDS,
+    PROXY_PROTOCOL,
+    TOKEN_PATH,
+    in_cluster_client,
+    mount_service_account_token,
+    pod_proxy,
+    split_scheme_name_port,
+    token_request,
+)
+from k8sbook.kubelet import Kubelet
+from k8sbook.scenarios import run
+from k8sbook.status import StatusError
+
+
+@pytest.fixture
+def setup():
+    cluster = Cluster(0)
+    kubelet = Kubelet(cluster, "node-a").start()
+    cluster.run_for(1)
+    adm = cluster.admin()
+    adm.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": "reader", "namespace": "default"}})
+    adm.create(objects.pod("web", node_name="node-a", serviceAccountName="reader",
+                           containers=[objects.container("app", "nginx:1.27", ports=[8080])]))
+    adm.create(objects.pod("queued"))
+    adm.create(objects.pod("elsewhere", node_name="node-b", serviceAccountName="reader"))
+    cluster.run_for(2)
+    return cluster, kubelet, adm
+
+
+def _code(fn) -> tuple[int, str]:
+    with pytest.raises(StatusError) as err:
+        fn()
+    return err.value.code, err.value.status["message"]
+
+
+def test_split_scheme_name_port():
+    assert split_scheme_name_port("web") == ("", "web", "")
+    assert split_scheme_name_port("web:8080") == ("", "web", "8080")
+    assert split_scheme_name_port("https:web:8443") == ("https", "web", "8443")
+    assert split_scheme_name_port("ftp:web:21") is None
+    assert split_scheme_name_port("a:b:c:d") is None
+
+
+def test_proxy_dials_the_pod_ip_and_relays(setup):
+    cluster, kubelet, adm = setup
+    assert pod_proxy(adm, "default", "web", "/healthz") == 200
+    kubelet.set_app_healthy("default", "web", False)
+    assert pod_proxy(adm, "default", "web", "/healthz") == 503
+    msgs = cluster.trace.filter(path="kube-apiserver->pod")
+    ip = adm.get("pods", "web", "default")["status"]["podIP"]
+    assert [m.resource for m in msgs] == [f"http://{ip}:8080/healthz"] * 2
+    assert {m.protocol for m in msgs} == {PROXY_PROTOCOL}
+    assert not cluster.trace.filter(path="kube-apiserver->kubelet")
+
+
+def test_proxy_refusals_leave_the_store_unchanged(setup):
+    cluster, _, adm = setup
+    rev = cluster.apiserver.storage.revision
+    assert _code(lambda: pod_proxy(adm, "default", "ghost")) == (404, 'pods "ghost" not found')
+    assert _code(lambda: pod_proxy(adm, "default", "queued")) == (400, "address not allowed")
+    code, msg = _code(lambda: pod_proxy(adm, "default", "web", port=9090))
+    assert code == 503 and msg.startswith("error trying to reach service: dial tcp ")
+    code, msg = _code(lambda: pod_proxy(cluster.client("kube-scheduler"), "default", "web"))
+    assert code == 403
+    assert msg == ('pods "web" is forbidden: User "system:kube-scheduler" cannot get resource '
+                   '"pods/proxy" in API group "" in the namespace "default"')
+    bad = cluster.admin().send(Request("get", "pods", "", "default", "ftp:web:21", "proxy"))
+    assert bad.code == 400
+    assert cluster.apiserver.storage.revision == rev
+
+
+def test_token_request_bound_to_the_pod(setup):
+    cluster, kubelet, _ = setup
+    out = mount_service_account_token(kubelet, "default", "web")
+    validate(out, "1.35.0", strict=True)
+    assert out["spec"]["expirationSeconds"] == 3607
+    assert out["spec"]["boundObjectRef"]["name"] == "web"
+    token = out["status"]["token"]
+    issued = cluster.apiserver.in_cluster.tokens.issued[token]
+    assert issued.expires_at - issued.issued_at == EXPIRATION_EXTENSION_SECONDS
+    assert kubelet.record("default", "web").files[TOKEN_PATH] == token
+    client = in_cluster_client(cluster, kubelet, "default", "web")
+    user = cluster.apiserver.authn.authenticate(client.credentials)
+    assert user.name == "system:serviceaccount:default:reader"
+    assert dict(user.extra)["authentication.kubernetes.io/pod-name"] == "web"
+    with pytest.raises(StatusError) as err:
+        client.list("secrets", "default")
+    assert err.value.code == 403
+    assert {m.path for m in cluster.trace.filter(src="pod/default/web")} == \
+        {"pod->kube-apiserver"}
+
+
+def test_token_request_refusals_leave_the_store_unchanged(setup):
+    cluster, kubelet, adm = setup
+    rev = cluster.apiserver.storage.revision
+    tokens = dict(cluster.apiserver.authn.tokens)
+    other = token_request(adm.get("pods", "elsewhere", "default"))
+    code, msg = _code(lambda: kubelet.client.request(Request(
+        "create", "serviceaccounts", "", "default", "reader", "token", body=other)))
+    assert (code, msg) == (403, ('serviceaccounts "reader" is forbidden: node requested token '
+                                 "bound to a pod scheduled on a different node"))
+    # a ServiceAccount no pod on node-a uses: the Node authorizer has no path to it
+    mine = token_request(adm.get("pods", "web", "default"))
+    code, msg = _code(lambda: kubelet.client.request(Request(
+        "create", "serviceaccounts", "", "default", "default", "token", body=mine)))
+    assert code == 403 and msg.endswith("no relationship found between node 'node-a' and this "
+                                        "object")
+    # unbound tokens are refused to nodes
+    unbound = {**mine, "spec": {"expirationSeconds": 3607}}
+    code, msg = _code(lambda: kubelet.client.request(Request(
+        "create", "serviceaccounts", "", "default", "reader", "token", body=unbound)))
+    assert (code, msg) == (403, ('serviceaccounts "reader" is forbidden: node requested token '
+                                 "not bound to a pod"))
+    # too short, wrong uid, missing ServiceAccount (admin, so admission does not refuse)
+    short = {**mine, "spec": {**mine["spec"], "expirationSeconds": 60}}
+    assert _code(lambda: adm.request(Request("create", "serviceaccounts", "", "default",
+                                             "reader", "token", body=short)))[0] == 422
+    stale = {**mine, "spec": {**mine["spec"], "boundObjectRef": {
+        **mine["spec"]["boundObjectRef"], "uid": "00000000-0000-4000-8000-000000000000"}}}
+    assert _code(lambda: adm.request(Request("create", "serviceaccounts", "", "default",
+                                             "reader", "token", body=stale)))[0] == 409
+    assert _code(lambda: adm.request(Request("create", "serviceaccounts", "", "default",
+                                             "nobody", "token", body={**mine, "metadata": {}})))[0] == 404
+    assert _code(lambda: adm.request(Request("create", "serviceaccounts", "", "default",
+                                             "nobody", "token", body=mine)))[0] == 422
+    assert _code(lambda: adm.request(Request("get", "serviceaccounts", "", "default",
+                                             "reader", "token")))[0] == 405
+    assert cluster.apiserver.storage.revision == rev
+    assert cluster.apiserver.authn.tokens == tokens
+
+
+def test_no_token_no_in_cluster_client(setup):
+    cluster, kubelet, _ = setup
+    with pytest.raises(FileNotFoundError):
+        in_cluster_client(cluster, kubelet, "default", "web")
+
+
+def test_scenarios_use_their_paths():
+    assert run("node-apiserver-to-pod").paths() == [
+        "kube-apiserver->pod", "kube-scheduler->kube-apiserver", "kubectl->kube-apiserver"]
+    result = run("node-pod-to-apiserver")
+    assert result.paths() == ["kubelet->kube-apiserver", "pod->kube-apiserver"]
+    assert result.facts["route"]["verdict"] == "DNAT 192.168.0.2:6443"
+
+
+def test_https_scheme_is_encrypted_but_unverified(setup):
+    cluster, _, adm = setup
+    assert adm.send(Request("get", "pods", "", "default", "https:web:8080", "proxy")).code == 200
+    (msg,) = cluster.trace.filter(path="kube-apiserver->pod")
+    assert msg.resource.startswith("https://") and "no certificate check" in msg.protocol
