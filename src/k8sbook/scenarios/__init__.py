@@ -42,6 +42,17 @@ class Scenario:
     run: Callable[[int], ScenarioResult]
 
 
+def outcome(fn: Callable[[], Any]) -> str:
+    """Call ``fn``; "allowed" if it succeeds, else the refusal as ``code reason: message``."""
+    from ..status import StatusError
+
+    try:
+        fn()
+    except StatusError as err:
+        return f"{err.code} {err.reason}: {err.status['message']}"
+    return "allowed"
+
+
 SCENARIOS: dict[str, Scenario] = {}
 
 #: Modules that define scenarios, one per chapter; imported on first use.

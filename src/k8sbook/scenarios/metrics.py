@@ -29,7 +29,7 @@ from ..metrics_server import (
 )
 from ..status import StatusError
 from ..trace import Message
-from . import ScenarioResult, scenario
+from . import ScenarioResult, outcome, scenario
 
 CH12 = "12-metrics-and-aggregation"
 TOP_PATH = f"/apis/{GROUP}/{VERSION}/namespaces/default/pods"
@@ -93,12 +93,6 @@ def build(seed: int = 0, *, metric_resolution: float = METRIC_RESOLUTION
     return cluster, server, kubelets
 
 
-def _outcome(fn: Any) -> str:
-    try:
-        fn()
-    except StatusError as err:
-        return f"{err.code} {err.reason}: {err.status['message']}"
-    return "allowed"
 
 
 def _attempt(fn: Any) -> tuple[str, dict[str, Any]]:
@@ -139,7 +133,7 @@ def kubectl_top(seed: int = 0) -> ScenarioResult:
     server = install_metrics_server(cluster)
     t0 = cluster.clock.now()
     cluster.run_for(1)
-    jane = _outcome(lambda: kubectl_top_pods(cluster.client("kubectl", ClientCertificate("jane"))))
+    jane = outcome(lambda: kubectl_top_pods(cluster.client("kubectl", ClientCertificate("jane"))))
     early = kubectl_top_pods(cluster.admin())
     cluster.run_for(server.metric_resolution + 1)
     scrape_end = cluster.trace.mark()

@@ -26,7 +26,7 @@ from ..kubelet import Kubelet, http_probe
 from ..kubelet_client import pod_exec, pod_logs, pod_port_forward
 from ..status import StatusError
 from ..trace import Message
-from . import ScenarioResult, scenario
+from . import ScenarioResult, outcome, scenario
 from .networking import kubernetes_endpointslice
 
 CH7 = "07-the-kubelet-pulls"
@@ -48,12 +48,6 @@ def _conditions(pod: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
 
 
-def _outcome(fn: Any) -> str:
-    try:
-        fn()
-    except StatusError as err:
-        return f"{err.code} {err.reason}: {err.status['message']}"
-    return "allowed"
 
 
 # -- chapter 7 ------------------------------------------------------------------------------
@@ -107,23 +101,23 @@ def kubelet_confined(seed: int = 0) -> ScenarioResult:
     mark = cluster.trace.mark()
     a, b = cluster.client("kubelet/node-a"), cluster.client("kubelet/node-b")
     outcomes = {
-        "a: get its own Node": _outcome(lambda: a.get("nodes", "node-a")),
-        "a: get the ConfigMap its pod mounts": _outcome(
+        "a: get its own Node": outcome(lambda: a.get("nodes", "node-a")),
+        "a: get the ConfigMap its pod mounts": outcome(
             lambda: a.get("configmaps", "web-config", "default")),
-        "a: watch pods with spec.nodeName=node-a": _outcome(
+        "a: watch pods with spec.nodeName=node-a": outcome(
             lambda: a.list("pods", fieldSelector="spec.nodeName=node-a")),
-        "b: get node-a's Node": _outcome(lambda: b.get("nodes", "node-a")),
-        "b: label node-a": _outcome(
+        "b: get node-a's Node": outcome(lambda: b.get("nodes", "node-a")),
+        "b: label node-a": outcome(
             lambda: b.patch("nodes", "node-a", {"metadata": {"labels": {"x": "y"}}})),
-        "b: list all pods": _outcome(lambda: b.list("pods")),
-        "b: get node-a's pod": _outcome(lambda: b.get("pods", "web", "default")),
-        "b: write node-a's pod status": _outcome(
+        "b: list all pods": outcome(lambda: b.list("pods")),
+        "b: get node-a's pod": outcome(lambda: b.get("pods", "web", "default")),
+        "b: write node-a's pod status": outcome(
             lambda: b.patch("pods", "web", {"status": {"phase": "Failed"}}, "default",
                             subresource="status")),
-        "b: delete node-a's pod": _outcome(lambda: b.delete("pods", "web", "default")),
-        "b: get the ConfigMap": _outcome(
+        "b: delete node-a's pod": outcome(lambda: b.delete("pods", "web", "default")),
+        "b: get the ConfigMap": outcome(
             lambda: b.get("configmaps", "web-config", "default")),
-        "b: read node-a's Lease": _outcome(
+        "b: read node-a's Lease": outcome(
             lambda: b.get("leases", "node-a", "kube-node-lease")),
     }
     facts = {"outcomes": outcomes, "revision_unchanged": cluster.etcd.revision == revision}
@@ -228,10 +222,10 @@ def apiserver_to_kubelet(seed: int = 0) -> ScenarioResult:
     fwd = pod_port_forward(adm, "default", "web", 8080)
     messages = [m for m in cluster.trace.since(mark) if m.dst != "etcd"]
     cluster.apiserver.kubelet_client.certificate_authority = "kubernetes"
-    with_ca = _outcome(lambda: pod_logs(adm, "default", "web"))
+    with_ca = outcome(lambda: pod_logs(adm, "default", "web"))
     cluster.apiserver.kubelet_client.certificate_authority = None
     kubelet.stop()
-    gone = _outcome(lambda: pod_logs(adm, "default", "web"))
+    gone = outcome(lambda: pod_logs(adm, "default", "web"))
     facts = {"logs": logs, "exec": out, "port_forward": fwd,
              "with_kubelet_certificate_authority": with_ca, "kubelet_stopped": gone,
              "sar_count": len([m for m in messages if m.resource == "subjectaccessreviews"])}
@@ -557,15 +551,15 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     client = in_cluster_client(cluster, kubelet, "default", "app")
     user = cluster.apiserver.authn.authenticate(client.credentials)
     listed = sorted(p["metadata"]["name"] for p in client.list("pods", "default")["items"])
-    secrets = _outcome(lambda: client.list("secrets", "default"))
+    secrets = outcome(lambda: client.list("secrets", "default"))
     pod_ip = _pod(cluster, "app")["status"]["podIP"]
     route = walk_iptables(proxy.iptables_save, src=pod_ip, dst="10.96.0.1", dport=443)
     other = token_request(_pod(cluster, "elsewhere"))
-    other_node = _outcome(lambda: kubelet.client.request(Request(
+    other_node = outcome(lambda: kubelet.client.request(Request(
         "create", "serviceaccounts", "", "default", "reader", "token", body=other)))
     unrelated = token_request(_pod(cluster, "app"))
     unrelated["metadata"]["name"] = "builder"
-    no_relation = _outcome(lambda: kubelet.client.request(Request(
+    no_relation = outcome(lambda: kubelet.client.request(Request(
         "create", "serviceaccounts", "", "default", "builder", "token", body=unrelated)))
     issued = cluster.apiserver.in_cluster.tokens.issued[tr["status"]["token"]]
     messages = [m for m in cluster.trace.since(mark)
