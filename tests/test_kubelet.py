@@ -239,14 +239,11 @@ def test_graceful_deletion_stops_then_deletes_with_grace_zero():
     assert k.runtime.sandboxes == {} and k.runtime.cni.allocations == {}
 
 
-def test_csi_volume_staged_published_and_cleaned_up():
-    c, [k] = cluster_with("node-a")
-    plugin = CSINodePlugin("hostpath.csi.k8s.io", "node-a", c.clock, c.trace)
-    k.register_csi_driver(plugin)
-    adm = c.admin()
+def create_pod_with_csi_volume(adm, driver: str, handle: str) -> None:
+    """A CSI PersistentVolume, a claim bound to it, and pod ``db`` on node-a using the claim."""
     adm.create({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-1"},
                 "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                         "csi": {"driver": "hostpath.csi.k8s.io", "volumeHandle": "vol-1"}}})
+                         "csi": {"driver": driver, "volumeHandle": handle}}})
     adm.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": "data", "namespace": "default"},
                 "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": "pv-1",
@@ -254,6 +251,14 @@ def test_csi_volume_staged_published_and_cleaned_up():
     pod = objects.pod("db", node_name="node-a")
     pod["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
     adm.create(pod)
+
+
+def test_csi_volume_staged_published_and_cleaned_up():
+    c, [k] = cluster_with("node-a")
+    plugin = CSINodePlugin("hostpath.csi.k8s.io", "node-a", c.clock, c.trace)
+    k.register_csi_driver(plugin)
+    adm = c.admin()
+    create_pod_with_csi_volume(adm, "hostpath.csi.k8s.io", "vol-1")
     c.run_for(3)
     assert list(plugin.staged) == ["vol-1"] and list(plugin.published.values()) == ["vol-1"]
     verbs = [m.verb for m in c.trace.filter(path="kubelet->csi-node-plugin")]
@@ -267,16 +272,7 @@ def test_csi_volume_staged_published_and_cleaned_up():
 def test_csi_unknown_driver_is_a_failed_mount():
     c, [k] = cluster_with("node-a")
     adm = c.admin()
-    adm.create({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-1"},
-                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                         "csi": {"driver": "nope.csi.example.com", "volumeHandle": "v"}}})
-    adm.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                "metadata": {"name": "data", "namespace": "default"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": "pv-1",
-                         "resources": {"requests": {"storage": "1Gi"}}}})
-    pod = objects.pod("db", node_name="node-a")
-    pod["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
-    adm.create(pod)
+    create_pod_with_csi_volume(adm, "nope.csi.example.com", "v")
     c.run_for(3)
     assert "FailedMount" in event_reasons(c, "db")
     assert k.runtime.sandboxes == {}

@@ -44,6 +44,14 @@ def _pod(cluster: Cluster, name: str) -> dict[str, Any]:
     return cluster.admin().get("pods", name, "default")
 
 
+def _one_node(seed: int) -> tuple[Cluster, Kubelet]:
+    """A cluster with one registered node, ``node-a``, and its running kubelet."""
+    cluster = Cluster(seed)
+    kubelet = Kubelet(cluster, "node-a").start()
+    cluster.run_for(1)
+    return cluster, kubelet
+
+
 def _conditions(pod: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
 
@@ -209,9 +217,7 @@ def apiserver_to_kubelet(seed: int = 0) -> ScenarioResult:
     the apiserver opens a connection to the kubelet, which authorizes the apiserver with a
     SubjectAccessReview. Then two failures: the apiserver verifying the kubelet's serving
     certificate, and the kubelet gone."""
-    cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    cluster.run_for(1)
+    cluster, kubelet = _one_node(seed)
     adm = cluster.admin()
     adm.create(objects.pod("web", node_name="node-a", containers=[
         objects.container("app", "nginx:1.27", ports=[8080])]))
@@ -238,9 +244,7 @@ def apiserver_to_kubelet(seed: int = 0) -> ScenarioResult:
 def cri_lifecycle(seed: int = 0) -> ScenarioResult:
     """A pod with a web server and a sidecar, bound to node-a, then deleted. A second pod
     shows what sharing a network namespace means."""
-    cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    cluster.run_for(1)
+    cluster, kubelet = _one_node(seed)
     adm = cluster.admin()
     mark = cluster.trace.mark()
     adm.create(objects.pod("web", node_name="node-a", containers=[
@@ -285,9 +289,7 @@ def cri_lifecycle(seed: int = 0) -> ScenarioResult:
 def pleg_restart(seed: int = 0) -> ScenarioResult:
     """The web server's process is killed (as the OOM killer would) at t=10.3 s. No CRI call
     reports it: the kubelet finds out at its next relist."""
-    cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    cluster.run_for(1)
+    cluster, kubelet = _one_node(seed)
     cluster.admin().create(objects.pod("web", image="nginx:1.27", node_name="node-a"))
     cluster.clock.run_until(10.3)
     mark = cluster.trace.mark()
@@ -309,9 +311,7 @@ def pleg_restart(seed: int = 0) -> ScenarioResult:
 @scenario("node-crashloop", "A container that exits at once: restarts back off 10 s, 20 s, "
           "40 s ... up to 5 min (CrashLoopBackOff)", CH8)
 def crashloop(seed: int = 0) -> ScenarioResult:
-    cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    cluster.run_for(1)
+    cluster, kubelet = _one_node(seed)
     c = objects.container("app", "busybox:1.36")
     c["command"] = ["sh", "-c", "exit 1"]
     cluster.admin().create(objects.pod("crash", node_name="node-a", containers=[c]))
@@ -375,9 +375,7 @@ def image_pull(seed: int = 0) -> ScenarioResult:
 @scenario("node-cni-failure", "The CNI plugin fails: no sandbox, a FailedCreatePodSandBox "
           "event, retries until the network works again", CH8)
 def cni_failure(seed: int = 0) -> ScenarioResult:
-    cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    cluster.run_for(1)
+    cluster, kubelet = _one_node(seed)
     cni = kubelet.runtime.cni
     cni.fail_add("failed to allocate for range 0: no IP addresses available in range set: "
                  "10.244.0.2-10.244.0.254")
@@ -407,9 +405,7 @@ def cni_failure(seed: int = 0) -> ScenarioResult:
 @scenario("node-readiness-probe", "The kubelet probes the pod; the application starts "
           "failing and the pod turns unready, then ready again", CH8)
 def readiness_probe(seed: int = 0) -> ScenarioResult:
-    cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    cluster.run_for(1)
+    cluster, kubelet = _one_node(seed)
     c = objects.container("app", "nginx:1.27", ports=[8080])
     c["readinessProbe"] = http_probe(8080, "/healthz", period=2)
     cluster.admin().create(objects.pod("web", node_name="node-a", containers=[c]))
@@ -486,9 +482,7 @@ def apiserver_to_pod(seed: int = 0) -> ScenarioResult:
     IP itself and relays the answer (200, then 503 once the app is unhealthy). Then the
     refusals: a closed port, a pod without an IP, a missing pod, and the scheduler, whose
     RBAC role has no ``pods/proxy``."""
-    cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    cluster.run_for(1)
+    cluster, kubelet = _one_node(seed)
     adm = cluster.admin()
     adm.create(objects.pod("web", node_name="node-a", containers=[
         objects.container("app", "nginx:1.27", ports=[8080])]))
