@@ -6,11 +6,11 @@ Every bad request must get the real Status code and reason and leave etcd unchan
 import pytest
 from helpers import snapshot
 
-from k8sbook import objects
-from k8sbook.apiserver import Request
-from k8sbook.authentication import ClientCertificate
+from k8sbook.api import objects
+from k8sbook.apiserver.authentication import ClientCertificate
+from k8sbook.apiserver.server import Request
 from k8sbook.cluster import Cluster
-from k8sbook.status import StatusError
+from k8sbook.core.status import StatusError
 
 
 @pytest.fixture
@@ -369,7 +369,7 @@ def test_pod_spec_is_mostly_immutable(cluster):
 def test_events_expire_after_an_hour(cluster):
     admin = cluster.admin()
     pod = admin.create(objects.pod("p"))
-    from k8sbook.events import EventRecorder
+    from k8sbook.client.events import EventRecorder
     EventRecorder(admin, "demo").event(pod, "Normal", "Tested", "hello")
     assert len(admin.list("events", "default")["items"]) == 1
     cluster.run_for(3601)

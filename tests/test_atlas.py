@@ -1,13 +1,13 @@
-"""The map of chapter 1 (k8sbook.atlas): edges, tables and counts drawn from the catalog."""
+"""The map of chapter 1 (k8sbook.textbook.atlas): edges, tables and counts drawn from the catalog."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
 
-from k8sbook import atlas, catalog, figures
-from k8sbook.catalog import VERDICTS, SeedEdge
-from k8sbook.figures import PLANE_COLOURS, WRONG
+from k8sbook.textbook import atlas, catalog, figures
+from k8sbook.textbook.catalog import VERDICTS, SeedEdge
+from k8sbook.textbook.figures import PLANE_COLOURS, WRONG
 
 
 def test_real_edges_are_exactly_the_catalog_paths_coloured_by_plane():

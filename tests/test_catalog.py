@@ -1,4 +1,4 @@
-"""Consistency of the path catalog and the seed-claim catalog (k8sbook.catalog)."""
+"""Consistency of the path catalog and the seed-claim catalog (k8sbook.textbook.catalog)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from k8sbook import catalog
-from k8sbook.catalog import PLANES, SEED_ONLY_NAMES, VERDICTS
+from k8sbook.textbook import catalog
+from k8sbook.textbook.catalog import PLANES, SEED_ONLY_NAMES, VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVELOPING = ROOT / "DEVELOPING.md"
@@ -109,7 +109,7 @@ def _allowed_source(url: str) -> bool:
 
 
 def _raw(name: str) -> dict:
-    text = resources.files("k8sbook").joinpath("data", name).read_text(encoding="utf-8")
+    text = resources.files("k8sbook.textbook").joinpath("data", name).read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

@@ -1,15 +1,20 @@
 """client-go's side: Reflector, DeltaFIFO, Indexer, SharedIndexInformer, WorkQueue."""
 
-from k8sbook import objects
-from k8sbook.clock import Clock
-from k8sbook.cluster import Cluster
-from k8sbook.informer import DeletedFinalStateUnknown, DeltaFIFO, Indexer, SharedIndexInformer
-from k8sbook.scenarios import run
-from k8sbook.workqueue import (
+from k8sbook.api import objects
+from k8sbook.client.informer import (
+    DeletedFinalStateUnknown,
+    DeltaFIFO,
+    Indexer,
+    SharedIndexInformer,
+)
+from k8sbook.client.workqueue import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
     RateLimitingQueue,
 )
+from k8sbook.cluster import Cluster
+from k8sbook.core.clock import Clock
+from k8sbook.textbook.scenarios import run
 
 
 def test_informer_lists_then_watches_from_the_list_revision():

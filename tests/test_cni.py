@@ -2,9 +2,9 @@
 
 import pytest
 
-from k8sbook.clock import Clock
-from k8sbook.cni import BridgePlugin, CNIError
-from k8sbook.trace import Trace
+from k8sbook.core.clock import Clock
+from k8sbook.core.trace import Trace
+from k8sbook.node.cni import BridgePlugin, CNIError
 
 
 def plugin(cidr: str = "10.244.3.0/29") -> BridgePlugin:

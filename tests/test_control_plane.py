@@ -5,28 +5,28 @@ from __future__ import annotations
 import pytest
 from helpers import snapshot
 
-from k8sbook import objects
-from k8sbook.apiserver import Request
-from k8sbook.cloud import CloudAPI
-from k8sbook.cluster import Cluster
-from k8sbook.controller_manager import KubeControllerManager
-from k8sbook.leaderelection import (
+from k8sbook.api import objects
+from k8sbook.apiserver.server import Request
+from k8sbook.client.leaderelection import (
     LEASE_DURATION,
     RENEW_DEADLINE,
     RETRY_PERIOD,
     LeaderElector,
     leaders_at,
 )
-from k8sbook.scenarios import run
-from k8sbook.scheduler import (
+from k8sbook.cluster import Cluster
+from k8sbook.controlplane.cloud import CloudAPI
+from k8sbook.controlplane.controller_manager import KubeControllerManager
+from k8sbook.controlplane.scheduler import (
     DEFAULT_MULTIPOINT,
     KubeScheduler,
     Profile,
     SchedulerConfigError,
     num_feasible_nodes_to_find,
 )
-from k8sbook.scheduler.queue import QueuedPodInfo, SchedulingQueue
-from k8sbook.status import StatusError
+from k8sbook.controlplane.scheduler.queue import QueuedPodInfo, SchedulingQueue
+from k8sbook.core.status import StatusError
+from k8sbook.textbook.scenarios import run
 
 # -- leader election ----------------------------------------------------------------------
 
@@ -269,7 +269,7 @@ def test_descheduler_only_evicts_and_a_pdb_refuses_with_429():
 
 def test_eviction_api_is_all_the_descheduler_may_use_to_remove_pods():
     cluster = Cluster(0)
-    from k8sbook.descheduler import Descheduler, manifests
+    from k8sbook.controlplane.descheduler import Descheduler, manifests
     for o in manifests():
         cluster.admin().create(o)
     d = Descheduler(cluster)
@@ -297,7 +297,7 @@ def test_cloud_controller_manager_initialises_the_node_and_the_load_balancer():
 
 
 def test_cloud_api_unknown_instance_is_an_error():
-    from k8sbook.cloud import CloudClient, InstanceNotFound
+    from k8sbook.controlplane.cloud import CloudClient, InstanceNotFound
     cluster = Cluster(0)
     client = CloudClient(CloudAPI(), "cloud-controller-manager", cluster.clock, cluster.trace)
     with pytest.raises(InstanceNotFound):
@@ -309,8 +309,8 @@ def test_cloud_api_unknown_instance_is_an_error():
 
 
 def test_filter_plugins_give_the_real_reasons():
-    from k8sbook.scheduler.framework import NodeInfo
-    from k8sbook.scheduler.plugins import FILTERS
+    from k8sbook.controlplane.scheduler.framework import NodeInfo
+    from k8sbook.controlplane.scheduler.plugins import FILTERS
     node = objects.node("n", cpu="1", labels={"disk": "ssd"},
                         taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])
     tolerating = objects.pod("p", tolerations=[{"key": "k", "operator": "Equal", "value": "v",
@@ -351,7 +351,7 @@ def test_queue_moves_a_backing_off_pod_to_backoffq_then_flushes_it():
 
 
 def test_disruption_controller_max_unavailable_uses_the_owners_scale():
-    from k8sbook.controllers.disruption import DisruptionController
+    from k8sbook.controlplane.controllers.disruption import DisruptionController
     cluster = Cluster(0)
     KubeControllerManager(cluster).start()
     cluster.run_for(3)

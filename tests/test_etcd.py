@@ -2,8 +2,8 @@
 
 import pytest
 
-from k8sbook.clock import Clock
-from k8sbook.etcd import (
+from k8sbook.core.clock import Clock
+from k8sbook.storage.etcd import (
     CompactedError,
     Compare,
     DeleteRange,

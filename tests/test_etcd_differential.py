@@ -1,7 +1,7 @@
 """The embedded store against a real etcd: same operations, same answers, field by field.
 
-Each test runs one sequence of operations on :class:`~k8sbook.etcd.MemoryEtcd` and on
-:class:`~k8sbook.etcd_server.RealEtcd` connected to a real etcd started for the session (on
+Each test runs one sequence of operations on :class:`~k8sbook.storage.etcd.MemoryEtcd` and on
+:class:`~k8sbook.storage.etcd_server.RealEtcd` connected to a real etcd started for the session (on
 free loopback ports, with a throwaway data directory), and compares what comes back:
 revisions (relative to each store's revision when the test began: the real etcd is shared by
 the whole session), ``create_revision``/``mod_revision``/``version``, values, the order and
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from k8sbook.clock import Clock
-from k8sbook.etcd import (
+from k8sbook.core.clock import Clock
+from k8sbook.storage.etcd import (
     Compare,
     DeleteRange,
     EtcdError,
@@ -36,7 +36,7 @@ from k8sbook.etcd import (
     WatchHandle,
     prefix_end,
 )
-from k8sbook.etcd_server import EtcdServer, RealEtcd, connect, etcd_binary
+from k8sbook.storage.etcd_server import EtcdServer, RealEtcd, connect, etcd_binary
 
 ETCD = etcd_binary()
 
@@ -439,7 +439,7 @@ def test_random_sequences(pair: Pair, seed: int) -> None:
 
 # -- the whole model on real etcd ----------------------------------------------------------
 def test_scenario_trace_is_identical_on_real_etcd(fresh_etcd: EtcdServer) -> None:
-    from k8sbook.scenarios.real_etcd import run_on
+    from k8sbook.textbook.scenarios.real_etcd import run_on
 
     embedded = run_on(0)
     real = run_on(0, connect(fresh_etcd.endpoint))
@@ -458,7 +458,7 @@ EVERY_RUN = ("hub-write-and-watch", "hub-etcd-unavailable", "hub-compaction-reli
 
 
 def _scenario_names() -> list[str]:
-    from k8sbook.scenarios import all_scenarios
+    from k8sbook.textbook.scenarios import all_scenarios
 
     return [s.name for s in all_scenarios()]
 
@@ -468,7 +468,7 @@ def test_every_scenario_runs_unchanged_on_real_etcd(name: str, fresh_etcd: EtcdS
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The whole model (apiserver, controllers, scheduler, kubelets ...) on real etcd, chosen
     by ``$K8SBOOK_ETCD``: the same trace and the same facts as on the embedded store."""
-    from k8sbook.scenarios import run
+    from k8sbook.textbook.scenarios import run
 
     if name not in EVERY_RUN and os.environ.get("K8SBOOK_ETCD_ALL") != "1":
         pytest.skip("only the quick scenarios run by default; K8SBOOK_ETCD_ALL=1 runs them all")
@@ -507,8 +507,8 @@ def _configmap(name: str, value: str) -> dict[str, Any]:
 def test_restart_in_the_middle_of_a_watch(fresh_etcd: EtcdServer) -> None:
     """etcd restarts; the watch caches resume from their last revision; the informer misses
     nothing and the model carries on as if nothing had happened."""
+    from k8sbook.client.informer import SharedIndexInformer
     from k8sbook.cluster import Cluster
-    from k8sbook.informer import SharedIndexInformer
 
     def story(cluster: Cluster, restart: Callable[[], None]) -> list[Any]:
         admin = cluster.admin()
@@ -542,7 +542,7 @@ def test_stopped_etcd_fails_cleanly_and_the_model_recovers(fresh_etcd: EtcdServe
     """etcd down: every request that needs it gets a 500 Status, nothing is written; etcd
     back: the same requests succeed and the informer sees them. The embedded store with
     ``available = False`` answers exactly the same."""
-    from k8sbook.scenarios.real_etcd import outage_on
+    from k8sbook.textbook.scenarios.real_etcd import outage_on
 
     def switch(cluster: Any, down: bool) -> None:
         if down:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 from kubernetes_validate import validate
 
-from k8sbook import objects
-from k8sbook.apiserver import Request
-from k8sbook.cluster import Cluster
-from k8sbook.in_cluster import (
+from k8sbook.api import objects
+from k8sbook.apiserver.in_cluster import (
     EXPIRATION_EXTENSION_SECONDS,
     PROXY_PROTOCOL,
     TOKEN_PATH,
@@ -18,9 +16,11 @@ from k8sbook.in_cluster import (
     split_scheme_name_port,
     token_request,
 )
-from k8sbook.kubelet import Kubelet
-from k8sbook.scenarios import run
-from k8sbook.status import StatusError
+from k8sbook.apiserver.server import Request
+from k8sbook.cluster import Cluster
+from k8sbook.core.status import StatusError
+from k8sbook.node.kubelet import Kubelet
+from k8sbook.textbook.scenarios import run
 
 
 @pytest.fixture

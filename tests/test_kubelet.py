@@ -5,19 +5,19 @@ from itertools import pairwise
 import pytest
 from helpers import snapshot
 
-from k8sbook import objects
+from k8sbook.api import objects
+from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs, pod_port_forward
 from k8sbook.cluster import Cluster
-from k8sbook.container_runtime import program_of
-from k8sbook.csi import CSINodePlugin
-from k8sbook.kubelet import (
+from k8sbook.core.status import StatusError
+from k8sbook.node.container_runtime import program_of
+from k8sbook.node.csi import CSINodePlugin
+from k8sbook.node.kubelet import (
     LEASE_DURATION,
     Backoff,
     Kubelet,
     allocate_pod_cidr,
     http_probe,
 )
-from k8sbook.kubelet_client import pod_exec, pod_logs, pod_port_forward
-from k8sbook.status import StatusError
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
@@ -299,7 +299,7 @@ def test_kubelet_api_refuses_unauthorized_callers():
     adm = c.admin()
     adm.create(objects.pod("web", node_name="node-a"))
     c.run_for(3)
-    from k8sbook.authentication import ClientCertificate
+    from k8sbook.apiserver.authentication import ClientCertificate
     code, body = k.server.handle("GET", "/containerLogs/default/web/app",
                                  ClientCertificate("mallory"), {})
     assert code == 403 and body["message"] == (
@@ -331,7 +331,7 @@ def test_apiserver_to_kubelet_failures_are_500_and_write_nothing():
 
 
 def test_connect_bad_input_is_400_and_writes_nothing():
-    from k8sbook.apiserver import Request
+    from k8sbook.apiserver.server import Request
     c, _ = cluster_with("node-a")
     adm = c.admin()
     adm.create(objects.pod("web", node_name="node-a"))

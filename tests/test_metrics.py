@@ -6,21 +6,21 @@ import pytest
 from helpers import snapshot
 from k8s_schema import validate
 
-from k8sbook import scenarios
-from k8sbook.aggregator import FRONT_PROXY_CA, PROXY_CLIENT_CERT, apiservice
-from k8sbook.apiserver import LOOPBACK_USER, Request
-from k8sbook.authentication import BearerToken, ClientCertificate
-from k8sbook.kubelet import KUBELET_PORT
-from k8sbook.metrics_server import (
+from k8sbook.addons.metrics_server import (
     GROUP,
     cpu_quantity,
     go_duration,
     memory_quantity,
     parse_resource_metrics,
 )
-from k8sbook.scenarios.metrics import TOP_PATH, build, kubectl_top_pods
+from k8sbook.apiserver.aggregator import FRONT_PROXY_CA, PROXY_CLIENT_CERT, apiservice
+from k8sbook.apiserver.authentication import BearerToken, ClientCertificate
+from k8sbook.apiserver.server import LOOPBACK_USER, Request
+from k8sbook.core.status import StatusError
+from k8sbook.node.kubelet import KUBELET_PORT
 from k8sbook.serviceaccount import service_account_client
-from k8sbook.status import StatusError
+from k8sbook.textbook import scenarios
+from k8sbook.textbook.scenarios.metrics import TOP_PATH, build, kubectl_top_pods
 
 
 @pytest.fixture(scope="module")

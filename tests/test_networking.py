@@ -9,14 +9,14 @@ import dns.rcode
 import dns.reversename
 import pytest
 
-from k8sbook import dns as kdns
-from k8sbook import ingress as king
-from k8sbook import kube_proxy as kp
+from k8sbook.addons import dns as kdns
+from k8sbook.addons import ingress as king
 from k8sbook.cluster import Cluster
-from k8sbook.controllers import endpointslice
-from k8sbook.scenarios import networking as net
-from k8sbook.scenarios import run
-from k8sbook.status import StatusError
+from k8sbook.controlplane.controllers import endpointslice
+from k8sbook.core.status import StatusError
+from k8sbook.node import kube_proxy as kp
+from k8sbook.textbook.scenarios import networking as net
+from k8sbook.textbook.scenarios import run
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 

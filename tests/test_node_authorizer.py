@@ -3,10 +3,10 @@
 import pytest
 from helpers import snapshot
 
-from k8sbook import objects
+from k8sbook.api import objects
 from k8sbook.cluster import Cluster
-from k8sbook.kubelet import Kubelet
-from k8sbook.status import StatusError
+from k8sbook.core.status import StatusError
+from k8sbook.node.kubelet import Kubelet
 
 
 @pytest.fixture()

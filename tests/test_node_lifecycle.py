@@ -1,10 +1,10 @@
 """Node lifecycle + taint eviction: a silent node goes Unknown, is tainted, loses its pods."""
 
-from k8sbook import objects
+from k8sbook.api import objects
 from k8sbook.cluster import Cluster
-from k8sbook.controller_manager import KubeControllerManager
-from k8sbook.controllers.node_lifecycle import NODE_MONITOR_GRACE_PERIOD, _tolerates
-from k8sbook.kubelet import Kubelet
+from k8sbook.controlplane.controller_manager import KubeControllerManager
+from k8sbook.controlplane.controllers.node_lifecycle import NODE_MONITOR_GRACE_PERIOD, _tolerates
+from k8sbook.node.kubelet import Kubelet
 
 
 def setup() -> tuple[Cluster, KubeControllerManager, Kubelet]:

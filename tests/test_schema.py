@@ -9,8 +9,8 @@ pytest.importorskip("kubernetes_validate")
 
 from k8s_schema import validate
 
-from k8sbook.scenarios import all_scenarios, run
-from k8sbook.storage import decode
+from k8sbook.storage.etcd3 import decode
+from k8sbook.textbook.scenarios import all_scenarios, run
 
 
 def stored_objects(cluster):
@@ -35,7 +35,7 @@ def test_the_helper_agrees_with_kubernetes_validate():
     import kubernetes_validate
     from k8s_schema import K8S_VERSION
 
-    from k8sbook import objects
+    from k8sbook.api import objects
     good = objects.pod("p")
     validate(good)
     kubernetes_validate.validate(good, K8S_VERSION, strict=True)

@@ -28,9 +28,10 @@ from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 
-from k8sbook import printers, server, strategicpatch
-from k8sbook.objects import node as node_object
-from k8sbook.resources import RESOURCES, by_plural
+from k8sbook.api import strategicpatch
+from k8sbook.api.objects import node as node_object
+from k8sbook.api.resources import RESOURCES, by_plural
+from k8sbook.serve import printers, server
 
 KUBECTL = shutil.which("kubectl")
 

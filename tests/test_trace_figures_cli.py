@@ -2,9 +2,9 @@
 
 import json
 
-from k8sbook import figures
 from k8sbook.cli import main
-from k8sbook.scenarios import run
+from k8sbook.textbook import figures
+from k8sbook.textbook.scenarios import run
 
 
 def test_only_the_apiserver_talks_to_etcd():

@@ -6,11 +6,11 @@ import json
 import pytest
 from helpers import snapshot
 
-from k8sbook import objects
+from k8sbook.api import objects
+from k8sbook.apiserver.webhook import WebhookServer
 from k8sbook.cluster import Cluster
-from k8sbook.scenarios import run
-from k8sbook.status import StatusError
-from k8sbook.webhook import WebhookServer
+from k8sbook.core.status import StatusError
+from k8sbook.textbook.scenarios import run
 
 
 def config(kind: str, failure: str = "Fail") -> dict:

@@ -4,7 +4,7 @@ Start with :class:`k8sbook.cluster.Cluster`. Modules are named after the Kuberne
 they model and say in their docstring which real package they mirror.
 """
 
-from .cluster import Cluster
+from k8sbook.cluster import Cluster
 
 __all__ = ["Cluster", "__version__"]
 __version__ = "0.1.0"

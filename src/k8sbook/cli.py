@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from . import catalog, scenarios
+from k8sbook.textbook import catalog, scenarios
 
 
 def _dump(data: Any) -> str:
@@ -60,7 +60,7 @@ def _trace(args: argparse.Namespace) -> str:
 
 def _serve(args: argparse.Namespace) -> str:
     try:  # imported here: the other verbs need no HTTP server and no TLS
-        from .server import serve_forever
+        from k8sbook.serve.server import serve_forever
     except ModuleNotFoundError as err:
         raise KeyError(f"serve needs {err.name}: pip install 'k8sbook[serve]'") from err
     serve_forever(args.port, args.kubeconfig, args.seed)

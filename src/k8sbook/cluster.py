@@ -16,15 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import rbac
-from .apiserver import LOOPBACK_USER, APIServer, Request
-from .authentication import ClientCertificate, Credentials, component_certificate, node_certificate
-from .client import Client, Network
-from .clock import Clock
-from .etcd import Etcd, MemoryEtcd
-from .etcd_server import store_from_env
-from .ids import IdGenerator
-from .trace import Trace, component_of
+from k8sbook.apiserver import rbac
+from k8sbook.apiserver.authentication import (
+    ClientCertificate,
+    Credentials,
+    component_certificate,
+    node_certificate,
+)
+from k8sbook.apiserver.server import LOOPBACK_USER, APIServer, Request
+from k8sbook.client.rest import Client, Network
+from k8sbook.core.clock import Clock
+from k8sbook.core.ids import IdGenerator
+from k8sbook.core.trace import Trace, component_of
+from k8sbook.storage.etcd import Etcd, MemoryEtcd
+from k8sbook.storage.etcd_server import store_from_env
 
 #: The identity each component authenticates as when no credentials are given.
 DEFAULT_IDENTITIES: dict[str, ClientCertificate] = {

@@ -9,10 +9,10 @@ expiry), and the ServiceAccount object is created on the spot if it is missing.
 
 from __future__ import annotations
 
-from .apiserver import LOOPBACK_USER, Request
-from .authentication import BearerToken, service_account_user
-from .client import Client
-from .cluster import Cluster
+from k8sbook.apiserver.authentication import BearerToken, service_account_user
+from k8sbook.apiserver.server import LOOPBACK_USER, Request
+from k8sbook.client.rest import Client
+from k8sbook.cluster import Cluster
 
 
 def service_account_client(cluster: Cluster, instance: str, namespace: str,

@@ -1,0 +1,104 @@
+"""Who is calling: credentials in, ``UserInfo`` out, or 401 Unauthorized.
+
+Mirrors ``k8s.io/apiserver/pkg/authentication``: ``user.Info`` (name, uid, groups, extra), the
+x509 client-certificate authenticator (``request/x509``: the certificate's Common Name is the
+user name and its Organizations are the groups, if a trusted CA signed it), the bearer-token
+authenticators (service-account tokens, bootstrap tokens) and the union that tries each in
+turn and adds ``system:authenticated`` to whoever succeeds. Anonymous requests become
+``system:anonymous`` in group ``system:unauthenticated`` when anonymous auth is enabled, as it
+is by default.
+
+The model does no cryptography: a certificate is a record naming its issuer, and "signed by a
+trusted CA" means the issuer is the cluster CA. What the authenticator *derives* from it is
+exactly what kube-apiserver derives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from k8sbook.core.status import unauthorized
+
+CLUSTER_CA = "kubernetes"  # kubeadm names the cluster CA's subject CN "kubernetes"
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    name: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"username": self.name, "groups": list(self.groups)}
+        if self.uid:
+            out["uid"] = self.uid
+        return out
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A TLS client certificate as the apiserver sees it after the handshake."""
+
+    common_name: str
+    organizations: tuple[str, ...] = ()
+    issuer: str = CLUSTER_CA
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    token: str
+
+
+Credentials = ClientCertificate | BearerToken | None
+
+
+@dataclass
+class Authenticator:
+    """The union authenticator kube-apiserver builds from its flags."""
+
+    trusted_cas: tuple[str, ...] = (CLUSTER_CA,)
+    anonymous: bool = True
+    tokens: dict[str, UserInfo] = field(default_factory=dict)
+
+    def add_token(self, token: str, user: UserInfo) -> None:
+        self.tokens[token] = user
+
+    def revoke_token(self, token: str) -> None:
+        self.tokens.pop(token, None)
+
+    def authenticate(self, creds: Credentials) -> UserInfo:
+        user: UserInfo | None = None
+        if isinstance(creds, ClientCertificate):
+            if creds.issuer not in self.trusted_cas:
+                raise unauthorized()
+            user = UserInfo(creds.common_name, tuple(creds.organizations))
+        elif isinstance(creds, BearerToken):
+            user = self.tokens.get(creds.token)
+            if user is None:
+                raise unauthorized()
+        elif creds is None:
+            if not self.anonymous:
+                raise unauthorized()
+            return UserInfo("system:anonymous", ("system:unauthenticated",))
+        if user is None:
+            raise unauthorized()
+        groups = user.groups if "system:authenticated" in user.groups else (
+            *user.groups, "system:authenticated")
+        return UserInfo(user.name, groups, user.uid, user.extra)
+
+
+def service_account_user(namespace: str, name: str, uid: str = "") -> UserInfo:
+    """The identity a service-account token carries (``serviceaccount.UserInfo``)."""
+    return UserInfo(f"system:serviceaccount:{namespace}:{name}",
+                    ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"), uid)
+
+
+def node_certificate(node: str) -> ClientCertificate:
+    """The kubelet's client certificate: CN ``system:node:<name>``, O ``system:nodes``."""
+    return ClientCertificate(f"system:node:{node}", ("system:nodes",))
+
+
+def component_certificate(user: str, groups: tuple[str, ...] = ()) -> ClientCertificate:
+    """kubeadm's certificates for the scheduler (``system:kube-scheduler``) and friends."""
+    return ClientCertificate(user, groups)

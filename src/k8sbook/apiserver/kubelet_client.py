@@ -1,0 +1,200 @@
+"""The one path the apiserver opens towards a node: kube-apiserver -> kubelet on port 10250.
+
+Mirrors three pieces of kube-apiserver:
+
+* the pod ``log``, ``exec`` and ``portforward`` subresources (``pkg/registry/core/pod/rest``:
+  ``LogREST``, ``ExecREST``, ``PortForwardREST``): they store nothing; they find the node the
+  pod is bound to and return a *location* on that node's kubelet, which the apiserver then
+  connects to and streams back;
+* the apiserver's kubelet client (``pkg/kubelet/client``, flags ``--kubelet-client-certificate``,
+  ``--kubelet-preferred-address-types`` with default order Hostname, InternalDNS, InternalIP,
+  ExternalDNS, ExternalIP, and ``--kubelet-certificate-authority``). It authenticates to the
+  kubelet with kubeadm's ``apiserver-kubelet-client`` certificate (CN
+  ``kube-apiserver-kubelet-client``), which kubeadm binds to the ``system:kubelet-api-admin``
+  role (ClusterRoleBinding ``kubeadm:apiserver-kubelet-client``). It checks the kubelet's
+  *serving* certificate only if ``--kubelet-certificate-authority`` is set; kubeadm does not
+  set it, so by default the connection is encrypted but the kubelet is not verified;
+* ``SubjectAccessReview`` (``pkg/registry/authorization/subjectaccessreview``): what the
+  kubelet's webhook authorizer sends back to the apiserver to ask whether the caller may use
+  ``nodes/proxy``. It is evaluated by the apiserver's authorizers and never stored.
+
+The model installs these handlers in the apiserver with :func:`install`; the kubelet side is
+:class:`k8sbook.node.kubelet.KubeletServer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k8sbook.api.resources import ResourceType
+from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, UserInfo
+from k8sbook.apiserver.authorization import Attributes
+from k8sbook.apiserver.server import Request, Response
+from k8sbook.core.status import StatusError, bad_request, internal_error, not_found
+
+KUBELET_CLIENT_CERT = ClientCertificate("kube-apiserver-kubelet-client")
+#: ``--kubelet-preferred-address-types`` default order
+PREFERRED_ADDRESS_TYPES = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
+PROTOCOL = "HTTPS (client cert kube-apiserver-kubelet-client)"
+
+
+class KubeletClient:
+    """The apiserver's side of the connection; registry of reachable kubelet servers."""
+
+    def __init__(self, apiserver: Any) -> None:
+        self.apiserver = apiserver
+        #: "host:port" -> the kubelet server listening there
+        self.servers: dict[str, Any] = {}
+        #: ``--kubelet-certificate-authority`` (kubeadm leaves it unset)
+        self.certificate_authority: str | None = None
+
+    def register(self, host: str, port: int, server: Any) -> None:
+        self.servers[f"{host}:{port}"] = server
+
+    def location(self, node: dict[str, Any]) -> tuple[str, int]:
+        addresses = node.get("status", {}).get("addresses", [])
+        for kind in PREFERRED_ADDRESS_TYPES:
+            for a in addresses:
+                if a.get("type") == kind:
+                    port = node["status"].get("daemonEndpoints", {}).get(
+                        "kubeletEndpoint", {}).get("Port", 10250)
+                    return a["address"], port
+        raise bad_request(f"no preferred addresses found; known addresses: {addresses}")
+
+    def connect(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+        """``pods/log`` (GET), ``pods/exec`` and ``pods/portforward`` (POST, "create")."""
+        api = self.apiserver
+        pod = api.storage.get(rt.key(req.namespace, req.name))
+        if pod is None:
+            raise not_found("pods", "", req.name)
+        node_name = pod["spec"].get("nodeName")
+        if not node_name:
+            raise bad_request(f"pod {req.name} does not have a host assigned")
+        containers = [c["name"] for c in pod["spec"]["containers"]]
+        container = req.params.get("container") or (containers[0] if len(containers) == 1
+                                                   else "")
+        if req.subresource != "portforward" and not container:
+            raise bad_request(f"a container name must be specified for pod {req.name}, choose "
+                              f"one of: [{' '.join(containers)}]")
+        if container and container not in containers:
+            raise bad_request(f"container {container} is not valid for pod {req.name}")
+        node = api._cached("nodes", "", node_name)
+        if node is None:
+            raise not_found("nodes", "", node_name)
+        host, port = self.location(node)
+        ns, name = req.namespace, req.name
+        if req.subresource == "log":
+            method, path = "GET", f"/containerLogs/{ns}/{name}/{container}"
+        elif req.subresource == "exec":
+            cmd = req.params.get("command") or []
+            method, path = "POST", f"/exec/{ns}/{name}/{container}?" + "&".join(
+                f"command={c}" for c in cmd)
+        else:
+            method, path = "POST", f"/portForward/{ns}/{name}"
+        url = f"https://{host}:{port}{path}"
+        server = self.servers.get(f"{host}:{port}")
+        msg = api.trace.record(api.clock.now(), "kube-apiserver", f"kubelet/{node_name}",
+                               "kube-apiserver->kubelet", PROTOCOL, method, path, "", "")
+        if server is None or not server.reachable():
+            api.trace.complete(msg, "connection refused")
+            raise internal_error(f'{method.title() if method == "GET" else method} "{url}": '
+                                 f"dial tcp {host}:{port}: connect: connection refused")
+        if self.certificate_authority is not None and \
+                server.serving_cert_issuer != self.certificate_authority:
+            api.trace.complete(msg, "x509 error")
+            raise internal_error(f'Get "{url}": tls: failed to verify certificate: x509: '
+                                 "certificate signed by unknown authority")
+        code, body = server.handle(method, path, KUBELET_CLIENT_CERT, req.params)
+        api.trace.complete(msg, str(code))
+        if code >= 400:
+            raise StatusError({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                               "status": "Failure", "code": code,
+                               "reason": {401: "Unauthorized", 403: "Forbidden"}.get(
+                                   code, "InternalError"),
+                               "message": body.get("message", "")})
+        return Response(200, body)
+
+
+def subject_access_review(apiserver: Any, rt: ResourceType, req: Request,
+                          user: UserInfo) -> Response:
+    """``POST /apis/authorization.k8s.io/v1/subjectaccessreviews``: ask the authorizers."""
+    if req.verb != "create":
+        raise bad_request("subjectaccessreviews support only create")
+    body = req.body if isinstance(req.body, dict) else {}
+    spec = body.get("spec") or {}
+    attrs_in = spec.get("resourceAttributes") or {}
+    if not spec.get("user") and not spec.get("groups"):
+        raise bad_request("at least one of user or group must be specified")
+    subject = UserInfo(spec.get("user", ""), tuple(spec.get("groups", [])))
+    attrs = Attributes(subject, attrs_in.get("verb", ""), attrs_in.get("group", ""),
+                       attrs_in.get("resource", ""), attrs_in.get("subresource", ""),
+                       attrs_in.get("namespace", ""), attrs_in.get("name", ""))
+    decision, reason = apiserver.authz.authorize(attrs)
+    status: dict[str, Any] = {"allowed": decision == "allow"}
+    if decision == "deny":
+        status["denied"] = False  # union authorizer: nobody allowed; not an explicit deny
+    if reason:
+        status["reason"] = reason
+    out = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+           "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+    return Response(201, out)
+
+
+def token_review(apiserver: Any, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    """``POST /apis/authentication.k8s.io/v1/tokenreviews``: run the token authenticators.
+
+    What a kubelet (``authentication.webhook.enabled``) or an aggregated API server sends to
+    learn who a bearer token belongs to (``pkg/registry/authentication/tokenreview``); the
+    answer is computed and never stored.
+    """
+    if req.verb != "create":
+        raise bad_request("tokenreviews support only create")
+    body = req.body if isinstance(req.body, dict) else {}
+    spec = body.get("spec") or {}
+    if not spec.get("token"):
+        raise bad_request("token is required for TokenReview in authentication")
+    status: dict[str, Any] = {"user": {}}
+    try:
+        who = apiserver.authn.authenticate(BearerToken(spec["token"]))
+        status.update(authenticated=True, user=who.to_dict())
+    except StatusError:
+        status.update(authenticated=False, error="token not recognized")
+    out = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+           "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+    return Response(201, out)
+
+
+def install(apiserver: Any) -> KubeletClient:
+    """Register the pod connect subresources and SubjectAccessReview with ``apiserver``."""
+    client = KubeletClient(apiserver)
+    for sub in ("log", "exec", "portforward"):
+        apiserver.handlers[("pods", sub)] = client.connect
+    apiserver.handlers[("subjectaccessreviews", "")] = \
+        lambda rt, req, user: subject_access_review(apiserver, rt, req, user)
+    apiserver.handlers[("tokenreviews", "")] = \
+        lambda rt, req, user: token_review(apiserver, rt, req, user)
+    return client
+
+
+def pod_logs(client: Any, namespace: str, pod: str, container: str = "") -> str:
+    """``kubectl logs``: GET ``pods/<pod>/log`` through the apiserver."""
+    params = {"container": container} if container else {}
+    body = client.request(Request("get", "pods", "", namespace, pod, "log", params=params))
+    return body["text"]
+
+
+def pod_exec(client: Any, namespace: str, pod: str, command: list[str],
+             container: str = "") -> str:
+    """``kubectl exec``: POST ``pods/<pod>/exec`` (authorized as ``create``)."""
+    params: dict[str, Any] = {"command": list(command)}
+    if container:
+        params["container"] = container
+    body = client.request(Request("create", "pods", "", namespace, pod, "exec", params=params))
+    return body["text"]
+
+
+def pod_port_forward(client: Any, namespace: str, pod: str, port: int) -> str:
+    """``kubectl port-forward``: POST ``pods/<pod>/portforward``; returns the stream's answer."""
+    body = client.request(Request("create", "pods", "", namespace, pod, "portforward",
+                                  params={"ports": str(port)}))
+    return body["text"]

@@ -1,0 +1,81 @@
+"""Components report what happened to an object by writing ``Event`` objects.
+
+Mirrors ``k8s.io/client-go/tools/record`` (``EventRecorder``, ``EventBroadcaster`` and the
+``EventCorrelator``'s de-duplication): an Event names the object it is about
+(``involvedObject``), a ``type`` (Normal or Warning), a CamelCase ``reason``, a message, and
+the component that saw it (``source``). Its name is the object's name, a dot, and the time in
+hexadecimal nanoseconds. The same event seen again is not written twice: the recorder patches
+the existing one, raising ``count`` and ``lastTimestamp``. The apiserver stores Events with a
+one-hour etcd lease (``--event-ttl``), so they vanish on their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.core.clock import EPOCH
+from k8sbook.core.status import StatusError
+
+
+def object_reference(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    ref = {"apiVersion": obj.get("apiVersion", "v1"), "kind": obj.get("kind", ""),
+           "name": meta["name"], "uid": meta.get("uid", ""),
+           "resourceVersion": meta.get("resourceVersion", "")}
+    if meta.get("namespace"):
+        ref["namespace"] = meta["namespace"]
+    return {k: v for k, v in ref.items() if v}
+
+
+#: the last event-name timestamp used on each clock: virtual time does not advance between
+#: two events recorded at the same instant, so each one gets the next nanosecond (real clocks
+#: never return the same UnixNano twice in practice)
+_LAST_NANOS: WeakKeyDictionary[Any, int] = WeakKeyDictionary()
+
+
+class EventRecorder:
+    """``recorder.Eventf(obj, type, reason, message)`` for one component."""
+
+    def __init__(self, client: Client, component: str, host: str = "") -> None:
+        self.client = client
+        self.component = component
+        self.host = host
+        self._seen: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.dropped = 0  # events that could not be written (the real recorder drops them too)
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        if type_ not in ("Normal", "Warning"):
+            raise ValueError(f"event type must be Normal or Warning, not {type_!r}")
+        ref = object_reference(obj)
+        ns = ref.get("namespace", "default")
+        clock = self.client.clock
+        key = (ref["kind"], ns, ref["name"], ref.get("uid", ""), type_, reason, message)
+        try:
+            if key in self._seen:
+                prev = self._seen[key]
+                count = prev["count"] + 1
+                patched = self.client.patch("events", prev["metadata"]["name"],
+                                            {"count": count,
+                                             "lastTimestamp": clock.timestamp()}, ns)
+                self._seen[key] = patched
+                return
+            now = clock.timestamp()
+            nanos = max(int((EPOCH.timestamp() + clock.now()) * 1e9),
+                        _LAST_NANOS.get(clock, 0) + 1)
+            _LAST_NANOS[clock] = nanos
+            name = f"{ref['name']}.{nanos:x}"
+            source = {"component": self.component}
+            if self.host:
+                source["host"] = self.host
+            body = {"apiVersion": "v1", "kind": "Event",
+                    "metadata": {"name": name, "namespace": ns},
+                    "involvedObject": ref, "reason": reason, "message": message,
+                    "type": type_, "source": source, "count": 1,
+                    "firstTimestamp": now, "lastTimestamp": now,
+                    "reportingComponent": self.component,
+                    "reportingInstance": self.host or self.component}
+            self._seen[key] = self.client.create(body)
+        except (StatusError, ConnectionRefused):
+            self.dropped += 1

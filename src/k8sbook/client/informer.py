@@ -1,0 +1,362 @@
+"""The client side of list+watch: Reflector, DeltaFIFO, Indexer and SharedIndexInformer.
+
+Mirrors ``k8s.io/client-go/tools/cache``:
+
+* ``Reflector`` (``reflector.go``) lists a resource, then watches it from the list's
+  resourceVersion, remembering the last resourceVersion it saw (bookmarks included). When the
+  watch ends normally (its ``timeoutSeconds`` ran out) it watches again from there. When the
+  server answers ``410 Expired``/``Gone`` it relists; when the connection fails it backs off
+  (800 ms doubling to 30 s, with jitter) and tries again. The first list asks for
+  ``resourceVersion=0`` (served from the apiserver's cache); a relist after 410 asks for
+  ``resourceVersion=""`` (a consistent read from etcd), as ``relistResourceVersion`` does.
+  Watches use ``allowWatchBookmarks=true`` and a timeout drawn between 5 and 10 minutes.
+* ``DeltaFIFO`` (``delta_fifo.go``) queues the changes per object key; ``Replace`` after a
+  relist emits a ``Deleted`` delta with a ``DeletedFinalStateUnknown`` tombstone for every
+  object that vanished while the client was not watching, so no deletion is ever missed.
+* ``Indexer`` (``thread_safe_store.go``, ``index.go``): the local cache, keyed
+  ``namespace/name``, with a ``namespace`` index and any others you add.
+* ``SharedIndexInformer`` (``shared_informer.go``) pops the deltas, updates the indexer and
+  calls the registered handlers (``OnAdd``, ``OnUpdate``, ``OnDelete``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.core.clock import Timer
+from k8sbook.core.status import StatusError
+
+#: ``minWatchTimeout`` in reflector.go; each watch asks for a timeout in [5 min, 10 min).
+MIN_WATCH_TIMEOUT = 300.0
+BACKOFF_INITIAL, BACKOFF_CAP = 0.8, 30.0
+
+Obj = dict[str, Any]
+
+
+def meta_namespace_key(obj: Obj) -> str:
+    """``cache.MetaNamespaceKeyFunc``: ``namespace/name``, or ``name`` if cluster-scoped."""
+    meta = obj["metadata"]
+    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+
+
+@dataclass(frozen=True)
+class DeletedFinalStateUnknown:
+    """A tombstone: the object was deleted while the watch was down; this is its last state."""
+
+    key: str
+    obj: Obj
+
+
+class Indexer:
+    """A keyed store with secondary indexes."""
+
+    def __init__(self, indexers: dict[str, Callable[[Obj], list[str]]] | None = None) -> None:
+        self.items: dict[str, Obj] = {}
+        self.indexers = {"namespace": lambda o: [o["metadata"].get("namespace", "")]}
+        self.indexers.update(indexers or {})
+
+    def add(self, obj: Obj) -> None:
+        self.items[meta_namespace_key(obj)] = obj
+
+    update = add
+
+    def delete(self, obj: Obj) -> None:
+        self.items.pop(meta_namespace_key(obj), None)
+
+    def get_by_key(self, key: str) -> Obj | None:
+        return self.items.get(key)
+
+    def list(self) -> list[Obj]:
+        return [self.items[k] for k in sorted(self.items)]
+
+    def list_keys(self) -> list[str]:
+        return sorted(self.items)
+
+    def by_index(self, index: str, value: str) -> list[Obj]:
+        fn = self.indexers[index]
+        return [self.items[k] for k in sorted(self.items) if value in fn(self.items[k])]
+
+    def add_indexer(self, name: str, fn: Callable[[Obj], list[str]]) -> None:
+        self.indexers[name] = fn
+
+
+Delta = tuple[str, Any]  # ("Added"|"Updated"|"Deleted"|"Replaced"|"Sync", object or tombstone)
+
+
+class DeltaFIFO:
+    """Changes queued per key, in order; each key appears in the queue once."""
+
+    def __init__(self, known: Indexer) -> None:
+        self.items: dict[str, list[Delta]] = {}
+        self.queue: list[str] = []
+        self.known = known  # the informer's indexer: what the consumer already knows
+
+    def _push(self, key: str, delta: Delta) -> None:
+        if key not in self.items:
+            self.items[key] = []
+            self.queue.append(key)
+        deltas = self.items[key]
+        if deltas and delta[0] == "Deleted" and deltas[-1][0] == "Deleted":
+            return  # dedupDeltas: two deletions in a row are one
+        deltas.append(delta)
+
+    def add(self, obj: Obj) -> None:
+        self._push(meta_namespace_key(obj), ("Added", obj))
+
+    def update(self, obj: Obj) -> None:
+        self._push(meta_namespace_key(obj), ("Updated", obj))
+
+    def delete(self, obj: Obj) -> None:
+        self._push(meta_namespace_key(obj), ("Deleted", obj))
+
+    def replace(self, items: list[Obj]) -> None:
+        """After a (re)list: every listed object as ``Replaced``; every known object missing
+        from the list as ``Deleted`` with a :class:`DeletedFinalStateUnknown` tombstone."""
+        listed = set()
+        for obj in items:
+            key = meta_namespace_key(obj)
+            listed.add(key)
+            self._push(key, ("Replaced", obj))
+        for key in self.known.list_keys():
+            if key not in listed:
+                last = self.known.get_by_key(key)
+                self._push(key, ("Deleted", DeletedFinalStateUnknown(key, last)))
+
+    def pop(self) -> tuple[str, list[Delta]] | None:
+        if not self.queue:
+            return None
+        key = self.queue.pop(0)
+        return key, self.items.pop(key)
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+
+class Reflector:
+    """List, then watch; relist on 410; back off on connection errors."""
+
+    def __init__(self, client: Client, resource: str, store: DeltaFIFO, *, namespace: str = "",
+                 label_selector: str = "", field_selector: str = "",
+                 on_change: Callable[[], None] | None = None) -> None:
+        self.client = client
+        self.resource = resource
+        self.store = store
+        self.namespace = namespace
+        self.selectors = {k: v for k, v in (("labelSelector", label_selector),
+                                            ("fieldSelector", field_selector)) if v}
+        self.on_change = on_change or (lambda: None)
+        self.last_sync_resource_version = ""
+        self.last_sync_unavailable = False
+        self.lists = 0
+        self.watches = 0
+        self.relists_after_410 = 0
+        self.stopped = False
+        self._watcher: Any = None
+        self._generation = 0  # bumped whenever the current watch is abandoned
+        self._backoff = BACKOFF_INITIAL
+        self._timer: Timer | None = None
+        self.history: list[tuple[float, str]] = []  # (time, what happened), for figures
+
+    @property
+    def clock(self):
+        return self.client.clock
+
+    def _note(self, what: str) -> None:
+        self.history.append((round(self.clock.now(), 6), what))
+
+    def relist_resource_version(self) -> str:
+        """``relistResourceVersion``: "" after a 410, "0" at first, else the last seen."""
+        if self.last_sync_unavailable:
+            return ""
+        return self.last_sync_resource_version or "0"
+
+    def run(self) -> None:
+        self.stopped = False
+        self.list_and_watch()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._generation += 1
+        if self._timer:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.stop()
+
+    def _retry_later(self, what: Callable[[], None], reason: str) -> None:
+        delay = self._backoff * (1 + self.client.apiserver.ids.random())
+        self._backoff = min(self._backoff * 2, BACKOFF_CAP)
+        self._note(f"backoff {delay:.2f}s ({reason})")
+        self._timer = self.clock.call_later(delay, what, label=f"reflector {self.resource} retry")
+
+    def list_and_watch(self) -> None:
+        if self.stopped:
+            return
+        rv = self.relist_resource_version()
+        try:
+            result = self.client.list(self.resource, self.namespace, resourceVersion=rv,
+                                      **self.selectors)
+        except ConnectionRefused:
+            self._retry_later(self.list_and_watch, "list: connection refused")
+            return
+        except StatusError as err:
+            if err.code == 410 or (err.code == 504 and "Too large" in err.status["message"]):
+                self.last_sync_unavailable = True  # setIsLastSyncResourceVersionUnavailable
+            self._retry_later(self.list_and_watch, f"list: {err.code} {err.reason}")
+            return
+        self.lists += 1
+        self.last_sync_unavailable = False
+        self.last_sync_resource_version = result["metadata"]["resourceVersion"]
+        shown = rv or '""'
+        self._note(f"list rv={shown} -> {len(result['items'])} items at "
+                   f"rv {self.last_sync_resource_version}")
+        self.store.replace(result["items"])
+        self.on_change()
+        self.watch()
+
+    def watch(self) -> None:
+        if self.stopped:
+            return
+        timeout = int(MIN_WATCH_TIMEOUT * (1 + self.client.apiserver.ids.random()))
+        self._generation += 1
+        generation = self._generation
+        try:
+            self._watcher = self.client.watch(
+                self.resource, lambda event: self._on_event(event, generation), self.namespace,
+                resourceVersion=self.last_sync_resource_version, allowWatchBookmarks=True,
+                timeoutSeconds=timeout, **self.selectors)
+        except ConnectionRefused:
+            self._retry_later(self.watch, "watch: connection refused")
+            return
+        except StatusError as err:
+            if err.code == 410:
+                self.relists_after_410 += 1
+                self._note("watch: 410 -> relist")
+                self._retry_later(self.list_and_watch, "after watch expired")
+            else:
+                self._retry_later(self.watch, f"watch: {err.code} {err.reason}")
+            return
+        self.watches += 1
+        self._backoff = BACKOFF_INITIAL
+        self._note(f"watch from rv {self.last_sync_resource_version}")
+
+    def _on_event(self, event: dict[str, Any] | None, generation: int) -> None:
+        if self.stopped or generation != self._generation:
+            return  # an event of a watch this reflector has already given up
+        if event is None:  # stream ended: timeout, server closed, or the network broke
+            self._watcher = None
+            if self.client.network.reachable(self.client.instance):
+                self._note("watch closed -> watch again")
+                self.clock.call_soon(self.watch)
+            else:
+                self._retry_later(self.watch, "watch broken: connection lost")
+            return
+        kind, obj = event["type"], event["object"]
+        if kind == "ERROR":
+            watcher, self._watcher = self._watcher, None
+            self._generation += 1
+            if watcher is not None:
+                watcher.stop()
+            if obj.get("code") == 410:
+                # isExpiredError: do NOT mark the last resourceVersion unavailable; a list
+                # "not older than" it is still answerable from the watch cache. Relist (after
+                # the usual backoff), from the last resourceVersion seen.
+                self.relists_after_410 += 1
+                self._note(f"watch: 410 {obj.get('reason')} -> relist")
+                self._retry_later(self.list_and_watch, "after watch expired")
+            else:
+                self._retry_later(self.list_and_watch, f"watch error {obj.get('code')}")
+            return
+        self.last_sync_resource_version = obj["metadata"]["resourceVersion"]
+        if kind == "ADDED":
+            self.store.add(obj)
+        elif kind == "MODIFIED":
+            self.store.update(obj)
+        elif kind == "DELETED":
+            self.store.delete(obj)
+        if kind != "BOOKMARK":
+            self.on_change()
+
+
+Handler = Callable[..., None]
+
+
+class SharedIndexInformer:
+    """A Reflector feeding a DeltaFIFO, drained into an Indexer and the event handlers."""
+
+    def __init__(self, client: Client, resource: str, *, namespace: str = "",
+                 label_selector: str = "", field_selector: str = "",
+                 indexers: dict[str, Callable[[Obj], list[str]]] | None = None) -> None:
+        self.client = client
+        self.resource = resource
+        self.indexer = Indexer(indexers)
+        self.fifo = DeltaFIFO(self.indexer)
+        self.reflector = Reflector(client, resource, self.fifo, namespace=namespace,
+                                   label_selector=label_selector,
+                                   field_selector=field_selector, on_change=self._schedule)
+        self.handlers: list[tuple[Handler | None, Handler | None, Handler | None]] = []
+        self._scheduled = False
+        self.synced = False
+        #: every notification delivered, as (time, "add"|"update"|"delete", key)
+        self.notifications: list[tuple[float, str, str]] = []
+
+    def add_event_handler(self, on_add: Handler | None = None, on_update: Handler | None = None,
+                          on_delete: Handler | None = None) -> None:
+        """``OnAdd(obj)``, ``OnUpdate(old, new)``, ``OnDelete(obj or tombstone)``. A handler
+        added after start first gets an ``OnAdd`` for each object already cached."""
+        self.handlers.append((on_add, on_update, on_delete))
+        if on_add:
+            for obj in self.indexer.list():
+                on_add(obj)
+
+    def run(self) -> None:
+        self.reflector.run()
+
+    def stop(self) -> None:
+        self.reflector.stop()
+
+    def has_synced(self) -> bool:
+        return self.synced
+
+    def lister(self, namespace: str | None = None) -> list[Obj]:
+        items = self.indexer.list()
+        if namespace is None:
+            return items
+        return [o for o in items if o["metadata"].get("namespace", "") == namespace]
+
+    def get(self, key: str) -> Obj | None:
+        return self.indexer.get_by_key(key)
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self.client.clock.call_soon(self._drain, label=f"informer {self.resource} pop")
+
+    def _notify(self, what: str, key: str, *args: Any) -> None:
+        self.notifications.append((round(self.client.clock.now(), 6), what, key))
+        index = {"add": 0, "update": 1, "delete": 2}[what]
+        for handlers in self.handlers:
+            fn = handlers[index]
+            if fn:
+                fn(*args)
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        while (popped := self.fifo.pop()) is not None:
+            key, deltas = popped
+            for kind, obj in deltas:
+                old = self.indexer.get_by_key(key)
+                if kind == "Deleted":
+                    self.indexer.items.pop(key, None)
+                    self._notify("delete", key, obj)
+                elif old is None:
+                    self.indexer.add(obj)
+                    self._notify("add", key, obj)
+                else:
+                    # as in processDeltas: a Replaced delta after a relist is an update even
+                    # when nothing changed; handlers compare resourceVersions if they care
+                    self.indexer.update(obj)
+                    self._notify("update", key, old, obj)
+        self.synced = True

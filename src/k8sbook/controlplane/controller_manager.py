@@ -1,0 +1,146 @@
+"""kube-controller-manager: many controllers in one process, running only while it leads.
+
+Mirrors ``cmd/kube-controller-manager/app``: the process first runs leader election on the
+Lease ``kube-system/kube-controller-manager`` (15 s lease, 10 s renew deadline, 2 s retry);
+only the replica holding it starts its controllers. They share one informer factory
+(``informers.NewSharedInformerFactory``), whose lists and watches use the controller manager's
+own identity (``system:kube-controller-manager``, allowed to list and watch everything "for
+all shared informers"), while each controller writes with its own service account, as
+kubeadm's ``--use-service-account-credentials=true`` arranges:
+``system:serviceaccount:kube-system:<controller>-controller``, bound to
+``system:controller:<controller>-controller``. A replica that loses the Lease exits
+(``leaderelection lost``); the model stops it.
+
+Simplified: the ServiceAccounts are created through the API, but their tokens are registered
+with the apiserver's authenticator in-process (the real controller manager asks the
+TokenRequest API, ``serviceaccounts/<name>/token``). Only the controllers the book needs are
+here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption`` run by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from k8sbook.apiserver.authentication import BearerToken, service_account_user
+from k8sbook.client.informer import SharedIndexInformer
+from k8sbook.client.leaderelection import LeaderElector
+from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.cluster import Cluster
+from k8sbook.controlplane.controllers.disruption import DisruptionController
+from k8sbook.controlplane.controllers.node_lifecycle import (
+    NodeLifecycleController,
+    TaintEvictionController,
+)
+from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
+from k8sbook.core.status import StatusError
+
+LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-controller-manager"
+DEFAULT_CONTROLLERS = ("replicaset", "disruption")
+
+
+class SharedInformerFactory:
+    """``informers.SharedInformerFactory``: one informer per resource, shared."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.informers: dict[str, SharedIndexInformer] = {}
+
+    def informer(self, resource: str, **kwargs: Any) -> SharedIndexInformer:
+        if resource not in self.informers:
+            self.informers[resource] = SharedIndexInformer(self.client, resource, **kwargs)
+        return self.informers[resource]
+
+    def start(self) -> None:
+        for name in sorted(self.informers):
+            self.informers[name].run()
+
+    def stop(self) -> None:
+        for inf in self.informers.values():
+            inf.stop()
+
+
+def service_account_client(cluster: Cluster, instance: str, creator: Client, name: str) -> Client:
+    """A client for ``instance`` that authenticates as ``kube-system/<name>``."""
+    try:
+        sa = creator.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                             "metadata": {"name": name, "namespace": "kube-system"}})
+    except StatusError as err:
+        if err.code != 409:
+            raise
+        sa = creator.get("serviceaccounts", name, "kube-system")
+    token = f"sa-token-{name}-{sa['metadata']['uid'][:8]}"
+    cluster.apiserver.authn.add_token(
+        token, service_account_user("kube-system", name, sa["metadata"]["uid"]))
+    return cluster.client(instance, credentials=BearerToken(token))
+
+
+ControllerFactory = Callable[[Client, SharedInformerFactory], Any]
+
+CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
+    "replicaset": ("replicaset-controller", lambda c, f: ReplicaSetController(
+        c, f.informer("replicasets"), f.informer("pods"))),
+    "disruption": ("disruption-controller", lambda c, f: DisruptionController(
+        c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
+    # both run with the node-controller service account, as in kube-controller-manager
+    "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
+        c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
+    "tainteviction": ("node-controller", lambda c, f: TaintEvictionController(
+        c, f.informer("nodes"), f.informer("pods"))),
+}
+
+
+class KubeControllerManager:
+    """One replica of kube-controller-manager (``instance`` like ``kube-controller-manager/cp-1``)."""
+
+    def __init__(self, cluster: Cluster, instance: str = "kube-controller-manager/cp-1",
+                 controllers: tuple[str, ...] = DEFAULT_CONTROLLERS) -> None:
+        self.cluster = cluster
+        self.instance = instance
+        host = instance.split("/", 1)[1] if "/" in instance else "control-plane"
+        self.identity = f"{host}_{cluster.ids.uid()}"
+        self.client = cluster.client(instance)
+        self.enabled = controllers
+        self.factory: SharedInformerFactory | None = None
+        self.controllers: dict[str, Any] = {}
+        self.exited = False
+        self.elector = LeaderElector(self.client, LEASE_NAMESPACE, LEASE_NAME, self.identity,
+                                     on_started_leading=self._start_controllers,
+                                     on_stopped_leading=self._leaderelection_lost)
+        cluster.components[instance] = self
+
+    def start(self) -> None:
+        self.elector.run()
+
+    def stop(self) -> None:
+        """The process is killed: no more renewals; the Lease is left to expire."""
+        self.elector.stop()
+        self._stop_controllers()
+
+    @property
+    def leading(self) -> bool:
+        return self.elector.leading
+
+    def _start_controllers(self) -> None:
+        self.factory = SharedInformerFactory(self.client)
+        for name in self.enabled:
+            sa, build = CONTROLLERS[name]
+            try:
+                client = service_account_client(self.cluster, self.instance, self.client, sa)
+            except (StatusError, ConnectionRefused):
+                continue
+            self.controllers[name] = build(client, self.factory)
+        self.factory.start()
+        for name in sorted(self.controllers):
+            self.controllers[name].run()
+
+    def _stop_controllers(self) -> None:
+        for ctrl in self.controllers.values():
+            ctrl.stop()
+        if self.factory:
+            self.factory.stop()
+
+    def _leaderelection_lost(self) -> None:
+        self.exited = True  # klog.Fatalf("leaderelection lost"): the process exits
+        self._stop_controllers()
+        self.elector.stop()

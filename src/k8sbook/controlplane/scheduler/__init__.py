@@ -1,0 +1,12 @@
+"""kube-scheduler (``pkg/scheduler``): see :mod:`k8sbook.controlplane.scheduler.scheduler`."""
+
+from k8sbook.controlplane.scheduler.framework import (
+    DEFAULT_MULTIPOINT,
+    Profile,
+    SchedulerConfigError,
+    num_feasible_nodes_to_find,
+)
+from k8sbook.controlplane.scheduler.scheduler import KubeScheduler
+
+__all__ = ["DEFAULT_MULTIPOINT", "KubeScheduler", "Profile", "SchedulerConfigError",
+           "num_feasible_nodes_to_find"]

@@ -1,0 +1,177 @@
+"""The scheduling framework's vocabulary: statuses, node infos, profiles, the plugin registry.
+
+Mirrors ``pkg/scheduler/framework`` (``Status`` codes ``Success``, ``Unschedulable``,
+``UnschedulableAndUnresolvable``; ``NodeInfo`` with the pods on a node and their summed
+requests; ``MaxNodeScore = 100``; ``DefaultNormalizeScore``), the default profile of
+``pkg/scheduler/apis/config/v1/default_plugins.go`` and the framework's refusal of a profile
+that names a plugin it does not know (``framework/runtime/framework.go``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+Obj = dict[str, Any]
+
+SUCCESS = "Success"
+UNSCHEDULABLE = "Unschedulable"
+UNRESOLVABLE = "UnschedulableAndUnresolvable"
+MAX_NODE_SCORE = 100
+#: ``schedutil.DefaultMilliCPURequest`` and ``DefaultMemoryRequest``: what scoring assumes for a
+#: container that requests nothing
+DEFAULT_MILLI_CPU_REQUEST = 100
+DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
+#: ``minFeasibleNodesToFind`` and ``minFeasibleNodesPercentageToFind`` (schedule_one.go)
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+
+
+@dataclass(frozen=True)
+class Status:
+    code: str = SUCCESS
+    reasons: tuple[str, ...] = ()
+    plugin: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code == SUCCESS
+
+
+_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
+           "G": 10**9, "T": 10**12, "m": 0.001, "": 1}
+
+
+def parse_quantity(q: str | float) -> float:
+    """``resource.Quantity`` for the forms the book uses: ``500m``, ``2``, ``128Mi``, ``1G``."""
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
+    if not m or m.group(2) not in _SUFFIX:
+        raise ValueError(f"quantities must match the regular expression ... : {q!r}")
+    return float(m.group(1)) * _SUFFIX[m.group(2)]
+
+
+def pod_requests(pod: Obj, non_zero: bool = False) -> dict[str, float]:
+    """``resource.PodRequests``: cpu in millicores, memory in bytes, summed over containers
+    (and the largest init container, if larger). ``non_zero`` applies the scoring defaults."""
+    def one(c: Obj) -> dict[str, float]:
+        req = (c.get("resources") or {}).get("requests") or {}
+        cpu = parse_quantity(req["cpu"]) * 1000 if "cpu" in req else 0.0
+        mem = parse_quantity(req["memory"]) if "memory" in req else 0.0
+        if non_zero:
+            cpu = cpu or DEFAULT_MILLI_CPU_REQUEST
+            mem = mem or DEFAULT_MEMORY_REQUEST
+        return {"cpu": cpu, "memory": mem}
+    spec = pod.get("spec", {})
+    total = {"cpu": 0.0, "memory": 0.0}
+    for c in spec.get("containers", []):
+        for k, v in one(c).items():
+            total[k] += v
+    for c in spec.get("initContainers", []):
+        for k, v in one(c).items():
+            total[k] = max(total[k], v)
+    return total
+
+
+@dataclass
+class NodeInfo:
+    """A node with the pods the scheduler's cache places on it."""
+
+    node: Obj
+    pods: list[Obj] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.node["metadata"]["name"]
+
+    def allocatable(self) -> dict[str, float]:
+        alloc = self.node.get("status", {}).get("allocatable", {})
+        return {"cpu": parse_quantity(alloc.get("cpu", "0")) * 1000,
+                "memory": parse_quantity(alloc.get("memory", "0")),
+                "pods": parse_quantity(alloc.get("pods", "0"))}
+
+    def requested(self, non_zero: bool = False) -> dict[str, float]:
+        total = {"cpu": 0.0, "memory": 0.0}
+        for p in self.pods:
+            for k, v in pod_requests(p, non_zero).items():
+                total[k] += v
+        return total
+
+    def used_host_ports(self) -> set[tuple[str, str, int]]:
+        out = set()
+        for p in self.pods:
+            out |= host_ports(p)
+        return out
+
+
+def host_ports(pod: Obj) -> set[tuple[str, str, int]]:
+    out = set()
+    for c in pod.get("spec", {}).get("containers", []):
+        for port in c.get("ports", []) or []:
+            if port.get("hostPort"):
+                out.add((port.get("hostIP", "0.0.0.0"), port.get("protocol", "TCP"),
+                         port["hostPort"]))
+    return out
+
+
+def default_normalize_score(scores: dict[str, float], reverse: bool) -> dict[str, int]:
+    """``helper.DefaultNormalizeScore``: scale to 0..100 by the maximum; reverse if asked."""
+    top = max(scores.values(), default=0)
+    out = {}
+    for name, s in scores.items():
+        if top == 0:
+            out[name] = MAX_NODE_SCORE if reverse else 0
+            continue
+        v = int(MAX_NODE_SCORE * s // top)
+        out[name] = MAX_NODE_SCORE - v if reverse else v
+    return out
+
+
+def num_feasible_nodes_to_find(num_all_nodes: int, percentage_of_nodes_to_score: int = 0) -> int:
+    """``numFeasibleNodesToFind``: below 100 nodes, all of them; otherwise a percentage that
+    shrinks as the cluster grows (50 - nodes/125, at least 5 %), and never fewer than 100."""
+    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all_nodes
+    pct = percentage_of_nodes_to_score
+    if pct == 0:
+        pct = 50 - num_all_nodes // 125
+        pct = max(pct, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
+    num = num_all_nodes * pct // 100
+    return max(num, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+#: The ``MultiPoint`` list of the default profile (v1 API), in order, with score weights.
+DEFAULT_MULTIPOINT: tuple[tuple[str, int], ...] = (
+    ("SchedulingGates", 0), ("PrioritySort", 0), ("NodeUnschedulable", 0), ("NodeName", 0),
+    ("TaintToleration", 3), ("NodeAffinity", 2), ("NodePorts", 0), ("NodeResourcesFit", 1),
+    ("VolumeRestrictions", 0), ("EBSLimits", 0), ("GCEPDLimits", 0), ("NodeVolumeLimits", 0),
+    ("AzureDiskLimits", 0), ("VolumeBinding", 0), ("VolumeZone", 0), ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2), ("DynamicResources", 0), ("DefaultPreemption", 0),
+    ("NodeResourcesBalancedAllocation", 1), ("ImageLocality", 1), ("DefaultBinder", 0),
+)
+
+
+class SchedulerConfigError(ValueError):
+    """The scheduler refuses to start with this configuration."""
+
+
+@dataclass
+class Profile:
+    """A ``KubeSchedulerProfile``: a scheduler name and its enabled plugins with weights."""
+
+    scheduler_name: str = "default-scheduler"
+    plugins: tuple[tuple[str, int], ...] = ()
+    #: plugins enabled at the filter and score extension points besides MultiPoint
+    filter: tuple[str, ...] = ()
+    score: tuple[tuple[str, int], ...] = ()
+    percentage_of_nodes_to_score: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.plugins:
+            self.plugins = model_default_plugins()
+
+
+def model_default_plugins() -> tuple[tuple[str, int], ...]:
+    """The default ``MultiPoint`` list minus the plugins the model does not implement."""
+    from k8sbook.controlplane.scheduler.plugins import REGISTRY
+    return tuple((n, w) for n, w in DEFAULT_MULTIPOINT if n in REGISTRY)

@@ -1,0 +1,374 @@
+"""kube-scheduler: watch unscheduled pods and nodes, filter, score, bind.
+
+Mirrors ``pkg/scheduler`` (``scheduler.go``, ``schedule_one.go``, ``eventhandlers.go``):
+
+* one informer on pods that have not finished (``status.phase!=Succeeded,status.phase!=Failed``)
+  and one on nodes. Pods already bound go to the scheduler's cache (so their requests count
+  against their node); pods with no ``spec.nodeName`` and this profile's ``schedulerName`` go to
+  the :class:`~k8sbook.controlplane.scheduler.queue.SchedulingQueue`. A node added or changed, or a bound
+  pod deleted, moves the unschedulable pods back to the queue.
+* ``scheduleOne``: pop the pod, run the Filter plugins on up to ``numFeasibleNodesToFind``
+  nodes (starting where the last cycle stopped), run the Score plugins on the feasible ones,
+  multiply each normalised score by the plugin's weight, add up, pick the highest (ties
+  broken at random), *assume* the pod on that node in the cache, and bind it: ``POST
+  pods/<name>/binding``. Then a ``Scheduled`` Event.
+* when no node passes, the PostFilter plugins run (``DynamicResources``, then
+  ``DefaultPreemption``); the pod's ``PodScheduled`` condition becomes ``False`` with reason
+  ``Unschedulable`` and the message ``0/N nodes are available: ...``, a ``FailedScheduling``
+  Event is written, and the pod waits in the queue. If preemption finds victims, the
+  scheduler sets ``status.nominatedNodeName`` and deletes them.
+* leader election on the Lease ``kube-system/kube-scheduler``.
+
+It talks to nothing but kube-apiserver. Simplified: one profile, synchronous binding (the
+real binding cycle runs in a goroutine), no extenders, the plugins of
+:mod:`k8sbook.controlplane.scheduler.plugins` only.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from k8sbook.client.events import EventRecorder
+from k8sbook.client.informer import DeletedFinalStateUnknown, SharedIndexInformer
+from k8sbook.client.leaderelection import LeaderElector
+from k8sbook.client.rest import ConnectionRefused
+from k8sbook.cluster import Cluster
+from k8sbook.controlplane.scheduler.framework import (
+    NodeInfo,
+    Obj,
+    Profile,
+    SchedulerConfigError,
+    Status,
+    num_feasible_nodes_to_find,
+)
+from k8sbook.controlplane.scheduler.plugins import (
+    FILTERS,
+    REGISTRY,
+    SCORES,
+    histogram,
+    pick_one_node_for_preemption,
+    preemption_candidates,
+)
+from k8sbook.controlplane.scheduler.queue import QueuedPodInfo, SchedulingQueue, pod_key
+from k8sbook.core.status import StatusError
+
+LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-scheduler"
+POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+def validate_profile(profile: Profile) -> None:
+    """What ``frameworkruntime.NewFramework`` refuses: a plugin name it has no factory for."""
+    for point, names in (("FilterPlugin", profile.filter), ("ScorePlugin",
+                                                            [n for n, _ in profile.score])):
+        for name in names:
+            if name not in REGISTRY:
+                raise SchedulerConfigError(f'{point} "{name}" does not exist')
+    for name, _ in profile.plugins:
+        if name not in REGISTRY:
+            # MultiPoint expansion walks the extension points, PreFilter first
+            raise SchedulerConfigError(f'PreFilterPlugin "{name}" does not exist')
+
+
+def _obj(o: Any) -> Obj:
+    return o.obj if isinstance(o, DeletedFinalStateUnknown) else o
+
+
+class KubeScheduler:
+    def __init__(self, cluster: Cluster, instance: str = "kube-scheduler/cp-1", *,
+                 profile: Profile | None = None, leader_elect: bool = True) -> None:
+        self.profile = profile or Profile()
+        validate_profile(self.profile)  # before anything talks to the apiserver
+        self.cluster = cluster
+        self.instance = instance
+        self.client = cluster.client(instance)
+        self.recorder = EventRecorder(self.client, self.profile.scheduler_name)
+        self.queue = SchedulingQueue(cluster.clock)
+        self.queue.on_active = self._wake
+        self.nodes: dict[str, NodeInfo] = {}
+        self.assumed: dict[str, str] = {}  # pod key -> node, until the informer confirms
+        self.next_start_node_index = 0
+        self.pod_informer: SharedIndexInformer | None = None
+        self.node_informer: SharedIndexInformer | None = None
+        self._scheduled = False
+        self.running = False
+        #: one record per scheduling attempt, for chapters and tests
+        self.attempts: list[dict[str, Any]] = []
+        host = instance.split("/", 1)[1] if "/" in instance else "control-plane"
+        self.elector = LeaderElector(self.client, LEASE_NAMESPACE, LEASE_NAME,
+                                     f"{host}_{cluster.ids.uid()}",
+                                     on_started_leading=self._run,
+                                     on_stopped_leading=self.stop) if leader_elect else None
+        cluster.components[instance] = self
+
+    @property
+    def filters(self) -> list[str]:
+        names = [n for n, _ in self.profile.plugins] + list(self.profile.filter)
+        return [n for n in FILTERS if n in names]
+
+    @property
+    def weights(self) -> dict[str, int]:
+        w = {n: wt for n, wt in self.profile.plugins if n in SCORES and wt}
+        w.update({n: wt or 1 for n, wt in self.profile.score})
+        return w
+
+    # -- life cycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self.elector:
+            self.elector.run()
+        else:
+            self._run()
+
+    def _run(self) -> None:
+        self.running = True
+        self.pod_informer = SharedIndexInformer(self.client, "pods",
+                                                field_selector=POD_FIELD_SELECTOR)
+        self.node_informer = SharedIndexInformer(self.client, "nodes")
+        self.node_informer.add_event_handler(self._node_added, self._node_updated,
+                                             self._node_deleted)
+        self.pod_informer.add_event_handler(self._pod_added, self._pod_updated,
+                                            self._pod_deleted)
+        self.node_informer.run()
+        self.pod_informer.run()
+        self.queue.run()
+
+    def stop(self) -> None:
+        self.running = False
+        if self.elector and not self.elector.stopped:
+            self.elector.stop()
+        for inf in (self.pod_informer, self.node_informer):
+            if inf:
+                inf.stop()
+        self.queue.close()
+
+    # -- event handlers ------------------------------------------------------------------
+    def _responsible(self, pod: Obj) -> bool:
+        return pod["spec"].get("schedulerName", "default-scheduler") == \
+            self.profile.scheduler_name
+
+    def _node_added(self, node: Obj) -> None:
+        self.nodes[node["metadata"]["name"]] = NodeInfo(node, self._pods_on(node))
+        self.queue.move_all_to_active_or_backoff("NodeAdd")
+
+    def _node_updated(self, old: Obj, new: Obj) -> None:
+        name = new["metadata"]["name"]
+        info = self.nodes.get(name)
+        if info is None:
+            return self._node_added(new)
+        info.node = new
+        relevant = any(old.get(a, {}).get(b) != new.get(a, {}).get(b) for a, b in (
+            ("spec", "taints"), ("spec", "unschedulable"), ("metadata", "labels"),
+            ("status", "allocatable")))
+        if relevant:
+            self.queue.move_all_to_active_or_backoff("NodeUpdate")
+
+    def _node_deleted(self, node: Any) -> None:
+        self.nodes.pop(_obj(node)["metadata"]["name"], None)
+
+    def _pods_on(self, node: Obj) -> list[Obj]:
+        name = node["metadata"]["name"]
+        if self.pod_informer is None:
+            return []
+        return [p for p in self.pod_informer.indexer.list() if p["spec"].get("nodeName") == name]
+
+    def _cache_add(self, pod: Obj) -> None:
+        key = pod_key(pod)
+        node = pod["spec"]["nodeName"]
+        self.assumed.pop(key, None)
+        for ni in self.nodes.values():
+            ni.pods = [p for p in ni.pods if pod_key(p) != key]
+        if node in self.nodes:
+            self.nodes[node].pods.append(pod)
+
+    def _cache_remove(self, pod: Obj) -> None:
+        key = pod_key(pod)
+        self.assumed.pop(key, None)
+        for ni in self.nodes.values():
+            ni.pods = [p for p in ni.pods if pod_key(p) != key]
+
+    def _pod_added(self, pod: Obj) -> None:
+        if pod["spec"].get("nodeName"):
+            self._cache_add(pod)
+        elif self._responsible(pod):
+            self.queue.add(pod)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if new["spec"].get("nodeName"):
+            if not old["spec"].get("nodeName"):
+                self.queue.delete(new)
+            self._cache_add(new)
+        elif self._responsible(new):
+            self.queue.update(new)
+
+    def _pod_deleted(self, pod: Any) -> None:
+        pod = _obj(pod)
+        if pod["spec"].get("nodeName"):
+            self._cache_remove(pod)
+            self.queue.move_all_to_active_or_backoff("AssignedPodDelete")
+        else:
+            self.queue.delete(pod)
+
+    # -- the scheduling cycle ------------------------------------------------------------
+    def _wake(self) -> None:
+        if self.running and not self._scheduled:
+            self._scheduled = True
+            self.cluster.clock.call_soon(self._loop, label="scheduleOne")
+
+    def _loop(self) -> None:
+        self._scheduled = False
+        info = self.queue.pop()
+        if info is None:
+            return
+        self.schedule_one(info)
+        if self.queue.active:
+            self._wake()
+
+    def find_nodes_that_fit(self, pod: Obj) -> tuple[list[NodeInfo], dict[str, Status]]:
+        """``findNodesThatPassFilters``: stop once enough feasible nodes are found."""
+        names = sorted(self.nodes)
+        n = len(names)
+        want = num_feasible_nodes_to_find(n, self.profile.percentage_of_nodes_to_score)
+        feasible: list[NodeInfo] = []
+        statuses: dict[str, Status] = {}
+        processed = 0
+        for i in range(n):
+            if len(feasible) >= want:
+                break
+            ni = self.nodes[names[(self.next_start_node_index + i) % n]]
+            processed += 1
+            for f in self.filters:
+                st = FILTERS[f](pod, ni)
+                if not st.ok:
+                    statuses[ni.name] = st
+                    break
+            else:
+                feasible.append(ni)
+        if n:
+            self.next_start_node_index = (self.next_start_node_index + processed) % n
+        return feasible, statuses
+
+    def prioritize(self, pod: Obj, feasible: list[NodeInfo]) -> dict[str, dict[str, int]]:
+        """``prioritizeNodes``: per node, per plugin, normalised score x weight."""
+        out: dict[str, dict[str, int]] = {ni.name: {} for ni in feasible}
+        for plugin, weight in sorted(self.weights.items()):
+            for node, s in SCORES[plugin](pod, feasible).items():
+                out[node][plugin] = s * weight
+        return out
+
+    def select_host(self, totals: dict[str, int]) -> str:
+        """``selectHost``: the highest total; ties broken by reservoir sampling."""
+        best, count, chosen = -1, 0, ""
+        for name in sorted(totals):
+            if totals[name] > best:
+                best, count, chosen = totals[name], 1, name
+            elif totals[name] == best:
+                count += 1
+                if self.cluster.ids.random() * count < 1:
+                    chosen = name
+        return chosen
+
+    def schedule_one(self, info: QueuedPodInfo) -> None:
+        pod = info.pod
+        key = info.key
+        current = self.pod_informer.get(key) if self.pod_informer else None
+        if current is None or current["spec"].get("nodeName") or \
+                current["metadata"].get("deletionTimestamp"):
+            self.queue.done(key)
+            return
+        pod = current
+        record: dict[str, Any] = {"t": round(self.cluster.clock.now(), 6), "pod": key,
+                                  "attempt": info.attempts}
+        self.attempts.append(record)
+        if not self.nodes:
+            record["result"] = "no nodes available to schedule pods"
+            self._fail(info, pod, "no nodes available to schedule pods", set())
+            return
+        feasible, statuses = self.find_nodes_that_fit(pod)
+        record["filtered"] = {n: list(s.reasons) for n, s in sorted(statuses.items())}
+        if not feasible:
+            self._unschedulable(info, pod, statuses, record)
+            return
+        scores = self.prioritize(pod, feasible)
+        totals = {n: sum(v.values()) for n, v in scores.items()}
+        record["scores"] = {n: dict(sorted(v.items())) for n, v in sorted(scores.items())}
+        node = self.select_host(totals)
+        record["node"] = node
+        # assume, then bind
+        assumed = copy.deepcopy(pod)
+        assumed["spec"]["nodeName"] = node
+        self.assumed[key] = node
+        self.nodes[node].pods.append(assumed)
+        try:
+            self.client.bind(pod["metadata"]["namespace"], pod["metadata"]["name"], node)
+        except (StatusError, ConnectionRefused) as err:
+            self._cache_remove(assumed)
+            record["result"] = f"bind failed: {err}"
+            self._fail(info, pod, f"binding rejected: {err}", set())
+            return
+        record["result"] = "bound"
+        self.queue.done(key)
+        self.recorder.event(pod, "Normal", "Scheduled",
+                            f"Successfully assigned {key} to {node}")
+
+    def _unschedulable(self, info: QueuedPodInfo, pod: Obj, statuses: dict[str, Status],
+                       record: dict[str, Any]) -> None:
+        n = len(self.nodes)
+        reasons = [r for s in statuses.values() for r in s.reasons]
+        message = f"0/{n} nodes are available: {histogram(reasons)}."
+        # PostFilter: DynamicResources (the model has no ResourceClaims), then preemption
+        post = ["no new claims to deallocate"]
+        nominated = ""
+        if pod["spec"].get("preemptionPolicy") == "Never":
+            post.append("preemption: not eligible due to preemptionPolicy=Never.")
+        else:
+            cands, why = preemption_candidates(pod, [self.nodes[k] for k in sorted(self.nodes)],
+                                               statuses, self.filters)
+            if cands:
+                nominated, victims = pick_one_node_for_preemption(cands)
+                record["preemption"] = {"node": nominated,
+                                        "victims": [pod_key(v) for v in victims]}
+                self._preempt(pod, nominated, victims)
+            else:
+                post.append(f"preemption: 0/{n} nodes are available: {histogram(why)}.")
+        if not nominated:
+            message += " " + ", ".join(post)
+        record["result"] = message
+        plugins = {s.plugin for s in statuses.values()}
+        self._fail(info, pod, message, plugins, nominated)
+
+    def _preempt(self, pod: Obj, node: str, victims: list[Obj]) -> None:
+        """``prepareCandidate``: evict (delete) each victim and say why."""
+        for v in victims:
+            meta = v["metadata"]
+            try:
+                self.client.delete("pods", meta["name"], meta["namespace"])
+            except (StatusError, ConnectionRefused):
+                continue
+            self.recorder.event(v, "Normal", "Preempted",
+                                f"Preempted by pod {pod['metadata']['uid']} on node {node}")
+
+    def _fail(self, info: QueuedPodInfo, pod: Obj, message: str, plugins: set[str],
+              nominated: str = "") -> None:
+        """``handleSchedulingFailure``: event, PodScheduled=False, back into the queue."""
+        self.queue.add_unschedulable(info, plugins)
+        self.recorder.event(pod, "Warning", "FailedScheduling", message)
+        reason = "Unschedulable" if plugins or nominated else "SchedulerError"
+        cond = {"type": "PodScheduled", "status": "False", "reason": reason,
+                "message": message, "lastProbeTime": None,
+                "lastTransitionTime": self.cluster.clock.timestamp()}
+        old = next((c for c in pod.get("status", {}).get("conditions", [])
+                    if c.get("type") == "PodScheduled"), None)
+        if old and old.get("status") == "False" and old.get("reason") == reason:
+            cond["lastTransitionTime"] = old.get("lastTransitionTime")
+            if old.get("message") == message and not nominated:
+                return  # nothing new to write
+        conds = [c for c in pod.get("status", {}).get("conditions", [])
+                 if c.get("type") != "PodScheduled"] + [cond]
+        status: Obj = {"conditions": conds}
+        if nominated:
+            status["nominatedNodeName"] = nominated
+        try:
+            self.client.patch("pods", pod["metadata"]["name"], {"status": status},
+                              pod["metadata"]["namespace"], subresource="status")
+        except (StatusError, ConnectionRefused):
+            pass

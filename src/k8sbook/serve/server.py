@@ -1,0 +1,840 @@
+"""``k8sbook serve``: the model's kube-apiserver over HTTPS, for kubectl and client libraries.
+
+Mirrors ``k8s.io/apiserver/pkg/endpoints``: the REST mapping from an HTTP method and a URL
+(``/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}``,
+``/apis/{group}/{version}/...``; ``RequestInfoFactory`` in ``endpoints/request``) to a verb
+(GET on an object is ``get``, on a collection ``list``, with ``?watch=true`` or under the old
+``/watch/`` prefix ``watch``; POST ``create``; PUT ``update``; PATCH ``patch``; DELETE
+``delete``), the discovery documents clients read first (``/api``, ``/apis``, the
+``APIResourceList`` of each group version, ``/version``), the health endpoints (``/healthz``,
+``/livez``, ``/readyz``), watch streams as newline-delimited JSON ``WatchEvent`` objects over a
+chunked response (``endpoints/handlers/watch.go``), server-side ``Table`` printing for
+``kubectl get`` (:mod:`k8sbook.serve.printers`), and every failure as a ``Status`` with its HTTP
+code. The handler itself is the model's :meth:`k8sbook.apiserver.server.APIServer.handle`.
+
+A :class:`ModelServer` runs one :class:`k8sbook.cluster.Cluster` whose virtual time follows
+the wall clock (a loop thread advances ``cluster.clock``), or stands still until
+:meth:`ModelServer.advance` is called (``realtime=False``, for deterministic pages). The model
+stays single-threaded: the loop and every HTTP handler take one lock around any model call.
+
+Transport and identity: HTTPS on 127.0.0.1 (a real kube-apiserver serves HTTPS only, on port
+6443 with kubeadm), with certificates made as kubeadm makes them (:mod:`k8sbook.serve.certs`). The
+kubeconfig it writes holds kubeadm's ``admin.conf`` identity: a client certificate with CN
+``kubernetes-admin`` and O ``kubeadm:cluster-admins``, which the apiserver's x509
+authenticator maps to that user and group. Plain HTTP would not do: client-go reads a
+kubeconfig's credentials only when the transport is TLS, so kubectl over ``http://`` is always
+``system:anonymous``. A bearer token (:attr:`ModelServer.token`, mapped to the same identity
+with ``authn.add_token``) works too, for clients such as ``curl``.
+
+Different from a real kube-apiserver, said out loud:
+
+- loopback only. OpenAPI: ``/openapi/v2`` answers 404 (client-go reads it only as protobuf);
+  ``/openapi/v3`` lists each group version's paths and operations, whose parameters tell
+  kubectl that the server validates fields itself (``fieldValidation``,
+  :mod:`k8sbook.api.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
+  work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
+- no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
+  ``deletecollection``; JSON only: protobuf bodies get ``415`` (kubectl's typed clients send
+  protobuf, so ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
+- timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
+  the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
+  events) count from the epoch.
+
+kubectl's requests (recognised by their User-Agent) are recorded on the model's trace, on the
+path ``kubectl->kube-apiserver``.
+
+Components plug in through :data:`COMPONENT_MODULES`: when the server starts, each module of
+this package named there is imported if it exists, and its ``attach(cluster, nodes)`` is called
+if it defines one, else its component class is started (a kubelet per node, one scheduler, one
+controller manager); :func:`register_component` adds others.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import queue
+import secrets
+import select
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+from k8sbook.api import fieldvalidation
+from k8sbook.api import patch as patching
+from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
+from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials, UserInfo
+from k8sbook.apiserver.server import Request, Response
+from k8sbook.client.rest import object_key
+from k8sbook.cluster import Cluster
+from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized
+from k8sbook.core.trace import Message
+from k8sbook.serve import certs, printers
+
+#: The release the model follows (its objects validate against this release's schema).
+KUBERNETES_VERSION = "v1.35.0"
+#: kubeadm's admin identity (``admin.conf``), which the kubeconfig's token maps to.
+ADMIN = UserInfo("kubernetes-admin", ("kubeadm:cluster-admins",))
+#: The components :class:`ModelServer` starts when their module exists: (name, module, class).
+#: A module may instead define ``attach(cluster, nodes)``, which is then called.
+COMPONENT_MODULES = (("kubelet", "node.kubelet", "Kubelet"),
+                     ("kube-scheduler", "controlplane.scheduler", "KubeScheduler"),
+                     ("kube-controller-manager", "controlplane.controller_manager",
+                      "KubeControllerManager"))
+#: Nodes ``k8sbook serve`` asks the kubelet module (if there is one) to run.
+DEFAULT_NODES = ("node-a", "node-b")
+#: The categories kubectl expands ``kubectl get all`` to (``categories: ["all"]``).
+ALL_CATEGORY = {"pods", "services", "deployments", "replicasets"}
+#: Subresources whose handlers the model's apiserver implements, with their discovery data:
+#: (kind, group, version, verbs). ``log`` is listed when the apiserver can serve it.
+SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "status": ("", "", "", ("get", "patch", "update")),
+    "binding": ("Binding", "", "", ("create",)),
+    "eviction": ("Eviction", "policy", "v1", ("create",)),
+    "log": ("Pod", "", "", ("get",)),
+}
+#: Query parameters passed on to the apiserver, and how to read them.
+_PARAMS: dict[str, Callable[[str], Any]] = {
+    "resourceVersion": str, "resourceVersionMatch": str, "labelSelector": str,
+    "fieldSelector": str, "timeoutSeconds": int, "gracePeriodSeconds": int,
+    "allowWatchBookmarks": lambda v: v.lower() in ("true", "1"),
+    "container": str, "tailLines": int, "follow": lambda v: v.lower() in ("true", "1"),
+    "previous": lambda v: v.lower() in ("true", "1"), "timestamps": lambda v: v.lower() in (
+        "true", "1"),
+}
+
+_extra_components: list[tuple[str, Callable[[Cluster, list[str]], Any]]] = []
+
+
+def register_component(name: str, attach: Callable[[Cluster, list[str]], Any]) -> None:
+    """Run ``attach(cluster, nodes)`` on every :class:`ModelServer` started from now on."""
+    _extra_components.append((name, attach))
+
+
+def attach_components(cluster: Cluster, nodes: list[str]) -> list[str]:
+    """Start every component the package has (kubelets for ``nodes``, the scheduler, the
+    controller manager), then the registered extras; return their names."""
+    attached = []
+    for name, mod, cls in COMPONENT_MODULES:
+        try:
+            module = importlib.import_module(f"k8sbook.{mod}")
+        except ModuleNotFoundError as err:
+            if err.name == f"k8sbook.{mod}":
+                continue  # not written yet
+            raise
+        attach = getattr(module, "attach", None)
+        if callable(attach):
+            attach(cluster, nodes)
+        elif hasattr(module, cls):
+            component = getattr(module, cls)
+            for instance in (nodes if name == "kubelet" else [None]):
+                started = component(cluster, instance) if instance else component(cluster)
+                started.start()
+        else:
+            continue
+        attached.append(name)
+    for name, attach in _extra_components:
+        attach(cluster, nodes)
+        attached.append(name)
+    return attached
+
+
+def serves_logs(cluster: Cluster) -> bool:
+    """Whether the apiserver has a ``pods/log`` handler (the apiserver->kubelet path)."""
+    return ("pods", "log") in getattr(cluster.apiserver, "handlers", {})
+
+
+# -- discovery ----------------------------------------------------------------------------------
+def group_versions() -> list[tuple[str, str]]:
+    return sorted({(rt.group, rt.version) for rt in RESOURCES if rt.group})
+
+
+def api_resource_list(group: str, version: str, *, logs: bool = False) -> dict[str, Any]:
+    """``APIResourceList`` for one group version (``/api/v1``, ``/apis/apps/v1`` ...)."""
+    resources: list[dict[str, Any]] = []
+    for rt in RESOURCES:
+        if rt.group != group or rt.version != version:
+            continue
+        entry: dict[str, Any] = {"name": rt.plural, "singularName": rt.kind.lower(),
+                                 "namespaced": rt.namespaced, "kind": rt.kind,
+                                 "verbs": sorted(rt.verbs)}
+        if rt.short_names:
+            entry["shortNames"] = list(rt.short_names)
+        if rt.plural in ALL_CATEGORY:
+            entry["categories"] = ["all"]
+        resources.append(entry)
+        for sub in rt.subresources:
+            if sub not in SUBRESOURCES or (sub == "log" and not logs):
+                continue
+            kind, sgroup, sversion, verbs = SUBRESOURCES[sub]
+            sub_entry: dict[str, Any] = {"name": f"{rt.plural}/{sub}", "singularName": "",
+                                         "namespaced": rt.namespaced, "kind": kind or rt.kind,
+                                         "verbs": list(verbs)}
+            if sgroup:
+                sub_entry.update(group=sgroup, version=sversion)
+            resources.append(sub_entry)
+    gv = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+            "resources": resources}
+
+
+def api_group(group: str) -> dict[str, Any]:
+    versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions()
+                if g == group]
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
+            "preferredVersion": versions[0]}
+
+
+def api_group_list() -> dict[str, Any]:
+    groups = sorted({g for g, _ in group_versions()})
+    return {"kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [{k: v for k, v in api_group(g).items() if k not in ("kind", "apiVersion")}
+                       for g in groups]}
+
+
+def version_info() -> dict[str, str]:
+    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
+    return {"major": major, "minor": minor, "gitVersion": f"{KUBERNETES_VERSION}-k8sbook",
+            "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "",
+            "compiler": "k8sbook", "platform": "python"}
+
+
+def openapi_v3_root() -> dict[str, Any]:
+    """``/openapi/v3``: where each group version's document is (``serverRelativeURL``)."""
+    paths = {}
+    for group, version in [("", "v1"), *group_versions()]:
+        key = f"apis/{group}/{version}" if group else f"api/{version}"
+        doc = json.dumps(openapi_v3(group, version), sort_keys=True).encode()
+        digest = hashlib.sha512(doc).hexdigest().upper()
+        paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
+    return {"paths": paths}
+
+
+def openapi_v3(group: str, version: str) -> dict[str, Any]:
+    """A group version's OpenAPI v3 document: paths and operations, no type schemas."""
+    field_validation = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"},
+                        "description": "Ignore, Warn or Strict: what to do with unknown "
+                        "fields in the request body."}
+    paths: dict[str, Any] = {}
+    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    for rt in RESOURCES:
+        if rt.group != group or rt.version != version:
+            continue
+        gvk = {"group": group, "version": version, "kind": rt.kind}
+        base = f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced \
+            else f"{prefix}/{rt.plural}"
+
+        def op(action: str, *, validates: bool = False, _gvk: dict[str, str] = gvk,
+               _rt: ResourceType = rt) -> dict[str, Any]:
+            out: dict[str, Any] = {"operationId": f"{action}{_rt.kind}",
+                                   "x-kubernetes-action": action,
+                                   "x-kubernetes-group-version-kind": _gvk,
+                                   "responses": {"200": {"description": "OK"}}}
+            if validates:
+                out["parameters"] = [field_validation]
+            return out
+        paths[base] = {"get": op("list"), "post": op("post", validates=True)}
+        paths[f"{base}/{{name}}"] = {"get": op("get"), "put": op("put", validates=True),
+                                     "patch": op("patch", validates=True),
+                                     "delete": op("delete")}
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+            "paths": paths, "components": {"schemas": {}}}
+
+
+# -- the REST mapping ---------------------------------------------------------------------------
+_NOT_FOUND = status_object(404, "NotFound", "the server could not find the requested resource")
+
+
+class Route:
+    """What ``RequestInfoFactory.NewRequestInfo`` derives from a path (resource requests)."""
+
+    def __init__(self, rt: ResourceType, namespace: str, name: str, subresource: str,
+                 watch_path: bool) -> None:
+        self.rt, self.namespace, self.name = rt, namespace, name
+        self.subresource, self.watch_path = subresource, watch_path
+
+
+def parse_path(path: str) -> Route | dict[str, Any] | None:
+    """A resource route, a discovery document, or ``None`` (404) for ``path``."""
+    parts = [p for p in path.split("/") if p]
+    if parts == ["api"]:
+        return {"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                "serverAddress": "127.0.0.1"}]}
+    if parts == ["apis"]:
+        return api_group_list()
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 2:
+        if parts[1] not in {g for g, _ in group_versions()}:
+            return None
+        if len(parts) == 2:
+            return api_group(parts[1])
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if (group, version) not in {(r.group, r.version) for r in RESOURCES}:
+        return None
+    if not rest:
+        return {"__discovery__": (group, version)}
+    watch_path = rest[0] == "watch"
+    if watch_path:
+        rest = rest[1:]
+    namespace = ""
+    # /namespaces/{ns}/{resource}/... except the namespace's own subresources
+    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+        namespace, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 3:
+        return None
+    rt = by_plural(group, rest[0])
+    if rt is None or rt.version != version:
+        return None
+    if namespace and not rt.namespaced:
+        return None
+    name = rest[1] if len(rest) > 1 else ""
+    sub = rest[2] if len(rest) > 2 else ""
+    return Route(rt, namespace, name, sub, watch_path)
+
+
+def wants_table(accept: str) -> bool:
+    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins)."""
+    for choice in accept.split(","):
+        params = dict(p.strip().split("=", 1) for p in choice.split(";")[1:] if "=" in p)
+        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and \
+                params.get("v") in ("v1", "v1beta1"):
+            return True
+        if choice.split(";")[0].strip() in ("application/json", "*/*", "application/*"):
+            return False
+    return False
+
+
+class ModelServer:
+    """A model cluster served over HTTP on the loopback interface."""
+
+    def __init__(self, cluster: Cluster | None = None, *, seed: int = 0,
+                 host: str = "127.0.0.1", port: int = 0, realtime: bool = True,
+                 nodes: tuple[str, ...] | list[str] = DEFAULT_NODES,
+                 components: bool = True, tick: float = 0.02) -> None:
+        self.cluster = cluster if cluster is not None else Cluster(seed)
+        self.lock = threading.RLock()
+        self.realtime = realtime
+        self.tick = tick
+        self.nodes = list(nodes)
+        self.token = secrets.token_hex(16)
+        self.cluster.apiserver.authn.add_token(self.token, ADMIN)
+        self.attached = attach_components(self.cluster, self.nodes) if components else []
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.pki = certs.make_pki()
+        self._httpd = _TLSServer((host, port), _Handler, self._tls_context())
+        self._httpd.daemon_threads = True
+        self._httpd.model = self  # type: ignore[attr-defined]
+        self.requests = 0
+
+    def _tls_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory(prefix="k8sbook-pki-") as d:
+            cert, key = Path(d, "apiserver.crt"), Path(d, "apiserver.key")
+            cert.write_bytes(self.pki.apiserver.cert_pem)
+            key.write_bytes(self.pki.apiserver.key_pem)
+            ctx.load_cert_chain(cert, key)
+        ctx.load_verify_locations(cadata=self.pki.ca.cert_pem.decode())
+        ctx.verify_mode = ssl.CERT_OPTIONAL  # --client-ca-file: a certificate, if one is sent
+        return ctx
+
+    # -- life cycle ------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> ModelServer:
+        serve = threading.Thread(target=self._httpd.serve_forever, name="k8sbook-http",
+                                 kwargs={"poll_interval": 0.1}, daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        if self.realtime:
+            loop = threading.Thread(target=self._follow_wall_clock, name="k8sbook-clock",
+                                    daemon=True)
+            loop.start()
+            self._threads.append(loop)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self.lock:
+            for cache in self.cluster.apiserver.caches.values():
+                cache.stop_all()
+            self._flush()
+        for t in self._threads:
+            t.join(timeout=2)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _follow_wall_clock(self) -> None:
+        clock = self.cluster.clock
+        wall0, virtual0 = time.monotonic(), clock.now()
+        while not self._stopping.wait(self.tick):
+            with self.lock:
+                target = virtual0 + (time.monotonic() - wall0)
+                clock.run_until(max(target, clock.now()))
+
+    def _flush(self) -> None:
+        """Run what is due now (watch deliveries a request caused), without moving time."""
+        clock = self.cluster.clock
+        clock.run_until(clock.now())
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time on by ``seconds`` (for ``realtime=False``)."""
+        with self.lock:
+            self.cluster.clock.run_for(seconds)
+
+    @contextlib.contextmanager
+    def model(self) -> Iterator[Cluster]:
+        """Hold the lock and look at the model (tests compare clients' views with it)."""
+        with self.lock:
+            yield self.cluster
+
+    # -- kubeconfig ------------------------------------------------------------------------
+    def kubeconfig(self) -> dict[str, Any]:
+        """kubeadm's ``admin.conf`` for this server: cluster ``kubernetes`` with the CA, user
+        ``kubernetes-admin`` with its client certificate and key."""
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode()
+        return {"apiVersion": "v1", "kind": "Config", "preferences": {},
+                "clusters": [{"name": "kubernetes", "cluster": {
+                    "server": self.url,
+                    "certificate-authority-data": b64(self.pki.ca.cert_pem)}}],
+                "users": [{"name": "kubernetes-admin", "user": {
+                    "client-certificate-data": b64(self.pki.admin.cert_pem),
+                    "client-key-data": b64(self.pki.admin.key_pem)}}],
+                "contexts": [{"name": "kubernetes-admin@kubernetes",
+                              "context": {"cluster": "kubernetes", "user": "kubernetes-admin",
+                                          "namespace": "default"}}],
+                "current-context": "kubernetes-admin@kubernetes"}
+
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        """Write the kubeconfig (JSON, which is YAML too) readable only by its owner."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.kubeconfig(), indent=2) + "\n")
+        p.chmod(0o600)
+        return p
+
+    # -- serving ---------------------------------------------------------------------------
+    def serve(self, h: _Handler) -> None:
+        """Serve one HTTP request; any failure is answered as a Status."""
+        self.requests += 1
+        try:
+            length = int(h.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        h.raw_body = h.rfile.read(length) if length > 0 else b""  # always drain the body
+        try:
+            self._serve(h)
+        except StatusError as err:
+            self._send_json(h, err.code, err.status)
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
+        except Exception as err:  # noqa: BLE001 - a bug must not stop the server
+            msg = f"{type(err).__name__}: {err}"
+            self._send_json(h, 500, status_object(500, "InternalError",
+                                                  f"Internal error occurred: {msg}",
+                                                  causes=[{"message": msg}]))
+
+    def _serve(self, h: _Handler) -> None:
+        url = urlsplit(h.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        path = url.path.rstrip("/") or "/"
+        if path in ("/healthz", "/livez", "/readyz"):
+            return self._send(h, 200, b"ok", "text/plain; charset=utf-8")
+        if path == "/version":
+            return self._send_json(h, 200, version_info())
+        if path == "/":
+            paths = ["/api", "/api/v1", "/apis", *sorted({f"/apis/{g}" for g, _ in
+                                                         group_versions()}),
+                     *[f"/apis/{g}/{v}" for g, v in group_versions()],
+                     "/healthz", "/livez", "/readyz", "/version"]
+            return self._send_json(h, 200, {"paths": sorted(paths)})
+        if path == "/openapi/v3":
+            return self._send_json(h, 200, openapi_v3_root())
+        if path.startswith("/openapi/v3/"):
+            rest = path[len("/openapi/v3/"):].split("/")
+            gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
+                (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
+            if gv is None or (gv != ("", "v1") and gv not in group_versions()):
+                raise StatusError(_NOT_FOUND)
+            return self._send_json(h, 200, openapi_v3(*gv))
+        route = parse_path(path)
+        if route is None:
+            raise StatusError(_NOT_FOUND)
+        if isinstance(route, dict):
+            if h.command != "GET":
+                raise StatusError(status_object(405, "MethodNotAllowed",
+                                                "the server does not allow this method on the "
+                                                "requested resource"))
+            if "__discovery__" in route:
+                group, version = route["__discovery__"]
+                with self.lock:
+                    logs = serves_logs(self.cluster)
+                route = api_resource_list(group, version, logs=logs)
+            return self._send_json(h, 200, route)
+        return self._serve_resource(h, route, query)
+
+    def _credentials(self, h: _Handler) -> Credentials:
+        """The x509 authenticator first (a verified client certificate), then a bearer
+        token, else anonymous: the order of kube-apiserver's union authenticator."""
+        peer = h.connection.getpeercert() if isinstance(h.connection, ssl.SSLSocket) else None
+        if peer:
+            subject = [attr for rdn in peer.get("subject", ()) for attr in rdn]
+            cn = next((v for k, v in subject if k == "commonName"), "")
+            orgs = tuple(v for k, v in subject if k == "organizationName")
+            return ClientCertificate(cn, orgs)  # the handshake verified it against the CA
+        auth = h.headers.get("Authorization", "")
+        if not auth:
+            return None
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized()
+        return BearerToken(token.strip())
+
+    def _body(self, h: _Handler) -> Any:
+        raw = h.raw_body
+        if not raw:
+            return None
+        ctype = (h.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        if not ctype.endswith("json"):
+            raise StatusError(status_object(
+                415, "UnsupportedMediaType", f"the body of the request was in an unknown format "
+                f"- accepted media types include: application/json (got {ctype})"))
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise bad_request(f"couldn't get version/kind; json parse error: {err}") from err
+
+    def _serve_resource(self, h: _Handler, route: Route, query: dict[str, str]) -> None:
+        rt = route.rt
+        watch = route.watch_path or query.get("watch", "").lower() in ("true", "1")
+        verb = {"GET": "watch" if watch else ("get" if route.name else "list"),
+                "POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete" if route.name else "deletecollection"}.get(h.command)
+        if verb is None:
+            raise StatusError(status_object(405, "MethodNotAllowed",
+                                            f"{h.command} is not supported"))
+        if verb == "create" and route.name and not route.subresource:
+            raise StatusError(status_object(405, "MethodNotAllowed",
+                                            "the server does not allow this method on the "
+                                            "requested resource"))
+        if route.subresource in ("exec", "attach", "portforward"):
+            # these upgrade the connection to a stream (WebSocket or SPDY); the model's HTTP
+            # front end does not, and answers what the apiserver answers a plain request
+            raise bad_request("Upgrade request required")
+        if route.subresource and not self._serves_subresource(rt, route.subresource):
+            raise StatusError(_NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
+        if "dryRun" in query:
+            raise bad_request("dryRun is not supported by the model's kube-apiserver")
+        params: dict[str, Any] = {}
+        for key, conv in _PARAMS.items():
+            if key in query and query[key] != "":
+                try:
+                    params[key] = conv(query[key])
+                except ValueError as err:
+                    raise bad_request(f"invalid value for {key}: {query[key]!r}") from err
+        body = self._body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
+        if h.command == "DELETE":
+            if body is not None and not isinstance(body, dict):
+                raise bad_request("the body of a DELETE must be a DeleteOptions object")
+            for key in ("gracePeriodSeconds", "preconditions"):
+                if isinstance(body, dict) and body.get(key) is not None:
+                    params[key] = body[key]
+            body = None
+        if watch and route.name:
+            # a watch of one object is a watch of the collection with metadata.name=NAME
+            params["fieldSelector"] = ",".join(
+                f for f in (params.get("fieldSelector", ""), f"metadata.name={route.name}") if f)
+        req = Request(verb, rt.plural, rt.group, route.namespace,
+                      "" if watch else route.name, route.subresource, body=body, params=params,
+                      credentials=self._credentials(h),
+                      content_type=(h.headers.get("Content-Type") or "application/json")
+                      .split(";")[0].strip())
+        directive = query.get("fieldValidation", "Ignore") or "Ignore"
+        if directive not in fieldvalidation.DIRECTIVES:
+            choices = ", ".join(fieldvalidation.DIRECTIVES)
+            raise bad_request(f"fieldValidation must be one of {choices}, got {directive!r}")
+        warnings = self._check_fields(req, directive) if directive != "Ignore" else []
+        table = wants_table(h.headers.get("Accept", ""))
+        if route.subresource == "log" and verb == "get":
+            return self._serve_log(h, req)
+        if verb == "watch":
+            return self._serve_watch(h, req, table, query.get("includeObject", "Metadata"))
+        with self.lock:
+            msg = self._record(h, req)
+            resp = self.cluster.apiserver.handle(req)
+            self._complete(msg, resp)
+            self._flush()
+            body_out = resp.body
+            if table and resp.ok and verb in ("get", "list") and not route.subresource \
+                    and body_out is not None:
+                items = body_out["items"] if verb == "list" else [body_out]
+                rv = body_out.get("metadata", {}).get("resourceVersion", "")
+                body_out = printers.table(rt.kind, items, self.cluster.clock,
+                                          resource_version=rv if verb == "list" else "",
+                                          include_object=query.get("includeObject",
+                                                                   "Metadata"))
+        self._send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+
+    def _record(self, h: _Handler, req: Request) -> Message | None:
+        """Put kubectl's request on the model's trace (path ``kubectl->kube-apiserver``);
+        other HTTP clients are not components of the model and are not traced."""
+        if not h.headers.get("User-Agent", "").startswith("kubectl"):
+            return None
+        name = req.name or ((req.body.get("metadata") or {}).get("name", "")
+                            if isinstance(req.body, dict) else "")
+        name = object_key(req.namespace, name) if name else req.namespace
+        res = req.resource + (f"/{req.subresource}" if req.subresource else "")
+        return self.cluster.trace.record(self.cluster.clock.now(), "kubectl", "kube-apiserver",
+                                         "kubectl->kube-apiserver", "HTTPS",
+                                         req.verb.upper(), res, name, "")
+
+    def _complete(self, msg: Message | None, resp: Response) -> None:
+        result = str(resp.code)
+        if not resp.ok and resp.body and resp.body.get("reason"):
+            result += f" {resp.body['reason']}"
+        self.cluster.trace.complete(msg, result)
+
+    def _serves_subresource(self, rt: ResourceType, sub: str) -> bool:
+        """Subresources the model implements: the apiserver's own (status, binding, eviction)
+        and those installed as handlers (log, exec, portforward via the kubelet client)."""
+        if sub in ("status", "binding", "eviction"):
+            return sub in rt.subresources
+        with self.lock:
+            return (rt.plural, sub) in getattr(self.cluster.apiserver, "handlers", {})
+
+    def _check_fields(self, req: Request, directive: str) -> list[str]:
+        """Unknown fields in a create, update or patch: 400 if Strict, warnings if Warn."""
+        if req.verb not in ("create", "update", "patch") or req.subresource in (
+                "binding", "eviction") or not isinstance(req.body, dict | list):
+            return []
+        obj = req.body
+        if req.verb == "patch":
+            with self.lock:
+                rt = by_plural(req.group, req.resource)
+                current = self.cluster.apiserver.storage.get(rt.key(req.namespace, req.name)) \
+                    if rt is not None else None
+            if current is None:
+                return []  # the apiserver answers the 404
+            try:
+                obj = patching.apply_patch(current, req.body, req.content_type)
+            except StatusError:
+                return []  # the apiserver answers the same error
+        if not isinstance(obj, dict):
+            return []
+        fields = fieldvalidation.unknown_fields(obj)
+        if fields and directive == "Strict":
+            message = fieldvalidation.strict_message(fields)
+            if req.verb != "patch":  # the body failed to decode as the kind
+                kind, version = obj.get("kind", ""), str(obj.get("apiVersion", "")).split("/")[-1]
+                message = f'{kind} in version "{version}" cannot be handled as a {kind}: {message}'
+            raise bad_request(message)
+        return [f'unknown field "{f}"' for f in fields]
+
+    def _serve_log(self, h: _Handler, req: Request) -> None:
+        """``pods/log``: the apiserver asks the pod's kubelet (``kube-apiserver->kubelet``)
+        and streams the text back as ``text/plain``."""
+        with self.lock:
+            if not serves_logs(self.cluster):
+                raise StatusError(_NOT_FOUND)
+            msg = self._record(h, req)
+            resp = self.cluster.apiserver.handle(req)
+            self._complete(msg, resp)
+            self._flush()
+        if not resp.ok:
+            return self._send_json(h, resp.code, resp.body or {})
+        text = str((resp.body or {}).get("text", ""))
+        self._send(h, 200, text.encode(), "text/plain")
+
+    def _serve_watch(self, h: _Handler, req: Request, table: bool, include: str) -> None:
+        events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        with self.lock:
+            msg = self._record(h, req)
+            resp: Response = self.cluster.apiserver.handle(req, on_event=events.put)
+            self._complete(msg, resp)
+            self._flush()
+        if not resp.ok or resp.watch is None:
+            return self._send_json(h, resp.code, resp.body or {})
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        h.close_connection = True
+        first = True
+        try:
+            while True:
+                try:
+                    event = events.get(timeout=0.25)
+                except queue.Empty:
+                    if self._stopping.is_set() or _peer_closed(h.connection):
+                        break
+                    continue
+                if event is None:
+                    break
+                if table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    with self.lock:
+                        obj = printers.table(req_kind(req), [event["object"]],
+                                             self.cluster.clock, include_object=include,
+                                             headers=first)
+                    event = {"type": event["type"], "object": obj}
+                    first = False
+                line = json.dumps(event).encode() + b"\n"
+                h.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                h.wfile.flush()
+            h.wfile.write(b"0\r\n\r\n")
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        finally:
+            with self.lock:
+                resp.watch.stop()
+                self._flush()
+
+    # -- writing ---------------------------------------------------------------------------
+    @staticmethod
+    def _send(h: _Handler, code: int, data: bytes, ctype: str,
+              warnings: list[str] | None = None) -> None:
+        h.send_response(code)
+        h.send_header("Content-Type", ctype)
+        for w in warnings or []:  # RFC 7234 warn-code 299, agent "-", as the apiserver sends
+            h.send_header("Warning", "299 - " + json.dumps(w))
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(data)
+
+    def _send_json(self, h: _Handler, code: int, body: dict[str, Any],
+                   warnings: list[str] | None = None) -> None:
+        self._send(h, code, json.dumps(body).encode(), "application/json", warnings)
+
+
+def req_kind(req: Request) -> str:
+    rt = by_plural(req.group, req.resource)
+    return rt.kind if rt is not None else ""
+
+
+def _peer_closed(conn: socket.socket) -> bool:
+    """True once the client has gone away (readable, and reading gives end-of-file)."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        if not readable:
+            return False
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """An HTTPS server whose TLS handshakes happen in the per-connection threads."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ssl.SSLContext) -> None:
+        self.context = context
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        return self.context.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False), addr
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(10)
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError):
+            return  # not TLS, or a certificate the CA did not sign: no connection
+        request.settimeout(None)
+        super().finish_request(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "k8sbook-apiserver"
+    raw_body = b""
+
+    def _dispatch(self) -> None:
+        self.server.model.serve(self)  # type: ignore[attr-defined]
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # quiet: the model has a trace; the HTTP access log is noise
+
+
+def kubectl(kubeconfig: str | Path, *args: str, stdin: str | None = None,
+            timeout: float = 30) -> str:
+    """Run the real ``kubectl`` against a kubeconfig; return what it printed (stdout, then
+    stderr), as a reader would see it in a terminal."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise FileNotFoundError("kubectl is not on PATH")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+    return (proc.stdout + proc.stderr).rstrip("\n")
+
+
+def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
+                  seed: int = 0, out: Callable[[str], None] | None = None) -> None:
+    """``k8sbook serve``: start, write the kubeconfig, print how to use it, run until ^C."""
+    if out is None:
+        def out(line: str) -> None:
+            print(line, flush=True)
+    server = ModelServer(seed=seed, port=port).start()
+    path = server.write_kubeconfig(kubeconfig).resolve()
+    attached = ", ".join(server.attached) or "none yet"
+    out(f"k8sbook: the model's kube-apiserver is serving on {server.url} "
+        f"(loopback only; components: {attached})")
+    out(f"KUBECONFIG={path} kubectl get nodes")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        out("k8sbook: stopping")
+    finally:
+        server.stop()
+
+
+def with_etcd_calls(messages: list[Message], src: str = "kubectl") -> list[Message]:
+    """The requests ``src`` sent, each followed by the etcd calls kube-apiserver made to
+    serve it (recorded right after the request, as the apiserver is single-threaded)."""
+    out: list[Message] = []
+    following = False
+    for m in messages:
+        if m.src == src:
+            following = True
+            out.append(m)
+        elif following and (m.src, m.dst) == ("kube-apiserver", "etcd"):
+            out.append(m)
+        else:
+            following = False
+    return out
