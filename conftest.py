@@ -58,8 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
 #: Test files that take seconds each (browser, real etcd, kubectl, notebooks): pytest-xdist
 #: deals files out in collection order, so starting these first keeps both workers busy to the
 #: end instead of leaving one finishing a long file alone.
-_SLOW_FIRST = ("notebooks/", "tests/test_site", "tests/test_etcd_differential",
-               "tests/test_server")
+_SLOW_FIRST = ("notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
+               "tests/serve/")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

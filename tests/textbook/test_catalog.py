@@ -13,7 +13,7 @@ import pytest
 from k8sbook.textbook import catalog
 from k8sbook.textbook.catalog import PLANES, SEED_ONLY_NAMES, VERDICTS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEVELOPING = ROOT / "DEVELOPING.md"
 
 # The names DEVELOPING.md fixes once and for all (checked against the file below).

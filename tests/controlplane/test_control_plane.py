@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from helpers import snapshot
 
 from k8sbook.api import objects
 from k8sbook.apiserver.server import Request
@@ -27,6 +26,7 @@ from k8sbook.controlplane.scheduler import (
 from k8sbook.controlplane.scheduler.queue import QueuedPodInfo, SchedulingQueue
 from k8sbook.core.status import StatusError
 from k8sbook.textbook.scenarios import run
+from tests.helpers import snapshot
 
 # -- leader election ----------------------------------------------------------------------
 

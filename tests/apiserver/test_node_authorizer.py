@@ -1,12 +1,12 @@
 """Node authorizer + NodeRestriction: a kubelet touches only its own node and pods."""
 
 import pytest
-from helpers import snapshot
 
 from k8sbook.api import objects
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from k8sbook.node.kubelet import Kubelet
+from tests.helpers import snapshot
 
 
 @pytest.fixture()

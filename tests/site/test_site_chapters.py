@@ -4,7 +4,8 @@ A separate file only so that pytest-xdist runs these pages on the other worker.
 """
 
 import pytest
-from test_site import (  # noqa: F401
+
+from tests.site.test_site import (  # noqa: F401
     PAGES_THERE,
     browser,
     check_page,

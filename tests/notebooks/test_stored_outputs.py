@@ -12,7 +12,7 @@ import nbformat
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REFRESH = "run `bash scripts/refresh-notebooks.sh` and commit the outputs"
 

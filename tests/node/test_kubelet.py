@@ -3,7 +3,6 @@
 from itertools import pairwise
 
 import pytest
-from helpers import snapshot
 
 from k8sbook.api import objects
 from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs, pod_port_forward
@@ -18,6 +17,7 @@ from k8sbook.node.kubelet import (
     allocate_pod_cidr,
     http_probe,
 )
+from tests.helpers import snapshot
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 

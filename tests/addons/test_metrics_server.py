@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from helpers import snapshot
-from k8s_schema import validate
 
 from k8sbook.addons.metrics_server import (
     GROUP,
@@ -21,6 +19,8 @@ from k8sbook.node.kubelet import KUBELET_PORT
 from k8sbook.serviceaccount import service_account_client
 from k8sbook.textbook import scenarios
 from k8sbook.textbook.scenarios.metrics import TOP_PATH, build, kubectl_top_pods
+from tests.helpers import snapshot
+from tests.k8s_schema import validate
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,13 @@ import base64
 import json
 
 import pytest
-from helpers import snapshot
 
 from k8sbook.api import objects
 from k8sbook.apiserver.webhook import WebhookServer
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from k8sbook.textbook.scenarios import run
+from tests.helpers import snapshot
 
 
 def config(kind: str, failure: str = "Fail") -> dict:

@@ -19,9 +19,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from test_notebooks_stored import toc_files
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.notebooks.test_stored_outputs import toc_files
+
+ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -7,10 +7,9 @@ import pytest
 
 pytest.importorskip("kubernetes_validate")
 
-from k8s_schema import validate
-
 from k8sbook.storage.etcd3 import decode
 from k8sbook.textbook.scenarios import all_scenarios, run
+from tests.k8s_schema import validate
 
 
 def stored_objects(cluster):
@@ -33,9 +32,9 @@ def test_scenario_is_deterministic_and_schema_valid(name):
 
 def test_the_helper_agrees_with_kubernetes_validate():
     import kubernetes_validate
-    from k8s_schema import K8S_VERSION
 
     from k8sbook.api import objects
+    from tests.k8s_schema import K8S_VERSION
     good = objects.pod("p")
     validate(good)
     kubernetes_validate.validate(good, K8S_VERSION, strict=True)
