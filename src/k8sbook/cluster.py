@@ -13,21 +13,33 @@ Everything is deterministic for a given ``seed``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
-from typing import Any
 
+from k8sbook.api.request import BearerToken, Request
 from k8sbook.apiserver import rbac
 from k8sbook.apiserver.authentication import (
     ClientCertificate,
     Credentials,
     component_certificate,
     node_certificate,
+    service_account_user,
 )
-from k8sbook.apiserver.server import LOOPBACK_USER, APIServer, Request
-from k8sbook.client.rest import Client, Network
+from k8sbook.apiserver.server import LOOPBACK_USER, APIServer
+from k8sbook.client.network import Network
+from k8sbook.client.rest import Client
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
+from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Trace, component_of
+
+#: kubeadm's default ``--cluster-cidr`` (``podSubnet``) is unset; the model uses the
+#: common 10.244.0.0/16 (flannel's and kind's) with ``--node-cidr-mask-size=24``.
+CLUSTER_CIDR = "10.244.0.0/16"
+NODE_CIDR_MASK = 24
+#: the machines' network: the control plane is 192.168.0.2, nodes from 192.168.0.10
+NODE_NETWORK_FIRST = 10
+from k8sbook.storage import etcd3
 from k8sbook.storage.etcd import Etcd, MemoryEtcd
 from k8sbook.storage.etcd_server import store_from_env
 
@@ -40,6 +52,35 @@ DEFAULT_IDENTITIES: dict[str, ClientCertificate] = {
 }
 
 
+class NodeIPAM:
+    """Addresses for nodes: each node's InternalIP on the machines' network, and its pod CIDR.
+
+    The pod CIDR stands in for kube-controller-manager's node IPAM controller
+    (``pkg/controller/nodeipam``, ``--allocate-node-cidrs`` with the range allocator), which
+    gives each new Node the next unused ``/24`` of ``--cluster-cidr`` as ``spec.podCIDR``; the
+    model hands it to the kubelet, which registers the Node with it already set. Both are
+    allocated in the order nodes first appear, so they are deterministic.
+    """
+
+    def __init__(self, cluster_cidr: str = CLUSTER_CIDR, mask: int = NODE_CIDR_MASK) -> None:
+        self._subnets = ipaddress.ip_network(cluster_cidr).subnets(new_prefix=mask)
+        self._cidrs: dict[str, str] = {}
+        self._ips: dict[str, str] = {}
+
+    def pod_cidr(self, node: str) -> str:
+        if node not in self._cidrs:
+            self._cidrs[node] = str(next(self._subnets))
+        return self._cidrs[node]
+
+    def node_ip(self, node: str) -> str:
+        if node not in self._ips:
+            self._ips[node] = f"192.168.0.{NODE_NETWORK_FIRST + len(self._ips)}"
+        return self._ips[node]
+
+    def nodes(self) -> list[str]:
+        return sorted(self._ips)
+
+
 class Cluster:
     """Build with ``Cluster(seed=0)``; get components' clients with :meth:`client`."""
 
@@ -49,14 +90,19 @@ class Cluster:
         self.clock = Clock()
         self.ids = IdGenerator(seed)
         self.trace = Trace()
-        self.network = Network()
+        #: the one network every connection in the cluster is dialled through
+        self.network = Network(self.clock, self.trace)
+        self.ipam = NodeIPAM()
         if callable(etcd):  # a factory, e.g. etcd_server.connect(endpoint): it needs the clock
             etcd = etcd(self.clock)
         if etcd is None:  # $K8SBOOK_ETCD names a real etcd; otherwise the embedded store
             etcd = store_from_env(self.clock)
-        self.etcd: Any = etcd if etcd is not None else MemoryEtcd(self.clock)
-        self.apiserver = APIServer(self.clock, self.etcd, self.ids, self.trace, seed=seed)
-        self.components: dict[str, Any] = {}
+        #: the etcd member's store (for observers: chapters read its revision)
+        self.etcd: Etcd = etcd if etcd is not None else MemoryEtcd(self.clock)
+        etcd3.serve(self.network, self.etcd)
+        self.apiserver = APIServer(self.clock, self.ids, self.network, seed=seed)
+        #: the running components by instance name, for observers and ``k8sbook serve``
+        self.components: dict[str, object] = {}
         if start:
             self.trace.enabled = trace_bootstrap
             self.apiserver.start()
@@ -91,8 +137,38 @@ class Cluster:
     def client(self, instance: str, credentials: Credentials | None = None) -> Client:
         """A client for ``instance`` (``kube-scheduler``, ``kubelet/node-a`` ...)."""
         creds = credentials if credentials is not None else self.credentials_for(instance)
-        return Client(self.apiserver, instance, creds, network=self.network, trace=self.trace,
-                      clock=self.clock)
+        return Client(instance, creds, network=self.network, server=self.apiserver.address,
+                      clock=self.clock, jitter=self.ids.random)
+
+    def service_account_client(self, instance: str, namespace: str, name: str,
+                               creator: Client | None = None) -> Client:
+        """A client for ``instance`` that authenticates as ``namespace/name``'s service
+        account (what kube-controller-manager's ``--use-service-account-credentials`` and an
+        add-on's pod do). The ServiceAccount is created if missing: through ``creator`` (a
+        component's own client: the request is on the trace) or else by the apiserver's
+        loopback client.
+
+        Simplified: the token is an opaque string the model's authenticator knows (not a
+        signed JWT with an audience and an expiry)."""
+        sa = {"apiVersion": "v1", "kind": "ServiceAccount",
+              "metadata": {"name": name, "namespace": namespace}}
+        if creator is not None:
+            try:
+                uid = creator.create(sa)["metadata"]["uid"]
+            except StatusError as err:
+                if err.code != 409:
+                    raise
+                uid = creator.get("serviceaccounts", name, namespace)["metadata"]["uid"]
+        else:
+            resp = self.apiserver.handle(Request("create", "serviceaccounts", "", namespace,
+                                                 body=sa, user=LOOPBACK_USER))
+            if resp.code != 201 or resp.body is None:
+                resp = self.apiserver.handle(Request("get", "serviceaccounts", "", namespace,
+                                                     name, user=LOOPBACK_USER))
+            uid = (resp.body or {}).get("metadata", {}).get("uid", "")
+        token = f"sa-token/{namespace}/{name}/{uid}"
+        self.apiserver.authn.add_token(token, service_account_user(namespace, name, uid))
+        return self.client(instance, BearerToken(token))
 
     def admin(self) -> Client:
         """``kubectl`` with kubeadm's admin.conf identity."""

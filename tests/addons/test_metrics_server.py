@@ -11,12 +11,12 @@ from k8sbook.addons.metrics_server import (
     memory_quantity,
     parse_resource_metrics,
 )
+from k8sbook.api.request import Request
 from k8sbook.apiserver.aggregator import FRONT_PROXY_CA, PROXY_CLIENT_CERT, apiservice
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate
-from k8sbook.apiserver.server import LOOPBACK_USER, Request
+from k8sbook.apiserver.server import LOOPBACK_USER
 from k8sbook.core.status import StatusError
 from k8sbook.node.kubelet import KUBELET_PORT
-from k8sbook.serviceaccount import service_account_client
 from k8sbook.textbook import scenarios
 from k8sbook.textbook.scenarios.metrics import TOP_PATH, build, kubectl_top_pods
 from tests.helpers import snapshot
@@ -150,7 +150,7 @@ def test_kubelet_metrics_resource_needs_a_valid_token_and_nodes_metrics() -> Non
     kubelet_server = cluster.apiserver.kubelet_client.servers[f"node-a:{KUBELET_PORT}"]
     code, _ = kubelet_server.handle("GET", "/metrics/resource", BearerToken("forged"), {})
     assert code == 401
-    other = service_account_client(cluster, "pod/x", "default", "nosy")
+    other = cluster.service_account_client("pod/x", "default", "nosy")
     code, body = kubelet_server.handle("GET", "/metrics/resource", other.credentials, {})
     assert code == 403 and "subresource=metrics" in body["message"]
     code, body = kubelet_server.handle("GET", "/metrics/resource", server.token, {})

@@ -6,6 +6,7 @@ import pytest
 from kubernetes_validate import validate
 
 from k8sbook.api import objects
+from k8sbook.api.request import Request
 from k8sbook.apiserver.in_cluster import (
     EXPIRATION_EXTENSION_SECONDS,
     PROXY_PROTOCOL,
@@ -16,7 +17,6 @@ from k8sbook.apiserver.in_cluster import (
     split_scheme_name_port,
     token_request,
 )
-from k8sbook.apiserver.server import Request
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from k8sbook.node.kubelet import Kubelet

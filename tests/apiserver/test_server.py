@@ -6,8 +6,8 @@ Every bad request must get the real Status code and reason and leave etcd unchan
 import pytest
 
 from k8sbook.api import objects
+from k8sbook.api.request import Request
 from k8sbook.apiserver.authentication import ClientCertificate
-from k8sbook.apiserver.server import Request
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from tests.helpers import snapshot

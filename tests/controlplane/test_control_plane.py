@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from k8sbook.api import objects
-from k8sbook.apiserver.server import Request
+from k8sbook.api.request import Request
 from k8sbook.client.leaderelection import (
     LEASE_DURATION,
     RENEW_DEADLINE,

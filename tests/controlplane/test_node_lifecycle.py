@@ -44,9 +44,9 @@ def test_silent_node_unknown_tainted_and_pod_evicted_after_300s():
 
 def test_node_that_comes_back_is_untainted_and_pod_survives():
     c, kcm, _ = setup()
-    c.network.disconnect("kubelet/node-a")
+    c.network.isolate("kubelet/node-a")
     c.run_for(120)
-    c.network.reconnect("kubelet/node-a")
+    c.network.rejoin("kubelet/node-a")
     c.run_for(60)
     adm = c.admin()
     node = adm.get("nodes", "node-a")

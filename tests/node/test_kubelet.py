@@ -331,7 +331,7 @@ def test_apiserver_to_kubelet_failures_are_500_and_write_nothing():
 
 
 def test_connect_bad_input_is_400_and_writes_nothing():
-    from k8sbook.apiserver.server import Request
+    from k8sbook.api.request import Request
     c, _ = cluster_with("node-a")
     adm = c.admin()
     adm.create(objects.pod("web", node_name="node-a"))

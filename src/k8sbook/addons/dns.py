@@ -195,7 +195,6 @@ class CoreDNS:
     def __init__(self, cluster: Any, pod_name: str, pod_ip: str, *,
                  zone: str = CLUSTER_DOMAIN, ttl: int = TTL,
                  upstream: dict[str, str] | None = None) -> None:
-        from k8sbook.serviceaccount import service_account_client
 
         self.cluster = cluster
         self.pod_name = pod_name
@@ -204,7 +203,7 @@ class CoreDNS:
         self.ttl = ttl
         self.upstream = dict(upstream or {})
         self.instance = f"coredns/{pod_name}"
-        self.client = service_account_client(cluster, self.instance, "kube-system", "coredns")
+        self.client = cluster.service_account_client(self.instance, "kube-system", "coredns")
         self.services = SharedIndexInformer(self.client, "services")
         self.slices = SharedIndexInformer(self.client, "endpointslices")
         self.namespaces = SharedIndexInformer(self.client, "namespaces")

@@ -162,13 +162,12 @@ class IngressController:
 
     def __init__(self, cluster: Any, *, address: str, pod_name: str = "ingress-nginx-controller",
                  controller: str = CONTROLLER_NAME) -> None:
-        from k8sbook.serviceaccount import service_account_client
 
         self.cluster = cluster
         self.address = address
         self.controller = controller
         self.instance = f"ingress-controller/{pod_name}"
-        self.client = service_account_client(cluster, self.instance, NAMESPACE, "ingress-nginx")
+        self.client = cluster.service_account_client(self.instance, NAMESPACE, "ingress-nginx")
         self.ingresses = SharedIndexInformer(self.client, "ingresses")
         self.classes = SharedIndexInformer(self.client, "ingressclasses")
         self.services = SharedIndexInformer(self.client, "services")

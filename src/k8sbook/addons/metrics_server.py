@@ -41,7 +41,6 @@ from k8sbook.apiserver.aggregator import (
 from k8sbook.apiserver.authentication import CLUSTER_CA, BearerToken, ClientCertificate
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.node.kubelet import KUBELET_PORT
-from k8sbook.serviceaccount import service_account_client
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 NAMESPACE, NAME = "kube-system", "metrics-server"
@@ -109,7 +108,7 @@ class MetricsServer:
         self.clock = cluster.clock
         self.trace = cluster.trace
         self.metric_resolution = metric_resolution
-        self.client = service_account_client(cluster, instance, NAMESPACE, NAME)
+        self.client = cluster.service_account_client(instance, NAMESPACE, NAME)
         self.token: BearerToken = self.client.credentials  # type: ignore[assignment]
         self.nodes = SharedIndexInformer(self.client, "nodes")
         self.pods = SharedIndexInformer(self.client, "pods")
@@ -139,7 +138,7 @@ class MetricsServer:
             self._timer = None
 
     def reachable(self) -> bool:
-        return self.running and self.cluster.network.reachable(self.instance)
+        return self.running and not self.cluster.network.is_isolated(self.instance)
 
     # -- scraping --------------------------------------------------------------------------
     def _tick(self) -> None:

@@ -32,9 +32,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Protocol
 
+from k8sbook.api.request import Request, Response
 from k8sbook.apiserver.authentication import ClientCertificate
 from k8sbook.apiserver.authorization import Attributes
-from k8sbook.apiserver.server import LOOPBACK_USER, Request, Response
+from k8sbook.apiserver.server import LOOPBACK_USER
 from k8sbook.core.status import StatusError, forbidden, status_object
 
 #: kubeadm's front-proxy CA and the client certificate kube-apiserver presents with it

@@ -17,41 +17,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from k8sbook.api.request import (
+    CLUSTER_CA,
+    BearerToken,
+    ClientCertificate,
+    Credentials,
+    UserInfo,
+)
 from k8sbook.core.status import unauthorized
 
-CLUSTER_CA = "kubernetes"  # kubeadm names the cluster CA's subject CN "kubernetes"
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    name: str
-    groups: tuple[str, ...] = ()
-    uid: str = ""
-    extra: tuple[tuple[str, str], ...] = ()
-
-    def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"username": self.name, "groups": list(self.groups)}
-        if self.uid:
-            out["uid"] = self.uid
-        return out
-
-
-@dataclass(frozen=True)
-class ClientCertificate:
-    """A TLS client certificate as the apiserver sees it after the handshake."""
-
-    common_name: str
-    organizations: tuple[str, ...] = ()
-    issuer: str = CLUSTER_CA
-
-
-@dataclass(frozen=True)
-class BearerToken:
-    token: str
-
-
-Credentials = ClientCertificate | BearerToken | None
-
+__all__ = ["CLUSTER_CA", "Authenticator", "BearerToken", "ClientCertificate", "Credentials",
+           "UserInfo", "component_certificate", "node_certificate", "service_account_user"]
 
 @dataclass
 class Authenticator:

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from k8sbook.api import validation
+from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import BearerToken, UserInfo, service_account_user
-from k8sbook.apiserver.server import Request, Response
 from k8sbook.client.rest import Client
 from k8sbook.core.status import (
     StatusError,

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import ResourceType
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, UserInfo
 from k8sbook.apiserver.authorization import Attributes
-from k8sbook.apiserver.server import Request, Response
 from k8sbook.core.status import StatusError, bad_request, internal_error, not_found
 
 KUBELET_CLIENT_CERT = ClientCertificate("kube-apiserver-kubelet-client")

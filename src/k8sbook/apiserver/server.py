@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from k8sbook.api import patch as patching
 from k8sbook.api import selectors, validation
+from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
 from k8sbook.apiserver import rbac, registry, webhook
 from k8sbook.apiserver.admission import (
@@ -29,9 +29,10 @@ from k8sbook.apiserver.admission import (
     NamespaceLifecycle,
     Priority,
 )
-from k8sbook.apiserver.authentication import Authenticator, Credentials, UserInfo
+from k8sbook.apiserver.authentication import Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
+from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.status import (
@@ -48,56 +49,34 @@ from k8sbook.core.status import (
     timeout,
     too_many_requests,
 )
-from k8sbook.core.trace import Trace
-from k8sbook.storage.cacher import WatchCache, Watcher
-from k8sbook.storage.etcd import Etcd
-from k8sbook.storage.etcd3 import Storage
+from k8sbook.storage.cacher import WatchCache
+from k8sbook.storage.etcd3 import ETCD_ADDRESS, Storage
 
 #: kube-apiserver's ``--event-ttl`` default: Events are written with a one-hour etcd lease.
 EVENT_TTL = 3600
 #: The apiserver's own loopback identity (a member of system:masters).
 LOOPBACK_USER = UserInfo("system:apiserver", ("system:masters", "system:authenticated"))
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
-
-
-@dataclass
-class Request:
-    """One API request, as the HTTP layer would decode it from method, path and query."""
-
-    verb: str  # get, list, watch, create, update, patch, delete
-    resource: str  # plural, e.g. "pods"
-    group: str = ""
-    namespace: str = ""
-    name: str = ""
-    subresource: str = ""
-    body: Any = None
-    params: dict[str, Any] = field(default_factory=dict)
-    credentials: Credentials = None
-    content_type: str = "application/json"
-    #: set instead of credentials for in-process callers that are already authenticated
-    user: UserInfo | None = None
-
-
-@dataclass
-class Response:
-    code: int
-    body: dict[str, Any] | None = None
-    watch: Watcher | None = None
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.code < 300
+#: the control-plane node's address, where kubeadm's kube-apiserver advertises itself
+ADVERTISE_ADDRESS = "192.168.0.2"
+#: ``--secure-port`` as kubeadm sets it
+SECURE_PORT = 6443
 
 
 class APIServer:
     """The model's kube-apiserver."""
 
-    def __init__(self, clock: Clock, etcd: Etcd, ids: IdGenerator, trace: Trace, *,
+    def __init__(self, clock: Clock, ids: IdGenerator, network: Network, *,
+                 advertise_address: str = ADVERTISE_ADDRESS, secure_port: int = SECURE_PORT,
+                 etcd_servers: Address = ETCD_ADDRESS,
                  authorizers: list[Authorizer] | None = None, seed: int = 0) -> None:
         self.clock = clock
         self.ids = ids
-        self.trace = trace
-        self.storage = Storage(etcd, clock, trace)
+        self.network = network
+        self.trace = network.trace
+        #: where it serves (``--advertise-address``, ``--secure-port``)
+        self.address = Address.tcp(advertise_address, secure_port)
+        self.storage = Storage(network, clock, etcd_servers)
         self.authn = Authenticator()
         self.caches: dict[str, WatchCache] = {}
         self.ips = registry.IPAllocator(seed)
@@ -132,7 +111,8 @@ class APIServer:
     # -- start-up --------------------------------------------------------------------------
     def start(self) -> None:
         """Start the watch caches and run the post-start hooks (system namespaces,
-        default RBAC policy, the ``kubernetes`` Service), then the etcd compactor."""
+        default RBAC policy, the ``kubernetes`` Service), then the etcd compactor, and listen
+        on the secure port."""
         for rt in RESOURCES:
             if rt.verbs == ("create",):
                 continue  # reviews are evaluated, never stored: no cacher, no etcd watch
@@ -152,6 +132,15 @@ class APIServer:
                          "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443,
                                                               "targetPort": 6443}]}})
         self.storage.start_compactor(on_compact=self._on_compact)
+        self.network.listen(self.address, "kube-apiserver", self.serve, protocol="HTTPS")
+
+    def serve(self, request: Any) -> Response:
+        """The secure port's handler: a request, or a watch's ``((request, on_event),
+        connection)`` from :meth:`k8sbook.client.network.Network.open`."""
+        if isinstance(request, Request):
+            return self.handle(request)
+        (req, on_event), _conn = request
+        return self.handle(req, on_event)
 
     def _bootstrap(self, obj: dict[str, Any]) -> None:
         rt = _rt_for_kind(obj["kind"])

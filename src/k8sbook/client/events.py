@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
 from k8sbook.core.clock import EPOCH
 from k8sbook.core.status import StatusError
 
@@ -77,5 +78,5 @@ class EventRecorder:
                     "reportingComponent": self.component,
                     "reportingInstance": self.host or self.component}
             self._seen[key] = self.client.create(body)
-        except (StatusError, ConnectionRefused):
+        except (StatusError, DialError):
             self.dropped += 1

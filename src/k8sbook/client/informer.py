@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
 from k8sbook.core.clock import Timer
 from k8sbook.core.status import StatusError
 
@@ -186,7 +187,7 @@ class Reflector:
             self._watcher.stop()
 
     def _retry_later(self, what: Callable[[], None], reason: str) -> None:
-        delay = self._backoff * (1 + self.client.apiserver.ids.random())
+        delay = self._backoff * (1 + self.client.jitter())
         self._backoff = min(self._backoff * 2, BACKOFF_CAP)
         self._note(f"backoff {delay:.2f}s ({reason})")
         self._timer = self.clock.call_later(delay, what, label=f"reflector {self.resource} retry")
@@ -198,7 +199,7 @@ class Reflector:
         try:
             result = self.client.list(self.resource, self.namespace, resourceVersion=rv,
                                       **self.selectors)
-        except ConnectionRefused:
+        except DialError:
             self._retry_later(self.list_and_watch, "list: connection refused")
             return
         except StatusError as err:
@@ -219,7 +220,7 @@ class Reflector:
     def watch(self) -> None:
         if self.stopped:
             return
-        timeout = int(MIN_WATCH_TIMEOUT * (1 + self.client.apiserver.ids.random()))
+        timeout = int(MIN_WATCH_TIMEOUT * (1 + self.client.jitter()))
         self._generation += 1
         generation = self._generation
         try:
@@ -227,7 +228,7 @@ class Reflector:
                 self.resource, lambda event: self._on_event(event, generation), self.namespace,
                 resourceVersion=self.last_sync_resource_version, allowWatchBookmarks=True,
                 timeoutSeconds=timeout, **self.selectors)
-        except ConnectionRefused:
+        except DialError:
             self._retry_later(self.watch, "watch: connection refused")
             return
         except StatusError as err:
@@ -246,8 +247,8 @@ class Reflector:
         if self.stopped or generation != self._generation:
             return  # an event of a watch this reflector has already given up
         if event is None:  # stream ended: timeout, server closed, or the network broke
-            self._watcher = None
-            if self.client.network.reachable(self.client.instance):
+            ended, self._watcher = self._watcher, None
+            if ended is None or not ended.broken:
                 self._note("watch closed -> watch again")
                 self.clock.call_soon(self.watch)
             else:

@@ -21,7 +21,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
 from k8sbook.core.clock import Timer
 from k8sbook.core.status import StatusError
 
@@ -103,7 +104,7 @@ class LeaderElector:
         stamp = self.clock.micro_timestamp()
         try:
             lease = self.client.get("leases", self.name, self.namespace)
-        except ConnectionRefused:
+        except DialError:
             return False
         except StatusError as err:
             if err.code != 404:
@@ -115,7 +116,7 @@ class LeaderElector:
                              "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": 0}}
             try:
                 created = self.client.create(body)
-            except (StatusError, ConnectionRefused):
+            except (StatusError, DialError):
                 return False
             self._observe(created["spec"], now)
             return True
@@ -136,7 +137,7 @@ class LeaderElector:
         new_spec["renewTime"] = stamp
         try:
             updated = self.client.update(new)  # carries resourceVersion: compare-and-swap
-        except (StatusError, ConnectionRefused):
+        except (StatusError, DialError):
             return False
         self._observe(updated["spec"], now)
         return True

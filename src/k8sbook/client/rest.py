@@ -1,15 +1,15 @@
-"""A component's connection to kube-apiserver: typed-ish verbs, traced, and able to fail.
+"""A component's connection to kube-apiserver: typed-ish verbs, dialled through the network.
 
 Mirrors the role of ``k8s.io/client-go/rest`` and ``k8s.io/client-go/dynamic``: a client
-knows who it is (its credentials: a client certificate or a token), sends one request per
-call, and turns a failed response into an error carrying the ``Status``. Every request and
-every watch event it receives is recorded on the trace, on the path
-``<component>->kube-apiserver`` (the component opens the connection; the apiserver never
-calls these components).
-
-The :class:`Network` decides whether a connection can be made: a test or a chapter can cut
-one component off from the apiserver (its open watches break, new requests are refused) and
-heal it again.
+knows who it is (its credentials: a client certificate or a token) and where the apiserver is
+(the ``server`` of its kubeconfig, or ``https://$KUBERNETES_SERVICE_HOST:443`` in a pod), sends
+one request per call, and turns a failed response into an error carrying the ``Status``.
+Every request is dialled through :class:`k8sbook.client.network.Network`, which records it on
+the path ``<component>->kube-apiserver`` (the component opens the connection; the apiserver
+never calls these components); a watch keeps its connection open and the network records each
+event the apiserver pushes on it. A dial that fails raises
+:class:`~k8sbook.client.network.DialError` (``dial tcp 192.168.0.2:6443: connect: connection
+refused``).
 """
 
 from __future__ import annotations
@@ -18,48 +18,39 @@ from collections.abc import Callable
 from typing import Any
 
 from k8sbook.api.patch import MERGE
+from k8sbook.api.request import Credentials, Request, Response, WatchStream
 from k8sbook.api.resources import ResourceType, by_kind, lookup
-from k8sbook.apiserver.authentication import Credentials
-from k8sbook.apiserver.server import APIServer, Request, Response
+from k8sbook.client.network import Address, Connection, DialError, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
-from k8sbook.core.trace import Message, Trace, component_of
-from k8sbook.storage.cacher import Watcher
+from k8sbook.core.trace import component_of
 
 PROTOCOL = "HTTPS"
 WATCH_PROTOCOL = "HTTPS (watch stream)"
+#: kube-apiserver's secure port as kubeadm configures it (``--secure-port=6443``)
+API_PORT = 6443
+
+__all__ = ["API_PORT", "PROTOCOL", "WATCH_PROTOCOL", "Client", "DialError", "Watch", "object_key"]
 
 
-class ConnectionRefused(Exception):
-    """The TCP connection could not be made (``dial tcp ...: connect: connection refused``)."""
+class Watch:
+    """The client's end of a watch: stop it, and tell whether the network broke it."""
 
+    def __init__(self, stream: WatchStream, connection: Connection) -> None:
+        self.stream = stream
+        self.connection = connection
 
-class Network:
-    """Which instances can reach the apiserver right now, and their open watch streams."""
+    @property
+    def stopped(self) -> bool:
+        return self.stream.stopped
 
-    def __init__(self) -> None:
-        self.cut: set[str] = set()
-        self._streams: dict[str, list[Watcher]] = {}
+    @property
+    def broken(self) -> bool:
+        """The connection was cut by a network fault (not closed by either end)."""
+        return self.connection.broken
 
-    def reachable(self, instance: str) -> bool:
-        return instance not in self.cut and component_of(instance) not in self.cut
-
-    def disconnect(self, instance: str) -> None:
-        """Cut ``instance`` (or a whole component) off: its watch streams break at once."""
-        self.cut.add(instance)
-        for inst, streams in self._streams.items():
-            if inst == instance or component_of(inst) == instance:
-                for w in streams:
-                    w.stop()
-                streams.clear()
-
-    def reconnect(self, instance: str) -> None:
-        self.cut.discard(instance)
-
-    def track(self, instance: str, watcher: Watcher) -> None:
-        streams = self._streams.setdefault(instance, [])
-        streams[:] = [w for w in streams if not w.stopped]
-        streams.append(watcher)
+    def stop(self) -> None:
+        self.stream.stop()
 
 
 def object_key(namespace: str, name: str) -> str:
@@ -69,14 +60,19 @@ def object_key(namespace: str, name: str) -> str:
 class Client:
     """One component instance's API client."""
 
-    def __init__(self, apiserver: APIServer, instance: str, credentials: Credentials, *,
-                 network: Network, trace: Trace, clock: Clock) -> None:
-        self.apiserver = apiserver
+    def __init__(self, instance: str, credentials: Credentials, *, network: Network,
+                 server: Address, clock: Clock, jitter: Callable[[], float] | None = None,
+                 via: str | None = None, source_ip: str = "") -> None:
         self.instance = instance
         self.credentials = credentials
         self.network = network
-        self.trace = trace
+        self.server = server
         self.clock = clock
+        #: a random number in [0, 1) for client-go's jittered back-offs (seeded by the cluster)
+        self.jitter: Callable[[], float] = jitter if jitter is not None else (lambda: 0.5)
+        #: the node whose netfilter rules a request leaves through (a pod's client), if any
+        self.via = via
+        self.source_ip = source_ip
 
     @property
     def component(self) -> str:
@@ -85,6 +81,12 @@ class Client:
     @property
     def path(self) -> str:
         return f"{self.component}->kube-apiserver"
+
+    def with_credentials(self, credentials: Credentials) -> Client:
+        """The same connection settings with another identity."""
+        return Client(self.instance, credentials, network=self.network, server=self.server,
+                      clock=self.clock, jitter=self.jitter, via=self.via,
+                      source_ip=self.source_ip)
 
     # -- plumbing --------------------------------------------------------------------------
     @staticmethod
@@ -96,36 +98,42 @@ class Client:
                                "message": "the server could not find the requested resource"})
         return rt
 
-    def _record(self, verb: str, res: str, name: str, result: str) -> Message | None:
-        return self.trace.record(self.clock.now(), self.instance, "kube-apiserver", self.path,
-                                 PROTOCOL, verb, res, name, result)
-
-    def send(self, req: Request,
-             on_event: Callable[[dict[str, Any] | None], None] | None = None) -> Response:
-        """Send a request and return the raw response (errors are not raised)."""
+    @staticmethod
+    def describe(req: Request) -> tuple[str, str, str]:
+        """The verb, resource and object a trace shows for ``req``."""
         res = req.resource + (f"/{req.subresource}" if req.subresource else "")
         name = req.name
         if not name and isinstance(req.body, dict):
             name = (req.body.get("metadata") or {}).get("name", "")
         name = object_key(req.namespace, name) if name else req.namespace
-        verb = req.verb.upper()
-        if not self.network.reachable(self.instance):
-            self._record(verb, res, name, "connection refused")
-            raise ConnectionRefused(f"dial tcp kube-apiserver:6443: connect: connection "
-                                    f"refused ({self.instance})")
+        return req.verb.upper(), res, name
+
+    def send(self, req: Request,
+             on_event: Callable[[dict[str, Any] | None], None] | None = None,
+             on_open: Callable[[Connection], None] | None = None) -> Response:
+        """Send a request and return the raw response (errors are not raised)."""
+        verb, res, name = self.describe(req)
         req.credentials = self.credentials
-        msg = self._record(verb, res, name, "")
-        resp = self.apiserver.handle(req, on_event)
-        result = str(resp.code)
-        if not resp.ok and resp.body and resp.body.get("reason"):
-            result += f" {resp.body['reason']}"
-        self.trace.complete(msg, result)
+        if on_event is None:
+            resp: Response = self.network.dial(
+                self.instance, self.server, req, protocol=PROTOCOL, verb=verb, resource=res,
+                name=name, result=Response.result, via=self.via, source_ip=self.source_ip)
+            return resp
+        conn, resp = self.network.open(
+            self.instance, self.server, (req, on_event), protocol=PROTOCOL, verb=verb,
+            resource=res, name=name, result=Response.result, stream_protocol=WATCH_PROTOCOL,
+            via=self.via, source_ip=self.source_ip, on_open=on_open)
+        if resp.watch is None:
+            conn.close()
+        else:
+            conn.on_break = resp.watch.stop
         return resp
 
     def request(self, req: Request,
-                on_event: Callable[[dict[str, Any] | None], None] | None = None) -> Any:
+                on_event: Callable[[dict[str, Any] | None], None] | None = None,
+                on_open: Callable[[Connection], None] | None = None) -> Any:
         """Send a request; return the body, or raise :class:`StatusError`."""
-        resp = self.send(req, on_event)
+        resp = self.send(req, on_event, on_open)
         if not resp.ok:
             raise StatusError(resp.body or {})
         return resp.watch if resp.watch is not None else resp.body
@@ -168,14 +176,20 @@ class Client:
                                     params=params))
 
     def watch(self, resource: str, handler: Callable[[dict[str, Any] | None], None],
-              namespace: str = "", **params: Any) -> Watcher:
-        """Open a watch; ``handler`` gets each event dict, then ``None`` when it ends."""
+              namespace: str = "", **params: Any) -> Watch:
+        """Open a watch; ``handler`` gets each event dict, then ``None`` when it ends.
+
+        The connection stays open: each event the apiserver pushes is recorded on it, and a
+        network fault that cuts the connection ends the watch."""
         rt = self.resource(resource)
+        conn_box: list[Connection] = []
 
         def on_event(event: dict[str, Any] | None) -> None:
+            conn = conn_box[0] if conn_box else None
             if event is None:
-                self.trace.record(self.clock.now(), "kube-apiserver", self.instance, self.path,
-                                  WATCH_PROTOCOL, "CLOSED", rt.plural, "", "")
+                if conn is not None:
+                    conn.deliver("CLOSED", rt.plural)
+                    conn.close()
             else:
                 obj = event.get("object") or {}
                 meta = obj.get("metadata", {})
@@ -183,14 +197,14 @@ class Client:
                     if meta.get("name") else ""
                 result = meta.get("resourceVersion", "") if event["type"] != "ERROR" else \
                     f"{obj.get('code')} {obj.get('reason')}"
-                self.trace.record(self.clock.now(), "kube-apiserver", self.instance, self.path,
-                                  WATCH_PROTOCOL, event["type"], rt.plural, name, result)
+                if conn is not None:
+                    conn.deliver(event["type"], rt.plural, name, result)
             handler(event)
 
-        watcher = self.request(Request("watch", rt.plural, rt.group, namespace, params=params),
-                               on_event)
-        self.network.track(self.instance, watcher)
-        return watcher
+        stream: WatchStream = self.request(
+            Request("watch", rt.plural, rt.group, namespace, params=params), on_event,
+            conn_box.append)
+        return Watch(stream, conn_box[0])
 
     # -- subresources ----------------------------------------------------------------------
     def bind(self, namespace: str, pod: str, node: str) -> dict[str, Any]:

@@ -41,7 +41,6 @@ from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.cloud import CloudClient, CloudError, Route
 from k8sbook.core.status import StatusError
-from k8sbook.serviceaccount import service_account_client
 
 UNINITIALIZED_TAINT = "node.cloudprovider.kubernetes.io/uninitialized"
 LB_FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
@@ -88,7 +87,7 @@ class CloudControllerManager:
         self.cluster = cluster
         self.instance = instance
         self.cluster_name = cluster_name
-        self.client = service_account_client(cluster, instance, "kube-system",
+        self.client = cluster.service_account_client(instance, "kube-system",
                                              "cloud-controller-manager")
         self.cloud = CloudClient(cloud, instance, cluster.clock, cluster.trace)
         self.recorder = EventRecorder(self.client, "service-controller")

@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from k8sbook.apiserver.authentication import BearerToken, service_account_user
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.leaderelection import LeaderElector
-from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controllers.disruption import DisruptionController
 from k8sbook.controlplane.controllers.node_lifecycle import (
@@ -58,21 +58,6 @@ class SharedInformerFactory:
     def stop(self) -> None:
         for inf in self.informers.values():
             inf.stop()
-
-
-def service_account_client(cluster: Cluster, instance: str, creator: Client, name: str) -> Client:
-    """A client for ``instance`` that authenticates as ``kube-system/<name>``."""
-    try:
-        sa = creator.create({"apiVersion": "v1", "kind": "ServiceAccount",
-                             "metadata": {"name": name, "namespace": "kube-system"}})
-    except StatusError as err:
-        if err.code != 409:
-            raise
-        sa = creator.get("serviceaccounts", name, "kube-system")
-    token = f"sa-token-{name}-{sa['metadata']['uid'][:8]}"
-    cluster.apiserver.authn.add_token(
-        token, service_account_user("kube-system", name, sa["metadata"]["uid"]))
-    return cluster.client(instance, credentials=BearerToken(token))
 
 
 ControllerFactory = Callable[[Client, SharedInformerFactory], Any]
@@ -126,8 +111,9 @@ class KubeControllerManager:
         for name in self.enabled:
             sa, build = CONTROLLERS[name]
             try:
-                client = service_account_client(self.cluster, self.instance, self.client, sa)
-            except (StatusError, ConnectionRefused):
+                client = self.cluster.service_account_client(self.instance, "kube-system", sa,
+                                                             creator=self.client)
+            except (StatusError, DialError):
                 continue
             self.controllers[name] = build(client, self.factory)
         self.factory.start()

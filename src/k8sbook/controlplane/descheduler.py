@@ -27,12 +27,11 @@ from typing import Any
 
 from k8sbook.apiserver import rbac
 from k8sbook.client.informer import SharedIndexInformer
-from k8sbook.client.rest import ConnectionRefused
+from k8sbook.client.network import DialError
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controllers import controller_of, is_pod_active
 from k8sbook.controlplane.scheduler.plugins import untolerated
 from k8sbook.core.status import StatusError
-from k8sbook.serviceaccount import service_account_client
 
 Obj = dict[str, Any]
 SYSTEM_CRITICAL_PRIORITY = 2000000000  # scheduling.SystemCriticalPriority
@@ -76,7 +75,7 @@ class Descheduler:
         self.instance = instance
         self.interval = interval
         self.plugins = plugins
-        self.client = service_account_client(cluster, instance, "kube-system", "descheduler-sa")
+        self.client = cluster.service_account_client(instance, "kube-system", "descheduler-sa")
         self.pods = SharedIndexInformer(self.client, "pods")
         self.nodes = SharedIndexInformer(self.client, "nodes")
         self._timer: Any = None
@@ -147,7 +146,7 @@ class Descheduler:
                     result = "evicted"
                 except StatusError as err:
                     result = f"{err.code} {err.reason}"
-                except ConnectionRefused:
+                except DialError:
                     result = "connection refused"
                 self.evictions.append((round(self.cluster.clock.now(), 6), key, plugin, result))
         return self.evictions[done:]

@@ -49,7 +49,8 @@ from typing import Any
 from k8sbook.apiserver.authentication import CLUSTER_CA, BearerToken, ClientCertificate
 from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer
-from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.core.status import StatusError
 from k8sbook.node.cni import BridgePlugin
@@ -279,7 +280,7 @@ class Kubelet:
                 return
             try:
                 fn()
-            except (ConnectionRefused, StatusError):
+            except (DialError, StatusError):
                 pass  # the real loops log the error and try again next period
             self._timers[label] = self.clock.call_later(period, tick, f"{self.instance} {label}")
         self._timers[label] = self.clock.call_later(first, tick, f"{self.instance} {label}")
@@ -434,7 +435,7 @@ class Kubelet:
                 return
             failed = self._sync_pod(pod, rec)
             self._write_status(pod, rec)
-        except ConnectionRefused:
+        except DialError:
             failed = True
         if failed:
             self._requeue(key, self._jittered_backoff())
@@ -990,7 +991,7 @@ class KubeletServer:
 
     def reachable(self) -> bool:
         k = self.kubelet
-        return k.running and k.cluster.network.reachable(k.instance)
+        return k.running and not k.cluster.network.is_isolated(k.instance)
 
     def _authenticate_token(self, token: str) -> tuple[str, tuple[str, ...]] | None:
         """Webhook token authentication: a TokenReview, cached ``cacheTTL`` (2 min)."""

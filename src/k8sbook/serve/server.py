@@ -75,9 +75,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from k8sbook.api import fieldvalidation
 from k8sbook.api import patch as patching
+from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials, UserInfo
-from k8sbook.apiserver.server import Request, Response
 from k8sbook.client.rest import object_key
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized

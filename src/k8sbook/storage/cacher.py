@@ -109,7 +109,7 @@ class WatchCache:
         """How far the cache is known to be up to date. The real cacher learns this from its
         own events and from etcd's progress notifications; in the model etcd delivers
         synchronously, so the cache is always current with etcd's revision."""
-        return max(self._revision, self.storage.etcd.revision)
+        return max(self._revision, self.storage.revision)
 
     def on_compacted(self, revision: int) -> None:
         self.compacted = max(self.compacted, revision)

@@ -46,10 +46,13 @@ class LeaseNotFoundError(EtcdError):
 
 
 class UnavailableError(EtcdError):
-    """The server cannot be reached (the model's way to stop etcd)."""
+    """The request got no answer: the member is gone or has no leader. Its text is what
+    kube-apiserver passes on (``etcdserver: request timed out``); ``cause`` is what happened
+    on the wire, for the trace (``connection refused`` when the process is not running)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cause: str = "connection refused") -> None:
         super().__init__("etcdserver: request timed out")
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -187,12 +190,8 @@ class MemoryEtcd:
         self._next_watch = 1
         self._leases: dict[int, _Lease] = {}
         self._next_lease = 0x694D71DDACFDA201  # etcd lease ids are 64-bit; any start will do
-        self.available = True
 
     # -- reads -----------------------------------------------------------------------------
-    def _check_up(self) -> None:
-        if not self.available:
-            raise UnavailableError()
 
     def _value_at(self, key: str, revision: int) -> KeyValue | None:
         versions = self._history.get(key, [])
@@ -206,7 +205,6 @@ class MemoryEtcd:
     def range(self, key: str, range_end: str | None = None, *, revision: int = 0,
               limit: int = 0) -> RangeResponse:
         """Read one key, or every key in ``[key, range_end)``, at ``revision`` (0 = latest)."""
-        self._check_up()
         if revision > self.revision:
             raise FutureRevisionError()
         if 0 < revision < self.compact_revision:
@@ -284,13 +282,11 @@ class MemoryEtcd:
 
     def put(self, key: str, value: str, lease: int = 0) -> int:
         """Write a key; returns the new revision."""
-        self._check_up()
         rev, _ = self._commit([Put(key, value, lease)])
         return rev
 
     def delete_range(self, key: str, range_end: str | None = None) -> tuple[int, int]:
         """Delete one key or a range; returns ``(revision, deleted)``."""
-        self._check_up()
         rev, responses = self._commit([DeleteRange(key, range_end)])
         return rev, responses[0]
 
@@ -314,7 +310,6 @@ class MemoryEtcd:
 
     def txn(self, compare: list[Compare], success: list[Op], failure: list[Op]) -> TxnResponse:
         """If every compare holds, apply ``success``, else ``failure``: one atomic step."""
-        self._check_up()
         for ops in (success, failure):
             _check_intervals(ops)
         ok = all(self._compare(c) for c in compare)
@@ -329,7 +324,6 @@ class MemoryEtcd:
         Past events (revision >= start_revision) are replayed first, grouped by revision.
         A start revision older than the compaction raises :class:`CompactedError`.
         """
-        self._check_up()
         if 0 < start_revision < self.compact_revision:
             raise CompactedError(self.compact_revision)
         handle = WatchHandle(self._next_watch, key, range_end, callback, _store=self)
@@ -355,7 +349,6 @@ class MemoryEtcd:
     # -- compaction ------------------------------------------------------------------------
     def compact(self, revision: int) -> None:
         """Forget every version superseded at or before ``revision``."""
-        self._check_up()
         if revision <= self.compact_revision:
             raise CompactedError(self.compact_revision)
         if revision > self.revision:
@@ -381,7 +374,6 @@ class MemoryEtcd:
     # -- leases ----------------------------------------------------------------------------
     def lease_grant(self, ttl: int) -> int:
         """Grant a lease of ``ttl`` seconds; keys put with it vanish when it expires."""
-        self._check_up()
         lease_id = self._next_lease
         self._next_lease += 1
         lease = _Lease(lease_id, ttl, self.clock.now() + ttl)
@@ -396,12 +388,11 @@ class MemoryEtcd:
                                          label=f"etcd lease {lease.id:x} expiry")
 
     def _expire(self, lease_id: int) -> None:
-        if lease_id in self._leases and self.available:
+        if lease_id in self._leases:
             self.lease_revoke(lease_id)
 
     def lease_revoke(self, lease_id: int) -> None:
         """Revoke a lease, deleting its keys in one revision."""
-        self._check_up()
         lease = self._leases.pop(lease_id, None)
         if lease is None:
             raise LeaseNotFoundError()
@@ -412,7 +403,6 @@ class MemoryEtcd:
 
     def lease_keepalive(self, lease_id: int) -> int:
         """Renew a lease for another full TTL; returns the TTL."""
-        self._check_up()
         lease = self._leases.get(lease_id)
         if lease is None:
             raise LeaseNotFoundError()

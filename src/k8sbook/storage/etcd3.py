@@ -8,11 +8,20 @@ exist (``create_revision == 0``); updates are a compare-and-swap on ``mod_revisi
 compactor (``compact.go``), which every five minutes compacts etcd to the revision it saw five
 minutes earlier, coordinating through the ``compact_rev_key`` key.
 
-Every call to etcd is recorded on the trace as a message on path ``kube-apiserver->etcd``.
+Every call is dialled through the network to the etcd member's client address
+(``--etcd-servers=https://127.0.0.1:2379`` with kubeadm), which records it on the path
+``kube-apiserver->etcd``; the member answers with its own handler (:func:`serve`). Like
+clientv3, the storage layer learns etcd's current revision from the header of every response
+and every watch event, and never looks at the store itself. The events of an open etcd watch
+flow back on its gRPC stream without a trace message each (the ``Watch`` call that opens it is
+traced).
+
 etcd errors become API ``Status`` errors as ``storage/etcd3/errors.go`` and
 ``storage/errors.go`` interpret them: a compacted revision is 410 Expired; any other etcd
 failure is not an API error, so ``ErrorToAPIStatus`` turns it into a 500 with no reason and
-etcd's own message (``etcdserver: request timed out``).
+etcd's own message (``etcdserver: request timed out``). A member the network cannot reach
+(down, partitioned) gives the same answer: clientv3 retries until the request's deadline and
+reports the timeout.
 """
 
 from __future__ import annotations
@@ -21,17 +30,38 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from k8sbook.client.network import Address, DialError, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError, resource_expired, unknown_error
-from k8sbook.core.trace import Trace
 from k8sbook.storage import etcd as etcdapi
-from k8sbook.storage.etcd import CompactedError, Compare, DeleteRange, Etcd, EtcdError, Put
+from k8sbook.storage.etcd import (
+    CompactedError,
+    Compare,
+    DeleteRange,
+    Etcd,
+    EtcdError,
+    Put,
+    UnavailableError,
+)
 
 PATH = "kube-apiserver->etcd"
 PROTOCOL = "gRPC (etcd v3, mTLS)"
 COMPACT_REV_KEY = "compact_rev_key"
 #: ``--etcd-compaction-interval`` default.
 COMPACTION_INTERVAL = 300.0
+#: where kubeadm's stacked etcd member serves clients (``--listen-client-urls``)
+ETCD_ADDRESS = Address.tcp("127.0.0.1", 2379)
+
+
+def serve(network: Network, store: Etcd, address: Address = ETCD_ADDRESS,
+          owner: str = "etcd") -> None:
+    """The etcd member's client endpoint: it answers each call with ``store``. Stopping the
+    member is ``network.close(address)``; starting it again is another ``serve``."""
+    def handle(call: tuple[str, tuple[Any, ...], dict[str, Any]]) -> Any:
+        method, args, kwargs = call
+        return getattr(store, method)(*args, **kwargs)
+
+    network.listen(address, owner, handle, protocol=PROTOCOL)
 
 
 def encode(obj: dict[str, Any]) -> str:
@@ -47,49 +77,55 @@ def decode(kv: etcdapi.KeyValue) -> dict[str, Any]:
 
 
 class Storage:
-    """The apiserver's etcd client, with the trace in between."""
+    """The apiserver's etcd client: calls dialled through the network to the member."""
 
-    def __init__(self, etcd: Etcd, clock: Clock, trace: Trace) -> None:
-        self.etcd = etcd
+    def __init__(self, network: Network, clock: Clock, address: Address = ETCD_ADDRESS,
+                 client: str = "kube-apiserver") -> None:
+        self.network = network
+        self.address = address
+        self.client = client
         self.clock = clock
-        self.trace = trace
+        #: etcd's revision as the last response header (or watch event) told it
+        self.revision = 0
+        #: the revision this client last compacted to
+        self.compacted = 0
         self._compact_version = 0
         self._compact_candidate = 0
 
-    def _record(self, verb: str, key: str, result: str) -> None:
-        self.trace.record(self.clock.now(), "kube-apiserver", "etcd", PATH, PROTOCOL, verb,
-                          key, "", result)
+    def _call(self, verb: str, key: str, method: str, args: tuple[Any, ...],
+              result: Callable[[Any], str], **kwargs: Any) -> Any:
+        def failed(err: Exception) -> str:
+            if isinstance(err, CompactedError):
+                return "compacted"
+            return err.cause if isinstance(err, UnavailableError) else str(err)
 
-    def _call(self, verb: str, key: str, fn: Callable[[], Any],
-              result: Callable[[Any], str]) -> Any:
         try:
-            out = fn()
+            out = self.network.dial(self.client, self.address, (method, args, kwargs),
+                                    protocol=PROTOCOL, verb=verb, resource=key,
+                                    result=result, error=failed)
         except CompactedError as err:
-            self._record(verb, key, "compacted")
             raise resource_expired("The resourceVersion for the provided list is too old.") \
                 from err
+        except DialError as err:
+            raise unknown_error(str(UnavailableError())) from err
         except EtcdError as err:
-            self._record(verb, key, str(err))
             raise unknown_error(str(err)) from err
-        self._record(verb, key, result(out))
+        rev = getattr(out, "revision", 0)
+        if isinstance(rev, int) and rev > self.revision:
+            self.revision = rev
         return out
 
     # -- reads -----------------------------------------------------------------------------
-    @property
-    def revision(self) -> int:
-        return self.etcd.revision
-
     def get(self, key: str) -> dict[str, Any] | None:
-        resp = self._call("Range", key, lambda: self.etcd.range(key),
+        resp = self._call("Range", key, "range", (key,),
                           lambda r: f"{r.count} kv @rev {r.revision}")
         return decode(resp.kvs[0]) if resp.kvs else None
 
     def list(self, prefix: str, revision: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Every object under ``prefix`` at ``revision`` (0: latest) and the list's revision."""
-        resp = self._call("Range", prefix,
-                          lambda: self.etcd.range(prefix, etcdapi.prefix_end(prefix),
-                                                  revision=revision),
-                          lambda r: f"{r.count} kvs @rev {revision or r.revision}")
+        resp = self._call("Range", prefix, "range", (prefix, etcdapi.prefix_end(prefix)),
+                          lambda r: f"{r.count} kvs @rev {revision or r.revision}",
+                          revision=revision)
         return [decode(kv) for kv in resp.kvs], revision or resp.revision
 
     # -- writes ----------------------------------------------------------------------------
@@ -97,12 +133,11 @@ class Storage:
         """Write ``obj`` if ``key`` is free; None if it exists already."""
         lease = 0
         if lease_ttl:
-            lease = self._call("LeaseGrant", key, lambda: self.etcd.lease_grant(lease_ttl),
+            lease = self._call("LeaseGrant", key, "lease_grant", (lease_ttl,),
                                lambda lid: f"ttl {lease_ttl}s")
         value = encode(obj)
-        resp = self._call("Txn", key,
-                          lambda: self.etcd.txn([Compare(key, "MOD", "=", 0)],
-                                                [Put(key, value, lease)], []),
+        resp = self._call("Txn", key, "txn",
+                          ([Compare(key, "MOD", "=", 0)], [Put(key, value, lease)], []),
                           lambda r: f"rev {r.revision}" if r.succeeded else "compare failed")
         if not resp.succeeded:
             return None
@@ -113,9 +148,9 @@ class Storage:
             dict[str, Any] | None:
         """Compare-and-swap: write only if the key is still at ``expected_mod_revision``."""
         value = encode(obj)
-        resp = self._call("Txn", key,
-                          lambda: self.etcd.txn([Compare(key, "MOD", "=", expected_mod_revision)],
-                                                [Put(key, value)], []),
+        resp = self._call("Txn", key, "txn",
+                          ([Compare(key, "MOD", "=", expected_mod_revision)], [Put(key, value)],
+                           []),
                           lambda r: f"rev {r.revision}" if r.succeeded else "compare failed")
         if not resp.succeeded:
             return None
@@ -125,18 +160,22 @@ class Storage:
 
     def delete(self, key: str, expected_mod_revision: int) -> int | None:
         """Delete if unchanged; returns the deletion's revision, None if it changed."""
-        resp = self._call("Txn", key,
-                          lambda: self.etcd.txn([Compare(key, "MOD", "=", expected_mod_revision)],
-                                                [DeleteRange(key)], []),
+        resp = self._call("Txn", key, "txn",
+                          ([Compare(key, "MOD", "=", expected_mod_revision)], [DeleteRange(key)],
+                           []),
                           lambda r: f"rev {r.revision}" if r.succeeded else "compare failed")
         return resp.revision if resp.succeeded else None
 
     # -- watch -----------------------------------------------------------------------------
     def watch(self, prefix: str, start_revision: int,
               callback: Callable[[list[etcdapi.Event]], None]) -> etcdapi.WatchHandle:
-        return self._call("Watch", prefix,
-                          lambda: self.etcd.watch(prefix, etcdapi.prefix_end(prefix),
-                                                  start_revision, callback),
+        def on_events(events: list[etcdapi.Event]) -> None:
+            for ev in events:
+                self.revision = max(self.revision, ev.kv.mod_revision)
+            callback(events)
+
+        return self._call("Watch", prefix, "watch",
+                          (prefix, etcdapi.prefix_end(prefix), start_revision, on_events),
                           lambda h: f"from rev {start_revision}")
 
     # -- compaction ------------------------------------------------------------------------
@@ -155,23 +194,21 @@ class Storage:
     def compact_once(self, on_compact: Callable[[int], None] | None = None) -> int:
         """One round of ``compact.go``: claim the round with a txn, then compact."""
         target = self._compact_candidate
-        current = self.etcd.revision
+        current = self.revision
         resp = self._call(
-            "Txn", COMPACT_REV_KEY,
-            lambda: self.etcd.txn([Compare(COMPACT_REV_KEY, "VERSION", "=",
-                                           self._compact_version)],
-                                  [Put(COMPACT_REV_KEY, str(current))],
-                                  [etcdapi.Range(COMPACT_REV_KEY)]),
+            "Txn", COMPACT_REV_KEY, "txn",
+            ([Compare(COMPACT_REV_KEY, "VERSION", "=", self._compact_version)],
+             [Put(COMPACT_REV_KEY, str(current))], [etcdapi.Range(COMPACT_REV_KEY)]),
             lambda r: "claimed" if r.succeeded else "lost")
         if resp.succeeded:
             self._compact_version += 1
         self._compact_candidate = resp.revision
-        if target and resp.succeeded and target > self.etcd.compact_revision:
+        if target and resp.succeeded and target > self.compacted:
             self.compact(target, on_compact)
         return target
 
     def compact(self, revision: int, on_compact: Callable[[int], None] | None = None) -> None:
-        self._call("Compact", "", lambda: self.etcd.compact(revision),
-                   lambda _: f"to rev {revision}")
+        self._call("Compact", "", "compact", (revision,), lambda _: f"to rev {revision}")
+        self.compacted = max(self.compacted, revision)
         if on_compact:
             on_compact(revision)

@@ -41,8 +41,8 @@ store's; nothing in the model prints them.
 
 **Faults.** A request that cannot reach etcd (connection refused, reset or timed out) raises
 :class:`~k8sbook.storage.etcd.UnavailableError`, so kube-apiserver answers the same 500 Status as on
-the embedded store with ``available = False`` (``available`` works here too: it cuts the model
-off from etcd without stopping it). Nothing is half-written: every write is one etcd request,
+the embedded store when the network cannot reach the member (the model's faults are injected in
+:mod:`k8sbook.client.network`; stopping the process is the real one). Nothing is half-written: every write is one etcd request,
 atomic on etcd's side. Watch streams broken by an etcd restart are reopened from the revision
 after the last one received, as etcd's Go client does, so the apiserver's watch caches see
 every event exactly once (``resumed_streams`` counts the reopenings).
@@ -146,7 +146,7 @@ def _raise_for(error: dict[str, Any], compact_revision: int) -> None:
     if "requested lease not found" in message:
         raise LeaseNotFoundError()
     if error.get("code") in (4, 14) or "timed out" in message or "no leader" in message:
-        raise UnavailableError()  # DEADLINE_EXCEEDED, UNAVAILABLE
+        raise UnavailableError("request timed out")  # DEADLINE_EXCEEDED, UNAVAILABLE
     raise EtcdError(message)
 
 
@@ -240,9 +240,6 @@ class RealEtcd:
         self.clock = clock
         self.revision = 0
         self.compact_revision = 0
-        #: False cuts the model off from etcd (requests fail as if it were unreachable), the
-        #: same switch as :attr:`MemoryEtcd.available`; stopping the process does it for real
-        self.available = True
         self._conn: http.client.HTTPConnection | None = None
         self._watches: dict[int, _Watch] = {}
         self._next_watch = 1
@@ -260,8 +257,6 @@ class RealEtcd:
 
     # -- plumbing --------------------------------------------------------------------------
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        if not self.available:
-            raise UnavailableError()
         data = json.dumps(body)
         for attempt in (0, 1):
             fresh = self._conn is None
@@ -290,8 +285,6 @@ class RealEtcd:
 
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One unary call; afterwards, deliver every watch event up to etcd's revision."""
-        if not self.available:
-            raise UnavailableError()
         if self._needs_sync:
             self._sync(self.revision)
         answer = self._post(path, body)
@@ -520,8 +513,6 @@ class RealEtcd:
               callback: Callable[[list[Event]], None]) -> WatchHandle:
         """etcd ``Watch`` from ``start_revision`` (0: from the next change). Past events are
         replayed (by etcd) before this returns, grouped by revision."""
-        if not self.available:
-            raise UnavailableError()
         if self._needs_sync:
             self._sync(self.revision)
         if 0 < start_revision <= self.revision:

@@ -281,9 +281,8 @@ def start(cluster: Any, *, instance: str = "kube-controller-manager",
     (``--use-service-account-credentials``), bound to the ClusterRole
     ``system:controller:endpointslice-controller`` (which has no ``watch`` on EndpointSlices:
     the shared informers do the watching)."""
-    from k8sbook.serviceaccount import service_account_client
 
-    client = service_account_client(cluster, instance, "kube-system", NAME)
+    client = cluster.service_account_client(instance, "kube-system", NAME)
     shared = cluster.client(instance)
     informers = [SharedIndexInformer(shared, r)
                  for r in ("services", "pods", "endpointslices")]

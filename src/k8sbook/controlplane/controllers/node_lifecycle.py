@@ -32,7 +32,8 @@ from typing import Any
 
 from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import DeletedFinalStateUnknown, SharedIndexInformer
-from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers import Obj
 from k8sbook.core.clock import Timer
 from k8sbook.core.status import StatusError
@@ -87,7 +88,7 @@ class NodeLifecycleController:
             return
         try:
             self.monitor_node_health()
-        except (StatusError, ConnectionRefused):
+        except (StatusError, DialError):
             pass  # retried at the next period
         self._timer = self.clock.call_later(self.monitor_period, self._tick, "node monitor")
 
@@ -265,7 +266,7 @@ class TaintEvictionController:
             self.client.update_status(updated)
             self.client.delete("pods", name, ns)
             self.log.append((self.clock.now(), key, "deleted"))
-        except (StatusError, ConnectionRefused):
+        except (StatusError, DialError):
             pass
 
 

@@ -31,7 +31,8 @@ from k8sbook.client.informer import (
     SharedIndexInformer,
     meta_namespace_key,
 )
-from k8sbook.client.rest import Client, ConnectionRefused
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_active, is_pod_ready
 from k8sbook.controlplane.controllers.expectations import ControllerExpectations
@@ -134,7 +135,7 @@ class ReplicaSetController:
         if needs_sync and not rs["metadata"].get("deletionTimestamp"):
             try:
                 self.manage_replicas(pods, rs, key)
-            except (StatusError, ConnectionRefused) as err:
+            except (StatusError, DialError) as err:
                 error = err
         self.update_status(rs, pods)
         if error is not None:
@@ -153,7 +154,7 @@ class ReplicaSetController:
                 for _ in range(size):
                     try:
                         pod = self.client.create(self.pod_from_template(rs))
-                    except (StatusError, ConnectionRefused):
+                    except (StatusError, DialError):
                         # the pods that will never be created are not expected any more
                         for _ in range(n - created):
                             self.expectations.creation_observed(key)

@@ -32,7 +32,7 @@ from typing import Any
 from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import DeletedFinalStateUnknown, SharedIndexInformer
 from k8sbook.client.leaderelection import LeaderElector
-from k8sbook.client.rest import ConnectionRefused
+from k8sbook.client.network import DialError
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.scheduler.framework import (
     NodeInfo,
@@ -300,7 +300,7 @@ class KubeScheduler:
         self.nodes[node].pods.append(assumed)
         try:
             self.client.bind(pod["metadata"]["namespace"], pod["metadata"]["name"], node)
-        except (StatusError, ConnectionRefused) as err:
+        except (StatusError, DialError) as err:
             self._cache_remove(assumed)
             record["result"] = f"bind failed: {err}"
             self._fail(info, pod, f"binding rejected: {err}", set())
@@ -342,7 +342,7 @@ class KubeScheduler:
             meta = v["metadata"]
             try:
                 self.client.delete("pods", meta["name"], meta["namespace"])
-            except (StatusError, ConnectionRefused):
+            except (StatusError, DialError):
                 continue
             self.recorder.event(v, "Normal", "Preempted",
                                 f"Preempted by pod {pod['metadata']['uid']} on node {node}")
@@ -370,5 +370,5 @@ class KubeScheduler:
         try:
             self.client.patch("pods", pod["metadata"]["name"], {"status": status},
                               pod["metadata"]["namespace"], subresource="status")
-        except (StatusError, ConnectionRefused):
+        except (StatusError, DialError):
             pass

@@ -117,7 +117,7 @@ def leader_election(seed: int = 0) -> ScenarioResult:
     cluster.run_for(1)
     two.start()
     cluster.clock.run_until(20.0)
-    cluster.network.disconnect("kube-controller-manager/cp-1")
+    cluster.network.isolate("kube-controller-manager/cp-1")
     cluster.clock.run_until(24.0)
     cluster.admin().create(objects.replicaset("web", replicas=2))
     cluster.clock.run_until(50.0)

@@ -11,6 +11,8 @@ from k8sbook.api import objects
 from k8sbook.client.informer import DeletedFinalStateUnknown, SharedIndexInformer
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
+from k8sbook.storage import etcd3
+from k8sbook.storage.etcd3 import ETCD_ADDRESS
 from k8sbook.textbook.scenarios import ScenarioResult, scenario
 
 CHAPTER = "02-the-hub"
@@ -144,7 +146,7 @@ def compaction_relist(seed: int = 0) -> ScenarioResult:
     cluster.run_for(2.0)
     mark = cluster.trace.mark()
     handled.append("-- connection lost --")
-    cluster.network.disconnect("kube-scheduler")
+    cluster.network.isolate("kube-scheduler")
     cluster.run_for(1.0)
     admin.patch("pods", "a", {"metadata": {"labels": {"v": "2"}}}, "demo")
     admin.delete("pods", "b", "demo")
@@ -152,7 +154,7 @@ def compaction_relist(seed: int = 0) -> ScenarioResult:
     compacted_to = cluster.apiserver.compact()
     cluster.run_for(1.0)
     handled.append("-- connection back --")
-    cluster.network.reconnect("kube-scheduler")
+    cluster.network.rejoin("kube-scheduler")
     cluster.run_for(60.0)
     server = admin.list("pods", "demo")["items"]
     facts = {
@@ -179,7 +181,7 @@ def etcd_unavailable(seed: int = 0) -> ScenarioResult:
     informer.run()
     cluster.settle(1.0)
     mark = cluster.trace.mark()
-    cluster.etcd.available = False
+    cluster.network.close(ETCD_ADDRESS)  # the etcd member stops
     outcomes: dict[str, Any] = {}
 
     def attempt(label: str, call: Any) -> None:
@@ -195,7 +197,7 @@ def etcd_unavailable(seed: int = 0) -> ScenarioResult:
     attempt("list pods rv=0", lambda: admin.list("pods", "default", resourceVersion="0"))
     cluster.run_for(30.0)
     informer_during = [p["metadata"]["name"] for p in informer.lister()]
-    cluster.etcd.available = True
+    etcd3.serve(cluster.network, cluster.etcd)  # and starts again
     attempt("create pod db again", lambda: admin.create(objects.pod("db")))
     cluster.settle(1.0)
     facts = {"outcomes": outcomes, "informer_during_outage": informer_during,

@@ -22,9 +22,10 @@ from k8sbook.addons.metrics_server import (
     manifests,
 )
 from k8sbook.api import objects
+from k8sbook.api.request import Request
 from k8sbook.apiserver.aggregator import AVAILABILITY_PERIOD, apiservice
 from k8sbook.apiserver.authentication import ClientCertificate
-from k8sbook.apiserver.server import LOOPBACK_USER, Request
+from k8sbook.apiserver.server import LOOPBACK_USER
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Message

@@ -16,7 +16,8 @@ from typing import Any
 
 from k8sbook.addons import dns as kdns
 from k8sbook.addons import ingress as king
-from k8sbook.apiserver.server import LOOPBACK_USER, Request
+from k8sbook.api.request import Request
+from k8sbook.apiserver.server import LOOPBACK_USER
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controllers import endpointslice
 from k8sbook.core.status import StatusError

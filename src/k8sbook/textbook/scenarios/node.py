@@ -11,6 +11,7 @@ from itertools import pairwise
 from typing import Any
 
 from k8sbook.api import objects
+from k8sbook.api.request import Request
 from k8sbook.apiserver.in_cluster import (
     in_cluster_client,
     mount_service_account_token,
@@ -18,7 +19,6 @@ from k8sbook.apiserver.in_cluster import (
     token_request,
 )
 from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs, pod_port_forward
-from k8sbook.apiserver.server import Request
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controller_manager import KubeControllerManager
 from k8sbook.core.status import StatusError

@@ -19,8 +19,9 @@ from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.cluster import Cluster
 from k8sbook.core.clock import Clock
 from k8sbook.core.trace import Message
+from k8sbook.storage import etcd3
 from k8sbook.storage.etcd import Etcd
-from k8sbook.storage.etcd3 import COMPACT_REV_KEY
+from k8sbook.storage.etcd3 import COMPACT_REV_KEY, ETCD_ADDRESS
 from k8sbook.storage.etcd3 import PATH as ETCD_PATH
 from k8sbook.textbook.scenarios import ScenarioResult, scenario
 
@@ -86,8 +87,13 @@ def _configmap(name: str, value: str) -> dict[str, Any]:
 
 
 def embedded_outage(cluster: Cluster, down: bool) -> None:
-    """Stop (``down=True``) or restart the embedded store, the way :func:`outage_on` needs."""
-    cluster.etcd.available = not down
+    """Stop (``down=True``) or restart the embedded etcd member, the way :func:`outage_on`
+    needs: its process stops listening on the client port, and starts again on the same
+    data."""
+    if down:
+        cluster.network.close(ETCD_ADDRESS)
+    else:
+        etcd3.serve(cluster.network, cluster.etcd)
 
 
 def outage_on(seed: int = 0, etcd: Store = None,

@@ -1,0 +1,485 @@
+"""The model's one network: every connection a component opens is dialled here.
+
+Kubernetes has no such package; what it mirrors is the part of the operating system and of
+Go's ``net`` package that every component shares. A component *listens* on an
+:class:`Address` (an IP and a TCP or UDP port, a Unix socket path on one node, or a plugin
+binary on one node that the runtime executes) with a handler; another component *dials* that
+address. The fabric then
+
+* resolves host names (a node's hostname, a cloud endpoint) to IPs, like the machines' DNS;
+* passes the packet through the netfilter rules of the node it leaves from, when the dialer
+  says which node that is (kube-proxy installs those rules: a Service VIP becomes a pod IP,
+  or the packet is rejected);
+* applies the faults injected into it, and only here: a partition between two components or
+  instances, an isolated instance, an address that refuses, drops or answers slowly, and a
+  per-address down switch;
+* records the message on the trace, at the dial, under the path id of whoever opened the
+  connection (``initiator->target`` over component names), and completes it with the result;
+* hands the request to the listener's handler and returns its reply.
+
+Errors are :class:`DialError` with Go's wording (``dial tcp 10.0.0.1:10250: connect:
+connection refused``, ``dial tcp 10.0.0.1:10250: i/o timeout``, ``dial unix
+/run/containerd/containerd.sock: connect: no such file or directory``); the dialer wraps them
+as its own client does (a 500, a 503, an RPC ``Unavailable``).
+
+Streams (a watch) are :class:`Connection` objects: the server pushes events over them and the
+fabric records each one on the connection's path; a fault that cuts the connection breaks the
+stream at once.
+
+The model is synchronous: latency does not move the clock during a call. An injected latency
+counts against the dialer's timeout (a call whose latency reaches its timeout fails with a
+timeout) and is recorded in the message's result, so slow paths are visible in traces.
+
+Every operation is a few dictionary lookups: the cost of a message does not grow with the
+number of listeners, nodes or connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from k8sbook.core.clock import Clock
+from k8sbook.core.trace import Message, Trace, component_of
+
+Transport = Literal["tcp", "udp", "unix", "exec"]
+Handler = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """Where a component listens. ``host`` is an IP or a host name for ``tcp``/``udp``; for
+    ``unix`` and ``exec`` it is the node the socket or binary is on, and ``path`` its path."""
+
+    host: str
+    port: int = 0
+    transport: Transport = "tcp"
+    path: str = ""
+
+    @classmethod
+    def tcp(cls, host: str, port: int) -> Address:
+        return cls(host, port, "tcp")
+
+    @classmethod
+    def udp(cls, host: str, port: int) -> Address:
+        return cls(host, port, "udp")
+
+    @classmethod
+    def unix(cls, node: str, path: str) -> Address:
+        """A Unix socket on ``node`` (CRI, CSI): only processes on that node can dial it."""
+        return cls(node, 0, "unix", path)
+
+    @classmethod
+    def exec(cls, node: str, path: str) -> Address:
+        """A plugin binary on ``node`` that a runtime executes (CNI, the OCI runtime)."""
+        return cls(node, 0, "exec", path)
+
+    def __str__(self) -> str:
+        if self.transport in ("unix", "exec"):
+            return self.path
+        return f"{self.host}:{self.port}"
+
+    def with_host(self, host: str) -> Address:
+        return Address(host, self.port, self.transport, self.path)
+
+
+DialErrorKind = Literal["refused", "timeout", "no such host", "no such file", "rejected"]
+
+
+class DialError(Exception):
+    """The connection could not be made or got no answer, in Go's words."""
+
+    def __init__(self, kind: DialErrorKind, address: Address, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.address = address
+
+    @property
+    def result(self) -> str:
+        """What the trace shows for the failed message."""
+        return {"refused": "connection refused", "timeout": "i/o timeout",
+                "no such host": "no such host", "no such file": "no such file or directory",
+                "rejected": "connection refused (REJECT)"}[self.kind]
+
+
+def _dial_prefix(address: Address) -> str:
+    if address.transport == "exec":
+        return f"fork/exec {address.path}"
+    if address.transport == "unix":
+        return f"dial unix {address.path}"
+    return f"dial {address.transport} {address}"
+
+
+def refused(address: Address) -> DialError:
+    if address.transport == "unix":
+        return DialError("no such file", address,
+                         f"{_dial_prefix(address)}: connect: no such file or directory")
+    if address.transport == "exec":
+        return DialError("no such file", address,
+                         f"{_dial_prefix(address)}: no such file or directory")
+    return DialError("refused", address, f"{_dial_prefix(address)}: connect: connection refused")
+
+
+def timed_out(address: Address) -> DialError:
+    return DialError("timeout", address, f"{_dial_prefix(address)}: i/o timeout")
+
+
+@dataclass
+class Listener:
+    """A handler bound to an address by ``owner`` (an instance: ``kubelet/node-a``)."""
+
+    address: Address
+    owner: str
+    handler: Handler
+    protocol: str = ""
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class Translation:
+    """What the netfilter rules of a node did to a packet: its new destination and a note
+    for the trace (``DNAT to 10.244.1.5:8080``)."""
+
+    address: Address
+    note: str = ""
+
+
+#: ``translate(source_ip, address) -> Translation``; raises :class:`DialError` for REJECT.
+Translator = Callable[[str, Address], Translation]
+
+
+@dataclass(eq=False)
+class Connection:
+    """An open connection that carries a stream (a watch) from ``dst`` back to ``src``."""
+
+    network: Network
+    src: str
+    dst: str
+    path: str
+    protocol: str
+    on_break: Callable[[], None] | None = None
+    closed: bool = False
+    #: the network cut it (a fault), rather than either end closing it
+    broken: bool = False
+    _key: int = field(default=0, repr=False)
+
+    def deliver(self, verb: str, resource: str = "", name: str = "", result: str = "") -> \
+            Message | None:
+        """Record one message the server pushes on this connection (a watch event)."""
+        return self.network.record_stream(self, verb, resource, name, result)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.network.forget(self)
+
+    def cut(self) -> None:
+        """The network broke the connection: the stream ends on both sides."""
+        if not self.closed:
+            self.broken = True
+            self.close()
+            if self.on_break is not None:
+                self.on_break()
+
+
+class Network:
+    """The fabric: listeners by address, host names, netfilter hooks, faults, the trace."""
+
+    def __init__(self, clock: Clock, trace: Trace) -> None:
+        self.clock = clock
+        self.trace = trace
+        self._listeners: dict[Address, Listener] = {}
+        self._hosts: dict[str, str] = {}
+        self._translators: dict[str, Translator] = {}
+        # faults
+        self._isolated: set[str] = set()
+        self._partitions: set[frozenset[str]] = set()
+        self._refusing: set[Address] = set()
+        self._dropping: set[Address] = set()
+        self._latency: dict[Address, float] = {}
+        self._down: set[str] = set()
+        # open connections, by the instances at either end
+        self._conns: dict[str, dict[int, Connection]] = {}
+        self._next_conn = 0
+        # what the route and the injected latency add to a message's result, by message seq
+        self._notes: dict[int, tuple[str, float]] = {}
+        # who listened on an address last: a refused dial still names the component it was for
+        self._last_owner: dict[Address, str] = {}
+
+    # -- listening -------------------------------------------------------------------------
+    def listen(self, address: Address, owner: str, handler: Handler, *,
+               protocol: str = "") -> Listener:
+        """Bind ``handler`` to ``address`` for ``owner``; ``address already in use`` if taken."""
+        current = self._listeners.get(address)
+        if current is not None and not current.closed:
+            raise OSError(f"listen {address.transport} {address}: bind: address already in use")
+        listener = Listener(address, owner, handler, protocol)
+        self._listeners[address] = listener
+        self._last_owner[address] = owner
+        return listener
+
+    def close(self, address: Address) -> None:
+        """The process behind ``address`` stops listening: new dials are refused."""
+        listener = self._listeners.pop(address, None)
+        if listener is not None:
+            listener.closed = True
+
+    def listener(self, address: Address) -> Listener | None:
+        listener = self._listeners.get(self.resolve(address))
+        return listener if listener is not None and not listener.closed else None
+
+    # -- names and rules ---------------------------------------------------------------------
+    def add_host(self, name: str, ip: str) -> None:
+        """``name`` resolves to ``ip`` for every dialer (a machine's DNS record)."""
+        self._hosts[name] = ip
+
+    def lookup(self, name: str) -> str | None:
+        return self._hosts.get(name)
+
+    def resolve(self, address: Address) -> Address:
+        if address.transport in ("unix", "exec"):
+            return address
+        ip = self._hosts.get(address.host)
+        return address.with_host(ip) if ip is not None else address
+
+    def set_translator(self, node: str, translate: Translator | None) -> None:
+        """Install (or remove) the netfilter rules of ``node`` (what kube-proxy programs)."""
+        if translate is None:
+            self._translators.pop(node, None)
+        else:
+            self._translators[node] = translate
+
+    # -- faults ----------------------------------------------------------------------------
+    def isolate(self, who: str) -> None:
+        """Cut an instance (``kubelet/node-a``) or a whole component off from everything;
+        its open connections break at once."""
+        self._isolated.add(who)
+        self._cut_where(lambda c: self._matches(c.src, who) or self._matches(c.dst, who))
+
+    def is_isolated(self, who: str) -> bool:
+        return self._blocked_src(who)
+
+    def rejoin(self, who: str) -> None:
+        self._isolated.discard(who)
+
+    def partition(self, a: str, b: str) -> None:
+        """No packet between ``a`` and ``b`` (instances or components), both ways."""
+        self._partitions.add(frozenset((a, b)))
+        self._cut_where(lambda c: self._split(c.src, c.dst))
+
+    def heal(self, a: str | None = None, b: str | None = None) -> None:
+        """Heal one partition, or every partition and isolation when called with no names."""
+        if a is None:
+            self._partitions.clear()
+            self._isolated.clear()
+            return
+        self._partitions.discard(frozenset((a, b or a)))
+
+    def refuse(self, address: Address, on: bool = True) -> None:
+        """The host answers ``address`` with a reset (as when nothing listens)."""
+        (self._refusing.add if on else self._refusing.discard)(address)
+
+    def drop(self, address: Address, on: bool = True) -> None:
+        """Packets to ``address`` vanish: dials time out."""
+        (self._dropping.add if on else self._dropping.discard)(address)
+
+    def set_latency(self, address: Address, seconds: float) -> None:
+        if seconds <= 0:
+            self._latency.pop(address, None)
+        else:
+            self._latency[address] = seconds
+
+    def set_down(self, host: str | Address, down: bool = True) -> None:
+        """A per-address down switch: a host (every port on it) or one address is gone, so
+        dials time out, and open connections to it break."""
+        key = str(host) if isinstance(host, Address) else host
+        if down:
+            self._down.add(key)
+            owners = {lis.owner for addr, lis in self._listeners.items()
+                      if addr.host == key or str(addr) == key}
+            self._cut_where(lambda c: c.dst in owners)
+        else:
+            self._down.discard(key)
+
+    def is_down(self, address: Address) -> bool:
+        return address.host in self._down or str(address) in self._down
+
+    # -- dialling --------------------------------------------------------------------------
+    def dial(self, src: str, address: Address, request: Any = None, *, protocol: str,
+             verb: str, resource: str = "", name: str = "",
+             result: Callable[[Any], str] | None = None,
+             error: Callable[[Exception], str] | None = None, via: str | None = None,
+             source_ip: str = "", timeout: float | None = None) -> Any:
+        """Open a connection from ``src`` to ``address``, send ``request``, return the reply.
+
+        ``via`` names the node the packet leaves from (its netfilter rules apply, seen from
+        ``source_ip``). ``result(reply)`` is what the trace shows (default: ``str``); if the
+        handler raises, ``error(exc)`` is (default: ``str``) and the exception propagates.
+        """
+        listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
+                                      resource=resource, name=name, via=via,
+                                      source_ip=source_ip, timeout=timeout)
+        try:
+            reply = listener.handler(request)
+        except Exception as exc:
+            self._complete(msg, error(exc) if error is not None else str(exc))
+            raise
+        self._complete(msg, result(reply) if result is not None else str(reply))
+        return reply
+
+    def open(self, src: str, address: Address, request: Any = None, *, protocol: str,
+             verb: str, resource: str = "", name: str = "",
+             result: Callable[[Any], str] | None = None, stream_protocol: str = "",
+             via: str | None = None, source_ip: str = "",
+             on_open: Callable[[Connection], None] | None = None) -> tuple[Connection, Any]:
+        """Like :meth:`dial`, but the connection stays open for a stream: the handler gets
+        ``(request, connection)`` and the server pushes on the connection. ``on_open`` sees
+        the connection before the request is sent."""
+        listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
+                                      resource=resource, name=name, via=via,
+                                      source_ip=source_ip, timeout=None)
+        conn = Connection(self, src, listener.owner, self.path_of(src, listener.owner),
+                          stream_protocol or protocol)
+        self._next_conn += 1
+        conn._key = self._next_conn
+        for end in (src, listener.owner):
+            self._conns.setdefault(end, {})[conn._key] = conn
+        if on_open is not None:
+            on_open(conn)
+        reply = listener.handler((request, conn))
+        self._complete(msg, result(reply) if result is not None else str(reply))
+        return conn, reply
+
+    @staticmethod
+    def path_of(src: str, dst: str) -> str:
+        return f"{component_of(src)}->{component_of(dst)}"
+
+    def _connect(self, src: str, address: Address, *, protocol: str, verb: str,
+                 resource: str, name: str, via: str | None, source_ip: str,
+                 timeout: float | None) -> tuple[Listener, Message | None]:
+        note = ""
+        try:
+            target = self._route(src, address, via, source_ip)
+            if isinstance(target, Translation):
+                note, target = target.note, target.address
+            listener = self._listeners.get(target)
+            owner = listener.owner if listener is not None and not listener.closed else ""
+            self._check(src, owner, target, timeout)
+        except DialError as err:
+            dst = self._owner_hint(err.address)
+            self._record(src, dst, protocol, verb, resource, name,
+                         f"{note}, {err.result}" if note else err.result)
+            raise
+        assert listener is not None
+        latency = self._latency.get(target, 0.0)
+        msg = self._record(src, listener.owner, protocol, verb, resource, name, "")
+        if msg is not None and (note or latency):
+            msg = self._annotate(msg, note, latency)
+        return listener, msg
+
+    def _route(self, src: str, address: Address, via: str | None,
+               source_ip: str) -> Address | Translation:
+        if address.transport in ("unix", "exec"):
+            return address
+        host = address.host
+        if not _is_ip(host):
+            ip = self._hosts.get(host)
+            if ip is None:
+                raise DialError("no such host", address,
+                                f"dial {address.transport}: lookup {host}: no such host")
+            address = address.with_host(ip)
+        if via is not None:
+            translate = self._translators.get(via)
+            if translate is not None:
+                out = translate(source_ip, address)
+                if out.address != address or out.note:
+                    return out
+        return address
+
+    def _check(self, src: str, owner: str, target: Address, timeout: float | None) -> None:
+        if self.is_down(target) or target in self._dropping:
+            raise timed_out(target)
+        if owner and self._blocked(src, owner):
+            raise timed_out(target)
+        if self._blocked_src(src):
+            raise timed_out(target)
+        if not owner or target in self._refusing:
+            raise refused(target)
+        latency = self._latency.get(target, 0.0)
+        if timeout is not None and latency >= timeout:
+            raise timed_out(target)
+
+    def _owner_hint(self, address: Address) -> str:
+        return self._last_owner.get(address, str(address))
+
+    @staticmethod
+    def _matches(instance: str, who: str) -> bool:
+        return instance == who or component_of(instance) == who
+
+    def _blocked_src(self, src: str) -> bool:
+        return src in self._isolated or component_of(src) in self._isolated
+
+    def _blocked(self, src: str, dst: str) -> bool:
+        iso = self._isolated
+        if iso and (src in iso or dst in iso or component_of(src) in iso
+                    or component_of(dst) in iso):
+            return True
+        return bool(self._partitions) and self._split(src, dst)
+
+    def _split(self, a: str, b: str) -> bool:
+        parts = self._partitions
+        if not parts:
+            return False
+        ca, cb = component_of(a), component_of(b)
+        return any(frozenset(pair) in parts for pair in ((a, b), (ca, b), (a, cb), (ca, cb)))
+
+    def _cut_where(self, pred: Callable[[Connection], bool]) -> None:
+        doomed = {c._key: c for conns in self._conns.values() for c in conns.values()
+                  if pred(c)}
+        for key in sorted(doomed):
+            doomed[key].cut()
+
+    def forget(self, conn: Connection) -> None:
+        for end in (conn.src, conn.dst):
+            conns = self._conns.get(end)
+            if conns is not None:
+                conns.pop(conn._key, None)
+                if not conns:
+                    del self._conns[end]
+
+    def connections(self, instance: str) -> list[Connection]:
+        """The open connections of ``instance``, oldest first."""
+        return [c for _, c in sorted(self._conns.get(instance, {}).items())]
+
+    # -- the trace -------------------------------------------------------------------------
+    def _record(self, src: str, dst: str, protocol: str, verb: str, resource: str, name: str,
+                result: str) -> Message | None:
+        return self.trace.record(self.clock.now(), src, dst, self.path_of(src, dst), protocol,
+                                 verb, resource, name, result)
+
+    def _annotate(self, msg: Message, note: str, latency: float) -> Message:
+        self._notes[msg.seq] = (note, latency)
+        return msg
+
+    def _complete(self, msg: Message | None, result: str) -> None:
+        if msg is None:
+            return
+        note, latency = self._notes.pop(msg.seq, ("", 0.0))
+        parts = [p for p in (note, result) if p]
+        if latency:
+            parts.append(f"+{latency:g}s")
+        self.trace.complete(msg, ", ".join(parts))
+
+    def record_stream(self, conn: Connection, verb: str, resource: str, name: str,
+                      result: str) -> Message | None:
+        """A message the server pushes on an open connection (a watch event, the close)."""
+        return self.trace.record(self.clock.now(), conn.dst, conn.src, conn.path,
+                                 conn.protocol, verb, resource, name, result)
+
+
+def _is_ip(host: str) -> bool:
+    parts = host.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return True
+    return ":" in host  # IPv6
