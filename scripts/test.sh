@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite, with all set-up included:
-#   1. lint (ruff) of src, tests and scripts;
+#   1. lint (ruff) of src, tests and scripts, and type checks (mypy, default mode) of src;
 #   2. a strict book build (incremental: only changed pages are rebuilt);
 #   3. pytest on two workers: the model's tests, the stored-notebook checks, every notebook
 #      re-executed by nbval in strict mode and compared with its stored outputs, and the
@@ -28,6 +28,9 @@ fi
 
 echo "test: ruff check src tests scripts"
 ruff check src tests scripts || failed+=("ruff")
+
+echo "test: mypy src"
+mypy || failed+=("mypy")
 
 echo "test: building the book (strict)"
 jupyter-book build . -W -n --keep-going || failed+=("book build")

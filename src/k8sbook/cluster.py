@@ -174,6 +174,18 @@ class Cluster:
         """``kubectl`` with kubeadm's admin.conf identity."""
         return self.client("kubectl")
 
+    # -- components of the node layer (kubelet, kube-proxy): factories go here ----------------
+
+    # -- end of node-layer factories ---------------------------------------------------------
+
+    # -- components of the control plane (scheduler, controller managers, descheduler) -------
+
+    # -- end of control-plane factories ------------------------------------------------------
+
+    # -- add-ons (CoreDNS, ingress controller, metrics-server) --------------------------------
+
+    # -- end of add-on factories -------------------------------------------------------------
+
     def run_for(self, seconds: float) -> None:
         self.clock.run_for(seconds)
 

@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8sbook.client.http import HTTPResponse
+from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock, Timer
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.trace import Trace
@@ -131,8 +133,11 @@ class ContainerRuntime:
     """One node's containerd, with its CNI plugin and its OCI runtime."""
 
     def __init__(self, node: str, clock: Clock, ids: IdGenerator, trace: Trace,
-                 cni: BridgePlugin, registry: Registry | None = None) -> None:
+                 cni: BridgePlugin, registry: Registry | None = None, *,
+                 network: Network | None = None) -> None:
         self.node = node
+        #: where the applications of running containers listen on their pod's IP
+        self.network = network
         self.clock = clock
         self.ids = ids
         self.trace = trace
@@ -264,6 +269,7 @@ class ContainerRuntime:
         self._oci("start", cid)
         c.state, c.started_at = CONTAINER_RUNNING, self.clock.now()
         c.logs.append(f"{c.name}: started (attempt {c.attempt})")
+        self._listen(c)
         seconds, code = program_of(c.command)
         if seconds is not None:
             c.timer = self.clock.call_later(
@@ -279,6 +285,7 @@ class ContainerRuntime:
             self._oci("kill", c.id, signal)
         c.state, c.exit_code, c.reason = CONTAINER_EXITED, code, reason
         c.finished_at = self.clock.now()
+        self._unlisten(c)
         c.logs.append(f"{c.name}: exited with code {code}")
 
     def stop_container(self, cid: str, timeout: int = 30) -> None:
@@ -334,6 +341,40 @@ class ContainerRuntime:
         return list(self._container(cid).logs)
 
     # -- the network as applications see it ----------------------------------------------
+    def _listen(self, c: Container) -> None:
+        """The container's program listens on each of its ports, on its pod's IP.
+
+        The model's application answers every HTTP request as agnhost's ``serve-hostname``
+        does: ``200`` with the pod's hostname, or ``503`` when the chapter made it unhealthy.
+        """
+        sb = self.sandboxes.get(c.sandbox_id)
+        if self.network is None or sb is None or not sb.ip:
+            return
+        for port in sorted(set(c.ports)):  # a port given for TCP and UDP is one TCP socket
+            try:
+                self.network.listen(Address.tcp(sb.ip, port), f"pod/{sb.name}",
+                                    lambda req, c=c, sb=sb: self._app(c, sb, req),
+                                    protocol="HTTP")
+            except OSError as err:  # two containers of one pod on one port
+                c.logs.append(f"{c.name}: {err}")
+                self._exit(c, 1, "Error")
+                return
+
+    def _unlisten(self, c: Container) -> None:
+        sb = self.sandboxes.get(c.sandbox_id)
+        if self.network is None or sb is None or not sb.ip:
+            return
+        for port in sorted(set(c.ports)):
+            listener = self.network.listener(Address.tcp(sb.ip, port))
+            if listener is not None and listener.owner == f"pod/{sb.name}":
+                self.network.close(Address.tcp(sb.ip, port))
+
+    @staticmethod
+    def _app(c: Container, sb: Sandbox, req: Any) -> HTTPResponse:
+        if c.state != CONTAINER_RUNNING:
+            return HTTPResponse(502)
+        return HTTPResponse(200 if c.healthy else 503, sb.hostname)
+
     def set_healthy(self, namespace: str, pod: str, healthy: bool,
                     container: str | None = None) -> None:
         """Make the application of a pod's running container(s) answer 200 or 503."""

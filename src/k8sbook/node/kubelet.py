@@ -48,8 +48,9 @@ from typing import Any
 
 from k8sbook.apiserver.authentication import CLUSTER_CA, BearerToken, ClientCertificate
 from k8sbook.client.events import EventRecorder
+from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.informer import SharedIndexInformer
-from k8sbook.client.network import DialError
+from k8sbook.client.network import Address, DialError
 from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.core.status import StatusError
@@ -214,7 +215,8 @@ class Kubelet:
         self.address = node_address(cluster, node_name)
         if runtime is None:
             cni = BridgePlugin(node_name, self.pod_cidr, cluster.clock, cluster.trace)
-            runtime = ContainerRuntime(node_name, cluster.clock, cluster.ids, cluster.trace, cni)
+            runtime = ContainerRuntime(node_name, cluster.clock, cluster.ids, cluster.trace, cni,
+                                       network=cluster.network)
         self.runtime = runtime
         self.cri = CRIClient(self.instance, runtime, cluster.clock, cluster.trace)
         self.recorder = EventRecorder(self.client, "kubelet", node_name)
@@ -249,6 +251,11 @@ class Kubelet:
     def start(self) -> Kubelet:
         """Register the Node, start the lease, status, PLEG loops and the pod informer."""
         self.running = True
+        net = self.cluster.network
+        net.add_host(self.node_name, self.address)  # the machine's DNS record
+        self.server_address = Address.tcp(self.address, KUBELET_PORT)
+        net.listen(self.server_address, self.instance, self.server.serve_http,
+                   protocol="HTTPS")
         self._register()
         self.node_informer.run()
         self.pod_informer.add_event_handler(
@@ -266,6 +273,7 @@ class Kubelet:
     def stop(self) -> None:
         """The kubelet process stops: loops, watches and probes end; containers keep running."""
         self.running = False
+        self.cluster.network.close(Address.tcp(self.address, KUBELET_PORT))
         for t in [*self._timers.values(), *self._requeue_timers.values()]:
             t.cancel()
         self._timers.clear()
@@ -1025,6 +1033,11 @@ class KubeletServer:
         ttl = self.CACHE_AUTHORIZED_TTL if allowed else self.CACHE_UNAUTHORIZED_TTL
         self._cache[key] = (allowed, now + ttl)
         return allowed
+
+    def serve_http(self, req: HTTPRequest) -> HTTPResponse:
+        """The handler the kubelet listens with on port 10250."""
+        code, body = self.handle(req.method, req.path, req.credentials, req.params)
+        return HTTPResponse(code, body)
 
     def handle(self, method: str, path: str, credentials: Any,
                params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
