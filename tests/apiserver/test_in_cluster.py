@@ -7,19 +7,13 @@ from kubernetes_validate import validate
 
 from k8sbook.api import objects
 from k8sbook.api.request import Request
-from k8sbook.apiserver.in_cluster import (
-    EXPIRATION_EXTENSION_SECONDS,
-    PROXY_PROTOCOL,
-    TOKEN_PATH,
-    in_cluster_client,
-    mount_service_account_token,
-    pod_proxy,
-    split_scheme_name_port,
-    token_request,
-)
+from k8sbook.apiserver.pod_proxy import PROXY_PROTOCOL, pod_proxy, split_scheme_name_port
+from k8sbook.apiserver.token import EXPIRATION_EXTENSION_SECONDS
+from k8sbook.client.in_cluster import in_cluster_client
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from k8sbook.node.kubelet import Kubelet
+from k8sbook.node.token_manager import TOKEN_PATH, mount_service_account_token, token_request
 from k8sbook.textbook.scenarios import run
 
 
@@ -88,7 +82,7 @@ def test_token_request_bound_to_the_pod(setup):
     assert out["spec"]["expirationSeconds"] == 3607
     assert out["spec"]["boundObjectRef"]["name"] == "web"
     token = out["status"]["token"]
-    issued = cluster.apiserver.in_cluster.tokens.issued[token]
+    issued = cluster.apiserver.tokens.issued[token]
     assert issued.expires_at - issued.issued_at == EXPIRATION_EXTENSION_SECONDS
     assert kubelet.record("default", "web").files[TOKEN_PATH] == token
     client = in_cluster_client(cluster, kubelet, "default", "web")

@@ -103,9 +103,11 @@ class APIServer:
         from k8sbook.apiserver.aggregator import install as install_aggregator
         #: kube-aggregator: proxies API groups registered by APIServices (``aggregator.py``)
         self.aggregator = install_aggregator(self)
-        from k8sbook.apiserver.in_cluster import install as install_in_cluster
+        from k8sbook.apiserver.pod_proxy import install as install_pod_proxy
+        from k8sbook.apiserver.token import install as install_token
         #: pods/proxy (kube-apiserver->pod) and serviceaccounts/token (TokenRequest)
-        self.in_cluster = install_in_cluster(self)
+        self.pod_proxy = install_pod_proxy(self)
+        self.tokens = install_token(self)
         self.started = False
 
     # -- start-up --------------------------------------------------------------------------

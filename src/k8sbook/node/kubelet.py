@@ -195,7 +195,7 @@ class PodRecord:
     #: volume name -> (driver, volume handle, target path) of published CSI volumes
     mounted: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     #: files the kubelet wrote into the pod's volumes, by path (the projected service-account
-    #: token, see :func:`k8sbook.apiserver.in_cluster.mount_service_account_token`)
+    #: token, see :func:`k8sbook.node.token_manager.mount_service_account_token`)
     files: dict[str, str] = field(default_factory=dict)
 
 

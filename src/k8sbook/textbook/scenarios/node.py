@@ -12,13 +12,9 @@ from typing import Any
 
 from k8sbook.api import objects
 from k8sbook.api.request import Request
-from k8sbook.apiserver.in_cluster import (
-    in_cluster_client,
-    mount_service_account_token,
-    pod_proxy,
-    token_request,
-)
 from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs, pod_port_forward
+from k8sbook.apiserver.pod_proxy import pod_proxy
+from k8sbook.client.in_cluster import in_cluster_client
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controller_manager import KubeControllerManager
 from k8sbook.core.status import StatusError
@@ -26,6 +22,7 @@ from k8sbook.core.trace import Message
 from k8sbook.node.csi import CSINodePlugin
 from k8sbook.node.kube_proxy import KubeProxy, walk_iptables
 from k8sbook.node.kubelet import Kubelet, http_probe
+from k8sbook.node.token_manager import mount_service_account_token, token_request
 from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
 from k8sbook.textbook.scenarios.networking import kubernetes_endpointslice
 
@@ -555,7 +552,7 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     unrelated["metadata"]["name"] = "builder"
     no_relation = outcome(lambda: kubelet.client.request(Request(
         "create", "serviceaccounts", "", "default", "builder", "token", body=unrelated)))
-    issued = cluster.apiserver.in_cluster.tokens.issued[tr["status"]["token"]]
+    issued = cluster.apiserver.tokens.issued[tr["status"]["token"]]
     messages = [m for m in cluster.trace.since(mark)
                 if m.path == "pod->kube-apiserver" or m.resource == "serviceaccounts/token"]
     facts = {"token_request_spec": tr["spec"],
