@@ -51,6 +51,13 @@ class DeletedFinalStateUnknown:
     obj: Obj
 
 
+def final_state(obj: Obj | DeletedFinalStateUnknown) -> Obj:
+    """What an ``OnDelete`` handler was given, unwrapped: the object, or a tombstone's last
+    known state (the ``obj.(cache.DeletedFinalStateUnknown)`` type switch every client-go
+    delete handler writes)."""
+    return obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
+
+
 class Indexer:
     """A keyed store with secondary indexes."""
 
