@@ -22,9 +22,9 @@ authenticates as the ServiceAccount ``kube-system/cloud-controller-manager`` (th
 one provider manifests install). It is given its client, its clock, its leader-election
 identity and a provider (a :class:`~k8sbook.controlplane.cloud.provider.Interface`, as
 ``cloudprovider.InitCloudProvider`` builds one from ``--cloud-provider``) by the composition
-root, :meth:`k8sbook.cluster.Cluster.add_cloud_controller_manager`. Simplified: no node lifecycle controller (deleting Nodes
-whose instance is gone), no periodic address refresh (``--node-status-update-frequency``,
-5 min), no beta topology labels.
+root, :meth:`k8sbook.cluster.Cluster.add_cloud_controller_manager`. Simplified: no node
+lifecycle controller (deleting Nodes whose instance is gone), no periodic address refresh
+(``--node-status-update-frequency``, 5 min), no beta topology labels.
 """
 
 from __future__ import annotations
