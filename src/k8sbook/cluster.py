@@ -28,6 +28,12 @@ from k8sbook.apiserver.authentication import (
 from k8sbook.apiserver.server import LOOPBACK_USER, APIServer
 from k8sbook.client.network import Network
 from k8sbook.client.rest import Client
+from k8sbook.controlplane.cloud import Interface as CloudProvider
+from k8sbook.controlplane.cloud import ModelCloud
+from k8sbook.controlplane.cloud_controller_manager import CloudControllerManager
+from k8sbook.controlplane.controller_manager import DEFAULT_CONTROLLERS, KubeControllerManager
+from k8sbook.controlplane.descheduler import DEFAULT_PLUGINS, Descheduler
+from k8sbook.controlplane.scheduler import KubeScheduler, Profile
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.status import StatusError
@@ -179,6 +185,62 @@ class Cluster:
     # -- end of node-layer factories ---------------------------------------------------------
 
     # -- components of the control plane (scheduler, controller managers, descheduler) -------
+    def leader_identity(self, instance: str) -> str:
+        """``<hostname>_<uuid>``, the identity a component leader-elects under
+        (``os.Hostname() + "_" + string(uuid.NewUUID())`` in its ``app`` package)."""
+        host = instance.split("/", 1)[1] if "/" in instance else "control-plane"
+        return f"{host}_{self.ids.uid()}"
+
+    def add_scheduler(self, instance: str = "kube-scheduler/cp-1", *,
+                      profile: Profile | None = None,
+                      leader_elect: bool = True) -> KubeScheduler:
+        """A kube-scheduler with kubeadm's ``system:kube-scheduler`` certificate."""
+        sched = KubeScheduler(self.client(instance), self.clock,
+                              identity=self.leader_identity(instance), random=self.ids.random,
+                              profile=profile, leader_elect=leader_elect)
+        self.components[instance] = sched
+        return sched
+
+    def add_controller_manager(self, instance: str = "kube-controller-manager/cp-1",
+                               controllers: tuple[str, ...] = DEFAULT_CONTROLLERS) -> \
+            KubeControllerManager:
+        """A kube-controller-manager replica; its controllers get service-account clients
+        (``--use-service-account-credentials``), the ServiceAccounts created by its own
+        client."""
+        client = self.client(instance)
+
+        def client_for_service_account(name: str) -> Client:
+            return self.service_account_client(instance, "kube-system", name, creator=client)
+
+        kcm = KubeControllerManager(client, self.clock, identity=self.leader_identity(instance),
+                                    client_for_service_account=client_for_service_account,
+                                    controllers=controllers)
+        self.components[instance] = kcm
+        return kcm
+
+    def add_cloud_controller_manager(self, instance: str = "cloud-controller-manager/cp-1", *,
+                                     cloud: CloudProvider | None = None,
+                                     cluster_name: str = "kubernetes") -> \
+            CloudControllerManager:
+        """A cloud-controller-manager as the ServiceAccount
+        ``kube-system/cloud-controller-manager``, with the ``model`` provider (which dials the
+        cloud API through :attr:`network`) unless ``cloud`` is given."""
+        client = self.service_account_client(instance, "kube-system",
+                                             "cloud-controller-manager")
+        provider = cloud if cloud is not None else ModelCloud(self.network, instance)
+        ccm = CloudControllerManager(client, self.clock, provider,
+                                     identity=self.leader_identity(instance),
+                                     cluster_name=cluster_name)
+        self.components[instance] = ccm
+        return ccm
+
+    def add_descheduler(self, instance: str = "descheduler", *, interval: float = 300.0,
+                        plugins: tuple[str, ...] = DEFAULT_PLUGINS) -> Descheduler:
+        """The descheduler, as the ServiceAccount ``kube-system/descheduler-sa``."""
+        client = self.service_account_client(instance, "kube-system", "descheduler-sa")
+        desched = Descheduler(client, self.clock, interval=interval, plugins=plugins)
+        self.components[instance] = desched
+        return desched
 
     # -- end of control-plane factories ------------------------------------------------------
 

@@ -3,13 +3,13 @@
 from k8sbook.api import objects
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controller_manager import KubeControllerManager
-from k8sbook.controlplane.controllers.node_lifecycle import NODE_MONITOR_GRACE_PERIOD, _tolerates
+from k8sbook.controlplane.controllers.node_lifecycle import NODE_MONITOR_GRACE_PERIOD
 from k8sbook.node.kubelet import Kubelet
 
 
 def setup() -> tuple[Cluster, KubeControllerManager, Kubelet]:
     c = Cluster(0)
-    kcm = KubeControllerManager(c, controllers=("nodelifecycle", "tainteviction"))
+    kcm = c.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
     kcm.start()
     k = Kubelet(c, "node-a").start()
     c.run_for(20)
@@ -56,12 +56,3 @@ def test_node_that_comes_back_is_untainted_and_pod_survives():
     pod = adm.get("pods", "web", "default")
     assert not pod["metadata"].get("deletionTimestamp")
     assert kcm.controllers["tainteviction"].scheduled == {}
-
-
-def test_tolerations():
-    taint = {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}
-    assert _tolerates({"operator": "Exists"}, taint)
-    assert _tolerates({"key": taint["key"], "operator": "Exists", "effect": "NoExecute"}, taint)
-    assert not _tolerates({"key": "other", "operator": "Exists"}, taint)
-    assert not _tolerates({"key": taint["key"], "operator": "Exists", "effect": "NoSchedule"},
-                          taint)

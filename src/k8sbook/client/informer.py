@@ -21,6 +21,7 @@ Mirrors ``k8s.io/client-go/tools/cache``:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,13 @@ class DeletedFinalStateUnknown:
     obj: Obj
 
 
+def final_state(obj: Obj | DeletedFinalStateUnknown) -> Obj:
+    """What an ``OnDelete`` handler was given, unwrapped: the object, or a tombstone's last
+    known state (the ``obj.(cache.DeletedFinalStateUnknown)`` type switch every client-go
+    delete handler writes)."""
+    return obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
+
+
 class Indexer:
     """A keyed store with secondary indexes."""
 
@@ -70,17 +78,17 @@ class Indexer:
     def get_by_key(self, key: str) -> Obj | None:
         return self.items.get(key)
 
-    def list(self) -> list[Obj]:
+    def list(self) -> builtins.list[Obj]:
         return [self.items[k] for k in sorted(self.items)]
 
-    def list_keys(self) -> list[str]:
+    def list_keys(self) -> builtins.list[str]:
         return sorted(self.items)
 
-    def by_index(self, index: str, value: str) -> list[Obj]:
+    def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         fn = self.indexers[index]
         return [self.items[k] for k in sorted(self.items) if value in fn(self.items[k])]
 
-    def add_indexer(self, name: str, fn: Callable[[Obj], list[str]]) -> None:
+    def add_indexer(self, name: str, fn: Callable[[Obj], builtins.list[str]]) -> None:
         self.indexers[name] = fn
 
 
@@ -124,7 +132,8 @@ class DeltaFIFO:
         for key in self.known.list_keys():
             if key not in listed:
                 last = self.known.get_by_key(key)
-                self._push(key, ("Deleted", DeletedFinalStateUnknown(key, last)))
+                if last is not None:
+                    self._push(key, ("Deleted", DeletedFinalStateUnknown(key, last)))
 
     def pop(self) -> tuple[str, list[Delta]] | None:
         if not self.queue:

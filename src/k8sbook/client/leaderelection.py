@@ -23,7 +23,7 @@ from typing import Any
 
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
-from k8sbook.core.clock import Timer
+from k8sbook.core.clock import Clock, Timer
 from k8sbook.core.status import StatusError
 
 #: ``componentbaseconfig.LeaderElectionConfiguration`` defaults for kube-controller-manager and
@@ -37,6 +37,7 @@ class LeaderElector:
     """One candidate. ``run()`` starts trying; callbacks fire on gaining and losing the lead."""
 
     def __init__(self, client: Client, namespace: str, name: str, identity: str, *,
+                 clock: Clock | None = None,
                  on_started_leading: Callable[[], None] = lambda: None,
                  on_stopped_leading: Callable[[], None] = lambda: None,
                  lease_duration: float = LEASE_DURATION, renew_deadline: float = RENEW_DEADLINE,
@@ -46,6 +47,8 @@ class LeaderElector:
             raise ValueError("leaseDuration must be greater than renewDeadline, and "
                              "renewDeadline must be greater than retryPeriod")
         self.client = client
+        #: the candidate's own clock (observedTime is measured on it); the client's by default
+        self.clock: Clock = clock if clock is not None else client.clock
         self.namespace, self.name, self.identity = namespace, name, identity
         self.on_started_leading = on_started_leading
         self.on_stopped_leading = on_stopped_leading
@@ -60,10 +63,6 @@ class LeaderElector:
         self._timer: Timer | None = None
         #: (start, end or None) of every term this candidate led
         self.terms: list[list[float | None]] = []
-
-    @property
-    def clock(self):
-        return self.client.clock
 
     def run(self) -> None:
         self.stopped = False

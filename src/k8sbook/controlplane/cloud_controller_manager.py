@@ -19,9 +19,12 @@ controllers:
 
 It runs only while it holds the Lease ``kube-system/cloud-controller-manager`` and
 authenticates as the ServiceAccount ``kube-system/cloud-controller-manager`` (the role is the
-one provider manifests install). Simplified: no node lifecycle controller (deleting Nodes
-whose instance is gone), no periodic address refresh (``--node-status-update-frequency``,
-5 min), no beta topology labels.
+one provider manifests install). It is given its client, its clock, its leader-election
+identity and a provider (a :class:`~k8sbook.controlplane.cloud.provider.Interface`, as
+``cloudprovider.InitCloudProvider`` builds one from ``--cloud-provider``) by the composition
+root, :meth:`k8sbook.cluster.Cluster.add_cloud_controller_manager`. Simplified: no node
+lifecycle controller (deleting Nodes whose instance is gone), no periodic address refresh
+(``--node-status-update-frequency``, 5 min), no beta topology labels.
 """
 
 from __future__ import annotations
@@ -31,15 +34,21 @@ from typing import Any
 
 from k8sbook.apiserver import rbac
 from k8sbook.client.events import EventRecorder
-from k8sbook.client.informer import (
-    DeletedFinalStateUnknown,
-    SharedIndexInformer,
-    meta_namespace_key,
-)
+from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
 from k8sbook.client.leaderelection import LeaderElector
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.cluster import Cluster
-from k8sbook.controlplane.cloud import CloudClient, CloudError, Route
+from k8sbook.controlplane.cloud.provider import (
+    CloudError,
+    InstancesV2,
+    Interface,
+    LoadBalancer,
+    Route,
+    Routes,
+    default_load_balancer_name,
+)
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
 UNINITIALIZED_TAINT = "node.cloudprovider.kubernetes.io/uninitialized"
@@ -71,39 +80,39 @@ def manifests() -> list[Obj]:
                                           "system:cloud-controller-manager", CLUSTER_ROLE)
 
 
-def load_balancer_name(svc: Obj) -> str:
-    """``cloudprovider.DefaultLoadBalancerName``: "a" + the UID without dashes, 32 chars."""
-    return ("a" + svc["metadata"]["uid"].replace("-", ""))[:32]
-
-
-def _obj(o: Any) -> Obj:
-    return o.obj if isinstance(o, DeletedFinalStateUnknown) else o
+#: ``cloudprovider.DefaultLoadBalancerName``, under the name the chapters use
+load_balancer_name = default_load_balancer_name
 
 
 class CloudControllerManager:
-    def __init__(self, cluster: Cluster, cloud: Any,
-                 instance: str = "cloud-controller-manager/cp-1",
+    """One cloud-controller-manager. ``client`` authenticates as the ServiceAccount
+    ``kube-system/cloud-controller-manager``; ``cloud`` is the provider."""
+
+    def __init__(self, client: Client, clock: Clock, cloud: Interface, *, identity: str,
                  cluster_name: str = "kubernetes") -> None:
-        self.cluster = cluster
-        self.instance = instance
+        self.instance = client.instance
         self.cluster_name = cluster_name
-        self.client = cluster.service_account_client(instance, "kube-system",
-                                             "cloud-controller-manager")
-        self.cloud = CloudClient(cloud, instance, cluster.clock, cluster.trace)
+        self.client = client
+        self.clock = clock
+        self.cloud = cloud
+        instances, ok_i = cloud.instances_v2()
+        routes, ok_r = cloud.routes()
+        lbs, ok_l = cloud.load_balancer()
+        #: the parts of the provider the controllers use (``None``: that controller is off)
+        self.instances: InstancesV2 | None = instances if ok_i else None
+        self.routes: Routes | None = routes if ok_r else None
+        self.load_balancers: LoadBalancer | None = lbs if ok_l else None
         self.recorder = EventRecorder(self.client, "service-controller")
-        host = instance.split("/", 1)[1] if "/" in instance else "control-plane"
-        self.elector = LeaderElector(self.client, LEASE_NAMESPACE, LEASE_NAME,
-                                     f"{host}_{cluster.ids.uid()}",
-                                     on_started_leading=self._run,
+        self.elector = LeaderElector(self.client, LEASE_NAMESPACE, LEASE_NAME, identity,
+                                     clock=clock, on_started_leading=self._run,
                                      on_stopped_leading=self.stop)
         self.node_informer = SharedIndexInformer(self.client, "nodes")
         self.service_informer = SharedIndexInformer(self.client, "services")
-        self.node_queue = RateLimitingQueue(cluster.clock, "cloud-node")
-        self.service_queue = RateLimitingQueue(cluster.clock, "service")
+        self.node_queue = RateLimitingQueue(clock, "cloud-node")
+        self.service_queue = RateLimitingQueue(clock, "service")
         self._timer: Any = None
         self._synced: dict[str, Any] = {}
         self.running = False
-        cluster.components[instance] = self
 
     def start(self) -> None:
         self.elector.run()
@@ -127,12 +136,12 @@ class CloudControllerManager:
         self.service_informer.add_event_handler(
             lambda s: self.service_queue.add(meta_namespace_key(s)),
             lambda o, s: self.service_queue.add(meta_namespace_key(s)),
-            lambda s: self.service_queue.add(meta_namespace_key(_obj(s))))
+            lambda s: self.service_queue.add(meta_namespace_key(final_state(s))))
         self.node_informer.run()
         self.service_informer.run()
         self.node_queue.run_worker(self.sync_node)
         self.service_queue.run_worker(self.sync_service)
-        self._timer = self.cluster.clock.call_later(ROUTE_RECONCILIATION_PERIOD,
+        self._timer = self.clock.call_later(ROUTE_RECONCILIATION_PERIOD,
                                                     self._route_tick, "route controller")
 
     # -- the cloud node controller -------------------------------------------------------
@@ -143,19 +152,21 @@ class CloudControllerManager:
         taints = node.get("spec", {}).get("taints", []) or []
         if not any(t.get("key") == UNINITIALIZED_TAINT for t in taints):
             return
-        meta = self.cloud.instance_metadata(name)
+        if self.instances is None:
+            return
+        meta = self.instances.instance_metadata(node)
         new = copy.deepcopy(node)
-        new["spec"]["providerID"] = new["spec"].get("providerID") or meta["providerID"]
+        new["spec"]["providerID"] = new["spec"].get("providerID") or meta.provider_id
         labels = new["metadata"].setdefault("labels", {})
-        labels.update({"node.kubernetes.io/instance-type": meta["instanceType"],
-                       "topology.kubernetes.io/zone": meta["zone"],
-                       "topology.kubernetes.io/region": meta["region"]})
+        labels.update({"node.kubernetes.io/instance-type": meta.instance_type,
+                       "topology.kubernetes.io/zone": meta.zone,
+                       "topology.kubernetes.io/region": meta.region})
         new["spec"]["taints"] = [t for t in taints if t.get("key") != UNINITIALIZED_TAINT]
         if not new["spec"]["taints"]:
             del new["spec"]["taints"]
         self.client.update(new)
         # "so that users do not see any significant delay in IP addresses being filled in"
-        self.client.patch("nodes", name, {"status": {"addresses": meta["nodeAddresses"]}},
+        self.client.patch("nodes", name, {"status": {"addresses": meta.node_addresses}},
                           subresource="status")
 
     # -- the route controller ------------------------------------------------------------
@@ -164,25 +175,28 @@ class CloudControllerManager:
             return
         try:
             self.reconcile_routes()
-        except (StatusError, CloudError):
+        except (StatusError, DialError, CloudError):
             pass
-        self._timer = self.cluster.clock.call_later(ROUTE_RECONCILIATION_PERIOD,
+        self._timer = self.clock.call_later(ROUTE_RECONCILIATION_PERIOD,
                                                     self._route_tick, "route controller")
 
     def reconcile_routes(self) -> None:
-        routes = {r.target_node: r for r in self.cloud.list_routes(self.cluster_name)}
+        if self.routes is None:
+            return
+        routes = {r.target_node: r for r in self.routes.list_routes(self.cluster_name)}
         for node in self.node_informer.indexer.list():
             name, cidr = node["metadata"]["name"], node["spec"].get("podCIDR")
             if not cidr:
                 continue
             if name not in routes:
-                self.cloud.create_route(self.cluster_name, Route(
-                    f"{self.cluster_name}-{node['metadata']['uid']}", name, cidr))
+                # the name hint is the node's UID, as the route controller passes it
+                self.routes.create_route(self.cluster_name, node["metadata"]["uid"],
+                                         Route("", name, cidr))
             conds = node.get("status", {}).get("conditions", []) or []
             if any(c["type"] == "NetworkUnavailable" and c["status"] == "False"
                    for c in conds):
                 continue
-            now = self.cluster.clock.timestamp()
+            now = self.clock.timestamp()
             cond = {"type": "NetworkUnavailable", "status": "False", "reason": "RouteCreated",
                     "message": "RouteController created a route",
                     "lastTransitionTime": now, "lastHeartbeatTime": now}
@@ -196,20 +210,20 @@ class CloudControllerManager:
             if svc["spec"].get("type") == "LoadBalancer":
                 self.service_queue.add(meta_namespace_key(svc))
 
-    def lb_nodes(self) -> list[str]:
-        return [n["metadata"]["name"] for n in self.node_informer.indexer.list()
+    def lb_nodes(self) -> list[Obj]:
+        return [n for n in self.node_informer.indexer.list()
                 if EXCLUDE_LB_LABEL not in (n["metadata"].get("labels") or {})]
 
     def sync_service(self, key: Any) -> None:
         svc = self.service_informer.get(key)
-        if svc is None:
+        if svc is None or self.load_balancers is None:
             return
         meta = svc["metadata"]
         finalizers = meta.get("finalizers", []) or []
         wants_lb = svc["spec"].get("type") == "LoadBalancer" and not meta.get("deletionTimestamp")
         if not wants_lb:
             if LB_FINALIZER in finalizers:
-                self.cloud.ensure_load_balancer_deleted(load_balancer_name(svc))
+                self.load_balancers.ensure_load_balancer_deleted(self.cluster_name, svc)
                 new = copy.deepcopy(svc)
                 new["metadata"]["finalizers"] = [f for f in finalizers if f != LB_FINALIZER]
                 self.client.update(new)
@@ -219,48 +233,17 @@ class CloudControllerManager:
             new["metadata"]["finalizers"] = finalizers + [LB_FINALIZER]
             self.client.update(new)
             return  # the update comes back through the informer
-        wanted = (copy.deepcopy(svc["spec"]), self.lb_nodes())
+        nodes = self.lb_nodes()
+        wanted = (copy.deepcopy(svc["spec"]), [n["metadata"]["name"] for n in nodes])
         ingress_now = (svc.get("status") or {}).get("loadBalancer", {}).get("ingress")
         if ingress_now and self._synced.get(key) == wanted:
             return  # needsUpdate: nothing the load balancer depends on has changed
         self._synced[key] = wanted
         self.recorder.event(svc, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer")
-        ports = [{"port": p["port"], "nodePort": p.get("nodePort"),
-                  "protocol": p.get("protocol", "TCP")} for p in svc["spec"].get("ports", [])]
-        lb = self.cloud.ensure_load_balancer(load_balancer_name(svc), ports, self.lb_nodes())
-        ingress = [{"ip": lb.ip, "ipMode": "VIP"}]
+        ingress = self.load_balancers.ensure_load_balancer(self.cluster_name, svc, nodes)
         if (svc.get("status") or {}).get("loadBalancer", {}).get("ingress") != ingress:
             self.client.patch("services", meta["name"],
                               {"status": {"loadBalancer": {"ingress": ingress}}},
                               meta["namespace"], subresource="status")
         self.recorder.event(svc, "Normal", "EnsuredLoadBalancer", "Ensured load balancer")
 
-
-def external_cloud_provider_kubelet(cluster: Cluster, node_name: str, **kwargs: Any) -> Any:
-    """A kubelet started with ``--cloud-provider=external``: it registers its Node with the
-    taint ``node.cloudprovider.kubernetes.io/uninitialized=true:NoSchedule`` and, once the
-    provider has set the node's addresses, keeps them ("provider set addresses should take
-    precedence", ``nodestatus.NodeAddress``)."""
-    from k8sbook.node.kubelet import Kubelet
-
-    class ExternalCloudProviderKubelet(Kubelet):
-        def node_object(self) -> Obj:
-            node = super().node_object()
-            node["spec"]["taints"] = [{"key": UNINITIALIZED_TAINT, "value": "true",
-                                       "effect": "NoSchedule"}]
-            return node
-
-        def node_status(self, heartbeat: str | None = None) -> Obj:
-            status = super().node_status(heartbeat)
-            current = self.node_informer.get(self.node_name)
-            addresses = (current or {}).get("status", {}).get("addresses")
-            if addresses:
-                status["addresses"] = addresses
-            # the real kubelet's strategic merge patch keys conditions by type and so never
-            # drops the route controller's NetworkUnavailable; keep it in the full list
-            mine = {c["type"] for c in status["conditions"]}
-            status["conditions"] += [c for c in (current or {}).get("status", {}).get(
-                "conditions", []) if c["type"] not in mine]
-            return status
-
-    return ExternalCloudProviderKubelet(cluster, node_name, **kwargs)

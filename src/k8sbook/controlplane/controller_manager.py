@@ -11,9 +11,12 @@ kubeadm's ``--use-service-account-credentials=true`` arranges:
 ``system:controller:<controller>-controller``. A replica that loses the Lease exits
 (``leaderelection lost``); the model stops it.
 
-Simplified: the ServiceAccounts are created through the API, but their tokens are registered
-with the apiserver's authenticator in-process (the real controller manager asks the
-TokenRequest API, ``serviceaccounts/<name>/token``). Only the controllers the book needs are
+Each controller's client comes from the ``client_for_service_account(name)`` function the
+composition root gives it (:meth:`k8sbook.cluster.Cluster.add_controller_manager`), standing
+in for ``clientbuilder.SAControllerClientBuilder.ClientOrDie(name)``. Simplified: the
+ServiceAccounts are created through the API, but their tokens are registered with the
+apiserver's authenticator in-process (the real controller manager asks the TokenRequest API,
+``serviceaccounts/<name>/token``). Only the controllers the book needs are
 here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption`` run by default.
 """
 
@@ -26,13 +29,13 @@ from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.leaderelection import LeaderElector
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
-from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controllers.disruption import DisruptionController
 from k8sbook.controlplane.controllers.node_lifecycle import (
     NodeLifecycleController,
     TaintEvictionController,
 )
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
 LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-controller-manager"
@@ -61,6 +64,9 @@ class SharedInformerFactory:
 
 
 ControllerFactory = Callable[[Client, SharedInformerFactory], Any]
+#: ``ControllerClientBuilder.ClientOrDie``: a client that authenticates as the ServiceAccount
+#: ``kube-system/<name>`` (created if missing)
+ClientForServiceAccount = Callable[[str], Client]
 
 CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "replicaset": ("replicaset-controller", lambda c, f: ReplicaSetController(
@@ -76,23 +82,26 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
 
 
 class KubeControllerManager:
-    """One replica of kube-controller-manager (``instance`` like ``kube-controller-manager/cp-1``)."""
+    """One replica of kube-controller-manager. ``client`` is its own identity
+    (``system:kube-controller-manager``: the shared informers and the Lease),
+    ``client_for_service_account`` gives each controller its client, ``identity`` is the
+    leader-election identity (``<hostname>_<uuid>``)."""
 
-    def __init__(self, cluster: Cluster, instance: str = "kube-controller-manager/cp-1",
+    def __init__(self, client: Client, clock: Clock, *, identity: str,
+                 client_for_service_account: ClientForServiceAccount,
                  controllers: tuple[str, ...] = DEFAULT_CONTROLLERS) -> None:
-        self.cluster = cluster
-        self.instance = instance
-        host = instance.split("/", 1)[1] if "/" in instance else "control-plane"
-        self.identity = f"{host}_{cluster.ids.uid()}"
-        self.client = cluster.client(instance)
+        self.instance = client.instance
+        self.identity = identity
+        self.client = client
+        self.clock = clock
+        self.client_for_service_account = client_for_service_account
         self.enabled = controllers
         self.factory: SharedInformerFactory | None = None
         self.controllers: dict[str, Any] = {}
         self.exited = False
         self.elector = LeaderElector(self.client, LEASE_NAMESPACE, LEASE_NAME, self.identity,
-                                     on_started_leading=self._start_controllers,
+                                     clock=clock, on_started_leading=self._start_controllers,
                                      on_stopped_leading=self._leaderelection_lost)
-        cluster.components[instance] = self
 
     def start(self) -> None:
         self.elector.run()
@@ -111,8 +120,7 @@ class KubeControllerManager:
         for name in self.enabled:
             sa, build = CONTROLLERS[name]
             try:
-                client = self.cluster.service_account_client(self.instance, "kube-system", sa,
-                                                             creator=self.client)
+                client = self.client_for_service_account(sa)
             except (StatusError, DialError):
                 continue
             self.controllers[name] = build(client, self.factory)

@@ -25,12 +25,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from k8sbook.api.taints import NO_SCHEDULE, untolerated_taints
 from k8sbook.apiserver import rbac
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.network import DialError
-from k8sbook.cluster import Cluster
+from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers import controller_of, is_pod_active
-from k8sbook.controlplane.scheduler.plugins import untolerated
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
 Obj = dict[str, Any]
@@ -66,28 +67,31 @@ def evictable(pod: Obj) -> str:
     return ""
 
 
+DEFAULT_PLUGINS = ("RemoveDuplicates", "RemovePodsViolatingNodeTaints")
+
+
 class Descheduler:
-    def __init__(self, cluster: Cluster, instance: str = "descheduler", *,
-                 interval: float = 300.0,
-                 plugins: tuple[str, ...] = ("RemoveDuplicates",
-                                             "RemovePodsViolatingNodeTaints")) -> None:
-        self.cluster = cluster
-        self.instance = instance
+    """The descheduler. ``client`` authenticates as ``kube-system/descheduler-sa``
+    (:meth:`k8sbook.cluster.Cluster.add_descheduler` builds it)."""
+
+    def __init__(self, client: Client, clock: Clock, *, interval: float = 300.0,
+                 plugins: tuple[str, ...] = DEFAULT_PLUGINS) -> None:
+        self.instance = client.instance
+        self.clock = clock
         self.interval = interval
         self.plugins = plugins
-        self.client = cluster.service_account_client(instance, "kube-system", "descheduler-sa")
+        self.client = client
         self.pods = SharedIndexInformer(self.client, "pods")
         self.nodes = SharedIndexInformer(self.client, "nodes")
         self._timer: Any = None
         #: (time, pod key, plugin, result) for every eviction asked for
         self.evictions: list[tuple[float, str, str, str]] = []
-        cluster.components[instance] = self
 
     def start(self, first_run_after: float | None = None) -> None:
         self.nodes.run()
         self.pods.run()
         delay = self.interval if first_run_after is None else first_run_after
-        self._timer = self.cluster.clock.call_later(delay, self._tick, "descheduler")
+        self._timer = self.clock.call_later(delay, self._tick, "descheduler")
 
     def stop(self) -> None:
         if self._timer:
@@ -97,7 +101,7 @@ class Descheduler:
 
     def _tick(self) -> None:
         self.run_once()
-        self._timer = self.cluster.clock.call_later(self.interval, self._tick, "descheduler")
+        self._timer = self.clock.call_later(self.interval, self._tick, "descheduler")
 
     # -- plugins -------------------------------------------------------------------------
     def remove_duplicates(self, pods: list[Obj], nodes: list[Obj]) -> list[Obj]:
@@ -123,7 +127,7 @@ class Descheduler:
     def remove_pods_violating_node_taints(self, pods: list[Obj], nodes: list[Obj]) -> list[Obj]:
         by_name = {n["metadata"]["name"]: n for n in nodes}
         return [p for p in pods if p["spec"]["nodeName"] in by_name
-                and untolerated(p, by_name[p["spec"]["nodeName"]], ("NoSchedule",))]
+                and untolerated_taints(p, by_name[p["spec"]["nodeName"]], (NO_SCHEDULE,))]
 
     def run_once(self) -> list[tuple[float, str, str, str]]:
         """One descheduling cycle: pick pods, ask for their eviction."""
@@ -146,7 +150,7 @@ class Descheduler:
                     result = "evicted"
                 except StatusError as err:
                     result = f"{err.code} {err.reason}"
-                except DialError:
-                    result = "connection refused"
-                self.evictions.append((round(self.cluster.clock.now(), 6), key, plugin, result))
+                except DialError as err:
+                    result = err.result  # what the network said: refused, i/o timeout
+                self.evictions.append((round(self.clock.now(), 6), key, plugin, result))
         return self.evictions[done:]

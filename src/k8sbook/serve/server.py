@@ -136,8 +136,12 @@ def attach_components(cluster: Cluster, nodes: list[str]) -> list[str]:
                 continue  # not written yet
             raise
         attach = getattr(module, "attach", None)
+        factory = {"kube-scheduler": cluster.add_scheduler,
+                   "kube-controller-manager": cluster.add_controller_manager}.get(name)
         if callable(attach):
             attach(cluster, nodes)
+        elif factory is not None:  # the composition root builds the control plane
+            factory().start()
         elif hasattr(module, cls):
             component = getattr(module, cls)
             for instance in (nodes if name == "kubelet" else [None]):

@@ -282,7 +282,8 @@ def paths_table(given: Iterable[CommPath] | None = None, width: int = 64) -> str
 def _legend(fig: Figure, entries: Sequence[tuple[str, str, str]]) -> Figure:
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([0], [0], color=colour, linestyle=style, lw=1.6, label=label)
+    handles = [Line2D([0], [0], color=colour, linestyle=style,  # type: ignore[arg-type]
+                      lw=1.6, label=label)
                for label, colour, style in entries]
     fig.axes[0].legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
     return fig

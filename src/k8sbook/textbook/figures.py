@@ -146,7 +146,7 @@ def communication_graph(edges: Sequence[tuple[str, str, dict[str, Any]]], title:
     for the names it lists; ``label_on_curve`` puts labels on the drawn arc rather than on the
     straight line between the ends (clearer when two edges join the same pair). An edge from
     a component to itself (``etcd->etcd``) is drawn as a small loop above its box."""
-    import networkx as nx  # only graph drawings need it
+    import networkx as nx  # type: ignore[import-untyped]  # only graph drawings need it
 
     g = nx.MultiDiGraph()
     for a, b, attrs in edges:

@@ -26,8 +26,8 @@ from typing import Any
 from k8sbook.api.selectors import selector_matches
 from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import (
-    DeletedFinalStateUnknown,
     SharedIndexInformer,
+    final_state,
     meta_namespace_key,
 )
 from k8sbook.client.rest import Client
@@ -36,10 +36,6 @@ from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_ready
 from k8sbook.core.status import StatusError
 
 NAME = "disruption-controller"
-
-
-def _obj(o: Any) -> Obj:
-    return o.obj if isinstance(o, DeletedFinalStateUnknown) else o
 
 
 def _scaled(value: int | str, total: int, round_up: bool) -> int:
@@ -62,9 +58,9 @@ class DisruptionController:
         self.recorder = EventRecorder(client, "controllermanager")
         pdb_informer.add_event_handler(lambda p: self.queue.add(meta_namespace_key(p)),
                                        lambda o, n: self.queue.add(meta_namespace_key(n)),
-                                       lambda p: self.queue.add(meta_namespace_key(_obj(p))))
+                                       lambda p: self.queue.add(meta_namespace_key(final_state(p))))
         pod_informer.add_event_handler(self._pod_changed, lambda o, n: self._pod_changed(n),
-                                       lambda p: self._pod_changed(_obj(p)))
+                                       lambda p: self._pod_changed(final_state(p)))
 
     def run(self) -> None:
         self.queue.run_worker(self.sync)

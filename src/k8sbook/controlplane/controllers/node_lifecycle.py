@@ -30,8 +30,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from k8sbook.api.taints import NO_EXECUTE, matching_tolerations
 from k8sbook.client.events import EventRecorder
-from k8sbook.client.informer import DeletedFinalStateUnknown, SharedIndexInformer
+from k8sbook.client.informer import SharedIndexInformer, final_state
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers import Obj
@@ -208,7 +209,7 @@ class TaintEvictionController:
             self._process(pod, node)
 
     def _pod_deleted(self, pod: Any) -> None:
-        pod = pod.obj if isinstance(pod, DeletedFinalStateUnknown) else pod
+        pod = final_state(pod)
         self._cancel(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
 
     def _cancel(self, key: str) -> None:
@@ -222,14 +223,13 @@ class TaintEvictionController:
         if pod["metadata"].get("deletionTimestamp"):
             return
         taints = [t for t in node.get("spec", {}).get("taints", []) or []
-                  if t.get("effect") == "NoExecute"]
+                  if t.get("effect") == NO_EXECUTE]
         if not taints:
             self._cancel(key)
             return
         seconds: list[float] = []
         for taint in taints:
-            tol = next((t for t in pod.get("spec", {}).get("tolerations", []) or []
-                        if _tolerates(t, taint)), None)
+            tol = next(iter(matching_tolerations(pod, taint)), None)
             if tol is None:
                 seconds = [0.0]
                 break
@@ -269,11 +269,3 @@ class TaintEvictionController:
         except (StatusError, DialError):
             pass
 
-
-def _tolerates(tol: Obj, taint: Obj) -> bool:
-    """``Toleration.ToleratesTaint``."""
-    if tol.get("effect") and tol["effect"] != taint.get("effect"):
-        return False
-    if tol.get("operator", "Equal") == "Exists":
-        return not tol.get("key") or tol["key"] == taint.get("key")
-    return tol.get("key") == taint.get("key") and tol.get("value", "") == taint.get("value", "")

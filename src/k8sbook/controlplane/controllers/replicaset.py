@@ -27,8 +27,8 @@ from typing import Any
 from k8sbook.api.selectors import selector_matches
 from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import (
-    DeletedFinalStateUnknown,
     SharedIndexInformer,
+    final_state,
     meta_namespace_key,
 )
 from k8sbook.client.network import DialError
@@ -43,10 +43,6 @@ BURST_REPLICAS = 500
 #: ``controller.SlowStartInitialBatchSize``
 SLOW_START_INITIAL_BATCH_SIZE = 1
 NAME = "replicaset-controller"
-
-
-def _obj(o: Any) -> Obj:
-    return o.obj if isinstance(o, DeletedFinalStateUnknown) else o
 
 
 class ReplicaSetController:
@@ -77,7 +73,7 @@ class ReplicaSetController:
         self.queue.add(meta_namespace_key(new))
 
     def _rs_deleted(self, rs: Any) -> None:
-        key = meta_namespace_key(_obj(rs))
+        key = meta_namespace_key(final_state(rs))
         self.expectations.delete(key)
         self.queue.add(key)
 
@@ -105,7 +101,7 @@ class ReplicaSetController:
             self.queue.add(key)
 
     def _pod_deleted(self, pod: Any) -> None:
-        key = self._owner_key(_obj(pod))
+        key = self._owner_key(final_state(pod))
         if key:
             self.expectations.deletion_observed(key)
             self.queue.add(key)

@@ -10,6 +10,7 @@ that names a plugin it does not know (``framework/runtime/framework.go``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,22 @@ class Status:
     @property
     def ok(self) -> bool:
         return self.code == SUCCESS
+
+
+OK = Status()
+
+
+def histogram(reasons: list[str]) -> str:
+    """``FitError.Error``'s reason list: "count reason", sorted as strings, comma-joined."""
+    counts: dict[str, int] = {}
+    for r in reasons:
+        counts[r] = counts.get(r, 0) + 1
+    return ", ".join(sorted(f"{v} {k}" for k, v in counts.items()))
+
+
+def pod_priority(pod: Obj) -> int:
+    """``corev1helpers.PodPriority``: ``spec.priority``, 0 when unset."""
+    return int(pod.get("spec", {}).get("priority", 0) or 0)
 
 
 _SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
@@ -175,3 +192,9 @@ def model_default_plugins() -> tuple[tuple[str, int], ...]:
     """The default ``MultiPoint`` list minus the plugins the model does not implement."""
     from k8sbook.controlplane.scheduler.plugins import REGISTRY
     return tuple((n, w) for n, w in DEFAULT_MULTIPOINT if n in REGISTRY)
+
+
+#: ``framework.FilterPlugin.Filter`` and ``ScorePlugin.Score`` (+ ``NormalizeScore``), as
+#: functions: a Filter judges one node, a Score gives normalised scores for the feasible ones.
+FilterFn = Callable[[Obj, "NodeInfo"], Status]
+ScoreFn = Callable[[Obj, list["NodeInfo"]], dict[str, int]]

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from k8sbook.controlplane.scheduler.framework import Obj
-from k8sbook.controlplane.scheduler.plugins import pod_priority
+from k8sbook.controlplane.scheduler.framework import Obj, pod_priority
 from k8sbook.core.clock import Clock, Timer
 
 POD_INITIAL_BACKOFF = 1.0

@@ -19,7 +19,9 @@ Mirrors ``pkg/scheduler`` (``scheduler.go``, ``schedule_one.go``, ``eventhandler
   scheduler sets ``status.nominatedNodeName`` and deletes them.
 * leader election on the Lease ``kube-system/kube-scheduler``.
 
-It talks to nothing but kube-apiserver. Simplified: one profile, synchronous binding (the
+It talks to nothing but kube-apiserver, through the client it is given; the composition root
+(:meth:`k8sbook.cluster.Cluster.add_scheduler`) hands it that client, the clock, the random
+source for ties and its leader-election identity. Simplified: one profile, synchronous binding (the
 real binding cycle runs in a goroutine), no extenders, the plugins of
 :mod:`k8sbook.controlplane.scheduler.plugins` only.
 """
@@ -27,13 +29,14 @@ real binding cycle runs in a goroutine), no extenders, the plugins of
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from k8sbook.client.events import EventRecorder
-from k8sbook.client.informer import DeletedFinalStateUnknown, SharedIndexInformer
+from k8sbook.client.informer import SharedIndexInformer, final_state
 from k8sbook.client.leaderelection import LeaderElector
 from k8sbook.client.network import DialError
-from k8sbook.cluster import Cluster
+from k8sbook.client.rest import Client
 from k8sbook.controlplane.scheduler.framework import (
     NodeInfo,
     Obj,
@@ -51,6 +54,7 @@ from k8sbook.controlplane.scheduler.plugins import (
     preemption_candidates,
 )
 from k8sbook.controlplane.scheduler.queue import QueuedPodInfo, SchedulingQueue, pod_key
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
 LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-scheduler"
@@ -70,20 +74,22 @@ def validate_profile(profile: Profile) -> None:
             raise SchedulerConfigError(f'PreFilterPlugin "{name}" does not exist')
 
 
-def _obj(o: Any) -> Obj:
-    return o.obj if isinstance(o, DeletedFinalStateUnknown) else o
-
-
 class KubeScheduler:
-    def __init__(self, cluster: Cluster, instance: str = "kube-scheduler/cp-1", *,
-                 profile: Profile | None = None, leader_elect: bool = True) -> None:
+    """One kube-scheduler process. ``client`` is its API client (``system:kube-scheduler``),
+    ``random`` a number in [0, 1) for breaking score ties, ``identity`` its leader-election
+    identity (``<hostname>_<uuid>``)."""
+
+    def __init__(self, client: Client, clock: Clock, *, identity: str,
+                 random: Callable[[], float], profile: Profile | None = None,
+                 leader_elect: bool = True) -> None:
         self.profile = profile or Profile()
         validate_profile(self.profile)  # before anything talks to the apiserver
-        self.cluster = cluster
-        self.instance = instance
-        self.client = cluster.client(instance)
+        self.clock = clock
+        self.random = random
+        self.instance = client.instance
+        self.client = client
         self.recorder = EventRecorder(self.client, self.profile.scheduler_name)
-        self.queue = SchedulingQueue(cluster.clock)
+        self.queue = SchedulingQueue(clock)
         self.queue.on_active = self._wake
         self.nodes: dict[str, NodeInfo] = {}
         self.assumed: dict[str, str] = {}  # pod key -> node, until the informer confirms
@@ -94,12 +100,9 @@ class KubeScheduler:
         self.running = False
         #: one record per scheduling attempt, for chapters and tests
         self.attempts: list[dict[str, Any]] = []
-        host = instance.split("/", 1)[1] if "/" in instance else "control-plane"
-        self.elector = LeaderElector(self.client, LEASE_NAMESPACE, LEASE_NAME,
-                                     f"{host}_{cluster.ids.uid()}",
-                                     on_started_leading=self._run,
+        self.elector = LeaderElector(self.client, LEASE_NAMESPACE, LEASE_NAME, identity,
+                                     clock=clock, on_started_leading=self._run,
                                      on_stopped_leading=self.stop) if leader_elect else None
-        cluster.components[instance] = self
 
     @property
     def filters(self) -> list[str]:
@@ -163,7 +166,7 @@ class KubeScheduler:
             self.queue.move_all_to_active_or_backoff("NodeUpdate")
 
     def _node_deleted(self, node: Any) -> None:
-        self.nodes.pop(_obj(node)["metadata"]["name"], None)
+        self.nodes.pop(final_state(node)["metadata"]["name"], None)
 
     def _pods_on(self, node: Obj) -> list[Obj]:
         name = node["metadata"]["name"]
@@ -201,7 +204,7 @@ class KubeScheduler:
             self.queue.update(new)
 
     def _pod_deleted(self, pod: Any) -> None:
-        pod = _obj(pod)
+        pod = final_state(pod)
         if pod["spec"].get("nodeName"):
             self._cache_remove(pod)
             self.queue.move_all_to_active_or_backoff("AssignedPodDelete")
@@ -212,7 +215,7 @@ class KubeScheduler:
     def _wake(self) -> None:
         if self.running and not self._scheduled:
             self._scheduled = True
-            self.cluster.clock.call_soon(self._loop, label="scheduleOne")
+            self.clock.call_soon(self._loop, label="scheduleOne")
 
     def _loop(self) -> None:
         self._scheduled = False
@@ -263,7 +266,7 @@ class KubeScheduler:
                 best, count, chosen = totals[name], 1, name
             elif totals[name] == best:
                 count += 1
-                if self.cluster.ids.random() * count < 1:
+                if self.random() * count < 1:
                     chosen = name
         return chosen
 
@@ -276,7 +279,7 @@ class KubeScheduler:
             self.queue.done(key)
             return
         pod = current
-        record: dict[str, Any] = {"t": round(self.cluster.clock.now(), 6), "pod": key,
+        record: dict[str, Any] = {"t": round(self.clock.now(), 6), "pod": key,
                                   "attempt": info.attempts}
         self.attempts.append(record)
         if not self.nodes:
@@ -322,7 +325,7 @@ class KubeScheduler:
             post.append("preemption: not eligible due to preemptionPolicy=Never.")
         else:
             cands, why = preemption_candidates(pod, [self.nodes[k] for k in sorted(self.nodes)],
-                                               statuses, self.filters)
+                                               statuses, [FILTERS[f] for f in self.filters])
             if cands:
                 nominated, victims = pick_one_node_for_preemption(cands)
                 record["preemption"] = {"node": nominated,
@@ -355,7 +358,7 @@ class KubeScheduler:
         reason = "Unschedulable" if plugins or nominated else "SchedulerError"
         cond = {"type": "PodScheduled", "status": "False", "reason": reason,
                 "message": message, "lastProbeTime": None,
-                "lastTransitionTime": self.cluster.clock.timestamp()}
+                "lastTransitionTime": self.clock.timestamp()}
         old = next((c for c in pod.get("status", {}).get("conditions", [])
                     if c.get("type") == "PodScheduled"), None)
         if old and old.get("status") == "False" and old.get("reason") == reason:

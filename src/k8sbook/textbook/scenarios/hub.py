@@ -10,10 +10,9 @@ from typing import Any
 from k8sbook.api import objects
 from k8sbook.client.informer import DeletedFinalStateUnknown, SharedIndexInformer
 from k8sbook.cluster import Cluster
-from k8sbook.core.status import StatusError
 from k8sbook.storage import etcd3
 from k8sbook.storage.etcd3 import ETCD_ADDRESS
-from k8sbook.textbook.scenarios import ScenarioResult, scenario
+from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
 
 CHAPTER = "02-the-hub"
 
@@ -21,32 +20,40 @@ CHAPTER = "02-the-hub"
 @scenario("hub-write-and-watch", "A write goes through the apiserver to etcd and back out to a "
           "watcher", CHAPTER)
 def write_and_watch(seed: int = 0) -> ScenarioResult:
-    """kubectl creates a Pod; the scheduler, watching Pods, hears of it and binds it; the
-    controller manager, watching too, sees the binding. Only kube-apiserver touches etcd."""
+    """kubectl creates a Pod; kube-scheduler (the real one, started with
+    ``--leader-elect=false``), watching Pods, hears of it, filters and scores the two nodes and
+    binds it; an informer of the controller manager, watching too, sees the binding. Only
+    kube-apiserver touches etcd. The Nodes are created by the administrator, standing in for
+    kubelets registering (chapter 7)."""
     cluster = Cluster(seed)
-    scheduler = cluster.client("kube-scheduler")
-    kcm = cluster.client("kube-controller-manager")
+    admin = cluster.admin()
+    admin.create(objects.node("node-a", cpu="2"))
+    admin.create(objects.node("node-b", cpu="4"))
+    sched = cluster.add_scheduler("kube-scheduler", leader_elect=False)
+    sched.start()
+    kcm_pods = SharedIndexInformer(cluster.client("kube-controller-manager"), "pods")
     seen: dict[str, list[str]] = {"kube-scheduler": [], "kube-controller-manager": []}
-    informers = []
-    for name, client in (("kube-scheduler", scheduler), ("kube-controller-manager", kcm)):
-        inf = SharedIndexInformer(client, "pods")
-        inf.add_event_handler(
+    assert sched.pod_informer is not None
+    for name, inf in (("kube-scheduler", sched.pod_informer),
+                      ("kube-controller-manager", kcm_pods)):
+        inf.add_event_handler(  # an observer's handler beside the component's own
             on_add=lambda o, n=name: seen[n].append(f"add {o['metadata']['name']}"),
             on_update=lambda old, new, n=name: seen[n].append(
                 f"update {new['metadata']['name']} nodeName={new['spec'].get('nodeName', '')}"))
-        informers.append(inf)
-    for inf in informers:
-        inf.run()
+    kcm_pods.run()
     cluster.settle(1.0)
     mark = cluster.trace.mark()
-    cluster.admin().create(objects.pod("web", labels={"app": "web"}))
-    cluster.settle(0.5)
-    scheduler.bind("default", "web", "node-a")
-    cluster.settle(0.5)
+    admin.create(objects.pod("web", labels={"app": "web"}))
+    cluster.settle(1.0)
     messages = cluster.trace.since(mark)
     etcd_clients = sorted({m.src for m in messages if m.dst == "etcd"})
+    decision = next(a for a in sched.attempts if a["pod"] == "default/web")
+    binding = next(m for m in messages if m.resource == "pods/binding")
     facts = {"etcd_clients": etcd_clients, "seen": seen,
-             "node_name": cluster.admin().get("pods", "web", "default")["spec"]["nodeName"]}
+             "node_name": admin.get("pods", "web", "default")["spec"].get("nodeName", ""),
+             # what the scheduler's own cycle computed, and the Binding as the trace has it
+             "scores": decision.get("scores", {}), "chosen": decision.get("node", ""),
+             "binding": {"src": binding.src, "name": binding.name, "result": binding.result}}
     return ScenarioResult("hub-write-and-watch", cluster, messages, facts)
 
 
@@ -67,11 +74,8 @@ def optimistic_concurrency(seed: int = 0) -> ScenarioResult:
     a["data"]["replicas"] = "2"
     written = alice.update(a)
     b["data"]["replicas"] = "5"
-    outcome: dict[str, Any] = {}
-    try:
-        bob.update(b)
-    except StatusError as err:
-        outcome = {"code": err.code, "reason": err.reason, "message": err.status["message"]}
+    refused = outcome(lambda: bob.update(b), cluster.trace)
+    conflict = {"code": refused.code, "reason": refused.reason, "message": refused.message}
     after_conflict = alice.get("configmaps", "settings", "default")
     fresh = bob.get("configmaps", "settings", "default")
     fresh["data"]["replicas"] = "5"
@@ -79,7 +83,7 @@ def optimistic_concurrency(seed: int = 0) -> ScenarioResult:
     facts = {
         "read_resource_version": read_rv,
         "first_write_resource_version": written["metadata"]["resourceVersion"],
-        "conflict": outcome,
+        "conflict": conflict,
         "after_conflict": {"data": after_conflict["data"],
                            "resourceVersion": after_conflict["metadata"]["resourceVersion"]},
         "after_retry": {"data": retried["data"],
@@ -182,15 +186,10 @@ def etcd_unavailable(seed: int = 0) -> ScenarioResult:
     cluster.settle(1.0)
     mark = cluster.trace.mark()
     cluster.network.close(ETCD_ADDRESS)  # the etcd member stops
-    outcomes: dict[str, Any] = {}
+    outcomes: dict[str, str] = {}
 
     def attempt(label: str, call: Any) -> None:
-        try:
-            out = call()
-            outcomes[label] = f"200 ({len(out['items'])} items)" if "items" in out else "ok"
-        except StatusError as err:
-            reason = f" {err.reason}" if err.reason else " (no reason)"
-            outcomes[label] = f"{err.code}{reason}: {err.status['message']}"
+        outcomes[label] = outcome(call, cluster.trace)
 
     attempt("create pod db", lambda: admin.create(objects.pod("db")))
     attempt("get pod web", lambda: admin.get("pods", "web", "default"))
@@ -290,12 +289,7 @@ def admission_webhook(seed: int = 0) -> ScenarioResult:
     outcomes: dict[str, str] = {}
 
     def attempt(label: str, body: dict[str, Any]) -> None:
-        try:
-            admin.create(body)
-            outcomes[label] = "201 Created"
-        except StatusError as err:
-            reason = f" {err.reason}" if err.reason else ""
-            outcomes[label] = f"{err.code}{reason}: {err.status['message']}"
+        outcomes[label] = outcome(lambda: admin.create(body), cluster.trace)
 
     attempt("1 pod without team label", objects.pod("no-team", "shop"))
     attempt("2 pod with team label", objects.pod("web", "shop", labels={"team": "payments"}))

@@ -16,7 +16,6 @@ from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs, pod_port_forwar
 from k8sbook.apiserver.pod_proxy import pod_proxy
 from k8sbook.client.in_cluster import in_cluster_client
 from k8sbook.cluster import Cluster
-from k8sbook.controlplane.controller_manager import KubeControllerManager
 from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Message
 from k8sbook.node.csi import CSINodePlugin
@@ -153,7 +152,7 @@ def unreachable(seed: int = 0) -> ScenarioResult:
     t=60 s the kubelet on node-a stops (the machine died). Nobody tells the control plane:
     it notices the Lease is no longer renewed."""
     cluster = Cluster(seed)
-    kcm = KubeControllerManager(cluster, controllers=("nodelifecycle", "tainteviction"))
+    kcm = cluster.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
     kcm.start()
     kubelet = Kubelet(cluster, "node-a").start()
     cluster.run_for(20)

@@ -1,0 +1,195 @@
+"""kube-scheduler (``pkg/scheduler``): the profile, the plugins, the queue, the cycle."""
+
+from __future__ import annotations
+
+import pytest
+
+from k8sbook.api import objects
+from k8sbook.cluster import Cluster
+from k8sbook.controlplane.scheduler import (
+    DEFAULT_MULTIPOINT,
+    KubeScheduler,
+    Profile,
+    SchedulerConfigError,
+    num_feasible_nodes_to_find,
+)
+from k8sbook.controlplane.scheduler.framework import NodeInfo
+from k8sbook.controlplane.scheduler.plugins import FILTERS, REGISTRY, SCORES
+from k8sbook.controlplane.scheduler.queue import QueuedPodInfo, SchedulingQueue
+from k8sbook.core.status import StatusError
+from k8sbook.textbook.scenarios import run
+from tests.helpers import snapshot
+
+
+def _status(fn) -> dict:
+    with pytest.raises(StatusError) as err:
+        fn()
+    return err.value.status
+
+
+@pytest.mark.parametrize("nodes,expected", [(5, 5), (99, 99), (100, 100), (500, 230),
+                                             (1000, 420), (5000, 500), (6000, 300)])
+def test_num_feasible_nodes_to_find(nodes, expected):
+    assert num_feasible_nodes_to_find(nodes) == expected
+
+
+def test_default_profile_weights_are_upstreams():
+    weights = {n: w for n, w in DEFAULT_MULTIPOINT if w}
+    assert weights == {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1,
+                       "PodTopologySpread": 2, "InterPodAffinity": 2,
+                       "NodeResourcesBalancedAllocation": 1, "ImageLocality": 1}
+
+
+def test_plugin_tables_are_importable_from_the_package():
+    assert list(FILTERS) == ["NodeUnschedulable", "NodeName", "TaintToleration",
+                             "NodeAffinity", "NodePorts", "NodeResourcesFit"]
+    assert set(SCORES) <= REGISTRY and set(FILTERS) <= REGISTRY
+    # one module per upstream plugin package
+    assert FILTERS["TaintToleration"].__module__.endswith("plugins.tainttoleration")
+    assert SCORES["NodeResourcesBalancedAllocation"].__module__.endswith(
+        "plugins.noderesources")
+
+
+def test_queue_backoff_doubles_from_1s_to_10s():
+    q = SchedulingQueue(Cluster(0).clock)
+    info = QueuedPodInfo("default/p", {}, 0.0)
+    durations = []
+    for attempts in range(1, 7):
+        info.attempts = attempts
+        durations.append(q.backoff_duration(info))
+    assert durations == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_queue_moves_a_backing_off_pod_to_backoffq_then_flushes_it():
+    cluster = Cluster(0)
+    q = SchedulingQueue(cluster.clock)
+    q.add(objects.pod("p", namespace="default"))
+    info = q.pop()
+    q.add_unschedulable(info, {"NodeResourcesFit"})
+    q.move_all_to_active_or_backoff("NodeAdd")  # at once: still within the 1 s back-off
+    assert q.pending() == {"activeQ": [], "backoffQ": ["default/p"], "unschedulable": []}
+    cluster.clock.run_for(1.0)
+    q.flush_backoff_completed()
+    assert q.pending()["activeQ"] == ["default/p"]
+
+
+def test_unschedulable_pod_gets_the_condition_and_is_retried_when_a_node_is_added():
+    facts = run("scheduling").facts
+    cond = facts["batch_condition"]
+    assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
+    assert cond["message"] == (
+        "0/3 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint(s), "
+        "1 node(s) were unschedulable. no new claims to deallocate, preemption: 0/3 nodes are "
+        "available: 1 No preemption victims found for incoming pod, 2 Preemption is not "
+        "helpful for scheduling.")
+    assert facts["nodes"] == {"batch": "node-d", "web": "node-a"}
+    assert facts["batch_condition_after"]["status"] == "True"
+    assert ("default-scheduler", "FailedScheduling", "Pod/batch", cond["message"]) in \
+        facts["events"]
+    assert facts["scheduler_peers"] == ["kube-apiserver"]
+    # the retry came after the node was added, and bound the pod there
+    retry = [a for a in facts["attempts"] if a["pod"] == "default/batch"][-1]
+    assert retry["t"] >= facts["node_added_at"] and retry["node"] == "node-d"
+
+
+def test_the_scheduler_binds_where_its_scores_point():
+    result = run("scheduling")
+    web = next(a for a in result.facts["attempts"] if a["pod"] == "default/web")
+    totals = {n: sum(s.values()) for n, s in web["scores"].items()}
+    assert web["node"] == max(totals, key=lambda n: (totals[n], n == web["node"]))
+    binding = next(m for m in result.messages if m.resource == "pods/binding"
+                   and m.name == "default/web")
+    assert binding.src == "kube-scheduler/cp-1" and binding.result == "201"
+
+
+def test_scheduler_talks_only_to_the_apiserver():
+    result = run("scheduling")
+    paths = {m.path for m in result.messages if "kube-scheduler" in (m.src.split("/")[0],
+                                                                      m.dst.split("/")[0])}
+    assert paths == {"kube-scheduler->kube-apiserver"}
+
+
+def test_preemption_evicts_the_lower_priority_pod():
+    facts = run("preemption").facts
+    assert facts["nominated"] == "node-a"
+    assert facts["preemption"] == [{"node": "node-a", "victims": ["default/batch"]}]
+    assert facts["pods"] == {"critical": "node-a"}
+    assert facts["priorities"] == {"critical": 1000000}
+
+
+def test_filter_plugins_give_the_real_reasons():
+    node = objects.node("n", cpu="1", labels={"disk": "ssd"},
+                        taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])
+    tolerating = objects.pod("p", tolerations=[{"key": "k", "operator": "Equal", "value": "v",
+                                                "effect": "NoSchedule"}])
+    assert FILTERS["TaintToleration"](objects.pod("p"), NodeInfo(node)).reasons == \
+        ("node(s) had untolerated taint(s)",)
+    assert FILTERS["TaintToleration"](tolerating, NodeInfo(node)).ok
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "disk", "operator": "In", "values": ["hdd"]}]}]}}}
+    assert FILTERS["NodeAffinity"](objects.pod("p", affinity=affinity), NodeInfo(node)).reasons \
+        == ("node(s) didn't match Pod's node affinity/selector",)
+    assert FILTERS["NodeAffinity"](objects.pod("p", nodeSelector={"disk": "ssd"}),
+                                   NodeInfo(node)).ok
+    web = objects.pod("w", containers=[{"name": "a", "image": "x:1",
+                                        "ports": [{"containerPort": 80, "hostPort": 8080}]}])
+    assert FILTERS["NodePorts"](web, NodeInfo(node, [web])).reasons == \
+        ("node(s) didn't have free ports for the requested pod ports",)
+    big = objects.pod("b", containers=[objects.container("a", "x:1",
+                                                          requests={"cpu": "2", "memory": "1Gi"})])
+    assert FILTERS["NodeResourcesFit"](big, NodeInfo(node)).reasons == ("Insufficient cpu",)
+    node["spec"]["unschedulable"] = True
+    assert FILTERS["NodeUnschedulable"](objects.pod("p"), NodeInfo(node)).reasons == \
+        ("node(s) were unschedulable",)
+
+
+def test_unknown_scheduler_plugin_stops_the_scheduler_before_any_request():
+    cluster = Cluster(0)
+    before, sent = snapshot(cluster), len(cluster.trace)
+    with pytest.raises(SchedulerConfigError, match='FilterPlugin "NodeFoo" does not exist'):
+        cluster.add_scheduler(profile=Profile(filter=("NodeFoo",)))
+    with pytest.raises(SchedulerConfigError, match='PreFilterPlugin "Bogus" does not exist'):
+        KubeScheduler(cluster.client("kube-scheduler"), cluster.clock, identity="x",
+                      random=cluster.ids.random, profile=Profile(plugins=(("Bogus", 1),)))
+    assert snapshot(cluster) == before and len(cluster.trace) == sent
+
+
+def test_scheduler_takes_its_random_source_for_ties():
+    cluster = Cluster(0)
+    for name in ("node-a", "node-b"):
+        cluster.admin().create(objects.node(name, cpu="2"))
+    sched = KubeScheduler(cluster.client("kube-scheduler"), cluster.clock, identity="x",
+                          random=lambda: 0.0, leader_elect=False)  # always take the newcomer
+    assert sched.select_host({"node-a": 5, "node-b": 5}) == "node-b"
+    sched.random = lambda: 0.99  # never take it
+    assert sched.select_host({"node-a": 5, "node-b": 5}) == "node-a"
+
+
+def test_binding_to_a_missing_node_is_accepted_as_upstream_does():
+    """BindingREST does not look the node up: the pod is bound to a node that does not
+    exist, and stays Pending until such a kubelet appears."""
+    cluster = Cluster(0)
+    cluster.admin().create(objects.pod("web"))
+    out = cluster.client("kube-scheduler").bind("default", "web", "no-such-node")
+    assert out["status"] == "Success"
+    assert cluster.admin().get("pods", "web", "default")["spec"]["nodeName"] == "no-such-node"
+    st = _status(lambda: cluster.client("kube-scheduler").bind("default", "web", "node-a"))
+    assert (st["code"], st["reason"]) == (409, "Conflict")
+
+
+def test_unknown_priority_class_is_forbidden_and_stores_nothing():
+    cluster = Cluster(0)
+    before = snapshot(cluster)
+    pod = objects.pod("web", priorityClassName="nope")
+    st = _status(lambda: cluster.admin().create(pod))
+    assert (st["code"], st["reason"]) == (403, "Forbidden")
+    assert st["message"] == 'pods "web" is forbidden: no PriorityClass with name nope was found'
+    assert snapshot(cluster) == before
+
+
+def test_pods_get_priority_zero_without_a_class():
+    cluster = Cluster(0)
+    pod = cluster.admin().create(objects.pod("web"))
+    assert (pod["spec"]["priority"], pod["spec"]["preemptionPolicy"]) == \
+        (0, "PreemptLowerPriority")
