@@ -39,6 +39,8 @@ from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
 
 CH12 = "12-metrics-and-aggregation"
 TOP_PATH = f"/apis/{GROUP}/{VERSION}/namespaces/default/pods"
+#: what the aggregator's availability check GETs
+DISCOVERY_PATH = f"/apis/{GROUP}/{VERSION}"
 #: the pods of the chapter: (name, node, cpu request, memory request)
 PODS = (("api", "node-a", "250m", "64Mi"), ("web", "node-a", "100m", "32Mi"),
         ("worker", "node-b", "500m", "128Mi"), ("idle", "node-b", "", ""))
@@ -185,7 +187,12 @@ def kubectl_top(seed: int = 0) -> ScenarioResult:
         "top_sequence": [(m.src, m.dst, m.verb, m.resource) for m in top],
         "apiservice": apiservice_available(cluster),
         "proxied_to": sorted({m.resource for m in messages
-                              if m.path == "kube-apiserver->metrics-server"}),
+                              if m.path == "kube-apiserver->metrics-server"
+                              and m.resource != DISCOVERY_PATH}),
+        "availability_probes": len([m for m in messages
+                                    if m.path == "kube-apiserver->metrics-server"
+                                    and m.resource == DISCOVERY_PATH]),
+        "endpoint": str(server.address),
         "kubelet_reviews": sorted({f"{m.verb} {m.resource}" for m in messages
                                    if m.path == "kubelet->kube-apiserver"
                                    and m.resource.endswith("reviews")}),
@@ -222,7 +229,11 @@ def server_down(seed: int = 0) -> ScenarioResult:
             "get", "apiservices", "apiregistration.k8s.io", "", f"{VERSION}.{GROUP}",
             user=LOOPBACK_USER)).body["status"]["conditions"][0]["message"],  # type: ignore
         "proxied_after_down": [m.result for m in messages
-                               if m.path == "kube-apiserver->metrics-server"],
+                               if m.path == "kube-apiserver->metrics-server"
+                               and m.resource != DISCOVERY_PATH],
+        "probes_after_down": [(round(m.t - down_at, 3), m.result) for m in messages
+                              if m.path == "kube-apiserver->metrics-server"
+                              and m.resource == DISCOVERY_PATH],
     }
     return ScenarioResult("metrics-server-down", cluster, messages, facts)
 
