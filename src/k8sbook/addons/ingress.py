@@ -48,6 +48,7 @@ compared with the timeouts, not waited for).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,7 +225,7 @@ class IngressController:
             inf.run()
         for port, scheme in ((HTTP_PORT, "http"), (HTTPS_PORT, "https")):
             self.network.listen(Address.tcp(self.address, port), self.instance,
-                                lambda req, scheme=scheme: self.serve(req, scheme),
+                                functools.partial(self.serve, scheme=scheme),
                                 protocol=scheme.upper())
         return self
 

@@ -161,7 +161,7 @@ class CoreDNS:
             err.flags = dns.flags.QR | (flags & dns.flags.RD)
             if reject == dns.rcode.NOTIMP:
                 err.set_opcode(opcode)
-            err.set_rcode(reject if reject is not None else dns.rcode.FORMERR)
+            err.set_rcode(dns.rcode.Rcode(reject if reject is not None else dns.rcode.FORMERR))
             self.log.append(("", "", dns.rcode.to_text(err.rcode())))
             return err.to_wire()
         # records in a fixed order: dnspython shuffles them by default, and the model runs

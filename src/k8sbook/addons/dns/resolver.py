@@ -169,10 +169,11 @@ class StubResolver:
     def exchange(self, wire: bytes, server: str, *, wait: float | None = None) -> bytes | None:
         """Send one datagram to ``server``:53 from the pod; the reply, or None when none
         came within ``wait`` seconds. Raises :class:`DialError` if it was refused."""
-        return self.network.dial(  # type: ignore[no-any-return]
+        reply: bytes | None = self.network.dial(
             self.instance, Address.udp(server, DNS_PORT), wire, protocol=PROTOCOL,
             verb="QUERY", resource=describe(wire), result=describe_reply, via=self.node,
             source_ip=self.pod_ip, timeout=wait if wait is not None else timeout(self.cfg))
+        return reply
 
     def _wait(self, index: int) -> float:
         """``send_dg``'s timeout for the ``index``-th nameserver."""

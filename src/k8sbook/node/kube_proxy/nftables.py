@@ -218,8 +218,8 @@ def _nft_rule(rule: str, pkt: Packet, table: NftTable,
                 return None
             i += 5
         elif w == "mark":  # mark set mark or|xor 0x4000
-            value = int(t[i + 4], 16)
-            pkt.mark = pkt.mark | value if t[i + 3] == "or" else pkt.mark ^ value
+            bits = int(t[i + 4], 16)
+            pkt.mark = pkt.mark | bits if t[i + 3] == "or" else pkt.mark ^ bits
             return ("continue", "")
         elif w in ("jump", "goto"):
             return (w, t[i + 1])
