@@ -14,8 +14,13 @@ Everything is deterministic for a given ``seed``.
 from __future__ import annotations
 
 import ipaddress
+import random
 from collections.abc import Callable
 
+from k8sbook.addons.dns import CoreDNS
+from k8sbook.addons.ingress import NAMESPACE as INGRESS_NAMESPACE
+from k8sbook.addons.ingress import IngressController
+from k8sbook.addons.metrics_server import METRIC_RESOLUTION, MetricsServer
 from k8sbook.api.request import BearerToken, Request
 from k8sbook.apiserver import rbac
 from k8sbook.apiserver.authentication import (
@@ -38,6 +43,7 @@ from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Trace, component_of
+from k8sbook.node.kube_proxy import KubeProxy
 
 #: kubeadm's default ``--cluster-cidr`` (``podSubnet``) is unset; the model uses the
 #: common 10.244.0.0/16 (flannel's and kind's) with ``--node-cidr-mask-size=24``.
@@ -245,6 +251,56 @@ class Cluster:
     # -- end of control-plane factories ------------------------------------------------------
 
     # -- add-ons (CoreDNS, ingress controller, metrics-server) --------------------------------
+
+    # kube-proxy is a node component; its factory lives here with the other networking parts
+    def add_kube_proxy(self, node: str, *, node_ip: str | None = None, mode: str = "iptables",
+                       cluster_cidr: str = CLUSTER_CIDR, service_cidr: str = "10.96.0.0/12",
+                       start: bool = True) -> KubeProxy:
+        """kube-proxy on ``node`` (as ``system:kube-proxy``); its rules become the node's
+        translator in the network. ``node_ip`` defaults to the address the node's hostname
+        resolves to (its kubelet registers it)."""
+        instance = f"kube-proxy/{node}"
+        ip = node_ip or self.network.lookup(node) or self.ipam.node_ip(node)
+        proxy = KubeProxy(self.client(instance), self.network, node, node_ip=ip, mode=mode,
+                          cluster_cidr=cluster_cidr, service_cidr=service_cidr,
+                          rng=random.Random(f"{self.seed}/{instance}"))
+        self.components[instance] = proxy
+        return proxy.start() if start else proxy
+
+    def add_coredns(self, pod_name: str, pod_ip: str, *, upstream: dict[str, str] | None = None,
+                    start: bool = True) -> CoreDNS:
+        """The CoreDNS process of pod ``kube-system/<pod_name>``, as ``kube-system:coredns``,
+        listening on ``<pod_ip>:53/UDP``."""
+        instance = f"coredns/{pod_name}"
+        client = self.service_account_client(instance, "kube-system", "coredns")
+        server = CoreDNS(client, self.network, pod_name, pod_ip, upstream=upstream)
+        self.components[instance] = server
+        return server.start() if start else server
+
+    def add_ingress_controller(self, *, address: str,
+                               pod_name: str = "ingress-nginx-controller",
+                               start: bool = True) -> IngressController:
+        """The ingress-nginx controller (as ``ingress-nginx:ingress-nginx``) listening on
+        ``address`` :80 and :443. Its RBAC and IngressClass come from
+        :func:`k8sbook.addons.ingress.install`."""
+        instance = f"ingress-controller/{pod_name}"
+        client = self.service_account_client(instance, INGRESS_NAMESPACE, "ingress-nginx")
+        ctrl = IngressController(client, self.network, address=address, pod_name=pod_name)
+        self.components[instance] = ctrl
+        return ctrl.start() if start else ctrl
+
+    def add_metrics_server(self, pod_ip: str, *, pod_name: str = "metrics-server-0",
+                           metric_resolution: float = METRIC_RESOLUTION,
+                           start: bool = True) -> MetricsServer:
+        """metrics-server (as ``kube-system:metrics-server``) in pod ``pod_name``, serving on
+        ``<pod_ip>:10250``. The manifest's objects come from
+        :func:`k8sbook.addons.metrics_server.manifests`."""
+        instance = f"metrics-server/{pod_name}"
+        client = self.service_account_client(instance, "kube-system", "metrics-server")
+        server = MetricsServer(client, self.network, pod_ip=pod_ip, instance=instance,
+                               metric_resolution=metric_resolution)
+        self.components[instance] = server
+        return server.start() if start else server
 
     # -- end of add-on factories -------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from k8sbook.addons.metrics_server import (
@@ -15,6 +17,8 @@ from k8sbook.api.request import Request
 from k8sbook.apiserver.aggregator import FRONT_PROXY_CA, PROXY_CLIENT_CERT, apiservice
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate
 from k8sbook.apiserver.server import LOOPBACK_USER
+from k8sbook.client.http import HTTPRequest, HTTPResponse
+from k8sbook.client.network import Address
 from k8sbook.core.status import StatusError
 from k8sbook.node.kubelet import KUBELET_PORT
 from k8sbook.textbook import scenarios
@@ -50,6 +54,12 @@ def test_kubectl_top_pods_shape_and_paths(top: scenarios.ScenarioResult) -> None
     assert f["kubelet_reviews"] == ["CREATE subjectaccessreviews", "CREATE tokenreviews"]
     assert f["apiservice"] == {"status": "True", "reason": "Passed"}
     assert f["proxied_to"] == [TOP_PATH]
+    assert f["availability_probes"] >= 1
+    proxied = [m for m in top.messages if m.path == "kube-apiserver->metrics-server"
+               and m.resource == TOP_PATH]
+    assert len(proxied) == 2  # the early and the final kubectl top (jane never got there)
+    assert {(m.dst, m.result) for m in proxied} == {("metrics-server/metrics-server-0", "200")}
+    assert f["endpoint"].endswith(":10250")
     assert set(top.paths()) >= {"metrics-server->kubelet", "metrics-server->kube-apiserver",
                                 "kube-apiserver->metrics-server"}
 
@@ -133,6 +143,8 @@ def test_server_down_is_503_and_the_apiservice_turns_unavailable() -> None:
                                                  "message": "service unavailable"}]
     assert f["apiservice"] == {"status": "False", "reason": "FailedDiscoveryCheck"}
     assert f["proxied_after_down"] == ["connection refused"]
+    assert f["probes_after_down"] and \
+        all(r == "connection refused" for _, r in f["probes_after_down"])
 
 
 def test_failed_request_leaves_the_store_unchanged() -> None:
@@ -147,16 +159,24 @@ def test_failed_request_leaves_the_store_unchanged() -> None:
 
 def test_kubelet_metrics_resource_needs_a_valid_token_and_nodes_metrics() -> None:
     cluster, server, _ = _ready()
-    kubelet_server = cluster.apiserver.kubelet_client.servers[f"node-a:{KUBELET_PORT}"]
-    code, _ = kubelet_server.handle("GET", "/metrics/resource", BearerToken("forged"), {})
-    assert code == 401
+    address = Address.tcp(cluster.network.lookup("node-a") or "", KUBELET_PORT)
+
+    def get(credentials: Any) -> HTTPResponse:
+        resp: HTTPResponse = cluster.network.dial(
+            "pod/x", address, HTTPRequest("GET", "/metrics/resource", credentials=credentials),
+            protocol="HTTPS", verb="GET", resource="/metrics/resource")
+        return resp
+
+    assert get(BearerToken("forged")).status == 401
     other = cluster.service_account_client("pod/x", "default", "nosy")
-    code, body = kubelet_server.handle("GET", "/metrics/resource", other.credentials, {})
-    assert code == 403 and "subresource=metrics" in body["message"]
-    code, body = kubelet_server.handle("GET", "/metrics/resource", server.token, {})
-    assert code == 200
+    resp = get(other.credentials)
+    assert resp.status == 403 and "subresource=metrics" in resp.body["message"]
+    resp = get(server.token)
+    assert resp.status == 200
+    body = resp.body
     parsed = parse_resource_metrics(body["text"])
-    assert sorted(parsed) == [("default", "api", "app"), ("default", "web", "app")]
+    assert sorted(parsed) == [("default", "api", "app"), ("default", "web", "app"),
+                              ("kube-system", "metrics-server-0", "metrics-server")]
     assert "# TYPE container_cpu_usage_seconds_total counter" in body["text"]
 
 
@@ -168,9 +188,43 @@ def test_token_review_rejects_an_empty_token() -> None:
     assert err.value.code == 400
     assert err.value.status["message"] == "token is required for TokenReview in authentication"
     ok = cluster.admin().create({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                                 "spec": {"token": server.token.token}})
+                                 "spec": {"token": getattr(server.token, "token", "")}})
     assert ok["status"]["authenticated"] is True
     assert ok["status"]["user"]["username"] == "system:serviceaccount:kube-system:metrics-server"
+
+
+def test_scrape_dials_each_kubelet_and_records_a_closed_port() -> None:
+    cluster, server, kubelets = _ready()
+    node = cluster.admin().get("nodes", "node-b")
+    address = server.kubelet_address(node)
+    internal = next(a["address"] for a in node["status"]["addresses"]
+                    if a["type"] == "InternalIP")
+    assert address == Address.tcp(internal, KUBELET_PORT)  # InternalIP first, node's port
+    mark = cluster.trace.mark()
+    cluster.network.close(address)  # node-b's kubelet stops listening
+    server.scrape()
+    scrapes = {node: code for _, node, code in server.scrapes[-2:]}
+    assert scrapes == {"node-a": "200",
+                       "node-b": f"dial tcp {address}: connect: connection refused"}
+    msgs = [m for m in cluster.trace.since(mark) if m.path == "metrics-server->kubelet"]
+    assert [(m.dst, m.result) for m in msgs] == [("kubelet/node-a", "200"),
+                                                 ("kubelet/node-b", "connection refused")]
+    assert kubelets["node-b"].running  # only its listener is gone
+
+
+def test_aggregator_dials_the_endpoint_through_the_fabric() -> None:
+    cluster, server, _ = _ready()
+    cluster.network.isolate(server.instance)
+    with pytest.raises(StatusError) as err:
+        kubectl_top_pods(cluster.admin())
+    assert err.value.code == 503
+    assert err.value.status["details"]["causes"][0]["message"] == \
+        f"dial tcp {server.address}: i/o timeout"
+    cluster.network.rejoin(server.instance)
+    assert len(kubectl_top_pods(cluster.admin())["items"]) == 4
+    # the Service's endpoint is what the aggregator resolves (not a reference to the server)
+    ref = {"namespace": "kube-system", "name": "metrics-server", "port": 443}
+    assert cluster.apiserver.aggregator.endpoints(ref) == [server.address]
 
 
 def test_quantities_and_durations() -> None:

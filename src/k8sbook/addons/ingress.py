@@ -18,8 +18,21 @@ Kubernetes ships no ingress controller; this one behaves like the common ones (i
 * no rule matches: the Ingress's ``spec.defaultBackend``, else the controller's own default
   backend, which answers 404;
 * the backend is a Service port (by number or name), but requests go to the addresses of its
-  ready endpoints, read from EndpointSlices (round robin): not through the ClusterIP, so
-  kube-proxy's rules are not on this path;
+  ready endpoints, read from EndpointSlices (ingress-nginx's Lua balancer, ``load-balance:
+  round_robin``): not through the ClusterIP, so kube-proxy's rules are not on this path;
+* proxying (``k8s.io/ingress-nginx``'s ConfigMap defaults,
+  https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/configmap/):
+  the controller listens on its address, ports 80 and 443, dials the chosen endpoint and
+  relays the pod's answer, status and body. A refused or failed connection is an ``error``
+  and a connection that is not made within ``proxy-connect-timeout`` (5 s), or not answered
+  within ``proxy-read-timeout`` (60 s), is a ``timeout``; both go to the next endpoint
+  (``proxy-next-upstream: error timeout``, at most ``proxy-next-upstream-tries: 3``
+  endpoints in all). When every try failed nginx answers ``502 Bad Gateway`` (the last try
+  was an error) or ``504 Gateway Timeout`` (it timed out). A backend Service with no ready
+  endpoint (or no such Service) gets ``503 Service Temporarily Unavailable``; an answer the
+  pod gives, a 503 included, is relayed as it is. Each request goes to the access log
+  (:attr:`IngressController.log`: ``$proxy_upstream_name``, ``$upstream_addr``,
+  ``$upstream_status``);
 * TLS: for ``https``, the Secret named in ``spec.tls`` for the host (type
   ``kubernetes.io/tls``) provides the certificate; a missing Secret means the controller's
   self-signed "Kubernetes Ingress Controller Fake Certificate".
@@ -28,15 +41,21 @@ It lists and watches Ingress, IngressClass, Service, EndpointSlice and Secret ob
 service account (``ingress-nginx/ingress-nginx``, with the ClusterRole its Helm chart
 installs) and writes the address it serves on into ``status.loadBalancer.ingress``.
 Simplified: no annotations (rewrites, canaries ...), no regex paths, one replica, no leader
-election, no TLS passthrough; a Service with no ready endpoint gets a 503.
+election, no TLS passthrough, no keep-alive to upstreams, no ``proxy-next-upstream-timeout``;
+HTTP/1.1 only; the model's clock does not move during a request (an upstream's latency is
+compared with the timeouts, not waited for).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from typing import Any
 
+from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.informer import SharedIndexInformer
+from k8sbook.client.network import Address, DialError, Network
+from k8sbook.client.rest import Client
 
 Obj = dict[str, Any]
 
@@ -44,6 +63,15 @@ DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 CONTROLLER_NAME = "k8s.io/ingress-nginx"
 NAMESPACE = "ingress-nginx"
 FAKE_CERTIFICATE = "Kubernetes Ingress Controller Fake Certificate"
+HTTP_PORT, HTTPS_PORT = 80, 443
+#: ingress-nginx's ConfigMap defaults
+PROXY_CONNECT_TIMEOUT = 5.0
+PROXY_READ_TIMEOUT = 60.0
+PROXY_NEXT_UPSTREAM = ("error", "timeout")
+PROXY_NEXT_UPSTREAM_TRIES = 3
+#: nginx's reason phrases for what the controller answers itself
+REASONS = {404: "Not Found", 502: "Bad Gateway",
+           503: "Service Temporarily Unavailable", 504: "Gateway Timeout"}
 
 #: The ClusterRole the ingress-nginx chart installs, abridged to what this model uses.
 CLUSTER_ROLE_RULES = [
@@ -125,22 +153,27 @@ def match(ingresses: list[Obj], host: str, path: str) -> Match | None:
 # -- the controller ------------------------------------------------------------------------
 @dataclass
 class Routed:
-    """What happened to one request."""
+    """One request as the controller's access log has it."""
 
     host: str
     path: str
     status: int
     match: Match | None
-    service: str = ""  # namespace/name:port
-    endpoint: str = ""  # ip:port
+    service: str = ""  # namespace/name:port (``$proxy_upstream_name`` names it ns-name-port)
+    endpoint: str = ""  # ip:port that answered, or the last one tried (``$upstream_addr``)
     pod: str = ""
     certificate: str = ""
+    #: ``$upstream_status``: one entry per endpoint tried (a status, or 502/504 for a failure)
+    upstream_status: list[str] = field(default_factory=list)
+    body: Any = None
+    #: the ready endpoints (ip:port, pod) the backend had
+    endpoints: list[tuple[str, str]] = field(default_factory=list)
 
 
-def install(cluster: Any, *, class_name: str = "nginx", default_class: bool = False) -> None:
-    """What ``helm install ingress-nginx`` writes that the model needs: the namespace, the
-    ClusterRole and its binding to the service account, and the IngressClass."""
-    admin = cluster.admin()
+def install(admin: Client, *, class_name: str = "nginx", default_class: bool = False) -> None:
+    """What ``helm install ingress-nginx`` writes that the model needs, through ``admin``:
+    the namespace, the ClusterRole and its binding to the service account, and the
+    IngressClass."""
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     admin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                   "metadata": {"name": "ingress-nginx"}, "rules": CLUSTER_ROLE_RULES})
@@ -158,16 +191,24 @@ def install(cluster: Any, *, class_name: str = "nginx", default_class: bool = Fa
 
 
 class IngressController:
-    """``IngressController(cluster, address="192.168.0.2").start()``."""
+    """Build it with ``Cluster.add_ingress_controller(address=...)``, or
+    ``IngressController(client, network, address="192.168.0.10").start()`` with a client of
+    the service account ``ingress-nginx/ingress-nginx``."""
 
-    def __init__(self, cluster: Any, *, address: str, pod_name: str = "ingress-nginx-controller",
-                 controller: str = CONTROLLER_NAME) -> None:
-
-        self.cluster = cluster
+    def __init__(self, client: Client, network: Network, *, address: str,
+                 pod_name: str = "ingress-nginx-controller",
+                 controller: str = CONTROLLER_NAME,
+                 proxy_connect_timeout: float = PROXY_CONNECT_TIMEOUT,
+                 proxy_read_timeout: float = PROXY_READ_TIMEOUT,
+                 proxy_next_upstream_tries: int = PROXY_NEXT_UPSTREAM_TRIES) -> None:
+        self.client = client
+        self.network = network
         self.address = address
         self.controller = controller
         self.instance = f"ingress-controller/{pod_name}"
-        self.client = cluster.service_account_client(self.instance, NAMESPACE, "ingress-nginx")
+        self.proxy_connect_timeout = proxy_connect_timeout
+        self.proxy_read_timeout = proxy_read_timeout
+        self.proxy_next_upstream_tries = proxy_next_upstream_tries
         self.ingresses = SharedIndexInformer(self.client, "ingresses")
         self.classes = SharedIndexInformer(self.client, "ingressclasses")
         self.services = SharedIndexInformer(self.client, "services")
@@ -176,11 +217,23 @@ class IngressController:
         self.ingresses.add_event_handler(self._ingress_changed,
                                          lambda old, new: self._ingress_changed(new))
         self._rr: dict[str, int] = {}
+        #: the access log, oldest first
+        self.log: list[Routed] = []
 
     def start(self) -> IngressController:
         for inf in (self.classes, self.ingresses, self.services, self.slices, self.secrets):
             inf.run()
+        for port, scheme in ((HTTP_PORT, "http"), (HTTPS_PORT, "https")):
+            self.network.listen(Address.tcp(self.address, port), self.instance,
+                                functools.partial(self.serve, scheme=scheme),
+                                protocol=scheme.upper())
         return self
+
+    def stop(self) -> None:
+        for port in (HTTP_PORT, HTTPS_PORT):
+            self.network.close(Address.tcp(self.address, port))
+        for inf in (self.classes, self.ingresses, self.services, self.slices, self.secrets):
+            inf.stop()
 
     # -- which Ingresses are ours ---------------------------------------------------------
     def my_classes(self) -> list[Obj]:
@@ -239,7 +292,9 @@ class IngressController:
         return label, sorted(out)
 
     def route(self, host: str, path: str, scheme: str = "http") -> Routed:
-        """Route one request (no trace); see :meth:`request`."""
+        """Which backend serves ``host`` + ``path`` and its ready endpoints (nothing is sent):
+        status 404 (the default backend), 503 (no Service or no ready endpoint) or 0 (to
+        be proxied)."""
         ingresses = self.mine()
         m = match(ingresses, host, path)
         backend: Obj | None = m.backend if m else None
@@ -259,15 +314,42 @@ class IngressController:
             out.status = 503
             return out
         label, eps = self._endpoints(ns, svc, backend["service"].get("port", {}))
-        out.service = label
-        if not eps:
-            out.status = 503
-            return out
-        i = self._rr.get(label, 0)
-        self._rr[label] = i + 1
-        out.endpoint, out.pod = eps[i % len(eps)]
-        out.status = 200
+        out.service, out.endpoints = label, eps
+        out.status = 503 if not eps else 0
         return out
+
+    def serve(self, req: HTTPRequest, scheme: str = "http") -> HTTPResponse:
+        """The handler on :80 and :443: route, then proxy to one endpoint (trying the next
+        on an error or a timeout) and relay its answer."""
+        host = (req.header("Host") or [""])[0]
+        r = self.route(host, req.path.split("?", 1)[0], scheme)
+        self.log.append(r)
+        if r.status:
+            return HTTPResponse(r.status, REASONS[r.status])
+        start = self._rr.get(r.service, 0)
+        failure = 502
+        for i in range(min(self.proxy_next_upstream_tries, len(r.endpoints))):
+            endpoint, pod = r.endpoints[(start + i) % len(r.endpoints)]
+            self._rr[r.service] = start + i + 1
+            r.endpoint, r.pod = endpoint, pod
+            ip, port = endpoint.rsplit(":", 1)
+            upstream = HTTPRequest(req.method, req.path, (
+                *req.headers, ("X-Forwarded-For", "client"), ("X-Forwarded-Host", host),
+                ("X-Forwarded-Proto", scheme), ("X-Real-IP", "client")), req.body)
+            try:
+                reply = self.network.dial(
+                    self.instance, Address.tcp(ip, int(port)), upstream, protocol="HTTP",
+                    verb=req.method, resource=f"{host}{r.path}",
+                    result=lambda resp: resp.result(), timeout=self.proxy_read_timeout)
+            except DialError as err:
+                failure = 504 if err.kind == "timeout" else 502
+                r.upstream_status.append(str(failure))
+                continue
+            r.upstream_status.append(str(reply.status))
+            r.status, r.body = reply.status, reply.body
+            return HTTPResponse(reply.status, reply.body)
+        r.status = failure
+        return HTTPResponse(failure, REASONS[failure])
 
     def _certificate(self, ingresses: list[Obj], m: Match | None, host: str) -> str:
         for ing in ingresses:
@@ -281,14 +363,3 @@ class IngressController:
                     if secret is not None and secret.get("type") == "kubernetes.io/tls":
                         return f"secret {ing['metadata']['namespace']}/{tls['secretName']}"
         return FAKE_CERTIFICATE
-
-    def request(self, host: str, path: str, scheme: str = "http") -> Routed:
-        """A client's request reaches the controller; it proxies it to one pod (traced on
-        ``ingress-controller->pod``) or answers itself (404 or 503)."""
-        r = self.route(host, path, scheme)
-        if r.status == 200:
-            self.cluster.trace.record(self.client.clock.now(), self.instance, f"pod/{r.pod}",
-                                      "ingress-controller->pod",
-                                      "HTTPS" if scheme == "https" else "HTTP", "GET",
-                                      f"{host}{path}", "", f"proxied to {r.endpoint}")
-        return r

@@ -3,14 +3,22 @@
 Mirrors kubernetes-sigs/metrics-server (v0.6 and later), trimmed to pod metrics:
 
 * **Scraping** (``pkg/scraper``): every ``--metric-resolution`` (the code's default is 60 s;
-  the project's released manifest passes ``15s``, the model's default here) it GETs
-  ``https://<node address>:10250/metrics/resource`` from each Node it knows, authenticating
-  with its ServiceAccount token (``kube-system/metrics-server``). The kubelet checks the token
-  with a TokenReview and authorizes ``get`` on ``nodes/metrics`` with a SubjectAccessReview.
+  the project's released manifest, ``components.yaml`` of v0.7/v0.8, passes ``15s``, the
+  model's default here) it dials each Node it knows at the address of the first type in
+  ``--kubelet-preferred-address-types`` the Node has (the manifest passes
+  ``InternalIP,ExternalIP,Hostname``) and the port the Node reports
+  (``--kubelet-use-node-status-port``: ``status.daemonEndpoints.kubeletEndpoint.Port``,
+  10250), and GETs ``/metrics/resource`` with its ServiceAccount token
+  (``kube-system/metrics-server``) within ``--kubelet-request-timeout`` (10 s). The kubelet
+  checks the token with a TokenReview and authorizes ``get`` on ``nodes/metrics`` with a
+  SubjectAccessReview. A failed dial is logged for that node (``Failed to scrape node``)
+  and the others are scraped as usual.
 * **Storage** (``pkg/storage``): only the last two samples of each container are kept; CPU
   usage is the rate between them and ``window`` is the time between them, so a pod shows up
   only after two scrapes. Memory is the newest working-set sample.
-* **Serving** (``pkg/api``, built on ``k8s.io/apiserver``): ``PodMetrics`` and
+* **Serving** (``pkg/api``, built on ``k8s.io/apiserver``): it listens on its pod IP,
+  ``--secure-port=10250`` (the manifest's container port ``https``, the target of the
+  Service's port 443), and serves ``PodMetrics`` and
   ``PodMetricsList`` of ``metrics.k8s.io/v1beta1``. Requests arrive from kube-apiserver's
   aggregator: a client certificate signed by the front-proxy CA with an allowed name
   (``front-proxy-client``) makes metrics-server trust the ``X-Remote-User`` and
@@ -21,9 +29,9 @@ Mirrors kubernetes-sigs/metrics-server (v0.6 and later), trimmed to pod metrics:
   metrics-server``).
 
 Simplified: no NodeMetrics; no label selectors on lists; no authorization cache (the real
-delegating authorizer caches answers for 10 s); no request timeouts; the Service in front of it
-is resolved by :meth:`k8sbook.apiserver.aggregator.Aggregator.register_backend`; the extension
-ConfigMap is not read (its values are kubeadm's, set as constants in :mod:`k8sbook.apiserver.aggregator`).
+delegating authorizer caches answers for 10 s); no TLS (the kubelet's serving certificate is
+not verified, as with ``--kubelet-insecure-tls``); the extension ConfigMap is not read (its
+values are kubeadm's, set as constants in :mod:`k8sbook.apiserver.aggregator`).
 """
 
 from __future__ import annotations
@@ -32,14 +40,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from k8sbook.api.request import Credentials
 from k8sbook.apiserver.aggregator import (
     ALLOWED_NAMES,
     FRONT_PROXY_CA,
     GROUP_HEADER,
     USERNAME_HEADER,
 )
-from k8sbook.apiserver.authentication import CLUSTER_CA, BearerToken, ClientCertificate
+from k8sbook.apiserver.authentication import CLUSTER_CA, ClientCertificate
+from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.informer import SharedIndexInformer
+from k8sbook.client.network import Address, DialError, Network
+from k8sbook.client.rest import Client
+from k8sbook.core.clock import Clock
 from k8sbook.node.kubelet import KUBELET_PORT
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -47,6 +60,13 @@ NAMESPACE, NAME = "kube-system", "metrics-server"
 #: the ``--metric-resolution`` the project's manifest sets (the flag's own default is 60 s)
 METRIC_RESOLUTION = 15.0
 CODE_DEFAULT_METRIC_RESOLUTION = 60.0
+#: ``--secure-port`` in the manifest (the container port named ``https``)
+SECURE_PORT = 10250
+#: ``--kubelet-preferred-address-types`` in the manifest (the code's default starts with
+#: Hostname)
+PREFERRED_ADDRESS_TYPES = ("InternalIP", "ExternalIP", "Hostname")
+#: ``--kubelet-request-timeout`` default
+KUBELET_REQUEST_TIMEOUT = 10.0
 SCRAPE_PROTOCOL = "HTTPS (ServiceAccount token), Prometheus text"
 _SAMPLE = re.compile(r'^(\w+)\{container="([^"]*)",namespace="([^"]*)",pod="([^"]*)"\} '
                      r"(\S+) (\d+)$")
@@ -99,22 +119,29 @@ def parse_resource_metrics(text: str) -> dict[tuple[str, str, str], dict[str, fl
 
 
 class MetricsServer:
-    """``MetricsServer(cluster).start()``: one replica of metrics-server in kube-system."""
+    """One replica of metrics-server in kube-system. Build it with
+    ``Cluster.add_metrics_server(pod_ip)``, or ``MetricsServer(client, network, pod_ip=...)``
+    with a client authenticated as the ServiceAccount ``kube-system/metrics-server``."""
 
-    def __init__(self, cluster: Any, *, instance: str = "metrics-server/metrics-server-0",
-                 metric_resolution: float = METRIC_RESOLUTION) -> None:
-        self.cluster = cluster
+    def __init__(self, client: Client, network: Network, *, pod_ip: str,
+                 instance: str = "metrics-server/metrics-server-0",
+                 metric_resolution: float = METRIC_RESOLUTION,
+                 preferred_address_types: tuple[str, ...] = PREFERRED_ADDRESS_TYPES,
+                 secure_port: int = SECURE_PORT) -> None:
+        self.client = client
+        self.network = network
         self.instance = instance
-        self.clock = cluster.clock
-        self.trace = cluster.trace
+        self.clock: Clock = client.clock
         self.metric_resolution = metric_resolution
-        self.client = cluster.service_account_client(instance, NAMESPACE, NAME)
-        self.token: BearerToken = self.client.credentials  # type: ignore[assignment]
+        self.preferred_address_types = preferred_address_types
+        self.address = Address.tcp(pod_ip, secure_port)
+        #: the ServiceAccount token it presents to kubelets
+        self.token: Credentials = client.credentials
         self.nodes = SharedIndexInformer(self.client, "nodes")
         self.pods = SharedIndexInformer(self.client, "pods")
         #: (namespace, pod, container) -> the last two samples, oldest first
         self.samples: dict[tuple[str, str, str], list[Sample]] = {}
-        #: (time, node, HTTP status or error) of every scrape, for the timeline
+        #: (time, node, HTTP status or the dial error) of every scrape, for the timeline
         self.scrapes: list[tuple[float, str, str]] = []
         self.running = False
         self._timer: Any = None
@@ -124,21 +151,19 @@ class MetricsServer:
         self.running = True
         self.nodes.run()
         self.pods.run()
-        self.cluster.apiserver.aggregator.register_backend(NAMESPACE, NAME, self)
+        self.network.listen(self.address, self.instance, self.serve_http, protocol="HTTPS")
         self._timer = self.clock.call_soon(self._tick, "metrics-server scrape")
         return self
 
     def stop(self) -> None:
         """The process ends: no more scrapes, its port closes, its watches stop."""
         self.running = False
+        self.network.close(self.address)
         self.nodes.stop()
         self.pods.stop()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-    def reachable(self) -> bool:
-        return self.running and not self.cluster.network.is_isolated(self.instance)
 
     # -- scraping --------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -148,28 +173,37 @@ class MetricsServer:
         self._timer = self.clock.call_later(self.metric_resolution, self._tick,
                                             "metrics-server scrape")
 
+    def kubelet_address(self, node: dict[str, Any]) -> Address:
+        """Where to reach a Node's kubelet: its first address of a preferred type, and the
+        port it reports in ``status.daemonEndpoints``."""
+        status = node.get("status", {})
+        addrs: dict[str, str] = {}
+        for a in status.get("addresses", []):
+            addrs.setdefault(a["type"], a["address"])
+        host = next((addrs[t] for t in self.preferred_address_types if t in addrs),
+                    node["metadata"]["name"])
+        port = (status.get("daemonEndpoints", {}).get("kubeletEndpoint", {})
+                .get("Port") or KUBELET_PORT)
+        return Address.tcp(host, int(port))
+
     def scrape(self) -> None:
         """One scrape of every known node's ``/metrics/resource``."""
-        servers = self.cluster.apiserver.kubelet_client.servers
+        path = "/metrics/resource"
         for node in sorted(self.nodes.lister(), key=lambda n: n["metadata"]["name"]):
             name = node["metadata"]["name"]
-            addrs = {a["type"]: a["address"] for a in node.get("status", {}).get("addresses", [])}
-            host = addrs.get("Hostname") or addrs.get("InternalIP") or name
-            path = "/metrics/resource"
-            msg = self.trace.record(self.clock.now(), self.instance, f"kubelet/{name}",
-                                    "metrics-server->kubelet", SCRAPE_PROTOCOL, "GET", path,
-                                    "", "")
-            server = servers.get(f"{host}:{KUBELET_PORT}")
-            if server is None or not server.reachable():
-                self.trace.complete(msg, "connection refused")
-                self.scrapes.append((self.clock.now(), name, "connection refused"))
+            try:
+                resp: HTTPResponse = self.network.dial(
+                    self.instance, self.kubelet_address(node),
+                    HTTPRequest("GET", path, credentials=self.token), protocol=SCRAPE_PROTOCOL,
+                    verb="GET", resource=path, result=lambda r: r.result(),
+                    timeout=KUBELET_REQUEST_TIMEOUT)
+            except DialError as err:
+                self.scrapes.append((self.clock.now(), name, str(err)))
                 continue
-            code, body = server.handle("GET", path, self.token, {})
-            self.trace.complete(msg, str(code))
-            self.scrapes.append((self.clock.now(), name, str(code)))
-            if code != 200:
+            self.scrapes.append((self.clock.now(), name, str(resp.status)))
+            if resp.status != 200:
                 continue
-            for key, values in parse_resource_metrics(body["text"]).items():
+            for key, values in parse_resource_metrics(resp.body["text"]).items():
                 sample = Sample(values.get("container_cpu_usage_seconds_total", 0.0),
                                 int(values.get("container_memory_working_set_bytes", 0)),
                                 self.clock.now())
@@ -204,6 +238,23 @@ class MetricsServer:
                 "timestamp": self.clock.timestamp(at), "window": go_duration(window),
                 "containers": containers}
 
+    def serve_http(self, req: HTTPRequest) -> HTTPResponse:
+        """The handler on :10250 (what the aggregator's proxy dials)."""
+        headers: dict[str, Any] = {}
+        if req.header(USERNAME_HEADER):
+            headers[USERNAME_HEADER] = req.header(USERNAME_HEADER)[0]
+        headers[GROUP_HEADER] = req.header(GROUP_HEADER)
+        code, body = self.serve(req.method, req.path.split("?", 1)[0], req.credentials,
+                                headers, req.params)
+        return HTTPResponse(code, body)
+
+    def _allowed_path(self, user: str, groups: list[str], path: str) -> bool:
+        sar = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+               "metadata": {}, "spec": {"user": user, "groups": groups,
+                                        "nonResourceAttributes": {"path": path,
+                                                                  "verb": "get"}}}
+        return bool(self.client.create(sar).get("status", {}).get("allowed"))
+
     def serve(self, method: str, path: str, credentials: Any, headers: dict[str, Any],
               params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Serve one HTTPS request; returns (HTTP status, body)."""
@@ -222,6 +273,13 @@ class MetricsServer:
             return 404, _status(404, "NotFound", "the server could not find the requested "
                                                  "resource")
         rest = parts[3:]
+        if not rest and method == "GET":
+            # discovery (what the aggregator's availability check GETs); the delegating
+            # authorizer always allows the group system:masters (``AlwaysAllowGroups``)
+            if "system:masters" not in groups and not self._allowed_path(user, groups, path):
+                return 403, _status(403, "Forbidden", f'forbidden: User "{user}" cannot get '
+                                                      f'path "{path}"')
+            return 200, discovery()
         ns = ""
         if len(rest) >= 2 and rest[0] == "namespaces":
             ns, rest = rest[1], rest[2:]
@@ -264,6 +322,16 @@ class MetricsServer:
                      "metadata": {}, "items": items}
 
 
+def discovery() -> dict[str, Any]:
+    """``/apis/metrics.k8s.io/v1beta1``: the group version's APIResourceList."""
+    verbs = ["get", "list"]
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{GROUP}/{VERSION}",
+            "resources": [{"name": "nodes", "singularName": "", "namespaced": False,
+                           "kind": "NodeMetrics", "verbs": verbs},
+                          {"name": "pods", "singularName": "", "namespaced": True,
+                           "kind": "PodMetrics", "verbs": verbs}]}
+
+
 def _status(code: int, reason: str, message: str,
             details: dict[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
@@ -280,6 +348,8 @@ def manifests() -> list[dict[str, Any]]:
     sa_subject = [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]
     rbac = "rbac.authorization.k8s.io/v1"
     return [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"k8s-app": NAME}}},
         {"apiVersion": rbac, "kind": "ClusterRole",
          "metadata": {"name": "system:aggregated-metrics-reader",
                       "labels": {"k8s-app": NAME,
@@ -316,6 +386,25 @@ def manifests() -> list[dict[str, Any]]:
                   "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                              "targetPort": "https"}]}},
     ]
+
+
+def pod(node: str, image: str = "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
+        metric_resolution: float = METRIC_RESOLUTION) -> dict[str, Any]:
+    """The pod the manifest's Deployment runs (created directly, on ``node``): the container
+    port ``https`` (10250) is what the Service's ``targetPort: https`` names."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"{NAME}-0", "namespace": NAMESPACE,
+                         "labels": {"k8s-app": NAME}},
+            "spec": {"nodeName": node, "serviceAccountName": NAME,
+                     "containers": [{
+                         "name": NAME, "image": image,
+                         "args": ["--cert-dir=/tmp", f"--secure-port={SECURE_PORT}",
+                                  "--kubelet-preferred-address-types="
+                                  + ",".join(PREFERRED_ADDRESS_TYPES),
+                                  "--kubelet-use-node-status-port",
+                                  f"--metric-resolution={go_duration(metric_resolution)}"],
+                         "ports": [{"name": "https", "containerPort": SECURE_PORT,
+                                    "protocol": "TCP"}]}]}}
 
 
 def delegation_roles() -> list[dict[str, Any]]:

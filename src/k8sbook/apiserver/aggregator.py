@@ -15,27 +15,40 @@ handlers:
   request headers ``X-Remote-User`` and ``X-Remote-Group`` (kubeadm's
   ``--requestheader-username-headers`` / ``--requestheader-group-headers``). An APIService
   whose ``Available`` condition is not True gets ``503`` and the body ``service unavailable``.
-* **The availability controller** (``pkg/controllers/status``): probes each service-backed
-  APIService with a discovery GET and sets ``Available`` (reason ``Passed``, message ``all
-  checks passed``; or ``False`` with ``FailedDiscoveryCheck``).
+  The Service is resolved to one ready endpoint of its EndpointSlices, picked at random
+  (``ResolveEndpoint`` in ``k8s.io/apiserver/pkg/util/proxy``, what
+  ``--enable-aggregator-routing`` selects), and dialled through the network; a Service
+  without a ready endpoint gets ``503 service unavailable``, and a failed dial ``503`` with
+  the dial error as the body (the proxy's ``responder``).
+* **The availability controller** (``pkg/controllers/status``): for each service-backed
+  APIService, checks that the Service exists (``ServiceNotFound``) and has a ready endpoint
+  on the referenced port (``MissingEndpoints``), then GETs the group version's discovery
+  document through the same proxy dial, as ``system:kube-aggregator`` in
+  ``system:masters``, and sets ``Available`` (reason ``Passed``, message ``all checks
+  passed``; or ``False`` with ``FailedDiscoveryCheck``).
 
 Simplified: no local APIServices (the real apiserver registers one per built-in group version,
-``v1.``, ``v1.apps`` ...; here built-in groups are served directly); one version per group; the
-Service is resolved to the registered backend directly (``--enable-aggregator-routing``
-picks an endpoint the same way); no TLS, so ``insecureSkipTLSVerify``/``caBundle`` are not
-checked; the availability controller runs on a fixed model period rather than on Service,
-Endpoints and resync events; discovery documents of aggregated groups are not merged.
+``v1.``, ``v1.apps`` ...; here built-in groups are served directly); one version per group;
+endpoint routing always (kubeadm leaves ``--enable-aggregator-routing`` off, so the real
+proxy dials the ClusterIP and the control-plane node's kube-proxy rules pick the endpoint;
+the model's control-plane node runs no kube-proxy); no TLS, so
+``insecureSkipTLSVerify``/``caBundle`` are not checked; the availability controller runs on a
+fixed model period rather than on Service, Endpoints and resync events; discovery documents
+of aggregated groups are not merged.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Protocol
+import random
+from typing import Any
 
 from k8sbook.api.request import Request, Response
 from k8sbook.apiserver.authentication import ClientCertificate
 from k8sbook.apiserver.authorization import Attributes
 from k8sbook.apiserver.server import LOOPBACK_USER
+from k8sbook.client.http import HTTPRequest, HTTPResponse
+from k8sbook.client.network import Address, DialError
 from k8sbook.core.status import StatusError, forbidden, status_object
 
 #: kubeadm's front-proxy CA and the client certificate kube-apiserver presents with it
@@ -49,17 +62,18 @@ ALLOWED_NAMES = ("front-proxy-client",)
 #: how often the model's availability controller probes (a model choice, see the docstring)
 AVAILABILITY_PERIOD = 10.0
 PROTOCOL = "HTTPS (front-proxy client cert, X-Remote-User/X-Remote-Group)"
+#: who the availability check says it is (``remote_available_controller.go``)
+AVAILABILITY_USER, AVAILABILITY_GROUPS = "system:kube-aggregator", ("system:masters",)
+#: the discovery check's timeout
+DISCOVERY_TIMEOUT = 5.0
 
 
-class Backend(Protocol):
-    """An aggregated API server as the proxy reaches it through its Service."""
+class Unresolved(Exception):
+    """The APIService's Service has no usable endpoint: (reason, message) for its condition."""
 
-    instance: str
-
-    def reachable(self) -> bool: ...
-
-    def serve(self, method: str, path: str, credentials: Any, headers: dict[str, Any],
-              params: dict[str, Any]) -> tuple[int, dict[str, Any]]: ...
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def apiservice(group: str, version: str, namespace: str, service: str, port: int = 443, *,
@@ -103,15 +117,10 @@ class Aggregator:
 
     def __init__(self, apiserver: Any) -> None:
         self.apiserver = apiserver
-        #: "namespace/name" of a Service -> the aggregated server behind it
-        self.backends: dict[str, Backend] = {}
+        self._rng = random.Random(f"{getattr(apiserver, 'seed', 0)}/aggregator")
         self._timer: Any = None
 
     # -- wiring ----------------------------------------------------------------------------
-    def register_backend(self, namespace: str, service: str, backend: Backend) -> None:
-        """Stand-in for Service -> Endpoints resolution: ``backend`` serves that Service."""
-        self.backends[f"{namespace}/{service}"] = backend
-
     def start_availability_controller(self) -> None:
         """Probe every service-backed APIService now and every :data:`AVAILABILITY_PERIOD`."""
         if self._timer is not None:
@@ -133,17 +142,60 @@ class Aggregator:
         found.sort(key=lambda a: (-a["spec"].get("versionPriority", 0), a["metadata"]["name"]))
         return found[0] if found else None
 
-    def service_address(self, ref: dict[str, Any]) -> str:
-        """``<clusterIP>:<port>`` of the Service an APIService names (its DNS name if absent)."""
+    def _service(self, ref: dict[str, Any]) -> dict[str, Any] | None:
+        for svc in self.apiserver.cached_objects("services"):
+            if (svc["metadata"].get("namespace"), svc["metadata"]["name"]) == \
+                    (ref["namespace"], ref["name"]):
+                return svc
+        return None
+
+    def endpoints(self, ref: dict[str, Any]) -> list[Address]:
+        """The ready endpoints of the Service port an APIService names (``ResolveEndpoint``:
+        the Service's port with that number, its EndpointSlices' port of the same name)."""
+        svc = self._service(ref)
+        if svc is None:
+            raise Unresolved("ServiceNotFound", f"service/{ref['name']} in "
+                                                f"\"{ref['namespace']}\" is not present")
         port = ref.get("port", 443)
-        svc = self.apiserver._cached("services", ref["namespace"], ref["name"])
-        ip = (svc or {}).get("spec", {}).get("clusterIP")
-        return f"{ip}:{port}" if ip else f"{ref['name']}.{ref['namespace']}.svc:{port}"
+        sp = next((p for p in svc["spec"].get("ports", []) if p.get("port") == port), None)
+        name = (sp or {}).get("name", "")
+        out = set()
+        for es in self.apiserver.cached_objects("endpointslices", "discovery.k8s.io"):
+            labels = es["metadata"].get("labels") or {}
+            if es["metadata"].get("namespace") != ref["namespace"] or \
+                    labels.get("kubernetes.io/service-name") != ref["name"]:
+                continue
+            for p in es.get("ports") or []:
+                if sp is None or (p.get("name") or "") != name:
+                    continue
+                for ep in es.get("endpoints") or []:
+                    if (ep.get("conditions") or {}).get("ready", True):
+                        out.add(Address.tcp(ep["addresses"][0], int(p["port"])))
+        if not out:
+            raise Unresolved("MissingEndpoints", f"endpoints for service/{ref['name']} in "
+                                                 f"\"{ref['namespace']}\" have no addresses "
+                                                 f"with port name \"{name}\"")
+        return sorted(out)
+
+    def resolve(self, ref: dict[str, Any]) -> Address:
+        """One ready endpoint, picked at random (seeded)."""
+        return self._rng.choice(self.endpoints(ref))
 
     @staticmethod
     def available(svc: dict[str, Any]) -> bool:
         return any(c.get("type") == "Available" and c.get("status") == "True"
                    for c in svc.get("status", {}).get("conditions", []))
+
+    def _dial(self, target: Address, path: str, user: str, groups: tuple[str, ...],
+              params: dict[str, Any] | None = None,
+              timeout: float | None = None) -> HTTPResponse:
+        headers = ((USERNAME_HEADER, user), *((GROUP_HEADER, g) for g in groups))
+        req = HTTPRequest("GET", path, headers, credentials=PROXY_CLIENT_CERT,
+                          params=dict(params or {}))
+        resp: HTTPResponse = self.apiserver.network.dial(
+            "kube-apiserver", target, req, protocol=PROTOCOL, verb="GET", resource=path,
+            result=lambda r: r.result(), timeout=timeout)
+        return resp
 
     # -- the proxy handler -----------------------------------------------------------------
     def proxy(self, req: Request) -> Response | None:
@@ -165,23 +217,19 @@ class Aggregator:
             if not self.available(svc):
                 raise StatusError(service_unavailable(http_verb, group_resource,
                                                       "service unavailable"))
-            ref = svc["spec"]["service"]
-            backend = self.backends.get(f"{ref['namespace']}/{ref['name']}")
-            version = svc["spec"]["version"]
-            path = path_of(req, version)
-            target = backend.instance if backend is not None else ref["name"]
-            msg = api.trace.record(api.clock.now(), "kube-apiserver", target,
-                                   f"kube-apiserver->{target.split('/')[0]}",
-                                   PROTOCOL, "GET", path, "", "")
-            if backend is None or not backend.reachable():
-                # the dial fails; the proxy's responder writes the error text with a 503
-                api.trace.complete(msg, "connection refused")
-                err = f"dial tcp {self.service_address(ref)}: connect: connection refused"
-                raise StatusError(service_unavailable(http_verb, group_resource, err))
-            headers = {USERNAME_HEADER: user.name, GROUP_HEADER: list(user.groups)}
-            code, body = backend.serve("GET", path, PROXY_CLIENT_CERT, headers, dict(req.params))
-            api.trace.complete(msg, str(code))
-            return Response(code, body)
+            try:
+                target = self.resolve(svc["spec"]["service"])
+            except Unresolved as err:
+                raise StatusError(service_unavailable(http_verb, group_resource,
+                                                      "service unavailable")) from err
+            path = path_of(req, svc["spec"]["version"])
+            try:
+                resp = self._dial(target, path, user.name, tuple(user.groups), req.params)
+            except DialError as err:
+                # the proxy's responder writes the error text with a 503
+                raise StatusError(service_unavailable(http_verb, group_resource,
+                                                      str(err))) from err
+            return Response(resp.status, resp.body)
         except StatusError as err:
             return Response(err.code, err.status)
 
@@ -193,18 +241,27 @@ class Aggregator:
             ref = svc.get("spec", {}).get("service")
             if not ref:
                 continue
-            url = (f"https://{self.service_address(ref)}/apis/"
-                   f"{svc['spec']['group']}/{svc['spec']['version']}")
-            backend = self.backends.get(f"{ref['namespace']}/{ref['name']}")
-            if backend is not None and backend.reachable():
-                cond = {"type": "Available", "status": "True", "reason": "Passed",
-                        "message": "all checks passed"}
-            else:
+            path = f"/apis/{svc['spec']['group']}/{svc['spec']['version']}"
+            cond = {"type": "Available", "status": "True", "reason": "Passed",
+                    "message": "all checks passed"}
+            try:
+                target = self.resolve(ref)
+                url = f"https://{target}{path}"
+                resp = self._dial(target, path, AVAILABILITY_USER, AVAILABILITY_GROUPS,
+                                  timeout=DISCOVERY_TIMEOUT)
+                if not resp.ok:
+                    cond = {"type": "Available", "status": "False",
+                            "reason": "FailedDiscoveryCheck",
+                            "message": f"failing or missing response from {url}: bad status "
+                                       f"from {url}: {resp.status}"}
+            except Unresolved as err:
+                cond = {"type": "Available", "status": "False", "reason": err.reason,
+                        "message": str(err)}
+            except DialError as err:
                 cond = {"type": "Available", "status": "False",
                         "reason": "FailedDiscoveryCheck",
                         "message": f"failing or missing response from {url}: Get \"{url}\": "
-                                   f"dial tcp {self.service_address(ref)}: connect: "
-                                   "connection refused"}
+                                   f"{err}"}
             old = [c for c in svc.get("status", {}).get("conditions", [])
                    if c.get("type") == "Available"]
             if old and all(old[0].get(k) == cond[k] for k in ("status", "reason", "message")):
@@ -221,7 +278,3 @@ class Aggregator:
 def install(apiserver: Any) -> Aggregator:
     return Aggregator(apiserver)
 
-
-def aggregator_of(cluster: Any) -> Aggregator:
-    agg: Aggregator = cluster.apiserver.aggregator
-    return agg

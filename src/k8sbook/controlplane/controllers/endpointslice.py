@@ -272,18 +272,20 @@ def labels_match_selector(selector: dict[str, str], obj: Obj) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def start(cluster: Any, *, instance: str = "kube-controller-manager",
+def start(client: Client, shared: Client, *,
           max_endpoints_per_slice: int = DEFAULT_MAX_ENDPOINTS_PER_SLICE) -> \
         EndpointSliceController:
     """Start the controller as kube-controller-manager runs it: the shared informers list and
-    watch as ``system:kube-controller-manager``; the controller writes with the credentials of
-    the service account ``kube-system:endpointslice-controller``
-    (``--use-service-account-credentials``), bound to the ClusterRole
-    ``system:controller:endpointslice-controller`` (which has no ``watch`` on EndpointSlices:
-    the shared informers do the watching)."""
+    watch with ``shared`` (kube-controller-manager's own client, ``system:kube-controller-
+    manager``); the controller writes with ``client``, the credentials of the service account
+    ``kube-system:endpointslice-controller`` (``--use-service-account-credentials``), bound to
+    the ClusterRole ``system:controller:endpointslice-controller`` (which has no ``watch`` on
+    EndpointSlices: the shared informers do the watching). With a cluster::
 
-    client = cluster.service_account_client(instance, "kube-system", NAME)
-    shared = cluster.client(instance)
+        endpointslice.start(cluster.service_account_client("kube-controller-manager",
+                                                           "kube-system", endpointslice.NAME),
+                            cluster.client("kube-controller-manager"))
+    """
     informers = [SharedIndexInformer(shared, r)
                  for r in ("services", "pods", "endpointslices")]
     ctrl = EndpointSliceController(client, *informers,

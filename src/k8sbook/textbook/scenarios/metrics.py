@@ -1,10 +1,11 @@
 """Scenarios of chapter 12, "Metrics and the aggregation layer".
 
 Two kubelets run a few pods (created with ``spec.nodeName`` set, so no scheduler is needed);
-metrics-server is installed as ``kubectl apply -f components.yaml`` would (its RBAC, Service and
-APIService ``v1beta1.metrics.k8s.io``), scrapes both kubelets every 15 s, and ``kubectl top
-pods`` reads ``/apis/metrics.k8s.io/v1beta1/namespaces/default/pods`` through kube-apiserver's
-aggregator.
+metrics-server is installed as ``kubectl apply -f components.yaml`` would (its RBAC, Service,
+APIService ``v1beta1.metrics.k8s.io`` and its pod, whose endpoint the EndpointSlice controller
+publishes); it dials both kubelets every 15 s, and ``kubectl top pods`` reads
+``/apis/metrics.k8s.io/v1beta1/namespaces/default/pods`` through kube-apiserver's aggregator,
+which dials the metrics-server pod's endpoint. Every hop goes through the network fabric.
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ from k8sbook.addons.metrics_server import (
     METRIC_RESOLUTION,
     NAME,
     NAMESPACE,
+    SECURE_PORT,
     VERSION,
     MetricsServer,
     delegation_roles,
     manifests,
 )
+from k8sbook.addons.metrics_server import pod as metrics_server_pod
 from k8sbook.api import objects
 from k8sbook.api.request import Request
-from k8sbook.apiserver.aggregator import AVAILABILITY_PERIOD, apiservice
+from k8sbook.apiserver.aggregator import AVAILABILITY_PERIOD, Unresolved, apiservice
 from k8sbook.apiserver.authentication import ClientCertificate
 from k8sbook.apiserver.server import LOOPBACK_USER
+from k8sbook.client.network import Address
 from k8sbook.cluster import Cluster
+from k8sbook.controlplane.controllers import endpointslice
 from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Message
 from k8sbook.node.kubelet import Kubelet
@@ -34,6 +39,8 @@ from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
 
 CH12 = "12-metrics-and-aggregation"
 TOP_PATH = f"/apis/{GROUP}/{VERSION}/namespaces/default/pods"
+#: what the aggregator's availability check GETs
+DISCOVERY_PATH = f"/apis/{GROUP}/{VERSION}"
 #: the pods of the chapter: (name, node, cpu request, memory request)
 PODS = (("api", "node-a", "250m", "64Mi"), ("web", "node-a", "100m", "32Mi"),
         ("worker", "node-b", "500m", "128Mi"), ("idle", "node-b", "", ""))
@@ -60,16 +67,39 @@ def top_table(metrics: dict[str, Any]) -> str:
     return "\n".join(f"{r[0]:<{width[0]}}{r[1]:<{width[1]}}{r[2]}" for r in rows)
 
 
-def install_metrics_server(cluster: Cluster, *,
+def install_metrics_server(cluster: Cluster, *, node: str = "node-a",
                            metric_resolution: float = METRIC_RESOLUTION) -> MetricsServer:
-    """Apply metrics-server's manifest and start one replica (and the availability check)."""
+    """Apply metrics-server's manifest, wait for its pod and its endpoint, start the process
+    in it, then the aggregator's availability check."""
     admin = cluster.admin()
     for obj in delegation_roles() + manifests():
         admin.create(obj)
     admin.create(apiservice(GROUP, VERSION, NAMESPACE, NAME))
-    server = MetricsServer(cluster, metric_resolution=metric_resolution).start()
-    cluster.apiserver.aggregator.start_availability_controller()
+    admin.create(metrics_server_pod(node, metric_resolution=metric_resolution))
+    aggregator = cluster.apiserver.aggregator
+    ref = {"namespace": NAMESPACE, "name": NAME, "port": 443}
+    for _ in range(60):
+        try:
+            aggregator.endpoints(ref)
+            break
+        except Unresolved:
+            cluster.run_for(0.5)
+    pod_ip = aggregator.endpoints(ref)[0].host
+    # the model's container runtime runs a placeholder web server on every declared port;
+    # in this container the program is metrics-server, so it takes over the socket
+    address = Address.tcp(pod_ip, SECURE_PORT)
+    if cluster.network.listener(address) is not None:
+        cluster.network.close(address)
+    server = cluster.add_metrics_server(pod_ip, metric_resolution=metric_resolution)
+    aggregator.start_availability_controller()
     return server
+
+
+def start_endpointslices(cluster: Cluster) -> None:
+    """kube-controller-manager's EndpointSlice controller (the Service needs its endpoint)."""
+    endpointslice.start(cluster.service_account_client("kube-controller-manager", "kube-system",
+                                                       endpointslice.NAME),
+                        cluster.client("kube-controller-manager"))
 
 
 def _create_pods(cluster: Cluster) -> None:
@@ -86,6 +116,7 @@ def build(seed: int = 0, *, metric_resolution: float = METRIC_RESOLUTION
     """Two kubelets, four pods, metrics-server: the cluster every scenario here starts from."""
     cluster = Cluster(seed)
     kubelets = {n: Kubelet(cluster, n).start() for n in ("node-a", "node-b")}
+    start_endpointslices(cluster)
     cluster.run_for(1)
     _create_pods(cluster)
     cluster.run_for(3)
@@ -127,6 +158,7 @@ def kubectl_top(seed: int = 0) -> ScenarioResult:
     cluster = Cluster(seed)
     for n in ("node-a", "node-b"):
         Kubelet(cluster, n).start()
+    start_endpointslices(cluster)
     cluster.run_for(1)
     _create_pods(cluster)
     cluster.run_for(3)
@@ -155,7 +187,12 @@ def kubectl_top(seed: int = 0) -> ScenarioResult:
         "top_sequence": [(m.src, m.dst, m.verb, m.resource) for m in top],
         "apiservice": apiservice_available(cluster),
         "proxied_to": sorted({m.resource for m in messages
-                              if m.path == "kube-apiserver->metrics-server"}),
+                              if m.path == "kube-apiserver->metrics-server"
+                              and m.resource != DISCOVERY_PATH}),
+        "availability_probes": len([m for m in messages
+                                    if m.path == "kube-apiserver->metrics-server"
+                                    and m.resource == DISCOVERY_PATH]),
+        "endpoint": str(server.address),
         "kubelet_reviews": sorted({f"{m.verb} {m.resource}" for m in messages
                                    if m.path == "kubelet->kube-apiserver"
                                    and m.resource.endswith("reviews")}),
@@ -192,7 +229,11 @@ def server_down(seed: int = 0) -> ScenarioResult:
             "get", "apiservices", "apiregistration.k8s.io", "", f"{VERSION}.{GROUP}",
             user=LOOPBACK_USER)).body["status"]["conditions"][0]["message"],  # type: ignore
         "proxied_after_down": [m.result for m in messages
-                               if m.path == "kube-apiserver->metrics-server"],
+                               if m.path == "kube-apiserver->metrics-server"
+                               and m.resource != DISCOVERY_PATH],
+        "probes_after_down": [(round(m.t - down_at, 3), m.result) for m in messages
+                              if m.path == "kube-apiserver->metrics-server"
+                              and m.resource == DISCOVERY_PATH],
     }
     return ScenarioResult("metrics-server-down", cluster, messages, facts)
 

@@ -19,7 +19,7 @@ from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Message
 from k8sbook.node.csi import CSINodePlugin
-from k8sbook.node.kube_proxy import KubeProxy, walk_iptables
+from k8sbook.node.kube_proxy import walk_iptables
 from k8sbook.node.kubelet import Kubelet, http_probe
 from k8sbook.node.token_manager import mount_service_account_token, token_request
 from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
@@ -516,7 +516,7 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     cluster = Cluster(seed)
     kubelet = Kubelet(cluster, "node-a").start()
     kubernetes_endpointslice(cluster)
-    proxy = KubeProxy(cluster, "node-a", node_ip=kubelet.address).start()
+    proxy = cluster.add_kube_proxy("node-a", node_ip=kubelet.address)
     cluster.run_for(1)
     adm = cluster.admin()
     for sa in ("reader", "builder"):

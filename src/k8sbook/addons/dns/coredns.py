@@ -1,35 +1,31 @@
-"""Cluster DNS: a pod's stub resolver and a CoreDNS-like server.
+"""CoreDNS's ``kubernetes`` plugin: Services, EndpointSlices and Namespaces in, DNS answers out.
 
-Each piece mirrors its real counterpart:
+Mirrors CoreDNS (``github.com/coredns/coredns``, ``plugin/kubernetes``): it lists and watches
+Services, EndpointSlices and Namespaces as the service account ``kube-system:coredns`` and
+answers A, AAAA, SRV and PTR for ``cluster.local`` the way the Kubernetes DNS specification
+(https://github.com/kubernetes/dns/blob/master/docs/specification.md) and CoreDNS do (a
+ClusterIP Service's name gives its ClusterIP; a headless Service's name gives the addresses of
+its ready endpoints, each also named ``<hostname or dashed-IP>.<svc>.<ns>.svc.cluster.local``;
+SRV targets weighted 100 / n; NXDOMAIN with the zone's SOA for a missing name; TTL 5).
+Messages are real DNS messages parsed and built with ``dnspython``; a malformed query gets
+FORMERR, as the ``miekg/dns`` server CoreDNS is built on answers it (its ``serveDNS`` and
+default ``MsgAcceptFunc``: a response is ignored, a message shorter than a header is dropped,
+an opcode other than QUERY or NOTIFY gets NOTIMP).
 
-* what the kubelet puts in a container's ``/etc/resolv.conf`` is :mod:`k8sbook.node.dns`'s
-  (``pkg/kubelet/network/dns``); this module reads it back (:func:`parse_resolv_conf`).
-* :class:`StubResolver` is glibc's resolver in the pod: a name with fewer dots than ``ndots``
-  is tried with each search domain first, then as is; it stops at the first answer.
-* :class:`CoreDNS` mirrors CoreDNS's ``kubernetes`` plugin (``plugin/kubernetes``): it lists
-  and watches Services, EndpointSlices and Namespaces as the service account
-  ``kube-system:coredns`` and answers A, AAAA, SRV and PTR for ``cluster.local`` the way the
-  Kubernetes DNS specification and CoreDNS do (a ClusterIP Service's name gives its ClusterIP;
-  a headless Service's name gives the addresses of its ready endpoints, each also named
-  ``<hostname or dashed-IP>.<svc>.<ns>.svc.cluster.local``; SRV targets weighted 100 / n;
-  NXDOMAIN with the zone's SOA for a missing name; TTL 5). Messages are real DNS messages
-  parsed and built with ``dnspython``; a malformed query gets FORMERR, as the ``miekg/dns``
-  server CoreDNS is built on answers it (its ``serveDNS`` and default ``MsgAcceptFunc``: a
-  response is ignored, a message shorter than a header is dropped, an opcode other than
-  QUERY or NOTIFY gets NOTIMP).
+The server listens on ``Address.udp(<pod IP>, 53)`` in the network fabric; its handler takes
+the query's wire bytes and returns the reply's (``None``: no reply is sent).
 
 Simplified: IPv4 only (so AAAA questions get an empty NOERROR answer), no ``pods`` mode, no
 ``cache`` or ``loadbalance`` plugin (records keep a fixed order), the plugin's default TTL of
-5 s (kubeadm's Corefile sets ``ttl 30``), no TCP fallback; names outside the cluster zone go to the model's
-``forward`` upstream, a fixed table (empty by default: every such name is NXDOMAIN).
+5 s (kubeadm's Corefile sets ``ttl 30``), UDP only (no TCP fallback); names outside the cluster
+zone go to the model's ``forward`` upstream, a fixed table (empty by default: every such name
+is NXDOMAIN).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import dns.exception
@@ -43,61 +39,17 @@ import dns.reversename
 import dns.rrset
 
 from k8sbook.client.informer import SharedIndexInformer
+from k8sbook.client.network import Address, Network
+from k8sbook.client.rest import Client
 from k8sbook.core.clock import EPOCH
-from k8sbook.node.dns import (
-    CLUSTER_DOMAIN,
-    DEFAULT_OPTIONS,
-    MAX_NAMESERVERS,
-    DNSConfig,
-    dns_config,
-    format_resolv_conf,
-    kubeadm_cluster_dns,
-    pod_dns_type,
-    resolv_conf,
-)
+from k8sbook.node.dns import CLUSTER_DOMAIN
 
 Obj = dict[str, Any]
 #: the kubernetes plugin's default ``ttl``
 TTL = 5
-
-__all__ = ["CLUSTER_DOMAIN", "DEFAULT_OPTIONS", "MAX_NAMESERVERS", "TTL", "CoreDNS",
-           "DNSConfig", "StubResolver", "candidates", "dns_config", "format_resolv_conf",
-           "kubeadm_cluster_dns", "ndots", "parse_resolv_conf", "pod_dns_type", "resolv_conf"]
-
-def parse_resolv_conf(text: str) -> DNSConfig:
-    cfg = DNSConfig()
-    for line in text.splitlines():
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "nameserver":
-            cfg.servers.append(words[1])
-        elif words[0] == "search":
-            cfg.searches = words[1:]
-        elif words[0] == "options":
-            cfg.options = words[1:]
-    return cfg
+DNS_PORT = 53
 
 
-def ndots(cfg: DNSConfig) -> int:
-    for o in cfg.options:
-        if o.startswith("ndots:"):
-            return int(o.split(":", 1)[1])
-    return 1
-
-
-def candidates(name: str, cfg: DNSConfig) -> list[str]:
-    """glibc's ``res_search`` order: an absolute name as is; a name with fewer than ``ndots``
-    dots with every search domain first, then as is; otherwise as is first, then searched."""
-    if name.endswith("."):
-        return [name]
-    searched = [f"{name}.{s}." for s in cfg.searches]
-    if name.count(".") >= ndots(cfg):
-        return [f"{name}.", *searched]
-    return [*searched, f"{name}."]
-
-
-# -- CoreDNS --------------------------------------------------------------------------------
 def _rcode_name(msg: dns.message.Message) -> str:
     return dns.rcode.to_text(msg.rcode())
 
@@ -107,20 +59,26 @@ def dashed(ip: str) -> str:
 
 
 class CoreDNS:
-    """One CoreDNS replica (``coredns/<pod>``), serving on its pod IP, port 53."""
+    """One CoreDNS replica (``coredns/<pod>``), serving UDP on its pod IP, port 53.
 
-    def __init__(self, cluster: Any, pod_name: str, pod_ip: str, *,
+    Build it with ``Cluster.add_coredns(pod_name, pod_ip)`` (which gives it the client of
+    the service account ``kube-system:coredns``), or ``CoreDNS(client, network, pod_name,
+    pod_ip).start()``. It answers the DNS wire messages that reach ``Address.udp(pod_ip,
+    53)``: a pod's resolver sends them to the ``kube-dns`` ClusterIP and its node's rules
+    DNAT them here."""
+
+    def __init__(self, client: Client, network: Network, pod_name: str, pod_ip: str, *,
                  zone: str = CLUSTER_DOMAIN, ttl: int = TTL,
                  upstream: dict[str, str] | None = None) -> None:
-
-        self.cluster = cluster
+        self.client = client
+        self.network = network
         self.pod_name = pod_name
         self.pod_ip = pod_ip
+        self.address = Address.udp(pod_ip, DNS_PORT)
         self.zone = zone.rstrip(".")
         self.ttl = ttl
         self.upstream = dict(upstream or {})
         self.instance = f"coredns/{pod_name}"
-        self.client = cluster.service_account_client(self.instance, "kube-system", "coredns")
         self.services = SharedIndexInformer(self.client, "services")
         self.slices = SharedIndexInformer(self.client, "endpointslices")
         self.namespaces = SharedIndexInformer(self.client, "namespaces")
@@ -132,9 +90,17 @@ class CoreDNS:
         self.log: list[tuple[str, str, str]] = []
 
     def start(self) -> CoreDNS:
+        """List and watch, then bind ``:53`` (the ``dns`` server block's listener)."""
         for inf in (self.services, self.slices, self.namespaces):
             inf.run()
+        self.network.listen(self.address, self.instance, self.handle, protocol="DNS/UDP")
         return self
+
+    def stop(self) -> None:
+        """The process ends: its socket closes (queries DNATed here go unanswered)."""
+        self.network.close(self.address)
+        for inf in (self.services, self.slices, self.namespaces):
+            inf.stop()
 
     def _touch(self) -> None:
         self.modified = int(EPOCH.timestamp() + self.client.clock.now())
@@ -195,7 +161,7 @@ class CoreDNS:
             err.flags = dns.flags.QR | (flags & dns.flags.RD)
             if reject == dns.rcode.NOTIMP:
                 err.set_opcode(opcode)
-            err.set_rcode(reject if reject is not None else dns.rcode.FORMERR)
+            err.set_rcode(dns.rcode.Rcode(reject if reject is not None else dns.rcode.FORMERR))
             self.log.append(("", "", dns.rcode.to_text(err.rcode())))
             return err.to_wire()
         # records in a fixed order: dnspython shuffles them by default, and the model runs
@@ -332,65 +298,3 @@ class CoreDNS:
                                                                target))
                         return None
         return self._nx(resp)
-
-
-# -- the pod's side -------------------------------------------------------------------------
-@dataclass
-class Attempt:
-    qname: str
-    qtype: str
-    server: str  # the CoreDNS instance that answered
-    rcode: str
-    answers: list[str]
-
-
-@dataclass
-class Lookup:
-    name: str
-    attempts: list[Attempt] = field(default_factory=list)
-
-    @property
-    def answer(self) -> list[str]:
-        return self.attempts[-1].answers if self.attempts else []
-
-    @property
-    def found(self) -> bool:
-        return bool(self.attempts) and self.attempts[-1].rcode == "NOERROR" and \
-            bool(self.answer)
-
-
-class StubResolver:
-    """The resolver library in a pod: reads its resolv.conf and sends UDP queries.
-
-    ``send(wire, server_ip) -> (reply wire or None, instance that answered)`` carries a query
-    to the nameserver: in a cluster, through the kernel's Service rules to a CoreDNS pod.
-    """
-
-    def __init__(self, pod: Obj, resolv_conf_text: str,
-                 send: Callable[[bytes, str], tuple[bytes | None, str]], *,
-                 id_source: Callable[[], float]) -> None:
-        self.pod = pod
-        self.cfg = parse_resolv_conf(resolv_conf_text)
-        self.send = send
-        self.id_source = id_source
-
-    def query(self, qname: str, qtype: str = "A") -> Attempt:
-        q = dns.message.make_query(qname, qtype)
-        q.id = int(self.id_source() * 65536)
-        reply, server = self.send(q.to_wire(), self.cfg.servers[0])
-        if reply is None:
-            return Attempt(qname, qtype, server, "TIMEOUT", [])
-        r = dns.message.from_wire(reply)
-        answers = [f"{rr.name} {rr.ttl} IN {dns.rdatatype.to_text(rr.rdtype)} {item}"
-                   for rr in r.answer for item in rr]
-        return Attempt(qname, qtype, server, dns.rcode.to_text(r.rcode()), answers)
-
-    def lookup(self, name: str, qtype: str = "A") -> Lookup:
-        """``getaddrinfo``-like: try the candidates in order, stop at the first answer."""
-        out = Lookup(name)
-        for qname in candidates(name, self.cfg):
-            attempt = self.query(qname, qtype)
-            out.attempts.append(attempt)
-            if attempt.rcode == "NOERROR" and attempt.answers:
-                break
-        return out
