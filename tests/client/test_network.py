@@ -159,7 +159,7 @@ def test_the_translator_of_the_node_rewrites_the_destination(net: Network) -> No
 def test_streams_carry_events_and_break_with_the_network(net: Network) -> None:
     broken: list[bool] = []
     net.listen(A, "kube-apiserver", lambda req_conn: "200")
-    conn, reply = net.open("kube-scheduler", A, "watch", protocol="HTTPS", verb="WATCH",
+    conn, _reply = net.open("kube-scheduler", A, "watch", protocol="HTTPS", verb="WATCH",
                            stream_protocol="HTTPS (watch stream)")
     conn.on_break = lambda: broken.append(True)
     conn.deliver("ADDED", "pods", "default/web", "5")
