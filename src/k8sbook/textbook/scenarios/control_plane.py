@@ -23,7 +23,6 @@ from k8sbook.controlplane.descheduler import Descheduler
 from k8sbook.controlplane.descheduler import manifests as descheduler_manifests
 from k8sbook.controlplane.scheduler import KubeScheduler
 from k8sbook.core.status import StatusError
-from k8sbook.node.kubelet import Kubelet
 from k8sbook.textbook.scenarios import ScenarioResult, scenario
 
 Obj = dict[str, Any]
@@ -210,7 +209,7 @@ def rescheduling(seed: int = 0) -> ScenarioResult:
     cluster = Cluster(seed)
     admin = cluster.admin()
     _apply(cluster, descheduler_manifests())
-    Kubelet(cluster, "node-a").start()
+    cluster.add_kubelet("node-a").start()
     kcm = KubeControllerManager(cluster, "kube-controller-manager/cp-1")
     kcm.start()
     sched = KubeScheduler(cluster, "kube-scheduler/cp-1")
@@ -219,7 +218,7 @@ def rescheduling(seed: int = 0) -> ScenarioResult:
     admin.create(objects.replicaset("web", replicas=2))
     admin.create(objects.pdb("web", selector={"app": "web"}, min_available=2))
     cluster.run_for(20)
-    Kubelet(cluster, "node-b").start()
+    cluster.add_kubelet("node-b").start()
     cluster.run_for(5)
     before = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in _pods(cluster)}
     desched = Descheduler(cluster, "descheduler")
@@ -260,7 +259,7 @@ def preemption(seed: int = 0) -> ScenarioResult:
     ``critical`` is bound."""
     cluster = Cluster(seed)
     admin = cluster.admin()
-    Kubelet(cluster, "node-a", cpu="2").start()
+    cluster.add_kubelet("node-a", cpu="2").start()
     sched = KubeScheduler(cluster, "kube-scheduler/cp-1")
     sched.start()
     cluster.run_for(3)

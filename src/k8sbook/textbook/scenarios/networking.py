@@ -72,7 +72,7 @@ def kubernetes_endpointslice(cluster: Cluster, ip: str = CONTROL_PLANE_IP) -> No
 def start_network(seed: int = 0, nodes: tuple[str, ...] = NODES) -> Net:
     """Nodes with kubelets and kube-proxies, plus the EndpointSlice controller."""
     cluster = Cluster(seed)
-    kubelets = {n: Kubelet(cluster, n).start() for n in nodes}
+    kubelets = {n: cluster.add_kubelet(n).start() for n in nodes}
     kubernetes_endpointslice(cluster)
     esc = endpointslice.start(cluster)
     proxies = {n: KubeProxy(cluster, n, node_ip=kubelets[n].address,
