@@ -8,7 +8,7 @@ from tests.node.conftest import exec_in, run_pod
 
 
 def test_cri_calls_dial_the_socket_and_errors_carry_the_grpc_code(node_a):
-    c, k = node_a
+    c, _ = node_a
     cri = CRIClient("kubelet/node-a", c.network, "node-a")
     with pytest.raises(RPCError) as err:
         cri.container_status("nope")
@@ -25,7 +25,7 @@ def test_cri_calls_dial_the_socket_and_errors_carry_the_grpc_code(node_a):
 
 
 def test_exec_output_and_exit_code_come_from_the_container(node_a):
-    c, k = node_a
+    c, _ = node_a
     run_pod(c)
     m = c.trace.mark()
     out = exec_in(c, "web", ["sh", "-c", "echo hi; exit 3"])
@@ -42,7 +42,7 @@ def test_exec_output_and_exit_code_come_from_the_container(node_a):
 
 
 def test_files_the_runtime_mounted_and_the_environment(node_a):
-    c, k = node_a
+    c, _ = node_a
     pod = run_pod(c)
     assert exec_in(c, "web", ["cat", "/etc/hostname"])["text"] == "web\n"
     hosts = exec_in(c, "web", ["cat", "/etc/hosts"])["text"]

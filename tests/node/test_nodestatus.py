@@ -2,7 +2,7 @@
 
 
 def test_node_status_reports_the_ipam_address_and_images(node_a):
-    c, k = node_a
+    c, _ = node_a
     node = c.admin().get("nodes", "node-a")
     assert {a["type"]: a["address"] for a in node["status"]["addresses"]} == {
         "InternalIP": c.ipam.node_ip("node-a"), "Hostname": "node-a"}
@@ -11,7 +11,7 @@ def test_node_status_reports_the_ipam_address_and_images(node_a):
 
 
 def test_an_isolated_kubelet_stops_renewing(node_a):
-    c, k = node_a
+    c, _ = node_a
     c.network.isolate("kubelet/node-a")
     m = c.trace.mark()
     c.run_for(30)

@@ -11,7 +11,7 @@ def ready(c) -> str:
 
 
 def test_probe_is_a_dial_and_a_closed_port_is_refused(node_a):
-    c, k = node_a
+    c, _ = node_a
     ct = objects.container("app", "nginx:1.27", ports=[8080])
     ct["readinessProbe"] = http_probe(8080, "/healthz", period=1)
     c.admin().create(objects.pod("web", node_name="node-a", containers=[ct]))
@@ -35,7 +35,7 @@ def test_probe_is_a_dial_and_a_closed_port_is_refused(node_a):
 
 
 def test_slow_answer_is_a_timeout(node_a):
-    c, k = node_a
+    c, _ = node_a
     ct = objects.container("app", "nginx:1.27", ports=[8080])
     ct["readinessProbe"] = http_probe(8080, period=1)
     c.admin().create(objects.pod("web", node_name="node-a", containers=[ct]))

@@ -10,7 +10,7 @@ def token_requests(c):
 
 
 def test_token_written_at_start_and_refreshed_after_80_percent(node_a):
-    c, k = node_a
+    c, _ = node_a
     c.admin().create({"apiVersion": "v1", "kind": "ServiceAccount",
                       "metadata": {"name": "default", "namespace": "default"}})
     run_pod(c)
@@ -37,7 +37,7 @@ def test_requires_refresh_rules(node_a):
 
 
 def test_no_service_account_no_token_but_the_pod_runs(node_a):
-    c, k = node_a
+    c, _ = node_a
     pod = run_pod(c)
     assert pod["status"]["phase"] == "Running"
     assert [m.result for m in c.trace.filter(resource="serviceaccounts/token")] == \

@@ -25,7 +25,7 @@ from k8sbook.node.dns import format_resolv_conf
 from k8sbook.node.kube_proxy import KubeProxy, walk_iptables
 from k8sbook.node.kubelet import Kubelet, http_probe
 from k8sbook.node.machine import Machine
-from k8sbook.node.token_manager import TOKEN_PATH, token_request
+from k8sbook.node.token_manager import TOKEN_PATH, mount_service_account_token, token_request
 from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
 from k8sbook.textbook.scenarios.networking import kubernetes_endpointslice
 
@@ -570,6 +570,7 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     runtime = _machine(cluster, "node-a").runtime
     process = runtime.process(kubelet.container_id("default", "app", "app"))
     token = process.read_file(TOKEN_PATH) or ""
+    tr = mount_service_account_token(kubelet, "default", "app")  # the cached TokenRequest
     client = in_cluster_client(process, network=cluster.network, clock=cluster.clock)
     user = cluster.apiserver.authn.authenticate(client.credentials)
     try:
@@ -593,6 +594,8 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     messages = [m for m in cluster.trace.since(mark)
                 if m.src.startswith("pod/") or m.resource == "serviceaccounts/token"]
     facts = {"token_request": {"t": first.t, "path": first.path, "result": first.result},
+             "token_request_spec": tr["spec"],
+             "expirationTimestamp": tr["status"]["expirationTimestamp"],
              "token_in_container": token[:24] + "...",
              "token_is_the_issued_one": token in cluster.apiserver.tokens.issued,
              "env": {k: v for k, v in process.env.items() if k.startswith("KUBERNETES_SERVICE")},
