@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable
+from typing import Any
 
 from k8sbook.addons.dns import CoreDNS
 from k8sbook.addons.ingress import NAMESPACE as INGRESS_NAMESPACE
@@ -43,7 +44,10 @@ from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Trace, component_of
+from k8sbook.node.container_runtime import Registry
 from k8sbook.node.kube_proxy import KubeProxy
+from k8sbook.node.kubelet import KUBELET_PORT, Kubelet
+from k8sbook.node.machine import Machine
 
 #: kubeadm's default ``--cluster-cidr`` (``podSubnet``) is unset; the model uses the
 #: common 10.244.0.0/16 (flannel's and kind's) with ``--node-cidr-mask-size=24``.
@@ -187,6 +191,25 @@ class Cluster:
         return self.client("kubectl")
 
     # -- components of the node layer (kubelet, kube-proxy): factories go here ----------------
+    def add_kubelet(self, name: str, *, kubelet_class: type[Kubelet] | None = None,
+                    registry: Registry | None = None, **settings: Any) -> Kubelet:
+        """A node: its machine (disk, CNI plugin, runc, containerd, all started; in
+        :attr:`components` as ``machine/<name>``) and its kubelet (not started: call
+        ``.start()``; in :attr:`components` as ``kubelet/<name>``).
+        ``settings`` are the kubelet's (``cpu``, ``labels``, ``cluster_dns`` ...)."""
+        machine = Machine(name, self.network, self.clock, self.ids, self.ipam.pod_cidr(name),
+                          registry=registry)
+        instance = f"kubelet/{name}"
+        kubelet = (kubelet_class or Kubelet)(
+            name, client=self.client(instance), network=self.network, clock=self.clock,
+            ids=self.ids, pod_cidr=self.ipam.pod_cidr(name), node_ip=self.ipam.node_ip(name),
+            seed=self.seed, filesystem=machine.filesystem, runtime=machine.runtime,
+            **settings)
+        self.components[instance] = kubelet
+        self.components[f"machine/{name}"] = machine
+        # until apiserver/kubelet_client.py dials port 10250 itself
+        self.apiserver.kubelet_client.register(name, KUBELET_PORT, kubelet.server)
+        return kubelet
 
     # -- end of node-layer factories ---------------------------------------------------------
 

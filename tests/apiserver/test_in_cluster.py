@@ -10,9 +10,9 @@ from k8sbook.api.request import Request
 from k8sbook.apiserver.pod_proxy import PROXY_PROTOCOL, pod_proxy, split_scheme_name_port
 from k8sbook.apiserver.token import EXPIRATION_EXTENSION_SECONDS
 from k8sbook.client.in_cluster import in_cluster_client
+from k8sbook.client.network import Address, DialError, Translation
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
-from k8sbook.node.kubelet import Kubelet
 from k8sbook.node.token_manager import TOKEN_PATH, mount_service_account_token, token_request
 from k8sbook.textbook.scenarios import run
 
@@ -20,7 +20,7 @@ from k8sbook.textbook.scenarios import run
 @pytest.fixture
 def setup():
     cluster = Cluster(0)
-    kubelet = Kubelet(cluster, "node-a").start()
+    kubelet = cluster.add_kubelet("node-a").start()
     cluster.run_for(1)
     adm = cluster.admin()
     adm.create({"apiVersion": "v1", "kind": "ServiceAccount",
@@ -75,25 +75,57 @@ def test_proxy_refusals_leave_the_store_unchanged(setup):
     assert cluster.apiserver.storage.revision == rev
 
 
-def test_token_request_bound_to_the_pod(setup):
+def _process(cluster, kubelet, pod="web"):
+    runtime = cluster.components["machine/node-a"].runtime
+    return runtime.process(kubelet.container_id("default", pod, "app"))
+
+
+def _dnat_service_vip(cluster):
+    """A stand-in for kube-proxy's rules on node-a: 10.96.0.1:443 -> the apiserver."""
+    vip = Address.tcp("10.96.0.1", 443)
+
+    def translate(source_ip, address):
+        if address == vip:
+            return Translation(cluster.apiserver.address, f"DNAT to {cluster.apiserver.address}")
+        return Translation(address)
+    cluster.network.set_translator("node-a", translate)
+
+
+def test_kubelet_mounts_a_token_bound_to_the_pod(setup):
     cluster, kubelet, _ = setup
-    out = mount_service_account_token(kubelet, "default", "web")
-    validate(out, "1.35.0", strict=True)
-    assert out["spec"]["expirationSeconds"] == 3607
-    assert out["spec"]["boundObjectRef"]["name"] == "web"
-    token = out["status"]["token"]
+    (req,) = [m for m in cluster.trace.filter(resource="serviceaccounts/token")
+              if m.name == "default/reader"]
+    assert (req.src, req.path, req.result) == ("kubelet/node-a", "kubelet->kube-apiserver",
+                                               "201")
+    process = _process(cluster, kubelet)
+    token = process.read_file(TOKEN_PATH)
     issued = cluster.apiserver.tokens.issued[token]
     assert issued.expires_at - issued.issued_at == EXPIRATION_EXTENSION_SECONDS
-    assert kubelet.record("default", "web").files[TOKEN_PATH] == token
-    client = in_cluster_client(cluster, kubelet, "default", "web")
+    assert issued.bound_name == "web"
+    out = mount_service_account_token(kubelet, "default", "web")  # cached: no new request
+    validate(out, "1.35.0", strict=True)
+    assert out["spec"]["expirationSeconds"] == 3607 and out["status"]["token"] == token
+    assert len(cluster.trace.filter(resource="serviceaccounts/token")) == 1
+
+
+def test_in_cluster_client_uses_the_mounted_token_via_the_service_vip(setup):
+    cluster, kubelet, _ = setup
+    process = _process(cluster, kubelet)
+    client = in_cluster_client(process, network=cluster.network, clock=cluster.clock)
+    assert str(client.server) == "10.96.0.1:443"
+    with pytest.raises(DialError) as err:  # no kube-proxy rules on node-a: nothing there
+        client.list("pods", "default")
+    assert str(err.value) == "dial tcp 10.96.0.1:443: connect: connection refused"
+    _dnat_service_vip(cluster)
     user = cluster.apiserver.authn.authenticate(client.credentials)
     assert user.name == "system:serviceaccount:default:reader"
     assert dict(user.extra)["authentication.kubernetes.io/pod-name"] == "web"
-    with pytest.raises(StatusError) as err:
+    with pytest.raises(StatusError) as serr:
         client.list("secrets", "default")
-    assert err.value.code == 403
-    assert {m.path for m in cluster.trace.filter(src="pod/default/web")} == \
-        {"pod->kube-apiserver"}
+    assert serr.value.code == 403
+    msgs = cluster.trace.filter(src="pod/default/web")
+    assert [m.path for m in msgs] == ["pod->10.96.0.1:443", "pod->kube-apiserver"]
+    assert msgs[-1].result.startswith("DNAT to 192.168.0.2:6443")
 
 
 def test_token_request_refusals_leave_the_store_unchanged(setup):
@@ -136,17 +168,32 @@ def test_token_request_refusals_leave_the_store_unchanged(setup):
 
 
 def test_no_token_no_in_cluster_client(setup):
-    cluster, kubelet, _ = setup
+    cluster, kubelet, adm = setup
+    pod = objects.pod("opted-out", node_name="node-a", serviceAccountName="reader",
+                      containers=[objects.container("app", "nginx:1.27")])
+    pod["spec"]["automountServiceAccountToken"] = False
+    before = len(cluster.trace.filter(resource="serviceaccounts/token"))
+    adm.create(pod)
+    cluster.run_for(2)
+    assert len(cluster.trace.filter(resource="serviceaccounts/token")) == before
     with pytest.raises(FileNotFoundError):
-        in_cluster_client(cluster, kubelet, "default", "web")
+        in_cluster_client(_process(cluster, kubelet, "opted-out"), network=cluster.network,
+                          clock=cluster.clock)
 
 
 def test_scenarios_use_their_paths():
     assert run("node-apiserver-to-pod").paths() == [
         "kube-apiserver->pod", "kube-scheduler->kube-apiserver", "kubectl->kube-apiserver"]
     result = run("node-pod-to-apiserver")
-    assert result.paths() == ["kubelet->kube-apiserver", "pod->kube-apiserver"]
     assert result.facts["route"]["verdict"] == "DNAT 192.168.0.2:6443"
+    assert result.facts["token_request"]["path"] == "kubelet->kube-apiserver"
+    # the pod's dial to 10.96.0.1:443 reaches the apiserver only through kube-proxy's rules
+    # on node-a (installed as the network's translator); without them it is refused
+    if isinstance(result.facts["listed_pods"], str):
+        assert result.facts["listed_pods"].endswith("connect: connection refused")
+        assert result.paths() == ["kubelet->kube-apiserver", "pod->10.96.0.1:443"]
+    else:
+        assert result.paths() == ["kubelet->kube-apiserver", "pod->kube-apiserver"]
 
 
 def test_https_scheme_is_encrypted_but_unverified(setup):

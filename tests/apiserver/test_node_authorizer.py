@@ -5,15 +5,14 @@ import pytest
 from k8sbook.api import objects
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
-from k8sbook.node.kubelet import Kubelet
 from tests.helpers import snapshot
 
 
 @pytest.fixture()
 def two_nodes() -> Cluster:
     c = Cluster(0)
-    Kubelet(c, "node-a").start()
-    Kubelet(c, "node-b").start()
+    c.add_kubelet("node-a").start()
+    c.add_kubelet("node-b").start()
     c.run_for(1)
     adm = c.admin()
     pod = objects.pod("web", node_name="node-a")

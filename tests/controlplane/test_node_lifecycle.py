@@ -11,7 +11,7 @@ def setup() -> tuple[Cluster, KubeControllerManager, Kubelet]:
     c = Cluster(0)
     kcm = c.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
     kcm.start()
-    k = Kubelet(c, "node-a").start()
+    k = c.add_kubelet("node-a").start()
     c.run_for(20)
     c.admin().create(objects.pod("web", node_name="node-a"))
     c.run_for(40)

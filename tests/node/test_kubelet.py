@@ -1,4 +1,5 @@
-"""The kubelet model: registration, heartbeats, pods through CRI/CNI/OCI, faults, deletion."""
+"""The kubelet end to end: registration, heartbeats, pods through CRI/CNI/OCI, faults,
+deletion (the per-package tests are in test_<module>.py)."""
 
 from itertools import pairwise
 
@@ -14,7 +15,6 @@ from k8sbook.node.kubelet import (
     LEASE_DURATION,
     Backoff,
     Kubelet,
-    allocate_pod_cidr,
     http_probe,
 )
 from tests.helpers import snapshot
@@ -24,7 +24,7 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 def cluster_with(*nodes: str) -> tuple[Cluster, list[Kubelet]]:
     c = Cluster(0)
-    kubelets = [Kubelet(c, n).start() for n in nodes]
+    kubelets = [c.add_kubelet(n).start() for n in nodes]
     c.run_for(1)
     return c, kubelets
 
@@ -88,25 +88,41 @@ def test_pod_runs_with_ip_from_node_cidr_and_valid_status():
 
 def test_pod_cidrs_are_distinct_and_deterministic():
     c = Cluster(0)
-    assert [allocate_pod_cidr(c, n) for n in ("a", "b", "a")] == [
+    assert [c.ipam.pod_cidr(n) for n in ("a", "b", "a")] == [
         "10.244.0.0/24", "10.244.1.0/24", "10.244.0.0/24"]
+    assert [c.add_kubelet(n).pod_cidr for n in ("b", "a")] == ["10.244.1.0/24", "10.244.0.0/24"]
+    assert c.components["kubelet/a"].address == c.ipam.node_ip("a")
 
 
 def test_shared_network_namespace():
-    c, [k] = cluster_with("node-a")
+    c, _ = cluster_with("node-a")
     adm = c.admin()
     adm.create(objects.pod("two", node_name="node-a", containers=[
         objects.container("web", "nginx:1.27", ports=[8080]),
         objects.container("sidecar", "busybox:1.36")]))
     adm.create(objects.pod("other", node_name="node-a"))
     c.run_for(3)
-    rt = k.runtime
-    side = k.container_id("default", "two", "sidecar")
-    other = k.container_id("default", "other", "app")
     ip = adm.get("pods", "two", "default")["status"]["podIP"]
-    assert rt.can_connect(side, "localhost", 8080)
-    assert not rt.can_connect(other, "localhost", 8080)
-    assert rt.can_connect(other, ip, 8080)
+
+    def nc(pod: str, host: str) -> int:
+        return pod_exec_code(adm, pod, ["nc", "-z", host, "8080"])
+    m = c.trace.mark()
+    assert nc("two", "localhost") == 0  # the sidecar shares web's network namespace
+    assert nc("other", "localhost") == 1
+    assert nc("other", ip) == 0
+    dials = [(x.src, x.resource, x.result) for x in c.trace.since(m) if x.src.startswith("pod/")]
+    other_ip = adm.get("pods", "other", "default")["status"]["podIP"]
+    assert dials == [("pod/default/two", f"http://{ip}:8080/", "200"),
+                     ("pod/default/other", f"http://{other_ip}:8080/", "connection refused"),
+                     ("pod/default/other", f"http://{ip}:8080/", "200")]
+
+
+def pod_exec_code(adm, pod: str, cmd: list[str]) -> int:
+    from k8sbook.api.request import Request
+    body = adm.request(Request("create", "pods", "", "default", pod, "exec",
+                               params={"command": cmd, "container": "sidecar" if pod == "two"
+                                       else "app"}))
+    return body["exitCode"]
 
 
 def test_image_pull_error_then_backoff():
@@ -149,7 +165,7 @@ def test_crash_loop_backoff_doubles():
     gaps = [b - a for a, b in pairwise(starts)]
     assert gaps[0] < 2 and all(g >= 10 for g in gaps[1:])
     assert max(gaps) >= 300 and max(gaps) < 300 + 16
-    assert k.crash_backoff.get(k._backoff_key(pod, ct)) == 300
+    assert k.crash_backoff.get(k.backoff_key(pod, ct)) == 300
 
 
 def test_backoff_matches_flowcontrol():
@@ -169,18 +185,18 @@ def test_program_parsing():
 
 def test_cni_failure_leaves_nothing_and_records_event():
     c, [k] = cluster_with("node-a")
-    k.runtime.cni.fail_add("failed to allocate for range 0: no IP addresses available")
+    c.components["machine/node-a"].cni.fail_add("failed to allocate for range 0: no IP addresses available")
     adm = c.admin()
     adm.create(objects.pod("web", node_name="node-a"))
     c.run_for(3)
     pod = adm.get("pods", "web", "default")
     conds = {x["type"]: x["status"] for x in pod["status"]["conditions"]}
     assert conds["PodReadyToStartContainers"] == "False" and "podIP" not in pod["status"]
-    assert k.runtime.sandboxes == {} and k.runtime.cni.allocations == {}
+    assert k.runtime.sandboxes == {} and c.components["machine/node-a"].cni.allocations == {}
     ev = [e for e in adm.list("events", "default")["items"]
           if e["reason"] == "FailedCreatePodSandBox"]
     assert ev and "failed to setup network for sandbox" in ev[0]["message"]
-    k.runtime.cni.fail_add(None)
+    c.components["machine/node-a"].cni.fail_add(None)
     c.run_for(20)
     assert adm.get("pods", "web", "default")["status"]["phase"] == "Running"
 
@@ -236,7 +252,7 @@ def test_graceful_deletion_stops_then_deletes_with_grace_zero():
              and x.verb in ("StopContainer", "StopPodSandbox", "DELETE", "RemovePodSandbox")]
     assert verbs == [("kubelet/node-a", "StopContainer"), ("kubelet/node-a", "StopPodSandbox"),
                      ("kubelet/node-a", "DELETE"), ("kubelet/node-a", "RemovePodSandbox")]
-    assert k.runtime.sandboxes == {} and k.runtime.cni.allocations == {}
+    assert k.runtime.sandboxes == {} and c.components["machine/node-a"].cni.allocations == {}
 
 
 def create_pod_with_csi_volume(adm, driver: str, handle: str) -> None:
@@ -255,8 +271,8 @@ def create_pod_with_csi_volume(adm, driver: str, handle: str) -> None:
 
 def test_csi_volume_staged_published_and_cleaned_up():
     c, [k] = cluster_with("node-a")
-    plugin = CSINodePlugin("hostpath.csi.k8s.io", "node-a", c.clock, c.trace)
-    k.register_csi_driver(plugin)
+    plugin = CSINodePlugin("hostpath.csi.k8s.io", "node-a", c.network).install()
+    k.register_csi_driver("hostpath.csi.k8s.io")
     adm = c.admin()
     create_pod_with_csi_volume(adm, "hostpath.csi.k8s.io", "vol-1")
     c.run_for(3)
@@ -286,7 +302,7 @@ def test_logs_exec_port_forward_through_the_apiserver():
     c.run_for(3)
     m = c.trace.mark()
     assert "started" in pod_logs(adm, "default", "web")
-    assert "ran in app" in pod_exec(adm, "default", "web", ["ls"])
+    assert pod_exec(adm, "default", "web", ["hostname"]) == "web\n"
     assert "HTTP 200" in pod_port_forward(adm, "default", "web", 80)
     paths = c.trace.paths(c.trace.since(m))
     assert "kube-apiserver->kubelet" in paths and "kubelet->container-runtime" in paths

@@ -9,21 +9,60 @@ the IP addresses it configured. ``host-local`` hands out addresses from the node
 the first address is the bridge's gateway, allocation starts at the second, and it continues
 after the last address it reserved (it does not reuse a freed address at once).
 
-Simplified: no real interfaces or routes; a failure is injected with :meth:`fail_add`. Every
-call is traced on the path ``container-runtime->cni-plugin``.
+The plugin is "installed" on the node: it listens on ``Address.exec(node,
+"/opt/cni/bin/bridge")`` (:meth:`BridgePlugin.install`), and the runtime executes it by
+dialling that address with a :class:`CNIRequest` (:func:`exec_plugin`); the network records
+each execution on the path ``container-runtime->cni-plugin``. An error result travels back as
+:class:`CNIError`.
+
+Simplified: no real interfaces or routes; a failure is injected with :meth:`fail_add`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
 
-from k8sbook.core.clock import Clock
-from k8sbook.core.trace import Trace
+from k8sbook.client.network import Address, Network
 
 CNI_VERSION = "1.0.0"
 PROTOCOL = "exec (CNI 1.0: env + JSON on stdin)"
 NETWORK_NAME = "k8s-pod-network"
+#: where container runtimes look for plugin binaries (containerd's ``bin_dir`` default)
+CNI_BIN_DIR = "/opt/cni/bin"
+
+
+@dataclass(frozen=True)
+class CNIRequest:
+    """One execution: ``CNI_COMMAND``, ``CNI_CONTAINERID``, ``CNI_NETNS``, ``CNI_IFNAME``."""
+
+    command: str
+    container_id: str
+    netns: str
+    ifname: str = "eth0"
+
+
+def plugin_address(node: str, type_: str) -> Address:
+    return Address.exec(node, f"{CNI_BIN_DIR}/{type_}")
+
+
+def _result(reply: Any) -> str:
+    if isinstance(reply, dict) and reply.get("ips"):
+        return str(reply["ips"][0]["address"]).split("/")[0]
+    return str(reply)
+
+
+def _error(exc: Exception) -> str:
+    return f"error: {exc.msg}" if isinstance(exc, CNIError) else str(exc)
+
+
+def exec_plugin(network: Network, src: str, node: str, type_: str,
+                request: CNIRequest) -> Any:
+    """What a runtime does to run plugin ``type_`` on ``node`` (libcni's ``ExecPlugin``)."""
+    return network.dial(src, plugin_address(node, type_), request, protocol=PROTOCOL,
+                        verb=request.command, resource=f"sandbox {request.container_id[:13]}",
+                        result=_result, error=_error)
 
 
 class CNIError(Exception):
@@ -40,12 +79,11 @@ class BridgePlugin:
 
     type = "bridge"
 
-    def __init__(self, node: str, pod_cidr: str, clock: Clock, trace: Trace) -> None:
+    def __init__(self, node: str, pod_cidr: str, network: Network) -> None:
         self.node = node
-        self.subnet = ipaddress.ip_network(pod_cidr)
+        self.subnet = ipaddress.IPv4Network(pod_cidr)
         self.gateway = str(self.subnet.network_address + 1)
-        self.clock = clock
-        self.trace = trace
+        self.network = network
         #: container id -> allocated address (host-local keeps one file per address)
         self.allocations: dict[str, str] = {}
         self._last = self.subnet.network_address + 1
@@ -65,35 +103,43 @@ class BridgePlugin:
         """Make every following ADD fail with ``msg`` (``None`` heals the plugin)."""
         self._fail = msg
 
-    def _record(self, verb: str, container_id: str, result: str) -> None:
-        self.trace.record(self.clock.now(), f"container-runtime/{self.node}",
-                          f"cni-plugin/{self.node}", "container-runtime->cni-plugin", PROTOCOL,
-                          verb, f"sandbox {container_id[:13]}", "", result)
+    @property
+    def instance(self) -> str:
+        return f"cni-plugin/{self.node}"
+
+    def install(self) -> BridgePlugin:
+        """Put the binary in ``/opt/cni/bin``: from now on the runtime can execute it."""
+        self.network.listen(plugin_address(self.node, self.type), self.instance, self.handle,
+                            protocol=PROTOCOL)
+        return self
+
+    def handle(self, req: CNIRequest) -> Any:
+        if req.command == "ADD":
+            return self.add(req.container_id, req.netns, req.ifname)
+        if req.command == "DEL":
+            ip = self.delete(req.container_id, req.netns, req.ifname)
+            return f"released {ip}" if ip else "nothing to release"
+        raise CNIError(4, f"unknown CNI_COMMAND {req.command}")
 
     def add(self, container_id: str, netns: str, ifname: str = "eth0") -> dict[str, Any]:
         """``CNI_COMMAND=ADD``: attach ``netns`` to the bridge; return the CNI result."""
         if self._fail is not None:
-            self._record("ADD", container_id, f"error: {self._fail}")
             raise CNIError(11, self._fail)
-        if container_id in self.allocations:
-            ip = self.allocations[container_id]
-        else:
+        ip: str | None = self.allocations.get(container_id)
+        if ip is None:
             ip = self._allocate(container_id)
             if ip is None:
                 msg = f"failed to allocate for range 0: no IP addresses available in range " \
                       f"set: {self.subnet.network_address + 2}-{self.subnet.broadcast_address - 1}"
-                self._record("ADD", container_id, f"error: {msg}")
                 raise CNIError(11, msg)
-        self._record("ADD", container_id, ip)
         return {"cniVersion": CNI_VERSION,
                 "interfaces": [{"name": "cni0"}, {"name": ifname, "sandbox": netns}],
                 "ips": [{"address": f"{ip}/{self.subnet.prefixlen}", "gateway": self.gateway,
                          "interface": 1}]}
 
-    def delete(self, container_id: str, netns: str, ifname: str = "eth0") -> None:
+    def delete(self, container_id: str, netns: str, ifname: str = "eth0") -> str | None:
         """``CNI_COMMAND=DEL``: release the address; deleting twice is not an error."""
-        ip = self.allocations.pop(container_id, None)
-        self._record("DEL", container_id, f"released {ip}" if ip else "nothing to release")
+        return self.allocations.pop(container_id, None)
 
     def _allocate(self, container_id: str) -> str | None:
         used = set(self.allocations.values())

@@ -13,32 +13,45 @@ node (``NodeStageVolume`` to a global mount under
 ``STAGE_UNSTAGE_VOLUME`` capability), then *publishes* it into each pod that uses it
 (``NodePublishVolume`` to ``/var/lib/kubelet/pods/<pod uid>/volumes/kubernetes.io~csi/<pv>/mount``).
 
-Every call is traced on the path ``kubelet->csi-node-plugin``. Simplified: no real mounts;
-the plugin records what is staged and published; a failure can be injected with
-:meth:`CSINodePlugin.fail_next`.
+The plugin listens on that socket (:meth:`CSINodePlugin.install`:
+``Address.unix(node, "/var/lib/kubelet/plugins/<driver>/csi.sock")``) and the kubelet's
+:class:`CSIClient` dials it for every call; the network records each call on the path
+``kubelet->csi-node-plugin`` with the gRPC code it ended with. Simplified: no real mounts; the
+plugin records what is staged and published; a failure can be injected with
+:meth:`CSINodePlugin.fail_next`; plugin registration is :meth:`Kubelet.register_csi_driver`
+with the driver's name (the model has no registration socket).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
-from k8sbook.core.clock import Clock
-from k8sbook.core.trace import Trace
-from k8sbook.node.container_runtime import RPCError
+from k8sbook.client.network import Address, DialError, Network
+from k8sbook.node.cri import RPCError, rpc_error, rpc_result
 
 PROTOCOL = "gRPC (CSI) on unix:///var/lib/kubelet/plugins/{driver}/csi.sock"
+
+
+def socket_path(driver: str) -> str:
+    return f"/var/lib/kubelet/plugins/{driver}/csi.sock"
+
+
+@dataclass(frozen=True)
+class CSIRequest:
+    method: str
+    message: dict[str, Any]
 
 
 class CSINodePlugin:
     """The node plugin of one CSI driver on one node."""
 
-    def __init__(self, driver: str, node: str, clock: Clock, trace: Trace,
+    def __init__(self, driver: str, node: str, network: Network,
                  stage_unstage: bool = True) -> None:
         self.driver = driver
         self.node = node
-        self.clock = clock
-        self.trace = trace
+        self.network = network
         self.stage_unstage = stage_unstage
         self.staged: dict[str, str] = {}  # volume handle -> staging path
         self.published: dict[str, str] = {}  # target path -> volume handle
@@ -46,7 +59,35 @@ class CSINodePlugin:
 
     @property
     def endpoint(self) -> str:
-        return f"unix:///var/lib/kubelet/plugins/{self.driver}/csi.sock"
+        return f"unix://{socket_path(self.driver)}"
+
+    @property
+    def instance(self) -> str:
+        return f"csi-node-plugin/{self.node}"
+
+    def install(self) -> CSINodePlugin:
+        """The node plugin starts (its DaemonSet pod): it listens on its socket."""
+        self.network.listen(Address.unix(self.node, socket_path(self.driver)), self.instance,
+                            self.handle, protocol=PROTOCOL.format(driver=self.driver))
+        return self
+
+    def handle(self, req: CSIRequest) -> Any:
+        m = req.message
+        calls: dict[str, Any] = {
+            "NodeGetInfo": self.node_get_info,
+            "NodeGetCapabilities": self.node_get_capabilities,
+            "NodeStageVolume": lambda: self.node_stage_volume(m["volume_id"],
+                                                              m["staging_target_path"]),
+            "NodePublishVolume": lambda: self.node_publish_volume(
+                m["volume_id"], m["target_path"], m.get("staging_target_path")),
+            "NodeUnpublishVolume": lambda: self.node_unpublish_volume(m["volume_id"],
+                                                                      m["target_path"]),
+            "NodeUnstageVolume": lambda: self.node_unstage_volume(m["volume_id"],
+                                                                  m["staging_target_path"]),
+        }
+        if req.method not in calls:
+            raise RPCError("Unimplemented", f"unknown method {req.method}")
+        return calls[req.method]()
 
     def fail_next(self, method: str, code: str, message: str) -> None:
         """Make the next call of ``method`` fail with gRPC ``code`` and ``message``."""
@@ -83,48 +124,47 @@ class CSINodePlugin:
 
 
 class CSIClient:
-    """The kubelet's gRPC client for one driver's node plugin, traced."""
+    """The kubelet's gRPC client for one driver's node plugin (``pkg/volume/csi``'s
+    ``csiDriverClient``): every call is a dial to the driver's socket on this node."""
 
-    def __init__(self, kubelet: str, plugin: CSINodePlugin) -> None:
-        self.kubelet = kubelet
-        self.plugin = plugin
+    def __init__(self, instance: str, network: Network, node: str, driver: str) -> None:
+        self.instance = instance
+        self.network = network
+        self.driver = driver
+        self.address = Address.unix(node, socket_path(driver))
 
-    def _call(self, method: str, what: str, fn: Any) -> Any:
-        p = self.plugin
-        msg = p.trace.record(p.clock.now(), self.kubelet, f"csi-node-plugin/{p.node}",
-                             "kubelet->csi-node-plugin", PROTOCOL.format(driver=p.driver),
-                             method, what, "", "")
+    def _call(self, method: str, what: str = "", **message: Any) -> Any:
         try:
-            out = fn()
-        except RPCError as err:
-            p.trace.complete(msg, err.code)
-            raise
-        p.trace.complete(msg, "OK")
-        return out
+            return self.network.dial(self.instance, self.address, CSIRequest(method, message),
+                                     protocol=PROTOCOL.format(driver=self.driver),
+                                     verb=method, resource=what, result=rpc_result,
+                                     error=rpc_error)
+        except DialError as err:
+            raise RPCError("Unavailable", 'connection error: desc = "transport: Error while '
+                           f'dialing: {err}"') from None
 
     def node_get_info(self) -> dict[str, Any]:
-        return self._call("NodeGetInfo", "", self.plugin.node_get_info)
+        return self._call("NodeGetInfo")
 
     def node_get_capabilities(self) -> list[str]:
-        return self._call("NodeGetCapabilities", "", self.plugin.node_get_capabilities)
+        return self._call("NodeGetCapabilities")
 
     def node_stage_volume(self, volume_id: str, staging_path: str) -> None:
-        self._call("NodeStageVolume", volume_id,
-                   lambda: self.plugin.node_stage_volume(volume_id, staging_path))
+        self._call("NodeStageVolume", volume_id, volume_id=volume_id,
+                   staging_target_path=staging_path)
 
     def node_publish_volume(self, volume_id: str, target_path: str,
                             staging_path: str | None) -> None:
-        self._call("NodePublishVolume", volume_id,
-                   lambda: self.plugin.node_publish_volume(volume_id, target_path,
-                                                           staging_path))
+        self._call("NodePublishVolume", volume_id, volume_id=volume_id,
+                   target_path=target_path, staging_target_path=staging_path)
 
     def node_unpublish_volume(self, volume_id: str, target_path: str) -> None:
-        self._call("NodeUnpublishVolume", volume_id,
-                   lambda: self.plugin.node_unpublish_volume(volume_id, target_path))
+        self._call("NodeUnpublishVolume", volume_id, volume_id=volume_id,
+                   target_path=target_path)
 
     def node_unstage_volume(self, volume_id: str, staging_path: str) -> None:
-        self._call("NodeUnstageVolume", volume_id,
-                   lambda: self.plugin.node_unstage_volume(volume_id, staging_path))
+        self._call("NodeUnstageVolume", volume_id, volume_id=volume_id,
+                   staging_target_path=staging_path)
 
 
 def staging_path(driver: str, volume_handle: str) -> str:

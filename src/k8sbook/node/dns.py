@@ -109,3 +109,19 @@ def resolv_conf(pod: Obj, cluster_dns: str | list[str], cluster_domain: str = CL
     """The ``/etc/resolv.conf`` a container of ``pod`` sees."""
     servers = [cluster_dns] if isinstance(cluster_dns, str) else list(cluster_dns)
     return format_resolv_conf(dns_config(pod, servers, cluster_domain, host=host))
+
+
+def parse_resolv_conf(text: str) -> DNSConfig:
+    """``parseResolvConf``: the nameservers, searches and options of a resolv.conf."""
+    cfg = DNSConfig()
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if fields[0] == "nameserver" and len(fields) > 1:
+            cfg.servers.append(fields[1])
+        elif fields[0] in ("search", "domain"):
+            cfg.searches = [s for s in fields[1:] if s != "."]
+        elif fields[0] == "options":
+            cfg.options = fields[1:]
+    return cfg

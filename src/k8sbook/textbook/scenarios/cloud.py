@@ -47,7 +47,7 @@ def external_cloud_provider_kubelet(cluster: Cluster, node_name: str, **kwargs: 
                 "conditions", []) if c["type"] not in mine]
             return status
 
-    return ExternalCloudProviderKubelet(cluster, node_name, **kwargs)
+    return cluster.add_kubelet(node_name, kubelet_class=ExternalCloudProviderKubelet, **kwargs)
 
 
 @scenario("cloud", "cloud-controller-manager initialises a node and provisions a load "

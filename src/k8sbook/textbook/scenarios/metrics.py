@@ -115,7 +115,7 @@ def build(seed: int = 0, *, metric_resolution: float = METRIC_RESOLUTION
           ) -> tuple[Cluster, MetricsServer, dict[str, Kubelet]]:
     """Two kubelets, four pods, metrics-server: the cluster every scenario here starts from."""
     cluster = Cluster(seed)
-    kubelets = {n: Kubelet(cluster, n).start() for n in ("node-a", "node-b")}
+    kubelets = {n: cluster.add_kubelet(n).start() for n in ("node-a", "node-b")}
     start_endpointslices(cluster)
     cluster.run_for(1)
     _create_pods(cluster)
@@ -157,7 +157,7 @@ def kubectl_top(seed: int = 0) -> ScenarioResult:
     SubjectAccessReview) whether the user may list ``pods.metrics.k8s.io``."""
     cluster = Cluster(seed)
     for n in ("node-a", "node-b"):
-        Kubelet(cluster, n).start()
+        cluster.add_kubelet(n).start()
     start_endpointslices(cluster)
     cluster.run_for(1)
     _create_pods(cluster)

@@ -15,13 +15,16 @@ from k8sbook.api.request import Request
 from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs, pod_port_forward
 from k8sbook.apiserver.pod_proxy import pod_proxy
 from k8sbook.client.in_cluster import in_cluster_client
+from k8sbook.client.network import DialError
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Message
 from k8sbook.node.csi import CSINodePlugin
+from k8sbook.node.dns import format_resolv_conf
 from k8sbook.node.kube_proxy import walk_iptables
 from k8sbook.node.kubelet import Kubelet, http_probe
-from k8sbook.node.token_manager import mount_service_account_token, token_request
+from k8sbook.node.machine import Machine
+from k8sbook.node.token_manager import TOKEN_PATH, mount_service_account_token, token_request
 from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
 from k8sbook.textbook.scenarios.networking import kubernetes_endpointslice
 
@@ -43,9 +46,26 @@ def _pod(cluster: Cluster, name: str) -> dict[str, Any]:
 def _one_node(seed: int) -> tuple[Cluster, Kubelet]:
     """A cluster with one registered node, ``node-a``, and its running kubelet."""
     cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
+    kubelet = cluster.add_kubelet("node-a").start()
     cluster.run_for(1)
     return cluster, kubelet
+
+
+def _machine(cluster: Cluster, node: str) -> Machine:
+    machine = cluster.components[f"machine/{node}"]
+    assert isinstance(machine, Machine)
+    return machine
+
+
+def _exec(cluster: Cluster, pod: str, command: list[str], container: str = "") -> \
+        dict[str, Any]:
+    """``kubectl exec``: POST pods/exec through the apiserver; the body the kubelet relays."""
+    params: dict[str, Any] = {"command": command}
+    if container:
+        params["container"] = container
+    body: dict[str, Any] = cluster.admin().request(Request(
+        "create", "pods", "", "default", pod, "exec", params=params))
+    return body
 
 
 def _conditions(pod: dict[str, Any]) -> dict[str, str]:
@@ -63,7 +83,7 @@ def kubelet_pulls(seed: int = 0) -> ScenarioResult:
     its status back through ``pods/status``."""
     cluster = Cluster(seed)
     mark = cluster.trace.mark()
-    kubelet = Kubelet(cluster, "node-a").start()
+    kubelet = cluster.add_kubelet("node-a").start()
     cluster.run_for(1)
     cluster.admin().create(objects.pod("web", image="nginx:1.27", node_name="node-a"))
     cluster.run_for(2.5)
@@ -92,8 +112,8 @@ def kubelet_confined(seed: int = 0) -> ScenarioResult:
     requests about node-a's objects: the Node authorizer or the NodeRestriction admission
     plugin refuses each with 403, and nothing is written."""
     cluster = Cluster(seed)
-    Kubelet(cluster, "node-a").start()
-    Kubelet(cluster, "node-b").start()
+    cluster.add_kubelet("node-a").start()
+    cluster.add_kubelet("node-b").start()
     cluster.run_for(1)
     pod = objects.pod("web", node_name="node-a")
     pod["spec"]["volumes"] = [{"name": "cfg", "configMap": {"name": "web-config"}}]
@@ -133,7 +153,7 @@ def kubelet_confined(seed: int = 0) -> ScenarioResult:
 def heartbeats(seed: int = 0) -> ScenarioResult:
     """One kubelet and nothing to do for 330 s of virtual time."""
     cluster = Cluster(seed)
-    Kubelet(cluster, "node-a").start()
+    cluster.add_kubelet("node-a").start()
     cluster.run_for(330)
     api = cluster.trace.filter(path="kubelet->kube-apiserver")
     facts = {
@@ -154,7 +174,7 @@ def unreachable(seed: int = 0) -> ScenarioResult:
     cluster = Cluster(seed)
     kcm = cluster.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
     kcm.start()
-    kubelet = Kubelet(cluster, "node-a").start()
+    kubelet = cluster.add_kubelet("node-a").start()
     cluster.run_for(20)
     cluster.admin().create(objects.pod("web", image="nginx:1.27", node_name="node-a"))
     cluster.run_for(40)
@@ -252,16 +272,19 @@ def cri_lifecycle(seed: int = 0) -> ScenarioResult:
     adm.create(objects.pod("other", node_name="node-a", image="busybox:1.36"))
     cluster.run_for(2)
     other_msgs = cluster.trace.since(other_mark)
-    rt = kubelet.runtime
-    sidecar = kubelet.container_id("default", "web", "sidecar")
-    other = kubelet.container_id("default", "other", "app")
+    rt = _machine(cluster, "node-a").runtime
     web_ip = _pod(cluster, "web")["status"]["podIP"]
+
+    def nc(pod: str, container: str, host: str) -> bool:
+        return _exec(cluster, pod, ["nc", "-z", host, "8080"], container)["exitCode"] == 0
     reach = {
-        "sidecar -> localhost:8080": rt.can_connect(sidecar, "localhost", 8080),
-        "other pod -> localhost:8080": rt.can_connect(other, "localhost", 8080),
-        f"other pod -> {web_ip}:8080": rt.can_connect(other, web_ip, 8080),
+        "sidecar -> localhost:8080": nc("web", "sidecar", "localhost"),
+        "other pod -> localhost:8080": nc("other", "app", "localhost"),
+        f"other pod -> {web_ip}:8080": nc("other", "app", web_ip),
     }
-    sb = rt.sandboxes[kubelet.record("default", "web").sandbox_id]
+    rec = kubelet.record("default", "web")
+    assert rec is not None
+    sb = rt.sandboxes[rec.sandbox_id]
     del_mark = cluster.trace.mark()
     adm.delete("pods", "web", "default")
     cluster.run_for(2)
@@ -289,7 +312,8 @@ def pleg_restart(seed: int = 0) -> ScenarioResult:
     cluster.admin().create(objects.pod("web", image="nginx:1.27", node_name="node-a"))
     cluster.clock.run_until(10.3)
     mark = cluster.trace.mark()
-    kubelet.runtime.kill(kubelet.container_id("default", "web", "app"), 137, "OOMKilled")
+    _machine(cluster, "node-a").runtime.kill(kubelet.container_id("default", "web", "app"),
+                                             137, "OOMKilled")
     killed_at = cluster.clock.now()
     cluster.run_for(2)
     messages = [m for m in cluster.trace.since(mark) if m.dst != "etcd"]
@@ -307,14 +331,15 @@ def pleg_restart(seed: int = 0) -> ScenarioResult:
 @scenario("node-crashloop", "A container that exits at once: restarts back off 10 s, 20 s, "
           "40 s ... up to 5 min (CrashLoopBackOff)", CH8)
 def crashloop(seed: int = 0) -> ScenarioResult:
-    cluster, kubelet = _one_node(seed)
+    cluster, _ = _one_node(seed)
     c = objects.container("app", "busybox:1.36")
     c["command"] = ["sh", "-c", "exit 1"]
     cluster.admin().create(objects.pod("crash", node_name="node-a", containers=[c]))
     cluster.run_for(900)
     pod = _pod(cluster, "crash")
     starts = [m.t for m in cluster.trace.filter(verb="StartContainer")]
-    runs = sorted(((c.started_at, c.finished_at) for c in kubelet.runtime.containers.values()),
+    runs = sorted(((c.started_at, c.finished_at)
+                   for c in _machine(cluster, "node-a").runtime.containers.values()),
                   key=lambda r: r[0])
     facts = {"starts": starts,
              "gaps": [round(b - a, 1) for a, b in pairwise(starts)],
@@ -348,8 +373,8 @@ def crashloop_timeline(result: ScenarioResult) -> Any:
           "ImagePullBackOff, with pulls retried 10 s, 20 s, 40 s ... apart", CH8)
 def image_pull(seed: int = 0) -> ScenarioResult:
     cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    kubelet.runtime.registry.missing.add("nginx:1.99-typo")
+    cluster.add_kubelet("node-a").start()
+    _machine(cluster, "node-a").runtime.registry.missing.add("nginx:1.99-typo")
     cluster.run_for(1)
     adm = cluster.admin()
     adm.create(objects.pod("typo", image="nginx:1.99-typo", node_name="node-a"))
@@ -371,8 +396,8 @@ def image_pull(seed: int = 0) -> ScenarioResult:
 @scenario("node-cni-failure", "The CNI plugin fails: no sandbox, a FailedCreatePodSandBox "
           "event, retries until the network works again", CH8)
 def cni_failure(seed: int = 0) -> ScenarioResult:
-    cluster, kubelet = _one_node(seed)
-    cni = kubelet.runtime.cni
+    cluster, _ = _one_node(seed)
+    cni = _machine(cluster, "node-a").cni
     cni.fail_add("failed to allocate for range 0: no IP addresses available in range set: "
                  "10.244.0.2-10.244.0.254")
     mark = cluster.trace.mark()
@@ -380,7 +405,8 @@ def cni_failure(seed: int = 0) -> ScenarioResult:
     cluster.run_for(15)
     pod = _pod(cluster, "web")
     broken = {"conditions": _conditions(pod), "podIP": pod["status"].get("podIP"),
-              "sandboxes": len(kubelet.runtime.sandboxes), "allocations": dict(cni.allocations)}
+              "sandboxes": len(_machine(cluster, "node-a").runtime.sandboxes),
+              "allocations": dict(cni.allocations)}
     events = [e for e in cluster.admin().list("events", "default")["items"]
               if e["reason"] == "FailedCreatePodSandBox"]
     cni.fail_add(None)
@@ -427,9 +453,9 @@ def readiness_probe(seed: int = 0) -> ScenarioResult:
           "per node and publishes it into the pod", CH8)
 def csi_volume(seed: int = 0) -> ScenarioResult:
     cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
-    plugin = CSINodePlugin("hostpath.csi.k8s.io", "node-a", cluster.clock, cluster.trace)
-    kubelet.register_csi_driver(plugin)
+    kubelet = cluster.add_kubelet("node-a").start()
+    plugin = CSINodePlugin("hostpath.csi.k8s.io", "node-a", cluster.network).install()
+    kubelet.register_csi_driver("hostpath.csi.k8s.io")
     cluster.run_for(1)
     adm = cluster.admin()
     adm.create({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-db"},
@@ -509,12 +535,15 @@ def apiserver_to_pod(seed: int = 0) -> ScenarioResult:
           "service-account token (TokenRequest), the pod uses it on the kubernetes Service", CH7)
 def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     """Pod ``app`` on node-a runs as ServiceAccount ``reader``, which a Role lets list pods.
-    node-a's kubelet requests a token bound to the pod; the pod's in-cluster client sends it
-    to ``https://10.96.0.1:443``, which kube-proxy's rules send to the apiserver on 6443.
-    It may list pods and is refused Secrets. The kubelet is refused a token for a pod on
-    another node, and one for a ServiceAccount no pod of its node uses."""
+    Starting the pod, node-a's kubelet requests a token bound to it and writes it into the
+    container's ``/var/run/secrets/kubernetes.io/serviceaccount/``. Code in the container
+    builds its in-cluster client from that file and from ``KUBERNETES_SERVICE_HOST``/``_PORT``
+    and dials ``10.96.0.1:443`` from the pod's IP, through node-a's netfilter rules (kube-proxy
+    writes them; without them the dial is refused). It may list pods and is refused Secrets.
+    The kubelet is refused a token for a pod on another node, and one for a ServiceAccount no
+    pod of its node uses."""
     cluster = Cluster(seed)
-    kubelet = Kubelet(cluster, "node-a").start()
+    kubelet = cluster.add_kubelet("node-a").start()
     kubernetes_endpointslice(cluster)
     proxy = cluster.add_kube_proxy("node-a", node_ip=kubelet.address)
     cluster.run_for(1)
@@ -532,16 +561,23 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
                 "roleRef": {"apiGroup": rbac_group, "kind": "Role", "name": "pod-reader"},
                 "subjects": [{"kind": "ServiceAccount", "name": "reader",
                               "namespace": "default"}]})
+    mark = cluster.trace.mark()
     adm.create(objects.pod("app", node_name="node-a", serviceAccountName="reader",
                            containers=[objects.container("app", "registry.k8s.io/kubectl:v1.32.0")]))
     adm.create(objects.pod("elsewhere", node_name="node-b", serviceAccountName="reader"))
     cluster.run_for(3)
-    mark = cluster.trace.mark()
-    tr = mount_service_account_token(kubelet, "default", "app")
-    client = in_cluster_client(cluster, kubelet, "default", "app")
+    runtime = _machine(cluster, "node-a").runtime
+    process = runtime.process(kubelet.container_id("default", "app", "app"))
+    token = process.read_file(TOKEN_PATH) or ""
+    tr = mount_service_account_token(kubelet, "default", "app")  # the cached TokenRequest
+    client = in_cluster_client(process, network=cluster.network, clock=cluster.clock)
     user = cluster.apiserver.authn.authenticate(client.credentials)
-    listed = sorted(p["metadata"]["name"] for p in client.list("pods", "default")["items"])
-    secrets = outcome(lambda: client.list("secrets", "default"))
+    try:
+        listed: Any = sorted(p["metadata"]["name"]
+                             for p in client.list("pods", "default")["items"])
+        secrets = outcome(lambda: client.list("secrets", "default"))
+    except DialError as err:
+        listed, secrets = f"dial refused: {err}", "not tried"
     pod_ip = _pod(cluster, "app")["status"]["podIP"]
     route = walk_iptables(proxy.iptables_save, src=pod_ip, dst="10.96.0.1", dport=443)
     other = token_request(_pod(cluster, "elsewhere"))
@@ -551,15 +587,64 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     unrelated["metadata"]["name"] = "builder"
     no_relation = outcome(lambda: kubelet.client.request(Request(
         "create", "serviceaccounts", "", "default", "builder", "token", body=unrelated)))
-    issued = cluster.apiserver.tokens.issued[tr["status"]["token"]]
+    issued = cluster.apiserver.tokens.issued[token]
+    requests = [m for m in cluster.trace.since(mark) if m.resource == "serviceaccounts/token"]
+    first = next(m for m in requests if m.src == "kubelet/node-a")
     messages = [m for m in cluster.trace.since(mark)
-                if m.path == "pod->kube-apiserver" or m.resource == "serviceaccounts/token"]
-    facts = {"token_request_spec": tr["spec"],
+                if m.src.startswith("pod/") or m.resource == "serviceaccounts/token"]
+    facts = {"token_request": {"t": first.t, "path": first.path, "result": first.result},
+             "token_request_spec": tr["spec"],
              "expirationTimestamp": tr["status"]["expirationTimestamp"],
-             "issued_at": issued.issued_at, "real_lifetime_s": issued.expires_at - issued.issued_at,
+             "token_in_container": token[:24] + "...",
+             "token_is_the_issued_one": token in cluster.apiserver.tokens.issued,
+             "env": {k: v for k, v in process.env.items() if k.startswith("KUBERNETES_SERVICE")},
+             "issued_at": issued.issued_at,
+             "real_lifetime_s": issued.expires_at - issued.issued_at,
              "warn_after_s": (issued.warn_after or 0) - issued.issued_at,
              "identity": user.name, "groups": list(user.groups), "extra": dict(user.extra),
              "listed_pods": listed, "secrets": secrets,
              "route": {"dst": "10.96.0.1:443", "verdict": route.verdict},
              "other_node": other_node, "no_relation": no_relation}
     return ScenarioResult("node-pod-to-apiserver", cluster, messages, facts)
+
+
+@scenario("node-inside-container", "What a container holds: the resolv.conf, hosts file, "
+          "environment and token the kubelet and the runtime gave it, read with exec", CH8)
+def inside_container(seed: int = 0) -> ScenarioResult:
+    """Pod ``web`` (ServiceAccount ``reader``) runs on node-a. kubectl execs commands in its
+    container: each goes kubectl -> kube-apiserver -> kubelet -> containerd's streaming
+    server -> runc, and the output is what the container's files and environment hold."""
+    cluster, kubelet = _one_node(seed)
+    adm = cluster.admin()
+    adm.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": "reader", "namespace": "default"}})
+    adm.create(objects.pod("web", node_name="node-a", serviceAccountName="reader",
+                           containers=[objects.container("app", "busybox:1.36")]))
+    cluster.run_for(2)
+    pod = _pod(cluster, "web")
+    mark = cluster.trace.mark()
+    commands = {
+        "resolv.conf": ["cat", "/etc/resolv.conf"],
+        "hosts": ["cat", "/etc/hosts"],
+        "hostname": ["hostname"],
+        "env": ["env"],
+        "script": ["sh", "-c", "echo hi; exit 3"],
+        "missing file": ["cat", "/etc/nope"],
+        "unknown command": ["ps", "aux"],
+    }
+    outputs = {k: _exec(cluster, "web", v) for k, v in commands.items()}
+    exec_messages = [m for m in cluster.trace.since(mark) if m.dst != "etcd"]
+    first_end = next(i for i, m in enumerate(exec_messages) if i and m.src == "kubectl")
+    token = _exec(cluster, "web", ["cat", TOKEN_PATH])["text"]
+    expected_resolv = format_resolv_conf(kubelet.pod_dns_config(pod))
+    facts = {
+        "outputs": {k: (v["text"], v["exitCode"]) for k, v in outputs.items()},
+        "kubelet_resolv_conf": expected_resolv,
+        "resolv_conf_matches": outputs["resolv.conf"]["text"] == expected_resolv,
+        "token_matches": token in cluster.apiserver.tokens.issued,
+        "podIP": pod["status"]["podIP"],
+        "exec_paths": sorted({m.path for m in exec_messages}),
+        "first_exec": [(m.path, m.verb, m.resource, m.result)
+                       for m in exec_messages[:first_end]],
+    }
+    return ScenarioResult("node-inside-container", cluster, exec_messages, facts)

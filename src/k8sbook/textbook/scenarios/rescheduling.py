@@ -10,7 +10,6 @@ from k8sbook.api import objects
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.descheduler import manifests as descheduler_manifests
 from k8sbook.core.trace import Message
-from k8sbook.node.kubelet import Kubelet
 from k8sbook.textbook.scenarios import (
     ScenarioResult,
     apply,
@@ -36,7 +35,7 @@ def rescheduling(seed: int = 0) -> ScenarioResult:
     cluster = Cluster(seed)
     admin = cluster.admin()
     apply(cluster, descheduler_manifests())
-    Kubelet(cluster, "node-a").start()
+    cluster.add_kubelet("node-a").start()
     kcm = cluster.add_controller_manager("kube-controller-manager/cp-1")
     kcm.start()
     sched = cluster.add_scheduler("kube-scheduler/cp-1")
@@ -45,7 +44,7 @@ def rescheduling(seed: int = 0) -> ScenarioResult:
     admin.create(objects.replicaset("web", replicas=2))
     admin.create(objects.pdb("web", selector={"app": "web"}, min_available=2))
     cluster.run_for(20)
-    Kubelet(cluster, "node-b").start()
+    cluster.add_kubelet("node-b").start()
     cluster.run_for(5)
     before = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods(cluster)}
     desched = cluster.add_descheduler("descheduler")
@@ -84,7 +83,7 @@ def preemption(seed: int = 0) -> ScenarioResult:
     ``critical`` is bound."""
     cluster = Cluster(seed)
     admin = cluster.admin()
-    Kubelet(cluster, "node-a", cpu="2").start()
+    cluster.add_kubelet("node-a", cpu="2").start()
     sched = cluster.add_scheduler("kube-scheduler/cp-1")
     sched.start()
     cluster.run_for(3)

@@ -82,7 +82,7 @@ def start_endpointslices(cluster: Cluster) -> endpointslice.EndpointSliceControl
 def start_network(seed: int = 0, nodes: tuple[str, ...] = NODES) -> Net:
     """Nodes with kubelets and kube-proxies, plus the EndpointSlice controller."""
     cluster = Cluster(seed)
-    kubelets = {n: Kubelet(cluster, n).start() for n in nodes}
+    kubelets = {n: cluster.add_kubelet(n).start() for n in nodes}
     kubernetes_endpointslice(cluster)
     esc = start_endpointslices(cluster)
     proxies = {n: cluster.add_kube_proxy(n, node_ip=kubelets[n].address,

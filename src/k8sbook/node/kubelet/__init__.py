@@ -1,0 +1,44 @@
+"""The kubelet, split along ``pkg/kubelet``'s own packages (see :mod:`.kubelet`).
+
+Mirrors ``k8s.io/kubernetes/pkg/kubelet`` (v1.35.0). Importing the package gives the public
+names: ``from k8sbook.node.kubelet import Kubelet, KUBELET_PORT, http_probe``.
+``attach(cluster, nodes)`` is what ``k8sbook serve`` calls to run a kubelet per node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k8sbook.node.kubelet.backoff import Backoff
+from k8sbook.node.kubelet.config import (
+    BACKOFF_PERIOD,
+    CLUSTER_CIDR,
+    CLUSTER_DNS,
+    KUBELET_PORT,
+    KUBELET_VERSION,
+    LEASE_DURATION,
+    LEASE_RENEW_INTERVAL,
+    MAX_CONTAINER_BACKOFF,
+    NODE_LEASE_NAMESPACE,
+    NODE_STATUS_REPORT_FREQUENCY,
+    NODE_STATUS_UPDATE_FREQUENCY,
+    PLEG_RELIST_PERIOD,
+    SYNC_FREQUENCY,
+)
+from k8sbook.node.kubelet.kubelet import Kubelet
+from k8sbook.node.kubelet.metrics import MODEL_IDLE_CPU, MODEL_IDLE_MEMORY
+from k8sbook.node.kubelet.pod_workers import PodRecord
+from k8sbook.node.kubelet.prober import ProbeState, http_probe
+from k8sbook.node.kubelet.server import KubeletServer
+
+__all__ = ["BACKOFF_PERIOD", "CLUSTER_CIDR", "CLUSTER_DNS", "KUBELET_PORT", "KUBELET_VERSION",
+           "LEASE_DURATION", "LEASE_RENEW_INTERVAL", "MAX_CONTAINER_BACKOFF", "MODEL_IDLE_CPU",
+           "MODEL_IDLE_MEMORY", "NODE_LEASE_NAMESPACE", "NODE_STATUS_REPORT_FREQUENCY",
+           "NODE_STATUS_UPDATE_FREQUENCY", "PLEG_RELIST_PERIOD", "SYNC_FREQUENCY", "Backoff",
+           "Kubelet", "KubeletServer", "PodRecord", "ProbeState", "attach", "http_probe"]
+
+
+def attach(cluster: Any, nodes: list[str]) -> None:
+    """Run a started kubelet on each of ``nodes`` (``cluster.add_kubelet``)."""
+    for name in nodes:
+        cluster.add_kubelet(name).start()

@@ -1,0 +1,58 @@
+"""What the kubelet prepares for each container: environment, mounts, the hosts file.
+
+Mirrors ``pkg/kubelet/kubelet_pods.go`` (v1.35.0): ``makeEnvironmentVariables`` (the Service
+variables of the master Service ``default/kubernetes``, then the container's own ``env``),
+``makeMounts`` (the pod's ``/etc/hosts`` and its volumes' ``volumeMounts``) and
+``ensureHostsFile``/``managedHostsFileContent`` (the Kubernetes-managed hosts file the kubelet
+writes to ``/var/lib/kubelet/pods/<uid>/etc-hosts`` for pods not on the host network).
+
+Simplified: the kubelet does not watch Services here, so only the ``kubernetes`` Service's
+variables are set, from the kubelet's settings (``enableServiceLinks`` variables of other
+Services are not); ``env`` entries with ``valueFrom`` are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MANAGED_HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
+
+
+def pod_dir(root: str, uid: str) -> str:
+    return f"{root}/pods/{uid}"
+
+
+def hosts_file(pod_ips: list[str], hostname: str, subdomain: str = "") -> str:
+    """``managedHostsFileContent``."""
+    out = [MANAGED_HOSTS_HEADER, "127.0.0.1\tlocalhost\n",
+           "::1\tlocalhost ip6-localhost ip6-loopback\n", "fe00::0\tip6-localnet\n",
+           "fe00::0\tip6-mcastprefix\n", "fe00::1\tip6-allnodes\n", "fe00::2\tip6-allrouters\n"]
+    for ip in pod_ips:
+        out.append(f"{ip}\t{hostname}.{subdomain}\t{hostname}\n" if subdomain
+                   else f"{ip}\t{hostname}\n")
+    return "".join(out)
+
+
+def service_env(host: str, port: int, name: str = "kubernetes",
+                port_name: str = "https") -> dict[str, str]:
+    """``envvars.FromServices`` for one Service with one TCP port."""
+    prefix = name.upper().replace("-", "_")
+    url = f"tcp://{host}:{port}"
+    env = {f"{prefix}_SERVICE_HOST": host, f"{prefix}_SERVICE_PORT": str(port)}
+    if port_name:
+        env[f"{prefix}_SERVICE_PORT_{port_name.upper().replace('-', '_')}"] = str(port)
+    env.update({f"{prefix}_PORT": url, f"{prefix}_PORT_{port}_TCP": url,
+                f"{prefix}_PORT_{port}_TCP_PROTO": "tcp",
+                f"{prefix}_PORT_{port}_TCP_PORT": str(port),
+                f"{prefix}_PORT_{port}_TCP_ADDR": host})
+    return env
+
+
+def make_environment_variables(container: dict[str, Any], master: tuple[str, int]) \
+        -> list[dict[str, str]]:
+    """The CRI ``envs``: Service variables first, the container's ``env`` over them."""
+    env = service_env(*master)
+    for e in container.get("env") or []:
+        if "value" in e or "valueFrom" not in e:
+            env[e["name"]] = str(e.get("value", ""))
+    return [{"key": k, "value": v} for k, v in env.items()]

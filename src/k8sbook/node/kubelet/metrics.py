@@ -1,0 +1,66 @@
+"""``GET /metrics/resource``: the container usage metrics-server scrapes from the kubelet.
+
+Mirrors ``pkg/kubelet/metrics/collectors/resource_metrics.go`` (v1.35.0): the metric names,
+labels and millisecond timestamps are the kubelet's; the *numbers* are the model's, not
+measured: a running container burns CPU at the rate of its ``resources.requests.cpu`` (1m
+without one) since it started, and its working set is its ``resources.requests.memory``
+(8 MiB without one). Running containers are those the kubelet's pod cache (the PLEG) saw
+running.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from k8sbook.core.clock import EPOCH
+from k8sbook.node.container_runtime import CONTAINER_RUNNING
+
+if TYPE_CHECKING:
+    from k8sbook.node.kubelet.kubelet import Kubelet
+
+MODEL_IDLE_CPU = 0.001
+MODEL_IDLE_MEMORY = 8 * 2**20
+_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
+           "G": 10**9, "T": 10**12, "m": 0.001, "": 1}
+
+
+def parse_quantity(q: str | float) -> float:
+    """``resource.Quantity`` for the forms the book uses: ``500m``, ``2``, ``128Mi``."""
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
+    if not m or m.group(2) not in _SUFFIX:
+        raise ValueError(f"not a quantity: {q!r}")
+    return float(m.group(1)) * _SUFFIX[m.group(2)]
+
+
+def resource_metrics(k: Kubelet) -> str:
+    now = k.clock.now()
+    stamp = int((EPOCH.timestamp() + now) * 1000)
+    cpu_lines: list[str] = []
+    mem_lines: list[str] = []
+    for key in sorted(k.records):
+        rec = k.records[key]
+        pod = k.pod_informer.get(key)
+        if pod is None or rec.terminated:
+            continue
+        ns, name = key.split("/", 1)
+        specs = {c["name"]: c for c in pod["spec"].get("containers", [])}
+        for cname in sorted(rec.container_ids):
+            status = rec.containers.get(cname)
+            if status is None or status["id"] != rec.container_ids[cname] or \
+                    status["state"] != CONTAINER_RUNNING or cname not in specs:
+                continue
+            req = (specs[cname].get("resources") or {}).get("requests") or {}
+            rate = parse_quantity(req["cpu"]) if "cpu" in req else MODEL_IDLE_CPU
+            mem = int(parse_quantity(req["memory"])) if "memory" in req else MODEL_IDLE_MEMORY
+            labels = f'container="{cname}",namespace="{ns}",pod="{name}"'
+            cpu_lines.append(f"container_cpu_usage_seconds_total{{{labels}}} "
+                             f"{rate * (now - status['startedAt']):g} {stamp}")
+            mem_lines.append(f"container_memory_working_set_bytes{{{labels}}} {mem} {stamp}")
+    return "\n".join([
+        ("# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed "
+         "by the container in core-seconds"),
+        "# TYPE container_cpu_usage_seconds_total counter", *cpu_lines,
+        ("# HELP container_memory_working_set_bytes [STABLE] Current working set of the "
+         "container in bytes"),
+        "# TYPE container_memory_working_set_bytes gauge", *mem_lines]) + "\n"

@@ -1,0 +1,152 @@
+"""Registration, the NodeStatus and the node Lease: how a kubelet shows it is alive.
+
+Mirrors ``pkg/kubelet/kubelet_node_status.go`` (``registerWithAPIServer``, ``syncNodeStatus``,
+``nodeStatusHasChanged``), the status setters of ``pkg/kubelet/nodestatus`` and the lease
+controller of ``pkg/kubelet/nodelease`` (``component-helpers/apimachinery/lease``), v1.35.0:
+
+* the kubelet creates its Node, authenticating as ``system:node:<name>`` in group
+  ``system:nodes`` (the Node authorizer and NodeRestriction let it touch only its own Node,
+  its own Lease and the pods bound to it);
+* the lease controller renews ``kube-node-lease/<node>`` every 10 s (a quarter of
+  ``leaseDurationSeconds`` = 40 s), creating it the first time, owned by the Node;
+* the status loop computes the NodeStatus every ``nodeStatusUpdateFrequency`` (10 s) and
+  writes it only when it changed or when ``nodeStatusReportFrequency`` (5 min) has passed.
+
+Simplified: ``status.images`` lists the images the kubelet learned of from its own CRI calls
+(the real image manager lists them with ``ListImages``), so the sandbox image is missing.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from k8sbook.core.status import StatusError
+from k8sbook.node.container_runtime import RUNTIME_VERSION
+from k8sbook.node.kubelet.config import (
+    KUBELET_PORT,
+    KUBELET_VERSION,
+    LEASE_DURATION,
+    NODE_LEASE_NAMESPACE,
+    NODE_STATUS_REPORT_FREQUENCY,
+)
+
+if TYPE_CHECKING:
+    from k8sbook.node.kubelet.kubelet import Kubelet
+
+
+def node_status(k: Kubelet, heartbeat: str | None = None) -> dict[str, Any]:
+    """The setters: capacity, conditions, addresses, daemon endpoints, node info, images."""
+    now = heartbeat or k.clock.timestamp()
+    current = k.node_informer.get(k.node_name) if k.running else None
+    since = ((current or {}).get("status") or k.status_sync.last or {}).get("conditions")
+
+    def cond(type_: str, status: str, reason: str, message: str) -> dict[str, Any]:
+        old = next((c for c in since or [] if c["type"] == type_), None)
+        since_t = now if old is None or old["status"] != status else old["lastTransitionTime"]
+        return {"type": type_, "status": status, "lastHeartbeatTime": now,
+                "lastTransitionTime": since_t,
+                "reason": reason, "message": message}
+    return {
+        "capacity": dict(k.capacity), "allocatable": dict(k.capacity),
+        "conditions": [
+            cond("MemoryPressure", "False", "KubeletHasSufficientMemory",
+                 "kubelet has sufficient memory available"),
+            cond("DiskPressure", "False", "KubeletHasNoDiskPressure",
+                 "kubelet has no disk pressure"),
+            cond("PIDPressure", "False", "KubeletHasSufficientPID",
+                 "kubelet has sufficient PID available"),
+            cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+        ],
+        "addresses": [{"type": "InternalIP", "address": k.address},
+                      {"type": "Hostname", "address": k.node_name}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        "nodeInfo": {"machineID": k.machine_id, "systemUUID": k.machine_id,
+                     "bootID": k.boot_id, "kernelVersion": "6.8.0",
+                     "osImage": "Debian GNU/Linux 12 (bookworm)",
+                     "containerRuntimeVersion": f"containerd://{RUNTIME_VERSION}",
+                     "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": "",
+                     "operatingSystem": "linux", "architecture": "amd64"},
+        "images": [{"names": [ref], "sizeBytes": 0} for ref in sorted(k.images)],
+    }
+
+
+def node_object(k: Kubelet) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": k.node_name, "labels": dict(k.labels),
+                         "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+            "spec": {"podCIDR": k.pod_cidr, "podCIDRs": [k.pod_cidr]},
+            "status": k.node_status()}
+
+
+def _strip_times(status: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(status)
+    for c in out.get("conditions", []):
+        c.pop("lastHeartbeatTime", None)
+    return out
+
+
+class NodeStatusSync:
+    """``registerWithAPIServer`` and ``syncNodeStatus``."""
+
+    def __init__(self, kubelet: Kubelet) -> None:
+        self.k = kubelet
+        self.last: dict[str, Any] | None = None
+        self.last_report = -1e9
+
+    def register(self) -> None:
+        try:
+            self.k.client.create(self.k.node_object())
+        except StatusError as err:
+            if err.reason != "AlreadyExists":
+                raise
+
+    def sync(self) -> None:
+        """Every 10 s; write only if the status differs from the Node the kubelet sees in
+        the API (``nodeStatusHasChanged``) or every 5 min."""
+        k = self.k
+        status = k.node_status()
+        now = k.clock.now()
+        current = k.node_informer.get(k.node_name)
+        seen = (current or {}).get("status") or self.last
+        if seen is not None and self.last is not None and \
+                _strip_times(status) == _strip_times({key: seen.get(key) for key in status}) \
+                and now - self.last_report < NODE_STATUS_REPORT_FREQUENCY:
+            return
+        k.client.patch("nodes", k.node_name, {"status": status}, subresource="status")
+        self.last, self.last_report = status, now
+
+
+class NodeLeaseController:
+    """``nodelease.controller``: create the Lease once, then UPDATE its renewTime."""
+
+    def __init__(self, kubelet: Kubelet) -> None:
+        self.k = kubelet
+        self.lease: dict[str, Any] | None = None
+
+    def renew(self) -> None:
+        k = self.k
+        now = k.clock.micro_timestamp()
+        if self.lease is None:
+            try:
+                self.lease = k.client.get("leases", k.node_name, NODE_LEASE_NAMESPACE)
+            except StatusError as err:
+                if err.code != 404:
+                    raise
+                node = k.node_informer.get(k.node_name)
+                owner = [{"apiVersion": "v1", "kind": "Node", "name": k.node_name,
+                          "uid": node["metadata"]["uid"]}] if node else []
+                body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": k.node_name, "namespace": NODE_LEASE_NAMESPACE,
+                                     "ownerReferences": owner},
+                        "spec": {"holderIdentity": k.node_name,
+                                 "leaseDurationSeconds": LEASE_DURATION, "renewTime": now}}
+                self.lease = k.client.create(body)
+                return
+        lease = copy.deepcopy(self.lease)
+        lease["spec"]["renewTime"] = now
+        try:
+            self.lease = k.client.update(lease)
+        except StatusError:
+            self.lease = None  # conflict or gone: read it again next time
+            raise

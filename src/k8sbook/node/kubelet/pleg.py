@@ -1,0 +1,39 @@
+"""The pod lifecycle event generator: how the kubelet notices what happened in the runtime.
+
+Mirrors ``pkg/kubelet/pleg/generic.go`` (v1.35.0): every second (``relistPeriod``) the kubelet
+relists sandboxes and containers over the CRI (``ListPodSandbox``, ``ListContainers``),
+compares their states with the previous relist, and for every pod with a change (a container
+started or died) refreshes its entry in the pod cache (``GetPodStatus``) and wakes its worker.
+No CRI call tells the kubelet that a container died: it finds out here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from k8sbook.node.kubelet.kubelet import Kubelet
+
+
+class GenericPLEG:
+    def __init__(self, kubelet: Kubelet) -> None:
+        self.k = kubelet
+        #: sandbox/container id -> state at the last relist
+        self.relisted: dict[str, str] = {}
+
+    def relist(self) -> None:
+        k = self.k
+        sandboxes = k.cri.list_pod_sandbox()
+        containers = k.cri.list_containers()
+        now_state = {s["id"]: s["state"] for s in sandboxes}
+        now_state.update({c["id"]: c["state"] for c in containers})
+        owner = {s["id"]: s["metadata"]["uid"] for s in sandboxes}
+        for c in containers:
+            owner[c["id"]] = owner.get(c["podSandboxId"], "")
+        changed = {owner.get(i, "") for i in set(now_state) | set(self.relisted)
+                   if now_state.get(i) != self.relisted.get(i)}
+        self.relisted = now_state
+        for rec in sorted(k.records.values(), key=lambda r: r.key):
+            if rec.uid in changed:
+                k.runtime_manager.refresh(rec)
+                k.queue.add(rec.key)

@@ -1,0 +1,184 @@
+"""The kubelet's own HTTPS server on port 10250.
+
+Mirrors ``pkg/kubelet/server`` (``server.go``, ``auth.go``) and the streaming half of the CRI
+(``k8s.io/kubelet/pkg/cri/streaming``), v1.35.0. What kube-apiserver calls for ``pods/log``
+(``/containerLogs``), ``pods/exec`` (``/exec``) and ``pods/portforward`` (``/portForward``),
+and what metrics-server scrapes (``/metrics/resource``).
+
+For ``exec`` and ``portForward`` the kubelet asks the runtime for a streaming URL over the CRI
+(``Exec``, ``PortForward``), then connects to the runtime's streaming server on the node's
+loopback and relays the stream (path ``kubelet->container-runtime``, protocol
+``HTTP streaming (SPDY/WebSocket)``): the output and exit code come from the command the
+runtime ran in the container.
+
+:meth:`KubeletServer.handle` answers ``(HTTP status, body)``; for ``/exec`` the body is
+``{"text": <stdout and stderr>, "exitCode": <int>}`` (status 200 whatever the exit code:
+kubectl learns a non-zero code from the stream's status channel), for ``/containerLogs``
+``{"text": ...}``, for ``/portForward`` ``{"text": "Forwarding from ..."}``, and for errors
+``{"message": ...}``. :meth:`KubeletServer.serve_http` is the same as an
+:class:`~k8sbook.client.http.HTTPResponse` (the handler on port 10250).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from k8sbook.apiserver.authentication import CLUSTER_CA, BearerToken, ClientCertificate
+from k8sbook.client.http import HTTPRequest, HTTPResponse
+from k8sbook.client.network import DialError
+from k8sbook.node.container_runtime import STREAM_PROTOCOL, loopback
+from k8sbook.node.cri import RPCError
+
+if TYPE_CHECKING:
+    from k8sbook.node.kubelet.kubelet import Kubelet
+
+
+class KubeletServer:
+    """The kubelet's own HTTPS server on port 10250 (``pkg/kubelet/server``).
+
+    A caller must present a client certificate signed by the cluster CA (``--client-ca-file``;
+    kubeadm's KubeletConfiguration turns anonymous access off) or a bearer token the apiserver
+    vouches for in a TokenReview (``authentication.webhook``, cached ``cacheTTL`` = 2 min), and
+    is authorized by asking the apiserver a ``SubjectAccessReview`` (authorization mode
+    ``Webhook``): ``/containerLogs``, ``/exec`` and ``/portForward`` all map to the
+    ``nodes/proxy`` subresource (``/metrics/*`` to ``nodes/metrics``), with verb ``get`` for
+    GET and ``create`` for POST. Answers are cached (5 min when allowed, 30 s when
+    not: ``cacheAuthorizedTTL`` / ``cacheUnauthorizedTTL``). The serving certificate is the
+    kubelet's self-signed one unless serving-certificate bootstrap is configured.
+    """
+
+    CACHE_AUTHORIZED_TTL = 300.0
+    CACHE_UNAUTHORIZED_TTL = 30.0
+    #: ``authentication.webhook.cacheTTL`` (KubeletConfiguration default 2m)
+    TOKEN_CACHE_TTL = 120.0
+
+    def __init__(self, kubelet: Kubelet) -> None:
+        self.kubelet = kubelet
+        self.serving_cert_issuer = f"{kubelet.node_name}-ca"  # self-signed at start-up
+        self._cache: dict[tuple[str, tuple[str, ...], str], tuple[bool, float]] = {}
+        self._token_cache: dict[str, tuple[tuple[str, tuple[str, ...]] | None, float]] = {}
+
+    def reachable(self) -> bool:
+        """Whether the kubelet process serves (for ``apiserver/kubelet_client.py`` until it
+        dials port 10250 itself; whether the network lets a caller through is the network's
+        business, not the kubelet's)."""
+        return self.kubelet.running
+
+    def _authenticate_token(self, token: str) -> tuple[str, tuple[str, ...]] | None:
+        """Webhook token authentication: a TokenReview, cached ``cacheTTL`` (2 min)."""
+        now = self.kubelet.clock.now()
+        hit = self._token_cache.get(token)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                  "metadata": {}, "spec": {"token": token}}
+        status = self.kubelet.client.create(review).get("status", {})
+        who = None
+        if status.get("authenticated"):
+            u = status.get("user", {})
+            who = (u.get("username", ""), tuple(u.get("groups", [])))
+        self._token_cache[token] = (who, now + self.TOKEN_CACHE_TTL)
+        return who
+
+    def _authorize(self, user: str, groups: tuple[str, ...], verb: str,
+                   subresource: str = "proxy") -> bool:
+        key = (user, groups, verb + "/" + subresource)
+        now = self.kubelet.clock.now()
+        if key in self._cache and self._cache[key][1] > now:
+            return self._cache[key][0]
+        sar = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+               "metadata": {},
+               "spec": {"user": user, "groups": list(groups),
+                        "resourceAttributes": {"verb": verb, "resource": "nodes",
+                                               "subresource": subresource,
+                                               "name": self.kubelet.node_name}}}
+        allowed = bool(self.kubelet.client.create(sar)["status"].get("allowed"))
+        ttl = self.CACHE_AUTHORIZED_TTL if allowed else self.CACHE_UNAUTHORIZED_TTL
+        self._cache[key] = (allowed, now + ttl)
+        return allowed
+
+    def serve_http(self, req: HTTPRequest) -> HTTPResponse:
+        """The handler the kubelet listens with on port 10250."""
+        code, body = self.handle(req.method, req.path, req.credentials, req.params)
+        return HTTPResponse(code, body)
+
+    def handle(self, method: str, path: str, credentials: Any,
+               params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Serve one request; returns (HTTP status, body)."""
+        if isinstance(credentials, BearerToken):
+            who = self._authenticate_token(credentials.token)
+            if who is None:
+                return 401, {"message": "Unauthorized"}
+            user, groups = who
+        elif isinstance(credentials, ClientCertificate) and credentials.issuer == CLUSTER_CA:
+            user = credentials.common_name
+            groups = (*credentials.organizations, "system:authenticated")
+        else:
+            return 401, {"message": "Unauthorized"}
+        verb = {"GET": "get", "POST": "create", "PUT": "update", "DELETE": "delete"}[method]
+        bare = path.split("?", 1)[0]
+        # pkg/kubelet/server/auth.go: /metrics/* is nodes/metrics, /stats/* nodes/stats ...
+        sub = "metrics" if bare == "/metrics" or bare.startswith("/metrics/") else "proxy"
+        if not self._authorize(user, groups, verb, sub):
+            return 403, {"message": f"Forbidden (user={user}, verb={verb}, resource=nodes, "
+                                    f"subresource={sub})"}
+        if bare == "/metrics/resource":
+            return 200, {"text": self.kubelet.resource_metrics()}
+        parts = bare.strip("/").split("/")
+        if len(parts) < 3:
+            return 404, {"message": "404 page not found"}
+        action, ns, pod = parts[0], parts[1], parts[2]
+        k = self.kubelet
+        rec = k.record(ns, pod)
+        if rec is None:
+            return 404, {"message": f'pod "{pod}" not found'}
+        if action == "portForward":
+            port = int(params.get("ports", 80))
+            try:
+                url = k.cri.port_forward(rec.sandbox_id, port)
+                resp = self._stream(url)
+            except (RPCError, DialError) as err:
+                return 500, {"message": str(err)}
+            if resp.status != 101:
+                return 500, {"message": f"error forwarding port {port} to pod {rec.uid}: "
+                                        f"{resp.body['message']}"}
+            return 200, {"text": f"Forwarding from 127.0.0.1:{port} -> {port}: "
+                                 f"HTTP {resp.body['status']}"}
+        if len(parts) < 4:
+            return 404, {"message": "404 page not found"}
+        container = parts[3]
+        cid = rec.container_ids.get(container)
+        if cid is None:
+            return 404, {"message": f'container "{container}" in pod "{pod}" is not available'}
+        if action == "containerLogs":
+            # the kubelet reads the log file the runtime writes under /var/log/pods itself
+            return 200, {"text": k.read_container_log(rec, container)}
+        cmd = list(params.get("command") or [])
+        try:
+            url = k.cri.exec(cid, cmd)
+            resp = self._stream(url)
+        except (RPCError, DialError) as err:
+            return 500, {"message": str(err)}
+        if resp.status != 101:
+            return 500, {"message": resp.body["message"]}
+        return 200, {"text": resp.body["output"], "exitCode": resp.body["exitCode"]}
+
+    def _stream(self, url: str) -> HTTPResponse:
+        """Connect to the runtime's streaming server (on the node's loopback) and relay."""
+        k = self.kubelet
+        rest = url.split("://", 1)[1]
+        hostport, path = rest.split("/", 1)
+        port = int(hostport.rsplit(":", 1)[1])
+        resp: HTTPResponse = k.network.dial(
+            k.instance, loopback(k.node_name, port), HTTPRequest("POST", "/" + path),
+            protocol=STREAM_PROTOCOL, verb="POST", resource=url, result=_stream_result)
+        return resp
+
+
+def _stream_result(resp: HTTPResponse) -> str:
+    if resp.status != 101:
+        return str(resp.status)
+    body = resp.body or {}
+    if "exitCode" in body:
+        return f"101 Switching Protocols, exit code {body['exitCode']}"
+    return "101 Switching Protocols"

@@ -1,0 +1,159 @@
+"""The volume manager: the pod's volumes are set up before its sandbox starts.
+
+Mirrors ``pkg/kubelet/volumemanager`` (``WaitForAttachAndMount``) with two volume plugins
+(v1.35.0):
+
+* CSI persistent volumes (``pkg/volume/csi``): the kubelet *stages* a volume once per node
+  (``NodeStageVolume`` to the global mount, if the driver has ``STAGE_UNSTAGE_VOLUME``) and
+  *publishes* it into each pod (``NodePublishVolume``), each a call over the driver's socket
+  (:mod:`k8sbook.node.csi`); when the pod goes, it unpublishes and, when no other pod on the
+  node uses the volume, unstages it. The claim is taken as bound when ``spec.volumeName`` is
+  set.
+* the projected service-account token (``pkg/volume/projected`` with ``pkg/kubelet/token``):
+  the token of a TokenRequest bound to the pod, written with the pod's namespace into
+  ``/var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~projected/kube-api-access/`` and mounted
+  at ``/var/run/secrets/kubernetes.io/serviceaccount``. It is set up again at every sync, so
+  the token manager's refresh reaches the file the container reads.
+
+Simplified: the ServiceAccount admission plugin, which adds the ``kube-api-access-<random>``
+projected volume to every pod that does not opt out (``automountServiceAccountToken:
+false``) and refuses pods whose ServiceAccount does not exist, is not modelled: the kubelet
+mounts the token for every pod that does not opt out, as ``kube-api-access``, and starts a
+pod whose ServiceAccount does not exist without it (asking again after ``syncFrequency``).
+``ca.crt`` (from the ConfigMap ``kube-root-ca.crt``) is not written. No other volume types.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from k8sbook.core.status import StatusError
+from k8sbook.node.cri import RPCError
+from k8sbook.node.csi import CSIClient, publish_path, staging_path
+from k8sbook.node.kubelet.config import SYNC_FREQUENCY
+from k8sbook.node.kubelet.kubelet_pods import pod_dir
+from k8sbook.node.token_manager import token_request
+
+if TYPE_CHECKING:
+    from k8sbook.node.kubelet.kubelet import Kubelet
+    from k8sbook.node.kubelet.pod_workers import PodRecord
+
+Obj = dict[str, Any]
+TOKEN_VOLUME = "kube-api-access"
+
+
+class _MountError(Exception):
+    pass
+
+
+class VolumeManager:
+    def __init__(self, kubelet: Kubelet) -> None:
+        self.k = kubelet
+        self.csi: dict[str, CSIClient] = {}
+        #: volume handles staged on this node (the actual state of the world's device mounts)
+        self.staged: set[str] = set()
+
+    def register_csi_driver(self, driver: str) -> None:
+        """Plugin registration: the kubelet learns the driver's socket and asks NodeGetInfo."""
+        k = self.k
+        client = CSIClient(k.instance, k.network, k.node_name, driver)
+        client.node_get_info()
+        self.csi[driver] = client
+
+    # -- the service-account token ---------------------------------------------------------
+    def token_dir(self, uid: str) -> str:
+        return f"{pod_dir(self.k.root_dir, uid)}/volumes/kubernetes.io~projected/{TOKEN_VOLUME}"
+
+    def mount_service_account_token(self, pod: Obj) -> Obj:
+        """Get the pod's token (cached unless due for a refresh) and write the volume."""
+        k = self.k
+        meta = pod["metadata"]
+        tr = token_request(pod)
+        out = k.tokens.get_service_account_token(meta["namespace"], tr["metadata"]["name"], tr)
+        d = self.token_dir(meta["uid"])
+        k.filesystem[f"{d}/token"] = out["status"]["token"]
+        k.filesystem[f"{d}/namespace"] = meta["namespace"]
+        rec = k.records.get(f"{meta['namespace']}/{meta['name']}")
+        if rec is not None and rec.uid == meta["uid"]:
+            rec.token_dir = d
+        return out
+
+    def _mount_token(self, pod: Obj, rec: PodRecord) -> bool:
+        k = self.k
+        if pod["spec"].get("automountServiceAccountToken") is False:
+            return True
+        now = k.clock.now()
+        if rec.token_missing_at is not None and now - rec.token_missing_at < SYNC_FREQUENCY:
+            return True
+        try:
+            self.mount_service_account_token(pod)
+        except StatusError as err:
+            if err.code == 404:  # no such ServiceAccount: see the module's docstring
+                rec.token_missing_at = now
+                return True
+            k.recorder.event(pod, "Warning", "FailedMount",
+                             f'MountVolume.SetUp failed for volume "{TOKEN_VOLUME}" : failed '
+                             f"to fetch token: {err.status.get('message', '')}")
+            return False
+        rec.token_missing_at = None
+        return True
+
+    # -- CSI -------------------------------------------------------------------------------
+    def mount_volumes(self, pod: Obj, rec: PodRecord) -> bool:
+        """Set up every volume of the pod; False (and a FailedMount event) on failure."""
+        k = self.k
+        ns = pod["metadata"]["namespace"]
+        for v in pod["spec"].get("volumes", []):
+            claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+            if not claim or v["name"] in rec.mounted:
+                continue
+            try:
+                pvc = k.client.get("persistentvolumeclaims", claim, ns)
+                pv_name = pvc.get("spec", {}).get("volumeName")
+                if not pv_name:
+                    raise _MountError(f'PVC {ns}/{claim} is not bound')
+                pv = k.client.get("persistentvolumes", pv_name)
+                csi = pv.get("spec", {}).get("csi") or {}
+                driver = csi.get("driver", "")
+                client = self.csi.get(driver)
+                if client is None:
+                    raise _MountError(f"kubernetes.io/csi: mounter.SetUpAt failed to get CSI "
+                                      f"client: driver name {csi.get('driver')} not found in "
+                                      "the list of registered CSI drivers")
+                handle = csi["volumeHandle"]
+                stage = staging_path(driver, handle)
+                if "STAGE_UNSTAGE_VOLUME" in client.node_get_capabilities():
+                    if handle not in self.staged:
+                        client.node_stage_volume(handle, stage)
+                        self.staged.add(handle)
+                else:
+                    stage = ""
+                target = publish_path(rec.uid, pv_name)
+                client.node_publish_volume(handle, target, stage or None)
+            except (_MountError, RPCError, StatusError) as err:
+                msg = str(err) if not isinstance(err, StatusError) else err.status["message"]
+                k.recorder.event(pod, "Warning", "FailedMount",
+                                 f'MountVolume.SetUp failed for volume "{v["name"]}" : {msg}')
+                return False
+            rec.mounted[v["name"]] = (driver, handle, target)
+        return self._mount_token(pod, rec)
+
+    def unmount_volumes(self, rec: PodRecord) -> None:
+        for name in sorted(rec.mounted):
+            driver, handle, target = rec.mounted.pop(name)
+            client = self.csi[driver]
+            client.node_unpublish_volume(handle, target)
+            still_used = any(h == handle for r in self.k.records.values() if r is not rec
+                             for _, h, _ in r.mounted.values())
+            if not still_used and handle in self.staged:
+                client.node_unstage_volume(handle, staging_path(driver, handle))
+                self.staged.discard(handle)
+
+    def forget(self, rec: PodRecord) -> None:
+        """The pod is gone: its token and its directory go too."""
+        k = self.k
+        k.tokens.delete_service_account_token(rec.uid)
+        prefix = pod_dir(k.root_dir, rec.uid) + "/"
+        for path in [p for p in k.filesystem if p.startswith(prefix)]:
+            del k.filesystem[path]
+        rec.token_dir = ""

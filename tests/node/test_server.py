@@ -1,0 +1,20 @@
+"""The kubelet's server on 10250 (pkg/kubelet/server): exec and its body contract."""
+
+from k8sbook.apiserver.kubelet_client import KUBELET_CLIENT_CERT
+from tests.node.conftest import run_pod
+
+
+def test_exec_body_contract_and_not_found(node_a):
+    c, k = node_a
+    run_pod(c)
+    code, body = k.server.handle("POST", "/exec/default/web/app", KUBELET_CLIENT_CERT,
+                                 {"command": ["sh", "-c", "echo out; exit 2"]})
+    assert (code, body) == (200, {"text": "out\n", "exitCode": 2})
+    code, body = k.server.handle("GET", "/containerLogs/default/web/app",
+                                 KUBELET_CLIENT_CERT, {})
+    assert code == 200 and body["text"] == "app: started (attempt 0)\n"
+    assert k.server.handle("POST", "/exec/default/ghost/app", KUBELET_CLIENT_CERT,
+                           {})[0] == 404
+    code, body = k.server.handle("POST", "/portForward/default/web", KUBELET_CLIENT_CERT,
+                                 {"ports": "9999"})
+    assert code == 500 and "connection refused" in body["message"]

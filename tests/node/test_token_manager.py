@@ -1,0 +1,45 @@
+"""The projected service-account token and its refresh (pkg/kubelet/token)."""
+
+from k8sbook.client.in_cluster import TOKEN_PATH
+from tests.node.conftest import exec_in, run_pod
+
+
+def token_requests(c):
+    return [m for m in c.trace.filter(resource="serviceaccounts/token")
+            if m.path == "kubelet->kube-apiserver" and m.result == "201"]
+
+
+def test_token_written_at_start_and_refreshed_after_80_percent(node_a):
+    c, _ = node_a
+    c.admin().create({"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": "default", "namespace": "default"}})
+    run_pod(c)
+    first = exec_in(c, "web", ["cat", TOKEN_PATH])["text"]
+    assert first in c.apiserver.tokens.issued and len(token_requests(c)) == 1
+    c.run_for(0.8 * 3607 - 60)  # before 80 % of the TTL (less the jitter): no refresh
+    assert len(token_requests(c)) == 1
+    c.run_for(130)  # past it: the next sync of the pod refreshes
+    reqs = token_requests(c)
+    assert len(reqs) == 2 and 0.8 * 3607 - 10 <= reqs[1].t - reqs[0].t <= 0.8 * 3607 + 61
+    second = exec_in(c, "web", ["cat", TOKEN_PATH])["text"]
+    assert second != first and second in c.apiserver.tokens.issued
+
+
+def test_requires_refresh_rules(node_a):
+    c, k = node_a
+    tr = {"spec": {"expirationSeconds": 3607},
+          "status": {"expirationTimestamp": c.clock.timestamp(c.clock.now() + 3607)}}
+    assert not k.tokens.requires_refresh(tr)
+    long = {"spec": {"expirationSeconds": 7 * 86400},
+            "status": {"expirationTimestamp": c.clock.timestamp(c.clock.now() + 7 * 86400)}}
+    c.run_for(86400 + 11)  # older than maxTTL (24 h) though far from expiring
+    assert k.tokens.requires_refresh(long)
+
+
+def test_no_service_account_no_token_but_the_pod_runs(node_a):
+    c, _ = node_a
+    pod = run_pod(c)
+    assert pod["status"]["phase"] == "Running"
+    assert [m.result for m in c.trace.filter(resource="serviceaccounts/token")] == \
+        ["404 NotFound"]
+    assert exec_in(c, "web", ["cat", TOKEN_PATH])["exitCode"] == 1
