@@ -16,7 +16,6 @@ from k8sbook.apiserver.aggregator import FRONT_PROXY_CA, PROXY_CLIENT_CERT, apis
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate
 from k8sbook.apiserver.server import LOOPBACK_USER
 from k8sbook.core.status import StatusError
-from k8sbook.node.kubelet import KUBELET_PORT
 from k8sbook.textbook import scenarios
 from k8sbook.textbook.scenarios.metrics import TOP_PATH, build, kubectl_top_pods
 from tests.helpers import snapshot
@@ -147,7 +146,7 @@ def test_failed_request_leaves_the_store_unchanged() -> None:
 
 def test_kubelet_metrics_resource_needs_a_valid_token_and_nodes_metrics() -> None:
     cluster, server, _ = _ready()
-    kubelet_server = cluster.apiserver.kubelet_client.servers[f"node-a:{KUBELET_PORT}"]
+    kubelet_server = cluster.components["kubelet/node-a"].server
     code, _ = kubelet_server.handle("GET", "/metrics/resource", BearerToken("forged"), {})
     assert code == 401
     other = cluster.service_account_client("pod/x", "default", "nosy")

@@ -39,7 +39,9 @@ from k8sbook.apiserver.aggregator import (
     USERNAME_HEADER,
 )
 from k8sbook.apiserver.authentication import CLUSTER_CA, BearerToken, ClientCertificate
+from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.informer import SharedIndexInformer
+from k8sbook.client.network import Address, DialError
 from k8sbook.node.kubelet import KUBELET_PORT
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -150,22 +152,21 @@ class MetricsServer:
 
     def scrape(self) -> None:
         """One scrape of every known node's ``/metrics/resource``."""
-        servers = self.cluster.apiserver.kubelet_client.servers
+        network = self.cluster.network
         for node in sorted(self.nodes.lister(), key=lambda n: n["metadata"]["name"]):
             name = node["metadata"]["name"]
             addrs = {a["type"]: a["address"] for a in node.get("status", {}).get("addresses", [])}
             host = addrs.get("Hostname") or addrs.get("InternalIP") or name
             path = "/metrics/resource"
-            msg = self.trace.record(self.clock.now(), self.instance, f"kubelet/{name}",
-                                    "metrics-server->kubelet", SCRAPE_PROTOCOL, "GET", path,
-                                    "", "")
-            server = servers.get(f"{host}:{KUBELET_PORT}")
-            if server is None or not server.reachable():
-                self.trace.complete(msg, "connection refused")
-                self.scrapes.append((self.clock.now(), name, "connection refused"))
+            try:
+                resp = network.dial(self.instance, Address.tcp(host, KUBELET_PORT),
+                                    HTTPRequest("GET", path, credentials=self.token),
+                                    protocol=SCRAPE_PROTOCOL, verb="GET", resource=path,
+                                    result=HTTPResponse.result)
+            except DialError as err:
+                self.scrapes.append((self.clock.now(), name, err.result))
                 continue
-            code, body = server.handle("GET", path, self.token, {})
-            self.trace.complete(msg, str(code))
+            code, body = resp.status, resp.body
             self.scrapes.append((self.clock.now(), name, str(code)))
             if code != 200:
                 continue

@@ -136,7 +136,7 @@ class Aggregator:
     def service_address(self, ref: dict[str, Any]) -> str:
         """``<clusterIP>:<port>`` of the Service an APIService names (its DNS name if absent)."""
         port = ref.get("port", 443)
-        svc = self.apiserver._cached("services", ref["namespace"], ref["name"])
+        svc = self.apiserver.cached("services", ref["namespace"], ref["name"])
         ip = (svc or {}).get("spec", {}).get("clusterIP")
         return f"{ip}:{port}" if ip else f"{ref['name']}.{ref['namespace']}.svc:{port}"
 

@@ -88,8 +88,8 @@ class APIServer:
         self.admission = AdmissionChain(
             mutating=[DefaultTolerationSeconds(),
                       Priority(lambda: self.cached_objects("priorityclasses"))],
-            validating=[NamespaceLifecycle(lambda ns: self._cached("namespaces", "", ns)),
-                        NodeRestriction(lambda ns, name: self._cached("pods", ns, name))],
+            validating=[NamespaceLifecycle(lambda ns: self.cached("namespaces", "", ns)),
+                        NodeRestriction(lambda ns, name: self.cached("pods", ns, name))],
         )
         # MutatingAdmissionWebhook / ValidatingAdmissionWebhook, enabled by default and run
         # after the built-in plugins of their kind
@@ -162,11 +162,15 @@ class APIServer:
         self.storage.compact(rev, self._on_compact)
         return rev
 
-    # -- cache access (in-process, untraced: what informers inside the apiserver see) -----
+    # -- the extension interface --------------------------------------------------------------
+    # What the apiserver's own plugins and the handlers installed in ``handlers`` (kubelet
+    # client, pods/proxy, TokenRequest, kube-aggregator) use: the watch cache, read in process
+    # and untraced, as informers inside kube-apiserver read it, and the admission chain.
     def _cache(self, rt: ResourceType) -> WatchCache:
         return self.caches[rt.plural if not rt.group else f"{rt.plural}.{rt.group}"]
 
     def cached_objects(self, plural: str, group: str | None = None) -> list[dict[str, Any]]:
+        """Every object of a resource in the watch cache, in key order."""
         for rt in RESOURCES:
             if rt.plural == plural and (group is None or rt.group == group):
                 if not self.started:
@@ -174,7 +178,8 @@ class APIServer:
                 return [o for _, o in sorted(self._cache(rt).objects.items())]
         return []
 
-    def _cached(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def cached(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One object from the watch cache (``None`` if absent or before start-up)."""
         rt = by_plural("", plural) or next(r for r in RESOURCES if r.plural == plural)
         if not self.started:
             return None
@@ -330,8 +335,10 @@ class APIServer:
             meta.pop("namespace", None)
         return body
 
-    def _admit(self, op: str, rt: ResourceType, req: Request, user: UserInfo,
-               obj: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
+    def admit(self, op: str, rt: ResourceType, req: Request, user: UserInfo,
+              obj: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
+        """Run the admission chain (mutating, then validating plugins) on one request;
+        raises the first plugin's :class:`StatusError`."""
         name = (obj or old or {}).get("metadata", {}).get("name", req.name)
         self.admission.run(AdmissionAttributes(op, rt.kind, rt.group, rt.plural,  # type: ignore[arg-type]
                                                req.subresource, req.namespace, name, obj, old,
@@ -351,7 +358,7 @@ class APIServer:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = self.ids.generate_name(meta["generateName"])
         registry.apply_defaults(rt.kind, obj)
-        self._admit("CREATE", rt, req, user, obj, None)
+        self.admit("CREATE", rt, req, user, obj, None)
         registry.prepare_for_create(rt, obj)
         self._validate(rt, obj)
         meta.pop("resourceVersion", None)
@@ -426,7 +433,7 @@ class APIServer:
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
         registry.prepare_for_update(rt, obj, old, req.subresource)
-        self._admit("UPDATE", rt, req, user, obj, old)
+        self.admit("UPDATE", rt, req, user, obj, old)
         self._validate(rt, obj, old)
         if rt.kind == "Service":
             _keep_allocations(obj, old)
@@ -460,7 +467,7 @@ class APIServer:
                            f"Precondition failed: ResourceVersion in precondition: "
                            f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                            f"{meta['resourceVersion']}")
-        self._admit("DELETE", rt, req, user, None, old)
+        self.admit("DELETE", rt, req, user, None, old)
         grace = self._grace_period(rt, old, opts.get("gracePeriodSeconds"))
         if grace or meta.get("finalizers") or rt.kind == "Namespace":
             if meta.get("deletionTimestamp"):
@@ -520,7 +527,7 @@ class APIServer:
                 "target.kind", target.get("kind"), ["Node", "<empty>"])])
         if not target.get("name"):
             raise invalid("Binding", "", req.name, [validation.required("target.name")])
-        self._admit("CREATE", rt, req, user, body, None)
+        self.admit("CREATE", rt, req, user, body, None)
         pod = self.storage.get(rt.key(req.namespace, req.name))
         if pod is None:
             raise not_found("pods", "", req.name)
@@ -554,7 +561,7 @@ class APIServer:
         pod = self.storage.get(rt.key(req.namespace, req.name))
         if pod is None:
             raise not_found("pods", "", req.name)
-        self._admit("CREATE", rt, req, user, body, None)
+        self.admit("CREATE", rt, req, user, body, None)
         phase = pod.get("status", {}).get("phase")
         ignore_pdb = (phase in ("Succeeded", "Failed", "Pending")
                       or pod["metadata"].get("deletionTimestamp"))

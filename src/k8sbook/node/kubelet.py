@@ -245,7 +245,6 @@ class Kubelet:
         self.csi: dict[str, CSIClient] = {}
         self.server = KubeletServer(self)
         cluster.components[self.instance] = self
-        cluster.apiserver.kubelet_client.register(self.node_name, KUBELET_PORT, self.server)
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Kubelet:
@@ -255,7 +254,7 @@ class Kubelet:
         net.add_host(self.node_name, self.address)  # the machine's DNS record
         self.server_address = Address.tcp(self.address, KUBELET_PORT)
         net.listen(self.server_address, self.instance, self.server.serve_http,
-                   protocol="HTTPS")
+                   protocol="HTTPS", certificate=self.server.serving_cert_issuer)
         self._register()
         self.node_informer.run()
         self.pod_informer.add_event_handler(
