@@ -40,8 +40,19 @@ Different from a real kube-apiserver, said out loud:
   the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
   events) count from the epoch.
 
-kubectl's requests (recognised by their User-Agent) are recorded on the model's trace, on the
-path ``kubectl->kube-apiserver``.
+The front end is not part of the apiserver: it hands each decoded request to the model's
+kube-apiserver *through the model's network* (:mod:`k8sbook.client.network`), dialling the
+apiserver's address (``192.168.0.2:6443``) as ``kubectl`` when the User-Agent says kubectl and
+as ``http-client`` otherwise, so the trace shows ``kubectl->kube-apiserver`` and faults
+injected into the network apply. A watch opens a connection on the network; each event the
+apiserver pushes travels on it (and is recorded there) before it is written to the HTTP
+stream, and a fault that cuts the connection ends the HTTP stream. A dial the network refuses
+is answered ``503`` with the dial error (an HTTP server that has already accepted the TCP
+connection cannot refuse it any more).
+
+The module is split as the upstream packages are: :mod:`k8sbook.serve.routing` (the REST
+mapping), :mod:`k8sbook.serve.discovery` (discovery and OpenAPI), :mod:`k8sbook.serve.watch`
+(watch streams), :mod:`k8sbook.serve.kubeconfig` (``admin.conf``, running kubectl).
 
 Components plug in through :data:`COMPONENT_MODULES`: when the server starts, each module of
 this package named there is imported if it exists, and its ``attach(cluster, nodes)`` is called
@@ -51,19 +62,13 @@ controller manager); :func:`register_component` adds others.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import importlib
 import json
-import os
 import queue
 import secrets
-import select
-import shutil
 import socket
 import ssl
-import subprocess
 import tempfile
 import threading
 import time
@@ -76,16 +81,41 @@ from urllib.parse import parse_qs, urlsplit
 from k8sbook.api import fieldvalidation
 from k8sbook.api import patch as patching
 from k8sbook.api.request import Request, Response
-from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
+from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials, UserInfo
-from k8sbook.client.rest import object_key
+from k8sbook.client.network import Connection, DialError
+from k8sbook.client.rest import PROTOCOL, WATCH_PROTOCOL, Client, object_key
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized
-from k8sbook.core.trace import Message
 from k8sbook.serve import certs, printers
+from k8sbook.serve import watch as watching
+from k8sbook.serve.discovery import (
+    ALL_CATEGORY,
+    KUBERNETES_VERSION,
+    NOT_FOUND,
+    SUBRESOURCES,
+    api_group,
+    api_group_list,
+    api_resource_list,
+    group_versions,
+    openapi_v3,
+    openapi_v3_root,
+    version_info,
+)
+from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
+from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
+from k8sbook.serve.routing import PARAMS, Route, parse_path, wants_table
 
-#: The release the model follows (its objects validate against this release's schema).
-KUBERNETES_VERSION = "v1.35.0"
+__all__ = ["ADMIN", "ALL_CATEGORY", "COMPONENT_MODULES", "DEFAULT_NODES", "KUBERNETES_VERSION",
+           "SUBRESOURCES", "ModelServer", "Route", "api_group", "api_group_list",
+           "api_resource_list", "attach_components", "group_versions", "kubectl",
+           "openapi_v3", "openapi_v3_root", "parse_path", "register_component", "serve_forever",
+           "serves_logs", "version_info", "wants_table", "with_etcd_calls"]
+
+#: who the model's network says sent a request that came over HTTPS: kubectl (recognised by
+#: its User-Agent) or any other HTTP client (client libraries, curl)
+KUBECTL, HTTP_CLIENT = "kubectl", "http-client"
+
 #: kubeadm's admin identity (``admin.conf``), which the kubeconfig's token maps to.
 ADMIN = UserInfo("kubernetes-admin", ("kubeadm:cluster-admins",))
 #: The components :class:`ModelServer` starts when their module exists: (name, module, class).
@@ -96,25 +126,6 @@ COMPONENT_MODULES = (("kubelet", "node.kubelet", "Kubelet"),
                       "KubeControllerManager"))
 #: Nodes ``k8sbook serve`` asks the kubelet module (if there is one) to run.
 DEFAULT_NODES = ("node-a", "node-b")
-#: The categories kubectl expands ``kubectl get all`` to (``categories: ["all"]``).
-ALL_CATEGORY = {"pods", "services", "deployments", "replicasets"}
-#: Subresources whose handlers the model's apiserver implements, with their discovery data:
-#: (kind, group, version, verbs). ``log`` is listed when the apiserver can serve it.
-SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "status": ("", "", "", ("get", "patch", "update")),
-    "binding": ("Binding", "", "", ("create",)),
-    "eviction": ("Eviction", "policy", "v1", ("create",)),
-    "log": ("Pod", "", "", ("get",)),
-}
-#: Query parameters passed on to the apiserver, and how to read them.
-_PARAMS: dict[str, Callable[[str], Any]] = {
-    "resourceVersion": str, "resourceVersionMatch": str, "labelSelector": str,
-    "fieldSelector": str, "timeoutSeconds": int, "gracePeriodSeconds": int,
-    "allowWatchBookmarks": lambda v: v.lower() in ("true", "1"),
-    "container": str, "tailLines": int, "follow": lambda v: v.lower() in ("true", "1"),
-    "previous": lambda v: v.lower() in ("true", "1"), "timestamps": lambda v: v.lower() in (
-        "true", "1"),
-}
 
 _extra_components: list[tuple[str, Callable[[Cluster, list[str]], Any]]] = []
 
@@ -156,169 +167,6 @@ def serves_logs(cluster: Cluster) -> bool:
     """Whether the apiserver has a ``pods/log`` handler (the apiserver->kubelet path)."""
     return ("pods", "log") in getattr(cluster.apiserver, "handlers", {})
 
-
-# -- discovery ----------------------------------------------------------------------------------
-def group_versions() -> list[tuple[str, str]]:
-    return sorted({(rt.group, rt.version) for rt in RESOURCES if rt.group})
-
-
-def api_resource_list(group: str, version: str, *, logs: bool = False) -> dict[str, Any]:
-    """``APIResourceList`` for one group version (``/api/v1``, ``/apis/apps/v1`` ...)."""
-    resources: list[dict[str, Any]] = []
-    for rt in RESOURCES:
-        if rt.group != group or rt.version != version:
-            continue
-        entry: dict[str, Any] = {"name": rt.plural, "singularName": rt.kind.lower(),
-                                 "namespaced": rt.namespaced, "kind": rt.kind,
-                                 "verbs": sorted(rt.verbs)}
-        if rt.short_names:
-            entry["shortNames"] = list(rt.short_names)
-        if rt.plural in ALL_CATEGORY:
-            entry["categories"] = ["all"]
-        resources.append(entry)
-        for sub in rt.subresources:
-            if sub not in SUBRESOURCES or (sub == "log" and not logs):
-                continue
-            kind, sgroup, sversion, verbs = SUBRESOURCES[sub]
-            sub_entry: dict[str, Any] = {"name": f"{rt.plural}/{sub}", "singularName": "",
-                                         "namespaced": rt.namespaced, "kind": kind or rt.kind,
-                                         "verbs": list(verbs)}
-            if sgroup:
-                sub_entry.update(group=sgroup, version=sversion)
-            resources.append(sub_entry)
-    gv = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": resources}
-
-
-def api_group(group: str) -> dict[str, Any]:
-    versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions()
-                if g == group]
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
-            "preferredVersion": versions[0]}
-
-
-def api_group_list() -> dict[str, Any]:
-    groups = sorted({g for g, _ in group_versions()})
-    return {"kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [{k: v for k, v in api_group(g).items() if k not in ("kind", "apiVersion")}
-                       for g in groups]}
-
-
-def version_info() -> dict[str, str]:
-    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
-    return {"major": major, "minor": minor, "gitVersion": f"{KUBERNETES_VERSION}-k8sbook",
-            "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "",
-            "compiler": "k8sbook", "platform": "python"}
-
-
-def openapi_v3_root() -> dict[str, Any]:
-    """``/openapi/v3``: where each group version's document is (``serverRelativeURL``)."""
-    paths = {}
-    for group, version in [("", "v1"), *group_versions()]:
-        key = f"apis/{group}/{version}" if group else f"api/{version}"
-        doc = json.dumps(openapi_v3(group, version), sort_keys=True).encode()
-        digest = hashlib.sha512(doc).hexdigest().upper()
-        paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
-    return {"paths": paths}
-
-
-def openapi_v3(group: str, version: str) -> dict[str, Any]:
-    """A group version's OpenAPI v3 document: paths and operations, no type schemas."""
-    field_validation = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"},
-                        "description": "Ignore, Warn or Strict: what to do with unknown "
-                        "fields in the request body."}
-    paths: dict[str, Any] = {}
-    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
-    for rt in RESOURCES:
-        if rt.group != group or rt.version != version:
-            continue
-        gvk = {"group": group, "version": version, "kind": rt.kind}
-        base = f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced \
-            else f"{prefix}/{rt.plural}"
-
-        def op(action: str, *, validates: bool = False, _gvk: dict[str, str] = gvk,
-               _rt: ResourceType = rt) -> dict[str, Any]:
-            out: dict[str, Any] = {"operationId": f"{action}{_rt.kind}",
-                                   "x-kubernetes-action": action,
-                                   "x-kubernetes-group-version-kind": _gvk,
-                                   "responses": {"200": {"description": "OK"}}}
-            if validates:
-                out["parameters"] = [field_validation]
-            return out
-        paths[base] = {"get": op("list"), "post": op("post", validates=True)}
-        paths[f"{base}/{{name}}"] = {"get": op("get"), "put": op("put", validates=True),
-                                     "patch": op("patch", validates=True),
-                                     "delete": op("delete")}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-            "paths": paths, "components": {"schemas": {}}}
-
-
-# -- the REST mapping ---------------------------------------------------------------------------
-_NOT_FOUND = status_object(404, "NotFound", "the server could not find the requested resource")
-
-
-class Route:
-    """What ``RequestInfoFactory.NewRequestInfo`` derives from a path (resource requests)."""
-
-    def __init__(self, rt: ResourceType, namespace: str, name: str, subresource: str,
-                 watch_path: bool) -> None:
-        self.rt, self.namespace, self.name = rt, namespace, name
-        self.subresource, self.watch_path = subresource, watch_path
-
-
-def parse_path(path: str) -> Route | dict[str, Any] | None:
-    """A resource route, a discovery document, or ``None`` (404) for ``path``."""
-    parts = [p for p in path.split("/") if p]
-    if parts == ["api"]:
-        return {"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                "serverAddress": "127.0.0.1"}]}
-    if parts == ["apis"]:
-        return api_group_list()
-    if parts[:1] == ["api"] and len(parts) >= 2:
-        group, version, rest = "", parts[1], parts[2:]
-    elif parts[:1] == ["apis"] and len(parts) >= 2:
-        if parts[1] not in {g for g, _ in group_versions()}:
-            return None
-        if len(parts) == 2:
-            return api_group(parts[1])
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    if (group, version) not in {(r.group, r.version) for r in RESOURCES}:
-        return None
-    if not rest:
-        return {"__discovery__": (group, version)}
-    watch_path = rest[0] == "watch"
-    if watch_path:
-        rest = rest[1:]
-    namespace = ""
-    # /namespaces/{ns}/{resource}/... except the namespace's own subresources
-    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
-        namespace, rest = rest[1], rest[2:]
-    if not rest or len(rest) > 3:
-        return None
-    rt = by_plural(group, rest[0])
-    if rt is None or rt.version != version:
-        return None
-    if namespace and not rt.namespaced:
-        return None
-    name = rest[1] if len(rest) > 1 else ""
-    sub = rest[2] if len(rest) > 2 else ""
-    return Route(rt, namespace, name, sub, watch_path)
-
-
-def wants_table(accept: str) -> bool:
-    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins)."""
-    for choice in accept.split(","):
-        params = dict(p.strip().split("=", 1) for p in choice.split(";")[1:] if "=" in p)
-        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and \
-                params.get("v") in ("v1", "v1beta1"):
-            return True
-        if choice.split(";")[0].strip() in ("application/json", "*/*", "application/*"):
-            return False
-    return False
 
 
 class ModelServer:
@@ -421,27 +269,11 @@ class ModelServer:
     def kubeconfig(self) -> dict[str, Any]:
         """kubeadm's ``admin.conf`` for this server: cluster ``kubernetes`` with the CA, user
         ``kubernetes-admin`` with its client certificate and key."""
-        def b64(data: bytes) -> str:
-            return base64.b64encode(data).decode()
-        return {"apiVersion": "v1", "kind": "Config", "preferences": {},
-                "clusters": [{"name": "kubernetes", "cluster": {
-                    "server": self.url,
-                    "certificate-authority-data": b64(self.pki.ca.cert_pem)}}],
-                "users": [{"name": "kubernetes-admin", "user": {
-                    "client-certificate-data": b64(self.pki.admin.cert_pem),
-                    "client-key-data": b64(self.pki.admin.key_pem)}}],
-                "contexts": [{"name": "kubernetes-admin@kubernetes",
-                              "context": {"cluster": "kubernetes", "user": "kubernetes-admin",
-                                          "namespace": "default"}}],
-                "current-context": "kubernetes-admin@kubernetes"}
+        return admin_kubeconfig(self.url, self.pki)
 
     def write_kubeconfig(self, path: str | Path) -> Path:
         """Write the kubeconfig (JSON, which is YAML too) readable only by its owner."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(self.kubeconfig(), indent=2) + "\n")
-        p.chmod(0o600)
-        return p
+        return write_kubeconfig(self.kubeconfig(), path)
 
     # -- serving ---------------------------------------------------------------------------
     def serve(self, h: _Handler) -> None:
@@ -485,11 +317,11 @@ class ModelServer:
             gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
                 (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
             if gv is None or (gv != ("", "v1") and gv not in group_versions()):
-                raise StatusError(_NOT_FOUND)
+                raise StatusError(NOT_FOUND)
             return self._send_json(h, 200, openapi_v3(*gv))
         route = parse_path(path)
         if route is None:
-            raise StatusError(_NOT_FOUND)
+            raise StatusError(NOT_FOUND)
         if isinstance(route, dict):
             if h.command != "GET":
                 raise StatusError(status_object(405, "MethodNotAllowed",
@@ -552,11 +384,11 @@ class ModelServer:
             # front end does not, and answers what the apiserver answers a plain request
             raise bad_request("Upgrade request required")
         if route.subresource and not self._serves_subresource(rt, route.subresource):
-            raise StatusError(_NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
+            raise StatusError(NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
         if "dryRun" in query:
             raise bad_request("dryRun is not supported by the model's kube-apiserver")
         params: dict[str, Any] = {}
-        for key, conv in _PARAMS.items():
+        for key, conv in PARAMS.items():
             if key in query and query[key] != "":
                 try:
                     params[key] = conv(query[key])
@@ -590,9 +422,7 @@ class ModelServer:
         if verb == "watch":
             return self._serve_watch(h, req, table, query.get("includeObject", "Metadata"))
         with self.lock:
-            msg = self._record(h, req)
-            resp = self.cluster.apiserver.handle(req)
-            self._complete(msg, resp)
+            resp = self._call(h, req)
             self._flush()
             body_out = resp.body
             if table and resp.ok and verb in ("get", "list") and not route.subresource \
@@ -605,24 +435,62 @@ class ModelServer:
                                                                    "Metadata"))
         self._send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
 
-    def _record(self, h: _Handler, req: Request) -> Message | None:
-        """Put kubectl's request on the model's trace (path ``kubectl->kube-apiserver``);
-        other HTTP clients are not components of the model and are not traced."""
-        if not h.headers.get("User-Agent", "").startswith("kubectl"):
-            return None
-        name = req.name or ((req.body.get("metadata") or {}).get("name", "")
-                            if isinstance(req.body, dict) else "")
-        name = object_key(req.namespace, name) if name else req.namespace
-        res = req.resource + (f"/{req.subresource}" if req.subresource else "")
-        return self.cluster.trace.record(self.cluster.clock.now(), "kubectl", "kube-apiserver",
-                                         "kubectl->kube-apiserver", "HTTPS",
-                                         req.verb.upper(), res, name, "")
+    # -- the model's network -----------------------------------------------------------------
+    @staticmethod
+    def _client_of(h: _Handler) -> str:
+        return KUBECTL if h.headers.get("User-Agent", "").startswith("kubectl") else HTTP_CLIENT
 
-    def _complete(self, msg: Message | None, resp: Response) -> None:
-        result = str(resp.code)
-        if not resp.ok and resp.body and resp.body.get("reason"):
-            result += f" {resp.body['reason']}"
-        self.cluster.trace.complete(msg, result)
+    def _call(self, h: _Handler, req: Request) -> Response:
+        """Send ``req`` to the model's kube-apiserver over the model's network (the lock is
+        held); a failed dial becomes a ``503`` Status with the dial error."""
+        verb, res, name = Client.describe(req)
+        try:
+            resp: Response = self.cluster.network.dial(
+                self._client_of(h), self.cluster.apiserver.address, req, protocol=PROTOCOL,
+                verb=verb, resource=res, name=name, result=Response.result)
+        except DialError as err:
+            raise _unreachable(err) from None
+        return resp
+
+    def _open_watch(self, h: _Handler, req: Request, events: queue.Queue[watching.Event]
+                    ) -> tuple[Connection, Response]:
+        """Open a watch on the model's network: each event is recorded on the connection,
+        then queued for the HTTP stream; a cut connection ends the stream."""
+        verb, res, name = Client.describe(req)
+        box: list[Connection] = []
+
+        def on_event(event: dict[str, Any] | None) -> None:
+            conn = box[0] if box else None
+            if conn is not None and not conn.closed:
+                if event is None:
+                    conn.deliver("CLOSED", req.resource)
+                else:
+                    obj = event.get("object") or {}
+                    meta = obj.get("metadata", {})
+                    key = object_key(meta.get("namespace", ""), meta.get("name", "")) \
+                        if meta.get("name") else ""
+                    result = meta.get("resourceVersion", "") if event["type"] != "ERROR" \
+                        else f"{obj.get('code')} {obj.get('reason')}"
+                    conn.deliver(event["type"], req.resource, key, result)
+            events.put(event)
+
+        try:
+            conn, resp = self.cluster.network.open(
+                self._client_of(h), self.cluster.apiserver.address, (req, on_event),
+                protocol=PROTOCOL, verb=verb, resource=res, name=name, result=Response.result,
+                stream_protocol=WATCH_PROTOCOL, on_open=box.append)
+        except DialError as err:
+            raise _unreachable(err) from None
+        if resp.watch is None:
+            conn.close()
+        else:
+            watcher = resp.watch
+
+            def cut() -> None:
+                watcher.stop()
+                events.put(None)
+            conn.on_break = cut
+        return conn, resp
 
     def _serves_subresource(self, rt: ResourceType, sub: str) -> bool:
         """Subresources the model implements: the apiserver's own (status, binding, eviction)
@@ -665,10 +533,8 @@ class ModelServer:
         and streams the text back as ``text/plain``."""
         with self.lock:
             if not serves_logs(self.cluster):
-                raise StatusError(_NOT_FOUND)
-            msg = self._record(h, req)
-            resp = self.cluster.apiserver.handle(req)
-            self._complete(msg, resp)
+                raise StatusError(NOT_FOUND)
+            resp = self._call(h, req)
             self._flush()
         if not resp.ok:
             return self._send_json(h, resp.code, resp.body or {})
@@ -676,47 +542,25 @@ class ModelServer:
         self._send(h, 200, text.encode(), "text/plain")
 
     def _serve_watch(self, h: _Handler, req: Request, table: bool, include: str) -> None:
-        events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        events: queue.Queue[watching.Event] = queue.Queue()
         with self.lock:
-            msg = self._record(h, req)
-            resp: Response = self.cluster.apiserver.handle(req, on_event=events.put)
-            self._complete(msg, resp)
+            conn, resp = self._open_watch(h, req, events)
             self._flush()
         if not resp.ok or resp.watch is None:
             return self._send_json(h, resp.code, resp.body or {})
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        h.close_connection = True
-        first = True
+        kind = req_kind(req)
+
+        def render(event: dict[str, Any], first: bool) -> dict[str, Any]:
+            with self.lock:
+                obj = printers.table(kind, [event["object"]], self.cluster.clock,
+                                     include_object=include, headers=first)
+            return {"type": event["type"], "object": obj}
         try:
-            while True:
-                try:
-                    event = events.get(timeout=0.25)
-                except queue.Empty:
-                    if self._stopping.is_set() or _peer_closed(h.connection):
-                        break
-                    continue
-                if event is None:
-                    break
-                if table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                    with self.lock:
-                        obj = printers.table(req_kind(req), [event["object"]],
-                                             self.cluster.clock, include_object=include,
-                                             headers=first)
-                    event = {"type": event["type"], "object": obj}
-                    first = False
-                line = json.dumps(event).encode() + b"\n"
-                h.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
-                h.wfile.flush()
-            h.wfile.write(b"0\r\n\r\n")
-            h.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            pass
+            watching.stream(h, events, self._stopping, render if table else None)
         finally:
             with self.lock:
                 resp.watch.stop()
+                conn.close()
                 self._flush()
 
     # -- writing ---------------------------------------------------------------------------
@@ -741,16 +585,6 @@ def req_kind(req: Request) -> str:
     rt = by_plural(req.group, req.resource)
     return rt.kind if rt is not None else ""
 
-
-def _peer_closed(conn: socket.socket) -> bool:
-    """True once the client has gone away (readable, and reading gives end-of-file)."""
-    try:
-        readable, _, _ = select.select([conn], [], [], 0)
-        if not readable:
-            return False
-        return conn.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
 
 
 class _TLSServer(ThreadingHTTPServer):
@@ -790,19 +624,6 @@ class _Handler(BaseHTTPRequestHandler):
         return  # quiet: the model has a trace; the HTTP access log is noise
 
 
-def kubectl(kubeconfig: str | Path, *args: str, stdin: str | None = None,
-            timeout: float = 30) -> str:
-    """Run the real ``kubectl`` against a kubeconfig; return what it printed (stdout, then
-    stderr), as a reader would see it in a terminal."""
-    binary = shutil.which("kubectl")
-    if binary is None:
-        raise FileNotFoundError("kubectl is not on PATH")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)
-    return (proc.stdout + proc.stderr).rstrip("\n")
-
-
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
                   seed: int = 0, out: Callable[[str], None] | None = None) -> None:
     """``k8sbook serve``: start, write the kubeconfig, print how to use it, run until ^C."""
@@ -824,17 +645,6 @@ def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
         server.stop()
 
 
-def with_etcd_calls(messages: list[Message], src: str = "kubectl") -> list[Message]:
-    """The requests ``src`` sent, each followed by the etcd calls kube-apiserver made to
-    serve it (recorded right after the request, as the apiserver is single-threaded)."""
-    out: list[Message] = []
-    following = False
-    for m in messages:
-        if m.src == src:
-            following = True
-            out.append(m)
-        elif following and (m.src, m.dst) == ("kube-apiserver", "etcd"):
-            out.append(m)
-        else:
-            following = False
-    return out
+def _unreachable(err: DialError) -> StatusError:
+    """The model's network did not let the request reach the apiserver."""
+    return StatusError(status_object(503, "ServiceUnavailable", str(err)))
