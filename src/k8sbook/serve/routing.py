@@ -12,7 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from k8sbook.api import fieldvalidation
+from k8sbook.api import patch as patching
+from k8sbook.api.request import Request
 from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
+from k8sbook.core.status import StatusError, bad_request
 from k8sbook.serve.discovery import api_group, api_group_list, group_versions
 
 #: Query parameters passed on to the apiserver, and how to read them.
@@ -88,4 +92,29 @@ def wants_table(accept: str) -> bool:
             return False
     return False
 
+
+def check_fields(req: Request, directive: str, current: dict[str, Any] | None) -> list[str]:
+    """Unknown fields in a create, update or patch (``current``: the object a patch applies
+    to): 400 if Strict, warnings if Warn (``fieldValidation``)."""
+    if req.verb not in ("create", "update", "patch") or req.subresource in (
+            "binding", "eviction") or not isinstance(req.body, dict | list):
+        return []
+    obj = req.body
+    if req.verb == "patch":
+        if current is None:
+            return []  # the apiserver answers the 404
+        try:
+            obj = patching.apply_patch(current, req.body, req.content_type)
+        except StatusError:
+            return []  # the apiserver answers the same error
+    if not isinstance(obj, dict):
+        return []
+    fields = fieldvalidation.unknown_fields(obj)
+    if fields and directive == "Strict":
+        message = fieldvalidation.strict_message(fields)
+        if req.verb != "patch":  # the body failed to decode as the kind
+            kind, version = obj.get("kind", ""), str(obj.get("apiVersion", "")).split("/")[-1]
+            message = f'{kind} in version "{version}" cannot be handled as a {kind}: {message}'
+        raise bad_request(message)
+    return [f'unknown field "{f}"' for f in fields]
 

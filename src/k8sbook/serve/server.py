@@ -63,32 +63,32 @@ controller manager); :func:`register_component` adds others.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import json
 import queue
 import secrets
-import socket
 import ssl
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from k8sbook.api import fieldvalidation
-from k8sbook.api import patch as patching
-from k8sbook.api.request import Request, Response
+from k8sbook.api.request import Request
 from k8sbook.api.resources import ResourceType, by_plural
-from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials, UserInfo
-from k8sbook.client.network import Connection, DialError
-from k8sbook.client.rest import PROTOCOL, WATCH_PROTOCOL, Client, object_key
+from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
-from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized
+from k8sbook.core.status import StatusError, bad_request, status_object
 from k8sbook.serve import certs, printers
 from k8sbook.serve import watch as watching
+from k8sbook.serve.components import (
+    COMPONENT_MODULES,
+    DEFAULT_NODES,
+    attach_components,
+    register_component,
+    serves_logs,
+)
 from k8sbook.serve.discovery import (
     ALL_CATEGORY,
     KUBERNETES_VERSION,
@@ -102,9 +102,11 @@ from k8sbook.serve.discovery import (
     openapi_v3_root,
     version_info,
 )
+from k8sbook.serve.http import Handler, TLSServer, credentials, read_body, send, send_json
 from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
 from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
-from k8sbook.serve.routing import PARAMS, Route, parse_path, wants_table
+from k8sbook.serve.model_client import call, client_of, open_watch
+from k8sbook.serve.routing import PARAMS, Route, check_fields, parse_path, wants_table
 
 __all__ = ["ADMIN", "ALL_CATEGORY", "COMPONENT_MODULES", "DEFAULT_NODES", "KUBERNETES_VERSION",
            "SUBRESOURCES", "ModelServer", "Route", "api_group", "api_group_list",
@@ -112,62 +114,8 @@ __all__ = ["ADMIN", "ALL_CATEGORY", "COMPONENT_MODULES", "DEFAULT_NODES", "KUBER
            "openapi_v3", "openapi_v3_root", "parse_path", "register_component", "serve_forever",
            "serves_logs", "version_info", "wants_table", "with_etcd_calls"]
 
-#: who the model's network says sent a request that came over HTTPS: kubectl (recognised by
-#: its User-Agent) or any other HTTP client (client libraries, curl)
-KUBECTL, HTTP_CLIENT = "kubectl", "http-client"
-
 #: kubeadm's admin identity (``admin.conf``), which the kubeconfig's token maps to.
 ADMIN = UserInfo("kubernetes-admin", ("kubeadm:cluster-admins",))
-#: The components :class:`ModelServer` starts when their module exists: (name, module, class).
-#: A module may instead define ``attach(cluster, nodes)``, which is then called.
-COMPONENT_MODULES = (("kubelet", "node.kubelet", "Kubelet"),
-                     ("kube-scheduler", "controlplane.scheduler", "KubeScheduler"),
-                     ("kube-controller-manager", "controlplane.controller_manager",
-                      "KubeControllerManager"))
-#: Nodes ``k8sbook serve`` asks the kubelet module (if there is one) to run.
-DEFAULT_NODES = ("node-a", "node-b")
-
-_extra_components: list[tuple[str, Callable[[Cluster, list[str]], Any]]] = []
-
-
-def register_component(name: str, attach: Callable[[Cluster, list[str]], Any]) -> None:
-    """Run ``attach(cluster, nodes)`` on every :class:`ModelServer` started from now on."""
-    _extra_components.append((name, attach))
-
-
-def attach_components(cluster: Cluster, nodes: list[str]) -> list[str]:
-    """Start every component the package has (kubelets for ``nodes``, the scheduler, the
-    controller manager), then the registered extras; return their names."""
-    attached = []
-    for name, mod, cls in COMPONENT_MODULES:
-        try:
-            module = importlib.import_module(f"k8sbook.{mod}")
-        except ModuleNotFoundError as err:
-            if err.name == f"k8sbook.{mod}":
-                continue  # not written yet
-            raise
-        attach = getattr(module, "attach", None)
-        if callable(attach):
-            attach(cluster, nodes)
-        elif hasattr(module, cls):
-            component = getattr(module, cls)
-            for instance in (nodes if name == "kubelet" else [None]):
-                started = component(cluster, instance) if instance else component(cluster)
-                started.start()
-        else:
-            continue
-        attached.append(name)
-    for name, attach in _extra_components:
-        attach(cluster, nodes)
-        attached.append(name)
-    return attached
-
-
-def serves_logs(cluster: Cluster) -> bool:
-    """Whether the apiserver has a ``pods/log`` handler (the apiserver->kubelet path)."""
-    return ("pods", "log") in getattr(cluster.apiserver, "handlers", {})
-
-
 
 class ModelServer:
     """A model cluster served over HTTP on the loopback interface."""
@@ -187,7 +135,7 @@ class ModelServer:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.pki = certs.make_pki()
-        self._httpd = _TLSServer((host, port), _Handler, self._tls_context())
+        self._httpd = TLSServer((host, port), Handler, self._tls_context())
         self._httpd.daemon_threads = True
         self._httpd.model = self  # type: ignore[attr-defined]
         self.requests = 0
@@ -212,7 +160,7 @@ class ModelServer:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def start(self) -> ModelServer:
+    def start(self) -> Self:
         serve = threading.Thread(target=self._httpd.serve_forever, name="k8sbook-http",
                                  kwargs={"poll_interval": 0.1}, daemon=True)
         serve.start()
@@ -276,7 +224,7 @@ class ModelServer:
         return write_kubeconfig(self.kubeconfig(), path)
 
     # -- serving ---------------------------------------------------------------------------
-    def serve(self, h: _Handler) -> None:
+    def serve(self, h: Handler) -> None:
         """Serve one HTTP request; any failure is answered as a Status."""
         self.requests += 1
         try:
@@ -287,38 +235,38 @@ class ModelServer:
         try:
             self._serve(h)
         except StatusError as err:
-            self._send_json(h, err.code, err.status)
+            send_json(h, err.code, err.status)
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
         except Exception as err:  # noqa: BLE001 - a bug must not stop the server
             msg = f"{type(err).__name__}: {err}"
-            self._send_json(h, 500, status_object(500, "InternalError",
+            send_json(h, 500, status_object(500, "InternalError",
                                                   f"Internal error occurred: {msg}",
                                                   causes=[{"message": msg}]))
 
-    def _serve(self, h: _Handler) -> None:
+    def _serve(self, h: Handler) -> None:
         url = urlsplit(h.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         path = url.path.rstrip("/") or "/"
         if path in ("/healthz", "/livez", "/readyz"):
-            return self._send(h, 200, b"ok", "text/plain; charset=utf-8")
+            return send(h, 200, b"ok", "text/plain; charset=utf-8")
         if path == "/version":
-            return self._send_json(h, 200, version_info())
+            return send_json(h, 200, version_info())
         if path == "/":
             paths = ["/api", "/api/v1", "/apis", *sorted({f"/apis/{g}" for g, _ in
                                                          group_versions()}),
                      *[f"/apis/{g}/{v}" for g, v in group_versions()],
                      "/healthz", "/livez", "/readyz", "/version"]
-            return self._send_json(h, 200, {"paths": sorted(paths)})
+            return send_json(h, 200, {"paths": sorted(paths)})
         if path == "/openapi/v3":
-            return self._send_json(h, 200, openapi_v3_root())
+            return send_json(h, 200, openapi_v3_root())
         if path.startswith("/openapi/v3/"):
             rest = path[len("/openapi/v3/"):].split("/")
             gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
                 (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
             if gv is None or (gv != ("", "v1") and gv not in group_versions()):
                 raise StatusError(NOT_FOUND)
-            return self._send_json(h, 200, openapi_v3(*gv))
+            return send_json(h, 200, openapi_v3(*gv))
         route = parse_path(path)
         if route is None:
             raise StatusError(NOT_FOUND)
@@ -332,41 +280,10 @@ class ModelServer:
                 with self.lock:
                     logs = serves_logs(self.cluster)
                 route = api_resource_list(group, version, logs=logs)
-            return self._send_json(h, 200, route)
+            return send_json(h, 200, route)
         return self._serve_resource(h, route, query)
 
-    def _credentials(self, h: _Handler) -> Credentials:
-        """The x509 authenticator first (a verified client certificate), then a bearer
-        token, else anonymous: the order of kube-apiserver's union authenticator."""
-        peer = h.connection.getpeercert() if isinstance(h.connection, ssl.SSLSocket) else None
-        if peer:
-            subject = [attr for rdn in peer.get("subject", ()) for attr in rdn]
-            cn = next((v for k, v in subject if k == "commonName"), "")
-            orgs = tuple(v for k, v in subject if k == "organizationName")
-            return ClientCertificate(cn, orgs)  # the handshake verified it against the CA
-        auth = h.headers.get("Authorization", "")
-        if not auth:
-            return None
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized()
-        return BearerToken(token.strip())
-
-    def _body(self, h: _Handler) -> Any:
-        raw = h.raw_body
-        if not raw:
-            return None
-        ctype = (h.headers.get("Content-Type") or "application/json").split(";")[0].strip()
-        if not ctype.endswith("json"):
-            raise StatusError(status_object(
-                415, "UnsupportedMediaType", f"the body of the request was in an unknown format "
-                f"- accepted media types include: application/json (got {ctype})"))
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise bad_request(f"couldn't get version/kind; json parse error: {err}") from err
-
-    def _serve_resource(self, h: _Handler, route: Route, query: dict[str, str]) -> None:
+    def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         watch = route.watch_path or query.get("watch", "").lower() in ("true", "1")
         verb = {"GET": "watch" if watch else ("get" if route.name else "list"),
@@ -394,7 +311,7 @@ class ModelServer:
                     params[key] = conv(query[key])
                 except ValueError as err:
                     raise bad_request(f"invalid value for {key}: {query[key]!r}") from err
-        body = self._body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
+        body = read_body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
         if h.command == "DELETE":
             if body is not None and not isinstance(body, dict):
                 raise bad_request("the body of a DELETE must be a DeleteOptions object")
@@ -408,21 +325,22 @@ class ModelServer:
                 f for f in (params.get("fieldSelector", ""), f"metadata.name={route.name}") if f)
         req = Request(verb, rt.plural, rt.group, route.namespace,
                       "" if watch else route.name, route.subresource, body=body, params=params,
-                      credentials=self._credentials(h),
+                      credentials=credentials(h),
                       content_type=(h.headers.get("Content-Type") or "application/json")
                       .split(";")[0].strip())
         directive = query.get("fieldValidation", "Ignore") or "Ignore"
         if directive not in fieldvalidation.DIRECTIVES:
             choices = ", ".join(fieldvalidation.DIRECTIVES)
             raise bad_request(f"fieldValidation must be one of {choices}, got {directive!r}")
-        warnings = self._check_fields(req, directive) if directive != "Ignore" else []
+        warnings = check_fields(req, directive, self._current(req)) \
+            if directive != "Ignore" else []
         table = wants_table(h.headers.get("Accept", ""))
         if route.subresource == "log" and verb == "get":
             return self._serve_log(h, req)
         if verb == "watch":
             return self._serve_watch(h, req, table, query.get("includeObject", "Metadata"))
         with self.lock:
-            resp = self._call(h, req)
+            resp = call(self.cluster, client_of(h.headers.get("User-Agent", "")), req)
             self._flush()
             body_out = resp.body
             if table and resp.ok and verb in ("get", "list") and not route.subresource \
@@ -433,64 +351,16 @@ class ModelServer:
                                           resource_version=rv if verb == "list" else "",
                                           include_object=query.get("includeObject",
                                                                    "Metadata"))
-        self._send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+        send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
 
-    # -- the model's network -----------------------------------------------------------------
-    @staticmethod
-    def _client_of(h: _Handler) -> str:
-        return KUBECTL if h.headers.get("User-Agent", "").startswith("kubectl") else HTTP_CLIENT
-
-    def _call(self, h: _Handler, req: Request) -> Response:
-        """Send ``req`` to the model's kube-apiserver over the model's network (the lock is
-        held); a failed dial becomes a ``503`` Status with the dial error."""
-        verb, res, name = Client.describe(req)
-        try:
-            resp: Response = self.cluster.network.dial(
-                self._client_of(h), self.cluster.apiserver.address, req, protocol=PROTOCOL,
-                verb=verb, resource=res, name=name, result=Response.result)
-        except DialError as err:
-            raise _unreachable(err) from None
-        return resp
-
-    def _open_watch(self, h: _Handler, req: Request, events: queue.Queue[watching.Event]
-                    ) -> tuple[Connection, Response]:
-        """Open a watch on the model's network: each event is recorded on the connection,
-        then queued for the HTTP stream; a cut connection ends the stream."""
-        verb, res, name = Client.describe(req)
-        box: list[Connection] = []
-
-        def on_event(event: dict[str, Any] | None) -> None:
-            conn = box[0] if box else None
-            if conn is not None and not conn.closed:
-                if event is None:
-                    conn.deliver("CLOSED", req.resource)
-                else:
-                    obj = event.get("object") or {}
-                    meta = obj.get("metadata", {})
-                    key = object_key(meta.get("namespace", ""), meta.get("name", "")) \
-                        if meta.get("name") else ""
-                    result = meta.get("resourceVersion", "") if event["type"] != "ERROR" \
-                        else f"{obj.get('code')} {obj.get('reason')}"
-                    conn.deliver(event["type"], req.resource, key, result)
-            events.put(event)
-
-        try:
-            conn, resp = self.cluster.network.open(
-                self._client_of(h), self.cluster.apiserver.address, (req, on_event),
-                protocol=PROTOCOL, verb=verb, resource=res, name=name, result=Response.result,
-                stream_protocol=WATCH_PROTOCOL, on_open=box.append)
-        except DialError as err:
-            raise _unreachable(err) from None
-        if resp.watch is None:
-            conn.close()
-        else:
-            watcher = resp.watch
-
-            def cut() -> None:
-                watcher.stop()
-                events.put(None)
-            conn.on_break = cut
-        return conn, resp
+    def _current(self, req: Request) -> dict[str, Any] | None:
+        """The object a patch applies to (for the field check), read under the lock."""
+        if req.verb != "patch":
+            return None
+        with self.lock:
+            rt = by_plural(req.group, req.resource)
+            return self.cluster.apiserver.storage.get(rt.key(req.namespace, req.name)) \
+                if rt is not None else None
 
     def _serves_subresource(self, rt: ResourceType, sub: str) -> bool:
         """Subresources the model implements: the apiserver's own (status, binding, eviction)
@@ -500,54 +370,26 @@ class ModelServer:
         with self.lock:
             return (rt.plural, sub) in getattr(self.cluster.apiserver, "handlers", {})
 
-    def _check_fields(self, req: Request, directive: str) -> list[str]:
-        """Unknown fields in a create, update or patch: 400 if Strict, warnings if Warn."""
-        if req.verb not in ("create", "update", "patch") or req.subresource in (
-                "binding", "eviction") or not isinstance(req.body, dict | list):
-            return []
-        obj = req.body
-        if req.verb == "patch":
-            with self.lock:
-                rt = by_plural(req.group, req.resource)
-                current = self.cluster.apiserver.storage.get(rt.key(req.namespace, req.name)) \
-                    if rt is not None else None
-            if current is None:
-                return []  # the apiserver answers the 404
-            try:
-                obj = patching.apply_patch(current, req.body, req.content_type)
-            except StatusError:
-                return []  # the apiserver answers the same error
-        if not isinstance(obj, dict):
-            return []
-        fields = fieldvalidation.unknown_fields(obj)
-        if fields and directive == "Strict":
-            message = fieldvalidation.strict_message(fields)
-            if req.verb != "patch":  # the body failed to decode as the kind
-                kind, version = obj.get("kind", ""), str(obj.get("apiVersion", "")).split("/")[-1]
-                message = f'{kind} in version "{version}" cannot be handled as a {kind}: {message}'
-            raise bad_request(message)
-        return [f'unknown field "{f}"' for f in fields]
-
-    def _serve_log(self, h: _Handler, req: Request) -> None:
+    def _serve_log(self, h: Handler, req: Request) -> None:
         """``pods/log``: the apiserver asks the pod's kubelet (``kube-apiserver->kubelet``)
         and streams the text back as ``text/plain``."""
         with self.lock:
             if not serves_logs(self.cluster):
                 raise StatusError(NOT_FOUND)
-            resp = self._call(h, req)
+            resp = call(self.cluster, client_of(h.headers.get("User-Agent", "")), req)
             self._flush()
         if not resp.ok:
-            return self._send_json(h, resp.code, resp.body or {})
+            return send_json(h, resp.code, resp.body or {})
         text = str((resp.body or {}).get("text", ""))
-        self._send(h, 200, text.encode(), "text/plain")
+        send(h, 200, text.encode(), "text/plain")
 
-    def _serve_watch(self, h: _Handler, req: Request, table: bool, include: str) -> None:
+    def _serve_watch(self, h: Handler, req: Request, table: bool, include: str) -> None:
         events: queue.Queue[watching.Event] = queue.Queue()
         with self.lock:
-            conn, resp = self._open_watch(h, req, events)
+            conn, resp = open_watch(self.cluster, client_of(h.headers.get("User-Agent", "")), req, events)
             self._flush()
         if not resp.ok or resp.watch is None:
-            return self._send_json(h, resp.code, resp.body or {})
+            return send_json(h, resp.code, resp.body or {})
         kind = req_kind(req)
 
         def render(event: dict[str, Any], first: bool) -> dict[str, Any]:
@@ -563,65 +405,10 @@ class ModelServer:
                 conn.close()
                 self._flush()
 
-    # -- writing ---------------------------------------------------------------------------
-    @staticmethod
-    def _send(h: _Handler, code: int, data: bytes, ctype: str,
-              warnings: list[str] | None = None) -> None:
-        h.send_response(code)
-        h.send_header("Content-Type", ctype)
-        for w in warnings or []:  # RFC 7234 warn-code 299, agent "-", as the apiserver sends
-            h.send_header("Warning", "299 - " + json.dumps(w))
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        if h.command != "HEAD":
-            h.wfile.write(data)
-
-    def _send_json(self, h: _Handler, code: int, body: dict[str, Any],
-                   warnings: list[str] | None = None) -> None:
-        self._send(h, code, json.dumps(body).encode(), "application/json", warnings)
-
-
 def req_kind(req: Request) -> str:
     rt = by_plural(req.group, req.resource)
     return rt.kind if rt is not None else ""
 
-
-
-class _TLSServer(ThreadingHTTPServer):
-    """An HTTPS server whose TLS handshakes happen in the per-connection threads."""
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 context: ssl.SSLContext) -> None:
-        self.context = context
-        super().__init__(address, handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = self.socket.accept()
-        return self.context.wrap_socket(sock, server_side=True,
-                                        do_handshake_on_connect=False), addr
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(10)
-        try:
-            request.do_handshake()
-        except (ssl.SSLError, OSError):
-            return  # not TLS, or a certificate the CA did not sign: no connection
-        request.settimeout(None)
-        super().finish_request(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "k8sbook-apiserver"
-    raw_body = b""
-
-    def _dispatch(self) -> None:
-        self.server.model.serve(self)  # type: ignore[attr-defined]
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # quiet: the model has a trace; the HTTP access log is noise
 
 
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
@@ -643,8 +430,3 @@ def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
         out("k8sbook: stopping")
     finally:
         server.stop()
-
-
-def _unreachable(err: DialError) -> StatusError:
-    """The model's network did not let the request reach the apiserver."""
-    return StatusError(status_object(503, "ServiceUnavailable", str(err)))
