@@ -142,7 +142,9 @@ def cluster_ip_resolver(get_service: Callable[[str, str], dict[str, Any] | None]
 
 def _rule_matches(rule: dict[str, Any], attrs: AdmissionAttributes, version: str) -> bool:
     def has(values: list[str] | None, want: str) -> bool:
-        return bool(values) and ("*" in values or want in values)
+        if not values:
+            return False
+        return "*" in values or want in values
 
     resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
     scope = rule.get("scope", "*")
@@ -151,7 +153,8 @@ def _rule_matches(rule: dict[str, Any], attrs: AdmissionAttributes, version: str
             and has(rule.get("apiGroups"), attrs.api_group)
             and has(rule.get("apiVersions"), version)
             and (has(rule.get("resources"), resource)
-                 or (attrs.subresource and has(rule.get("resources"), f"*/{attrs.subresource}")))
+                 or (bool(attrs.subresource)
+                     and has(rule.get("resources"), f"*/{attrs.subresource}")))
             and (scope == "*" or (scope == "Namespaced") == namespaced))
 
 

@@ -703,7 +703,7 @@ class EtcdServer:
     def data_dir(self) -> str:
         return os.path.join(self.workdir, "data")
 
-    def start(self, timeout: float = 15.0) -> EtcdServer:
+    def start(self, timeout: float = 15.0) -> Self:
         if self.process is not None and self.process.poll() is None:
             return self
         peer = f"http://127.0.0.1:{self.peer_port}"
