@@ -46,7 +46,7 @@ from k8sbook.core.status import StatusError
 from k8sbook.core.trace import Trace, component_of
 from k8sbook.node.container_runtime import Registry
 from k8sbook.node.kube_proxy import KubeProxy
-from k8sbook.node.kubelet import KUBELET_PORT, Kubelet
+from k8sbook.node.kubelet import Kubelet
 from k8sbook.node.machine import Machine
 
 #: kubeadm's default ``--cluster-cidr`` (``podSubnet``) is unset; the model uses the
@@ -207,8 +207,6 @@ class Cluster:
             **settings)
         self.components[instance] = kubelet
         self.components[f"machine/{name}"] = machine
-        # until apiserver/kubelet_client.py dials port 10250 itself
-        self.apiserver.kubelet_client.register(name, KUBELET_PORT, kubelet.server)
         return kubelet
 
     # -- end of node-layer factories ---------------------------------------------------------

@@ -77,7 +77,9 @@ class Request:
 @dataclass
 class Response:
     code: int
-    body: dict[str, Any] | None = None
+    #: a JSON object (an API object, a Status) or, for a proxied request, whatever the
+    #: backend answered (a pod's plain text)
+    body: Any = None
     watch: WatchStream | None = None
 
     @property
@@ -87,6 +89,6 @@ class Response:
     def result(self) -> str:
         """The response as a trace shows it: the code, and the reason of a failure."""
         out = str(self.code)
-        if not self.ok and self.body and self.body.get("reason"):
+        if not self.ok and isinstance(self.body, dict) and self.body.get("reason"):
             out += f" {self.body['reason']}"
         return out

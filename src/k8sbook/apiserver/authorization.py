@@ -79,7 +79,9 @@ class RBACAuthorizer:
     @staticmethod
     def rule_allows(rule: dict[str, Any], attrs: Attributes) -> bool:
         def has(values: list[str] | None, want: str) -> bool:
-            return bool(values) and ("*" in values or want in values)
+            if not values:
+                return False
+            return "*" in values or want in values
 
         res = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
         names = rule.get("resourceNames")

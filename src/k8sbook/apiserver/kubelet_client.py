@@ -18,8 +18,14 @@ Mirrors three pieces of kube-apiserver:
   kubelet's webhook authorizer sends back to the apiserver to ask whether the caller may use
   ``nodes/proxy``. It is evaluated by the apiserver's authorizers and never stored.
 
-The model installs these handlers in the apiserver with :func:`install`; the kubelet side is
-:class:`k8sbook.node.kubelet.KubeletServer`.
+The apiserver reaches the kubelet only through the network (``k8sbook.client.network``): it
+dials the address the Node advertises (a ``Hostname`` resolves through the network's host
+table, as the control plane's DNS would) with an :class:`~k8sbook.client.http.HTTPRequest`,
+verifies the serving certificate's issuer only when ``certificate_authority`` is set, and
+maps a failed dial to a ``500`` with Go's error and no reason (``Get "https://node-a:10250/...": dial tcp
+192.168.0.3:10250: connect: connection refused``). The model installs these handlers in the
+apiserver with :func:`install`; the kubelet side is :class:`k8sbook.node.kubelet.KubeletServer`
+listening on (node IP, 10250).
 """
 
 from __future__ import annotations
@@ -30,34 +36,47 @@ from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import ResourceType
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, UserInfo
 from k8sbook.apiserver.authorization import Attributes
-from k8sbook.core.status import StatusError, bad_request, internal_error, not_found
+from k8sbook.client.http import HTTPRequest, HTTPResponse
+from k8sbook.client.network import Address, DialError, Network
+from k8sbook.core.status import StatusError, bad_request, not_found, unknown_error
 
 KUBELET_CLIENT_CERT = ClientCertificate("kube-apiserver-kubelet-client")
 #: ``--kubelet-preferred-address-types`` default order
 PREFERRED_ADDRESS_TYPES = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
 PROTOCOL = "HTTPS (client cert kube-apiserver-kubelet-client)"
+#: ``--kubelet-timeout`` default (``KubeletClientConfig.HTTPTimeout``, 5 s)
+KUBELET_TIMEOUT = 5.0
+
+
+def _url_op(method: str) -> str:
+    """``net/http``'s ``urlErrorOp``: ``GET`` -> ``Get``, ``POST`` -> ``Post``."""
+    return method[:1] + method[1:].lower()
 
 
 class KubeletClient:
-    """The apiserver's side of the connection; registry of reachable kubelet servers."""
+    """The apiserver's side of the connection: it finds the kubelet by the Node's addresses
+    and dials it on the network, as ``pkg/kubelet/client`` does; it keeps no list of
+    kubelets."""
 
     def __init__(self, apiserver: Any) -> None:
         self.apiserver = apiserver
-        #: "host:port" -> the kubelet server listening there
-        self.servers: dict[str, Any] = {}
-        #: ``--kubelet-certificate-authority`` (kubeadm leaves it unset)
+        self.network: Network = apiserver.network
+        #: ``--kubelet-certificate-authority`` (kubeadm leaves it unset): when set, the
+        #: kubelet's serving certificate must be issued by it
         self.certificate_authority: str | None = None
-
-    def register(self, host: str, port: int, server: Any) -> None:
-        self.servers[f"{host}:{port}"] = server
+        #: ``--kubelet-preferred-address-types``
+        self.preferred_address_types: tuple[str, ...] = PREFERRED_ADDRESS_TYPES
 
     def location(self, node: dict[str, Any]) -> tuple[str, int]:
-        addresses = node.get("status", {}).get("addresses", [])
-        for kind in PREFERRED_ADDRESS_TYPES:
+        """``NodeConnectionInfoGetter.GetConnectionInfo``: the first address of the first
+        preferred type (``nodeutil.GetPreferredNodeAddress``) and the kubelet's port from
+        ``status.daemonEndpoints.kubeletEndpoint``."""
+        status = node.get("status", {})
+        addresses = status.get("addresses", [])
+        port = status.get("daemonEndpoints", {}).get("kubeletEndpoint", {}).get("Port", 10250)
+        for kind in self.preferred_address_types:
             for a in addresses:
                 if a.get("type") == kind:
-                    port = node["status"].get("daemonEndpoints", {}).get(
-                        "kubeletEndpoint", {}).get("Port", 10250)
                     return a["address"], port
         raise bad_request(f"no preferred addresses found; known addresses: {addresses}")
 
@@ -78,7 +97,7 @@ class KubeletClient:
                               f"one of: [{' '.join(containers)}]")
         if container and container not in containers:
             raise bad_request(f"container {container} is not valid for pod {req.name}")
-        node = api._cached("nodes", "", node_name)
+        node = api.cached("nodes", "", node_name)
         if node is None:
             raise not_found("nodes", "", node_name)
         host, port = self.location(node)
@@ -92,25 +111,24 @@ class KubeletClient:
         else:
             method, path = "POST", f"/portForward/{ns}/{name}"
         url = f"https://{host}:{port}{path}"
-        server = self.servers.get(f"{host}:{port}")
-        msg = api.trace.record(api.clock.now(), "kube-apiserver", f"kubelet/{node_name}",
-                               "kube-apiserver->kubelet", PROTOCOL, method, path, "", "")
-        if server is None or not server.reachable():
-            api.trace.complete(msg, "connection refused")
-            raise internal_error(f'{method.title() if method == "GET" else method} "{url}": '
-                                 f"dial tcp {host}:{port}: connect: connection refused")
-        if self.certificate_authority is not None and \
-                server.serving_cert_issuer != self.certificate_authority:
-            api.trace.complete(msg, "x509 error")
-            raise internal_error(f'Get "{url}": tls: failed to verify certificate: x509: '
-                                 "certificate signed by unknown authority")
-        code, body = server.handle(method, path, KUBELET_CLIENT_CERT, req.params)
-        api.trace.complete(msg, str(code))
-        if code >= 400:
+        request = HTTPRequest(method, path, credentials=KUBELET_CLIENT_CERT,
+                              params=dict(req.params))
+        try:
+            # a Hostname address resolves through the network's host table, as the control
+            # plane's DNS would resolve it
+            resp: HTTPResponse = self.network.dial(
+                "kube-apiserver", Address.tcp(host, port), request, protocol=PROTOCOL,
+                verb=method, resource=path, result=HTTPResponse.result,
+                timeout=KUBELET_TIMEOUT, verify=self.certificate_authority)
+        except DialError as err:
+            # not an API error: ``ErrorToAPIStatus`` makes it a 500 with the error's own text
+            raise unknown_error(f'{_url_op(method)} "{url}": {err}') from None
+        body = resp.body if isinstance(resp.body, dict) else {"text": str(resp.body or "")}
+        if resp.status >= 400:
             raise StatusError({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                               "status": "Failure", "code": code,
+                               "status": "Failure", "code": resp.status,
                                "reason": {401: "Unauthorized", 403: "Forbidden"}.get(
-                                   code, "InternalError"),
+                                   resp.status, "InternalError"),
                                "message": body.get("message", "")})
         return Response(200, body)
 

@@ -8,6 +8,11 @@ the pod is used; the pod's first IP must be a global unicast address (otherwise
 HTTP unless the scheme says ``https`` (and then without checking the pod's certificate), and
 relays the answer; a failed dial is ``503 ServiceUnavailable`` "error trying to reach service:
 ..." (``proxy.Transport`` in ``apimachinery/pkg/util/proxy``).
+
+In the model the apiserver dials (pod IP, port) on the network (``k8sbook.client.network``)
+with an :class:`~k8sbook.client.http.HTTPRequest` and relays the :class:`HTTPResponse` of
+whatever listens there (the pod's container), status and body; it does not look into
+kubelets or runtimes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType
+from k8sbook.client.http import HTTPRequest, HTTPResponse
+from k8sbook.client.network import Address, DialError, Network
 from k8sbook.client.rest import Client
 from k8sbook.core.status import StatusError, bad_request, not_found, service_unavailable
 
@@ -68,14 +75,7 @@ class ProxyREST:
 
     def __init__(self, apiserver: Any) -> None:
         self.apiserver = apiserver
-
-    def _runtime_for(self, ip: str) -> Any:
-        """The pod network routes ``ip`` to the node whose pod CIDR contains it."""
-        for server in self.apiserver.kubelet_client.servers.values():
-            kubelet = server.kubelet
-            if ipaddress.ip_address(ip) in ipaddress.ip_network(kubelet.pod_cidr):
-                return kubelet.runtime
-        return None
+        self.network: Network = apiserver.network
 
     def connect(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         api = self.apiserver
@@ -94,34 +94,38 @@ class ProxyREST:
         url = f"{scheme}://{host}{path}"
         method = {"get": "GET", "create": "POST", "update": "PUT", "patch": "PATCH",
                   "delete": "DELETE"}.get(req.verb, req.verb.upper())
-        msg = api.trace.record(api.clock.now(), "kube-apiserver", f"pod/{name}",
-                               "kube-apiserver->pod",
-                               PROXY_PROTOCOL if scheme == "http" else PROXY_PROTOCOL_TLS,
-                               method, url, "", "")
-        runtime = self._runtime_for(ip)
-        code = runtime.http_get(ip, int(port or (443 if scheme == "https" else 80))) \
-            if runtime is not None else None
-        if code is None:
-            api.trace.complete(msg, "connection refused")
-            raise service_unavailable(f"error trying to reach service: dial tcp {host}: "
-                                      "connect: connection refused")
-        api.trace.complete(msg, str(code))
-        return Response(code, {"code": code, "url": url})
+        params = {k: v for k, v in req.params.items() if k != "path"}
+        address = Address.tcp(ip, int(port or (443 if scheme == "https" else 80)))
+        try:
+            # the pod network routes the pod IP; whatever listens there answers
+            resp: HTTPResponse = self.network.dial(
+                "kube-apiserver", address, HTTPRequest(method, path, body=req.body,
+                                                       params=params),
+                protocol=PROXY_PROTOCOL if scheme == "http" else PROXY_PROTOCOL_TLS,
+                verb=method, resource=url, result=HTTPResponse.result)
+        except DialError as err:
+            raise service_unavailable(f"error trying to reach service: {err}") from None
+        # the pod's answer is relayed as it came: its status and its body
+        return Response(resp.status, resp.body)
+
+
+def pod_proxy_get(client: Client, namespace: str, pod: str, path: str = "/",
+                  port: int | None = None) -> HTTPResponse:
+    """``kubectl get --raw /api/v1/namespaces/<ns>/pods/<pod>[:<port>]/proxy<path>``: the
+    pod's answer (status and body) as the apiserver relays it; raises :class:`StatusError`
+    when the apiserver itself refuses (403, 404, 400, 503)."""
+    name = f"{pod}:{port}" if port is not None else pod
+    resp = client.send(Request("get", "pods", "", namespace, name, "proxy",
+                               params={"path": path}))
+    if isinstance(resp.body, dict) and resp.body.get("kind") == "Status":
+        raise StatusError(resp.body)
+    return HTTPResponse(resp.code, resp.body)
 
 
 def pod_proxy(client: Client, namespace: str, pod: str, path: str = "/",
               port: int | None = None) -> int:
-    """``kubectl get --raw /api/v1/namespaces/<ns>/pods/<pod>[:<port>]/proxy<path>``.
-
-    Returns the HTTP status code the pod answered, relayed by the apiserver; raises
-    :class:`StatusError` when the apiserver itself refuses (403, 404, 400, 503)."""
-    name = f"{pod}:{port}" if port is not None else pod
-    resp = client.send(Request("get", "pods", "", namespace, name, "proxy",
-                               params={"path": path}))
-    body = resp.body or {}
-    if body.get("kind") == "Status":
-        raise StatusError(body)
-    return resp.code
+    """Like :func:`pod_proxy_get`, but only the HTTP status code the pod answered."""
+    return pod_proxy_get(client, namespace, pod, path, port).status
 
 
 def install(apiserver: Any) -> ProxyREST:

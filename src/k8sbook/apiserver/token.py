@@ -74,7 +74,7 @@ class TokenREST:
             raise invalid("TokenRequest", "authentication.k8s.io", req.name, [validation.invalid(
                 "metadata.name", meta["name"], "must match the service account name if "
                 "specified")])
-        api._admit("CREATE", rt, req, user, body, None)  # NodeRestriction
+        api.admit("CREATE", rt, req, user, body, None)  # NodeRestriction
         sa = api.storage.get(rt.key(req.namespace, req.name))
         if sa is None:
             raise not_found("serviceaccounts", "", req.name)

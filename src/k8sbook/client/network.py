@@ -15,6 +15,10 @@ address. The fabric then
   per-address down switch;
 * records the message on the trace, at the dial, under the path id of whoever opened the
   connection (``initiator->target`` over component names), and completes it with the result;
+* checks, when the dialer asks it to, the serving certificate a TLS listener presents: a
+  listener says which authority issued its certificate (``listen(..., certificate=issuer)``)
+  and a dialer that verifies (``dial(..., verify=issuer or callable)``) fails with Go's
+  ``crypto/tls`` / ``crypto/x509`` text when the issuer is not one it trusts;
 * hands the request to the listener's handler and returns its reply.
 
 Errors are :class:`DialError` with Go's wording (``dial tcp 10.0.0.1:10250: connect:
@@ -84,7 +88,7 @@ class Address:
         return Address(host, self.port, self.transport, self.path)
 
 
-DialErrorKind = Literal["refused", "timeout", "no such host", "no such file", "rejected"]
+DialErrorKind = Literal["refused", "timeout", "no such host", "no such file", "rejected", "tls"]
 
 
 class DialError(Exception):
@@ -98,6 +102,8 @@ class DialError(Exception):
     @property
     def result(self) -> str:
         """What the trace shows for the failed message."""
+        if self.kind == "tls":
+            return str(self).removeprefix("tls: ")
         return {"refused": "connection refused", "timeout": "i/o timeout",
                 "no such host": "no such host", "no such file": "no such file or directory",
                 "rejected": "connection refused (REJECT)"}[self.kind]
@@ -125,6 +131,19 @@ def timed_out(address: Address) -> DialError:
     return DialError("timeout", address, f"{_dial_prefix(address)}: i/o timeout")
 
 
+#: ``verify``: the issuer a dialer trusts, or a predicate over the listener's issuer
+Verify = str | Callable[[str | None], bool]
+
+
+def untrusted(address: Address, certificate: str | None) -> DialError:
+    """The TLS handshake failed: Go's ``crypto/tls`` words. A listener without a certificate
+    speaks plain TCP, so the client's handshake reads something that is not TLS."""
+    if certificate is None:
+        return DialError("tls", address, "tls: first record does not look like a TLS handshake")
+    return DialError("tls", address, "tls: failed to verify certificate: x509: certificate "
+                                     "signed by unknown authority")
+
+
 @dataclass
 class Listener:
     """A handler bound to an address by ``owner`` (an instance: ``kubelet/node-a``)."""
@@ -134,6 +153,8 @@ class Listener:
     handler: Handler
     protocol: str = ""
     closed: bool = False
+    #: who issued the serving certificate a TLS listener presents (None: no TLS)
+    certificate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,17 +227,22 @@ class Network:
         self._notes: dict[int, tuple[str, float]] = {}
         # who listened on an address last: a refused dial still names the component it was for
         self._last_owner: dict[Address, str] = {}
+        # ... and on a host: a port nobody listens on is refused by that host (its pod)
+        self._host_owner: dict[tuple[str, str], str] = {}
 
     # -- listening -------------------------------------------------------------------------
     def listen(self, address: Address, owner: str, handler: Handler, *,
-               protocol: str = "") -> Listener:
-        """Bind ``handler`` to ``address`` for ``owner``; ``address already in use`` if taken."""
+               protocol: str = "", certificate: str | None = None) -> Listener:
+        """Bind ``handler`` to ``address`` for ``owner``; ``address already in use`` if taken.
+        ``certificate`` names the issuer of the serving certificate a TLS server presents."""
         current = self._listeners.get(address)
         if current is not None and not current.closed:
             raise OSError(f"listen {address.transport} {address}: bind: address already in use")
-        listener = Listener(address, owner, handler, protocol)
+        listener = Listener(address, owner, handler, protocol, certificate=certificate)
         self._listeners[address] = listener
         self._last_owner[address] = owner
+        if address.transport in ("tcp", "udp"):
+            self._host_owner[(address.transport, address.host)] = owner
         return listener
 
     def close(self, address: Address) -> None:
@@ -310,16 +336,20 @@ class Network:
              verb: str, resource: str = "", name: str = "",
              result: Callable[[Any], str] | None = None,
              error: Callable[[Exception], str] | None = None, via: str | None = None,
-             source_ip: str = "", timeout: float | None = None) -> Any:
+             source_ip: str = "", timeout: float | None = None,
+             verify: Verify | None = None) -> Any:
         """Open a connection from ``src`` to ``address``, send ``request``, return the reply.
 
         ``via`` names the node the packet leaves from (its netfilter rules apply, seen from
         ``source_ip``). ``result(reply)`` is what the trace shows (default: ``str``); if the
         handler raises, ``error(exc)`` is (default: ``str``) and the exception propagates.
+        ``verify`` checks the listener's serving certificate (the issuer the dialer trusts,
+        or a predicate over the listener's issuer); unset, any certificate is accepted, as
+        with Go's ``InsecureSkipVerify``.
         """
         listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
                                       resource=resource, name=name, via=via,
-                                      source_ip=source_ip, timeout=timeout)
+                                      source_ip=source_ip, timeout=timeout, verify=verify)
         try:
             reply = listener.handler(request)
         except Exception as exc:
@@ -332,13 +362,14 @@ class Network:
              verb: str, resource: str = "", name: str = "",
              result: Callable[[Any], str] | None = None, stream_protocol: str = "",
              via: str | None = None, source_ip: str = "",
-             on_open: Callable[[Connection], None] | None = None) -> tuple[Connection, Any]:
+             on_open: Callable[[Connection], None] | None = None,
+             verify: Verify | None = None) -> tuple[Connection, Any]:
         """Like :meth:`dial`, but the connection stays open for a stream: the handler gets
         ``(request, connection)`` and the server pushes on the connection. ``on_open`` sees
         the connection before the request is sent."""
         listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
                                       resource=resource, name=name, via=via,
-                                      source_ip=source_ip, timeout=None)
+                                      source_ip=source_ip, timeout=None, verify=verify)
         conn = Connection(self, src, listener.owner, self.path_of(src, listener.owner),
                           stream_protocol or protocol)
         self._next_conn += 1
@@ -357,7 +388,8 @@ class Network:
 
     def _connect(self, src: str, address: Address, *, protocol: str, verb: str,
                  resource: str, name: str, via: str | None, source_ip: str,
-                 timeout: float | None) -> tuple[Listener, Message | None]:
+                 timeout: float | None, verify: Verify | None = None
+                 ) -> tuple[Listener, Message | None]:
         note = ""
         try:
             target = self._route(src, address, via, source_ip)
@@ -366,6 +398,11 @@ class Network:
             listener = self._listeners.get(target)
             owner = listener.owner if listener is not None and not listener.closed else ""
             self._check(src, owner, target, timeout)
+            if verify is not None and listener is not None:
+                cert = listener.certificate
+                trusted = verify(cert) if callable(verify) else cert == verify
+                if cert is None or not trusted:
+                    raise untrusted(target, cert)
         except DialError as err:
             dst = self._owner_hint(err.address)
             self._record(src, dst, protocol, verb, resource, name,
@@ -411,7 +448,10 @@ class Network:
             raise timed_out(target)
 
     def _owner_hint(self, address: Address) -> str:
-        return self._last_owner.get(address, str(address))
+        owner = self._last_owner.get(address)
+        if owner is None:
+            owner = self._host_owner.get((address.transport, address.host), str(address))
+        return owner
 
     @staticmethod
     def _matches(instance: str, who: str) -> bool:

@@ -97,5 +97,9 @@ def subject(cert_pem: bytes) -> str:
     """A certificate's subject as OpenSSL prints it, e.g. ``O = g, CN = user``."""
     cert = x509.load_pem_x509_certificate(cert_pem)
     short = {NameOID.ORGANIZATION_NAME: "O", NameOID.COMMON_NAME: "CN"}
-    return ", ".join(f"{short.get(a.oid, a.oid.dotted_string)} = {a.value}"
+    return ", ".join(f"{short.get(a.oid, a.oid.dotted_string)} = {_text(a.value)}"
                      for a in cert.subject)
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode()

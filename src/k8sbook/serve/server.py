@@ -40,290 +40,81 @@ Different from a real kube-apiserver, said out loud:
   the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
   events) count from the epoch.
 
-kubectl's requests (recognised by their User-Agent) are recorded on the model's trace, on the
-path ``kubectl->kube-apiserver``.
+The front end is not part of the apiserver: it hands each decoded request to the model's
+kube-apiserver *through the model's network* (:mod:`k8sbook.client.network`), dialling the
+apiserver's address (``192.168.0.2:6443``) as ``kubectl`` when the User-Agent says kubectl and
+as ``http-client`` otherwise, so the trace shows ``kubectl->kube-apiserver`` and faults
+injected into the network apply. A watch opens a connection on the network; each event the
+apiserver pushes travels on it (and is recorded there) before it is written to the HTTP
+stream, and a fault that cuts the connection ends the HTTP stream. A dial the network refuses
+is answered ``503`` with the dial error (an HTTP server that has already accepted the TCP
+connection cannot refuse it any more).
 
-Components plug in through :data:`COMPONENT_MODULES`: when the server starts, each module of
-this package named there is imported if it exists, and its ``attach(cluster, nodes)`` is called
-if it defines one, else its component class is started (a kubelet per node, one scheduler, one
-controller manager); :func:`register_component` adds others.
+The module is split as the upstream packages are: :mod:`k8sbook.serve.routing` (the REST
+mapping), :mod:`k8sbook.serve.discovery` (discovery and OpenAPI), :mod:`k8sbook.serve.watch`
+(watch streams), :mod:`k8sbook.serve.kubeconfig` (``admin.conf``, running kubectl).
+
+The components it runs are :data:`k8sbook.serve.components.COMPONENT_MODULES` (a kubelet per
+node, one scheduler, one controller manager, built by the cluster's ``add_*`` factories);
+:func:`register_component` adds others.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import importlib
-import json
-import os
 import queue
 import secrets
-import select
-import shutil
-import socket
 import ssl
-import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from k8sbook.api import fieldvalidation
-from k8sbook.api import patch as patching
-from k8sbook.api.request import Request, Response
-from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
-from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials, UserInfo
-from k8sbook.client.rest import object_key
+from k8sbook.api.request import Request
+from k8sbook.api.resources import ResourceType, by_plural
+from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
-from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized
-from k8sbook.core.trace import Message
+from k8sbook.core.status import StatusError, bad_request, status_object
 from k8sbook.serve import certs, printers
+from k8sbook.serve import watch as watching
+from k8sbook.serve.components import (
+    COMPONENT_MODULES,
+    DEFAULT_NODES,
+    attach_components,
+    register_component,
+    serves_logs,
+)
+from k8sbook.serve.discovery import (
+    ALL_CATEGORY,
+    KUBERNETES_VERSION,
+    NOT_FOUND,
+    SUBRESOURCES,
+    api_group,
+    api_group_list,
+    api_resource_list,
+    group_versions,
+    openapi_v3,
+    openapi_v3_root,
+    version_info,
+)
+from k8sbook.serve.http import Handler, TLSServer, credentials, read_body, send, send_json
+from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
+from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
+from k8sbook.serve.model_client import call, client_of, open_watch
+from k8sbook.serve.routing import PARAMS, Route, check_fields, parse_path, wants_table
 
-#: The release the model follows (its objects validate against this release's schema).
-KUBERNETES_VERSION = "v1.35.0"
+__all__ = ["ADMIN", "ALL_CATEGORY", "COMPONENT_MODULES", "DEFAULT_NODES", "KUBERNETES_VERSION",
+           "SUBRESOURCES", "ModelServer", "Route", "api_group", "api_group_list",
+           "api_resource_list", "attach_components", "group_versions", "kubectl",
+           "openapi_v3", "openapi_v3_root", "parse_path", "register_component", "serve_forever",
+           "serves_logs", "version_info", "wants_table", "with_etcd_calls"]
+
 #: kubeadm's admin identity (``admin.conf``), which the kubeconfig's token maps to.
 ADMIN = UserInfo("kubernetes-admin", ("kubeadm:cluster-admins",))
-#: The components :class:`ModelServer` starts when their module exists: (name, module, class).
-#: A module may instead define ``attach(cluster, nodes)``, which is then called.
-COMPONENT_MODULES = (("kubelet", "node.kubelet", "Kubelet"),
-                     ("kube-scheduler", "controlplane.scheduler", "KubeScheduler"),
-                     ("kube-controller-manager", "controlplane.controller_manager",
-                      "KubeControllerManager"))
-#: Nodes ``k8sbook serve`` asks the kubelet module (if there is one) to run.
-DEFAULT_NODES = ("node-a", "node-b")
-#: The categories kubectl expands ``kubectl get all`` to (``categories: ["all"]``).
-ALL_CATEGORY = {"pods", "services", "deployments", "replicasets"}
-#: Subresources whose handlers the model's apiserver implements, with their discovery data:
-#: (kind, group, version, verbs). ``log`` is listed when the apiserver can serve it.
-SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "status": ("", "", "", ("get", "patch", "update")),
-    "binding": ("Binding", "", "", ("create",)),
-    "eviction": ("Eviction", "policy", "v1", ("create",)),
-    "log": ("Pod", "", "", ("get",)),
-}
-#: Query parameters passed on to the apiserver, and how to read them.
-_PARAMS: dict[str, Callable[[str], Any]] = {
-    "resourceVersion": str, "resourceVersionMatch": str, "labelSelector": str,
-    "fieldSelector": str, "timeoutSeconds": int, "gracePeriodSeconds": int,
-    "allowWatchBookmarks": lambda v: v.lower() in ("true", "1"),
-    "container": str, "tailLines": int, "follow": lambda v: v.lower() in ("true", "1"),
-    "previous": lambda v: v.lower() in ("true", "1"), "timestamps": lambda v: v.lower() in (
-        "true", "1"),
-}
-
-_extra_components: list[tuple[str, Callable[[Cluster, list[str]], Any]]] = []
-
-
-def register_component(name: str, attach: Callable[[Cluster, list[str]], Any]) -> None:
-    """Run ``attach(cluster, nodes)`` on every :class:`ModelServer` started from now on."""
-    _extra_components.append((name, attach))
-
-
-def attach_components(cluster: Cluster, nodes: list[str]) -> list[str]:
-    """Start every component the package has (kubelets for ``nodes``, the scheduler, the
-    controller manager), then the registered extras; return their names."""
-    attached = []
-    for name, mod, cls in COMPONENT_MODULES:
-        try:
-            module = importlib.import_module(f"k8sbook.{mod}")
-        except ModuleNotFoundError as err:
-            if err.name == f"k8sbook.{mod}":
-                continue  # not written yet
-            raise
-        attach = getattr(module, "attach", None)
-        factory = {"kube-scheduler": cluster.add_scheduler,
-                   "kube-controller-manager": cluster.add_controller_manager}.get(name)
-        if callable(attach):
-            attach(cluster, nodes)
-        elif factory is not None:  # the composition root builds the control plane
-            factory().start()
-        elif hasattr(module, cls):
-            component = getattr(module, cls)
-            for instance in (nodes if name == "kubelet" else [None]):
-                started = component(cluster, instance) if instance else component(cluster)
-                started.start()
-        else:
-            continue
-        attached.append(name)
-    for name, attach in _extra_components:
-        attach(cluster, nodes)
-        attached.append(name)
-    return attached
-
-
-def serves_logs(cluster: Cluster) -> bool:
-    """Whether the apiserver has a ``pods/log`` handler (the apiserver->kubelet path)."""
-    return ("pods", "log") in getattr(cluster.apiserver, "handlers", {})
-
-
-# -- discovery ----------------------------------------------------------------------------------
-def group_versions() -> list[tuple[str, str]]:
-    return sorted({(rt.group, rt.version) for rt in RESOURCES if rt.group})
-
-
-def api_resource_list(group: str, version: str, *, logs: bool = False) -> dict[str, Any]:
-    """``APIResourceList`` for one group version (``/api/v1``, ``/apis/apps/v1`` ...)."""
-    resources: list[dict[str, Any]] = []
-    for rt in RESOURCES:
-        if rt.group != group or rt.version != version:
-            continue
-        entry: dict[str, Any] = {"name": rt.plural, "singularName": rt.kind.lower(),
-                                 "namespaced": rt.namespaced, "kind": rt.kind,
-                                 "verbs": sorted(rt.verbs)}
-        if rt.short_names:
-            entry["shortNames"] = list(rt.short_names)
-        if rt.plural in ALL_CATEGORY:
-            entry["categories"] = ["all"]
-        resources.append(entry)
-        for sub in rt.subresources:
-            if sub not in SUBRESOURCES or (sub == "log" and not logs):
-                continue
-            kind, sgroup, sversion, verbs = SUBRESOURCES[sub]
-            sub_entry: dict[str, Any] = {"name": f"{rt.plural}/{sub}", "singularName": "",
-                                         "namespaced": rt.namespaced, "kind": kind or rt.kind,
-                                         "verbs": list(verbs)}
-            if sgroup:
-                sub_entry.update(group=sgroup, version=sversion)
-            resources.append(sub_entry)
-    gv = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": resources}
-
-
-def api_group(group: str) -> dict[str, Any]:
-    versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions()
-                if g == group]
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
-            "preferredVersion": versions[0]}
-
-
-def api_group_list() -> dict[str, Any]:
-    groups = sorted({g for g, _ in group_versions()})
-    return {"kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [{k: v for k, v in api_group(g).items() if k not in ("kind", "apiVersion")}
-                       for g in groups]}
-
-
-def version_info() -> dict[str, str]:
-    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
-    return {"major": major, "minor": minor, "gitVersion": f"{KUBERNETES_VERSION}-k8sbook",
-            "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "",
-            "compiler": "k8sbook", "platform": "python"}
-
-
-def openapi_v3_root() -> dict[str, Any]:
-    """``/openapi/v3``: where each group version's document is (``serverRelativeURL``)."""
-    paths = {}
-    for group, version in [("", "v1"), *group_versions()]:
-        key = f"apis/{group}/{version}" if group else f"api/{version}"
-        doc = json.dumps(openapi_v3(group, version), sort_keys=True).encode()
-        digest = hashlib.sha512(doc).hexdigest().upper()
-        paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
-    return {"paths": paths}
-
-
-def openapi_v3(group: str, version: str) -> dict[str, Any]:
-    """A group version's OpenAPI v3 document: paths and operations, no type schemas."""
-    field_validation = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"},
-                        "description": "Ignore, Warn or Strict: what to do with unknown "
-                        "fields in the request body."}
-    paths: dict[str, Any] = {}
-    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
-    for rt in RESOURCES:
-        if rt.group != group or rt.version != version:
-            continue
-        gvk = {"group": group, "version": version, "kind": rt.kind}
-        base = f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced \
-            else f"{prefix}/{rt.plural}"
-
-        def op(action: str, *, validates: bool = False, _gvk: dict[str, str] = gvk,
-               _rt: ResourceType = rt) -> dict[str, Any]:
-            out: dict[str, Any] = {"operationId": f"{action}{_rt.kind}",
-                                   "x-kubernetes-action": action,
-                                   "x-kubernetes-group-version-kind": _gvk,
-                                   "responses": {"200": {"description": "OK"}}}
-            if validates:
-                out["parameters"] = [field_validation]
-            return out
-        paths[base] = {"get": op("list"), "post": op("post", validates=True)}
-        paths[f"{base}/{{name}}"] = {"get": op("get"), "put": op("put", validates=True),
-                                     "patch": op("patch", validates=True),
-                                     "delete": op("delete")}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-            "paths": paths, "components": {"schemas": {}}}
-
-
-# -- the REST mapping ---------------------------------------------------------------------------
-_NOT_FOUND = status_object(404, "NotFound", "the server could not find the requested resource")
-
-
-class Route:
-    """What ``RequestInfoFactory.NewRequestInfo`` derives from a path (resource requests)."""
-
-    def __init__(self, rt: ResourceType, namespace: str, name: str, subresource: str,
-                 watch_path: bool) -> None:
-        self.rt, self.namespace, self.name = rt, namespace, name
-        self.subresource, self.watch_path = subresource, watch_path
-
-
-def parse_path(path: str) -> Route | dict[str, Any] | None:
-    """A resource route, a discovery document, or ``None`` (404) for ``path``."""
-    parts = [p for p in path.split("/") if p]
-    if parts == ["api"]:
-        return {"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                "serverAddress": "127.0.0.1"}]}
-    if parts == ["apis"]:
-        return api_group_list()
-    if parts[:1] == ["api"] and len(parts) >= 2:
-        group, version, rest = "", parts[1], parts[2:]
-    elif parts[:1] == ["apis"] and len(parts) >= 2:
-        if parts[1] not in {g for g, _ in group_versions()}:
-            return None
-        if len(parts) == 2:
-            return api_group(parts[1])
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    if (group, version) not in {(r.group, r.version) for r in RESOURCES}:
-        return None
-    if not rest:
-        return {"__discovery__": (group, version)}
-    watch_path = rest[0] == "watch"
-    if watch_path:
-        rest = rest[1:]
-    namespace = ""
-    # /namespaces/{ns}/{resource}/... except the namespace's own subresources
-    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
-        namespace, rest = rest[1], rest[2:]
-    if not rest or len(rest) > 3:
-        return None
-    rt = by_plural(group, rest[0])
-    if rt is None or rt.version != version:
-        return None
-    if namespace and not rt.namespaced:
-        return None
-    name = rest[1] if len(rest) > 1 else ""
-    sub = rest[2] if len(rest) > 2 else ""
-    return Route(rt, namespace, name, sub, watch_path)
-
-
-def wants_table(accept: str) -> bool:
-    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins)."""
-    for choice in accept.split(","):
-        params = dict(p.strip().split("=", 1) for p in choice.split(";")[1:] if "=" in p)
-        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and \
-                params.get("v") in ("v1", "v1beta1"):
-            return True
-        if choice.split(";")[0].strip() in ("application/json", "*/*", "application/*"):
-            return False
-    return False
-
 
 class ModelServer:
     """A model cluster served over HTTP on the loopback interface."""
@@ -343,7 +134,7 @@ class ModelServer:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.pki = certs.make_pki()
-        self._httpd = _TLSServer((host, port), _Handler, self._tls_context())
+        self._httpd = TLSServer((host, port), Handler, self._tls_context())
         self._httpd.daemon_threads = True
         self._httpd.model = self  # type: ignore[attr-defined]
         self.requests = 0
@@ -368,7 +159,7 @@ class ModelServer:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    def start(self) -> ModelServer:
+    def start(self) -> Self:
         serve = threading.Thread(target=self._httpd.serve_forever, name="k8sbook-http",
                                  kwargs={"poll_interval": 0.1}, daemon=True)
         serve.start()
@@ -425,30 +216,14 @@ class ModelServer:
     def kubeconfig(self) -> dict[str, Any]:
         """kubeadm's ``admin.conf`` for this server: cluster ``kubernetes`` with the CA, user
         ``kubernetes-admin`` with its client certificate and key."""
-        def b64(data: bytes) -> str:
-            return base64.b64encode(data).decode()
-        return {"apiVersion": "v1", "kind": "Config", "preferences": {},
-                "clusters": [{"name": "kubernetes", "cluster": {
-                    "server": self.url,
-                    "certificate-authority-data": b64(self.pki.ca.cert_pem)}}],
-                "users": [{"name": "kubernetes-admin", "user": {
-                    "client-certificate-data": b64(self.pki.admin.cert_pem),
-                    "client-key-data": b64(self.pki.admin.key_pem)}}],
-                "contexts": [{"name": "kubernetes-admin@kubernetes",
-                              "context": {"cluster": "kubernetes", "user": "kubernetes-admin",
-                                          "namespace": "default"}}],
-                "current-context": "kubernetes-admin@kubernetes"}
+        return admin_kubeconfig(self.url, self.pki)
 
     def write_kubeconfig(self, path: str | Path) -> Path:
         """Write the kubeconfig (JSON, which is YAML too) readable only by its owner."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(self.kubeconfig(), indent=2) + "\n")
-        p.chmod(0o600)
-        return p
+        return write_kubeconfig(self.kubeconfig(), path)
 
     # -- serving ---------------------------------------------------------------------------
-    def serve(self, h: _Handler) -> None:
+    def serve(self, h: Handler) -> None:
         """Serve one HTTP request; any failure is answered as a Status."""
         self.requests += 1
         try:
@@ -459,41 +234,41 @@ class ModelServer:
         try:
             self._serve(h)
         except StatusError as err:
-            self._send_json(h, err.code, err.status)
+            send_json(h, err.code, err.status)
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
         except Exception as err:  # noqa: BLE001 - a bug must not stop the server
             msg = f"{type(err).__name__}: {err}"
-            self._send_json(h, 500, status_object(500, "InternalError",
+            send_json(h, 500, status_object(500, "InternalError",
                                                   f"Internal error occurred: {msg}",
                                                   causes=[{"message": msg}]))
 
-    def _serve(self, h: _Handler) -> None:
+    def _serve(self, h: Handler) -> None:
         url = urlsplit(h.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         path = url.path.rstrip("/") or "/"
         if path in ("/healthz", "/livez", "/readyz"):
-            return self._send(h, 200, b"ok", "text/plain; charset=utf-8")
+            return send(h, 200, b"ok", "text/plain; charset=utf-8")
         if path == "/version":
-            return self._send_json(h, 200, version_info())
+            return send_json(h, 200, version_info())
         if path == "/":
             paths = ["/api", "/api/v1", "/apis", *sorted({f"/apis/{g}" for g, _ in
                                                          group_versions()}),
                      *[f"/apis/{g}/{v}" for g, v in group_versions()],
                      "/healthz", "/livez", "/readyz", "/version"]
-            return self._send_json(h, 200, {"paths": sorted(paths)})
+            return send_json(h, 200, {"paths": sorted(paths)})
         if path == "/openapi/v3":
-            return self._send_json(h, 200, openapi_v3_root())
+            return send_json(h, 200, openapi_v3_root())
         if path.startswith("/openapi/v3/"):
             rest = path[len("/openapi/v3/"):].split("/")
             gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
                 (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
             if gv is None or (gv != ("", "v1") and gv not in group_versions()):
-                raise StatusError(_NOT_FOUND)
-            return self._send_json(h, 200, openapi_v3(*gv))
+                raise StatusError(NOT_FOUND)
+            return send_json(h, 200, openapi_v3(*gv))
         route = parse_path(path)
         if route is None:
-            raise StatusError(_NOT_FOUND)
+            raise StatusError(NOT_FOUND)
         if isinstance(route, dict):
             if h.command != "GET":
                 raise StatusError(status_object(405, "MethodNotAllowed",
@@ -504,41 +279,10 @@ class ModelServer:
                 with self.lock:
                     logs = serves_logs(self.cluster)
                 route = api_resource_list(group, version, logs=logs)
-            return self._send_json(h, 200, route)
+            return send_json(h, 200, route)
         return self._serve_resource(h, route, query)
 
-    def _credentials(self, h: _Handler) -> Credentials:
-        """The x509 authenticator first (a verified client certificate), then a bearer
-        token, else anonymous: the order of kube-apiserver's union authenticator."""
-        peer = h.connection.getpeercert() if isinstance(h.connection, ssl.SSLSocket) else None
-        if peer:
-            subject = [attr for rdn in peer.get("subject", ()) for attr in rdn]
-            cn = next((v for k, v in subject if k == "commonName"), "")
-            orgs = tuple(v for k, v in subject if k == "organizationName")
-            return ClientCertificate(cn, orgs)  # the handshake verified it against the CA
-        auth = h.headers.get("Authorization", "")
-        if not auth:
-            return None
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized()
-        return BearerToken(token.strip())
-
-    def _body(self, h: _Handler) -> Any:
-        raw = h.raw_body
-        if not raw:
-            return None
-        ctype = (h.headers.get("Content-Type") or "application/json").split(";")[0].strip()
-        if not ctype.endswith("json"):
-            raise StatusError(status_object(
-                415, "UnsupportedMediaType", f"the body of the request was in an unknown format "
-                f"- accepted media types include: application/json (got {ctype})"))
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise bad_request(f"couldn't get version/kind; json parse error: {err}") from err
-
-    def _serve_resource(self, h: _Handler, route: Route, query: dict[str, str]) -> None:
+    def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         watch = route.watch_path or query.get("watch", "").lower() in ("true", "1")
         verb = {"GET": "watch" if watch else ("get" if route.name else "list"),
@@ -556,17 +300,17 @@ class ModelServer:
             # front end does not, and answers what the apiserver answers a plain request
             raise bad_request("Upgrade request required")
         if route.subresource and not self._serves_subresource(rt, route.subresource):
-            raise StatusError(_NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
+            raise StatusError(NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
         if "dryRun" in query:
             raise bad_request("dryRun is not supported by the model's kube-apiserver")
         params: dict[str, Any] = {}
-        for key, conv in _PARAMS.items():
+        for key, conv in PARAMS.items():
             if key in query and query[key] != "":
                 try:
                     params[key] = conv(query[key])
                 except ValueError as err:
                     raise bad_request(f"invalid value for {key}: {query[key]!r}") from err
-        body = self._body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
+        body = read_body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
         if h.command == "DELETE":
             if body is not None and not isinstance(body, dict):
                 raise bad_request("the body of a DELETE must be a DeleteOptions object")
@@ -580,23 +324,22 @@ class ModelServer:
                 f for f in (params.get("fieldSelector", ""), f"metadata.name={route.name}") if f)
         req = Request(verb, rt.plural, rt.group, route.namespace,
                       "" if watch else route.name, route.subresource, body=body, params=params,
-                      credentials=self._credentials(h),
+                      credentials=credentials(h),
                       content_type=(h.headers.get("Content-Type") or "application/json")
                       .split(";")[0].strip())
         directive = query.get("fieldValidation", "Ignore") or "Ignore"
         if directive not in fieldvalidation.DIRECTIVES:
             choices = ", ".join(fieldvalidation.DIRECTIVES)
             raise bad_request(f"fieldValidation must be one of {choices}, got {directive!r}")
-        warnings = self._check_fields(req, directive) if directive != "Ignore" else []
+        warnings = check_fields(req, directive, self._current(req)) \
+            if directive != "Ignore" else []
         table = wants_table(h.headers.get("Accept", ""))
         if route.subresource == "log" and verb == "get":
             return self._serve_log(h, req)
         if verb == "watch":
             return self._serve_watch(h, req, table, query.get("includeObject", "Metadata"))
         with self.lock:
-            msg = self._record(h, req)
-            resp = self.cluster.apiserver.handle(req)
-            self._complete(msg, resp)
+            resp = call(self.cluster, client_of(h.headers.get("User-Agent", "")), req)
             self._flush()
             body_out = resp.body
             if table and resp.ok and verb in ("get", "list") and not route.subresource \
@@ -607,26 +350,16 @@ class ModelServer:
                                           resource_version=rv if verb == "list" else "",
                                           include_object=query.get("includeObject",
                                                                    "Metadata"))
-        self._send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+        send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
 
-    def _record(self, h: _Handler, req: Request) -> Message | None:
-        """Put kubectl's request on the model's trace (path ``kubectl->kube-apiserver``);
-        other HTTP clients are not components of the model and are not traced."""
-        if not h.headers.get("User-Agent", "").startswith("kubectl"):
+    def _current(self, req: Request) -> dict[str, Any] | None:
+        """The object a patch applies to (for the field check), read under the lock."""
+        if req.verb != "patch":
             return None
-        name = req.name or ((req.body.get("metadata") or {}).get("name", "")
-                            if isinstance(req.body, dict) else "")
-        name = object_key(req.namespace, name) if name else req.namespace
-        res = req.resource + (f"/{req.subresource}" if req.subresource else "")
-        return self.cluster.trace.record(self.cluster.clock.now(), "kubectl", "kube-apiserver",
-                                         "kubectl->kube-apiserver", "HTTPS",
-                                         req.verb.upper(), res, name, "")
-
-    def _complete(self, msg: Message | None, resp: Response) -> None:
-        result = str(resp.code)
-        if not resp.ok and resp.body and resp.body.get("reason"):
-            result += f" {resp.body['reason']}"
-        self.cluster.trace.complete(msg, result)
+        with self.lock:
+            rt = by_plural(req.group, req.resource)
+            return self.cluster.apiserver.storage.get(rt.key(req.namespace, req.name)) \
+                if rt is not None else None
 
     def _serves_subresource(self, rt: ResourceType, sub: str) -> bool:
         """Subresources the model implements: the apiserver's own (status, binding, eviction)
@@ -636,175 +369,45 @@ class ModelServer:
         with self.lock:
             return (rt.plural, sub) in getattr(self.cluster.apiserver, "handlers", {})
 
-    def _check_fields(self, req: Request, directive: str) -> list[str]:
-        """Unknown fields in a create, update or patch: 400 if Strict, warnings if Warn."""
-        if req.verb not in ("create", "update", "patch") or req.subresource in (
-                "binding", "eviction") or not isinstance(req.body, dict | list):
-            return []
-        obj = req.body
-        if req.verb == "patch":
-            with self.lock:
-                rt = by_plural(req.group, req.resource)
-                current = self.cluster.apiserver.storage.get(rt.key(req.namespace, req.name)) \
-                    if rt is not None else None
-            if current is None:
-                return []  # the apiserver answers the 404
-            try:
-                obj = patching.apply_patch(current, req.body, req.content_type)
-            except StatusError:
-                return []  # the apiserver answers the same error
-        if not isinstance(obj, dict):
-            return []
-        fields = fieldvalidation.unknown_fields(obj)
-        if fields and directive == "Strict":
-            message = fieldvalidation.strict_message(fields)
-            if req.verb != "patch":  # the body failed to decode as the kind
-                kind, version = obj.get("kind", ""), str(obj.get("apiVersion", "")).split("/")[-1]
-                message = f'{kind} in version "{version}" cannot be handled as a {kind}: {message}'
-            raise bad_request(message)
-        return [f'unknown field "{f}"' for f in fields]
-
-    def _serve_log(self, h: _Handler, req: Request) -> None:
+    def _serve_log(self, h: Handler, req: Request) -> None:
         """``pods/log``: the apiserver asks the pod's kubelet (``kube-apiserver->kubelet``)
         and streams the text back as ``text/plain``."""
         with self.lock:
             if not serves_logs(self.cluster):
-                raise StatusError(_NOT_FOUND)
-            msg = self._record(h, req)
-            resp = self.cluster.apiserver.handle(req)
-            self._complete(msg, resp)
+                raise StatusError(NOT_FOUND)
+            resp = call(self.cluster, client_of(h.headers.get("User-Agent", "")), req)
             self._flush()
         if not resp.ok:
-            return self._send_json(h, resp.code, resp.body or {})
+            return send_json(h, resp.code, resp.body or {})
         text = str((resp.body or {}).get("text", ""))
-        self._send(h, 200, text.encode(), "text/plain")
+        send(h, 200, text.encode(), "text/plain")
 
-    def _serve_watch(self, h: _Handler, req: Request, table: bool, include: str) -> None:
-        events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    def _serve_watch(self, h: Handler, req: Request, table: bool, include: str) -> None:
+        events: queue.Queue[watching.Event] = queue.Queue()
         with self.lock:
-            msg = self._record(h, req)
-            resp: Response = self.cluster.apiserver.handle(req, on_event=events.put)
-            self._complete(msg, resp)
+            conn, resp = open_watch(self.cluster, client_of(h.headers.get("User-Agent", "")), req, events)
             self._flush()
         if not resp.ok or resp.watch is None:
-            return self._send_json(h, resp.code, resp.body or {})
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        h.close_connection = True
-        first = True
+            return send_json(h, resp.code, resp.body or {})
+        kind = req_kind(req)
+
+        def render(event: dict[str, Any], first: bool) -> dict[str, Any]:
+            with self.lock:
+                obj = printers.table(kind, [event["object"]], self.cluster.clock,
+                                     include_object=include, headers=first)
+            return {"type": event["type"], "object": obj}
         try:
-            while True:
-                try:
-                    event = events.get(timeout=0.25)
-                except queue.Empty:
-                    if self._stopping.is_set() or _peer_closed(h.connection):
-                        break
-                    continue
-                if event is None:
-                    break
-                if table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                    with self.lock:
-                        obj = printers.table(req_kind(req), [event["object"]],
-                                             self.cluster.clock, include_object=include,
-                                             headers=first)
-                    event = {"type": event["type"], "object": obj}
-                    first = False
-                line = json.dumps(event).encode() + b"\n"
-                h.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
-                h.wfile.flush()
-            h.wfile.write(b"0\r\n\r\n")
-            h.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            pass
+            watching.stream(h, events, self._stopping, render if table else None)
         finally:
             with self.lock:
                 resp.watch.stop()
+                conn.close()
                 self._flush()
-
-    # -- writing ---------------------------------------------------------------------------
-    @staticmethod
-    def _send(h: _Handler, code: int, data: bytes, ctype: str,
-              warnings: list[str] | None = None) -> None:
-        h.send_response(code)
-        h.send_header("Content-Type", ctype)
-        for w in warnings or []:  # RFC 7234 warn-code 299, agent "-", as the apiserver sends
-            h.send_header("Warning", "299 - " + json.dumps(w))
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        if h.command != "HEAD":
-            h.wfile.write(data)
-
-    def _send_json(self, h: _Handler, code: int, body: dict[str, Any],
-                   warnings: list[str] | None = None) -> None:
-        self._send(h, code, json.dumps(body).encode(), "application/json", warnings)
-
 
 def req_kind(req: Request) -> str:
     rt = by_plural(req.group, req.resource)
     return rt.kind if rt is not None else ""
 
-
-def _peer_closed(conn: socket.socket) -> bool:
-    """True once the client has gone away (readable, and reading gives end-of-file)."""
-    try:
-        readable, _, _ = select.select([conn], [], [], 0)
-        if not readable:
-            return False
-        return conn.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
-
-
-class _TLSServer(ThreadingHTTPServer):
-    """An HTTPS server whose TLS handshakes happen in the per-connection threads."""
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 context: ssl.SSLContext) -> None:
-        self.context = context
-        super().__init__(address, handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = self.socket.accept()
-        return self.context.wrap_socket(sock, server_side=True,
-                                        do_handshake_on_connect=False), addr
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(10)
-        try:
-            request.do_handshake()
-        except (ssl.SSLError, OSError):
-            return  # not TLS, or a certificate the CA did not sign: no connection
-        request.settimeout(None)
-        super().finish_request(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "k8sbook-apiserver"
-    raw_body = b""
-
-    def _dispatch(self) -> None:
-        self.server.model.serve(self)  # type: ignore[attr-defined]
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # quiet: the model has a trace; the HTTP access log is noise
-
-
-def kubectl(kubeconfig: str | Path, *args: str, stdin: str | None = None,
-            timeout: float = 30) -> str:
-    """Run the real ``kubectl`` against a kubeconfig; return what it printed (stdout, then
-    stderr), as a reader would see it in a terminal."""
-    binary = shutil.which("kubectl")
-    if binary is None:
-        raise FileNotFoundError("kubectl is not on PATH")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)
-    return (proc.stdout + proc.stderr).rstrip("\n")
 
 
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
@@ -826,19 +429,3 @@ def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
         out("k8sbook: stopping")
     finally:
         server.stop()
-
-
-def with_etcd_calls(messages: list[Message], src: str = "kubectl") -> list[Message]:
-    """The requests ``src`` sent, each followed by the etcd calls kube-apiserver made to
-    serve it (recorded right after the request, as the apiserver is single-threaded)."""
-    out: list[Message] = []
-    following = False
-    for m in messages:
-        if m.src == src:
-            following = True
-            out.append(m)
-        elif following and (m.src, m.dst) == ("kube-apiserver", "etcd"):
-            out.append(m)
-        else:
-            following = False
-    return out

@@ -148,7 +148,7 @@ def prefix_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _in_range(key: str, start: str, end: str | None) -> bool:
+def in_range(key: str, start: str, end: str | None) -> bool:
     if end is None:
         return key == start
     if end == "\0":  # etcd: range_end "\0" means "every key >= start"
@@ -221,7 +221,7 @@ class MemoryEtcd:
             candidates = [key] if key in self._history else []
         else:
             lo = bisect.bisect_left(self._keys, key)
-            candidates = [k for k in self._keys[lo:] if _in_range(k, key, range_end)]
+            candidates = [k for k in self._keys[lo:] if in_range(k, key, range_end)]
         return [kv for k in candidates if (kv := self._value_at(k, at)) is not None]
 
     def get(self, key: str) -> KeyValue | None:
@@ -330,8 +330,8 @@ class MemoryEtcd:
         self._next_watch += 1
         if start_revision:
             past = [e for r, e in self._log if r >= start_revision
-                    and _in_range(e.kv.key, key, range_end)]
-            for batch in _by_revision(past):
+                    and in_range(e.kv.key, key, range_end)]
+            for batch in by_revision(past):
                 callback(batch)
         self._watchers[handle.id] = handle
         return handle
@@ -342,7 +342,7 @@ class MemoryEtcd:
 
     def _notify(self, events: list[Event]) -> None:
         for handle in list(self._watchers.values()):
-            mine = [e for e in events if _in_range(e.kv.key, handle.key, handle.range_end)]
+            mine = [e for e in events if in_range(e.kv.key, handle.key, handle.range_end)]
             if mine and not handle.cancelled:
                 handle.callback(mine)
 
@@ -422,12 +422,12 @@ def _check_intervals(ops: list[Op]) -> None:
     """etcd's ``checkIntervals``: one branch of a txn may not write a key twice."""
     puts = [op.key for op in ops if isinstance(op, Put)]
     deletes = [op for op in ops if isinstance(op, DeleteRange)]
-    if len(set(puts)) < len(puts) or any(_in_range(k, d.key, d.range_end)
+    if len(set(puts)) < len(puts) or any(in_range(k, d.key, d.range_end)
                                          for k in puts for d in deletes):
         raise EtcdError("etcdserver: duplicate key given in txn request")
 
 
-def _by_revision(events: list[Event]) -> list[list[Event]]:
+def by_revision(events: list[Event]) -> list[list[Event]]:
     batches: list[list[Event]] = []
     for e in events:
         if batches and batches[-1][0].kv.mod_revision == e.kv.mod_revision:

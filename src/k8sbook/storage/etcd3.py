@@ -26,6 +26,7 @@ reports the timeout.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable
 from typing import Any
@@ -168,8 +169,8 @@ class Storage:
 
     # -- watch -----------------------------------------------------------------------------
     def watch(self, prefix: str, start_revision: int,
-              callback: Callable[[list[etcdapi.Event]], None]) -> etcdapi.WatchHandle:
-        def on_events(events: list[etcdapi.Event]) -> None:
+              callback: Callable[[builtins.list[etcdapi.Event]], None]) -> etcdapi.WatchHandle:
+        def on_events(events: builtins.list[etcdapi.Event]) -> None:
             for ev in events:
                 self.revision = max(self.revision, ev.kv.mod_revision)
             callback(events)

@@ -1,5 +1,7 @@
 """The model's store on a real etcd server: the :class:`~k8sbook.storage.etcd.Etcd` interface over
-etcd's v3 API, and a throwaway etcd process to run it against.
+etcd's v3 API (the wire codec and streams are in :mod:`k8sbook.storage.etcd_gateway`; the
+throwaway etcd process to run it against, :class:`EtcdServer`, is in
+:mod:`k8sbook.storage.etcd_process` and stays importable from here).
 
 Mirrors what kube-apiserver's etcd client (``go.etcd.io/etcd/client/v3``, wrapped by
 ``k8s.io/apiserver/pkg/storage/etcd3``) does on the wire: ``Range``, ``Put``, ``DeleteRange``,
@@ -56,34 +58,20 @@ without an explicit ``etcd`` use it. Plain HTTP only (no TLS): keep that etcd on
 
 from __future__ import annotations
 
-import atexit
-import base64
 import bisect
-import contextlib
 import http.client
 import json
 import os
-import queue
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import threading
-import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
-from k8sbook.core.clock import Clock, Timer
+from k8sbook.core.clock import Clock
 from k8sbook.storage.etcd import (
     CompactedError,
     Compare,
     DeleteRange,
-    EtcdError,
     Event,
-    FutureRevisionError,
     KeyValue,
     LeaseNotFoundError,
     Op,
@@ -92,135 +80,29 @@ from k8sbook.storage.etcd import (
     TxnResponse,
     UnavailableError,
     WatchHandle,
-    _by_revision,
-    _in_range,
+    by_revision,
+    in_range,
+)
+from k8sbook.storage.etcd_gateway import (
+    REQUEST_TIMEOUT,
+    RESULT,
+    TARGET_FIELD,
+    GatewayLease,
+    GatewayWatch,
+    RealWatchHandle,
+    Stream,
+    b64,
+    event_from,
+    kv_from,
+    raise_for,
+    range_body,
+    unb64,
 )
 
 #: The environment variable naming an etcd endpoint for every ``Cluster`` (empty: embedded).
 ENV_ENDPOINT = "K8SBOOK_ETCD"
 #: The TTL the real lease is granted with; the model's own TTL runs on the virtual clock.
 REAL_LEASE_TTL = 7 * 24 * 3600
-#: How long a request (or the wait for a watch event etcd owes us) may take.
-REQUEST_TIMEOUT = 5.0
-STREAM_TIMEOUT = 10.0
-
-_TARGET_FIELD = {"VERSION": "version", "CREATE": "create_revision", "MOD": "mod_revision",
-                 "VALUE": "value", "LEASE": "lease"}
-_RESULT = {"=": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER"}
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _unb64(data: str | None) -> str:
-    return base64.b64decode(data).decode() if data else ""
-
-
-def _kv(d: dict[str, Any]) -> KeyValue:
-    return KeyValue(_unb64(d.get("key")), _unb64(d.get("value")),
-                    int(d.get("create_revision", 0)), int(d.get("mod_revision", 0)),
-                    int(d.get("version", 0)), int(d.get("lease", 0)))
-
-
-def _event(d: dict[str, Any]) -> Event:
-    prev = d.get("prev_kv")
-    return Event("DELETE" if d.get("type") == "DELETE" else "PUT", _kv(d["kv"]),
-                 _kv(prev) if prev else None)
-
-
-def _range_body(key: str, range_end: str | None) -> dict[str, Any]:
-    body = {"key": _b64(key)}
-    if range_end is not None:
-        body["range_end"] = _b64(range_end)
-    return body
-
-
-def _raise_for(error: dict[str, Any], compact_revision: int) -> None:
-    """Turn a gateway error body into the same exception the embedded store raises."""
-    message = str(error.get("message") or error.get("error") or "")
-    if "required revision has been compacted" in message:
-        raise CompactedError(compact_revision)
-    if "required revision is a future revision" in message:
-        raise FutureRevisionError()
-    if "requested lease not found" in message:
-        raise LeaseNotFoundError()
-    if error.get("code") in (4, 14) or "timed out" in message or "no leader" in message:
-        raise UnavailableError("request timed out")  # DEADLINE_EXCEEDED, UNAVAILABLE
-    raise EtcdError(message)
-
-
-class _Stream:
-    """One long-lived ``POST /v3/watch`` (HTTP/1.1, chunked JSON lines) read by a thread."""
-
-    def __init__(self, host: str, port: int, create: dict[str, Any]) -> None:
-        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.conn = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT)
-        try:
-            self.conn.request("POST", "/v3/watch", json.dumps({"create_request": create}),
-                              {"Content-Type": "application/json"})
-            self.resp = self.conn.getresponse()
-            if self.conn.sock is not None:
-                self.conn.sock.settimeout(None)  # a watch may stay silent for ever
-        except OSError as err:
-            self.conn.close()
-            raise UnavailableError() from err
-        self.thread = threading.Thread(target=self._read, daemon=True,
-                                       name="k8sbook etcd watch reader")
-        self.thread.start()
-
-    def _read(self) -> None:
-        with contextlib.suppress(Exception):  # any failure of the stream ends it
-            while line := self.resp.readline():
-                if line.strip():
-                    self.queue.put(json.loads(line))
-        self.queue.put(None)  # the stream ended
-        self.conn.close()
-
-    def next(self, timeout: float = STREAM_TIMEOUT) -> dict[str, Any] | None:
-        """The next message; None when the stream has ended."""
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            raise EtcdError("etcd watch stream: no progress within "
-                            f"{timeout:.0f}s") from None
-
-    def close(self) -> None:
-        """Hang up; the reader thread sees the end of the stream and closes the socket."""
-        try:
-            sock = self.conn.sock
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-class _RealWatchHandle(WatchHandle):
-    """A :class:`~k8sbook.storage.etcd.WatchHandle` whose ``cancel()`` also closes the etcd stream."""
-
-    def cancel(self) -> None:
-        if not self.cancelled:
-            self.cancelled = True
-            self._store._cancel(self.id)
-
-
-@dataclass(eq=False)
-class _Watch:
-    """The store's side of one watch: its stream, what it received, what it delivered."""
-
-    handle: WatchHandle
-    stream: _Stream | None
-    synced: int  # every event up to this revision has been delivered
-    received: int = 0  # the newest revision seen on the stream
-    pending: list[Event] = field(default_factory=list)
-
-
-@dataclass
-class _Lease:
-    id: int
-    ttl: int
-    expires_at: float
-    timer: Timer | None = None
 
 
 class RealEtcd:
@@ -241,16 +123,16 @@ class RealEtcd:
         self.revision = 0
         self.compact_revision = 0
         self._conn: http.client.HTTPConnection | None = None
-        self._watches: dict[int, _Watch] = {}
+        self._watches: dict[int, GatewayWatch] = {}
         self._next_watch = 1
-        self._leases: dict[int, _Lease] = {}
+        self._leases: dict[int, GatewayLease] = {}
         self._delivering = False
         self._needs_sync = False
         # the oracle: every event etcd has, as (revision, key, type), in revision order
         self._log: list[tuple[int, str, str]] = []
         self._log_revs: list[int] = []
         self._log_rev = 0  # the oracle is complete up to here
-        self._oracle: _Stream | None = None
+        self._oracle: Stream | None = None
         #: watch streams reopened after etcd went away (the oracle's included)
         self.resumed_streams = 0
         self._open_oracle()
@@ -280,7 +162,7 @@ class RealEtcd:
                 self._conn = None
                 raise UnavailableError() from err
         if "error" in answer or ("code" in answer and "header" not in answer):
-            _raise_for(answer, self.compact_revision)
+            raise_for(answer, self.compact_revision)
         return answer
 
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +184,7 @@ class RealEtcd:
         if first:
             self._learn_compact_revision()
         start = max(self._log_rev + 1, self.compact_revision, 1)
-        stream = _Stream(self.host, self.port, {"key": _b64("\0"), "range_end": _b64("\0"),
+        stream = Stream(self.host, self.port, {"key": b64("\0"), "range_end": b64("\0"),
                                                 "start_revision": start})
         created = stream.next()
         if created is None or not created.get("result", {}).get("created"):
@@ -319,11 +201,11 @@ class RealEtcd:
         """etcd does not report its compaction point, but a watch from before it is cancelled
         with ``compact_revision`` set; ask only if a read at revision 1 says it is compacted."""
         try:
-            self._post("/v3/kv/range", {"key": _b64("\0"), "revision": 1, "count_only": True})
+            self._post("/v3/kv/range", {"key": b64("\0"), "revision": 1, "count_only": True})
             return
         except CompactedError:
             pass
-        probe = _Stream(self.host, self.port, {"key": _b64("\0"), "start_revision": 1})
+        probe = Stream(self.host, self.port, {"key": b64("\0"), "start_revision": 1})
         try:
             while (msg := probe.next()) is not None:
                 rev = msg.get("result", {}).get("compact_revision")
@@ -340,7 +222,7 @@ class RealEtcd:
             want = 0
             if self.compact_revision:
                 kept = self._post("/v3/kv/range", {
-                    "key": _b64("\0"), "range_end": _b64("\0"), "revision": revision,
+                    "key": b64("\0"), "range_end": b64("\0"), "revision": revision,
                     "min_mod_revision": revision, "max_mod_revision": revision,
                     "count_only": True})
                 want = int(kept.get("count", 0))
@@ -362,28 +244,28 @@ class RealEtcd:
         res = msg.get("result", {})
         for d in res.get("events", []):
             rev = int(d["kv"]["mod_revision"])
-            self._log.append((rev, _unb64(d["kv"]["key"]), d.get("type", "PUT")))
+            self._log.append((rev, unb64(d["kv"]["key"]), d.get("type", "PUT")))
             self._log_revs.append(rev)
             self._log_rev = max(self._log_rev, rev)
 
     # -- delivering watch events -----------------------------------------------------------
-    def _expected_last(self, w: _Watch, upto: int) -> int:
+    def _expected_last(self, w: GatewayWatch, upto: int) -> int:
         """The newest revision in ``(w.synced, upto]`` with an event in ``w``'s range."""
         h = w.handle
         lo = bisect.bisect_right(self._log_revs, w.synced)
         hi = bisect.bisect_right(self._log_revs, upto)
         for rev, key, _ in reversed(self._log[lo:hi]):
-            if _in_range(key, h.key, h.range_end):
+            if in_range(key, h.key, h.range_end):
                 return rev
         return 0
 
-    def _reopen(self, w: _Watch) -> None:
+    def _reopen(self, w: GatewayWatch) -> None:
         if w.stream is not None:
             w.stream.close()
         w.stream = None
         h = w.handle
         start = max(w.received, w.synced) + 1
-        stream = _Stream(self.host, self.port, {**_range_body(h.key, h.range_end),
+        stream = Stream(self.host, self.port, {**range_body(h.key, h.range_end),
                                                 "start_revision": start, "prev_kv": True})
         created = stream.next()
         if created is None:
@@ -392,7 +274,7 @@ class RealEtcd:
         w.stream = stream
         self.resumed_streams += 1
 
-    def _fill(self, w: _Watch, upto: int) -> None:
+    def _fill(self, w: GatewayWatch, upto: int) -> None:
         """Read ``w``'s stream until it has every event of its range up to ``upto``."""
         want = self._expected_last(w, upto)
         while w.received < want:
@@ -407,7 +289,7 @@ class RealEtcd:
             if res.get("compact_revision"):
                 raise CompactedError(int(res["compact_revision"]))
             for d in res.get("events", []):
-                ev = _event(d)
+                ev = event_from(d)
                 w.pending.append(ev)
                 w.received = max(w.received, ev.kv.mod_revision)
         w.synced = max(w.synced, upto)
@@ -443,13 +325,13 @@ class RealEtcd:
 
     # -- the Etcd interface: reads ---------------------------------------------------------
     def _range_response(self, d: dict[str, Any], revision: int) -> RangeResponse:
-        return RangeResponse([_kv(kv) for kv in d.get("kvs", [])], int(d.get("count", 0)),
+        return RangeResponse([kv_from(kv) for kv in d.get("kvs", [])], int(d.get("count", 0)),
                              revision, bool(d.get("more", False)))
 
     def range(self, key: str, range_end: str | None = None, *, revision: int = 0,
               limit: int = 0) -> RangeResponse:
         """etcd ``Range``: one key, or ``[key, range_end)``, at ``revision`` (0 = latest)."""
-        body: dict[str, Any] = _range_body(key, range_end)
+        body: dict[str, Any] = range_body(key, range_end)
         if revision:
             body["revision"] = revision
         if limit:
@@ -464,32 +346,32 @@ class RealEtcd:
     # -- writes ----------------------------------------------------------------------------
     def put(self, key: str, value: str, lease: int = 0) -> int:
         """etcd ``Put``; returns the new revision."""
-        body: dict[str, Any] = {"key": _b64(key), "value": _b64(value)}
+        body: dict[str, Any] = {"key": b64(key), "value": b64(value)}
         if lease:
             body["lease"] = lease
         return int(self._call("/v3/kv/put", body)["header"]["revision"])
 
     def delete_range(self, key: str, range_end: str | None = None) -> tuple[int, int]:
         """etcd ``DeleteRange``; returns ``(revision, deleted)``."""
-        answer = self._call("/v3/kv/deleterange", _range_body(key, range_end))
+        answer = self._call("/v3/kv/deleterange", range_body(key, range_end))
         return int(answer["header"]["revision"]), int(answer.get("deleted", 0))
 
     @staticmethod
     def _op(op: Op) -> dict[str, Any]:
         if isinstance(op, Put):
-            body: dict[str, Any] = {"key": _b64(op.key), "value": _b64(op.value)}
+            body: dict[str, Any] = {"key": b64(op.key), "value": b64(op.value)}
             if op.lease:
                 body["lease"] = op.lease
             return {"request_put": body}
         if isinstance(op, DeleteRange):
-            return {"request_delete_range": _range_body(op.key, op.range_end)}
-        return {"request_range": _range_body(op.key, op.range_end)}
+            return {"request_delete_range": range_body(op.key, op.range_end)}
+        return {"request_range": range_body(op.key, op.range_end)}
 
     @staticmethod
     def _compare(c: Compare) -> dict[str, Any]:
-        value = _b64(c.value) if c.target == "VALUE" else int(c.value)
-        return {"key": _b64(c.key), "target": c.target, "result": _RESULT[c.result],
-                _TARGET_FIELD[c.target]: value}
+        value = b64(c.value) if c.target == "VALUE" else int(c.value)
+        return {"key": b64(c.key), "target": c.target, "result": RESULT[c.result],
+                TARGET_FIELD[c.target]: value}
 
     def txn(self, compare: list[Compare], success: list[Op], failure: list[Op]) -> TxnResponse:
         """etcd ``Txn``: if every compare holds apply ``success``, else ``failure``."""
@@ -518,15 +400,15 @@ class RealEtcd:
         if 0 < start_revision <= self.revision:
             # ask etcd whether that revision is still there (it answers "compacted" for a
             # watch too, but asynchronously, after the watch was created)
-            body = {**_range_body(key, range_end), "revision": start_revision,
+            body = {**range_body(key, range_end), "revision": start_revision,
                     "count_only": True}
             self._post("/v3/kv/range", body)
-        handle = _RealWatchHandle(self._next_watch, key, range_end, callback, _store=self)
+        handle = RealWatchHandle(self._next_watch, key, range_end, callback, _store=self)
         self._next_watch += 1
-        create = {**_range_body(key, range_end), "prev_kv": True}
+        create = {**range_body(key, range_end), "prev_kv": True}
         if start_revision:
             create["start_revision"] = start_revision
-        stream = _Stream(self.host, self.port, create)
+        stream = Stream(self.host, self.port, create)
         created = stream.next()
         if created is None:
             stream.close()
@@ -534,12 +416,12 @@ class RealEtcd:
         head = int(created["result"]["header"]["revision"])
         self.revision = max(self.revision, head)
         base = (start_revision - 1) if start_revision else head
-        w = _Watch(handle, stream, synced=base, received=base)
+        w = GatewayWatch(handle, stream, synced=base, received=base)
         self._watches[handle.id] = w
         if start_revision:
             self._read_oracle_until(head)
             self._fill(w, head)
-            for batch in _by_revision(w.pending):
+            for batch in by_revision(w.pending):
                 callback(batch)
             w.pending = []
         w.synced = max(w.synced, head)
@@ -565,12 +447,12 @@ class RealEtcd:
     def lease_grant(self, ttl: int) -> int:
         """etcd ``LeaseGrant``; the model's ``ttl`` runs on the virtual clock."""
         answer = self._call("/v3/lease/grant", {"TTL": REAL_LEASE_TTL})
-        lease = _Lease(int(answer["ID"]), ttl, self.clock.now() + ttl)
+        lease = GatewayLease(int(answer["ID"]), ttl, self.clock.now() + ttl)
         self._leases[lease.id] = lease
         self._arm(lease)
         return lease.id
 
-    def _arm(self, lease: _Lease) -> None:
+    def _arm(self, lease: GatewayLease) -> None:
         if lease.timer:
             lease.timer.cancel()
         lease.timer = self.clock.call_at(lease.expires_at, lambda: self._expire(lease.id),
@@ -612,7 +494,7 @@ class RealEtcd:
         answer = self._post("/v3/lease/timetolive", {"ID": lease_id, "keys": True})
         if int(answer.get("TTL", -1)) < 0:
             return -1, []
-        keys = sorted(_unb64(k) for k in answer.get("keys", []))
+        keys = sorted(unb64(k) for k in answer.get("keys", []))
         lease = self._leases.get(lease_id)
         remaining = int(lease.expires_at - self.clock.now()) if lease else int(answer["TTL"])
         return remaining, keys
@@ -644,137 +526,10 @@ def store_from_env(clock: Clock) -> RealEtcd | None:
     return RealEtcd(endpoint, clock) if endpoint else None
 
 
-# -- a throwaway etcd process -------------------------------------------------------------
-def etcd_binary() -> str | None:
-    """Where the ``etcd`` binary is, or None: ``$K8SBOOK_ETCD_BINARY`` if set (set it empty to
-    pretend there is none), else ``etcd`` on the ``PATH``, else Debian's /usr/bin/etcd."""
-    if "K8SBOOK_ETCD_BINARY" in os.environ:
-        candidates = [os.environ["K8SBOOK_ETCD_BINARY"]]
-    else:
-        candidates = [shutil.which("etcd") or "", "/usr/bin/etcd"]
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM etcd if its parent dies, so that a killed
-    test run or notebook kernel leaves no etcd behind (``prctl(PR_SET_PDEATHSIG)``)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class EtcdServer:
-    """One etcd member on loopback, with its data in a temporary directory.
-
-    ``start()`` picks two free ports (client and peer, both on 127.0.0.1) the first time and
-    keeps them, so ``stop()`` then ``start()`` is a restart of the same member with the same
-    data; ``reset()`` starts over with an empty data directory (revision 1); ``close()`` stops
-    it and deletes the directory. :meth:`store` connects a :class:`RealEtcd` to it.
-    """
-
-    def __init__(self, binary: str | None = None, name: str = "k8sbook") -> None:
-        found = binary or etcd_binary()
-        if found is None:
-            raise FileNotFoundError(
-                "no etcd binary found: install one (Debian: apt-get install etcd-server) or set "
-                "K8SBOOK_ETCD_BINARY")
-        self.binary = found
-        self.name = name
-        base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) \
-            else None
-        self.workdir = tempfile.mkdtemp(prefix="k8sbook-etcd-", dir=base)
-        self.client_port = _free_port()
-        self.peer_port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self._atexit = False
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
-
-    @property
-    def data_dir(self) -> str:
-        return os.path.join(self.workdir, "data")
-
-    def start(self, timeout: float = 15.0) -> EtcdServer:
-        if self.process is not None and self.process.poll() is None:
-            return self
-        peer = f"http://127.0.0.1:{self.peer_port}"
-        args = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
-                "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"{self.name}={peer}",
-                "--initial-cluster-state", "new", "--log-level", "warn",
-                # one member on loopback: short raft timers, so that after a restart it elects
-                # itself leader in a tenth of a second instead of a second or two
-                "--heartbeat-interval", "10", "--election-timeout", "100"]
-        with open(os.path.join(self.workdir, "etcd.log"), "ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL,
-                                            preexec_fn=_die_with_parent)  # noqa: PLW1509
-        if not self._atexit:
-            atexit.register(self.close)
-            self._atexit = True
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"etcd exited with {self.process.returncode}; see "
-                                   f"{self.workdir}/etcd.log")
-            if self.healthy():
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"etcd did not become healthy within {timeout:.0f}s")
-
-    def healthy(self) -> bool:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.client_port, timeout=1.0)
-            conn.request("GET", "/health")
-            ok = conn.getresponse().status == 200
-            conn.close()
-            return ok
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        """Stop etcd (SIGTERM, then SIGKILL after 5 s); its data stays for a restart."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def restart(self) -> EtcdServer:
-        self.stop()
-        return self.start()
-
-    def reset(self) -> EtcdServer:
-        """Stop, wipe the data directory, start again: a fresh etcd at revision 1."""
-        self.stop()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-        return self.start()
-
-    def store(self, clock: Clock) -> RealEtcd:
-        return RealEtcd(self.endpoint, clock)
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def __getattr__(name: str) -> Any:
+    """``EtcdServer`` and ``etcd_binary`` live in :mod:`k8sbook.storage.etcd_process` (which
+    imports this module); they stay importable from here."""
+    if name in ("EtcdServer", "etcd_binary"):
+        from k8sbook.storage import etcd_process
+        return getattr(etcd_process, name)
+    raise AttributeError(name)

@@ -35,10 +35,5 @@ __all__ = ["BACKOFF_PERIOD", "CLUSTER_CIDR", "CLUSTER_DNS", "KUBELET_PORT", "KUB
            "LEASE_DURATION", "LEASE_RENEW_INTERVAL", "MAX_CONTAINER_BACKOFF", "MODEL_IDLE_CPU",
            "MODEL_IDLE_MEMORY", "NODE_LEASE_NAMESPACE", "NODE_STATUS_REPORT_FREQUENCY",
            "NODE_STATUS_UPDATE_FREQUENCY", "PLEG_RELIST_PERIOD", "SYNC_FREQUENCY", "Backoff",
-           "Kubelet", "KubeletServer", "PodRecord", "ProbeState", "attach", "http_probe"]
+           "Kubelet", "KubeletServer", "PodRecord", "ProbeState", "http_probe"]
 
-
-def attach(cluster: Any, nodes: list[str]) -> None:
-    """Run a started kubelet on each of ``nodes`` (``cluster.add_kubelet``)."""
-    for name in nodes:
-        cluster.add_kubelet(name).start()

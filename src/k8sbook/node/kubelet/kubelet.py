@@ -135,7 +135,7 @@ class Kubelet:
         self.running = True
         self.network.add_host(self.node_name, self.address)  # the machine's DNS record
         self.network.listen(self.server_address, self.instance, self.server.serve_http,
-                            protocol="HTTPS")
+                            protocol="HTTPS", certificate=self.server.serving_cert_issuer)
         self.status_sync.register()
         self.node_informer.run()
         self.pod_informer.add_event_handler(

@@ -260,12 +260,12 @@ def admission_webhook(seed: int = 0) -> ScenarioResult:
     ``webhooks=on`` to a policy server. The server denies a Pod without a ``team`` label and
     admits one with it. Then the server goes down: with ``failurePolicy: Fail`` the create
     fails with a 500 and nothing is stored; switched to ``Ignore``, it goes through."""
-    from k8sbook.apiserver.webhook import WebhookServer
+    from k8sbook.apiserver.webhook import WebhookServer, serve_behind_service
 
     cluster = Cluster(seed)
     admin = cluster.admin()
-    server = cluster.apiserver.webhooks.register(
-        WebhookServer("policy.webhooks.svc", _team_label_policy))
+    server = serve_behind_service(WebhookServer("policy.webhooks.svc", _team_label_policy),
+                                  admin, cluster.network, "webhooks", "policy")
     ns = objects.namespace("shop")
     ns["metadata"]["labels"] = {"webhooks": "on"}
     admin.create(ns)
@@ -294,7 +294,7 @@ def admission_webhook(seed: int = 0) -> ScenarioResult:
     attempt("1 pod without team label", objects.pod("no-team", "shop"))
     attempt("2 pod with team label", objects.pod("web", "shop", labels={"team": "payments"}))
     attempt("3 default namespace (not selected)", objects.pod("other", "default"))
-    server.available = False
+    server.stop()  # the webhook's listener closes: dials to it are refused
     revision_before = cluster.etcd.revision
     attempt("4 webhook down, failurePolicy Fail",
             objects.pod("db", "shop", labels={"team": "payments"}))

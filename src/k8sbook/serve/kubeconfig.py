@@ -1,0 +1,77 @@
+"""The kubeconfig ``k8sbook serve`` writes, the real kubectl run against it, and how to read
+kubectl's requests on the model's trace.
+
+Mirrors kubeadm's ``admin.conf`` (``cmd/kubeadm/app/phases/kubeconfig``): cluster
+``kubernetes`` with the cluster CA, user ``kubernetes-admin`` with a client certificate (CN
+``kubernetes-admin``, O ``kubeadm:cluster-admins``), context ``kubernetes-admin@kubernetes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from k8sbook.core.trace import Message
+from k8sbook.serve.certs import PKI
+
+
+def kubeconfig(server: str, pki: PKI, namespace: str = "default") -> dict[str, Any]:
+    """kubeadm's ``admin.conf`` for ``server``."""
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+    return {"apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "kubernetes", "cluster": {
+                "server": server,
+                "certificate-authority-data": b64(pki.ca.cert_pem)}}],
+            "users": [{"name": "kubernetes-admin", "user": {
+                "client-certificate-data": b64(pki.admin.cert_pem),
+                "client-key-data": b64(pki.admin.key_pem)}}],
+            "contexts": [{"name": "kubernetes-admin@kubernetes",
+                          "context": {"cluster": "kubernetes", "user": "kubernetes-admin",
+                                      "namespace": namespace}}],
+            "current-context": "kubernetes-admin@kubernetes"}
+
+
+def write_kubeconfig(config: dict[str, Any], path: str | Path) -> Path:
+    """Write a kubeconfig (JSON, which is YAML too) readable only by its owner."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(config, indent=2) + "\n")
+    p.chmod(0o600)
+    return p
+
+
+def kubectl(kubeconfig: str | Path, *args: str, stdin: str | None = None,
+            timeout: float = 30) -> str:
+    """Run the real ``kubectl`` against a kubeconfig; return what it printed (stdout, then
+    stderr), as a reader would see it in a terminal."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise FileNotFoundError("kubectl is not on PATH")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+    return (proc.stdout + proc.stderr).rstrip("\n")
+
+
+
+
+def with_etcd_calls(messages: list[Message], src: str = "kubectl") -> list[Message]:
+    """The requests ``src`` sent, each followed by the etcd calls kube-apiserver made to
+    serve it (recorded right after the request, as the apiserver is single-threaded)."""
+    out: list[Message] = []
+    following = False
+    for m in messages:
+        if m.src == src:
+            following = True
+            out.append(m)
+        elif following and (m.src, m.dst) == ("kube-apiserver", "etcd"):
+            out.append(m)
+        else:
+            following = False
+    return out

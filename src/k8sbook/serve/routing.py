@@ -1,0 +1,120 @@
+"""How ``k8sbook serve`` maps an HTTP request to a model :class:`~k8sbook.api.request.Request`.
+
+Mirrors ``RequestInfoFactory.NewRequestInfo`` (``k8s.io/apiserver/pkg/endpoints/request``):
+``/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}`` and
+``/apis/{group}/{version}/...``, the old ``/watch/`` prefix, the namespace's own subresources;
+and the content negotiation of ``endpoints/handlers/negotiation`` for server-side ``Table``
+printing (``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from k8sbook.api import fieldvalidation
+from k8sbook.api import patch as patching
+from k8sbook.api.request import Request
+from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
+from k8sbook.core.status import StatusError, bad_request
+from k8sbook.serve.discovery import api_group, api_group_list, group_versions
+
+#: Query parameters passed on to the apiserver, and how to read them.
+PARAMS: dict[str, Callable[[str], Any]] = {
+    "resourceVersion": str, "resourceVersionMatch": str, "labelSelector": str,
+    "fieldSelector": str, "timeoutSeconds": int, "gracePeriodSeconds": int,
+    "allowWatchBookmarks": lambda v: v.lower() in ("true", "1"),
+    "container": str, "tailLines": int, "follow": lambda v: v.lower() in ("true", "1"),
+    "previous": lambda v: v.lower() in ("true", "1"), "timestamps": lambda v: v.lower() in (
+        "true", "1"),
+}
+
+
+class Route:
+    """What ``RequestInfoFactory.NewRequestInfo`` derives from a path (resource requests)."""
+
+    def __init__(self, rt: ResourceType, namespace: str, name: str, subresource: str,
+                 watch_path: bool) -> None:
+        self.rt, self.namespace, self.name = rt, namespace, name
+        self.subresource, self.watch_path = subresource, watch_path
+
+
+def parse_path(path: str) -> Route | dict[str, Any] | None:
+    """A resource route, a discovery document, or ``None`` (404) for ``path``."""
+    parts = [p for p in path.split("/") if p]
+    if parts == ["api"]:
+        return {"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                "serverAddress": "127.0.0.1"}]}
+    if parts == ["apis"]:
+        return api_group_list()
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 2:
+        if parts[1] not in {g for g, _ in group_versions()}:
+            return None
+        if len(parts) == 2:
+            return api_group(parts[1])
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if (group, version) not in {(r.group, r.version) for r in RESOURCES}:
+        return None
+    if not rest:
+        return {"__discovery__": (group, version)}
+    watch_path = rest[0] == "watch"
+    if watch_path:
+        rest = rest[1:]
+    namespace = ""
+    # /namespaces/{ns}/{resource}/... except the namespace's own subresources
+    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+        namespace, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 3:
+        return None
+    rt = by_plural(group, rest[0])
+    if rt is None or rt.version != version:
+        return None
+    if namespace and not rt.namespaced:
+        return None
+    name = rest[1] if len(rest) > 1 else ""
+    sub = rest[2] if len(rest) > 2 else ""
+    return Route(rt, namespace, name, sub, watch_path)
+
+
+def wants_table(accept: str) -> bool:
+    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins)."""
+    for choice in accept.split(","):
+        params = dict(p.strip().split("=", 1) for p in choice.split(";")[1:] if "=" in p)
+        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and \
+                params.get("v") in ("v1", "v1beta1"):
+            return True
+        if choice.split(";")[0].strip() in ("application/json", "*/*", "application/*"):
+            return False
+    return False
+
+
+def check_fields(req: Request, directive: str, current: dict[str, Any] | None) -> list[str]:
+    """Unknown fields in a create, update or patch (``current``: the object a patch applies
+    to): 400 if Strict, warnings if Warn (``fieldValidation``)."""
+    if req.verb not in ("create", "update", "patch") or req.subresource in (
+            "binding", "eviction") or not isinstance(req.body, dict | list):
+        return []
+    obj = req.body
+    if req.verb == "patch":
+        if current is None:
+            return []  # the apiserver answers the 404
+        try:
+            obj = patching.apply_patch(current, req.body, req.content_type)
+        except StatusError:
+            return []  # the apiserver answers the same error
+    if not isinstance(obj, dict):
+        return []
+    fields = fieldvalidation.unknown_fields(obj)
+    if fields and directive == "Strict":
+        message = fieldvalidation.strict_message(fields)
+        if req.verb != "patch":  # the body failed to decode as the kind
+            kind, version = obj.get("kind", ""), str(obj.get("apiVersion", "")).split("/")[-1]
+            message = f'{kind} in version "{version}" cannot be handled as a {kind}: {message}'
+        raise bad_request(message)
+    return [f'unknown field "{f}"' for f in fields]
+

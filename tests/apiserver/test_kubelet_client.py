@@ -1,0 +1,101 @@
+"""kube-apiserver -> kubelet (apiserver/kubelet_client.py): the pod connect subresources dial
+the Node's address on the network."""
+
+from __future__ import annotations
+
+import pytest
+
+from k8sbook.api import objects
+from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs
+from k8sbook.client.network import Address
+from k8sbook.cluster import Cluster
+from k8sbook.core.status import StatusError
+from k8sbook.node.kubelet import KUBELET_PORT, Kubelet
+from tests.helpers import snapshot
+
+
+@pytest.fixture
+def setup():
+    cluster = Cluster(0)
+    kubelet = Kubelet(cluster, "node-a").start()
+    cluster.run_for(1)
+    adm = cluster.admin()
+    adm.create(objects.pod("web", node_name="node-a",
+                           containers=[objects.container("app", "nginx:1.27", ports=[80])]))
+    cluster.run_for(3)
+    return cluster, kubelet, adm
+
+
+def _error(fn) -> tuple[int, str]:
+    with pytest.raises(StatusError) as err:
+        fn()
+    return err.value.code, err.value.status["message"]
+
+
+def test_logs_dial_the_hostname_resolved_by_the_network(setup):
+    cluster, kubelet, adm = setup
+    mark = cluster.trace.mark()
+    assert "started" in pod_logs(adm, "default", "web")
+    (msg,) = [m for m in cluster.trace.since(mark) if m.path == "kube-apiserver->kubelet"]
+    assert (msg.dst, msg.verb, msg.resource, msg.result) == (
+        "kubelet/node-a", "GET", "/containerLogs/default/web/app", "200")
+    # the Node's first preferred address is its Hostname, which the network resolves
+    assert cluster.network.lookup("node-a") == kubelet.address
+
+
+def test_closed_kubelet_address_is_a_500_and_writes_nothing(setup):
+    cluster, kubelet, adm = setup
+    before = snapshot(cluster)
+    cluster.network.close(Address.tcp(kubelet.address, KUBELET_PORT))
+    assert _error(lambda: pod_logs(adm, "default", "web")) == (
+        500, ('Get "https://node-a:10250/containerLogs/default/web/app": dial tcp '
+             f"{kubelet.address}:10250: connect: connection refused"))
+    assert _error(lambda: pod_exec(adm, "default", "web", ["ls"])) == (
+        500, ('Post "https://node-a:10250/exec/default/web/app?command=ls": dial tcp '
+             f"{kubelet.address}:10250: connect: connection refused"))
+    assert snapshot(cluster) == before
+
+
+def test_isolated_kubelet_is_an_io_timeout(setup):
+    cluster, kubelet, adm = setup
+    cluster.network.isolate(kubelet.instance)
+    assert _error(lambda: pod_logs(adm, "default", "web")) == (
+        500, ('Get "https://node-a:10250/containerLogs/default/web/app": dial tcp '
+             f"{kubelet.address}:10250: i/o timeout"))
+
+
+def test_unresolvable_hostname_is_no_such_host(setup):
+    cluster, _kubelet, adm = setup
+    cluster.network.add_host("node-a", "192.0.2.99")  # stale DNS record: nothing there
+    code, message = _error(lambda: pod_logs(adm, "default", "web"))
+    assert code == 500 and "dial tcp 192.0.2.99:10250: connect: connection refused" in message
+    cluster.apiserver.kubelet_client.preferred_address_types = ("InternalIP",)
+    assert "started" in pod_logs(adm, "default", "web")
+
+
+def test_kubelet_certificate_authority_checks_the_serving_certificate(setup):
+    cluster, kubelet, adm = setup
+    client = cluster.apiserver.kubelet_client
+    client.certificate_authority = "kubernetes"  # the kubelet's certificate is self-signed
+    before = snapshot(cluster)
+    mark = cluster.trace.mark()
+    assert _error(lambda: pod_logs(adm, "default", "web")) == (
+        500, ('Get "https://node-a:10250/containerLogs/default/web/app": tls: failed to '
+             "verify certificate: x509: certificate signed by unknown authority"))
+    (msg,) = [m for m in cluster.trace.since(mark) if m.path == "kube-apiserver->kubelet"]
+    assert msg.result == "failed to verify certificate: x509: certificate signed by unknown " \
+                         "authority"
+    assert snapshot(cluster) == before
+    client.certificate_authority = kubelet.server.serving_cert_issuer
+    assert "started" in pod_logs(adm, "default", "web")
+
+
+def test_bad_requests_never_dial(setup):
+    cluster, _, adm = setup
+    adm.create(objects.pod("queued"))
+    mark = cluster.trace.mark()
+    assert _error(lambda: pod_logs(adm, "default", "queued")) == (
+        400, "pod queued does not have a host assigned")
+    assert _error(lambda: pod_logs(adm, "default", "web", "nope")) == (
+        400, "container nope is not valid for pod web")
+    assert not [m for m in cluster.trace.since(mark) if m.path == "kube-apiserver->kubelet"]
