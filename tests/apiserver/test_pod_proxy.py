@@ -11,13 +11,12 @@ from k8sbook.client.http import HTTPResponse
 from k8sbook.client.network import Address
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
-from k8sbook.node.kubelet import Kubelet
 
 
 @pytest.fixture
 def setup():
     cluster = Cluster(0)
-    kubelet = Kubelet(cluster, "node-a").start()
+    kubelet = cluster.add_kubelet("node-a").start()
     cluster.run_for(1)
     adm = cluster.admin()
     adm.create(objects.pod("web", node_name="node-a",

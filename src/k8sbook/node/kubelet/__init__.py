@@ -7,8 +7,6 @@ names: ``from k8sbook.node.kubelet import Kubelet, KUBELET_PORT, http_probe``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from k8sbook.node.kubelet.backoff import Backoff
 from k8sbook.node.kubelet.config import (
     BACKOFF_PERIOD,
