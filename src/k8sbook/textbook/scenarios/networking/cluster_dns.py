@@ -73,19 +73,13 @@ def start_dns(net: Net) -> list[str]:
     return names
 
 
-def read_resolv_conf(net: Net, pod: Obj) -> tuple[str, str]:
-    """``kubectl exec <pod> -- cat /etc/resolv.conf``: (the text, where it came from).
-
-    The file is the one the kubelet had the runtime write (``RunPodSandbox``'s DNSConfig).
-    While the model's runtime does not write it yet, ``exec`` returns no resolv.conf, and
-    the kubelet's computation (:func:`k8sbook.node.dns.resolv_conf`) stands in for it:
-    the second value says which it is ("container" or "kubelet's DNSConfig")."""
+def read_resolv_conf(net: Net, pod: Obj) -> str:
+    """``kubectl exec <pod> -- cat /etc/resolv.conf``: the file the runtime wrote into the
+    container from the DNSConfig the kubelet gave it in ``RunPodSandbox``."""
     meta = pod["metadata"]
-    text = pod_exec(net.cluster.admin(), meta["namespace"], meta["name"],
-                    ["cat", "/etc/resolv.conf"])
-    if any(line.startswith("nameserver ") for line in text.splitlines()):
-        return text, "container"
-    return kdns.resolv_conf(pod, kdns.kubeadm_cluster_dns()), "kubelet's DNSConfig"
+    text: str = pod_exec(net.cluster.admin(), meta["namespace"], meta["name"],
+                         ["cat", "/etc/resolv.conf"])
+    return text
 
 
 def pod_resolver(net: Net, pod: Obj, resolv_conf_text: str) -> kdns.StubResolver:
@@ -128,7 +122,7 @@ def cluster_dns(seed: int = 0) -> ScenarioResult:
                pods_ready(net, ["db-0", "db-1"], "data"))
     cluster.settle(2.0)
     client = net.pod("client")
-    conf, conf_source = read_resolv_conf(net, client)
+    conf = read_resolv_conf(net, client)
     resolver = pod_resolver(net, client, conf)
     web_ip = admin.get("services", "web", "default")["spec"]["clusterIP"]
     db0_ip = net.pod("db-0", "data")["status"]["podIP"]
@@ -154,7 +148,7 @@ def cluster_dns(seed: int = 0) -> ScenarioResult:
     messages = cluster.trace.since(mark)
     facts = {
         "coredns_pods": coredns_pods, "kube_dns_ip": kdns.kubeadm_cluster_dns(),
-        "resolv_conf": conf, "resolv_conf_source": conf_source,
+        "resolv_conf": conf,
         "resolver_options": {"ndots": kdns.ndots(resolver.cfg),
                              "timeout": kdns.timeout(resolver.cfg),
                              "attempts": kdns.attempts(resolver.cfg)},
