@@ -120,10 +120,12 @@ class Kubelet:
                                                 field_selector=f"spec.nodeName={node_name}")
         self.node_informer = SharedIndexInformer(client, "nodes",
                                                  field_selector=f"metadata.name={node_name}")
-        # each manager receives what it uses (as ``NewMainKubelet`` wires them), not the kubelet
+        # each manager receives what it uses (as ``NewMainKubelet`` wires them), not the
+        # kubelet; the kubelet's own methods are passed late-bound, so that a subclass (or a
+        # test) that replaces one changes what the managers call
         self.status_sync = nodestatus.NodeStatusSync(
             client=client, clock=clock, node_name=node_name, node_informer=self.node_informer,
-            node_object=self.node_object, node_status=self.node_status)
+            node_object=lambda: self.node_object(), node_status=lambda: self.node_status())
         self.lease = nodestatus.NodeLeaseController(
             client=client, clock=clock, node_name=node_name, node_informer=self.node_informer)
         self.prober = ProberManager(
@@ -140,7 +142,7 @@ class Kubelet:
             image_backoff=self.image_backoff, crash_backoff=self.crash_backoff,
             volumes=self.volumes, prober=self.prober, status_manager=self.status_manager,
             filesystem=self.filesystem, root_dir=root_dir,
-            kubernetes_service=kubernetes_service, pod_dns_config=self.pod_dns_config,
+            kubernetes_service=kubernetes_service, pod_dns_config=lambda pod: self.pod_dns_config(pod),
             records=self.records, images=self.images)
         self.workers = PodWorkers(
             clock=clock, queue=self.queue, instance=self.instance, rand=self.rand,
