@@ -25,9 +25,9 @@ from k8sbook.node.kubelet.config import (
 )
 from k8sbook.node.kubelet.kubelet import Kubelet
 from k8sbook.node.kubelet.metrics import MODEL_IDLE_CPU, MODEL_IDLE_MEMORY
-from k8sbook.node.kubelet.pod_workers import PodRecord
-from k8sbook.node.kubelet.prober import ProbeState, http_probe
+from k8sbook.node.kubelet.prober import http_probe
 from k8sbook.node.kubelet.server import KubeletServer
+from k8sbook.node.kubelet.types import PodRecord, ProbeState
 
 __all__ = ["BACKOFF_PERIOD", "CLUSTER_CIDR", "CLUSTER_DNS", "KUBELET_PORT", "KUBELET_VERSION",
            "LEASE_DURATION", "LEASE_RENEW_INTERVAL", "MAX_CONTAINER_BACKOFF", "MODEL_IDLE_CPU",

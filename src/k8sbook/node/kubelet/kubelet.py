@@ -6,7 +6,10 @@ package: registration, NodeStatus and Lease in :mod:`.nodestatus`, pod workers i
 :mod:`.pod_workers`, ``SyncPod`` against the CRI in :mod:`.kuberuntime`, the PLEG in
 :mod:`.pleg`, probes in :mod:`.prober`, the status manager in :mod:`.status_manager`,
 volumes (CSI, the service-account token) in :mod:`.volume_manager`, the server on 10250 in
-:mod:`.server`.
+:mod:`.server`; what they share about a pod (``PodRecord``, ``ProbeState``) in :mod:`.types`.
+Each manager receives the narrow things it uses (the client, the clock, the network, the CRI
+client, other managers, small callables such as ``is_running``), as ``NewMainKubelet`` wires
+them; none of them imports this module.
 
 A kubelet receives what it uses: its node name, its API client (``system:node:<name>``),
 the network, the clock, the id generator, its pod CIDR and node IP, the node's disk
@@ -117,14 +120,37 @@ class Kubelet:
                                                 field_selector=f"spec.nodeName={node_name}")
         self.node_informer = SharedIndexInformer(client, "nodes",
                                                  field_selector=f"metadata.name={node_name}")
-        self.status_sync = nodestatus.NodeStatusSync(self)
-        self.lease = nodestatus.NodeLeaseController(self)
-        self.workers = PodWorkers(self)
-        self.runtime_manager = RuntimeManager(self)
-        self.pleg = GenericPLEG(self)
-        self.prober = ProberManager(self)
-        self.status_manager = StatusManager(self)
-        self.volumes = VolumeManager(self)
+        # each manager receives what it uses (as ``NewMainKubelet`` wires them), not the
+        # kubelet; the kubelet's own methods are passed late-bound, so that a subclass (or a
+        # test) that replaces one changes what the managers call
+        self.status_sync = nodestatus.NodeStatusSync(
+            client=client, clock=clock, node_name=node_name, node_informer=self.node_informer,
+            node_object=lambda: self.node_object(), node_status=lambda: self.node_status())
+        self.lease = nodestatus.NodeLeaseController(
+            client=client, clock=clock, node_name=node_name, node_informer=self.node_informer)
+        self.prober = ProberManager(
+            network=network, clock=clock, recorder=self.recorder, instance=self.instance,
+            node_name=node_name, address=node_ip, records=self.records,
+            resync=self.queue.add, running=self.is_running)
+        self.status_manager = StatusManager(client=client, clock=clock, host_ip=node_ip)
+        self.volumes = VolumeManager(
+            instance=self.instance, node_name=node_name, network=network, client=client,
+            clock=clock, recorder=self.recorder, tokens=self.tokens,
+            filesystem=self.filesystem, root_dir=root_dir, records=self.records)
+        self.runtime_manager = RuntimeManager(
+            cri=self.cri, client=client, clock=clock, recorder=self.recorder,
+            image_backoff=self.image_backoff, crash_backoff=self.crash_backoff,
+            volumes=self.volumes, prober=self.prober, status_manager=self.status_manager,
+            filesystem=self.filesystem, root_dir=root_dir,
+            kubernetes_service=kubernetes_service, pod_dns_config=lambda pod: self.pod_dns_config(pod),
+            records=self.records, images=self.images)
+        self.workers = PodWorkers(
+            clock=clock, queue=self.queue, instance=self.instance, rand=self.rand,
+            pod_informer=self.pod_informer, records=self.records,
+            runtime_manager=self.runtime_manager, status_manager=self.status_manager,
+            running=self.is_running)
+        self.pleg = GenericPLEG(cri=self.cri, records=self.records,
+                                refresh=self.runtime_manager.refresh, wake=self.queue.add)
         self.server = KubeletServer(self)
         self.server_address = Address.tcp(node_ip, KUBELET_PORT)
 
@@ -150,6 +176,10 @@ class Kubelet:
         self._every(PLEG_RELIST_PERIOD, self.pleg.relist, "PLEG relist",
                     first=PLEG_RELIST_PERIOD)
         return self
+
+    def is_running(self) -> bool:
+        """Whether the kubelet process runs (its managers' loops end when it stops)."""
+        return self.running
 
     def stop(self) -> None:
         """The kubelet process stops: loops, watches and probes end; containers keep running."""

@@ -17,39 +17,69 @@ containers are removed at once (no container garbage collector).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from k8sbook.client.events import EventRecorder
 from k8sbook.client.in_cluster import TOKEN_PATH
+from k8sbook.client.rest import Client
+from k8sbook.core.clock import Clock
 from k8sbook.node.container_runtime import (
     CONTAINER_EXITED,
     CONTAINER_RUNNING,
     SANDBOX_READY,
     normalize_image,
 )
-from k8sbook.node.cri import RPCError
-from k8sbook.node.kubelet.backoff import duration
+from k8sbook.node.cri import CRIClient, RPCError
+from k8sbook.node.dns import DNSConfig
+from k8sbook.node.kubelet.backoff import Backoff, duration
 from k8sbook.node.kubelet.kubelet_pods import hosts_file, make_environment_variables, pod_dir
-from k8sbook.node.kubelet.pod_workers import PodRecord
-from k8sbook.node.kubelet.prober import ProbeState
-
-if TYPE_CHECKING:
-    from k8sbook.node.kubelet.kubelet import Kubelet
+from k8sbook.node.kubelet.prober import ProberManager
+from k8sbook.node.kubelet.status_manager import StatusManager
+from k8sbook.node.kubelet.types import PodRecord, ProbeState
+from k8sbook.node.kubelet.volume_manager import VolumeManager
 
 Obj = dict[str, Any]
 TOKEN_DIR = TOKEN_PATH.rsplit("/", 1)[0]
 
 
 class RuntimeManager:
-    """``kubeGenericRuntimeManager`` for one kubelet."""
+    """``kubeGenericRuntimeManager`` for one kubelet.
 
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.k = kubelet
+    Like ``NewKubeGenericRuntimeManager`` it receives what it uses: the runtime service (the
+    CRI client), the recorder, the clock, the back-offs (``imageBackOff``, the kubelet's
+    ``backOff`` for crash loops), the managers it calls (volumes, probes, status), the API
+    client (a deleted pod's final DELETE), the node's disk under ``root_dir`` (the pod's
+    hosts file), the master Service for the environment, ``pod_dns_config`` (the kubelet's
+    ``GetPodDNS``), the pod records and the set of images it learned of."""
+
+    def __init__(self, *, cri: CRIClient, client: Client, clock: Clock,
+                 recorder: EventRecorder, image_backoff: Backoff, crash_backoff: Backoff,
+                 volumes: VolumeManager, prober: ProberManager,
+                 status_manager: StatusManager, filesystem: dict[str, str], root_dir: str,
+                 kubernetes_service: tuple[str, int],
+                 pod_dns_config: Callable[[Obj], DNSConfig],
+                 records: dict[str, PodRecord], images: set[str]) -> None:
+        self.cri = cri
+        self.client = client
+        self.clock = clock
+        self.recorder = recorder
+        self.image_backoff = image_backoff
+        self.crash_backoff = crash_backoff
+        self.volumes = volumes
+        self.prober = prober
+        self.status_manager = status_manager
+        self.filesystem = filesystem
+        self.root_dir = root_dir
+        self.kubernetes_service = kubernetes_service
+        self.pod_dns_config = pod_dns_config
+        self.records = records
+        self.images = images
 
     def sync_pod(self, pod: Obj, rec: PodRecord) -> bool:
         """``SyncPod``: returns True when something failed and the pod must be retried."""
-        k = self.k
         meta, spec = pod["metadata"], pod["spec"]
-        if not k.volumes.mount_volumes(pod, rec):
+        if not self.volumes.mount_volumes(pod, rec):
             return True
         sandbox_ready = rec.sandbox_id and (rec.sandbox is None or
                                             rec.sandbox.get("state") == SANDBOX_READY)
@@ -57,7 +87,7 @@ class RuntimeManager:
             if rec.sandbox_id:  # the old sandbox died: kill what is left, start over
                 self.kill_sandbox(rec)
             attempt = rec.sandbox_attempt + 1
-            dns = k.pod_dns_config(pod)
+            dns = self.pod_dns_config(pod)
             config = {"metadata": {"name": meta["name"], "namespace": meta["namespace"],
                                    "uid": meta["uid"], "attempt": attempt},
                       "hostname": spec.get("hostname") or meta["name"],
@@ -67,15 +97,15 @@ class RuntimeManager:
                       "logDirectory":
                       f"/var/log/pods/{meta['namespace']}_{meta['name']}_{meta['uid']}"}
             try:
-                rec.sandbox_id = k.cri.run_pod_sandbox(config)
+                rec.sandbox_id = self.cri.run_pod_sandbox(config)
             except RPCError as err:
                 rec.sandbox_error = str(err)
-                k.recorder.event(pod, "Warning", "FailedCreatePodSandBox",
-                                 f"Failed to create pod sandbox: {err}")
+                self.recorder.event(pod, "Warning", "FailedCreatePodSandBox",
+                                    f"Failed to create pod sandbox: {err}")
                 return True
             rec.sandbox_error = ""
             rec.sandbox_attempt = attempt
-            rec.sandbox = k.cri.pod_sandbox_status(rec.sandbox_id)
+            rec.sandbox = self.cri.pod_sandbox_status(rec.sandbox_id)
             rec.container_ids.clear()
             rec.containers.clear()
             self._ensure_hosts_file(pod, rec)
@@ -92,10 +122,10 @@ class RuntimeManager:
             if status["state"] == CONTAINER_RUNNING:
                 probe = rec.probes.get(("liveness", name))
                 if probe is not None and not probe.result:
-                    k.recorder.event(pod, "Normal", "Killing",
-                                     f"Container {name} failed liveness probe, will be "
-                                     "restarted")
-                    k.cri.stop_container(cid, spec.get("terminationGracePeriodSeconds", 30))
+                    self.recorder.event(pod, "Normal", "Killing",
+                                        f"Container {name} failed liveness probe, will be "
+                                        "restarted")
+                    self.cri.stop_container(cid, spec.get("terminationGracePeriodSeconds", 30))
                     probe.result, probe.failures = True, 0
                 continue
             if status["state"] != CONTAINER_EXITED:
@@ -108,12 +138,11 @@ class RuntimeManager:
 
     def _ensure_hosts_file(self, pod: Obj, rec: PodRecord) -> None:
         """``ensureHostsFile``: the pod's ``/etc/hosts``, with its IP and hostname."""
-        k = self.k
         if pod["spec"].get("hostNetwork"):
             return
         ip = (rec.sandbox or {}).get("network", {}).get("ip", "")
         name = pod["spec"].get("hostname") or pod["metadata"]["name"]
-        k.filesystem[f"{pod_dir(k.root_dir, rec.uid)}/etc-hosts"] = hosts_file(
+        self.filesystem[f"{pod_dir(self.root_dir, rec.uid)}/etc-hosts"] = hosts_file(
             [ip] if ip else [], name, pod["spec"].get("subdomain", ""))
 
     def backoff_key(self, pod: Obj, c: Obj) -> str:
@@ -122,68 +151,65 @@ class RuntimeManager:
 
     def restart_container(self, pod: Obj, rec: PodRecord, c: Obj, status: Obj) -> bool:
         """``doBackOff`` then start the next attempt; False while in CrashLoopBackOff."""
-        k = self.k
         key = self.backoff_key(pod, c)
-        now = k.clock.now()
+        now = self.clock.now()
         meta = pod["metadata"]
-        if k.crash_backoff.in_backoff_since(key, status["finishedAt"], now):
-            delay = int(k.crash_backoff.get(key))
+        if self.crash_backoff.in_backoff_since(key, status["finishedAt"], now):
+            delay = int(self.crash_backoff.get(key))
             msg = (f"back-off {duration(delay)} restarting failed container={c['name']} "
                    f"pod={meta['name']}_{meta['namespace']}({meta['uid']})")
             rec.waiting[c["name"]] = ("CrashLoopBackOff", msg)
-            k.recorder.event(pod, "Warning", "BackOff",
-                             f"Back-off restarting failed container {c['name']} in pod "
-                             f"{meta['name']}_{meta['namespace']}({meta['uid']})")
+            self.recorder.event(pod, "Warning", "BackOff",
+                                f"Back-off restarting failed container {c['name']} in pod "
+                                f"{meta['name']}_{meta['namespace']}({meta['uid']})")
             return False
-        k.crash_backoff.next(key, now)
+        self.crash_backoff.next(key, now)
         return self.start_container(pod, rec, c, attempt=status["metadata"]["attempt"] + 1)
 
     def ensure_image(self, pod: Obj, rec: PodRecord, c: Obj) -> bool:
         """The image manager's ``EnsureImageExists`` with its per-image back-off."""
-        k = self.k
         image, name = c["image"], c["name"]
         policy = c.get("imagePullPolicy", "IfNotPresent")
-        if policy != "Always" and k.cri.image_status(image) is not None:
-            k.images.add(normalize_image(image))
-            k.recorder.event(pod, "Normal", "Pulled",
-                             f'Container image "{image}" already present on machine')
+        if policy != "Always" and self.cri.image_status(image) is not None:
+            self.images.add(normalize_image(image))
+            self.recorder.event(pod, "Normal", "Pulled",
+                                f'Container image "{image}" already present on machine')
             return True
         if policy == "Never":
             msg = (f'Container image "{image}" is not present with pull policy of Never')
             rec.waiting[name] = ("ErrImageNeverPull", msg)
-            k.recorder.event(pod, "Warning", "ErrImageNeverPull", msg)
+            self.recorder.event(pod, "Warning", "ErrImageNeverPull", msg)
             return False
         key = f"{rec.uid}_{normalize_image(image)}"
-        now = k.clock.now()
-        if k.image_backoff.in_backoff_since_update(key, now):
+        now = self.clock.now()
+        if self.image_backoff.in_backoff_since_update(key, now):
             msg = f'Back-off pulling image "{image}"'
             rec.waiting[name] = ("ImagePullBackOff", msg)
-            k.recorder.event(pod, "Normal", "BackOff", msg)
-            k.recorder.event(pod, "Warning", "Failed", "Error: ImagePullBackOff")
+            self.recorder.event(pod, "Normal", "BackOff", msg)
+            self.recorder.event(pod, "Warning", "Failed", "Error: ImagePullBackOff")
             return False
-        k.recorder.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
+        self.recorder.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
         try:
-            k.cri.pull_image(image)
+            self.cri.pull_image(image)
         except RPCError as err:
-            k.image_backoff.next(key, now)
+            self.image_backoff.next(key, now)
             msg = f'Failed to pull image "{image}": {err}'
             rec.waiting[name] = ("ErrImagePull", str(err))
-            k.recorder.event(pod, "Warning", "Failed", msg)
-            k.recorder.event(pod, "Warning", "Failed", "Error: ErrImagePull")
+            self.recorder.event(pod, "Warning", "Failed", msg)
+            self.recorder.event(pod, "Warning", "Failed", "Error: ErrImagePull")
             return False
-        k.images.add(normalize_image(image))
-        k.recorder.event(pod, "Normal", "Pulled",
-                         f'Successfully pulled image "{image}" in 0s (0s including waiting)')
+        self.images.add(normalize_image(image))
+        self.recorder.event(pod, "Normal", "Pulled",
+                            f'Successfully pulled image "{image}" in 0s (0s including waiting)')
         return True
 
     def container_config(self, pod: Obj, rec: PodRecord, c: Obj, attempt: int) -> Obj:
         """``generateContainerConfig``: command, env, mounts, ports, log path."""
-        k = self.k
         name = c["name"]
         mounts = []
         if not pod["spec"].get("hostNetwork"):
             mounts.append({"containerPath": "/etc/hosts", "readonly": False,
-                           "hostPath": f"{pod_dir(k.root_dir, rec.uid)}/etc-hosts"})
+                           "hostPath": f"{pod_dir(self.root_dir, rec.uid)}/etc-hosts"})
         if rec.token_dir:
             mounts.append({"containerPath": TOKEN_DIR, "hostPath": rec.token_dir,
                            "readonly": True})
@@ -195,32 +221,31 @@ class RuntimeManager:
         return {"metadata": {"name": name, "attempt": attempt},
                 "image": {"image": c["image"]}, "command": c.get("command", []),
                 "args": c.get("args", []),
-                "envs": make_environment_variables(c, k.kubernetes_service),
+                "envs": make_environment_variables(c, self.kubernetes_service),
                 "mounts": mounts,
                 "ports": [p["containerPort"] for p in c.get("ports", [])],
                 "logPath": f"{name}/{attempt}.log"}
 
     def start_container(self, pod: Obj, rec: PodRecord, c: Obj, attempt: int) -> bool:
         """``startContainer``: image, CreateContainer, StartContainer, then its probes."""
-        k = self.k
         name = c["name"]
         if not self.ensure_image(pod, rec, c):
             return False
         try:
-            cid = k.cri.create_container(rec.sandbox_id,
-                                         self.container_config(pod, rec, c, attempt))
+            cid = self.cri.create_container(rec.sandbox_id,
+                                            self.container_config(pod, rec, c, attempt))
         except RPCError as err:
             rec.waiting[name] = ("CreateContainerError", str(err))
-            k.recorder.event(pod, "Warning", "Failed", f"Error: {err}")
+            self.recorder.event(pod, "Warning", "Failed", f"Error: {err}")
             return False
-        k.recorder.event(pod, "Normal", "Created", f"Created container: {name}")
+        self.recorder.event(pod, "Normal", "Created", f"Created container: {name}")
         try:
-            k.cri.start_container(cid)
+            self.cri.start_container(cid)
         except RPCError as err:
             rec.waiting[name] = ("RunContainerError", str(err))
-            k.recorder.event(pod, "Warning", "Failed", f"Error: {err}")
+            self.recorder.event(pod, "Warning", "Failed", f"Error: {err}")
             return False
-        k.recorder.event(pod, "Normal", "Started", f"Started container {name}")
+        self.recorder.event(pod, "Normal", "Started", f"Started container {name}")
         old = rec.containers.get(name)
         if old is not None:
             rec.previous[name] = old
@@ -232,7 +257,7 @@ class RuntimeManager:
             if probe:
                 state = ProbeState(kind, name, probe, result=(kind == "liveness"))
                 rec.probes[(kind, name)] = state
-                k.prober.start(pod, rec, state, cid)
+                self.prober.start(pod, rec, state, cid)
         return True
 
     # -- deletion --------------------------------------------------------------------------
@@ -248,56 +273,53 @@ class RuntimeManager:
 
     def kill_sandbox(self, rec: PodRecord) -> None:
         for _, cid in self._running_ids(rec):
-            self.k.cri.stop_container(cid, 0)
+            self.cri.stop_container(cid, 0)
         if rec.sandbox_id:
-            self.k.cri.stop_pod_sandbox(rec.sandbox_id)
+            self.cri.stop_pod_sandbox(rec.sandbox_id)
 
     def terminate(self, pod: Obj, rec: PodRecord) -> None:
         """A pod being deleted: stop containers (grace period), the sandbox, then delete."""
-        k = self.k
         meta = pod["metadata"]
         if not rec.terminated:
             grace = int(meta.get("deletionGracePeriodSeconds", 30))
             for name, cid in self._running_ids(rec):
-                k.recorder.event(pod, "Normal", "Killing", f"Stopping container {name}")
-                k.cri.stop_container(cid, grace)
+                self.recorder.event(pod, "Normal", "Killing", f"Stopping container {name}")
+                self.cri.stop_container(cid, grace)
             if rec.sandbox_id:
-                k.cri.stop_pod_sandbox(rec.sandbox_id)
-            k.volumes.unmount_volumes(rec)
+                self.cri.stop_pod_sandbox(rec.sandbox_id)
+            self.volumes.unmount_volumes(rec)
             rec.terminated = True
             self.refresh(rec)
-        k.status_manager.write(pod, rec)
-        k.client.delete("pods", meta["name"], meta["namespace"], gracePeriodSeconds=0,
-                        preconditions={"uid": meta["uid"]})
+        self.status_manager.write(pod, rec)
+        self.client.delete("pods", meta["name"], meta["namespace"], gracePeriodSeconds=0,
+                           preconditions={"uid": meta["uid"]})
 
     def remove_pod(self, rec: PodRecord) -> None:
         """The pod is gone from the API: remove its containers and sandbox (the GC's job)."""
-        k = self.k
-        k.records.pop(rec.key, None)
-        k.prober.forget(rec)
-        k.volumes.forget(rec)
+        self.records.pop(rec.key, None)
+        self.prober.forget(rec)
+        self.volumes.forget(rec)
         if rec.sandbox_id:
             try:
-                for c in k.cri.list_containers():
+                for c in self.cri.list_containers():
                     if c["podSandboxId"] == rec.sandbox_id:
-                        k.cri.remove_container(c["id"])
-                k.cri.remove_pod_sandbox(rec.sandbox_id)
+                        self.cri.remove_container(c["id"])
+                self.cri.remove_pod_sandbox(rec.sandbox_id)
             except RPCError:
                 pass  # the garbage collector tries again later
 
     # -- the pod cache ---------------------------------------------------------------------
     def refresh(self, rec: PodRecord) -> None:
         """``GetPodStatus``: the sandbox's and each newest container's status, via the CRI."""
-        k = self.k
         if rec.sandbox_id:
             try:
-                rec.sandbox = k.cri.pod_sandbox_status(rec.sandbox_id)
+                rec.sandbox = self.cri.pod_sandbox_status(rec.sandbox_id)
             except RPCError as err:
                 if err.code != "NotFound":
                     raise
         for name, cid in sorted(rec.container_ids.items()):
             try:
-                rec.containers[name] = k.cri.container_status(cid)
+                rec.containers[name] = self.cri.container_status(cid)
             except RPCError as err:
                 if err.code != "NotFound":
                     raise

@@ -11,13 +11,12 @@ running.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from k8sbook.core.clock import EPOCH
+from k8sbook.client.informer import SharedIndexInformer
+from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.node.container_runtime import CONTAINER_RUNNING
-
-if TYPE_CHECKING:
-    from k8sbook.node.kubelet.kubelet import Kubelet
+from k8sbook.node.kubelet.types import PodRecord
 
 MODEL_IDLE_CPU = 0.001
 MODEL_IDLE_MEMORY = 8 * 2**20
@@ -33,7 +32,16 @@ def parse_quantity(q: str | float) -> float:
     return float(m.group(1)) * _SUFFIX[m.group(2)]
 
 
-def resource_metrics(k: Kubelet) -> str:
+class PodCache(Protocol):
+    """What the collector reads of the kubelet (upstream, a ``SummaryProvider`` over the
+    kubelet's pod cache): the clock, the pod records and the pods bound to the node."""
+
+    clock: Clock
+    records: dict[str, PodRecord]
+    pod_informer: SharedIndexInformer
+
+
+def resource_metrics(k: PodCache) -> str:
     now = k.clock.now()
     stamp = int((EPOCH.timestamp() + now) * 1000)
     cpu_lines: list[str] = []

@@ -19,8 +19,12 @@ Simplified: ``status.images`` lists the images the kubelet learned of from its o
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from k8sbook.client.informer import SharedIndexInformer
+from k8sbook.client.rest import Client
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 from k8sbook.node.container_runtime import RUNTIME_VERSION
 from k8sbook.node.kubelet.config import (
@@ -31,11 +35,30 @@ from k8sbook.node.kubelet.config import (
     NODE_STATUS_REPORT_FREQUENCY,
 )
 
-if TYPE_CHECKING:
-    from k8sbook.node.kubelet.kubelet import Kubelet
+
+class NodeHost(Protocol):
+    """What the status setters read of the kubelet (upstream, ``defaultNodeStatusFuncs``
+    closes over the same fields of the ``Kubelet``): its node's name, addresses, capacity,
+    labels, pod CIDR, machine and boot ids, the images it knows, the Node it sees and the
+    status it last wrote."""
+
+    node_name: str
+    address: str
+    pod_cidr: str
+    capacity: dict[str, str]
+    labels: dict[str, str]
+    machine_id: str
+    boot_id: str
+    images: set[str]
+    running: bool
+    clock: Clock
+    node_informer: SharedIndexInformer
+    status_sync: NodeStatusSync
+
+    def node_status(self, heartbeat: str | None = None) -> dict[str, Any]: ...
 
 
-def node_status(k: Kubelet, heartbeat: str | None = None) -> dict[str, Any]:
+def node_status(k: NodeHost, heartbeat: str | None = None) -> dict[str, Any]:
     """The setters: capacity, conditions, addresses, daemon endpoints, node info, images."""
     now = heartbeat or k.clock.timestamp()
     current = k.node_informer.get(k.node_name) if k.running else None
@@ -71,7 +94,7 @@ def node_status(k: Kubelet, heartbeat: str | None = None) -> dict[str, Any]:
     }
 
 
-def node_object(k: Kubelet) -> dict[str, Any]:
+def node_object(k: NodeHost) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": k.node_name, "labels": dict(k.labels),
                          "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
@@ -87,16 +110,26 @@ def _strip_times(status: dict[str, Any]) -> dict[str, Any]:
 
 
 class NodeStatusSync:
-    """``registerWithAPIServer`` and ``syncNodeStatus``."""
+    """``registerWithAPIServer`` and ``syncNodeStatus``: it receives the API client, the
+    clock, the node's name and informer, and the kubelet's ``node_object`` and
+    ``node_status`` (which a kubelet with ``--cloud-provider=external`` changes)."""
 
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.k = kubelet
+    def __init__(self, *, client: Client, clock: Clock, node_name: str,
+                 node_informer: SharedIndexInformer,
+                 node_object: Callable[[], dict[str, Any]],
+                 node_status: Callable[[], dict[str, Any]]) -> None:
+        self.client = client
+        self.clock = clock
+        self.node_name = node_name
+        self.node_informer = node_informer
+        self.node_object = node_object
+        self.node_status = node_status
         self.last: dict[str, Any] | None = None
         self.last_report = -1e9
 
     def register(self) -> None:
         try:
-            self.k.client.create(self.k.node_object())
+            self.client.create(self.node_object())
         except StatusError as err:
             if err.reason != "AlreadyExists":
                 raise
@@ -104,49 +137,53 @@ class NodeStatusSync:
     def sync(self) -> None:
         """Every 10 s; write only if the status differs from the Node the kubelet sees in
         the API (``nodeStatusHasChanged``) or every 5 min."""
-        k = self.k
-        status = k.node_status()
-        now = k.clock.now()
-        current = k.node_informer.get(k.node_name)
+        status = self.node_status()
+        now = self.clock.now()
+        current = self.node_informer.get(self.node_name)
         seen = (current or {}).get("status") or self.last
         if seen is not None and self.last is not None and \
                 _strip_times(status) == _strip_times({key: seen.get(key) for key in status}) \
                 and now - self.last_report < NODE_STATUS_REPORT_FREQUENCY:
             return
-        k.client.patch("nodes", k.node_name, {"status": status}, subresource="status")
+        self.client.patch("nodes", self.node_name, {"status": status}, subresource="status")
         self.last, self.last_report = status, now
 
 
 class NodeLeaseController:
-    """``nodelease.controller``: create the Lease once, then UPDATE its renewTime."""
+    """``nodelease.controller``: create the Lease once, then UPDATE its renewTime. Like
+    ``NewController(clock, client, holderIdentity, ...)`` it receives the clock, the API
+    client and the node's name, and the node informer (for the Lease's owner)."""
 
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.k = kubelet
+    def __init__(self, *, client: Client, clock: Clock, node_name: str,
+                 node_informer: SharedIndexInformer) -> None:
+        self.client = client
+        self.clock = clock
+        self.node_name = node_name
+        self.node_informer = node_informer
         self.lease: dict[str, Any] | None = None
 
     def renew(self) -> None:
-        k = self.k
-        now = k.clock.micro_timestamp()
+        now = self.clock.micro_timestamp()
         if self.lease is None:
             try:
-                self.lease = k.client.get("leases", k.node_name, NODE_LEASE_NAMESPACE)
+                self.lease = self.client.get("leases", self.node_name, NODE_LEASE_NAMESPACE)
             except StatusError as err:
                 if err.code != 404:
                     raise
-                node = k.node_informer.get(k.node_name)
-                owner = [{"apiVersion": "v1", "kind": "Node", "name": k.node_name,
+                node = self.node_informer.get(self.node_name)
+                owner = [{"apiVersion": "v1", "kind": "Node", "name": self.node_name,
                           "uid": node["metadata"]["uid"]}] if node else []
                 body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                        "metadata": {"name": k.node_name, "namespace": NODE_LEASE_NAMESPACE,
+                        "metadata": {"name": self.node_name, "namespace": NODE_LEASE_NAMESPACE,
                                      "ownerReferences": owner},
-                        "spec": {"holderIdentity": k.node_name,
+                        "spec": {"holderIdentity": self.node_name,
                                  "leaseDurationSeconds": LEASE_DURATION, "renewTime": now}}
-                self.lease = k.client.create(body)
+                self.lease = self.client.create(body)
                 return
         lease = copy.deepcopy(self.lease)
         lease["spec"]["renewTime"] = now
         try:
-            self.lease = k.client.update(lease)
+            self.lease = self.client.update(lease)
         except StatusError:
             self.lease = None  # conflict or gone: read it again next time
             raise

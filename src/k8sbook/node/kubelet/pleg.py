@@ -9,22 +9,30 @@ No CRI call tells the kubelet that a container died: it finds out here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-if TYPE_CHECKING:
-    from k8sbook.node.kubelet.kubelet import Kubelet
+from k8sbook.node.cri import CRIClient
+from k8sbook.node.kubelet.types import PodRecord
 
 
 class GenericPLEG:
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.k = kubelet
+    """``GenericPLEG``: like ``NewGenericPLEG(runtime, eventChannel, ..., cache, clock)`` it
+    receives the runtime (the CRI client), the pod records whose cache entries it refreshes
+    (``refresh``, the runtime manager's ``GetPodStatus``) and ``wake`` (its event channel:
+    the pod's worker runs)."""
+
+    def __init__(self, *, cri: CRIClient, records: dict[str, PodRecord],
+                 refresh: Callable[[PodRecord], None], wake: Callable[[str], None]) -> None:
+        self.cri = cri
+        self.records = records
+        self.refresh = refresh
+        self.wake = wake
         #: sandbox/container id -> state at the last relist
         self.relisted: dict[str, str] = {}
 
     def relist(self) -> None:
-        k = self.k
-        sandboxes = k.cri.list_pod_sandbox()
-        containers = k.cri.list_containers()
+        sandboxes = self.cri.list_pod_sandbox()
+        containers = self.cri.list_containers()
         now_state = {s["id"]: s["state"] for s in sandboxes}
         now_state.update({c["id"]: c["state"] for c in containers})
         owner = {s["id"]: s["metadata"]["uid"] for s in sandboxes}
@@ -33,7 +41,7 @@ class GenericPLEG:
         changed = {owner.get(i, "") for i in set(now_state) | set(self.relisted)
                    if now_state.get(i) != self.relisted.get(i)}
         self.relisted = now_state
-        for rec in sorted(k.records.values(), key=lambda r: r.key):
+        for rec in sorted(self.records.values(), key=lambda r: r.key):
             if rec.uid in changed:
-                k.runtime_manager.refresh(rec)
-                k.queue.add(rec.key)
+                self.refresh(rec)
+                self.wake(rec.key)

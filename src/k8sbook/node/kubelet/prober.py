@@ -14,16 +14,17 @@ is a refused connection, an injected latency at or over the timeout a timeout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from k8sbook.client.events import EventRecorder
 from k8sbook.client.http import HTTPRequest, HTTPResponse
-from k8sbook.client.network import Address, DialError
+from k8sbook.client.network import Address, DialError, Network
+from k8sbook.core.clock import Clock
 from k8sbook.node.container_runtime import CONTAINER_RUNNING
+from k8sbook.node.kubelet.types import PodRecord, ProbeState
 
-if TYPE_CHECKING:
-    from k8sbook.node.kubelet.kubelet import Kubelet
-    from k8sbook.node.kubelet.pod_workers import PodRecord
+__all__ = ["USER_AGENT", "ProbeState", "ProberManager", "http_probe"]
 
 USER_AGENT = "kube-probe/1.35"
 
@@ -36,19 +37,25 @@ def http_probe(port: int, path: str = "/healthz", *, period: int = 10, failure_t
             "successThreshold": 1, "timeoutSeconds": 1, "initialDelaySeconds": initial_delay}
 
 
-@dataclass
-class ProbeState:
-    kind: str  # readiness | liveness
-    container: str
-    spec: dict[str, Any]
-    result: bool
-    successes: int = 0
-    failures: int = 0
-
-
 class ProberManager:
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.k = kubelet
+    """``prober.Manager``: it receives what its workers use (``NewManager`` gets the status
+    manager, the result managers, a prober with the event recorder): the network to dial
+    from the node, the clock, the recorder, ``resync`` (a result change wakes the pod's
+    worker), the pod records and ``running`` (whether the kubelet process still runs)."""
+
+    def __init__(self, *, network: Network, clock: Clock, recorder: EventRecorder,
+                 instance: str, node_name: str, address: str,
+                 records: dict[str, PodRecord], resync: Callable[[str], None],
+                 running: Callable[[], bool]) -> None:
+        self.network = network
+        self.clock = clock
+        self.recorder = recorder
+        self.instance = instance
+        self.node_name = node_name
+        self.address = address
+        self.records = records
+        self.resync = resync
+        self.running = running
         self.timers: dict[str, Any] = {}
 
     def stop(self) -> None:
@@ -61,30 +68,28 @@ class ProberManager:
             self.timers.pop(slot).cancel()
 
     def start(self, pod: dict[str, Any], rec: PodRecord, state: ProbeState, cid: str) -> None:
-        k = self.k
         period = float(state.spec.get("periodSeconds", 10))
         delay = float(state.spec.get("initialDelaySeconds", 0))
         slot = f"probe {rec.uid} {state.container} {state.kind}"
 
         def tick() -> None:
-            if not k.running or rec.container_ids.get(state.container) != cid or \
-                    k.records.get(rec.key) is not rec:
+            if not self.running() or rec.container_ids.get(state.container) != cid or \
+                    self.records.get(rec.key) is not rec:
                 return
             status = rec.containers.get(state.container)
             if status is not None and status["id"] == cid:
                 if status["state"] != CONTAINER_RUNNING:
                     return  # the container exited: this worker ends
-                if k.clock.now() - status["startedAt"] >= delay:
+                if self.clock.now() - status["startedAt"] >= delay:
                     self.probe(pod, rec, state)
-            self.timers[slot] = k.clock.call_later(period, tick, slot)
+            self.timers[slot] = self.clock.call_later(period, tick, slot)
         old = self.timers.get(slot)
         if old is not None:
             old.cancel()  # a restarted container gets a fresh prober worker
-        self.timers[slot] = k.clock.call_later(period if delay else 0.0, tick, slot)
+        self.timers[slot] = self.clock.call_later(period if delay else 0.0, tick, slot)
 
     def probe(self, pod: dict[str, Any], rec: PodRecord, state: ProbeState) -> bool:
         """One HTTP probe; returns whether it succeeded."""
-        k = self.k
         http = state.spec.get("httpGet") or {}
         ip = (rec.sandbox or {}).get("network", {}).get("ip", "")
         port = int(http.get("port", 80))
@@ -94,12 +99,12 @@ class ProberManager:
         code: int | None = None
         why = ""
         try:
-            resp: HTTPResponse = k.network.dial(
-                k.instance, Address.tcp(ip, port),
+            resp: HTTPResponse = self.network.dial(
+                self.instance, Address.tcp(ip, port),
                 HTTPRequest("GET", path, headers=(("User-Agent", USER_AGENT),)),
                 protocol="HTTP", verb="GET", resource=url,
-                result=lambda r: f"{r.status} ({state.kind} probe)", via=k.node_name,
-                source_ip=k.address, timeout=timeout)
+                result=lambda r: f"{r.status} ({state.kind} probe)", via=self.node_name,
+                source_ip=self.address, timeout=timeout)
             code = resp.status
         except DialError as err:
             why = (f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while '
@@ -111,8 +116,8 @@ class ProberManager:
             state.failures, state.successes = state.failures + 1, 0
             if code is not None:
                 why = f"HTTP probe failed with statuscode: {code}"
-            k.recorder.event(pod, "Warning", "Unhealthy",
-                             f"{state.kind.capitalize()} probe failed: {why}")
+            self.recorder.event(pod, "Warning", "Unhealthy",
+                                f"{state.kind.capitalize()} probe failed: {why}")
         new = state.result
         if ok and state.successes >= state.spec.get("successThreshold", 1):
             new = True
@@ -120,5 +125,5 @@ class ProberManager:
             new = False
         if new != state.result:
             state.result = new
-            k.queue.add(rec.key)
+            self.resync(rec.key)
         return ok

@@ -21,16 +21,37 @@ kubectl learns a non-zero code from the stream's status channel), for ``/contain
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from k8sbook.apiserver.authentication import CLUSTER_CA, BearerToken, ClientCertificate
 from k8sbook.client.http import HTTPRequest, HTTPResponse
-from k8sbook.client.network import DialError
+from k8sbook.client.network import DialError, Network
+from k8sbook.client.rest import Client
+from k8sbook.core.clock import Clock
 from k8sbook.node.container_runtime import STREAM_PROTOCOL, loopback
-from k8sbook.node.cri import RPCError
+from k8sbook.node.cri import CRIClient, RPCError
+from k8sbook.node.kubelet.types import PodRecord
 
-if TYPE_CHECKING:
-    from k8sbook.node.kubelet.kubelet import Kubelet
+
+class HostInterface(Protocol):
+    """What the server needs of the kubelet (upstream's ``server.HostInterface``, which the
+    ``Kubelet`` implements): whether it runs, its client and clock (authentication and
+    authorization), its CRI client and network (exec and port-forward streams), its pods'
+    records and logs, and its resource metrics."""
+
+    node_name: str
+    instance: str
+    running: bool
+    clock: Clock
+    client: Client
+    network: Network
+    cri: CRIClient
+
+    def record(self, namespace: str, name: str) -> PodRecord | None: ...
+
+    def read_container_log(self, rec: PodRecord, container: str) -> str: ...
+
+    def resource_metrics(self) -> str: ...
 
 
 class KubeletServer:
@@ -52,9 +73,9 @@ class KubeletServer:
     #: ``authentication.webhook.cacheTTL`` (KubeletConfiguration default 2m)
     TOKEN_CACHE_TTL = 120.0
 
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.kubelet = kubelet
-        self.serving_cert_issuer = f"{kubelet.node_name}-ca"  # self-signed at start-up
+    def __init__(self, host: HostInterface) -> None:
+        self.kubelet = host
+        self.serving_cert_issuer = f"{host.node_name}-ca"  # self-signed at start-up
         self._cache: dict[tuple[str, tuple[str, ...], str], tuple[bool, float]] = {}
         self._token_cache: dict[str, tuple[tuple[str, tuple[str, ...]] | None, float]] = {}
 

@@ -12,19 +12,23 @@ strategic merge patch with the same content).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from k8sbook.client.rest import Client
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 from k8sbook.node.container_runtime import CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_READY
-
-if TYPE_CHECKING:
-    from k8sbook.node.kubelet.kubelet import Kubelet
-    from k8sbook.node.kubelet.pod_workers import PodRecord
+from k8sbook.node.kubelet.types import PodRecord
 
 
 class StatusManager:
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.k = kubelet
+    """``status.manager``: like ``NewManager(kubeClient, ...)`` it receives the API client,
+    and the clock and the node's IP (``hostIP``) the statuses it builds carry."""
+
+    def __init__(self, *, client: Client, clock: Clock, host_ip: str) -> None:
+        self.client = client
+        self.clock = clock
+        self.host_ip = host_ip
 
     def container_ready(self, rec: PodRecord, name: str, running: bool) -> bool:
         probe = rec.probes.get(("readiness", name))
@@ -34,7 +38,7 @@ class StatusManager:
         """``generateAPIPodStatus``: the PodStatus the kubelet reports for ``pod``."""
         spec = pod["spec"]
         statuses, running, waiting, stopped, succeeded = [], 0, 0, 0, 0
-        ts = self.k.clock.timestamp
+        ts = self.clock.timestamp
         for c in spec["containers"]:
             name = c["name"]
             cid = rec.container_ids.get(name)
@@ -127,8 +131,8 @@ class StatusManager:
         ]
         ip = (rec.sandbox or {}).get("network", {}).get("ip", "") if sandbox_ok else ""
         status: dict[str, Any] = {
-            "phase": phase, "conditions": conditions, "hostIP": self.k.address,
-            "hostIPs": [{"ip": self.k.address}], "startTime": rec.start_time,
+            "phase": phase, "conditions": conditions, "hostIP": self.host_ip,
+            "hostIPs": [{"ip": self.host_ip}], "startTime": rec.start_time,
             "containerStatuses": statuses,
         }
         if ip:
@@ -144,7 +148,7 @@ class StatusManager:
             return
         meta = pod["metadata"]
         try:
-            self.k.client.patch("pods", meta["name"], {"metadata": {"uid": meta["uid"]},
+            self.client.patch("pods", meta["name"], {"metadata": {"uid": meta["uid"]},
                                                      "status": status},
                               meta["namespace"], subresource="status")
         except StatusError as err:

@@ -25,18 +25,19 @@ pod whose ServiceAccount does not exist without it (asking again after ``syncFre
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from k8sbook.client.events import EventRecorder
+from k8sbook.client.network import Network
+from k8sbook.client.rest import Client
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 from k8sbook.node.cri import RPCError
 from k8sbook.node.csi import CSIClient, publish_path, staging_path
 from k8sbook.node.kubelet.config import SYNC_FREQUENCY
 from k8sbook.node.kubelet.kubelet_pods import pod_dir
-from k8sbook.node.token_manager import token_request
-
-if TYPE_CHECKING:
-    from k8sbook.node.kubelet.kubelet import Kubelet
-    from k8sbook.node.kubelet.pod_workers import PodRecord
+from k8sbook.node.kubelet.types import PodRecord
+from k8sbook.node.token_manager import TokenManager, token_request
 
 Obj = dict[str, Any]
 TOKEN_VOLUME = "kube-api-access"
@@ -47,42 +48,56 @@ class _MountError(Exception):
 
 
 class VolumeManager:
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.k = kubelet
+    """``volumeManager``: like ``NewVolumeManager(..., kubeClient, volumePluginMgr, ...,
+    recorder, ...)`` it receives the API client, what its plugins use (the network to reach
+    CSI sockets, the token manager, the node's disk under ``root_dir``), the clock, the
+    recorder and the pod records."""
+
+    def __init__(self, *, instance: str, node_name: str, network: Network, client: Client,
+                 clock: Clock, recorder: EventRecorder, tokens: TokenManager,
+                 filesystem: dict[str, str], root_dir: str,
+                 records: dict[str, PodRecord]) -> None:
+        self.instance = instance
+        self.node_name = node_name
+        self.network = network
+        self.client = client
+        self.clock = clock
+        self.recorder = recorder
+        self.tokens = tokens
+        self.filesystem = filesystem
+        self.root_dir = root_dir
+        self.records = records
         self.csi: dict[str, CSIClient] = {}
         #: volume handles staged on this node (the actual state of the world's device mounts)
         self.staged: set[str] = set()
 
     def register_csi_driver(self, driver: str) -> None:
         """Plugin registration: the kubelet learns the driver's socket and asks NodeGetInfo."""
-        k = self.k
-        client = CSIClient(k.instance, k.network, k.node_name, driver)
+        client = CSIClient(self.instance, self.network, self.node_name, driver)
         client.node_get_info()
         self.csi[driver] = client
 
     # -- the service-account token ---------------------------------------------------------
     def token_dir(self, uid: str) -> str:
-        return f"{pod_dir(self.k.root_dir, uid)}/volumes/kubernetes.io~projected/{TOKEN_VOLUME}"
+        return f"{pod_dir(self.root_dir, uid)}/volumes/kubernetes.io~projected/{TOKEN_VOLUME}"
 
     def mount_service_account_token(self, pod: Obj) -> Obj:
         """Get the pod's token (cached unless due for a refresh) and write the volume."""
-        k = self.k
         meta = pod["metadata"]
         tr = token_request(pod)
-        out = k.tokens.get_service_account_token(meta["namespace"], tr["metadata"]["name"], tr)
+        out = self.tokens.get_service_account_token(meta["namespace"], tr["metadata"]["name"], tr)
         d = self.token_dir(meta["uid"])
-        k.filesystem[f"{d}/token"] = out["status"]["token"]
-        k.filesystem[f"{d}/namespace"] = meta["namespace"]
-        rec = k.records.get(f"{meta['namespace']}/{meta['name']}")
+        self.filesystem[f"{d}/token"] = out["status"]["token"]
+        self.filesystem[f"{d}/namespace"] = meta["namespace"]
+        rec = self.records.get(f"{meta['namespace']}/{meta['name']}")
         if rec is not None and rec.uid == meta["uid"]:
             rec.token_dir = d
         return out
 
     def _mount_token(self, pod: Obj, rec: PodRecord) -> bool:
-        k = self.k
         if pod["spec"].get("automountServiceAccountToken") is False:
             return True
-        now = k.clock.now()
+        now = self.clock.now()
         if rec.token_missing_at is not None and now - rec.token_missing_at < SYNC_FREQUENCY:
             return True
         try:
@@ -91,9 +106,9 @@ class VolumeManager:
             if err.code == 404:  # no such ServiceAccount: see the module's docstring
                 rec.token_missing_at = now
                 return True
-            k.recorder.event(pod, "Warning", "FailedMount",
-                             f'MountVolume.SetUp failed for volume "{TOKEN_VOLUME}" : failed '
-                             f"to fetch token: {err.status.get('message', '')}")
+            self.recorder.event(pod, "Warning", "FailedMount",
+                                f'MountVolume.SetUp failed for volume "{TOKEN_VOLUME}" : failed '
+                                f"to fetch token: {err.status.get('message', '')}")
             return False
         rec.token_missing_at = None
         return True
@@ -101,18 +116,17 @@ class VolumeManager:
     # -- CSI -------------------------------------------------------------------------------
     def mount_volumes(self, pod: Obj, rec: PodRecord) -> bool:
         """Set up every volume of the pod; False (and a FailedMount event) on failure."""
-        k = self.k
         ns = pod["metadata"]["namespace"]
         for v in pod["spec"].get("volumes", []):
             claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
             if not claim or v["name"] in rec.mounted:
                 continue
             try:
-                pvc = k.client.get("persistentvolumeclaims", claim, ns)
+                pvc = self.client.get("persistentvolumeclaims", claim, ns)
                 pv_name = pvc.get("spec", {}).get("volumeName")
                 if not pv_name:
                     raise _MountError(f'PVC {ns}/{claim} is not bound')
-                pv = k.client.get("persistentvolumes", pv_name)
+                pv = self.client.get("persistentvolumes", pv_name)
                 csi = pv.get("spec", {}).get("csi") or {}
                 driver = csi.get("driver", "")
                 client = self.csi.get(driver)
@@ -132,8 +146,8 @@ class VolumeManager:
                 client.node_publish_volume(handle, target, stage or None)
             except (_MountError, RPCError, StatusError) as err:
                 msg = str(err) if not isinstance(err, StatusError) else err.status["message"]
-                k.recorder.event(pod, "Warning", "FailedMount",
-                                 f'MountVolume.SetUp failed for volume "{v["name"]}" : {msg}')
+                self.recorder.event(pod, "Warning", "FailedMount",
+                                    f'MountVolume.SetUp failed for volume "{v["name"]}" : {msg}')
                 return False
             rec.mounted[v["name"]] = (driver, handle, target)
         return self._mount_token(pod, rec)
@@ -143,7 +157,7 @@ class VolumeManager:
             driver, handle, target = rec.mounted.pop(name)
             client = self.csi[driver]
             client.node_unpublish_volume(handle, target)
-            still_used = any(h == handle for r in self.k.records.values() if r is not rec
+            still_used = any(h == handle for r in self.records.values() if r is not rec
                              for _, h, _ in r.mounted.values())
             if not still_used and handle in self.staged:
                 client.node_unstage_volume(handle, staging_path(driver, handle))
@@ -151,9 +165,8 @@ class VolumeManager:
 
     def forget(self, rec: PodRecord) -> None:
         """The pod is gone: its token and its directory go too."""
-        k = self.k
-        k.tokens.delete_service_account_token(rec.uid)
-        prefix = pod_dir(k.root_dir, rec.uid) + "/"
-        for path in [p for p in k.filesystem if p.startswith(prefix)]:
-            del k.filesystem[path]
+        self.tokens.delete_service_account_token(rec.uid)
+        prefix = pod_dir(self.root_dir, rec.uid) + "/"
+        for path in [p for p in self.filesystem if p.startswith(prefix)]:
+            del self.filesystem[path]
         rec.token_dir = ""
