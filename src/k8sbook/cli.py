@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(out)
         sys.stdout.flush()
     except BrokenPipeError:  # `k8sbook claims --json | head`: the reader left, not an error
-        sys.stdout = None  # type: ignore[assignment]
+        sys.stdout = None
     return 0
 
 

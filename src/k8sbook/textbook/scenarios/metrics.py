@@ -227,7 +227,7 @@ def server_down(seed: int = 0) -> ScenarioResult:
         "apiservice": apiservice_available(cluster),
         "condition_message": cluster.apiserver.handle(Request(
             "get", "apiservices", "apiregistration.k8s.io", "", f"{VERSION}.{GROUP}",
-            user=LOOPBACK_USER)).body["status"]["conditions"][0]["message"],  # type: ignore
+            user=LOOPBACK_USER)).body["status"]["conditions"][0]["message"],
         "proxied_after_down": [m.result for m in messages
                                if m.path == "kube-apiserver->metrics-server"
                                and m.resource != DISCOVERY_PATH],
