@@ -15,35 +15,12 @@ from k8sbook.core.status import StatusError
 from k8sbook.node.dns import resolv_conf
 from k8sbook.textbook.scenarios import networking as net
 from k8sbook.textbook.scenarios import run
+from tests.helpers import ready_pod
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def ready_pod(admin, name, ip, *, labels, port_name="http", node="node-a", ready=True,
-              namespace="default", **spec):
-    """Create a pod and write its status as a kubelet would (test set-up as admin)."""
-    admin.create(net.app_pod(name, node, labels=labels, port_name=port_name,
-                             namespace=namespace, **spec))
-    pod = admin.get("pods", name, namespace)
-    pod["status"].update({"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-                          "conditions": [{"type": "Ready",
-                                          "status": "True" if ready else "False"}]})
-    return admin.update_status(pod)
-
-
-def slices(cluster, service, namespace="default"):
-    return sorted((s for s in cluster.admin().list("endpointslices", namespace)["items"]
-                   if s["metadata"]["labels"].get("kubernetes.io/service-name") == service),
-                  key=lambda s: s["metadata"]["name"])
-
-
-@pytest.fixture
-def esc_cluster():
-    cluster = Cluster(3)
-    ctrl = net.start_endpointslices(cluster)
-    cluster.settle(1)
-    return cluster, ctrl
 
 
 def _pod(ns="default", **spec):
