@@ -40,14 +40,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from k8sbook.api.request import Credentials
+from k8sbook.api.request import CLUSTER_CA, ClientCertificate, Credentials
 from k8sbook.apiserver.aggregator import (
     ALLOWED_NAMES,
     FRONT_PROXY_CA,
     GROUP_HEADER,
     USERNAME_HEADER,
 )
-from k8sbook.apiserver.authentication import CLUSTER_CA, ClientCertificate
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.network import Address, DialError, Network

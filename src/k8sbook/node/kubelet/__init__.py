@@ -2,7 +2,6 @@
 
 Mirrors ``k8s.io/kubernetes/pkg/kubelet`` (v1.35.0). Importing the package gives the public
 names: ``from k8sbook.node.kubelet import Kubelet, KUBELET_PORT, http_probe``.
-``attach(cluster, nodes)`` is what ``k8sbook serve`` calls to run a kubelet per node.
 """
 
 from __future__ import annotations

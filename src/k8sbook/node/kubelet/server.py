@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from k8sbook.apiserver.authentication import CLUSTER_CA, BearerToken, ClientCertificate
+from k8sbook.api.request import CLUSTER_CA, BearerToken, ClientCertificate
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import DialError, Network
 from k8sbook.client.rest import Client
