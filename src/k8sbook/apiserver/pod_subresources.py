@@ -35,7 +35,9 @@ from k8sbook.storage.etcd3 import Storage
 
 class PodSubresources:
     """``pods/binding`` and ``pods/eviction``; mixed into
-    :class:`~k8sbook.apiserver.server.APIServer`."""
+    :class:`~k8sbook.apiserver.server.APIServer`. :meth:`create_binding` and
+    :meth:`create_eviction` are the REST handlers the handler chain calls for a ``create`` of
+    those subresources."""
 
     if TYPE_CHECKING:  # provided by APIServer
         storage: Storage
@@ -50,10 +52,10 @@ class PodSubresources:
         def cached_objects(self, plural: str,
                            group: str | None = None) -> list[dict[str, Any]]: ...
 
-        def _delete(self, rt: ResourceType, req: Request, user: UserInfo) -> Response: ...
+        def delete_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response: ...
 
     # -- pods/binding ----------------------------------------------------------------------
-    def _bind(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def create_binding(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         """``BindingREST.Create``: set ``spec.nodeName`` once; every refusal is a 409."""
         body = req.body if isinstance(req.body, dict) else None
         if body is None or body.get("kind") != "Binding":
@@ -90,7 +92,7 @@ class PodSubresources:
         return Response(201, ok)
 
     # -- pods/eviction ---------------------------------------------------------------------
-    def _evict(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def create_eviction(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         """``EvictionREST.Create``: delete the pod unless a PodDisruptionBudget forbids it."""
         body = req.body if isinstance(req.body, dict) else None
         if body is None or body.get("kind") != "Eviction":
@@ -117,7 +119,7 @@ class PodSubresources:
                 self._consume_disruption(pdbs[0], req.name)
         opts = body.get("deleteOptions") or {}
         params = {k: v for k, v in opts.items() if k in ("gracePeriodSeconds", "preconditions")}
-        deleted = self._delete(rt, Request("delete", "pods", "", req.namespace, req.name,
+        deleted = self.delete_resource(rt, Request("delete", "pods", "", req.namespace, req.name,
                                            params=params, user=user), user)
         if not deleted.ok:
             return deleted
