@@ -1,5 +1,10 @@
 """An embedded, etcd-like multi-version key-value store.
 
+This module is over 400 lines because :class:`MemoryEtcd` is one MVCC state machine:
+revisions, transactions, watches, leases and compaction all read and rewrite the same key
+index and event log, and cutting them apart would put that log behind an interface only this
+class would use. The store on a real etcd is elsewhere (:mod:`k8sbook.storage.etcd_server`).
+
 Mirrors the behaviour of etcd's v3 API as served by ``go.etcd.io/etcd/server/v3``: the MVCC
 store (``mvcc``: one global revision, per-key ``create_revision``/``mod_revision``/``version``,
 reads at a past revision, compaction), transactions (``Txn`` with ``Compare`` on VERSION,
