@@ -42,16 +42,9 @@ from k8sbook.storage.etcd3 import Storage
 EVENT_TTL = 3600
 
 
-class Store:
-    """The generic verbs; mixed into :class:`~k8sbook.apiserver.server.APIServer`.
-
-    Its public methods are the handler chain's REST handlers (``endpoints/handlers``:
-    ``GetResource``, ``ListResource``, ``CreateResource``, ``UpdateResource``,
-    ``PatchResource``, ``DeleteResource``, ``ListResource`` with ``watch=true``): ``*_resource
-    (rt, req, user)`` for one authenticated, authorized request, called by
-    :meth:`~k8sbook.apiserver.server.APIServer.handle`; :meth:`watch_cache` is a resource's
-    cacher.
-    """
+class APIServerPart:
+    """A part of :class:`~k8sbook.apiserver.server.APIServer` (:class:`Store`,
+    :class:`~k8sbook.apiserver.pod_subresources.PodSubresources`): what the server provides it."""
 
     if TYPE_CHECKING:  # provided by APIServer
         storage: Storage
@@ -65,6 +58,18 @@ class Store:
 
         def cached_objects(self, plural: str,
                            group: str | None = None) -> list[dict[str, Any]]: ...
+
+
+class Store(APIServerPart):
+    """The generic verbs; mixed into :class:`~k8sbook.apiserver.server.APIServer`.
+
+    Its public methods are the handler chain's REST handlers (``endpoints/handlers``:
+    ``GetResource``, ``ListResource``, ``CreateResource``, ``UpdateResource``,
+    ``PatchResource``, ``DeleteResource``, ``ListResource`` with ``watch=true``): ``*_resource
+    (rt, req, user)`` for one authenticated, authorized request, called by
+    :meth:`~k8sbook.apiserver.server.APIServer.handle`; :meth:`watch_cache` is a resource's
+    cacher.
+    """
 
     def watch_cache(self, rt: ResourceType) -> WatchCache:
         """The watch cache (``storage/cacher``) serving ``rt``."""
