@@ -32,6 +32,9 @@ Simplified: no NodeMetrics; no label selectors on lists; no authorization cache 
 delegating authorizer caches answers for 10 s); no TLS (the kubelet's serving certificate is
 not verified, as with ``--kubelet-insecure-tls``); the extension ConfigMap is not read (its
 values are kubeadm's, set as constants in :mod:`k8sbook.apiserver.aggregator`).
+
+What ``components.yaml`` creates (RBAC, Service, the pod) and its flags are in
+:mod:`k8sbook.addons.metrics_server_manifests`; every name there is importable from here.
 """
 
 from __future__ import annotations
@@ -40,6 +43,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from k8sbook.addons.metrics_server_manifests import (
+    CODE_DEFAULT_METRIC_RESOLUTION,
+    GROUP,
+    METRIC_RESOLUTION,
+    NAME,
+    NAMESPACE,
+    PREFERRED_ADDRESS_TYPES,
+    SECURE_PORT,
+    VERSION,
+    delegation_roles,
+    go_duration,
+    manifests,
+    pod,
+)
 from k8sbook.api.request import CLUSTER_CA, ClientCertificate, Credentials
 from k8sbook.apiserver.aggregator import (
     ALLOWED_NAMES,
@@ -54,16 +71,12 @@ from k8sbook.client.rest import Client
 from k8sbook.core.clock import Clock
 from k8sbook.node.kubelet import KUBELET_PORT
 
-GROUP, VERSION = "metrics.k8s.io", "v1beta1"
-NAMESPACE, NAME = "kube-system", "metrics-server"
-#: the ``--metric-resolution`` the project's manifest sets (the flag's own default is 60 s)
-METRIC_RESOLUTION = 15.0
-CODE_DEFAULT_METRIC_RESOLUTION = 60.0
-#: ``--secure-port`` in the manifest (the container port named ``https``)
-SECURE_PORT = 10250
-#: ``--kubelet-preferred-address-types`` in the manifest (the code's default starts with
-#: Hostname)
-PREFERRED_ADDRESS_TYPES = ("InternalIP", "ExternalIP", "Hostname")
+__all__ = ["CODE_DEFAULT_METRIC_RESOLUTION", "GROUP", "KUBELET_REQUEST_TIMEOUT",
+           "METRIC_RESOLUTION", "NAME", "NAMESPACE", "PREFERRED_ADDRESS_TYPES", "SECURE_PORT",
+           "VERSION", "MetricsServer", "Sample", "cpu_quantity", "delegation_roles",
+           "discovery", "go_duration", "manifests", "memory_quantity",
+           "parse_resource_metrics", "pod"]
+
 #: ``--kubelet-request-timeout`` default
 KUBELET_REQUEST_TIMEOUT = 10.0
 SCRAPE_PROTOCOL = "HTTPS (ServiceAccount token), Prometheus text"
@@ -92,14 +105,6 @@ def memory_quantity(num_bytes: int) -> str:
         if num_bytes and num_bytes % factor == 0:
             return f"{num_bytes // factor}{suffix}"
     return str(num_bytes)
-
-
-def go_duration(seconds: float) -> str:
-    """``metav1.Duration`` as JSON (Go's ``time.Duration.String``): 15s, 1m0s, 1.5s."""
-    if seconds >= 60:
-        m, s = divmod(seconds, 60)
-        return f"{int(m)}m{s:g}s"
-    return f"{seconds:g}s"
 
 
 def parse_resource_metrics(text: str) -> dict[tuple[str, str, str], dict[str, float]]:
@@ -339,89 +344,3 @@ def _status(code: int, reason: str, message: str,
     if details:
         out["details"] = details
     return out
-
-
-def manifests() -> list[dict[str, Any]]:
-    """What ``kubectl apply -f components.yaml`` creates for the model (RBAC, Service,
-    APIService). The Deployment itself is :class:`MetricsServer`."""
-    sa_subject = [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]
-    rbac = "rbac.authorization.k8s.io/v1"
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"k8s-app": NAME}}},
-        {"apiVersion": rbac, "kind": "ClusterRole",
-         "metadata": {"name": "system:aggregated-metrics-reader",
-                      "labels": {"k8s-app": NAME,
-                                 "rbac.authorization.k8s.io/aggregate-to-admin": "true",
-                                 "rbac.authorization.k8s.io/aggregate-to-edit": "true",
-                                 "rbac.authorization.k8s.io/aggregate-to-view": "true"}},
-         "rules": [{"apiGroups": [GROUP], "resources": ["pods", "nodes"],
-                    "verbs": ["get", "list", "watch"]}]},
-        {"apiVersion": rbac, "kind": "ClusterRole",
-         "metadata": {"name": "system:metrics-server", "labels": {"k8s-app": NAME}},
-         "rules": [{"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
-                   {"apiGroups": [""], "resources": ["pods", "nodes"],
-                    "verbs": ["get", "list", "watch"]}]},
-        {"apiVersion": rbac, "kind": "RoleBinding",
-         "metadata": {"name": "metrics-server-auth-reader", "namespace": NAMESPACE,
-                      "labels": {"k8s-app": NAME}},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                     "name": "extension-apiserver-authentication-reader"},
-         "subjects": sa_subject},
-        {"apiVersion": rbac, "kind": "ClusterRoleBinding",
-         "metadata": {"name": "metrics-server:system:auth-delegator",
-                      "labels": {"k8s-app": NAME}},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                     "name": "system:auth-delegator"},
-         "subjects": sa_subject},
-        {"apiVersion": rbac, "kind": "ClusterRoleBinding",
-         "metadata": {"name": "system:metrics-server", "labels": {"k8s-app": NAME}},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                     "name": "system:metrics-server"},
-         "subjects": sa_subject},
-        {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"k8s-app": NAME}},
-         "spec": {"selector": {"k8s-app": NAME},
-                  "ports": [{"name": "https", "port": 443, "protocol": "TCP",
-                             "targetPort": "https"}]}},
-    ]
-
-
-def pod(node: str, image: str = "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
-        metric_resolution: float = METRIC_RESOLUTION) -> dict[str, Any]:
-    """The pod the manifest's Deployment runs (created directly, on ``node``): the container
-    port ``https`` (10250) is what the Service's ``targetPort: https`` names."""
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"{NAME}-0", "namespace": NAMESPACE,
-                         "labels": {"k8s-app": NAME}},
-            "spec": {"nodeName": node, "serviceAccountName": NAME,
-                     "containers": [{
-                         "name": NAME, "image": image,
-                         "args": ["--cert-dir=/tmp", f"--secure-port={SECURE_PORT}",
-                                  "--kubelet-preferred-address-types="
-                                  + ",".join(PREFERRED_ADDRESS_TYPES),
-                                  "--kubelet-use-node-status-port",
-                                  f"--metric-resolution={go_duration(metric_resolution)}"],
-                         "ports": [{"name": "https", "containerPort": SECURE_PORT,
-                                    "protocol": "TCP"}]}]}}
-
-
-def delegation_roles() -> list[dict[str, Any]]:
-    """Two roles real kube-apiserver bootstraps and the model's policy does not carry:
-    ``system:auth-delegator`` (create TokenReviews and SubjectAccessReviews) and the Role
-    ``kube-system/extension-apiserver-authentication-reader``."""
-    rbac = "rbac.authorization.k8s.io/v1"
-    return [
-        {"apiVersion": rbac, "kind": "ClusterRole",
-         "metadata": {"name": "system:auth-delegator"},
-         "rules": [{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
-                    "verbs": ["create"]},
-                   {"apiGroups": ["authorization.k8s.io"],
-                    "resources": ["subjectaccessreviews"], "verbs": ["create"]}]},
-        {"apiVersion": rbac, "kind": "Role",
-         "metadata": {"name": "extension-apiserver-authentication-reader",
-                      "namespace": NAMESPACE},
-         "rules": [{"apiGroups": [""], "resources": ["configmaps"],
-                    "resourceNames": ["extension-apiserver-authentication"],
-                    "verbs": ["get", "list", "watch"]}]},
-    ]

@@ -41,14 +41,14 @@ from __future__ import annotations
 
 import copy
 import random
-from typing import Any
+from typing import Any, Protocol
 
 from k8sbook.api.request import Request, Response
-from k8sbook.apiserver.authentication import ClientCertificate
-from k8sbook.apiserver.authorization import Attributes
-from k8sbook.apiserver.server import LOOPBACK_USER
+from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator, ClientCertificate
+from k8sbook.apiserver.authorization import Attributes, UnionAuthorizer
 from k8sbook.client.http import HTTPRequest, HTTPResponse
-from k8sbook.client.network import Address, DialError
+from k8sbook.client.network import Address, DialError, Network
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError, forbidden, status_object
 
 #: kubeadm's front-proxy CA and the client certificate kube-apiserver presents with it
@@ -112,10 +112,29 @@ def path_of(req: Request, version: str) -> str:
     return path
 
 
+class Host(Protocol):
+    """What kube-aggregator uses of the kube-apiserver it runs in (an
+    :class:`~k8sbook.apiserver.server.APIServer`): its clock and network, its authenticator
+    and authorizer, its watch cache and its handler chain (to write APIService status)."""
+
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def network(self) -> Network: ...
+    @property
+    def authn(self) -> Authenticator: ...
+    @property
+    def authz(self) -> UnionAuthorizer: ...
+
+    def cached_objects(self, plural: str, group: str | None = None) -> list[dict[str, Any]]: ...
+
+    def handle(self, req: Request) -> Response: ...
+
+
 class Aggregator:
     """kube-aggregator inside the model's kube-apiserver."""
 
-    def __init__(self, apiserver: Any) -> None:
+    def __init__(self, apiserver: Host) -> None:
         self.apiserver = apiserver
         self._rng = random.Random(f"{getattr(apiserver, 'seed', 0)}/aggregator")
         self._timer: Any = None
@@ -275,6 +294,6 @@ class Aggregator:
                                user=LOOPBACK_USER))
 
 
-def install(apiserver: Any) -> Aggregator:
+def install(apiserver: Host) -> Aggregator:
     return Aggregator(apiserver)
 

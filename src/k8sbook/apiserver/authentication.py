@@ -26,8 +26,13 @@ from k8sbook.api.request import (
 )
 from k8sbook.core.status import unauthorized
 
-__all__ = ["CLUSTER_CA", "Authenticator", "BearerToken", "ClientCertificate", "Credentials",
-           "UserInfo", "component_certificate", "node_certificate", "service_account_user"]
+__all__ = ["CLUSTER_CA", "LOOPBACK_USER", "Authenticator", "BearerToken", "ClientCertificate",
+           "Credentials", "UserInfo", "component_certificate", "node_certificate",
+           "service_account_user"]
+
+#: The apiserver's own loopback identity (a member of system:masters): what kube-apiserver's
+#: loopback client authenticates as when it calls itself.
+LOOPBACK_USER = UserInfo("system:apiserver", ("system:masters", "system:authenticated"))
 
 @dataclass
 class Authenticator:

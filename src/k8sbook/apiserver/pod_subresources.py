@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING, Any
 from k8sbook.api import selectors, validation
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType, by_plural
-from k8sbook.apiserver import registry
-from k8sbook.core.clock import Clock
-from k8sbook.core.ids import IdGenerator
+from k8sbook.apiserver.store import APIServerPart
 from k8sbook.core.status import (
     OPTIMISTIC_LOCK_MESSAGE,
     bad_request,
@@ -29,31 +27,19 @@ from k8sbook.core.status import (
     not_found,
     too_many_requests,
 )
-from k8sbook.storage.cacher import WatchCache
-from k8sbook.storage.etcd3 import Storage
 
 
-class PodSubresources:
+class PodSubresources(APIServerPart):
     """``pods/binding`` and ``pods/eviction``; mixed into
-    :class:`~k8sbook.apiserver.server.APIServer`."""
+    :class:`~k8sbook.apiserver.server.APIServer`. :meth:`create_binding` and
+    :meth:`create_eviction` are the REST handlers the handler chain calls for a ``create`` of
+    those subresources."""
 
-    if TYPE_CHECKING:  # provided by APIServer
-        storage: Storage
-        clock: Clock
-        ids: IdGenerator
-        ips: registry.IPAllocator
-        caches: dict[str, WatchCache]
-
-        def admit(self, op: str, rt: ResourceType, req: Request, user: UserInfo,
-                  obj: dict[str, Any] | None, old: dict[str, Any] | None) -> None: ...
-
-        def cached_objects(self, plural: str,
-                           group: str | None = None) -> list[dict[str, Any]]: ...
-
-        def _delete(self, rt: ResourceType, req: Request, user: UserInfo) -> Response: ...
+    if TYPE_CHECKING:  # the sibling part Store provides
+        def delete_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response: ...
 
     # -- pods/binding ----------------------------------------------------------------------
-    def _bind(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def create_binding(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         """``BindingREST.Create``: set ``spec.nodeName`` once; every refusal is a 409."""
         body = req.body if isinstance(req.body, dict) else None
         if body is None or body.get("kind") != "Binding":
@@ -90,7 +76,7 @@ class PodSubresources:
         return Response(201, ok)
 
     # -- pods/eviction ---------------------------------------------------------------------
-    def _evict(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def create_eviction(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         """``EvictionREST.Create``: delete the pod unless a PodDisruptionBudget forbids it."""
         body = req.body if isinstance(req.body, dict) else None
         if body is None or body.get("kind") != "Eviction":
@@ -117,7 +103,7 @@ class PodSubresources:
                 self._consume_disruption(pdbs[0], req.name)
         opts = body.get("deleteOptions") or {}
         params = {k: v for k, v in opts.items() if k in ("gracePeriodSeconds", "preconditions")}
-        deleted = self._delete(rt, Request("delete", "pods", "", req.namespace, req.name,
+        deleted = self.delete_resource(rt, Request("delete", "pods", "", req.namespace, req.name,
                                            params=params, user=user), user)
         if not deleted.ok:
             return deleted

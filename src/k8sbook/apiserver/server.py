@@ -29,7 +29,7 @@ from k8sbook.apiserver.admission import (
     NamespaceLifecycle,
     Priority,
 )
-from k8sbook.apiserver.authentication import Authenticator
+from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
 from k8sbook.apiserver.pod_subresources import PodSubresources
@@ -47,8 +47,8 @@ from k8sbook.core.status import (
 from k8sbook.storage.cacher import WatchCache
 from k8sbook.storage.etcd3 import ETCD_ADDRESS, Storage
 
-#: The apiserver's own loopback identity (a member of system:masters).
-LOOPBACK_USER = UserInfo("system:apiserver", ("system:masters", "system:authenticated"))
+__all__ = ["ADVERTISE_ADDRESS", "LOOPBACK_USER", "SECURE_PORT", "SYSTEM_NAMESPACES", "APIServer"]
+
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 #: the control-plane node's address, where kubeadm's kube-apiserver advertises itself
 ADVERTISE_ADDRESS = "192.168.0.2"
@@ -165,7 +165,7 @@ class APIServer(Store, PodSubresources):
             if rt.plural == plural and (group is None or rt.group == group):
                 if not self.started:
                     return []
-                return [o for _, o in sorted(self._cache(rt).objects.items())]
+                return [o for _, o in sorted(self.watch_cache(rt).objects.items())]
         return []
 
     def cached(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -173,7 +173,7 @@ class APIServer(Store, PodSubresources):
         rt = by_plural("", plural) or next(r for r in RESOURCES if r.plural == plural)
         if not self.started:
             return None
-        return self._cache(rt).objects.get(rt.key(namespace, name))
+        return self.watch_cache(rt).objects.get(rt.key(namespace, name))
 
     # -- the handler chain -----------------------------------------------------------------
     def handle(self, req: Request,
@@ -223,17 +223,17 @@ class APIServer(Store, PodSubresources):
         if sub == "binding":
             if req.verb != "create":
                 raise method_not_supported("pods/binding", "", req.verb)
-            return self._bind(rt, req, user)
+            return self.create_binding(rt, req, user)
         if sub == "eviction":
             if req.verb != "create":
                 raise method_not_supported("pods/eviction", "", req.verb)
-            return self._evict(rt, req, user)
+            return self.create_eviction(rt, req, user)
         handler = {
-            "get": self._get, "list": self._list, "create": self._create,
-            "update": self._update, "patch": self._patch, "delete": self._delete,
+            "get": self.get_resource, "list": self.list_resource, "create": self.create_resource,
+            "update": self.update_resource, "patch": self.patch_resource, "delete": self.delete_resource,
         }.get(req.verb)
         if req.verb == "watch":
-            return self._watch(rt, req, on_event)
+            return self.watch_resource(rt, req, on_event)
         if handler is None:
             raise method_not_supported(rt.plural, rt.group, req.verb)
         return handler(rt, req, user)

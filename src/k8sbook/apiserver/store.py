@@ -42,8 +42,9 @@ from k8sbook.storage.etcd3 import Storage
 EVENT_TTL = 3600
 
 
-class Store:
-    """The generic verbs; mixed into :class:`~k8sbook.apiserver.server.APIServer`."""
+class APIServerPart:
+    """A part of :class:`~k8sbook.apiserver.server.APIServer` (:class:`Store`,
+    :class:`~k8sbook.apiserver.pod_subresources.PodSubresources`): what the server provides it."""
 
     if TYPE_CHECKING:  # provided by APIServer
         storage: Storage
@@ -58,11 +59,24 @@ class Store:
         def cached_objects(self, plural: str,
                            group: str | None = None) -> list[dict[str, Any]]: ...
 
-    def _cache(self, rt: ResourceType) -> WatchCache:
+
+class Store(APIServerPart):
+    """The generic verbs; mixed into :class:`~k8sbook.apiserver.server.APIServer`.
+
+    Its public methods are the handler chain's REST handlers (``endpoints/handlers``:
+    ``GetResource``, ``ListResource``, ``CreateResource``, ``UpdateResource``,
+    ``PatchResource``, ``DeleteResource``, ``ListResource`` with ``watch=true``): ``*_resource
+    (rt, req, user)`` for one authenticated, authorized request, called by
+    :meth:`~k8sbook.apiserver.server.APIServer.handle`; :meth:`watch_cache` is a resource's
+    cacher.
+    """
+
+    def watch_cache(self, rt: ResourceType) -> WatchCache:
+        """The watch cache (``storage/cacher``) serving ``rt``."""
         return self.caches[rt.plural if not rt.group else f"{rt.plural}.{rt.group}"]
 
     # -- reads -----------------------------------------------------------------------------
-    def _get(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def get_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         obj = self.storage.get(rt.key(req.namespace, req.name))
         if obj is None:
             raise not_found(rt.plural, rt.group, req.name)
@@ -77,7 +91,7 @@ class Store:
                     and selectors.field_matches(fields, obj, rt.kind))
         return matches
 
-    def _list(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def list_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         rv = str(req.params.get("resourceVersion", ""))
         match = req.params.get("resourceVersionMatch", "")
         matches = self._filter(rt, req)
@@ -96,7 +110,7 @@ class Store:
             items, rev = self.storage.list(rt.prefix(ns), int(rv) if match == "Exact" else 0)
             items = [o for o in items if matches(o)]
         else:
-            cache = self._cache(rt)
+            cache = self.watch_cache(rt)
             if int(rv) > cache.revision:
                 raise _too_large(rv, cache.revision)
             items, rev = cache.list(ns, matches)
@@ -104,14 +118,14 @@ class Store:
                 "metadata": {"resourceVersion": str(rev)}, "items": items}
         return Response(200, body)
 
-    def _watch(self, rt: ResourceType, req: Request,
+    def watch_resource(self, rt: ResourceType, req: Request,
                on_event: Callable[[dict[str, Any] | None], None] | None) -> Response:
         if on_event is None:
             raise bad_request("a watch needs a consumer for its events")
         rv = str(req.params.get("resourceVersion", ""))
         if rv and not rv.isdigit():
             raise bad_request(f"invalid resource version: {rv!r}")
-        cache = self._cache(rt)
+        cache = self.watch_cache(rt)
         if rv and int(rv) > cache.revision:
             raise _too_large(rv, cache.revision)
         matches = self._filter(rt, req)
@@ -156,7 +170,7 @@ class Store:
         if causes:
             raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
 
-    def _create(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def create_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         obj = self._check_body(rt, req)
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName"):
@@ -210,7 +224,7 @@ class Store:
             raise not_found(rt.plural, rt.group, req.name)
         return old
 
-    def _update(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def update_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         obj = self._check_body(rt, req)
         if obj["metadata"].get("name") != req.name:
             raise bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not "
@@ -218,7 +232,7 @@ class Store:
         registry.apply_defaults(rt.kind, obj)
         return self._write_update(rt, req, user, obj)
 
-    def _patch(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def patch_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         old = self._current(rt, req)
         patched = patching.apply_patch(old, req.body, req.content_type)
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
@@ -257,7 +271,7 @@ class Store:
         return Response(200, written)
 
     # -- deletion --------------------------------------------------------------------------
-    def _delete(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+    def delete_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         old = self._current(rt, req)
         opts = req.params
         pre = opts.get("preconditions") or {}

@@ -35,174 +35,35 @@ counts against the dialer's timeout (a call whose latency reaches its timeout fa
 timeout) and is recorded in the message's result, so slow paths are visible in traces.
 
 Every operation is a few dictionary lookups: the cost of a message does not grow with the
-number of listeners, nodes or connections.
+number of listeners, nodes or connections. The vocabulary (:class:`Address`, :class:`DialError`,
+:class:`Translation`) is in :mod:`k8sbook.client.address`, :class:`Listener` and
+:class:`Connection` in :mod:`k8sbook.client.connection`; all are importable from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from k8sbook.client.address import (
+    Address,
+    DialError,
+    DialErrorKind,
+    Translation,
+    Translator,
+    Transport,
+    Verify,
+    refused,
+    timed_out,
+    untrusted,
+)
+from k8sbook.client.connection import Connection, Handler, Listener
 from k8sbook.core.clock import Clock
 from k8sbook.core.trace import Message, Trace, component_of
 
-Transport = Literal["tcp", "udp", "unix", "exec"]
-Handler = Callable[[Any], Any]
-
-
-@dataclass(frozen=True, order=True)
-class Address:
-    """Where a component listens. ``host`` is an IP or a host name for ``tcp``/``udp``; for
-    ``unix`` and ``exec`` it is the node the socket or binary is on, and ``path`` its path."""
-
-    host: str
-    port: int = 0
-    transport: Transport = "tcp"
-    path: str = ""
-
-    @classmethod
-    def tcp(cls, host: str, port: int) -> Address:
-        return cls(host, port, "tcp")
-
-    @classmethod
-    def udp(cls, host: str, port: int) -> Address:
-        return cls(host, port, "udp")
-
-    @classmethod
-    def unix(cls, node: str, path: str) -> Address:
-        """A Unix socket on ``node`` (CRI, CSI): only processes on that node can dial it."""
-        return cls(node, 0, "unix", path)
-
-    @classmethod
-    def exec(cls, node: str, path: str) -> Address:
-        """A plugin binary on ``node`` that a runtime executes (CNI, the OCI runtime)."""
-        return cls(node, 0, "exec", path)
-
-    def __str__(self) -> str:
-        if self.transport in ("unix", "exec"):
-            return self.path
-        return f"{self.host}:{self.port}"
-
-    def with_host(self, host: str) -> Address:
-        return Address(host, self.port, self.transport, self.path)
-
-
-DialErrorKind = Literal["refused", "timeout", "no such host", "no such file", "rejected", "tls"]
-
-
-class DialError(Exception):
-    """The connection could not be made or got no answer, in Go's words."""
-
-    def __init__(self, kind: DialErrorKind, address: Address, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.address = address
-
-    @property
-    def result(self) -> str:
-        """What the trace shows for the failed message."""
-        if self.kind == "tls":
-            return str(self).removeprefix("tls: ")
-        return {"refused": "connection refused", "timeout": "i/o timeout",
-                "no such host": "no such host", "no such file": "no such file or directory",
-                "rejected": "connection refused (REJECT)"}[self.kind]
-
-
-def _dial_prefix(address: Address) -> str:
-    if address.transport == "exec":
-        return f"fork/exec {address.path}"
-    if address.transport == "unix":
-        return f"dial unix {address.path}"
-    return f"dial {address.transport} {address}"
-
-
-def refused(address: Address) -> DialError:
-    if address.transport == "unix":
-        return DialError("no such file", address,
-                         f"{_dial_prefix(address)}: connect: no such file or directory")
-    if address.transport == "exec":
-        return DialError("no such file", address,
-                         f"{_dial_prefix(address)}: no such file or directory")
-    return DialError("refused", address, f"{_dial_prefix(address)}: connect: connection refused")
-
-
-def timed_out(address: Address) -> DialError:
-    return DialError("timeout", address, f"{_dial_prefix(address)}: i/o timeout")
-
-
-#: ``verify``: the issuer a dialer trusts, or a predicate over the listener's issuer
-Verify = str | Callable[[str | None], bool]
-
-
-def untrusted(address: Address, certificate: str | None) -> DialError:
-    """The TLS handshake failed: Go's ``crypto/tls`` words. A listener without a certificate
-    speaks plain TCP, so the client's handshake reads something that is not TLS."""
-    if certificate is None:
-        return DialError("tls", address, "tls: first record does not look like a TLS handshake")
-    return DialError("tls", address, "tls: failed to verify certificate: x509: certificate "
-                                     "signed by unknown authority")
-
-
-@dataclass
-class Listener:
-    """A handler bound to an address by ``owner`` (an instance: ``kubelet/node-a``)."""
-
-    address: Address
-    owner: str
-    handler: Handler
-    protocol: str = ""
-    closed: bool = False
-    #: who issued the serving certificate a TLS listener presents (None: no TLS)
-    certificate: str | None = None
-
-
-@dataclass(frozen=True)
-class Translation:
-    """What the netfilter rules of a node did to a packet: its new destination and a note
-    for the trace (``DNAT to 10.244.1.5:8080``)."""
-
-    address: Address
-    note: str = ""
-
-
-#: ``translate(source_ip, address) -> Translation``; raises :class:`DialError` for REJECT.
-Translator = Callable[[str, Address], Translation]
-
-
-@dataclass(eq=False)
-class Connection:
-    """An open connection that carries a stream (a watch) from ``dst`` back to ``src``."""
-
-    network: Network
-    src: str
-    dst: str
-    path: str
-    protocol: str
-    on_break: Callable[[], None] | None = None
-    closed: bool = False
-    #: the network cut it (a fault), rather than either end closing it
-    broken: bool = False
-    _key: int = field(default=0, repr=False)
-
-    def deliver(self, verb: str, resource: str = "", name: str = "", result: str = "") -> \
-            Message | None:
-        """Record one message the server pushes on this connection (a watch event)."""
-        return self.network.record_stream(self, verb, resource, name, result)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.network.forget(self)
-
-    def cut(self) -> None:
-        """The network broke the connection: the stream ends on both sides."""
-        if not self.closed:
-            self.broken = True
-            self.close()
-            if self.on_break is not None:
-                self.on_break()
-
+__all__ = ["Address", "Connection", "DialError", "DialErrorKind", "Handler", "Listener",
+           "Network", "Translation", "Translator", "Transport", "Verify", "refused",
+           "timed_out", "untrusted"]
 
 class Network:
     """The fabric: listeners by address, host names, netfilter hooks, faults, the trace."""
@@ -373,9 +234,9 @@ class Network:
         conn = Connection(self, src, listener.owner, self.path_of(src, listener.owner),
                           stream_protocol or protocol)
         self._next_conn += 1
-        conn._key = self._next_conn
+        conn.key = self._next_conn
         for end in (src, listener.owner):
-            self._conns.setdefault(end, {})[conn._key] = conn
+            self._conns.setdefault(end, {})[conn.key] = conn
         if on_open is not None:
             on_open(conn)
         reply = listener.handler((request, conn))
@@ -475,7 +336,7 @@ class Network:
         return any(frozenset(pair) in parts for pair in ((a, b), (ca, b), (a, cb), (ca, cb)))
 
     def _cut_where(self, pred: Callable[[Connection], bool]) -> None:
-        doomed = {c._key: c for conns in self._conns.values() for c in conns.values()
+        doomed = {c.key: c for conns in self._conns.values() for c in conns.values()
                   if pred(c)}
         for key in sorted(doomed):
             doomed[key].cut()
@@ -484,7 +345,7 @@ class Network:
         for end in (conn.src, conn.dst):
             conns = self._conns.get(end)
             if conns is not None:
-                conns.pop(conn._key, None)
+                conns.pop(conn.key, None)
                 if not conns:
                     del self._conns[end]
 

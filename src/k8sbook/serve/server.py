@@ -1,5 +1,10 @@
 """``k8sbook serve``: the model's kube-apiserver over HTTPS, for kubectl and client libraries.
 
+This module is over 400 lines because about 60 of them are this docstring, the reference for
+what differs from a real kube-apiserver over HTTP, and :class:`ModelServer` is one dispatcher
+whose request paths share the model lock; the parts with a clean boundary (routing, discovery,
+printers, watch streaming, certificates, kubeconfig, the model client) are modules of their own.
+
 Mirrors ``k8s.io/apiserver/pkg/endpoints``: the REST mapping from an HTTP method and a URL
 (``/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}``,
 ``/apis/{group}/{version}/...``; ``RequestInfoFactory`` in ``endpoints/request``) to a verb

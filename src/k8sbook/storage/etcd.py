@@ -1,5 +1,10 @@
 """An embedded, etcd-like multi-version key-value store.
 
+This module is over 400 lines because :class:`MemoryEtcd` is one MVCC state machine:
+revisions, transactions, watches, leases and compaction all read and rewrite the same key
+index and event log, and cutting them apart would put that log behind an interface only this
+class would use. The store on a real etcd is elsewhere (:mod:`k8sbook.storage.etcd_server`).
+
 Mirrors the behaviour of etcd's v3 API as served by ``go.etcd.io/etcd/server/v3``: the MVCC
 store (``mvcc``: one global revision, per-key ``create_revision``/``mod_revision``/``version``,
 reads at a past revision, compaction), transactions (``Txn`` with ``Compare`` on VERSION,
@@ -121,17 +126,21 @@ class TxnResponse:
 
 @dataclass
 class WatchHandle:
+    """One open watch; ``cancel()`` marks it cancelled and tells the store (``on_cancel``,
+    called once with the handle's id) to stop delivering to it."""
+
     id: int
     key: str
     range_end: str | None
     callback: Callable[[list[Event]], None]
     cancelled: bool = False
-    _store: Any = field(default=None, repr=False)
+    on_cancel: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
 
     def cancel(self) -> None:
         if not self.cancelled:
             self.cancelled = True
-            self._store._watchers.pop(self.id, None)
+            if self.on_cancel is not None:
+                self.on_cancel(self.id)
 
 
 @dataclass
@@ -326,7 +335,8 @@ class MemoryEtcd:
         """
         if 0 < start_revision < self.compact_revision:
             raise CompactedError(self.compact_revision)
-        handle = WatchHandle(self._next_watch, key, range_end, callback, _store=self)
+        handle = WatchHandle(self._next_watch, key, range_end, callback,
+                             on_cancel=self._forget_watch)
         self._next_watch += 1
         if start_revision:
             past = [e for r, e in self._log if r >= start_revision
@@ -335,6 +345,9 @@ class MemoryEtcd:
                 callback(batch)
         self._watchers[handle.id] = handle
         return handle
+
+    def _forget_watch(self, handle_id: int) -> None:
+        self._watchers.pop(handle_id, None)
 
     def watches(self) -> list[tuple[str, str | None]]:
         """The open watches as (key, range_end), sorted: who is watching what."""

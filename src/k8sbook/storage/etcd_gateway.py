@@ -1,4 +1,4 @@
-"""The wire side of :class:`~k8sbook.storage.etcd_server.RealEtcd`: etcd's v3 API as JSON over
+"""The wire side of :class:`~k8sbook.storage.etcd_client.RealEtcd`: etcd's v3 API as JSON over
 HTTP, through the gRPC gateway every etcd member serves on its client port.
 
 Mirrors ``go.etcd.io/etcd/api/v3/etcdserverpb/gw`` (the grpc-gateway mapping of the ``KV``,
@@ -32,9 +32,6 @@ from k8sbook.storage.etcd import (
     WatchHandle,
 )
 
-ENV_ENDPOINT = "K8SBOOK_ETCD"
-#: The TTL the real lease is granted with; the model's own TTL runs on the virtual clock.
-REAL_LEASE_TTL = 7 * 24 * 3600
 #: How long a request (or the wait for a watch event etcd owes us) may take.
 REQUEST_TIMEOUT = 5.0
 STREAM_TIMEOUT = 10.0
@@ -128,15 +125,6 @@ class Stream:
                 sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-
-
-class RealWatchHandle(WatchHandle):
-    """A :class:`~k8sbook.storage.etcd.WatchHandle` whose ``cancel()`` also closes the etcd stream."""
-
-    def cancel(self) -> None:
-        if not self.cancelled:
-            self.cancelled = True
-            self._store._cancel(self.id)
 
 
 @dataclass(eq=False)

@@ -21,7 +21,7 @@ import time
 from typing import Self
 
 from k8sbook.core.clock import Clock
-from k8sbook.storage.etcd_server import RealEtcd
+from k8sbook.storage.etcd_client import RealEtcd
 
 
 def etcd_binary() -> str | None:

@@ -1,10 +1,10 @@
-"""The scheduling framework's vocabulary: statuses, node infos, profiles, the plugin registry.
+"""The scheduling framework's vocabulary: statuses, node infos, the plugin signatures.
 
 Mirrors ``pkg/scheduler/framework`` (``Status`` codes ``Success``, ``Unschedulable``,
 ``UnschedulableAndUnresolvable``; ``NodeInfo`` with the pods on a node and their summed
-requests; ``MaxNodeScore = 100``; ``DefaultNormalizeScore``), the default profile of
-``pkg/scheduler/apis/config/v1/default_plugins.go`` and the framework's refusal of a profile
-that names a plugin it does not know (``framework/runtime/framework.go``).
+requests; ``MaxNodeScore = 100``; ``DefaultNormalizeScore``). The plugins
+(:mod:`k8sbook.controlplane.scheduler.plugins`) build on it; the profiles that name them are
+in :mod:`k8sbook.controlplane.scheduler.profile`.
 """
 
 from __future__ import annotations
@@ -155,43 +155,6 @@ def num_feasible_nodes_to_find(num_all_nodes: int, percentage_of_nodes_to_score:
         pct = max(pct, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
     num = num_all_nodes * pct // 100
     return max(num, MIN_FEASIBLE_NODES_TO_FIND)
-
-
-#: The ``MultiPoint`` list of the default profile (v1 API), in order, with score weights.
-DEFAULT_MULTIPOINT: tuple[tuple[str, int], ...] = (
-    ("SchedulingGates", 0), ("PrioritySort", 0), ("NodeUnschedulable", 0), ("NodeName", 0),
-    ("TaintToleration", 3), ("NodeAffinity", 2), ("NodePorts", 0), ("NodeResourcesFit", 1),
-    ("VolumeRestrictions", 0), ("EBSLimits", 0), ("GCEPDLimits", 0), ("NodeVolumeLimits", 0),
-    ("AzureDiskLimits", 0), ("VolumeBinding", 0), ("VolumeZone", 0), ("PodTopologySpread", 2),
-    ("InterPodAffinity", 2), ("DynamicResources", 0), ("DefaultPreemption", 0),
-    ("NodeResourcesBalancedAllocation", 1), ("ImageLocality", 1), ("DefaultBinder", 0),
-)
-
-
-class SchedulerConfigError(ValueError):
-    """The scheduler refuses to start with this configuration."""
-
-
-@dataclass
-class Profile:
-    """A ``KubeSchedulerProfile``: a scheduler name and its enabled plugins with weights."""
-
-    scheduler_name: str = "default-scheduler"
-    plugins: tuple[tuple[str, int], ...] = ()
-    #: plugins enabled at the filter and score extension points besides MultiPoint
-    filter: tuple[str, ...] = ()
-    score: tuple[tuple[str, int], ...] = ()
-    percentage_of_nodes_to_score: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.plugins:
-            self.plugins = model_default_plugins()
-
-
-def model_default_plugins() -> tuple[tuple[str, int], ...]:
-    """The default ``MultiPoint`` list minus the plugins the model does not implement."""
-    from k8sbook.controlplane.scheduler.plugins import REGISTRY
-    return tuple((n, w) for n, w in DEFAULT_MULTIPOINT if n in REGISTRY)
 
 
 #: ``framework.FilterPlugin.Filter`` and ``ScorePlugin.Score`` (+ ``NormalizeScore``), as

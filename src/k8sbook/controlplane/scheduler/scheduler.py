@@ -40,38 +40,23 @@ from k8sbook.client.rest import Client
 from k8sbook.controlplane.scheduler.framework import (
     NodeInfo,
     Obj,
-    Profile,
-    SchedulerConfigError,
     Status,
     num_feasible_nodes_to_find,
 )
 from k8sbook.controlplane.scheduler.plugins import (
     FILTERS,
-    REGISTRY,
     SCORES,
     histogram,
     pick_one_node_for_preemption,
     preemption_candidates,
 )
+from k8sbook.controlplane.scheduler.profile import Profile, validate_profile
 from k8sbook.controlplane.scheduler.queue import QueuedPodInfo, SchedulingQueue, pod_key
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
 LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-scheduler"
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
-
-
-def validate_profile(profile: Profile) -> None:
-    """What ``frameworkruntime.NewFramework`` refuses: a plugin name it has no factory for."""
-    for point, names in (("FilterPlugin", profile.filter), ("ScorePlugin",
-                                                            [n for n, _ in profile.score])):
-        for name in names:
-            if name not in REGISTRY:
-                raise SchedulerConfigError(f'{point} "{name}" does not exist')
-    for name, _ in profile.plugins:
-        if name not in REGISTRY:
-            # MultiPoint expansion walks the extension points, PreFilter first
-            raise SchedulerConfigError(f'PreFilterPlugin "{name}" does not exist')
 
 
 class KubeScheduler:
