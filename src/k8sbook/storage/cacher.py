@@ -25,7 +25,7 @@ from typing import Any
 from k8sbook.api.resources import ResourceType
 from k8sbook.core.clock import Clock, Timer
 from k8sbook.core.status import status_object
-from k8sbook.storage import etcd as etcdapi
+from k8sbook.storage import etcd_api as etcdapi
 from k8sbook.storage.etcd3 import Storage, decode
 
 #: How often the cacher sends bookmarks to watchers that allow them (``bookmarkFrequency``).

@@ -35,7 +35,7 @@ from k8sbook.client.network import Address, DialError, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError, resource_expired, unknown_error
 from k8sbook.storage import etcd as etcdapi
-from k8sbook.storage.etcd import (
+from k8sbook.storage.etcd_api import (
     CompactedError,
     Compare,
     DeleteRange,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from k8sbook.core.clock import Clock
-from k8sbook.storage.etcd import (
+from k8sbook.storage.etcd_api import (
     Compare,
     DeleteRange,
     Event,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k8sbook.core.clock import Timer
-from k8sbook.storage.etcd import (
+from k8sbook.storage.etcd_api import (
     CompactedError,
     EtcdError,
     Event,

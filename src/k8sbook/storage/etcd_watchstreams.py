@@ -15,7 +15,7 @@ import bisect
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from k8sbook.storage.etcd import (
+from k8sbook.storage.etcd_api import (
     CompactedError,
     Event,
     UnavailableError,

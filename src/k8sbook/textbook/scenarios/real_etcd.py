@@ -20,9 +20,9 @@ from k8sbook.cluster import Cluster
 from k8sbook.core.clock import Clock
 from k8sbook.core.trace import Message
 from k8sbook.storage import etcd3
-from k8sbook.storage.etcd import Etcd
 from k8sbook.storage.etcd3 import COMPACT_REV_KEY, ETCD_ADDRESS
 from k8sbook.storage.etcd3 import PATH as ETCD_PATH
+from k8sbook.storage.etcd_api import Etcd
 from k8sbook.textbook.scenarios import ScenarioResult, scenario
 
 Store = Etcd | Callable[[Clock], Etcd] | None
