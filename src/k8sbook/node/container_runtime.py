@@ -6,15 +6,10 @@ kubelet sees it through the CRI (see :mod:`k8sbook.node.cri`). Its CRI server li
 ``Exec`` and ``PortForward`` answer URLs on: containerd's ``stream_server_address =
 "127.0.0.1"``) listens on the node's loopback (:func:`loopback`).
 
-* ``RunPodSandbox`` creates a network namespace, executes the CNI plugin to attach it (path
-  ``container-runtime->cni-plugin``, :mod:`k8sbook.node.cni`), writes the sandbox's
-  ``hostname`` and ``resolv.conf`` (from the ``DNSConfig`` the kubelet sent; the node's own
-  ``/etc/resolv.conf`` when it sent none) under
-  ``/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/<id>/``, and starts the sandbox's
-  ``pause`` container. Every container of the pod joins that namespace, which is why the
-  containers of one pod share one IP address and reach each other on ``localhost``. If the
-  CNI plugin fails, the sandbox is torn down again and the call fails with ``failed to setup
-  network for sandbox``.
+* ``RunPodSandbox`` creates a network namespace attached by the CNI plugin, the sandbox's
+  files and its ``pause`` container (:mod:`k8sbook.node.containerd_sandbox`). Every container
+  of the pod joins that namespace, which is why the containers of one pod share one IP address
+  and reach each other on ``localhost``.
 * ``CreateContainer`` mounts the sandbox's ``/etc/hostname`` and ``/etc/resolv.conf`` into
   the container, plus the kubelet's mounts (``/etc/hosts``, volumes such as the
   service-account token), and sets ``PATH``, ``HOSTNAME`` and the kubelet's ``envs``.
@@ -22,136 +17,58 @@ kubelet sees it through the CRI (see :mod:`k8sbook.node.cri`). Its CRI server li
   path ``container-runtime->oci-runtime``: ``create``, ``start``, ``kill``, ``delete``,
   ``exec``). ``exec`` runs the command in the container (:mod:`k8sbook.node.shell`): its
   output is what the container's files and environment hold.
-* Images are pulled from a registry (:class:`Registry`); pulling one that does not exist fails
-  with gRPC ``NotFound`` and containerd's message.
+* Images are pulled from a registry (:mod:`k8sbook.node.containerd_images`).
 
 Simplified: pulls and starts take no virtual time; a container's main process runs a tiny
 "program" read from its command line (``sleep N``, ``exit N``, ``sleep N; exit M``; anything
 else runs until stopped) and serves HTTP on its ``containerPort`` s, answering 200 while
-healthy and 503 when a test makes it unhealthy (:meth:`ContainerRuntime.set_healthy`).
+healthy and 503 when a test makes it unhealthy (:meth:`ContainerRuntime.set_healthy`;
+:mod:`k8sbook.node.workload`).
 Applications exit with code 0 on SIGTERM.
 
-This module is over 400 lines because containerd's CRI service is one service (sandboxes,
-containers, images and streaming share its state); the OCI runtime, the CNI plugin and the
-shell are in their own modules.
+This module is the runtime service (containers, and the CRI server that dispatches every
+call); the plugin's other parts are modules of their own, as in containerd: its records
+(:mod:`~k8sbook.node.containerd_store`), :mod:`~k8sbook.node.containerd_images`,
+:mod:`~k8sbook.node.containerd_sandbox` and :mod:`~k8sbook.node.containerd_streaming`.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
-from k8sbook.client.http import HTTPRequest, HTTPResponse
-from k8sbook.client.network import Address, DialError, Network
-from k8sbook.core.clock import Clock, Timer
+from k8sbook.client.network import Address, Network
+from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.node import shell
-from k8sbook.node.cni import CNIError, CNIRequest, exec_plugin
+from k8sbook.node.containerd_images import ImageService, Registry, normalize_image
+from k8sbook.node.containerd_sandbox import SANDBOX_IMAGE, SandboxController
+from k8sbook.node.containerd_store import (
+    CONTAINER_CREATED,
+    CONTAINER_EXITED,
+    CONTAINER_RUNNING,
+    RUNTIME_VERSION,
+    SANDBOX_NOTREADY,
+    SANDBOX_READY,
+    SANDBOXES_DIR,
+    Container,
+    Sandbox,
+    new_id,
+)
+from k8sbook.node.containerd_streaming import STREAM_PORT, STREAM_PROTOCOL, StreamServer, loopback
 from k8sbook.node.cri import CRI_SOCKET, PROTOCOL, CRIRequest, RPCError
-from k8sbook.node.dns import DNSConfig, format_resolv_conf
-from k8sbook.node.runc import OCI_PROTOCOL, RUNC_PATH, OCIRequest, oci_result
+from k8sbook.node.runc import exec_runc
+from k8sbook.node.workload import dial_from, listen, program_of, unlisten
 
-__all__ = [
-    "CONTAINER_CREATED",
-    "CONTAINER_EXITED",
-    "CONTAINER_RUNNING",
-    "SANDBOX_NOTREADY",
-    "SANDBOX_READY",
-    "ContainerProcess",
-    "ContainerRuntime",
-    "RPCError",
-    "Registry",
-    "loopback",
-    "normalize_image",
-    "program_of",
+__all__ = [  # the names other modules import from here (some are the parts' names)
+    "CONTAINER_CREATED", "CONTAINER_EXITED", "CONTAINER_RUNNING", "RUNTIME_VERSION",
+    "SANDBOX_IMAGE", "SANDBOX_NOTREADY", "SANDBOX_READY", "STREAM_PORT", "STREAM_PROTOCOL",
+    "Container", "ContainerProcess", "ContainerRuntime", "RPCError", "Registry", "Sandbox",
+    "loopback", "normalize_image", "program_of",
 ]
 
-SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
-RUNTIME_VERSION = "2.1.0"
-#: containerd's ``stream_server_port`` is 0 (any free port); the model fixes one
-STREAM_PORT = 10010
-STREAM_PROTOCOL = "HTTP streaming (SPDY/WebSocket)"
-SANDBOXES_DIR = "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes"
 #: the ``PATH`` of the model's images (Debian's and BusyBox's default)
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-# CRI enums (runtime/v1 api.proto)
-SANDBOX_READY, SANDBOX_NOTREADY = "SANDBOX_READY", "SANDBOX_NOTREADY"
-CONTAINER_CREATED, CONTAINER_RUNNING, CONTAINER_EXITED = \
-    "CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED"
-
-
-def loopback(node: str, port: int) -> Address:
-    """``127.0.0.1:<port>`` on ``node``: only processes on that node reach it. (The address
-    carries the node in its ``path`` so that two nodes' loopbacks are two addresses.)"""
-    return Address("127.0.0.1", port, "tcp", node)
-
-
-def normalize_image(image: str) -> str:
-    """``nginx`` -> ``docker.io/library/nginx:latest``, as containerd's reference parser."""
-    name, tag = image, "latest"
-    if "@" in name:
-        return name
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name, tag = name.rsplit(":", 1)
-    first = name.split("/", 1)[0]
-    if "/" not in name:
-        name = f"docker.io/library/{name}"
-    elif "." not in first and ":" not in first and first != "localhost":
-        name = f"docker.io/{name}"
-    return f"{name}:{tag}"
-
-
-@dataclass
-class Registry:
-    """The image registries the node can reach: every image exists unless marked missing."""
-
-    missing: set[str] = field(default_factory=set)
-
-    def has(self, image: str) -> bool:
-        return normalize_image(image) not in {normalize_image(i) for i in self.missing}
-
-
-@dataclass
-class Sandbox:
-    id: str
-    name: str
-    namespace: str
-    uid: str
-    attempt: int
-    netns: str
-    ip: str
-    state: str
-    created_at: float
-    hostname: str
-    log_directory: str = ""
-
-
-@dataclass
-class Container:
-    id: str
-    sandbox_id: str
-    name: str
-    image: str
-    attempt: int
-    command: list[str]
-    ports: list[int]
-    env: dict[str, str] = field(default_factory=dict)
-    mounts: list[dict[str, Any]] = field(default_factory=list)
-    state: str = CONTAINER_CREATED
-    created_at: float = 0.0
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    exit_code: int = 0
-    reason: str = ""
-    healthy: bool = True
-    timer: Timer | None = None
-    logs: list[str] = field(default_factory=list)
-    #: the file the container's output goes to (``logDirectory``/``logPath``)
-    log_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,21 +88,6 @@ class ContainerProcess:
         return self.runtime.read_file(self.container_id, path)
 
 
-_PROGRAM = re.compile(r"^\s*(?:sleep\s+(\d+(?:\.\d+)?)\s*(?:;|&&)?\s*)?(?:exit\s+(\d+))?\s*$")
-
-
-def program_of(command: list[str]) -> tuple[float | None, int]:
-    """How long the container's program runs and how it exits: (seconds or None, code)."""
-    text = command[-1] if command and command[:2] in (["sh", "-c"], ["/bin/sh", "-c"]) \
-        else " ".join(command)
-    m = _PROGRAM.match(text)
-    if not command or not m or (m.group(1) is None and m.group(2) is None):
-        return None, 0
-    if m.group(2) is None:  # "sleep N" alone: exits 0 after N seconds
-        return float(m.group(1)), 0
-    return float(m.group(1) or 0), int(m.group(2))
-
-
 class ContainerRuntime:
     """One node's containerd. It reaches its CNI plugin and runc only by executing them
     (dials to their ``exec`` addresses); ``filesystem`` is the node's disk, shared with the
@@ -200,12 +102,16 @@ class ContainerRuntime:
         self.ids = ids
         self.filesystem = filesystem if filesystem is not None else {}
         self.cni_type = cni_type
-        self.registry = registry if registry is not None else Registry()
-        self.images: dict[str, str] = {}  # normalized ref -> image id
-        self.sandboxes: dict[str, Sandbox] = {}
+        self.image_service = ImageService(registry if registry is not None else Registry(),
+                                          self._id)
+        self.sandbox_controller = SandboxController(
+            self.instance, node, network, clock, ids, self._id, self.filesystem,
+            self.image_service, self._oci, cni_type)
+        self.stream_server = StreamServer(ids, self.exec_sync, self._port_forward)
+        self.registry = self.image_service.registry
+        self.images = self.image_service.images  # normalized ref -> image id
+        self.sandboxes: dict[str, Sandbox] = self.sandbox_controller.sandboxes
         self.containers: dict[str, Container] = {}
-        #: one-time streaming sessions: token -> (kind, target id, command or port)
-        self._sessions: dict[str, tuple[str, str, Any]] = {}
 
     @property
     def instance(self) -> str:
@@ -223,7 +129,7 @@ class ContainerRuntime:
         """containerd starts: its CRI socket and its streaming server listen."""
         self.network.listen(self.cri_address, self.instance, self.serve_cri,
                             protocol=PROTOCOL)
-        self.network.listen(self.stream_address, self.instance, self.serve_stream,
+        self.network.listen(self.stream_address, self.instance, self.stream_server.serve,
                             protocol=STREAM_PROTOCOL)
         return self
 
@@ -232,15 +138,13 @@ class ContainerRuntime:
         self.network.close(self.stream_address)
 
     def _id(self) -> str:
-        return self.ids.uid().replace("-", "") + self.ids.uid().replace("-", "")[:32]
+        return new_id(self.ids)  # sandboxes, containers and images share the generator
 
     def _oci(self, verb: str, cid: str, *, bundle: shell.Process | None = None,
              argv: list[str] | None = None, signal: str = "") -> Any:
         """Execute ``runc <verb> <id>``."""
-        return self.network.dial(self.instance, Address.exec(self.node, RUNC_PATH),
-                                 OCIRequest(verb, cid, bundle, tuple(argv or ()), signal),
-                                 protocol=OCI_PROTOCOL, verb=verb, resource=cid[:13],
-                                 result=oci_result)
+        return exec_runc(self.network, self.instance, self.node, verb, cid, bundle=bundle,
+                         argv=argv, signal=signal)
 
     # -- the CRI server ------------------------------------------------------------------
     def serve_cri(self, req: CRIRequest) -> Any:
@@ -271,74 +175,25 @@ class ContainerRuntime:
             raise RPCError("Unimplemented", f"unknown method {req.method}")
         return handlers[req.method]()
 
-    # -- images ----------------------------------------------------------------------------
+    # -- images and sandboxes: the image service and the sandbox controller -------------
     def image_status(self, image: str) -> dict[str, Any] | None:
-        ref = normalize_image(image)
-        if ref not in self.images:
-            return None
-        return {"id": self.images[ref], "repoTags": [ref]}
+        return self.image_service.image_status(image)
 
     def pull_image(self, image: str) -> str:
-        ref = normalize_image(image)
-        if not self.registry.has(image):
-            raise RPCError("NotFound", f'failed to pull and unpack image "{ref}": failed '
-                                            f'to resolve reference "{ref}": {ref}: not found')
-        if ref not in self.images:
-            self.images[ref] = "sha256:" + self._id()[:64]
-        return self.images[ref]
+        return self.image_service.pull_image(image)
 
-    # -- sandboxes -------------------------------------------------------------------------
     def run_pod_sandbox(self, config: dict[str, Any]) -> str:
-        meta = config["metadata"]
-        sid = self._id()
-        netns = f"/var/run/netns/cni-{self.ids.uid()}"
-        self.pull_image(SANDBOX_IMAGE)
-        try:
-            result = exec_plugin(self.network, self.instance, self.node, self.cni_type,
-                                 CNIRequest("ADD", sid, netns))
-        except (CNIError, DialError) as err:
-            # containerd's deferred clean-up: the namespace goes, nothing is left behind
-            msg = err.msg if isinstance(err, CNIError) else str(err)
-            raise RPCError("Unknown", f'failed to setup network for sandbox "{sid}": '
-                                           f'plugin type="{self.cni_type}" name="'
-                                           f'k8s-pod-network" failed (add): {msg}') from None
-        ip = result["ips"][0]["address"].split("/")[0]
-        hostname = config.get("hostname", meta["name"])
-        root = f"{SANDBOXES_DIR}/{sid}"
-        self.filesystem[f"{root}/hostname"] = hostname + "\n"
-        dns = config.get("dnsConfig")
-        self.filesystem[f"{root}/resolv.conf"] = format_resolv_conf(DNSConfig(
-            list(dns.get("servers", [])), list(dns.get("searches", [])),
-            list(dns.get("options", [])))) if dns else \
-            self.filesystem.get("/etc/resolv.conf", "")
-        pause = shell.Process(files=lambda _: None, hostname=hostname)
-        self._oci("create", sid, bundle=pause)
-        self._oci("start", sid)
-        self.sandboxes[sid] = Sandbox(sid, meta["name"], meta["namespace"], meta["uid"],
-                                      meta.get("attempt", 0), netns, ip, SANDBOX_READY,
-                                      self.clock.now(), hostname,
-                                      config.get("logDirectory", ""))
-        return sid
+        return self.sandbox_controller.run(config)
 
     def _sandbox(self, sid: str) -> Sandbox:
-        if sid not in self.sandboxes:
-            raise RPCError("NotFound", f'an error occurred when try to find sandbox "{sid}":'
-                                            " not found")
-        return self.sandboxes[sid]
+        return self.sandbox_controller.get(sid)
 
     def stop_pod_sandbox(self, sid: str) -> None:
-        sb = self._sandbox(sid)
+        self._sandbox(sid)
         for c in self._in(sid):
             if c.state == CONTAINER_RUNNING:
                 self._exit(c, 137, "Error", signal="SIGKILL")
-        if sb.state == SANDBOX_READY:
-            self._oci("kill", sid, signal="SIGKILL")
-            try:
-                exec_plugin(self.network, self.instance, self.node, self.cni_type,
-                            CNIRequest("DEL", sid, sb.netns))
-            except (CNIError, DialError):
-                pass  # containerd logs it; the namespace is removed anyway
-            sb.state = SANDBOX_NOTREADY
+        self.sandbox_controller.stop(sid)
 
     def remove_pod_sandbox(self, sid: str) -> None:
         if sid not in self.sandboxes:
@@ -346,22 +201,13 @@ class ContainerRuntime:
         self.stop_pod_sandbox(sid)
         for c in self._in(sid):
             self.remove_container(c.id)
-        self._oci("delete", sid)
-        for name in ("hostname", "resolv.conf"):
-            self.filesystem.pop(f"{SANDBOXES_DIR}/{sid}/{name}", None)
-        del self.sandboxes[sid]
+        self.sandbox_controller.remove(sid)
 
     def pod_sandbox_status(self, sid: str) -> dict[str, Any]:
-        sb = self._sandbox(sid)
-        return {"id": sb.id, "state": sb.state, "createdAt": sb.created_at,
-                "network": {"ip": sb.ip if sb.state == SANDBOX_READY else ""},
-                "metadata": {"name": sb.name, "namespace": sb.namespace, "uid": sb.uid,
-                             "attempt": sb.attempt}}
+        return self.sandbox_controller.status(sid)
 
     def list_pod_sandbox(self) -> list[dict[str, Any]]:
-        return [{"id": s.id, "state": s.state, "metadata": {"uid": s.uid, "name": s.name,
-                                                            "namespace": s.namespace}}
-                for s in sorted(self.sandboxes.values(), key=lambda s: (s.created_at, s.id))]
+        return self.sandbox_controller.list()
 
     # -- containers ------------------------------------------------------------------------
     def _in(self, sid: str) -> list[Container]:
@@ -374,7 +220,7 @@ class ContainerRuntime:
             raise RPCError("Unknown", f'failed to create containerd container: sandbox '
                                            f'"{sid}" is not running')
         image = config["image"]["image"]
-        if normalize_image(image) not in self.images:
+        if not self.image_service.has_image(image):
             raise RPCError("NotFound", f'failed to get image "{image}": not found')
         cid = self._id()
         meta = config["metadata"]
@@ -397,7 +243,7 @@ class ContainerRuntime:
             return self.read_file(cid, path)
 
         def dial(host: str, port: int, path: str) -> tuple[int | None, str]:
-            return self._dial_from(sb, host, port, path)
+            return dial_from(self.network, self.node, sb, host, port, path)
         self._oci("create", cid, bundle=shell.Process(files=files, env=c.env,
                                                       hostname=sb.hostname, dial=dial))
         return cid
@@ -458,8 +304,7 @@ class ContainerRuntime:
         return {"id": c.id, "metadata": {"name": c.name, "attempt": c.attempt},
                 "state": c.state, "createdAt": c.created_at, "startedAt": c.started_at,
                 "finishedAt": c.finished_at, "exitCode": c.exit_code, "reason": c.reason,
-                "image": {"image": c.image}, "imageRef": self.images.get(normalize_image(c.image),
-                                                                        "")}
+                "image": {"image": c.image}, "imageRef": self.image_service.image_ref(c.image)}
 
     def list_containers(self) -> list[dict[str, Any]]:
         return [{"id": c.id, "podSandboxId": c.sandbox_id, "state": c.state,
@@ -470,13 +315,8 @@ class ContainerRuntime:
     def read_file(self, cid: str, path: str) -> str | None:
         """A file as the container sees it: through its mounts, from the node's disk."""
         c = self.containers.get(cid)
-        if c is None:
-            return None
-        for m in sorted(c.mounts, key=lambda m: -len(m["containerPath"])):
-            inside = m["containerPath"].rstrip("/")
-            if path == inside or path.startswith(inside + "/"):
-                return self.filesystem.get(m["hostPath"].rstrip("/") + path[len(inside):])
-        return None  # the model's images hold no other files
+        host = c.host_path(path) if c is not None else None
+        return self.filesystem.get(host) if host is not None else None
 
     def process(self, cid: str) -> ContainerProcess:
         """A process started in container ``cid`` (for code that runs in the container)."""
@@ -503,50 +343,12 @@ class ContainerRuntime:
             self._running(target)
         else:
             self._sandbox(target)
-        token = self.ids.suffix(8)
-        self._sessions[token] = (kind, target, arg)
-        return f"http://127.0.0.1:{STREAM_PORT}/{kind}/{token}"
+        return self.stream_server.url(kind, target, arg)
 
-    def serve_stream(self, req: HTTPRequest) -> HTTPResponse:
-        """The streaming server: ``/exec/<token>`` runs the command through runc and
-        streams back its output and exit code; ``/portforward/<token>`` connects to the
-        port inside the sandbox's network namespace."""
-        token = req.path.rstrip("/").rsplit("/", 1)[-1]
-        session = self._sessions.pop(token, None)
-        if session is None:
-            return HTTPResponse(404, {"message": "unknown or expired session"})
-        kind, target, arg = session
-        if kind == "exec":
-            try:
-                code, output = self.exec_sync(target, list(arg or []))
-            except RPCError as err:
-                return HTTPResponse(500, {"message": str(err)})
-            return HTTPResponse(101, {"output": output, "exitCode": code})
-        sb = self._sandbox(target)
-        status, _ = self._dial_from(sb, "localhost", int(arg), "/",
-                                    src=self.instance)
-        if status is None:
-            return HTTPResponse(500, {"message": f"failed to connect to localhost:{arg} "
-                                                 f"inside namespace \"{sb.id[:13]}\": "
-                                                 "connection refused"})
-        return HTTPResponse(101, {"status": status})
-
-    def _dial_from(self, sb: Sandbox, host: str, port: int, path: str, *,
-                   src: str = "") -> tuple[int | None, str]:
-        """A connection opened inside the sandbox's network namespace (``localhost`` is the
-        pod's own IP: the namespace's loopback)."""
-        if host in ("localhost", "127.0.0.1"):
-            host = sb.ip
-        try:
-            resp = self.network.dial(src or f"pod/{sb.namespace}/{sb.name}",
-                                     Address.tcp(host, port), HTTPRequest("GET", path),
-                                     protocol="HTTP", verb="GET",
-                                     resource=f"http://{host}:{port}{path}",
-                                     result=HTTPResponse.result, via=self.node,
-                                     source_ip=sb.ip)
-        except DialError:
-            return None, ""
-        return resp.status, str(resp.body or "")
+    def _port_forward(self, sid: str, port: int) -> int | None:
+        status, _ = dial_from(self.network, self.node, self._sandbox(sid), "localhost", port,
+                              "/", src=self.instance)
+        return status
 
     def _log(self, c: Container, line: str) -> None:
         """The shim copies the container's output into its log file on the node's disk."""
@@ -559,38 +361,20 @@ class ContainerRuntime:
 
     # -- the network as applications see it ----------------------------------------------
     def _listen(self, c: Container) -> None:
-        """The container's program listens on each of its ports, on its pod's IP.
-
-        The model's application answers every HTTP request as agnhost's ``serve-hostname``
-        does: ``200`` with the pod's hostname, or ``503`` when the chapter made it unhealthy.
-        """
+        """The container's program listens on its ports (:func:`k8sbook.node.workload.
+        listen`); a port already taken makes it exit with an error."""
         sb = self.sandboxes.get(c.sandbox_id)
         if sb is None or not sb.ip:
             return
-        for port in sorted(set(c.ports)):  # a port given for TCP and UDP is one TCP socket
-            try:
-                self.network.listen(Address.tcp(sb.ip, port), f"pod/{sb.name}",
-                                    partial(self._app, c, sb),
-                                    protocol="HTTP")
-            except OSError as err:  # two containers of one pod on one port
-                self._log(c, f"{c.name}: {err}")
-                self._exit(c, 1, "Error")
-                return
+        err = listen(self.network, c, sb)
+        if err is not None:
+            self._log(c, f"{c.name}: {err}")
+            self._exit(c, 1, "Error")
 
     def _unlisten(self, c: Container) -> None:
         sb = self.sandboxes.get(c.sandbox_id)
-        if sb is None or not sb.ip:
-            return
-        for port in sorted(set(c.ports)):
-            listener = self.network.listener(Address.tcp(sb.ip, port))
-            if listener is not None and listener.owner == f"pod/{sb.name}":
-                self.network.close(Address.tcp(sb.ip, port))
-
-    @staticmethod
-    def _app(c: Container, sb: Sandbox, req: Any) -> HTTPResponse:
-        if c.state != CONTAINER_RUNNING:
-            return HTTPResponse(502)
-        return HTTPResponse(200 if c.healthy else 503, sb.hostname)
+        if sb is not None and sb.ip:
+            unlisten(self.network, c, sb)
 
     def set_healthy(self, namespace: str, pod: str, healthy: bool,
                     container: str | None = None) -> None:

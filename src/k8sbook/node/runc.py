@@ -43,6 +43,15 @@ def oci_result(reply: Any) -> str:
     return str(reply)
 
 
+def exec_runc(network: Network, src: str, node: str, verb: str, cid: str, *,
+              bundle: shell.Process | None = None, argv: list[str] | None = None,
+              signal: str = "") -> Any:
+    """What ``containerd-shim-runc-v2`` does to run ``runc <verb> <id>`` on ``node``."""
+    return network.dial(src, Address.exec(node, RUNC_PATH),
+                        OCIRequest(verb, cid, bundle, tuple(argv or ()), signal),
+                        protocol=OCI_PROTOCOL, verb=verb, resource=cid[:13], result=oci_result)
+
+
 @dataclass
 class Runc:
     """``/usr/bin/runc`` on one node: the containers it created, by id."""

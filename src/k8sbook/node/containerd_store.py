@@ -1,0 +1,78 @@
+"""What containerd's CRI plugin remembers: its pod sandboxes and containers, and the CRI enums.
+
+Mirrors containerd's ``internal/cri/store`` (``store/sandbox``, ``store/container``: one
+record per sandbox and per container, with its metadata and status) and the state enums of the
+CRI's ``runtime/v1/api.proto``. The services that read and write these records are
+:mod:`k8sbook.node.container_runtime` (the runtime service),
+:mod:`k8sbook.node.containerd_sandbox` (the pod sandbox controller) and
+:mod:`k8sbook.node.containerd_images` (the image service).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from k8sbook.core.clock import Timer
+from k8sbook.core.ids import IdGenerator
+
+RUNTIME_VERSION = "2.1.0"
+SANDBOXES_DIR = "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes"
+
+# CRI enums (runtime/v1 api.proto)
+SANDBOX_READY, SANDBOX_NOTREADY = "SANDBOX_READY", "SANDBOX_NOTREADY"
+CONTAINER_CREATED, CONTAINER_RUNNING, CONTAINER_EXITED = \
+    "CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED"
+
+
+def new_id(ids: IdGenerator) -> str:
+    """A fresh 64-hex-digit id, as containerd gives sandboxes, containers and images."""
+    return ids.uid().replace("-", "") + ids.uid().replace("-", "")[:32]
+
+
+@dataclass
+class Sandbox:
+    id: str
+    name: str
+    namespace: str
+    uid: str
+    attempt: int
+    netns: str
+    ip: str
+    state: str
+    created_at: float
+    hostname: str
+    log_directory: str = ""
+
+
+@dataclass
+class Container:
+    id: str
+    sandbox_id: str
+    name: str
+    image: str
+    attempt: int
+    command: list[str]
+    ports: list[int]
+    env: dict[str, str] = field(default_factory=dict)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    state: str = CONTAINER_CREATED
+    created_at: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    exit_code: int = 0
+    reason: str = ""
+    healthy: bool = True
+    timer: Timer | None = None
+    logs: list[str] = field(default_factory=list)
+    #: the file the container's output goes to (``logDirectory``/``logPath``)
+    log_file: str = ""
+
+    def host_path(self, path: str) -> str | None:
+        """Where on the node's disk the container's ``path`` is: through its mounts (the
+        longest mount path first), or None (the model's images hold no other files)."""
+        for m in sorted(self.mounts, key=lambda m: -len(m["containerPath"])):
+            inside = m["containerPath"].rstrip("/")
+            if path == inside or path.startswith(inside + "/"):
+                return str(m["hostPath"].rstrip("/") + path[len(inside):])
+        return None

@@ -1,0 +1,77 @@
+"""The model's container programs: how long a container's main process runs, what it serves.
+
+Mirrors what the chapters' images run: a shell's ``sleep N``/``exit N`` and agnhost's
+``serve-hostname`` (``kubernetes/test/images/agnhost``): the application listens on each of
+its ``containerPort`` s on its pod's IP and answers every HTTP request ``200`` with the pod's
+hostname, or ``503`` when the chapter made it unhealthy. Connections the container opens
+start inside its sandbox's network namespace (:func:`dial_from`). The runtime that runs
+these programs is :mod:`k8sbook.node.container_runtime`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from typing import Any
+
+from k8sbook.client.http import HTTPRequest, HTTPResponse
+from k8sbook.client.network import Address, DialError, Network
+from k8sbook.node.containerd_store import CONTAINER_RUNNING, Container, Sandbox
+
+_PROGRAM = re.compile(r"^\s*(?:sleep\s+(\d+(?:\.\d+)?)\s*(?:;|&&)?\s*)?(?:exit\s+(\d+))?\s*$")
+
+
+def program_of(command: list[str]) -> tuple[float | None, int]:
+    """How long the container's program runs and how it exits: (seconds or None, code)."""
+    text = command[-1] if command and command[:2] in (["sh", "-c"], ["/bin/sh", "-c"]) \
+        else " ".join(command)
+    m = _PROGRAM.match(text)
+    if not command or not m or (m.group(1) is None and m.group(2) is None):
+        return None, 0
+    if m.group(2) is None:  # "sleep N" alone: exits 0 after N seconds
+        return float(m.group(1)), 0
+    return float(m.group(1) or 0), int(m.group(2))
+
+
+def answer(c: Container, sb: Sandbox, req: Any) -> HTTPResponse:
+    """The application's answer to one HTTP request."""
+    if c.state != CONTAINER_RUNNING:
+        return HTTPResponse(502)
+    return HTTPResponse(200 if c.healthy else 503, sb.hostname)
+
+
+def listen(network: Network, c: Container, sb: Sandbox) -> OSError | None:
+    """The container's program listens on each of its ports, on its pod's IP; the error
+    if one is taken (two containers of one pod on one port)."""
+    for port in sorted(set(c.ports)):  # a port given for TCP and UDP is one TCP socket
+        try:
+            network.listen(Address.tcp(sb.ip, port), f"pod/{sb.name}", partial(answer, c, sb),
+                           protocol="HTTP")
+        except OSError as err:
+            return err
+    return None
+
+
+def unlisten(network: Network, c: Container, sb: Sandbox) -> None:
+    """The program's ports close (those it, and not another container, listens on)."""
+    for port in sorted(set(c.ports)):
+        listener = network.listener(Address.tcp(sb.ip, port))
+        if listener is not None and listener.owner == f"pod/{sb.name}":
+            network.close(Address.tcp(sb.ip, port))
+
+
+def dial_from(network: Network, node: str, sb: Sandbox, host: str, port: int, path: str, *,
+              src: str = "") -> tuple[int | None, str]:
+    """A connection opened inside the sandbox's network namespace (``localhost`` is the
+    pod's own IP: the namespace's loopback); (status, body), or (None, "") if refused."""
+    if host in ("localhost", "127.0.0.1"):
+        host = sb.ip
+    try:
+        resp = network.dial(src or f"pod/{sb.namespace}/{sb.name}",
+                            Address.tcp(host, port), HTTPRequest("GET", path),
+                            protocol="HTTP", verb="GET",
+                            resource=f"http://{host}:{port}{path}",
+                            result=HTTPResponse.result, via=node, source_ip=sb.ip)
+    except DialError:
+        return None, ""
+    return resp.status, str(resp.body or "")
