@@ -4,7 +4,10 @@ Mirrors ``RequestInfoFactory.NewRequestInfo`` (``k8s.io/apiserver/pkg/endpoints/
 ``/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}`` and
 ``/apis/{group}/{version}/...``, the old ``/watch/`` prefix, the namespace's own subresources;
 and the content negotiation of ``endpoints/handlers/negotiation`` for server-side ``Table``
-printing (``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``).
+printing (``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``); and, as the REST
+handlers of ``endpoints/handlers`` do before they call the storage, the decoding of a request
+on a resource path into a verb, query parameters, ``DeleteOptions`` and the
+``fieldValidation`` warnings (:func:`decode_request`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from k8sbook.api import fieldvalidation
 from k8sbook.api import patch as patching
 from k8sbook.api.request import Request
 from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
-from k8sbook.core.status import StatusError, bad_request
-from k8sbook.serve.discovery import api_group, api_group_list, group_versions
+from k8sbook.core.status import StatusError, bad_request, status_object
+from k8sbook.serve.discovery import NOT_FOUND, api_group, api_group_list, group_versions
+from k8sbook.serve.http import Handler, credentials, read_body
 
 #: Query parameters passed on to the apiserver, and how to read them.
 PARAMS: dict[str, Callable[[str], Any]] = {
@@ -118,3 +122,62 @@ def check_fields(req: Request, directive: str, current: dict[str, Any] | None) -
         raise bad_request(message)
     return [f'unknown field "{f}"' for f in fields]
 
+
+def decode_request(h: Handler, route: Route, query: dict[str, str], *,
+                   serves_subresource: Callable[[ResourceType, str], bool],
+                   current: Callable[[Request], dict[str, Any] | None]) -> tuple[Request, list[str]]:
+    """The model request for an HTTP request on a resource path, and the field-validation
+    warnings for it (``endpoints/handlers``: the verb from the method, the query parameters,
+    ``DeleteOptions``, ``fieldValidation``). ``serves_subresource`` says which subresources
+    the model implements; ``current`` reads the object a patch applies to."""
+    rt = route.rt
+    watch = route.watch_path or query.get("watch", "").lower() in ("true", "1")
+    verb = {"GET": "watch" if watch else ("get" if route.name else "list"),
+            "POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete" if route.name else "deletecollection"}.get(h.command)
+    if verb is None:
+        raise StatusError(status_object(405, "MethodNotAllowed",
+                                        f"{h.command} is not supported"))
+    if verb == "create" and route.name and not route.subresource:
+        raise StatusError(status_object(405, "MethodNotAllowed",
+                                        "the server does not allow this method on the "
+                                        "requested resource"))
+    if route.subresource in ("exec", "attach", "portforward"):
+        # these upgrade the connection to a stream (WebSocket or SPDY); the model's HTTP
+        # front end does not, and answers what the apiserver answers a plain request
+        raise bad_request("Upgrade request required")
+    if route.subresource and not serves_subresource(rt, route.subresource):
+        raise StatusError(NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
+    if "dryRun" in query:
+        raise bad_request("dryRun is not supported by the model's kube-apiserver")
+    params: dict[str, Any] = {}
+    for key, conv in PARAMS.items():
+        if key in query and query[key] != "":
+            try:
+                params[key] = conv(query[key])
+            except ValueError as err:
+                raise bad_request(f"invalid value for {key}: {query[key]!r}") from err
+    body = read_body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
+    if h.command == "DELETE":
+        if body is not None and not isinstance(body, dict):
+            raise bad_request("the body of a DELETE must be a DeleteOptions object")
+        for key in ("gracePeriodSeconds", "preconditions"):
+            if isinstance(body, dict) and body.get(key) is not None:
+                params[key] = body[key]
+        body = None
+    if watch and route.name:
+        # a watch of one object is a watch of the collection with metadata.name=NAME
+        params["fieldSelector"] = ",".join(
+            f for f in (params.get("fieldSelector", ""), f"metadata.name={route.name}") if f)
+    req = Request(verb, rt.plural, rt.group, route.namespace,
+                  "" if watch else route.name, route.subresource, body=body, params=params,
+                  credentials=credentials(h),
+                  content_type=(h.headers.get("Content-Type") or "application/json")
+                  .split(";")[0].strip())
+    directive = query.get("fieldValidation", "Ignore") or "Ignore"
+    if directive not in fieldvalidation.DIRECTIVES:
+        choices = ", ".join(fieldvalidation.DIRECTIVES)
+        raise bad_request(f"fieldValidation must be one of {choices}, got {directive!r}")
+    warnings = check_fields(req, directive, current(req)) \
+        if directive != "Ignore" else []
+    return req, warnings

@@ -1,10 +1,5 @@
 """``k8sbook serve``: the model's kube-apiserver over HTTPS, for kubectl and client libraries.
 
-This module is over 400 lines because about 60 of them are this docstring, the reference for
-what differs from a real kube-apiserver over HTTP, and :class:`ModelServer` is one dispatcher
-whose request paths share the model lock; the parts with a clean boundary (routing, discovery,
-printers, watch streaming, certificates, kubeconfig, the model client) are modules of their own.
-
 Mirrors ``k8s.io/apiserver/pkg/endpoints``: the REST mapping from an HTTP method and a URL
 (``/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}``,
 ``/apis/{group}/{version}/...``; ``RequestInfoFactory`` in ``endpoints/request``) to a verb
@@ -56,8 +51,9 @@ is answered ``503`` with the dial error (an HTTP server that has already accepte
 connection cannot refuse it any more).
 
 The module is split as the upstream packages are: :mod:`k8sbook.serve.routing` (the REST
-mapping), :mod:`k8sbook.serve.discovery` (discovery and OpenAPI), :mod:`k8sbook.serve.watch`
-(watch streams), :mod:`k8sbook.serve.kubeconfig` (``admin.conf``, running kubectl).
+mapping, and decoding a request on a resource path), :mod:`k8sbook.serve.discovery`
+(discovery and OpenAPI), :mod:`k8sbook.serve.watch` (watch streams),
+:mod:`k8sbook.serve.kubeconfig` (``admin.conf``, running kubectl).
 
 The components it runs are :data:`k8sbook.serve.components.COMPONENT_MODULES` (a kubelet per
 node, one scheduler, one controller manager, built by the cluster's ``add_*`` factories);
@@ -78,12 +74,11 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from k8sbook.api import fieldvalidation
 from k8sbook.api.request import Request
 from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
-from k8sbook.core.status import StatusError, bad_request, status_object
+from k8sbook.core.status import StatusError, status_object
 from k8sbook.serve import certs, printers
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
@@ -106,11 +101,11 @@ from k8sbook.serve.discovery import (
     openapi_v3_root,
     version_info,
 )
-from k8sbook.serve.http import Handler, TLSServer, credentials, read_body, send, send_json
+from k8sbook.serve.http import Handler, TLSServer, send, send_json
 from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
 from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
 from k8sbook.serve.model_client import call, client_of, open_watch
-from k8sbook.serve.routing import PARAMS, Route, check_fields, parse_path, wants_table
+from k8sbook.serve.routing import Route, decode_request, parse_path, wants_table
 
 __all__ = ["ADMIN", "ALL_CATEGORY", "COMPONENT_MODULES", "DEFAULT_NODES", "KUBERNETES_VERSION",
            "SUBRESOURCES", "ModelServer", "Route", "api_group", "api_group_list",
@@ -289,55 +284,9 @@ class ModelServer:
 
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
-        watch = route.watch_path or query.get("watch", "").lower() in ("true", "1")
-        verb = {"GET": "watch" if watch else ("get" if route.name else "list"),
-                "POST": "create", "PUT": "update", "PATCH": "patch",
-                "DELETE": "delete" if route.name else "deletecollection"}.get(h.command)
-        if verb is None:
-            raise StatusError(status_object(405, "MethodNotAllowed",
-                                            f"{h.command} is not supported"))
-        if verb == "create" and route.name and not route.subresource:
-            raise StatusError(status_object(405, "MethodNotAllowed",
-                                            "the server does not allow this method on the "
-                                            "requested resource"))
-        if route.subresource in ("exec", "attach", "portforward"):
-            # these upgrade the connection to a stream (WebSocket or SPDY); the model's HTTP
-            # front end does not, and answers what the apiserver answers a plain request
-            raise bad_request("Upgrade request required")
-        if route.subresource and not self._serves_subresource(rt, route.subresource):
-            raise StatusError(NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
-        if "dryRun" in query:
-            raise bad_request("dryRun is not supported by the model's kube-apiserver")
-        params: dict[str, Any] = {}
-        for key, conv in PARAMS.items():
-            if key in query and query[key] != "":
-                try:
-                    params[key] = conv(query[key])
-                except ValueError as err:
-                    raise bad_request(f"invalid value for {key}: {query[key]!r}") from err
-        body = read_body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
-        if h.command == "DELETE":
-            if body is not None and not isinstance(body, dict):
-                raise bad_request("the body of a DELETE must be a DeleteOptions object")
-            for key in ("gracePeriodSeconds", "preconditions"):
-                if isinstance(body, dict) and body.get(key) is not None:
-                    params[key] = body[key]
-            body = None
-        if watch and route.name:
-            # a watch of one object is a watch of the collection with metadata.name=NAME
-            params["fieldSelector"] = ",".join(
-                f for f in (params.get("fieldSelector", ""), f"metadata.name={route.name}") if f)
-        req = Request(verb, rt.plural, rt.group, route.namespace,
-                      "" if watch else route.name, route.subresource, body=body, params=params,
-                      credentials=credentials(h),
-                      content_type=(h.headers.get("Content-Type") or "application/json")
-                      .split(";")[0].strip())
-        directive = query.get("fieldValidation", "Ignore") or "Ignore"
-        if directive not in fieldvalidation.DIRECTIVES:
-            choices = ", ".join(fieldvalidation.DIRECTIVES)
-            raise bad_request(f"fieldValidation must be one of {choices}, got {directive!r}")
-        warnings = check_fields(req, directive, self._current(req)) \
-            if directive != "Ignore" else []
+        req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
+                                       current=self._current)
+        verb = req.verb
         table = wants_table(h.headers.get("Accept", ""))
         if route.subresource == "log" and verb == "get":
             return self._serve_log(h, req)
