@@ -1,6 +1,10 @@
 """The projected service-account token and its refresh (pkg/kubelet/token)."""
 
+import random
+
 from k8sbook.client.in_cluster import TOKEN_PATH
+from k8sbook.core.clock import Clock
+from k8sbook.node.token_manager import TokenManager
 from tests.node.conftest import exec_in, run_pod
 
 
@@ -26,14 +30,19 @@ def test_token_written_at_start_and_refreshed_after_80_percent(node_a):
 
 
 def test_requires_refresh_rules(node_a):
-    c, k = node_a
+    """``requiresRefresh`` on a clock of its own: no cluster needs to run for a day."""
+    _, k = node_a
+    clock = Clock()
+    tokens = TokenManager(k.tokens.client, clock, random.Random(0))
     tr = {"spec": {"expirationSeconds": 3607},
-          "status": {"expirationTimestamp": c.clock.timestamp(c.clock.now() + 3607)}}
-    assert not k.tokens.requires_refresh(tr)
+          "status": {"expirationTimestamp": clock.timestamp(clock.now() + 3607)}}
+    assert not tokens.requires_refresh(tr)
     long = {"spec": {"expirationSeconds": 7 * 86400},
-            "status": {"expirationTimestamp": c.clock.timestamp(c.clock.now() + 7 * 86400)}}
-    c.run_for(86400 + 11)  # older than maxTTL (24 h) though far from expiring
-    assert k.tokens.requires_refresh(long)
+            "status": {"expirationTimestamp": clock.timestamp(clock.now() + 7 * 86400)}}
+    clock.run_for(86400 - 11)  # younger than maxTTL (24 h) less the largest jitter
+    assert not tokens.requires_refresh(long)
+    clock.run_for(22)  # older than maxTTL, though far from expiring
+    assert tokens.requires_refresh(long)
 
 
 def test_no_service_account_no_token_but_the_pod_runs(node_a):
