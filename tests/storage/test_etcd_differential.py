@@ -85,6 +85,18 @@ def test_embedded_watch_from_the_compaction_revision_replays_its_puts() -> None:
     assert [(e.type, e.kv.key, e.prev_kv) for e in seen] == [("PUT", "b", None)]
 
 
+def test_embedded_watch_from_a_future_revision_starts_there() -> None:
+    """etcd's ``watchable_store.go``: a watcher from a future revision is synced with
+    ``minRev`` = that revision; events before it are never sent (they were, before)."""
+    store = MemoryEtcd(Clock())
+    store.put("a", "1")  # revision 2
+    seen: list[Event] = []
+    store.watch("", "\x7f", 5, seen.extend)
+    for v in "234":
+        store.put("a", v)  # revisions 3, 4, 5
+    assert [(e.kv.value, e.kv.mod_revision) for e in seen] == [("4", 5)]
+
+
 # -- the harness ---------------------------------------------------------------------------
 class Side:
     """One store with its own clock, and everything needed to compare it with the other."""
@@ -323,6 +335,18 @@ def test_watch_from_revision_order_and_content(pair: Pair) -> None:
     pair.finish()
 
 
+def test_watch_from_a_future_revision_sees_nothing_before_it(pair: Pair) -> None:
+    pair.put("a", "1")
+    pair.watch("", "\x7f", start=4)  # revision is 1: the next write is 2
+    pair.watch("a", start=2)  # the very next revision
+    pair.watch("b", start=3)
+    pair.put("a", "2")  # 2
+    pair.put("b", "1")  # 3
+    pair.txn([], [Put("a", "3"), Put("b", "2")], [])  # 4
+    pair.delete("a")  # 5
+    pair.finish()
+
+
 def test_compaction_errors(pair: Pair) -> None:
     for i in range(5):
         pair.put("k", str(i))
@@ -411,7 +435,7 @@ def _random_op(rng: random.Random, pair: Pair, state: dict[str, int]) -> None:
         pair.range(*rng.choice(RANGES), revision=rng.randint(0, rev + 1),
                    limit=rng.choice([0, 0, 1, 2]))
     elif choice == "watch":
-        pair.watch(*rng.choice(RANGES), start=rng.choice([None, rng.randint(1, rev + 1)]))
+        pair.watch(*rng.choice(RANGES), start=rng.choice([None, rng.randint(1, rev + 3)]))
     elif choice == "cancel" and pair.sides[0].watches:
         pair.cancel(rng.randrange(len(pair.sides[0].watches)))
     elif choice == "compact":

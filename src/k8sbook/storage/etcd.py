@@ -94,6 +94,7 @@ class MemoryEtcd:
         self._keys: list[str] = []  # sorted keys that have any history
         self._log: list[tuple[int, Event]] = []  # every event, in revision order
         self._watchers: dict[int, WatchHandle] = {}
+        self._min_rev: dict[int, int] = {}  # watch id -> the first revision it may see
         self._next_watch = 1
         self._leases: dict[int, _Lease] = {}
         self._next_lease = 0x694D71DDACFDA201  # etcd lease ids are 64-bit; any start will do
@@ -229,7 +230,10 @@ class MemoryEtcd:
         """Watch a key or range from ``start_revision`` (0: from the next change).
 
         Past events (revision >= start_revision) are replayed first, grouped by revision.
-        A start revision older than the compaction raises :class:`CompactedError`.
+        A start revision older than the compaction raises :class:`CompactedError`. A start
+        revision in the future is allowed, and the watch sees nothing before it: etcd's
+        ``watchable_store.go`` puts such a watcher in the synced group with ``minRev`` set to
+        it, and ``newWatcherBatch`` skips every event whose ``ModRevision < minRev``.
         """
         if 0 < start_revision < self.compact_revision:
             raise CompactedError(self.compact_revision)
@@ -242,10 +246,12 @@ class MemoryEtcd:
             for batch in by_revision(past):
                 callback(batch)
         self._watchers[handle.id] = handle
+        self._min_rev[handle.id] = start_revision
         return handle
 
     def _forget_watch(self, handle_id: int) -> None:
         self._watchers.pop(handle_id, None)
+        self._min_rev.pop(handle_id, None)
 
     def watches(self) -> list[tuple[str, str | None]]:
         """The open watches as (key, range_end), sorted: who is watching what."""
@@ -253,7 +259,9 @@ class MemoryEtcd:
 
     def _notify(self, events: list[Event]) -> None:
         for handle in list(self._watchers.values()):
-            mine = [e for e in events if in_range(e.kv.key, handle.key, handle.range_end)]
+            since = self._min_rev.get(handle.id, 0)
+            mine = [e for e in events if in_range(e.kv.key, handle.key, handle.range_end)
+                    and e.kv.mod_revision >= since]
             if mine and not handle.cancelled:
                 handle.callback(mine)
 
