@@ -97,6 +97,34 @@ def test_embedded_watch_from_a_future_revision_starts_there() -> None:
     assert [(e.kv.value, e.kv.mod_revision) for e in seen] == [("4", 5)]
 
 
+def test_embedded_leases_across_a_stopped_member() -> None:
+    """A stopped member expires nothing; on start every lease gets its TTL again (etcd's
+    ``lessor.Promote``), so a lease due during the outage expires one TTL after recovery.
+    Before, ``network.close`` left the store running: the lease expired during the outage."""
+    clock = Clock()
+    store = MemoryEtcd(clock)
+    short, long_ = store.lease_grant(10), store.lease_grant(60)
+    store.put("short", "x", short)
+    store.put("long", "x", long_)
+    clock.run_for(2.0)
+    store.stop()
+    clock.run_for(20.0)  # "short" fell due at t=10, while the member was down
+    with pytest.raises(UnavailableError):
+        store.range("short")
+    with pytest.raises(UnavailableError):
+        store.put("other", "x")
+    store.start()  # t=22
+    assert [kv.key for kv in store.range("", "\x7f").kvs] == ["long", "short"]
+    assert store.lease_time_to_live(short) == (10, ["short"])
+    assert store.lease_time_to_live(long_) == (60, ["long"])  # 40 s were left: 60 again
+    clock.run_for(9.5)
+    assert store.get("short") is not None
+    clock.run_for(1.0)  # t=32.5: one TTL after the restart
+    assert store.get("short") is None and store.get("long") is not None
+    store.start()  # already running: nothing is extended
+    assert store.lease_time_to_live(long_)[0] == 49
+
+
 # -- the harness ---------------------------------------------------------------------------
 class Side:
     """One store with its own clock, and everything needed to compare it with the other."""
@@ -145,8 +173,9 @@ class Side:
 class Pair:
     """The embedded store and a real etcd, driven in lockstep."""
 
-    def __init__(self, real_endpoint: str, prefix: str) -> None:
+    def __init__(self, real_endpoint: str, prefix: str, server: EtcdServer | None = None) -> None:
         mem_clock, real_clock = Clock(), Clock()
+        self.server = server
         self.sides = [Side(MemoryEtcd(mem_clock), mem_clock),
                       Side(RealEtcd(real_endpoint, real_clock), real_clock)]
         self.prefix = prefix
@@ -237,6 +266,20 @@ class Pair:
     def revision(self) -> Any:
         return self.do("revision", lambda s: s.rel(s.store.revision))
 
+    def stop_member(self) -> None:
+        """The member stops: the embedded store's ``stop()``, the real etcd's process."""
+        assert self.server is not None
+        self.sides[0].store.stop()
+        self.server.stop()
+        self.log.append(("stop member", None))
+
+    def start_member(self) -> None:
+        """The member starts again on its data (the real etcd: the same data directory)."""
+        assert self.server is not None
+        self.sides[0].store.start()
+        self.server.start()
+        self.log.append(("start member", None))
+
     @staticmethod
     def _lease(s: Side, n: int | None) -> int:
         if n is None:
@@ -262,7 +305,7 @@ _counter = iter(range(1_000_000))
 
 @pytest.fixture
 def pair(etcd_server: EtcdServer) -> Iterator[Pair]:
-    p = Pair(etcd_server.endpoint, f"/t{next(_counter)}/")
+    p = Pair(etcd_server.endpoint, f"/t{next(_counter)}/", etcd_server)
     yield p
     p.sides[1].store.close()
 
@@ -392,6 +435,67 @@ def test_leases_expire_on_the_virtual_clock(pair: Pair) -> None:
     pair.put("x", "y", lease=-1)  # a lease that never existed
     pair.revoke(1)
     pair.finish()
+
+
+def test_leases_across_a_member_restart(pair: Pair) -> None:
+    """Stopped, the member expires nothing; restarted, every lease gets its TTL again, so the
+    lease that fell due while it was down expires one TTL after the restart."""
+    pair.grant(10)
+    pair.grant(60)
+    pair.put("short", "x", lease=0)
+    pair.put("long", "x", lease=1)
+    pair.watch("", "\x7f")
+    pair.run_for(2)
+    pair.stop_member()
+    pair.run_for(20)  # lease 0 fell due at t=10
+    pair.range("short")  # both: etcdserver: request timed out
+    pair.start_member()
+    pair.range("", "\x7f")  # both keys still there
+    pair.time_to_live(0)
+    pair.time_to_live(1)  # 40 s were left of 60: 60 again
+    pair.run_for(9.5)
+    pair.range("", "\x7f")
+    pair.run_for(1)  # one TTL after the restart: lease 0 expires, its key goes
+    pair.range("", "\x7f")
+    pair.time_to_live(0)
+    pair.put("after", "y")
+    pair.finish()
+
+
+def test_real_etcd_gives_leases_their_ttl_again_after_a_restart(etcd_server: EtcdServer) -> \
+        None:
+    """etcd itself, in wall-clock time (no virtual clock): a lease that falls due while the
+    member is stopped is neither lost on the restart nor expired at once; it expires about one
+    TTL (plus the election timeout) after it, as ``lessor.Promote`` says, exactly the order of
+    things the embedded store follows in virtual time."""
+    import base64
+    import time
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    ttl = 2
+    store = RealEtcd(etcd_server.endpoint, Clock())
+    key = f"/wall{next(_counter)}"
+    try:
+        lease = int(store.post("/v3/lease/grant", {"TTL": ttl})["ID"])
+        store.post("/v3/kv/put", {"key": b64(key), "value": b64("x"), "lease": lease})
+        etcd_server.stop()
+        time.sleep(ttl + 0.5)  # due while down
+        etcd_server.start()
+        started = time.monotonic()
+
+        def present() -> bool:
+            return int(store.post("/v3/kv/range", {"key": b64(key)}).get("count", 0)) == 1
+
+        assert present(), "expired at once on the restart"
+        assert int(store.post("/v3/lease/timetolive", {"ID": lease})["TTL"]) >= ttl - 1
+        while present():
+            assert time.monotonic() - started < ttl + 3, "never expired after the restart"
+            time.sleep(0.1)
+        assert time.monotonic() - started >= ttl - 1, "expired well before one TTL"
+    finally:
+        store.close()
 
 
 # -- generated sequences -------------------------------------------------------------------
