@@ -474,14 +474,14 @@ def test_real_etcd_gives_leases_their_ttl_again_after_a_restart(etcd_server: Etc
     def b64(text: str) -> str:
         return base64.b64encode(text.encode()).decode()
 
-    ttl = 2
+    ttl = 1  # etcd's shortest (with this member's 100 ms election timeout)
     store = RealEtcd(etcd_server.endpoint, Clock())
     key = f"/wall{next(_counter)}"
     try:
         lease = int(store.post("/v3/lease/grant", {"TTL": ttl})["ID"])
         store.post("/v3/kv/put", {"key": b64(key), "value": b64("x"), "lease": lease})
         etcd_server.stop()
-        time.sleep(ttl + 0.5)  # due while down
+        time.sleep(ttl + 0.3)  # due while down
         etcd_server.start()
         started = time.monotonic()
 
@@ -489,11 +489,10 @@ def test_real_etcd_gives_leases_their_ttl_again_after_a_restart(etcd_server: Etc
             return int(store.post("/v3/kv/range", {"key": b64(key)}).get("count", 0)) == 1
 
         assert present(), "expired at once on the restart"
-        assert int(store.post("/v3/lease/timetolive", {"ID": lease})["TTL"]) >= ttl - 1
         while present():
             assert time.monotonic() - started < ttl + 3, "never expired after the restart"
             time.sleep(0.1)
-        assert time.monotonic() - started >= ttl - 1, "expired well before one TTL"
+        assert time.monotonic() - started >= ttl / 2, "expired well before one TTL"
     finally:
         store.close()
 
