@@ -121,7 +121,10 @@ class DeltaFIFO:
         carries the newest queued state, and one only *known* (in the indexer, nothing
         queued), whose tombstone carries the indexer's state. Checking the queue too is what
         keeps a deletion missed during the relist from being lost for a slow consumer, and the
-        tombstone from being older than an update still in the queue."""
+        tombstone from being older than an update still in the queue (client-go got the queued
+        half in kubernetes/kubernetes#115620, v1.27, for issue #115658). Newer client-go can
+        feed informers from a ``RealFIFO`` instead (feature gate ``InOrderInformers``); the
+        model keeps the DeltaFIFO."""
         listed = set()
         for obj in items:
             key = meta_namespace_key(obj)
