@@ -112,3 +112,33 @@ def test_lease_expiry_deletes_keys_on_virtual_time():
         store.lease_keepalive(lease)
     with pytest.raises(LeaseNotFoundError):
         store.put("/f", "x", lease=lease)
+
+
+def test_etcd3_stop_and_serve_stop_and_start_the_embedded_member() -> None:
+    """``etcd3.stop`` is the member stopping (port closed, store down, no lease expires);
+    ``etcd3.serve`` starts it again (every lease gets its TTL again). ``network.close`` alone
+    is a member nobody can reach, still running: its leases go on expiring."""
+    from k8sbook.cluster import Cluster
+    from k8sbook.storage import etcd3
+
+    cluster = Cluster(0)
+    store = cluster.etcd
+    assert isinstance(store, MemoryEtcd)
+    lease = store.lease_grant(10)
+    store.put("/leased", "x", lease)
+    etcd3.stop(cluster.network, store)
+    assert not store.running and cluster.network.listener(etcd3.ETCD_ADDRESS) is None
+    cluster.run_for(20.0)
+    etcd3.serve(cluster.network, store)
+    assert store.running and store.get("/leased") is not None
+    cluster.run_for(9.0)
+    assert store.get("/leased") is not None
+    cluster.run_for(2.0)
+    assert store.get("/leased") is None
+
+    lease = store.lease_grant(10)
+    store.put("/unreachable", "x", lease)
+    cluster.network.close(etcd3.ETCD_ADDRESS)
+    cluster.run_for(11.0)
+    assert store.get("/unreachable") is None  # expired while nobody could reach it
+    etcd3.serve(cluster.network, store)

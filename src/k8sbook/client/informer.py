@@ -12,20 +12,27 @@ Mirrors ``k8s.io/client-go/tools/cache``:
   Watches use ``allowWatchBookmarks=true`` and a timeout drawn between 5 and 10 minutes.
 * ``DeltaFIFO`` (``delta_fifo.go``) queues the changes per object key; ``Replace`` after a
   relist emits a ``Deleted`` delta with a ``DeletedFinalStateUnknown`` tombstone for every
-  object that vanished while the client was not watching, so no deletion is ever missed.
-* ``Indexer`` (``thread_safe_store.go``, ``index.go``): the local cache, keyed
-  ``namespace/name``, with a ``namespace`` index and any others you add.
+  object that vanished while the client was not watching, known or still queued, so no
+  deletion is ever missed. It and the ``Indexer`` (``thread_safe_store.go``, ``index.go``: the
+  local cache, keyed ``namespace/name``) live in :mod:`k8sbook.client.delta_fifo`.
 * ``SharedIndexInformer`` (``shared_informer.go``) pops the deltas, updates the indexer and
   calls the registered handlers (``OnAdd``, ``OnUpdate``, ``OnDelete``).
 """
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from k8sbook.client.delta_fifo import (
+    DeletedFinalStateUnknown,
+    Delta,
+    DeltaFIFO,
+    Indexer,
+    Obj,
+    final_state,
+    meta_namespace_key,
+)
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.core.clock import Timer
@@ -35,114 +42,16 @@ from k8sbook.core.status import StatusError
 MIN_WATCH_TIMEOUT = 300.0
 BACKOFF_INITIAL, BACKOFF_CAP = 0.8, 30.0
 
-Obj = dict[str, Any]
-
-
-def meta_namespace_key(obj: Obj) -> str:
-    """``cache.MetaNamespaceKeyFunc``: ``namespace/name``, or ``name`` if cluster-scoped."""
-    meta = obj["metadata"]
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-
-
-@dataclass(frozen=True)
-class DeletedFinalStateUnknown:
-    """A tombstone: the object was deleted while the watch was down; this is its last state."""
-
-    key: str
-    obj: Obj
-
-
-def final_state(obj: Obj | DeletedFinalStateUnknown) -> Obj:
-    """What an ``OnDelete`` handler was given, unwrapped: the object, or a tombstone's last
-    known state (the ``obj.(cache.DeletedFinalStateUnknown)`` type switch every client-go
-    delete handler writes)."""
-    return obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-
-
-class Indexer:
-    """A keyed store with secondary indexes."""
-
-    def __init__(self, indexers: dict[str, Callable[[Obj], list[str]]] | None = None) -> None:
-        self.items: dict[str, Obj] = {}
-        self.indexers = {"namespace": lambda o: [o["metadata"].get("namespace", "")]}
-        self.indexers.update(indexers or {})
-
-    def add(self, obj: Obj) -> None:
-        self.items[meta_namespace_key(obj)] = obj
-
-    update = add
-
-    def delete(self, obj: Obj) -> None:
-        self.items.pop(meta_namespace_key(obj), None)
-
-    def get_by_key(self, key: str) -> Obj | None:
-        return self.items.get(key)
-
-    def list(self) -> builtins.list[Obj]:
-        return [self.items[k] for k in sorted(self.items)]
-
-    def list_keys(self) -> builtins.list[str]:
-        return sorted(self.items)
-
-    def by_index(self, index: str, value: str) -> builtins.list[Obj]:
-        fn = self.indexers[index]
-        return [self.items[k] for k in sorted(self.items) if value in fn(self.items[k])]
-
-    def add_indexer(self, name: str, fn: Callable[[Obj], builtins.list[str]]) -> None:
-        self.indexers[name] = fn
-
-
-Delta = tuple[str, Any]  # ("Added"|"Updated"|"Deleted"|"Replaced"|"Sync", object or tombstone)
-
-
-class DeltaFIFO:
-    """Changes queued per key, in order; each key appears in the queue once."""
-
-    def __init__(self, known: Indexer) -> None:
-        self.items: dict[str, list[Delta]] = {}
-        self.queue: list[str] = []
-        self.known = known  # the informer's indexer: what the consumer already knows
-
-    def _push(self, key: str, delta: Delta) -> None:
-        if key not in self.items:
-            self.items[key] = []
-            self.queue.append(key)
-        deltas = self.items[key]
-        if deltas and delta[0] == "Deleted" and deltas[-1][0] == "Deleted":
-            return  # dedupDeltas: two deletions in a row are one
-        deltas.append(delta)
-
-    def add(self, obj: Obj) -> None:
-        self._push(meta_namespace_key(obj), ("Added", obj))
-
-    def update(self, obj: Obj) -> None:
-        self._push(meta_namespace_key(obj), ("Updated", obj))
-
-    def delete(self, obj: Obj) -> None:
-        self._push(meta_namespace_key(obj), ("Deleted", obj))
-
-    def replace(self, items: list[Obj]) -> None:
-        """After a (re)list: every listed object as ``Replaced``; every known object missing
-        from the list as ``Deleted`` with a :class:`DeletedFinalStateUnknown` tombstone."""
-        listed = set()
-        for obj in items:
-            key = meta_namespace_key(obj)
-            listed.add(key)
-            self._push(key, ("Replaced", obj))
-        for key in self.known.list_keys():
-            if key not in listed:
-                last = self.known.get_by_key(key)
-                if last is not None:
-                    self._push(key, ("Deleted", DeletedFinalStateUnknown(key, last)))
-
-    def pop(self) -> tuple[str, list[Delta]] | None:
-        if not self.queue:
-            return None
-        key = self.queue.pop(0)
-        return key, self.items.pop(key)
-
-    def __len__(self) -> int:
-        return len(self.queue)
+__all__ = [
+    "DeletedFinalStateUnknown",
+    "Delta",
+    "DeltaFIFO",
+    "Indexer",
+    "Reflector",
+    "SharedIndexInformer",
+    "final_state",
+    "meta_namespace_key",
+]
 
 
 class Reflector:
@@ -298,8 +207,12 @@ class SharedIndexInformer:
 
     def __init__(self, client: Client, resource: str, *, namespace: str = "",
                  label_selector: str = "", field_selector: str = "",
-                 indexers: dict[str, Callable[[Obj], list[str]]] | None = None) -> None:
+                 indexers: dict[str, Callable[[Obj], list[str]]] | None = None,
+                 pop_delay: float = 0.0) -> None:
+        """``pop_delay`` makes a slow consumer: the queue is drained that many seconds after a
+        change is queued instead of at once (the Reflector goes on filling it meanwhile)."""
         self.client = client
+        self.pop_delay = pop_delay
         self.resource = resource
         self.indexer = Indexer(indexers)
         self.fifo = DeltaFIFO(self.indexer)
@@ -342,7 +255,11 @@ class SharedIndexInformer:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
-            self.client.clock.call_soon(self._drain, label=f"informer {self.resource} pop")
+            label = f"informer {self.resource} pop"
+            if self.pop_delay:
+                self.client.clock.call_later(self.pop_delay, self._drain, label=label)
+            else:
+                self.client.clock.call_soon(self._drain, label=label)
 
     def _notify(self, what: str, key: str, *args: Any) -> None:
         self.notifications.append((round(self.client.clock.now(), 6), what, key))

@@ -9,7 +9,12 @@ store (``mvcc``: one global revision, per-key ``create_revision``/``mod_revision
 reads at a past revision, compaction), transactions (``Txn`` with ``Compare`` on VERSION,
 CREATE, MOD, VALUE or LEASE), watches from a start revision (``mvcc/watchable_store.go``) and
 leases (``lease``: keys attached to a lease are deleted when it expires or is revoked). The
-error messages are etcd's.
+error messages are etcd's. :meth:`MemoryEtcd.stop` and :meth:`MemoryEtcd.start` stop and restart
+the member on the same data: while it is down nothing is answered and no lease expires, and on
+start every lease gets its whole TTL again, as etcd's lessor does when the member becomes leader
+(``server/lease/lessor.go``: ``Promote`` refreshes every lease to ``now + extend +
+RemainingTTL()``, the remaining TTL being the granted one unless lease checkpoints were
+persisted; ``extend`` is the election timeout, which the model leaves out).
 
 Deliberate simplifications, said out loud: one member (no Raft, no peers), string values, one
 revision per transaction (etcd numbers the operations inside one revision with sub-revisions;
@@ -94,9 +99,35 @@ class MemoryEtcd:
         self._keys: list[str] = []  # sorted keys that have any history
         self._log: list[tuple[int, Event]] = []  # every event, in revision order
         self._watchers: dict[int, WatchHandle] = {}
+        self._min_rev: dict[int, int] = {}  # watch id -> the first revision it may see
         self._next_watch = 1
         self._leases: dict[int, _Lease] = {}
         self._next_lease = 0x694D71DDACFDA201  # etcd lease ids are 64-bit; any start will do
+        self.running = True
+
+    # -- the member's process --------------------------------------------------------------
+    def stop(self) -> None:
+        """The member stops (its data stays): every call fails, no lease expires."""
+        self.running = False
+        for lease in self._leases.values():
+            if lease.timer:
+                lease.timer.cancel()
+                lease.timer = None
+
+    def start(self) -> None:
+        """The member starts again on its data and becomes leader: ``lessor.Promote`` gives
+        every lease its TTL again, so one that fell due while it was down expires one TTL
+        from now (not at once, and not never). Starting a running member does nothing."""
+        if self.running:
+            return
+        self.running = True
+        for lease in self._leases.values():
+            lease.expires_at = self.clock.now() + lease.ttl
+            self._arm(lease)
+
+    def _up(self) -> None:
+        if not self.running:
+            raise UnavailableError()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -112,6 +143,7 @@ class MemoryEtcd:
     def range(self, key: str, range_end: str | None = None, *, revision: int = 0,
               limit: int = 0) -> RangeResponse:
         """Read one key, or every key in ``[key, range_end)``, at ``revision`` (0 = latest)."""
+        self._up()
         if revision > self.revision:
             raise FutureRevisionError()
         if 0 < revision < self.compact_revision:
@@ -167,6 +199,7 @@ class MemoryEtcd:
 
     def _commit(self, ops: list[Op]) -> tuple[int, list[Any]]:
         """Apply write ops atomically at one new revision (if anything changes)."""
+        self._up()
         rev = self.revision + 1
         events: list[Event] = []
         responses: list[Any] = []
@@ -229,8 +262,12 @@ class MemoryEtcd:
         """Watch a key or range from ``start_revision`` (0: from the next change).
 
         Past events (revision >= start_revision) are replayed first, grouped by revision.
-        A start revision older than the compaction raises :class:`CompactedError`.
+        A start revision older than the compaction raises :class:`CompactedError`. A start
+        revision in the future is allowed, and the watch sees nothing before it: etcd's
+        ``watchable_store.go`` puts such a watcher in the synced group with ``minRev`` set to
+        it, and ``newWatcherBatch`` skips every event whose ``ModRevision < minRev``.
         """
+        self._up()
         if 0 < start_revision < self.compact_revision:
             raise CompactedError(self.compact_revision)
         handle = WatchHandle(self._next_watch, key, range_end, callback,
@@ -242,10 +279,12 @@ class MemoryEtcd:
             for batch in by_revision(past):
                 callback(batch)
         self._watchers[handle.id] = handle
+        self._min_rev[handle.id] = start_revision
         return handle
 
     def _forget_watch(self, handle_id: int) -> None:
         self._watchers.pop(handle_id, None)
+        self._min_rev.pop(handle_id, None)
 
     def watches(self) -> list[tuple[str, str | None]]:
         """The open watches as (key, range_end), sorted: who is watching what."""
@@ -253,13 +292,16 @@ class MemoryEtcd:
 
     def _notify(self, events: list[Event]) -> None:
         for handle in list(self._watchers.values()):
-            mine = [e for e in events if in_range(e.kv.key, handle.key, handle.range_end)]
+            since = self._min_rev.get(handle.id, 0)
+            mine = [e for e in events if in_range(e.kv.key, handle.key, handle.range_end)
+                    and e.kv.mod_revision >= since]
             if mine and not handle.cancelled:
                 handle.callback(mine)
 
     # -- compaction ------------------------------------------------------------------------
     def compact(self, revision: int) -> None:
         """Forget every version superseded at or before ``revision``."""
+        self._up()
         if revision <= self.compact_revision:
             raise CompactedError(self.compact_revision)
         if revision > self.revision:
@@ -285,6 +327,7 @@ class MemoryEtcd:
     # -- leases ----------------------------------------------------------------------------
     def lease_grant(self, ttl: int) -> int:
         """Grant a lease of ``ttl`` seconds; keys put with it vanish when it expires."""
+        self._up()
         lease_id = self._next_lease
         self._next_lease += 1
         lease = _Lease(lease_id, ttl, self.clock.now() + ttl)
@@ -304,6 +347,7 @@ class MemoryEtcd:
 
     def lease_revoke(self, lease_id: int) -> None:
         """Revoke a lease, deleting its keys in one revision."""
+        self._up()
         lease = self._leases.pop(lease_id, None)
         if lease is None:
             raise LeaseNotFoundError()
@@ -314,6 +358,7 @@ class MemoryEtcd:
 
     def lease_keepalive(self, lease_id: int) -> int:
         """Renew a lease for another full TTL; returns the TTL."""
+        self._up()
         lease = self._leases.get(lease_id)
         if lease is None:
             raise LeaseNotFoundError()
@@ -323,6 +368,7 @@ class MemoryEtcd:
 
     def lease_time_to_live(self, lease_id: int) -> tuple[int, list[str]]:
         """Remaining whole seconds and attached keys (etcd's ``LeaseTimeToLive``)."""
+        self._up()
         lease = self._leases.get(lease_id)
         if lease is None:
             return -1, []

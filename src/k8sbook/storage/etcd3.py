@@ -57,12 +57,26 @@ ETCD_ADDRESS = Address.tcp("127.0.0.1", 2379)
 def serve(network: Network, store: Etcd, address: Address = ETCD_ADDRESS,
           owner: str = "etcd") -> None:
     """The etcd member's client endpoint: it answers each call with ``store``. Stopping the
-    member is ``network.close(address)``; starting it again is another ``serve``."""
+    member is :func:`stop`; starting it again is another ``serve``, which also starts a stopped
+    embedded store (its leases get their TTL again: see :meth:`MemoryEtcd.start`). Only
+    ``network.close(address)`` is a member still running that nobody can reach: its leases
+    keep expiring."""
+    if isinstance(store, etcdapi.MemoryEtcd):
+        store.start()
+
     def handle(call: tuple[str, tuple[Any, ...], dict[str, Any]]) -> Any:
         method, args, kwargs = call
         return getattr(store, method)(*args, **kwargs)
 
     network.listen(address, owner, handle, protocol=PROTOCOL)
+
+
+def stop(network: Network, store: Etcd, address: Address = ETCD_ADDRESS) -> None:
+    """The etcd member stops: its client port closes and (embedded) the store stops, so no
+    lease expires until :func:`serve` starts it again. A real etcd is stopped as a process."""
+    network.close(address)
+    if isinstance(store, etcdapi.MemoryEtcd):
+        store.stop()
 
 
 def encode(obj: dict[str, Any]) -> str:

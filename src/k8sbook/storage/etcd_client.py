@@ -71,6 +71,8 @@ class RealEtcd:
         self.compact_revision = 0
         self._conn: http.client.HTTPConnection | None = None
         self._leases: dict[int, GatewayLease] = {}
+        #: the Raft term of the last answer; a new term is a new leader (a restart, here)
+        self.raft_term = 0
         #: the oracle and the watch streams (:mod:`k8sbook.storage.etcd_watchstreams`)
         self.streams = WatchStreams(self)
         self.streams.open_oracle()
@@ -102,7 +104,19 @@ class RealEtcd:
                 raise UnavailableError() from err
         if "error" in answer or ("code" in answer and "header" not in answer):
             raise_for(answer, self.compact_revision)
+        term = int(answer.get("header", {}).get("raft_term", 0))
+        if term > self.raft_term:
+            if self.raft_term:
+                self._promote()
+            self.raft_term = term
         return answer
+
+    def _promote(self) -> None:
+        """A new leader (the member restarted): etcd's ``lessor.Promote`` gives every lease its
+        TTL again; the real leases (a week long) got theirs, the virtual expiries get theirs."""
+        for lease in self._leases.values():
+            lease.expires_at = self.clock.now() + lease.ttl
+            self._arm(lease)
 
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One unary call; afterwards, deliver every watch event up to etcd's revision."""
@@ -229,6 +243,11 @@ class RealEtcd:
         if lease_id not in self._leases:
             return
         try:
+            # first learn whether etcd restarted meanwhile (a new Raft term): then the lease
+            # got its TTL again (:meth:`_promote` re-armed it) and is not due yet
+            self.post("/v3/lease/timetolive", {"ID": lease_id})
+            if self._leases[lease_id].expires_at > self.clock.now():
+                return
             self.lease_revoke(lease_id)
         except UnavailableError:
             lease = self._leases[lease_id]

@@ -39,9 +39,11 @@ runs an hour of virtual time in a second). The store grants the real lease with 
 :data:`REAL_LEASE_TTL` (a week: long enough never to expire on its own while the model runs)
 and keeps the lease's virtual expiry on the model's clock; when virtual time reaches it, the
 store revokes the lease in etcd, and etcd deletes the attached keys in one revision, as it does
-on a real expiry. ``lease_keepalive`` renews both. If etcd is down when a lease falls due, the
-revocation is retried every virtual second until etcd is back (a restarted etcd also keeps its
-leases and grants them a fresh TTL). Lease ids are etcd's, so they differ from the embedded
+on a real expiry. ``lease_keepalive`` renews both. A restarted etcd keeps its leases and gives every
+one its TTL again (``lessor.Promote`` when the member becomes leader): the store notices the new
+Raft term in the next answer's header and does the same to the virtual expiries. If etcd is
+down when a lease falls due, the expiry is retried every virtual second; the first retry that
+reaches etcd sees the new term, so the lease expires one TTL after the restart, as on etcd. Lease ids are etcd's, so they differ from the embedded
 store's; nothing in the model prints them.
 
 **Faults.** A request that cannot reach etcd (connection refused, reset or timed out) raises

@@ -11,7 +11,6 @@ from k8sbook.api import objects
 from k8sbook.client.informer import DeletedFinalStateUnknown, SharedIndexInformer
 from k8sbook.cluster import Cluster
 from k8sbook.storage import etcd3
-from k8sbook.storage.etcd3 import ETCD_ADDRESS
 from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
 
 CHAPTER = "02-the-hub"
@@ -185,7 +184,7 @@ def etcd_unavailable(seed: int = 0) -> ScenarioResult:
     informer.run()
     cluster.settle(1.0)
     mark = cluster.trace.mark()
-    cluster.network.close(ETCD_ADDRESS)  # the etcd member stops
+    etcd3.stop(cluster.network, cluster.etcd)  # the etcd member stops
     outcomes: dict[str, str] = {}
 
     def attempt(label: str, call: Any) -> None:

@@ -20,7 +20,7 @@ from k8sbook.cluster import Cluster
 from k8sbook.core.clock import Clock
 from k8sbook.core.trace import Message
 from k8sbook.storage import etcd3
-from k8sbook.storage.etcd3 import COMPACT_REV_KEY, ETCD_ADDRESS
+from k8sbook.storage.etcd3 import COMPACT_REV_KEY
 from k8sbook.storage.etcd3 import PATH as ETCD_PATH
 from k8sbook.storage.etcd_api import Etcd
 from k8sbook.textbook.scenarios import ScenarioResult, scenario
@@ -88,10 +88,10 @@ def _configmap(name: str, value: str) -> dict[str, Any]:
 
 def embedded_outage(cluster: Cluster, down: bool) -> None:
     """Stop (``down=True``) or restart the embedded etcd member, the way :func:`outage_on`
-    needs: its process stops listening on the client port, and starts again on the same
-    data."""
+    needs: its process stops (the client port closes, no lease expires while it is down) and
+    starts again on the same data (every lease gets its TTL again)."""
     if down:
-        cluster.network.close(ETCD_ADDRESS)
+        etcd3.stop(cluster.network, cluster.etcd)
     else:
         etcd3.serve(cluster.network, cluster.etcd)
 

@@ -1,0 +1,89 @@
+"""DeltaFIFO.Replace against keys still queued (client-go ``delta_fifo.go``), unit and end to
+end with a Reflector whose queue is drained late."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k8sbook.client.informer import (
+    DeletedFinalStateUnknown,
+    DeltaFIFO,
+    Indexer,
+    Reflector,
+    final_state,
+)
+from k8sbook.cluster import Cluster
+
+
+def _obj(name: str, rv: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": rv}}
+
+
+def test_replace_deletes_a_queued_key_missing_from_the_list() -> None:
+    fifo = DeltaFIFO(Indexer())  # the consumer has popped nothing yet: the indexer is empty
+    fifo.add(_obj("a", "1"))
+    fifo.update(_obj("a", "2"))
+    fifo.replace([])
+    key, deltas = fifo.pop()
+    assert key == "ns/a" and [k for k, _ in deltas] == ["Added", "Updated", "Deleted"]
+    assert deltas[-1][1] == DeletedFinalStateUnknown("ns/a", _obj("a", "2"))
+
+
+def test_replace_tombstone_carries_the_newest_queued_state_not_the_indexers() -> None:
+    known = Indexer()
+    known.add(_obj("a", "1"))
+    fifo = DeltaFIFO(known)
+    fifo.update(_obj("a", "5"))  # queued, not yet popped
+    fifo.replace([])
+    _, deltas = fifo.pop()
+    assert [k for k, _ in deltas] == ["Updated", "Deleted"]
+    assert final_state(deltas[-1][1])["metadata"]["resourceVersion"] == "5"
+    assert fifo.pop() is None  # one tombstone, not a second one from the indexer
+
+
+def test_replace_of_a_queued_deletion_keeps_the_real_deletion() -> None:
+    known = Indexer()
+    known.add(_obj("a", "1"))
+    fifo = DeltaFIFO(known)
+    fifo.delete(_obj("a", "3"))
+    fifo.replace([])
+    _, deltas = fifo.pop()
+    assert deltas == [("Deleted", _obj("a", "3"))]  # isDeletionDup keeps the non-tombstone
+
+
+def _configmap(name: str, value: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"}, "data": {"v": value}}
+
+
+def test_reflector_relist_deletes_what_a_slow_consumer_has_still_queued() -> None:
+    """The watch breaks, the object is deleted and etcd compacted, the Reflector relists:
+    the consumer, which had not popped the object's Added yet, must still learn of its
+    deletion. Before, Replace looked only at the indexer, so the object came back to life."""
+    cluster = Cluster(0)
+    admin = cluster.admin()
+    client = cluster.client("kube-controller-manager")
+    indexer = Indexer()
+    fifo = DeltaFIFO(indexer)
+    reflector = Reflector(client, "configmaps", fifo)
+    reflector.run()
+    admin.create(_configmap("doomed", "1"))
+    cluster.settle()
+    assert fifo.queue == ["default/doomed"]  # queued, never popped
+    cluster.network.isolate(client.instance)
+    admin.delete("configmaps", "doomed", "default")
+    admin.create(_configmap("other", "1"))
+    cluster.apiserver.compact()
+    cluster.run_for(5.0)
+    cluster.network.rejoin(client.instance)
+    cluster.run_for(120.0)
+    assert reflector.lists == 2
+    while (popped := fifo.pop()) is not None:  # the consumer, at last
+        key, deltas = popped
+        for kind, obj in deltas:
+            if kind == "Deleted":
+                indexer.items.pop(key, None)
+            else:
+                indexer.add(obj)
+    assert indexer.list_keys() == ["default/other"]
+    reflector.stop()
