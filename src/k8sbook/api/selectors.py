@@ -59,8 +59,8 @@ def _key_errors(key: str) -> list[str]:
     regex = f"{_NAME_MSG} (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for " \
         f"validation is '{_NAME}')"
     if len(parts) > 2:
-        return [f"a valid label key {regex} with an optional DNS subdomain prefix and '/' "
-                "(e.g. 'example.com/MyName')"]
+        return [(f"a valid label key {regex} with an optional DNS subdomain prefix and '/' "
+                 "(e.g. 'example.com/MyName')")]
     name = parts[-1]
     if len(parts) == 2:
         if not parts[0]:

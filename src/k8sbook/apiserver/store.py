@@ -18,8 +18,8 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from k8sbook.api import patch as patching
 from k8sbook.api import decoding, selectors, validation
+from k8sbook.api import patch as patching
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType
 from k8sbook.apiserver import registry
