@@ -170,6 +170,15 @@ def _mismatch(value: Any, schema: dict[str, Any]) -> bool:
     return "object" not in types
 
 
+def _zero(schema: dict[str, Any]) -> Any:
+    types = _types(fieldvalidation.resolve(schema)[1]) - {"null"}
+    for t, zero in (("string", ""), ("integer", 0), ("number", 0), ("boolean", False),
+                    ("object", {}), ("array", [])):
+        if t in types:
+            return zero
+    return None
+
+
 def _walk(value: Any, schema: dict[str, Any], struct: str, path: str) -> str | None:
     name, schema = fieldvalidation.resolve(schema)
     if name and schema.get("properties") is not None:
@@ -183,7 +192,13 @@ def _walk(value: Any, schema: dict[str, Any], struct: str, path: str) -> str | N
     if isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
-        for key, item in value.items():
+        for key, item in list(value.items()):
+            if item is None and props is not None and key in props:
+                del value[key]  # a null field is the Go zero value, omitted when encoded
+                continue
+            if item is None and isinstance(extra, dict):
+                value[key] = _zero(extra)  # a map's null value is its type's zero value
+                continue
             if props is not None and key in props:
                 sub = props[key]
             elif isinstance(extra, dict):
@@ -196,6 +211,7 @@ def _walk(value: Any, schema: dict[str, Any], struct: str, path: str) -> str | N
             if err:
                 return err
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value[:] = [_zero(schema["items"]) if item is None else item for item in value]
         for item in value:
             err = _walk(item, schema["items"], struct, path)
             if err:
@@ -203,12 +219,16 @@ def _walk(value: Any, schema: dict[str, Any], struct: str, path: str) -> str | N
     return None
 
 
-def type_error(obj: dict[str, Any]) -> str | None:
-    """The first ``UnmarshalTypeError`` decoding ``obj`` as its kind would raise."""
-    schema = fieldvalidation.kind_schema(obj)
+def type_error(obj: dict[str, Any], api_version: str = "", kind: str = "") -> str | None:
+    """The first ``UnmarshalTypeError`` decoding ``obj`` as ``kind`` (default: its own)
+    would raise; nulls become what the Go decoder leaves (a field's zero value, omitted
+    when encoded; a map value's or list item's zero value), in place."""
+    kind = kind or str(obj.get("kind", ""))
+    schema = fieldvalidation.kind_schema({"apiVersion": api_version or obj.get("apiVersion"),
+                                          "kind": kind})
     if schema is None:
         return None
-    return _walk(obj, schema, str(obj.get("kind", "")), "")
+    return _walk(obj, schema, kind, "")
 
 
 def check_decodes(obj: dict[str, Any], kind: str, version: str) -> None:
@@ -221,10 +241,15 @@ def check_decodes(obj: dict[str, Any], kind: str, version: str) -> None:
     check_value(obj)
 
 
-def check_patched(obj: dict[str, Any]) -> None:
-    """Patch: the patched object must decode (422 Invalid on ``patch``, kind and name "")."""
+def check_patched(obj: dict[str, Any], api_version: str, kind: str) -> None:
+    """Patch: the patched object must decode as the resource's kind (422 Invalid on
+    ``patch``, kind and name ""); a patch that changes ``kind`` or ``apiVersion`` fails the
+    same way (upstream: the conversion into the resource's type fails)."""
     check_value(obj, numbers=False)
-    err = type_error(obj)
+    err = type_error(obj, api_version, kind)
+    if obj.get("kind") != kind or obj.get("apiVersion") != api_version:
+        err = (f"the patched object's kind and apiVersion ({obj.get('kind')!r}, "
+               f"{obj.get('apiVersion')!r}) are not the resource's ({kind!r}, {api_version!r})")
     if err:
         text = json.dumps(obj, separators=(",", ":"))
         raise invalid("", "", "", [{"reason": "FieldValueInvalid", "field": "patch",

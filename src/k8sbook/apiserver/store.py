@@ -246,7 +246,7 @@ class Store(APIServerPart):
         patched = patching.apply_patch(old, req.body, req.content_type)
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise bad_request("the patch produced an object without metadata")
-        decoding.check_patched(patched)
+        decoding.check_patched(patched, rt.api_version, rt.kind)
         _check_patched_identity(rt, req, patched, old)
         precondition = (req.body or {}).get("metadata", {}).get("resourceVersion") \
             if isinstance(req.body, dict) else None
