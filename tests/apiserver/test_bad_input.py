@@ -59,15 +59,15 @@ CASES: list[tuple[str, Request, int, str, str]] = [
      "exceeded max depth"),
     ("5000-digit integer", create("deployments", None), 0, "", ""),  # replaced below
     ("name as a number", create("configmaps", {**cm(), "metadata": {"name": 7}}), 400,
-     "BadRequest", 'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot '
-     "unmarshal number into Go struct field ObjectMeta.metadata.name of type string"),
+     "BadRequest", ('ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot '
+     "unmarshal number into Go struct field ObjectMeta.metadata.name of type string")),
     ("labels as a list", create("configmaps", {**cm(), "metadata": {"name": "x",
                                                                     "labels": ["a"]}}),
-     400, "BadRequest", "cannot unmarshal array into Go struct field ObjectMeta.metadata.labels "
-     "of type map[string]string"),
+     400, "BadRequest", ("cannot unmarshal array into Go struct field ObjectMeta.metadata.labels "
+     "of type map[string]string")),
     ("containers as a string", create("pods", {**pod(), "spec": {"containers": "nginx"}}), 400,
-     "BadRequest", "cannot unmarshal string into Go struct field PodSpec.spec.containers of "
-     "type []v1.Container"),
+     "BadRequest", ("cannot unmarshal string into Go struct field PodSpec.spec.containers of "
+     "type []v1.Container")),
     ("annotation value a number", create("configmaps", {**cm(), "metadata": {
         "name": "x", "annotations": {"a": 1}}}), 400, "BadRequest",
      "Go struct field ObjectMeta.metadata.annotations of type string"),
@@ -79,8 +79,8 @@ CASES: list[tuple[str, Request, int, str, str]] = [
      "BadRequest", "unsupported value: nan"),
     ("ConfigMap over 1 MiB", create("configmaps", {**cm(), "data": {"a": "x" * (1 << 20),
                                                                     "b": "y"}}),
-     422, "Invalid", 'ConfigMap "cfg" is invalid: []: Too long: may not be more than 1048576 '
-     "bytes"),
+     422, "Invalid", ('ConfigMap "cfg" is invalid: []: Too long: may not be more than 1048576 '
+     "bytes")),
     ("300 KiB of annotations", create("configmaps", {**cm(), "metadata": {
         "name": "x", "annotations": {"a": "x" * 300 * 1024}}}), 422, "Invalid",
      "metadata.annotations: Too long: may not be more than 262144 bytes"),
@@ -90,17 +90,17 @@ CASES: list[tuple[str, Request, int, str, str]] = [
      "Invalid", "patch: Invalid value"),
     ("JSON patch: integer into data", patch("base", [{"op": "add", "path": "/data/n",
                                                       "value": 3}], JSON_PATCH),
-     422, "Invalid", "cannot unmarshal number into Go struct field ConfigMap.data of type "
-     "string"),
+     422, "Invalid", ("cannot unmarshal number into Go struct field ConfigMap.data of type "
+     "string")),
     ("JSON patch: another name", patch("base", [{"op": "replace", "path": "/metadata/name",
                                                  "value": "other"}], JSON_PATCH),
-     400, "BadRequest", "the name of the object (other) does not match the name on the URL "
-     "(base)"),
+     400, "BadRequest", ("the name of the object (other) does not match the name on the URL "
+     "(base)")),
     ("JSON patch: another namespace", patch("base", [{"op": "replace",
                                                       "path": "/metadata/namespace",
                                                       "value": "kube-system"}], JSON_PATCH),
-     400, "BadRequest", "the namespace of the object (kube-system) does not match the "
-     "namespace on the request (default)"),
+     400, "BadRequest", ("the namespace of the object (kube-system) does not match the "
+     "namespace on the request (default)")),
     ("JSON patch: another uid", patch("base", [{"op": "replace", "path": "/metadata/uid",
                                                 "value": "abc"}], JSON_PATCH),
      422, "Invalid", 'metadata.uid: Invalid value: "abc": field is immutable'),

@@ -93,9 +93,11 @@ def drain(h: Handler, length: int) -> bytes:
 
 
 def send(h: Handler, code: int, data: bytes, ctype: str,
-          warnings: list[str] | None = None) -> None:
+          warnings: list[str] | None = None, retry_after: int | None = None) -> None:
     h.send_response(code)
     h.send_header("Content-Type", ctype)
+    if retry_after is not None:  # APF's 429 (``tooManyRequests``) sets Retry-After
+        h.send_header("Retry-After", str(retry_after))
     for w in warnings or []:  # RFC 7234 warn-code 299, agent "-", as the apiserver sends
         h.send_header("Warning", "299 - " + json.dumps(w))
     h.send_header("Content-Length", str(len(data)))
@@ -105,7 +107,8 @@ def send(h: Handler, code: int, data: bytes, ctype: str,
 
 def send_json(h: Handler, code: int, body: dict[str, Any],
                warnings: list[str] | None = None) -> None:
-    send(h, code, json.dumps(body).encode(), "application/json", warnings)
+    retry = (body.get("details") or {}).get("retryAfterSeconds") if code == 429 else None
+    send(h, code, json.dumps(body).encode(), "application/json", warnings, retry)
 
 
 
