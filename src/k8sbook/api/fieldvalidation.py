@@ -76,6 +76,22 @@ def _walk(value: Any, schema: dict[str, Any], path: str, found: list[str]) -> No
             _walk(item, schema["items"], f"{path}[{i}]", found)
 
 
+def kind_schema(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema of ``obj``'s kind (from its ``apiVersion`` and ``kind``), or ``None``."""
+    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    name = _kinds().get((group, version, str(obj.get("kind", ""))))
+    return None if name is None else _definitions()[name]
+
+
+def resolve(schema: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A schema with its ``$ref`` followed: (the definition's name or "", the schema)."""
+    name = ""
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = _definitions()[name]
+    return name, schema
+
+
 def unknown_fields(obj: dict[str, Any]) -> list[str]:
     """The paths of the fields of ``obj`` its kind's schema does not declare, sorted."""
     group, _, version = str(obj.get("apiVersion", "")).rpartition("/")

@@ -18,8 +18,8 @@ from k8sbook.core.status import bad_request
 Requirement = tuple[str, str, tuple[str, ...]]  # (key, operator, values)
 
 _TERM = re.compile(
-    r"^\s*(?P<neg>!)?\s*(?P<key>[A-Za-z0-9_./-]+)\s*"
-    r"(?:(?P<op>==|=|!=)\s*(?P<val>[A-Za-z0-9_.-]*)"
+    r"^\s*(?P<neg>!)?\s*(?P<key>[^\s,()=!]+)\s*"
+    r"(?:(?P<op>==|=|!=)\s*(?P<val>[^\s,()=!]*)"
     r"|\s+(?P<setop>in|notin)\s*\((?P<vals>[^)]*)\))?\s*$"
 )
 
@@ -41,14 +41,77 @@ def _split_terms(selector: str) -> list[str]:
     return terms
 
 
+_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_LABEL_VALUE = f"({_NAME})?"
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_NAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+             "with an alphanumeric character")
+_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, "
+              "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+              f"'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+              f"'{_LABEL_VALUE}')")
+
+
+def _key_errors(key: str) -> list[str]:
+    """``content.IsLabelKey`` (``apimachinery/pkg/api/validate/content/kube.go``)."""
+    errs: list[str] = []
+    parts = key.split("/")
+    regex = f"{_NAME_MSG} (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for " \
+        f"validation is '{_NAME}')"
+    if len(parts) > 2:
+        return [(f"a valid label key {regex} with an optional DNS subdomain prefix and '/' "
+                 "(e.g. 'example.com/MyName')")]
+    name = parts[-1]
+    if len(parts) == 2:
+        if not parts[0]:
+            errs.append("prefix part must be non-empty")
+        elif len(parts[0]) > 253 or not re.fullmatch(_SUBDOMAIN, parts[0]):
+            errs.append("prefix part a lowercase RFC 1123 subdomain must consist of lower case "
+                        "alphanumeric characters, '-' or '.', and must start and end with an "
+                        "alphanumeric character (e.g. 'example.com', regex used for validation "
+                        f"is '{_SUBDOMAIN}')")
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    if not re.fullmatch(_NAME, name):
+        errs.append(f"name part {regex}")
+    return errs
+
+
+def _check_requirement(key: str, values: tuple[str, ...]) -> None:
+    """``labels.NewRequirement``: the key, then each value (``validateLabelKey``,
+    ``validateLabelValue``); the parser prefixes ``unable to parse requirement: `` and the
+    list handler answers 400 BadRequest."""
+    errs = []
+    if _key_errors(key):
+        errs.append(f"key: Invalid value: {_quote(key)}: {'; '.join(_key_errors(key))}")
+    for i, v in enumerate(values):
+        msgs = (["must be no more than 63 characters"] if len(v) > 63 else []) + \
+            ([] if re.fullmatch(_LABEL_VALUE, v) else [_VALUE_MSG])
+        if msgs:
+            errs.append(f"values[{i}][{key}]: Invalid value: {_quote(v)}: {'; '.join(msgs)}")
+    if errs:
+        text = errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]"
+        raise bad_request(f"unable to parse requirement: {text}")
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def parse_label_selector(selector: str) -> list[Requirement]:
-    """Parse the string form (``?labelSelector=``); a bad one is a 400 BadRequest."""
+    """Parse the string form (``?labelSelector=``); a bad one is a 400 BadRequest, with
+    the key and values validated as ``labels.Parse`` does."""
     reqs: list[Requirement] = []
     for term in _split_terms(selector or ""):
         m = _TERM.match(term)
         if not m:
             raise bad_request(f"unable to parse requirement: {term.strip()!r}")
         key = m["key"]
+        vals_seen = (m["val"],) if m["op"] else tuple(
+            v.strip() for v in (m["vals"] or "").split(",") if v.strip())
+        _check_requirement(key, vals_seen)
         if m["neg"]:
             if m["op"] or m["setop"]:
                 raise bad_request(f"unable to parse requirement: {term.strip()!r}")

@@ -141,6 +141,49 @@ def validate_metadata(kind: str, meta: dict[str, Any], namespaced: bool) -> list
                                   "a valid label must be an empty string or consist of "
                                   "alphanumeric characters, '-', '_' or '.', and must start and "
                                   "end with an alphanumeric character"))
+    annotations = meta.get("annotations") or {}
+    if isinstance(annotations, dict) and sum(
+            len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items()
+    ) > TOTAL_ANNOTATION_SIZE_LIMIT:
+        causes.append(too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE_LIMIT))
+    return causes
+
+
+#: ``apimachinery/pkg/api/validation/objectmeta.go``: ``TotalAnnotationSizeLimitB = 256 KiB``
+TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
+#: ``pkg/apis/core/types.go``: ``MaxSecretSize = 1 * 1024 * 1024``, a ConfigMap's limit too
+MAX_SECRET_SIZE = 1024 * 1024
+_CONFIG_KEY = r"[-._a-zA-Z0-9]+"
+
+
+def too_long(field: str, limit: int) -> Cause:
+    """``field.TooLong`` (v1.35): the value is omitted from the message."""
+    return {"reason": "FieldValueTooLong",
+            "message": f"Too long: may not be more than {limit} bytes", "field": field}
+
+
+def validate_configmap(obj: dict[str, Any]) -> list[Cause]:
+    """``ValidateConfigMap`` (``pkg/apis/core/validation``): ``IsConfigMapKey`` for every key
+    of ``data`` and ``binaryData``, no key in both, and at most :data:`MAX_SECRET_SIZE` bytes
+    of values in all (a ``field.TooLong`` on the path ``field.NewPath("")``, printed ``[]``)."""
+    causes: list[Cause] = []
+    data, binary = obj.get("data") or {}, obj.get("binaryData") or {}
+    total = 0
+    for bag, other, values in (("data", binary, data), ("binaryData", data, binary)):
+        for key, value in sorted(values.items()):
+            if len(key) > 253:
+                causes.append(invalid(f"{bag}[{key}]", key, "must be no more than 253 characters"))
+            if not re.fullmatch(_CONFIG_KEY, key):
+                causes.append(invalid(f"{bag}[{key}]", key, "a valid config key must consist of "
+                                      "alphanumeric characters, '-', '_' or '.' (e.g. "
+                                      "'key.name',  or 'KEY_NAME',  or 'key-name', regex used "
+                                      f"for validation is '{_CONFIG_KEY}')"))
+            if key in other and bag == "data":
+                causes.append(invalid(f"{bag}[{key}]", key,
+                                      "duplicate of key present in binaryData"))
+            total += len(str(value or "").encode())
+    if total > MAX_SECRET_SIZE:
+        causes.append(too_long("[]", MAX_SECRET_SIZE))
     return causes
 
 
@@ -315,6 +358,7 @@ SPEC_RULES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "Ingress": validate_ingress,
     "PodDisruptionBudget": validate_pdb,
     "Lease": validate_lease,
+    "ConfigMap": validate_configmap,
 }
 
 

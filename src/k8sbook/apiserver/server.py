@@ -31,6 +31,7 @@ from k8sbook.apiserver.admission import (
 )
 from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
+from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
 from k8sbook.apiserver.pod_subresources import PodSubresources
 from k8sbook.apiserver.store import Store
@@ -101,6 +102,8 @@ class APIServer(Store, PodSubresources):
         #: pods/proxy (kube-apiserver->pod) and serviceaccounts/token (TokenRequest)
         self.pod_proxy = install_pod_proxy(self)
         self.tokens = install_token(self)
+        #: API Priority and Fairness (``flowcontrol.py``)
+        self.flowcontrol = FlowControl(clock)
         self.started = False
 
     # -- start-up --------------------------------------------------------------------------
@@ -179,6 +182,7 @@ class APIServer(Store, PodSubresources):
     def handle(self, req: Request,
                on_event: Callable[[dict[str, Any] | None], None] | None = None) -> Response:
         """Serve one request. Never raises for a client error: it answers a Status."""
+        flow: Classification | None = None
         try:
             rt = by_plural(req.group, req.resource)
             if rt is None and req.group:
@@ -190,10 +194,15 @@ class APIServer(Store, PodSubresources):
                                                 "the server could not find the requested resource",
                                                 ))
             user = req.user or self.authn.authenticate(req.credentials)
+            # API Priority and Fairness: after authentication, before authorization
+            flow = self.flowcontrol.admit(user, req)
             self._authorize(user, req, rt)
-            return self._dispatch(rt, req, user, on_event)
+            resp = self._dispatch(rt, req, user, on_event)
         except StatusError as err:
-            return Response(err.code, err.status)
+            resp = Response(err.code, err.status)
+        if flow is not None and resp.code != 429:
+            self.flowcontrol.note(flow, resp.code)
+        return resp
 
     def _authorize(self, user: UserInfo, req: Request, rt: ResourceType) -> None:
         verb = req.verb

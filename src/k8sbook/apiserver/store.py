@@ -18,8 +18,8 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from k8sbook.api import decoding, selectors, validation
 from k8sbook.api import patch as patching
-from k8sbook.api import selectors, validation
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType
 from k8sbook.apiserver import registry
@@ -143,7 +143,16 @@ class Store(APIServerPart):
         body = req.body
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
+        decoding.check_value(body, numbers=False)
         body = copy.deepcopy(body)
+        # the handler decodes with the URL's group, version and kind as defaults
+        # (``decoder.Decode(body, &defaultGVK, original)`` in ``handlers/create.go``)
+        if not body.get("kind"):
+            body["kind"] = rt.kind
+        if not body.get("apiVersion"):
+            body["apiVersion"] = rt.api_version
+        if body.get("kind") == rt.kind:
+            decoding.check_decodes(body, rt.kind, rt.version)
         if body.get("kind") != rt.kind:
             raise bad_request(f"the kind in the data ({body.get('kind')!r}) does not match the "
                               f"expected kind ({rt.kind!r})")
@@ -237,6 +246,8 @@ class Store(APIServerPart):
         patched = patching.apply_patch(old, req.body, req.content_type)
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise bad_request("the patch produced an object without metadata")
+        decoding.check_patched(patched, rt.api_version, rt.kind)
+        _check_patched_identity(rt, req, patched, old)
         precondition = (req.body or {}).get("metadata", {}).get("resourceVersion") \
             if isinstance(req.body, dict) else None
         if not precondition:
@@ -351,3 +362,21 @@ def _keep_allocations(new: dict[str, Any], old: dict[str, Any]) -> None:
         if k in old.get("spec", {}) and k not in new.get("spec", {}):
             new["spec"][k] = old["spec"][k]
 
+
+def _check_patched_identity(rt: ResourceType, req: Request, obj: dict[str, Any],
+                            old: dict[str, Any]) -> None:
+    """A patch may not move the object: ``checkName`` (``handlers/rest.go``) answers 400 for
+    another name or namespace; ``ValidateObjectMetaUpdate`` 422 for another uid (an absent
+    uid is the old one: ``rest.BeforeUpdate``)."""
+    meta = obj["metadata"]
+    if meta.get("name") != req.name:
+        raise bad_request(f"the name of the object ({meta.get('name') or ''}) does not match "
+                          f"the name on the URL ({req.name})")
+    if rt.namespaced and meta.get("namespace") and meta["namespace"] != req.namespace:
+        raise bad_request(f"the namespace of the object ({meta['namespace']}) does not match "
+                          f"the namespace on the request ({req.namespace})")
+    uid = old["metadata"].get("uid")
+    if meta.get("uid") and meta["uid"] != uid:
+        raise invalid(rt.kind, rt.group, req.name, [validation.invalid(
+            "metadata.uid", meta["uid"], "field is immutable")])
+    meta.setdefault("uid", uid)

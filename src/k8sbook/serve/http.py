@@ -15,8 +15,9 @@ import ssl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from k8sbook.api import decoding
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials
-from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized
+from k8sbook.core.status import StatusError, status_object, unauthorized
 
 
 def credentials(h: Handler) -> Credentials:
@@ -37,26 +38,66 @@ def credentials(h: Handler) -> Credentials:
         raise unauthorized()
     return BearerToken(token.strip())
 
+#: ``pkg/server/config.go``: ``MaxRequestBodyBytes: int64(3 * 1024 * 1024)``, the limit
+#: ``limitedReadBody`` (``endpoints/handlers/rest.go``) applies to create, update, patch and
+#: delete bodies
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
+#: what the serializer of the built-in types offers (``SupportedMediaTypes``; CBOR is behind
+#: a disabled feature gate in v1.35); the model decodes JSON only and refuses the others too
+BODY_MEDIA_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+#: ``endpoints/installer.go``: the patch types a PATCH may carry
+PATCH_MEDIA_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+                     "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+
+
+def unsupported(accepted: tuple[str, ...]) -> StatusError:
+    """``negotiation.NewUnsupportedMediaTypeError``: 415 with the accepted types."""
+    return StatusError(status_object(
+        415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+        f"accepted media types include: {', '.join(accepted)}"))
+
+
 def read_body(h: Handler) -> Any:
+    """The body, decoded: 413 past :data:`MAX_REQUEST_BODY_BYTES`
+    (``Request entity too large: limit is 3145728``), 415 for a media type the handler does
+    not take (``mime.ParseMediaType``, then a lookup of the exact type), 400 for what
+    :func:`k8sbook.api.decoding.parse_json` refuses."""
     raw = h.raw_body
+    if len(raw) > MAX_REQUEST_BODY_BYTES or h.body_length > MAX_REQUEST_BODY_BYTES:
+        raise StatusError(status_object(413, "RequestEntityTooLarge", "Request entity too "
+                                        f"large: limit is {MAX_REQUEST_BODY_BYTES}"))
     if not raw:
         return None
-    ctype = (h.headers.get("Content-Type") or "application/json").split(";")[0].strip()
-    if not ctype.endswith("json"):
-        raise StatusError(status_object(
-            415, "UnsupportedMediaType", f"the body of the request was in an unknown format "
-            f"- accepted media types include: application/json (got {ctype})"))
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise bad_request(f"couldn't get version/kind; json parse error: {err}") from err
+    ctype = (h.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
+    if h.command == "PATCH":
+        if ctype not in PATCH_MEDIA_TYPES:
+            raise unsupported(PATCH_MEDIA_TYPES)
+    elif ctype != "application/json":
+        raise unsupported(BODY_MEDIA_TYPES)
+    return decoding.parse_json(raw)
 
+
+def drain(h: Handler, length: int) -> bytes:
+    """Read the body; past the limit, read and drop it in chunks (the connection stays
+    usable) and keep nothing."""
+    if length <= 0:
+        return b""
+    if length <= MAX_REQUEST_BODY_BYTES:
+        return h.rfile.read(length)
+    while length > 0:
+        chunk = h.rfile.read(min(length, 1 << 16))
+        if not chunk:
+            break
+        length -= len(chunk)
+    return b""
 
 
 def send(h: Handler, code: int, data: bytes, ctype: str,
-          warnings: list[str] | None = None) -> None:
+          warnings: list[str] | None = None, retry_after: int | None = None) -> None:
     h.send_response(code)
     h.send_header("Content-Type", ctype)
+    if retry_after is not None:  # APF's 429 (``tooManyRequests``) sets Retry-After
+        h.send_header("Retry-After", str(retry_after))
     for w in warnings or []:  # RFC 7234 warn-code 299, agent "-", as the apiserver sends
         h.send_header("Warning", "299 - " + json.dumps(w))
     h.send_header("Content-Length", str(len(data)))
@@ -66,7 +107,8 @@ def send(h: Handler, code: int, data: bytes, ctype: str,
 
 def send_json(h: Handler, code: int, body: dict[str, Any],
                warnings: list[str] | None = None) -> None:
-    send(h, code, json.dumps(body).encode(), "application/json", warnings)
+    retry = (body.get("details") or {}).get("retryAfterSeconds") if code == 429 else None
+    send(h, code, json.dumps(body).encode(), "application/json", warnings, retry)
 
 
 
@@ -98,6 +140,8 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "k8sbook-apiserver"
     raw_body = b""
+    #: the Content-Length the client announced (a body past the limit is not kept)
+    body_length = 0
 
     def _dispatch(self) -> None:
         self.server.model.serve(self)  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from k8sbook.api import fieldvalidation
+from k8sbook.api import decoding, fieldvalidation
 from k8sbook.api import patch as patching
 from k8sbook.api.request import Request
 from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
@@ -27,10 +27,9 @@ from k8sbook.serve.http import Handler, credentials, read_body
 PARAMS: dict[str, Callable[[str], Any]] = {
     "resourceVersion": str, "resourceVersionMatch": str, "labelSelector": str,
     "fieldSelector": str, "timeoutSeconds": int, "gracePeriodSeconds": int,
-    "allowWatchBookmarks": lambda v: v.lower() in ("true", "1"),
-    "container": str, "tailLines": int, "follow": lambda v: v.lower() in ("true", "1"),
-    "previous": lambda v: v.lower() in ("true", "1"), "timestamps": lambda v: v.lower() in (
-        "true", "1"),
+    "allowWatchBookmarks": decoding.query_bool, "container": str, "tailLines": int,
+    "follow": decoding.query_bool, "previous": decoding.query_bool,
+    "timestamps": decoding.query_bool,
 }
 
 
@@ -131,7 +130,7 @@ def decode_request(h: Handler, route: Route, query: dict[str, str], *,
     ``DeleteOptions``, ``fieldValidation``). ``serves_subresource`` says which subresources
     the model implements; ``current`` reads the object a patch applies to."""
     rt = route.rt
-    watch = route.watch_path or query.get("watch", "").lower() in ("true", "1")
+    watch = route.watch_path or ("watch" in query and decoding.query_bool(query["watch"]))
     verb = {"GET": "watch" if watch else ("get" if route.name else "list"),
             "POST": "create", "PUT": "update", "PATCH": "patch",
             "DELETE": "delete" if route.name else "deletecollection"}.get(h.command)

@@ -101,7 +101,7 @@ from k8sbook.serve.discovery import (
     openapi_v3_root,
     version_info,
 )
-from k8sbook.serve.http import Handler, TLSServer, send, send_json
+from k8sbook.serve.http import Handler, TLSServer, drain, send, send_json
 from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
 from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
 from k8sbook.serve.model_client import call, client_of, open_watch
@@ -230,7 +230,8 @@ class ModelServer:
             length = int(h.headers.get("Content-Length") or 0)
         except ValueError:
             length = 0
-        h.raw_body = h.rfile.read(length) if length > 0 else b""  # always drain the body
+        h.body_length = length
+        h.raw_body = drain(h, length)  # always drain the body
         try:
             self._serve(h)
         except StatusError as err:

@@ -1,0 +1,270 @@
+"""Decoding a request body into an API object, and refusing what does not decode.
+
+Mirrors what the REST handlers of ``k8s.io/apiserver/pkg/endpoints/handlers`` do with a body
+before any registry code sees it:
+
+* the JSON text itself (``runtime/serializer/json`` and Go's ``encoding/json`` scanner):
+  ``NaN``/``Infinity`` are not JSON (``invalid character 'N' looking for beginning of
+  value``); nesting is limited (``encoding/json``'s ``maxNestingDepth`` and
+  ``apimachinery/pkg/util/json``'s ``maxDepth = 10000``: ``exceeded max depth``); a number
+  too large for its Go type fails to decode. These are 400 BadRequest with the message
+  ``couldn't get version/kind; json parse error: ...`` (``Interpret`` in
+  ``serializer/json/meta.go``), :func:`parse_json`;
+* the typed decode into the kind's Go struct (``sigs.k8s.io/json``, a fork of
+  ``encoding/json``): a field of the wrong JSON type is an ``UnmarshalTypeError``,
+  ``json: cannot unmarshal number into Go struct field ObjectMeta.metadata.name of type
+  string``, which ``transformDecodeError`` (``handlers/rest.go``) turns into 400
+  ``Pod in version "v1" cannot be handled as a Pod: <error>`` on create and update; a
+  patch whose result does not decode is 422 Invalid on the field ``patch``
+  (``handlers/patch.go``, ``applyPatch``: ``field.Invalid(field.NewPath("patch"),
+  string(patchedObjJS), err.Error())``), :func:`type_error`.
+
+The types come from the kind's OpenAPI schema (:mod:`k8sbook.api.fieldvalidation`), so every
+field the schema knows is checked, not only those the model validates. Simplified, said out
+loud: Python's own parser and the model's recursive code cannot follow 10000 levels, so the
+model's limit is :data:`MAX_DEPTH` (no built-in kind nests more than ~20 levels); the Go type
+names in messages are derived from the schema's definition names (``v1.Container``); a map's
+keys and a list's indices are not in the field path, as in Go's error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from k8sbook.api import fieldvalidation
+from k8sbook.core.status import StatusError, bad_request, invalid
+
+#: upstream's limit (``apimachinery/pkg/util/json``: ``const maxDepth = 10000``)
+UPSTREAM_MAX_DEPTH = 10000
+#: the model's: what Python's recursion allows with room to spare
+MAX_DEPTH = 200
+PARSE_ERROR = "couldn't get version/kind; json parse error: "
+#: Go's range of the integer formats the schemas use
+_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def _constant(name: str) -> Any:
+    # what Go's scanner says at the first character of NaN / Infinity / -Infinity
+    if name.startswith("-"):
+        raise ValueError("invalid character 'I' in numeric literal")
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+def _integer(text: str) -> Any:
+    if len(text.lstrip("-")) > 19:  # beyond int64: Go keeps the literal for its error
+        return BigNumber(text)
+    return int(text)
+
+
+def _float(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else BigNumber(text)  # 1e999: out of float64 range
+
+
+class BigNumber(str):
+    """A JSON integer literal too large for any Go integer type (kept as its text)."""
+
+
+def parse_json(raw: bytes) -> Any:
+    """The body as JSON, or the 400 the apiserver's decoder answers."""
+    try:
+        value = json.loads(raw, parse_constant=_constant, parse_int=_integer,
+                           parse_float=_float)
+    except RecursionError as err:
+        raise bad_request(PARSE_ERROR + "exceeded max depth") from err
+    except json.JSONDecodeError as err:
+        raise bad_request(PARSE_ERROR + str(err)) from err
+    except (UnicodeDecodeError, ValueError) as err:
+        raise bad_request(PARSE_ERROR + str(err)) from err
+    check_value(value, numbers=False)
+    return value
+
+
+def check_value(value: Any, *, numbers: bool = True) -> None:
+    """Refuse what is not JSON (NaN, non-string keys, other Python types) or nests beyond
+    :data:`MAX_DEPTH`, without recursing (a body from an in-process client); with
+    ``numbers``, also a number no Go type holds (after :func:`type_error` has named the
+    field, if the schema knows it)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise bad_request(PARSE_ERROR + "exceeded max depth")
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    raise bad_request(PARSE_ERROR + f"json: unsupported type: key {k!r}")
+                stack.append((v, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, BigNumber):
+            if numbers:
+                raise bad_request(PARSE_ERROR + f"json: cannot unmarshal number {item} into "
+                                  "Go value of type float64")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise bad_request(PARSE_ERROR + f"json: unsupported value: {item}")
+        elif item is not None and not isinstance(item, str | int | float | bool):
+            raise bad_request(PARSE_ERROR + f"json: unsupported type: {type(item).__name__}")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, BigNumber):
+        return f"number {value}"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    t = schema.get("type")
+    if t is None and "oneOf" in schema:
+        return set().union(*(_types(s) for s in schema["oneOf"]))
+    if t is None:
+        return set()
+    return {t} if isinstance(t, str) else set(t)
+
+
+def _go_type(schema: dict[str, Any]) -> str:
+    name, resolved = fieldvalidation.resolve(schema)
+    if name:
+        parts = name.split(".")
+        return f"{parts[-2]}.{parts[-1]}"
+    types = _types(resolved) - {"null"}
+    if "array" in types:
+        return "[]" + _go_type(resolved.get("items") or {})
+    if "object" in types:
+        extra = resolved.get("additionalProperties")
+        return "map[string]" + (_go_type(extra) if isinstance(extra, dict) else "interface {}")
+    if "integer" in types:
+        return str(resolved.get("format") or "int64")
+    if "number" in types:
+        return "float64"
+    return {"string": "string", "boolean": "bool"}.get(next(iter(types), ""), "interface {}")
+
+
+def _mismatch(value: Any, schema: dict[str, Any]) -> bool:
+    types = _types(schema)
+    if not types or value is None:
+        return False
+    if isinstance(value, bool):
+        return "boolean" not in types
+    if isinstance(value, BigNumber):
+        return True  # no Go integer holds it
+    if isinstance(value, int):
+        if "integer" in types:
+            low, high = _INT_RANGE.get(str(schema.get("format")), _INT_RANGE["int64"])
+            return not low <= value <= high
+        return "number" not in types
+    if isinstance(value, float):
+        return "number" not in types and not ("integer" in types and value.is_integer())
+    if isinstance(value, str):
+        return "string" not in types
+    if isinstance(value, list):
+        return "array" not in types
+    return "object" not in types
+
+
+def _zero(schema: dict[str, Any]) -> Any:
+    types = _types(fieldvalidation.resolve(schema)[1]) - {"null"}
+    for t, zero in (("string", ""), ("integer", 0), ("number", 0), ("boolean", False),
+                    ("object", {}), ("array", [])):
+        if t in types:
+            return zero
+    return None
+
+
+def _walk(value: Any, schema: dict[str, Any], struct: str, path: str) -> str | None:
+    name, schema = fieldvalidation.resolve(schema)
+    if name and schema.get("properties") is not None:
+        struct = name.rsplit(".", 1)[-1]
+    if _mismatch(value, schema):
+        shown = _json_type(value)
+        if shown == "number" and _types(schema) & {"integer", "number"}:
+            shown = f"number {value}"  # Go quotes the literal when the kind is numeric
+        where = f"Go struct field {struct}.{path}" if path else "Go value"
+        return f"json: cannot unmarshal {shown} into {where} of type {_go_type(schema)}"
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in list(value.items()):
+            if item is None and props is not None and key in props:
+                del value[key]  # a null field is the Go zero value, omitted when encoded
+                continue
+            if item is None and isinstance(extra, dict):
+                value[key] = _zero(extra)  # a map's null value is its type's zero value
+                continue
+            if props is not None and key in props:
+                sub = props[key]
+            elif isinstance(extra, dict):
+                sub = extra
+            else:
+                continue  # unknown fields: dropped by the decoder (see fieldvalidation)
+            known = props is not None and key in props
+            here = (f"{path}.{key}" if path else key) if known else path
+            err = _walk(item, sub, struct, here)
+            if err:
+                return err
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value[:] = [_zero(schema["items"]) if item is None else item for item in value]
+        for item in value:
+            err = _walk(item, schema["items"], struct, path)
+            if err:
+                return err
+    return None
+
+
+def type_error(obj: dict[str, Any], api_version: str = "", kind: str = "") -> str | None:
+    """The first ``UnmarshalTypeError`` decoding ``obj`` as ``kind`` (default: its own)
+    would raise; nulls become what the Go decoder leaves (a field's zero value, omitted
+    when encoded; a map value's or list item's zero value), in place."""
+    kind = kind or str(obj.get("kind", ""))
+    schema = fieldvalidation.kind_schema({"apiVersion": api_version or obj.get("apiVersion"),
+                                          "kind": kind})
+    if schema is None:
+        return None
+    return _walk(obj, schema, kind, "")
+
+
+def check_decodes(obj: dict[str, Any], kind: str, version: str) -> None:
+    """Create and update: 400 ``<Kind> in version "<v>" cannot be handled as a <Kind>``."""
+    check_value(obj, numbers=False)
+    err = type_error(obj)
+    if err:
+        raise bad_request(f"{kind} in version {json.dumps(version)} cannot be handled as a "
+                          f"{kind}: {err}")
+    check_value(obj)
+
+
+def check_patched(obj: dict[str, Any], api_version: str, kind: str) -> None:
+    """Patch: the patched object must decode as the resource's kind (422 Invalid on
+    ``patch``, kind and name ""); a patch that changes ``kind`` or ``apiVersion`` fails the
+    same way (upstream: the conversion into the resource's type fails)."""
+    check_value(obj, numbers=False)
+    err = type_error(obj, api_version, kind)
+    if obj.get("kind") != kind or obj.get("apiVersion") != api_version:
+        err = (f"the patched object's kind and apiVersion ({obj.get('kind')!r}, "
+               f"{obj.get('apiVersion')!r}) are not the resource's ({kind!r}, {api_version!r})")
+    if err:
+        text = json.dumps(obj, separators=(",", ":"))
+        raise invalid("", "", "", [{"reason": "FieldValueInvalid", "field": "patch",
+                                    "message": f"Invalid value: {json.dumps(text)}: {err}"}])
+    check_value(obj)
+
+
+def query_bool(value: str) -> bool:
+    """A boolean query parameter as ``runtime.Convert_Slice_string_To_bool``
+    (``apimachinery/pkg/runtime/conversion.go``) reads it for ``ListOptions`` (``watch``,
+    ``allowWatchBookmarks``) and ``PodLogOptions``: only ``0`` and ``false`` (any case) are
+    false; anything else, ``yes`` and the empty string included, is true. (Not
+    ``strconv.ParseBool``: no value is an error.)"""
+    return not (value == "0" or value.lower() == "false")
+
+
+__all__ = ["MAX_DEPTH", "UPSTREAM_MAX_DEPTH", "BigNumber", "StatusError", "check_decodes",
+           "check_patched", "check_value", "parse_json", "query_bool", "type_error"]
