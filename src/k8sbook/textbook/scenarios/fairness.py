@@ -1,7 +1,9 @@
 """API Priority and Fairness: one client floods, the others are still served.
 
 The book's own scenarios (no Kubernetes counterpart), over
-:mod:`k8sbook.apiserver.flowcontrol`.
+:mod:`k8sbook.apiserver.flowcontrol`. Every request is a real client's, dialled through the
+network with its own credentials (client certificates with CN ``flooder``, ``alice`` and
+``system:node:node-a``), so the trace shows each 429.
 """
 
 from __future__ import annotations
@@ -9,20 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from k8sbook.api import objects
-from k8sbook.api.request import Request, Response
+from k8sbook.api.request import ClientCertificate, Request, Response
 from k8sbook.apiserver.authentication import UserInfo
+from k8sbook.client.rest import Client
 from k8sbook.cluster import Cluster
 from k8sbook.textbook.scenarios import ScenarioResult, scenario
 
-CHAPTER = "hub"
+CHAPTER = "02-the-hub"
 FLOODER = UserInfo("flooder", ("system:authenticated",))
 NEIGHBOUR = UserInfo("alice", ("system:authenticated",))
 KUBELET = UserInfo("system:node:node-a", ("system:nodes", "system:authenticated"))
 
 
-def _list(cluster: Cluster, user: UserInfo, plural: str = "configmaps",
-          namespace: str = "default") -> Response:
-    return cluster.apiserver.handle(Request("list", plural, namespace=namespace, user=user))
+def _list(client: Client, plural: str = "configmaps", namespace: str = "default") -> Response:
+    """One LIST, answered whatever the code (``Client.send`` does not raise)."""
+    return client.send(Request("list", plural, namespace=namespace))
 
 
 @scenario("fairness-flood", "One client floods the apiserver: its excess gets 429 with "
@@ -50,14 +53,18 @@ def flood(seed: int = 0) -> ScenarioResult:
     apf = cluster.apiserver.flowcontrol
     apf.service_time = 0.5
     apf.configure("global-default", concurrency=4, queue_length_limit=10)
+    # two people's kubectl, each with a client certificate of their own
+    flooder = cluster.client("kubectl/flooder", ClientCertificate(FLOODER.name))
+    neighbour = cluster.client("kubectl/alice", ClientCertificate(NEIGHBOUR.name))
+    kubelet_client = cluster.client("kubelet/node-a")
     mark = cluster.trace.mark()
-    flood_resps = [_list(cluster, FLOODER) for _ in range(40)]
-    alice = _list(cluster, NEIGHBOUR)
-    kubelet = cluster.apiserver.handle(Request("get", "nodes", name="node-a", user=KUBELET))
+    flood_resps = [_list(flooder) for _ in range(40)]
+    alice = _list(neighbour)
+    kubelet = kubelet_client.send(Request("get", "nodes", name="node-a"))
     queued = apf.queued("global-default")
     refused = [r for r in flood_resps if r.code == 429]
     cluster.settle(5.0)  # the queues drain; the flooder tries again after Retry-After
-    retry = _list(cluster, FLOODER)
+    retry = _list(flooder)
     codes: dict[str, dict[int, int]] = {}
     for name, resps in (("flooder", flood_resps), ("alice", [alice]),
                         ("kubelet node-a", [kubelet])):
