@@ -15,6 +15,7 @@ from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from k8sbook.node.token_manager import TOKEN_PATH, mount_service_account_token, token_request
 from k8sbook.textbook.scenarios import run
+from tests.helpers import status_error
 
 
 @pytest.fixture
@@ -33,10 +34,7 @@ def setup():
     return cluster, kubelet, adm
 
 
-def _code(fn) -> tuple[int, str]:
-    with pytest.raises(StatusError) as err:
-        fn()
-    return err.value.code, err.value.status["message"]
+_code = status_error
 
 
 def test_split_scheme_name_port():

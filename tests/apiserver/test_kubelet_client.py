@@ -8,28 +8,16 @@ import pytest
 from k8sbook.api import objects
 from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs
 from k8sbook.client.network import Address
-from k8sbook.cluster import Cluster
-from k8sbook.core.status import StatusError
 from k8sbook.node.kubelet import KUBELET_PORT
-from tests.helpers import snapshot
+from tests.helpers import node_with_pod, snapshot, status_error
 
 
 @pytest.fixture
 def setup():
-    cluster = Cluster(0)
-    kubelet = cluster.add_kubelet("node-a").start()
-    cluster.run_for(1)
-    adm = cluster.admin()
-    adm.create(objects.pod("web", node_name="node-a",
-                           containers=[objects.container("app", "nginx:1.27", ports=[80])]))
-    cluster.run_for(3)
-    return cluster, kubelet, adm
+    return node_with_pod(80)
 
 
-def _error(fn) -> tuple[int, str]:
-    with pytest.raises(StatusError) as err:
-        fn()
-    return err.value.code, err.value.status["message"]
+_error = status_error
 
 
 def test_logs_dial_the_hostname_resolved_by_the_network(setup):

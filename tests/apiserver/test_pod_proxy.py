@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from k8sbook.api import objects
 from k8sbook.apiserver.pod_proxy import pod_proxy_get
 from k8sbook.client.http import HTTPResponse
 from k8sbook.client.network import Address
-from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
+from tests.helpers import node_with_pod
 
 
 @pytest.fixture
 def setup():
-    cluster = Cluster(0)
-    kubelet = cluster.add_kubelet("node-a").start()
-    cluster.run_for(1)
-    adm = cluster.admin()
-    adm.create(objects.pod("web", node_name="node-a",
-                           containers=[objects.container("app", "nginx:1.27", ports=[8080])]))
-    cluster.run_for(3)
-    ip = adm.get("pods", "web", "default")["status"]["podIP"]
-    return cluster, kubelet, adm, ip
+    cluster, kubelet, adm = node_with_pod(8080)
+    return cluster, kubelet, adm, adm.get("pods", "web", "default")["status"]["podIP"]
 
 
 def test_the_pods_own_body_comes_back(setup):
