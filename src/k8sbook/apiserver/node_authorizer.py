@@ -17,7 +17,11 @@ Mirrors two packages of kube-apiserver that kubeadm turns on for every cluster
   node *write* Nodes and pod status in general (authorization does not see the object being
   written); this admission plugin then refuses a node that changes another node's Node, the
   status of a pod bound elsewhere, or deletes such a pod, or asks for a service-account token
-  that is not bound to one of its own pods, with ``403 Forbidden``.
+  that is not bound to one of its own pods, with ``403 Forbidden``. A node may create only
+  mirror pods (annotation ``kubernetes.io/config.mirror``) bound to itself, owned by its Node,
+  that reference no other API object (no service account, Secret, ConfigMap, PVC, projected
+  or ephemeral volume, ResourceClaim: ``admitPodCreate`` and ``podutil.HasAPIObjectReference``),
+  so a mirror pod never gives its node a path to a Secret or a token.
 
 Simplified: the real authorizer keeps a graph of pods, Secrets, ConfigMaps, PVCs, PVs and
 VolumeAttachments, updated by informers; the model walks the apiserver's pod cache instead,
@@ -30,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from k8sbook.api.podrefs import api_object_reference
 from k8sbook.api.selectors import parse_field_selector
 from k8sbook.apiserver.admission import AdmissionAttributes
 from k8sbook.apiserver.authentication import UserInfo
@@ -174,8 +179,11 @@ class NodeAuthorizer:
         if attrs.subresource != "token":
             return "no-opinion", "can only create token subresource of serviceaccount"
         for pod in self._pods_on(node):
-            if pod["metadata"].get("namespace") == attrs.namespace and \
-                    pod["spec"].get("serviceAccountName", "default") == attrs.name:
+            # the graph has a pod -> service account edge only for a named account; a mirror
+            # pod names none (ServiceAccount admission defaults the others to "default")
+            sa = pod["spec"].get("serviceAccountName") or ("" if MIRROR_POD_ANNOTATION in (
+                pod["metadata"].get("annotations") or {}) else "default")
+            if pod["metadata"].get("namespace") == attrs.namespace and sa == attrs.name:
                 return "allow", ""
         return "no-opinion", f"no relationship found between node '{node}' and this object"
 
@@ -235,8 +243,10 @@ class NodeRestriction:
 
     name = "NodeRestriction"
 
-    def __init__(self, get_pod: Callable[[str, str], dict[str, Any] | None]) -> None:
+    def __init__(self, get_pod: Callable[[str, str], dict[str, Any] | None],
+                 get_node: Callable[[str], dict[str, Any] | None] | None = None) -> None:
         self._get_pod = get_pod
+        self._get_node = get_node
 
     def admit(self, attrs: AdmissionAttributes) -> None:
         is_node, node = node_identity(attrs.user)
@@ -295,6 +305,38 @@ class NodeRestriction:
             raise self._forbidden(attrs, "node requested token bound to a pod scheduled on a "
                                          "different node")
 
+    def _admit_mirror_pod(self, node: str, attrs: AdmissionAttributes) -> None:
+        """The rest of ``admitPodCreate``: one controller owner reference to this Node (with
+        its uid, no ``blockOwnerDeletion``), and no reference to any other API object
+        (``podutil.HasAPIObjectReference``)."""
+        meta = (attrs.obj or {}).get("metadata") or {}
+        owners = meta.get("ownerReferences") or []
+        if len(owners) > 1:
+            raise self._forbidden(attrs, f'node "{node}" can only create pods with a single '
+                                         "owner reference set to itself")
+        owner = owners[0] if owners else {}
+        if owner.get("apiVersion") != "v1" or owner.get("kind") != "Node" or \
+                owner.get("name") != node:
+            raise self._forbidden(attrs, f'node "{node}" can only create pods with an owner '
+                                         "reference set to itself")
+        if not owner.get("controller"):
+            raise self._forbidden(attrs, f'node "{node}" can only create pods with a '
+                                         "controller owner reference set to itself")
+        if owner.get("blockOwnerDeletion"):
+            raise self._forbidden(attrs, f'node "{node}" must not set blockOwnerDeletion on '
+                                         "an owner reference")
+        node_obj = self._get_node(node) if self._get_node is not None else None
+        if node_obj is None:
+            raise not_found("nodes", "", node)
+        uid = node_obj["metadata"].get("uid", "")
+        if owner.get("uid") != uid:
+            raise self._forbidden(attrs, f"node {node} UID mismatch: expected "
+                                         f"{owner.get('uid', '')} got {uid}")
+        what = api_object_reference(attrs.obj or {})
+        if what:
+            raise self._forbidden(attrs, f'node "{node}" can not create pods that reference '
+                                         f"{what}")
+
     def _admit_pod(self, node: str, attrs: AdmissionAttributes) -> None:
         sub, op = attrs.subresource, attrs.operation
         if sub == "status":
@@ -328,6 +370,7 @@ class NodeRestriction:
             if ((attrs.obj or {}).get("spec") or {}).get("nodeName") != node:
                 raise self._forbidden(attrs, f'node "{node}" can only create pods with '
                                              "spec.nodeName set to itself")
+            self._admit_mirror_pod(node, attrs)
         elif op == "UPDATE":
             raise self._forbidden(attrs, f'unexpected operation "UPDATE", node "{node}" can '
                                          "only create and delete mirror pods")

@@ -83,7 +83,8 @@ class APIServer(Store, PodSubresources):
             mutating=[DefaultTolerationSeconds(),
                       Priority(lambda: self.cached_objects("priorityclasses"))],
             validating=[NamespaceLifecycle(lambda ns: self.cached("namespaces", "", ns)),
-                        NodeRestriction(lambda ns, name: self.cached("pods", ns, name))],
+                        NodeRestriction(lambda ns, name: self.cached("pods", ns, name),
+                                        lambda name: self.cached("nodes", "", name))],
         )
         # MutatingAdmissionWebhook / ValidatingAdmissionWebhook, enabled by default and run
         # after the built-in plugins of their kind

@@ -1,0 +1,97 @@
+"""Issue 14 holes, closed as upstream closes them: each refusal leaves etcd unchanged."""
+
+import pytest
+
+from k8sbook.api import objects
+from k8sbook.api.request import Request
+from k8sbook.cluster import Cluster
+from tests.helpers import snapshot, status_error
+
+
+@pytest.fixture()
+def cluster() -> Cluster:
+    c = Cluster(0)
+    c.add_kubelet("node-a").start()
+    c.run_for(1)
+    adm = c.admin()
+    adm.create(objects.configmap("cfg", data={"k": "v"}))
+    adm.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3cret",
+                                                                  "namespace": "default"},
+                "data": {"k": "dg=="}})
+    adm.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": "robot", "namespace": "default"}})
+    c.run_for(1)
+    return c
+
+
+def mirror_pod(c: Cluster, name: str = "static-web", node: str = "node-a", **spec):
+    pod = objects.pod(name, node_name=node)
+    uid = c.admin().get("nodes", node)["metadata"]["uid"]
+    pod["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "hash"}
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": node,
+                                           "uid": uid, "controller": True}]
+    pod["spec"].update(spec)
+    return pod
+
+
+# -- 1. NodeRestriction: mirror pods only, referencing nothing ---------------------------------
+def test_node_creates_its_own_mirror_pod(cluster: Cluster):
+    created = cluster.client("kubelet/node-a").create(mirror_pod(cluster))
+    assert created["metadata"]["annotations"]["kubernetes.io/config.mirror"] == "hash"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["metadata"].pop("annotations"),
+     ('pod does not have "kubernetes.io/config.mirror" annotation, node "node-a" can only '
+      "create mirror pods")),
+    (lambda p: p["metadata"].pop("ownerReferences"),
+     'node "node-a" can only create pods with an owner reference set to itself'),
+    (lambda p: p["metadata"]["ownerReferences"][0].pop("controller"),
+     'node "node-a" can only create pods with a controller owner reference set to itself'),
+    (lambda p: p["metadata"]["ownerReferences"][0].update(uid="x"),
+     "node node-a UID mismatch: expected x got "),
+    (lambda p: p["spec"].update(serviceAccountName="robot"),
+     'node "node-a" can not create pods that reference serviceaccounts'),
+    (lambda p: p["spec"].update(volumes=[{"name": "s", "secret": {"secretName": "s3cret"}}]),
+     'node "node-a" can not create pods that reference secrets (via secret volumes)'),
+    (lambda p: p["spec"]["containers"][0].update(
+        env=[{"name": "K", "valueFrom": {"secretKeyRef": {"name": "s3cret", "key": "k"}}}]),
+     'node "node-a" can not create pods that reference secrets'),
+    (lambda p: p["spec"].update(volumes=[{"name": "c", "configMap": {"name": "cfg"}}]),
+     'node "node-a" can not create pods that reference configmaps (via configmap volumes)'),
+    (lambda p: p["spec"].update(volumes=[{"name": "c", "persistentVolumeClaim": {
+        "claimName": "data"}}]),
+     'node "node-a" can not create pods that reference persistentvolumeclaims'),
+    (lambda p: p["spec"].update(volumes=[{"name": "t", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token"}}]}}]),
+     'can not create pods that reference serviceaccounts (via projected volumes)'),
+    (lambda p: p["spec"].update(volumes=[{"name": "e", "ephemeral": {
+        "volumeClaimTemplate": {"spec": {}}}}]),
+     'can not create pods that reference persistentvolumeclaims (via ephemeral volumes)'),
+    (lambda p: p["spec"].update(resourceClaims=[{"name": "gpu",
+                                                 "resourceClaimName": "gpu"}]),
+     'node "node-a" can not create pods that reference resourceclaims'),
+])
+def test_node_cannot_create_pods_that_reach_other_objects(cluster: Cluster, change, message):
+    pod = mirror_pod(cluster)
+    change(pod)
+    before = snapshot(cluster)
+    code, got = status_error(lambda: cluster.client("kubelet/node-a").create(pod))
+    assert code == 403 and message in got, got
+    assert got.startswith('pods "static-web" is forbidden: ')
+    assert snapshot(cluster) == before
+
+
+def test_refused_mirror_pod_gives_no_access_to_its_secret_or_account_token(cluster: Cluster):
+    ka = cluster.client("kubelet/node-a")
+    status_error(lambda: ka.create(mirror_pod(cluster, volumes=[
+        {"name": "s", "secret": {"secretName": "s3cret"}}])))
+    ka.create(mirror_pod(cluster))  # a mirror pod naming no account: no edge to "default"
+    cluster.run_for(1)
+    assert status_error(lambda: ka.get("secrets", "s3cret", "default"))[0] == 403
+    token_request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                     "spec": {}}
+    for account in ("robot", "default"):
+        code, _ = status_error(lambda a=account: ka.request(Request(
+            "create", "serviceaccounts", "", "default", a, "token", body=token_request)))
+        assert code == 403
