@@ -95,3 +95,59 @@ def test_refused_mirror_pod_gives_no_access_to_its_secret_or_account_token(clust
         code, _ = status_error(lambda a=account: ka.request(Request(
             "create", "serviceaccounts", "", "default", a, "token", body=token_request)))
         assert code == 403
+
+
+# -- 6. service-account tokens stop working -----------------------------------------------------
+def token_for(c: Cluster, account: str, **spec) -> str:
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+    out = c.admin().request(Request("create", "serviceaccounts", "", "default", account,
+                                    "token", body=body))
+    return out["status"]["token"]
+
+
+def as_token(c: Cluster, token: str):
+    from k8sbook.apiserver.authentication import BearerToken
+    return c.client("curl", BearerToken(token))
+
+
+def test_token_of_deleted_service_account_is_401(cluster: Cluster):
+    token = token_for(cluster, "robot")
+    code, _ = status_error(lambda: as_token(cluster, token).get("pods", "x", "default"))
+    assert code == 403  # authenticated (as robot), not authorized
+    cluster.admin().delete("serviceaccounts", "robot", "default")
+    cluster.run_for(1)
+    code, message = status_error(lambda: as_token(cluster, token).get("pods", "x", "default"))
+    assert (code, message) == (401, "Unauthorized")
+    assert cluster.apiserver.authn.last_failure == \
+        "service account default/robot has been deleted"
+    # recreated under the same name: a new UID, the old token still refused
+    cluster.admin().create({"apiVersion": "v1", "kind": "ServiceAccount",
+                            "metadata": {"name": "robot", "namespace": "default"}})
+    cluster.run_for(1)
+    assert status_error(lambda: as_token(cluster, token).get("pods", "x", "default"))[0] == 401
+    assert "does not match claim" in cluster.apiserver.authn.last_failure
+
+
+def test_expired_token_is_401(cluster: Cluster):
+    token = token_for(cluster, "robot", expirationSeconds=600)
+    cluster.run_for(600 + 30)  # inside the one-minute leeway
+    assert status_error(lambda: as_token(cluster, token).get("pods", "x", "default"))[0] == 403
+    cluster.run_for(60)
+    assert status_error(lambda: as_token(cluster, token).get("pods", "x", "default")) == \
+        (401, "Unauthorized")
+    assert cluster.apiserver.authn.last_failure == "service account token has expired"
+
+
+def test_pod_bound_token_dies_with_its_pod(cluster: Cluster):
+    adm = cluster.admin()
+    pod = objects.pod("worker", node_name="node-a")
+    pod["spec"]["serviceAccountName"] = "robot"
+    uid = adm.create(pod)["metadata"]["uid"]
+    token = token_for(cluster, "robot", boundObjectRef={"apiVersion": "v1", "kind": "Pod",
+                                                        "name": "worker", "uid": uid})
+    assert status_error(lambda: as_token(cluster, token).get("pods", "x", "default"))[0] == 403
+    adm.delete("pods", "worker", "default", gracePeriodSeconds=0)
+    cluster.run_for(5)
+    assert status_error(lambda: as_token(cluster, token).get("pods", "x", "default")) == \
+        (401, "Unauthorized")
+    assert cluster.apiserver.authn.last_failure == "pod default/worker has been deleted"

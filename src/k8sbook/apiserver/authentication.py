@@ -8,6 +8,11 @@ turn and adds ``system:authenticated`` to whoever succeeds. Anonymous requests b
 ``system:anonymous`` in group ``system:unauthenticated`` when anonymous auth is enabled, as it
 is by default.
 
+A bearer token that does not authenticate is ``401 Unauthorized`` (message ``Unauthorized``),
+never a fall-back to anonymous: the union authenticator answers anonymous only to a request
+that carries no credentials (``request/bearertoken``: an invalid token is an error, and
+``filters.WithAuthentication`` answers ``Unauthorized`` for it), on every path.
+
 The model does no cryptography: a certificate is a record naming its issuer, and "signed by a
 trusted CA" means the issuer is the cluster CA. What the authenticator *derives* from it is
 exactly what kube-apiserver derives.
@@ -15,6 +20,7 @@ exactly what kube-apiserver derives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from k8sbook.api.request import (
@@ -41,6 +47,11 @@ class Authenticator:
     trusted_cas: tuple[str, ...] = (CLUSTER_CA,)
     anonymous: bool = True
     tokens: dict[str, UserInfo] = field(default_factory=dict)
+    #: checks a known token must still pass (the service-account validator of
+    #: ``pkg/serviceaccount``): each returns why the token no longer authenticates, or ``""``
+    validators: list[Callable[[str, UserInfo], str]] = field(default_factory=list)
+    #: why the last bearer token was refused (upstream logs it; the client only sees 401)
+    last_failure: str = ""
 
     def add_token(self, token: str, user: UserInfo) -> None:
         self.tokens[token] = user
@@ -57,7 +68,13 @@ class Authenticator:
         elif isinstance(creds, BearerToken):
             user = self.tokens.get(creds.token)
             if user is None:
+                self.last_failure = "invalid bearer token"
                 raise unauthorized()
+            for validate in self.validators:
+                failure = validate(creds.token, user)
+                if failure:
+                    self.last_failure = failure
+                    raise unauthorized()
         elif creds is None:
             if not self.anonymous:
                 raise unauthorized()

@@ -7,10 +7,21 @@ carries the pod's name and uid, and its node's name, as extra user info); the 36
 the kubelet makes for the ``kube-api-access-*`` volume is extended to one year while
 ``--service-account-extend-token-expiration`` is true.
 
+Validation when a token is used (:meth:`TokenREST.validate`, registered with the
+authenticator) follows ``pkg/serviceaccount`` (``claims.go`` ``Validate`` for bound tokens,
+``legacy.go`` for the others): a token past its expiry (with go-jose's one-minute leeway) is
+refused ("service account token has expired"); so is one whose ServiceAccount is gone or was
+recreated ("service account %s/%s has been deleted", "service account UID (%s) does not match
+claim (%s)"), and a bound token whose Pod, Secret or Node is gone or was recreated ("pod %s/%s
+has been deleted", "pod UID (%s) does not match claim (%s)", ...). The client only sees
+``401 Unauthorized``; the reason is what kube-apiserver logs (here
+``Authenticator.last_failure``). The objects are read from the watch cache, as upstream reads
+them from informers.
+
 Simplified: a token is an opaque random string that the apiserver's token table maps to the
-service account's identity (no signed JWT, no ``iss``/``aud``/``exp`` claims checked at
-authentication); the binding to the pod and the expiry are recorded in :attr:`TokenREST.issued`
-but not enforced when the token is used.
+service account's identity, and the claims a real token carries in a signed JWT (``iss``,
+``aud``, ``exp``, the ``kubernetes.io`` binding) are kept in :attr:`TokenREST.issued` and checked
+from there; audiences are recorded but not checked (a later part of issue 14 brings JWTs).
 """
 
 from __future__ import annotations
@@ -49,6 +60,11 @@ class IssuedToken:
     issued_at: float
     expires_at: float  # the token's real lifetime (``exp``)
     warn_after: float | None  # set when the lifetime was extended
+    service_account_uid: str = ""
+
+#: go-jose's ``jwt.DefaultLeeway``, which ``Claims.Validate`` allows past ``exp``
+EXPIRY_LEEWAY_SECONDS = 60.0
+_SA_PREFIX = "system:serviceaccount:"
 
 
 class TokenREST:
@@ -131,7 +147,8 @@ class TokenREST:
                                             tuple(extra)))
         self.issued[token] = IssuedToken(
             f"{ns}/{name}", audiences, (ref or {}).get("kind", ""), (ref or {}).get("name", ""),
-            (bound or {}).get("metadata", {}).get("uid", ""), now, now + lifetime, warn_after)
+            (bound or {}).get("metadata", {}).get("uid", ""), now, now + lifetime, warn_after,
+            sa["metadata"]["uid"])
         spec.update({"audiences": list(audiences), "expirationSeconds": exp})
         out = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                "metadata": {"name": name, "namespace": ns,
@@ -143,8 +160,41 @@ class TokenREST:
         return Response(201, out)
 
 
+    def validate(self, token: str, user: UserInfo) -> str:
+        """Why ``token`` (which maps to ``user``) no longer authenticates, or ``""``."""
+        api = self.apiserver
+        if not user.name.startswith(_SA_PREFIX):
+            return ""
+        ns, _, name = user.name[len(_SA_PREFIX):].partition(":")
+        issued = self.issued.get(token)
+        if issued is not None and api.clock.now() - EXPIRY_LEEWAY_SECONDS > issued.expires_at:
+            return "service account token has expired"
+        claim = issued.service_account_uid if issued is not None else user.uid
+        failure = _still_there(api.cached("serviceaccounts", ns, name), "service account",
+                               f"{ns}/{name}", claim)
+        if failure or issued is None or not issued.bound_kind:
+            return failure
+        plural = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}[issued.bound_kind]
+        namespaced = issued.bound_kind != "Node"
+        obj = api.cached(plural, ns if namespaced else "", issued.bound_name)
+        return _still_there(obj, issued.bound_kind.lower(),
+                            f"{ns}/{issued.bound_name}" if namespaced else issued.bound_name,
+                            issued.bound_uid)
+
+
+def _still_there(obj: dict[str, Any] | None, what: str, ref: str, claim: str) -> str:
+    if obj is None:
+        return f"{what} {ref} has been deleted"
+    uid = obj["metadata"].get("uid", "")
+    if claim and uid != claim:
+        return f"{what} UID ({uid}) does not match claim ({claim})"
+    return ""
+
+
 def install(apiserver: Any) -> TokenREST:
-    """Register ``serviceaccounts/token`` with ``apiserver.handlers``."""
+    """Register ``serviceaccounts/token`` with ``apiserver.handlers``, and its validation of
+    service-account tokens with the authenticator."""
     tokens = TokenREST(apiserver)
     apiserver.handlers[("serviceaccounts", "token")] = tokens.create
+    apiserver.authn.validators.append(tokens.validate)
     return tokens
