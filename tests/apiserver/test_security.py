@@ -151,3 +151,90 @@ def test_pod_bound_token_dies_with_its_pod(cluster: Cluster):
     assert status_error(lambda: as_token(cluster, token).get("pods", "x", "default")) == \
         (401, "Unauthorized")
     assert cluster.apiserver.authn.last_failure == "pod default/worker has been deleted"
+
+
+# -- 2. RBAC escalation prevention --------------------------------------------------------------
+RBAC_V1 = "rbac.authorization.k8s.io/v1"
+
+
+def role(name: str, rules, kind: str = "Role"):
+    meta = {"name": name, "namespace": "default"} if kind == "Role" else {"name": name}
+    return {"apiVersion": RBAC_V1, "kind": kind, "metadata": meta, "rules": rules}
+
+
+def binding(name: str, role_kind: str, role_name: str, user: str = "bob"):
+    return {"apiVersion": RBAC_V1, "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": "default"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
+                        "name": role_name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": user}]}
+
+
+def user_client(c: Cluster, name: str):
+    from k8sbook.apiserver.authentication import ClientCertificate
+    return c.client("curl", ClientCertificate(name))
+
+
+@pytest.fixture()
+def rbac_manager(cluster: Cluster) -> Cluster:
+    """alice may manage Roles and RoleBindings in default, and read pods there."""
+    adm = cluster.admin()
+    adm.create(role("rbac-manager", [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+         "verbs": ["create", "update", "get"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]))
+    adm.create(binding("alice-manager", "Role", "rbac-manager", user="alice"))
+    adm.create(role("pod-killer", [{"apiGroups": [""], "resources": ["pods"],
+                                    "verbs": ["delete", "get"]}]))
+    cluster.run_for(1)
+    return cluster
+
+
+def test_role_with_rules_not_held_is_403(rbac_manager: Cluster):
+    alice = user_client(rbac_manager, "alice")
+    before = snapshot(rbac_manager)
+    code, message = status_error(lambda: alice.create(role("escalated", [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "delete", "patch"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])))
+    assert code == 403
+    assert message == (
+        'roles.rbac.authorization.k8s.io "escalated" is forbidden: user "alice" '
+        '(groups=["system:authenticated"]) is attempting to grant RBAC permissions not '
+        'currently held:\n{APIGroups:[""], Resources:["pods"], Verbs:["delete" "patch"]}\n'
+        '{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}')
+    assert snapshot(rbac_manager) == before
+    # rules she holds are fine
+    alice.create(role("reader", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]))
+
+
+def test_binding_to_role_not_held_is_403_unless_bind(rbac_manager: Cluster):
+    alice = user_client(rbac_manager, "alice")
+    before = snapshot(rbac_manager)
+    code, message = status_error(lambda: alice.create(binding("bob-killer", "Role",
+                                                              "pod-killer")))
+    assert code == 403 and message.startswith(
+        'rolebindings.rbac.authorization.k8s.io "bob-killer" is forbidden: user "alice" ')
+    assert message.endswith('{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}')
+    assert snapshot(rbac_manager) == before
+    assert status_error(lambda: alice.create(binding("x", "ClusterRole", "cluster-admin")))[0] \
+        == 403
+    adm = rbac_manager.admin()
+    adm.create(role("binder", [{"apiGroups": ["rbac.authorization.k8s.io"],
+                                "resources": ["roles"], "verbs": ["bind"],
+                                "resourceNames": ["pod-killer"]}]))
+    adm.create(binding("alice-binder", "Role", "binder", user="alice"))
+    rbac_manager.run_for(1)
+    alice.create(binding("bob-killer", "Role", "pod-killer"))
+
+
+def test_escalate_verb_and_masters_may_grant_anything(rbac_manager: Cluster):
+    alice = user_client(rbac_manager, "alice")
+    adm = rbac_manager.admin()
+    adm.create(role("escalator", [{"apiGroups": ["rbac.authorization.k8s.io"],
+                                   "resources": ["roles"], "verbs": ["escalate"]}]))
+    adm.create(binding("alice-escalator", "Role", "escalator", user="alice"))
+    rbac_manager.run_for(1)
+    alice.create(role("wide", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]))
+    adm.create(role("wider", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+                    kind="ClusterRole"))  # kubernetes-admin: cluster-admin

@@ -102,6 +102,31 @@ class RBACAuthorizer:
                 return role.get("rules") or []
         return []
 
+    def rules_for(self, user: UserInfo, namespace: str) -> list[dict[str, Any]]:
+        """Every rule bound to ``user`` cluster-wide, and in ``namespace`` if one is given
+        (``DefaultRuleResolver.RulesFor``, what escalation prevention compares against)."""
+        out: list[dict[str, Any]] = []
+        for crb in self._list("clusterrolebindings"):
+            if any(self._subject_matches(s, user, "") for s in crb.get("subjects") or []):
+                out += self._rules(crb["roleRef"], "")
+        if namespace:
+            for rb in self._list("rolebindings"):
+                if rb["metadata"].get("namespace") == namespace and any(
+                        self._subject_matches(s, user, namespace)
+                        for s in rb.get("subjects") or []):
+                    out += self._rules(rb["roleRef"], namespace)
+        return out
+
+    def role_rules(self, role_ref: dict[str, Any], namespace: str) -> list[dict[str, Any]] | None:
+        """The rules of the role a binding refers to (``GetRoleReferenceRules``), ``None`` if
+        it does not exist."""
+        if role_ref.get("kind") == "ClusterRole":
+            pool = self._list("clusterroles")
+        else:
+            pool = [r for r in self._list("roles") if r["metadata"].get("namespace") == namespace]
+        role = next((r for r in pool if r["metadata"]["name"] == role_ref.get("name")), None)
+        return None if role is None else list(role.get("rules") or [])
+
     def authorize(self, attrs: Attributes) -> tuple[Decision, str]:
         for crb in self._list("clusterrolebindings"):
             subjects = crb.get("subjects") or []

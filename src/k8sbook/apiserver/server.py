@@ -34,6 +34,7 @@ from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthoriz
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
 from k8sbook.apiserver.pod_subresources import PodSubresources
+from k8sbook.apiserver.rbac_escalation import EscalationCheck
 from k8sbook.apiserver.store import Store
 from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock
@@ -79,6 +80,8 @@ class APIServer(Store, PodSubresources):
         self.authz = UnionAuthorizer(authorizers if authorizers is not None else
                                      [NodeAuthorizer(self.cached_objects), rbac_authz])
         self.rbac = rbac_authz
+        #: RBAC escalation prevention of the roles' and bindings' storage
+        self.escalation = EscalationCheck(rbac_authz, self.authz)
         self.admission = AdmissionChain(
             mutating=[DefaultTolerationSeconds(),
                       Priority(lambda: self.cached_objects("priorityclasses"))],
@@ -253,6 +256,7 @@ class APIServer(Store, PodSubresources):
         """Run the admission chain (mutating, then validating plugins) on one request;
         raises the first plugin's :class:`StatusError`."""
         name = (obj or old or {}).get("metadata", {}).get("name", req.name)
+        self.escalation.check(op, rt.plural, rt.group, req.namespace, user, obj, old)
         self.admission.run(AdmissionAttributes(op, rt.kind, rt.group, rt.plural,  # type: ignore[arg-type]
                                                req.subresource, req.namespace, name, obj, old,
                                                user))
