@@ -67,7 +67,7 @@ def _rule_covers(owner: dict[str, Any], atom: Atom) -> bool:
     sub = res.partition("/")[2]
     names = owner.get("resourceNames") or []
     return (_has(owner.get("apiGroups"), group)
-            and ("*" in resources or res in resources or (sub and f"*/{sub}" in resources))
+            and ("*" in resources or res in resources or (bool(sub) and f"*/{sub}" in resources))
             and (not names or (name != "" and name in names)))
 
 
