@@ -238,3 +238,73 @@ def test_escalate_verb_and_masters_may_grant_anything(rbac_manager: Cluster):
     alice.create(role("wide", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]))
     adm.create(role("wider", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
                     kind="ClusterRole"))  # kubernetes-admin: cluster-admin
+
+
+# -- 3. impersonation ---------------------------------------------------------------------------
+@pytest.fixture()
+def impersonator(cluster: Cluster) -> Cluster:
+    """bob may impersonate the user alice, group devs and extra scopes=read, nothing else."""
+    adm = cluster.admin()
+    adm.create(role("impersonator", [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
+         "resourceNames": ["alice"]},
+        {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"],
+         "resourceNames": ["devs"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/scopes"],
+         "verbs": ["impersonate"], "resourceNames": ["read"]}], kind="ClusterRole"))
+    adm.create({"apiVersion": RBAC_V1, "kind": "ClusterRoleBinding",
+                "metadata": {"name": "bob-impersonator"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "impersonator"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                              "name": "bob"}]})
+    adm.create(role("pod-reader", [{"apiGroups": [""], "resources": ["pods"],
+                                    "verbs": ["get", "list"]}]))
+    adm.create(binding("devs-read", "Role", "pod-reader", user="alice"))
+    adm.create(objects.pod("web", node_name="node-a"))
+    cluster.run_for(1)
+    return cluster
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"user": "carol"}, ('users "carol" is forbidden: User "bob" cannot impersonate resource '
+                        '"users" in API group "" at the cluster scope')),
+    ({"user": "system:serviceaccount:default:robot"},
+     ('serviceaccounts "robot" is forbidden: User "bob" cannot impersonate resource '
+     '"serviceaccounts" in API group "" in the namespace "default"')),
+    ({"user": "alice", "groups": ("system:masters",)},
+     'groups "system:masters" is forbidden: User "bob" cannot impersonate resource "groups"'),
+    ({"user": "alice", "uid": "1234"},
+     ('uids.authentication.k8s.io "1234" is forbidden: User "bob" cannot impersonate resource '
+     '"uids" in API group "authentication.k8s.io" at the cluster scope')),
+    ({"user": "alice", "extra": (("scopes", "write"),)},
+     ('userextras.authentication.k8s.io "write" is forbidden: User "bob" cannot impersonate '
+     'resource "userextras/scopes" in API group "authentication.k8s.io" at the cluster scope')),
+])
+def test_impersonation_not_allowed_is_403(impersonator: Cluster, kwargs, message):
+    bob = user_client(impersonator, "bob").impersonating(**kwargs)
+    before = snapshot(impersonator)
+    code, got = status_error(lambda: bob.delete("pods", "web", "default"))
+    assert (code, got) == (403, message) or (code == 403 and got.startswith(message)), got
+    assert snapshot(impersonator) == before
+
+
+def test_groups_without_user_is_500(impersonator: Cluster):
+    bob = user_client(impersonator, "bob").impersonating("", groups=("devs",))
+    code, got = status_error(lambda: bob.get("pods", "web", "default"))
+    assert code == 500 and got.endswith("without impersonating a user")
+
+
+def test_impersonated_request_is_authorized_as_the_impersonated_user(impersonator: Cluster):
+    bob = user_client(impersonator, "bob")
+    assert status_error(lambda: bob.get("pods", "web", "default"))[0] == 403
+    as_alice = bob.impersonating("alice", groups=("devs",), extra=(("scopes", "read"),))
+    assert as_alice.get("pods", "web", "default")["metadata"]["name"] == "web"
+    before = snapshot(impersonator)
+    code, got = status_error(lambda: as_alice.delete("pods", "web", "default"))
+    assert (code, got) == (403, ('pods "web" is forbidden: User "alice" cannot delete resource '
+                                '"pods" in API group "" in the namespace "default"'))
+    assert snapshot(impersonator) == before
+    req = Request("get", "pods", "", "default", "web")
+    as_alice.request(req)
+    assert req.original_user is not None and req.original_user.name == "bob"

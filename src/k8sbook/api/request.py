@@ -48,6 +48,18 @@ class BearerToken:
 Credentials = ClientCertificate | BearerToken | None
 
 
+@dataclass(frozen=True)
+class Impersonation:
+    """What a client asks to act as: the ``Impersonate-User``, ``Impersonate-Group``
+    (repeated), ``Impersonate-Uid`` and ``Impersonate-Extra-<key>`` headers
+    (``k8s.io/api/authentication/v1``; kubectl's ``--as``, ``--as-group``, ``--as-uid``)."""
+
+    user: str = ""
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: tuple[tuple[str, str], ...] = ()
+
+
 class WatchStream(Protocol):
     """The server's side of an open watch, as the client holds it."""
 
@@ -72,6 +84,11 @@ class Request:
     content_type: str = "application/json"
     #: set instead of credentials for in-process callers that are already authenticated
     user: UserInfo | None = None
+    #: the identity the caller asks to act as (impersonation headers), if any
+    impersonate: Impersonation | None = None
+    #: set by the apiserver when it serves an impersonated request: who really sent it
+    #: (what the audit log records as ``user``, with ``impersonatedUser`` the other)
+    original_user: UserInfo | None = None
 
 
 @dataclass

@@ -32,6 +32,7 @@ from k8sbook.apiserver.admission import (
 from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
+from k8sbook.apiserver.impersonation import impersonate
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
 from k8sbook.apiserver.pod_subresources import PodSubresources
 from k8sbook.apiserver.rbac_escalation import EscalationCheck
@@ -198,6 +199,9 @@ class APIServer(Store, PodSubresources):
                                                 "the server could not find the requested resource",
                                                 ))
             user = req.user or self.authn.authenticate(req.credentials)
+            if req.impersonate is not None:  # WithImpersonation, before APF and authz
+                req.original_user = user
+                user = impersonate(self.authz, user, req.impersonate)
             # API Priority and Fairness: after authentication, before authorization
             flow = self.flowcontrol.admit(user, req)
             self._authorize(user, req, rt)

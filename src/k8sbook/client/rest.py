@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from k8sbook.api.patch import MERGE
-from k8sbook.api.request import Credentials, Request, Response, WatchStream
+from k8sbook.api.request import Credentials, Impersonation, Request, Response, WatchStream
 from k8sbook.api.resources import ResourceType, by_kind, lookup
 from k8sbook.client.network import Address, Connection, DialError, Network
 from k8sbook.core.clock import Clock
@@ -73,6 +73,8 @@ class Client:
         #: the node whose netfilter rules a request leaves through (a pod's client), if any
         self.via = via
         self.source_ip = source_ip
+        #: who the client asks to act as (``Impersonate-*`` headers), if anyone
+        self.impersonate: Impersonation | None = None
 
     @property
     def component(self) -> str:
@@ -81,6 +83,14 @@ class Client:
     @property
     def path(self) -> str:
         return f"{self.component}->kube-apiserver"
+
+    def impersonating(self, user: str, groups: tuple[str, ...] = (), uid: str = "",
+                      extra: tuple[tuple[str, str], ...] = ()) -> Client:
+        """The same client acting as ``user`` (``kubectl --as``; the apiserver checks the
+        ``impersonate`` verb for each part)."""
+        out = self.with_credentials(self.credentials)
+        out.impersonate = Impersonation(user, tuple(groups), uid, tuple(extra))
+        return out
 
     def with_credentials(self, credentials: Credentials) -> Client:
         """The same connection settings with another identity."""
@@ -114,6 +124,8 @@ class Client:
         """Send a request and return the raw response (errors are not raised)."""
         verb, res, name = self.describe(req)
         req.credentials = self.credentials
+        if req.impersonate is None:
+            req.impersonate = self.impersonate
         if on_event is None:
             resp: Response = self.network.dial(
                 self.instance, self.server, req, protocol=PROTOCOL, verb=verb, resource=res,

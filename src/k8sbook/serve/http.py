@@ -14,8 +14,10 @@ import socket
 import ssl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from k8sbook.api import decoding
+from k8sbook.api.request import Impersonation
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials
 from k8sbook.core.status import StatusError, status_object, unauthorized
 
@@ -37,6 +39,21 @@ def credentials(h: Handler) -> Credentials:
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized()
     return BearerToken(token.strip())
+
+def impersonation(h: Handler) -> Impersonation | None:
+    """The ``Impersonate-*`` headers (``buildImpersonationRequests``): the user, each group,
+    the uid, and each value of each ``Impersonate-Extra-<key>`` (the key lower-cased and
+    percent-decoded); ``None`` if there are none."""
+    user = h.headers.get("Impersonate-User", "")
+    groups = tuple(h.headers.get_all("Impersonate-Group") or ())
+    uid = h.headers.get("Impersonate-Uid", "")
+    prefix = "impersonate-extra-"
+    extra = tuple((unquote(k[len(prefix):].lower()), v) for k, v in h.headers.items()
+                  if k.lower().startswith(prefix))
+    if not (user or groups or uid or extra):
+        return None
+    return Impersonation(user, groups, uid, extra)
+
 
 #: ``pkg/server/config.go``: ``MaxRequestBodyBytes: int64(3 * 1024 * 1024)``, the limit
 #: ``limitedReadBody`` (``endpoints/handlers/rest.go``) applies to create, update, patch and

@@ -21,7 +21,7 @@ from k8sbook.api.request import Request
 from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
 from k8sbook.core.status import StatusError, bad_request, status_object
 from k8sbook.serve.discovery import NOT_FOUND, api_group, api_group_list, group_versions
-from k8sbook.serve.http import Handler, credentials, read_body
+from k8sbook.serve.http import Handler, credentials, impersonation, read_body
 
 #: Query parameters passed on to the apiserver, and how to read them.
 PARAMS: dict[str, Callable[[str], Any]] = {
@@ -170,7 +170,7 @@ def decode_request(h: Handler, route: Route, query: dict[str, str], *,
             f for f in (params.get("fieldSelector", ""), f"metadata.name={route.name}") if f)
     req = Request(verb, rt.plural, rt.group, route.namespace,
                   "" if watch else route.name, route.subresource, body=body, params=params,
-                  credentials=credentials(h),
+                  credentials=credentials(h), impersonate=impersonation(h),
                   content_type=(h.headers.get("Content-Type") or "application/json")
                   .split(";")[0].strip())
     directive = query.get("fieldValidation", "Ignore") or "Ignore"
