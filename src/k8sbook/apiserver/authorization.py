@@ -8,6 +8,8 @@ is asked (the apiserver's privileged-group authorizer). The RBAC mode mirrors
 ``plugin/pkg/auth/authorizer/rbac``: it reads Roles, ClusterRoles and their bindings (from the
 apiserver's own cache of them, as the real one reads them from informers) and allows a request
 if any rule bound to the user, one of their groups, or their service account covers it.
+A non-resource request (a URL path such as ``/healthz`` or ``/api``) is matched against the
+rules' ``nonResourceURLs`` (``rbac.NonResourceURLMatches``).
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ class Attributes:
     name: str = ""
     #: the request's ``fieldSelector`` (``authorizer.Attributes.GetFieldSelector``, v1.31+)
     field_selector: str = ""
+    #: set for a non-resource request (``/healthz``, ``/api``, ``/version``): its URL path
+    path: str = ""
 
     def describe(self) -> str:
-        """The sentence the Forbidden message uses (``rbac`` ``forbiddenMessage``)."""
+        """The sentence the Forbidden message uses (``responsewriters`` ``forbiddenMessage``)."""
+        if self.path:
+            return f'User "{self.user.name}" cannot {self.verb} path "{self.path}"'
         res = self.resource + (f"/{self.subresource}" if self.subresource else "")
         where = f' in the namespace "{self.namespace}"' if self.namespace else \
             " at the cluster scope"
@@ -83,6 +89,10 @@ class RBACAuthorizer:
                 return False
             return "*" in values or want in values
 
+        if attrs.path:  # ``NonResourceURLMatches``: exact, "*", or a "prefix*"
+            return has(rule.get("verbs"), attrs.verb) and any(
+                u == "*" or u == attrs.path or (u.endswith("*") and attrs.path.startswith(u[:-1]))
+                for u in rule.get("nonResourceURLs") or [])
         res = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
         names = rule.get("resourceNames")
         return (has(rule.get("verbs"), attrs.verb)

@@ -24,7 +24,14 @@ def rule(groups: list[str], resources: list[str], verbs: list[str]) -> Rule:
 
 #: name -> rules. Components and chapters add their roles here (with their bindings below).
 CLUSTER_ROLES: dict[str, list[Rule]] = {
-    "cluster-admin": [rule(["*"], ["*"], ["*"])],
+    "cluster-admin": [rule(["*"], ["*"], ["*"]), {"nonResourceURLs": ["*"], "verbs": ["*"]}],
+    # what every caller may read, anonymous or not (``bootstrappolicy.ClusterRoles``)
+    "system:public-info-viewer": [{"nonResourceURLs": [
+        "/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
+    # discovery, for authenticated callers only (anonymous lost it in v1.14)
+    "system:discovery": [{"nonResourceURLs": [
+        "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
+        "/readyz", "/version", "/version/"], "verbs": ["get"]}],
     "system:kube-scheduler": [
         rule([""], ["events"], ["create", "patch", "update"]),
         rule(["events.k8s.io"], ["events"], ["create", "patch", "update"]),
@@ -112,6 +119,13 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
 CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
     "cluster-admin": ("cluster-admin", [{"kind": "Group", "name": "system:masters",
                                           "apiGroup": "rbac.authorization.k8s.io"}]),
+    "system:public-info-viewer": ("system:public-info-viewer", [
+        {"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "Group", "name": "system:unauthenticated",
+         "apiGroup": "rbac.authorization.k8s.io"}]),
+    "system:discovery": ("system:discovery", [
+        {"kind": "Group", "name": "system:authenticated",
+         "apiGroup": "rbac.authorization.k8s.io"}]),
     "system:kube-scheduler": ("system:kube-scheduler", [
         {"kind": "User", "name": "system:kube-scheduler",
          "apiGroup": "rbac.authorization.k8s.io"}]),

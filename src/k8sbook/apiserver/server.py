@@ -212,6 +212,24 @@ class APIServer(Store, PodSubresources):
             self.flowcontrol.note(flow, resp.code)
         return resp
 
+    def authorize_path(self, req: Request, path: str, verb: str = "get") -> UserInfo:
+        """A non-resource request (``/healthz``, ``/version``, ``/api``, ``/openapi/v3``):
+        authenticate (a bad token is 401 here too), impersonate, and authorize ``verb`` on
+        ``path``; 403 ``forbidden: User "system:anonymous" cannot get path "/api"`` when no
+        rule's ``nonResourceURLs`` allows it (anonymous callers get only what
+        ``system:public-info-viewer`` grants). Returns who is served."""
+        user = req.user or self.authn.authenticate(req.credentials)
+        if req.impersonate is not None:
+            req.original_user = user
+            user = impersonate(self.authz, user, req.impersonate)
+        attrs = Attributes(user, verb, "", "", path=path)
+        decision, reason = self.authz.authorize(attrs)
+        if decision != "allow":
+            status = status_object(403, "Forbidden", "forbidden: " + attrs.describe()
+                                   + (f": {reason}" if reason else ""))
+            raise StatusError(status)
+        return user
+
     def _authorize(self, user: UserInfo, req: Request, rt: ResourceType) -> None:
         verb = req.verb
         if req.subresource in ("binding", "eviction"):

@@ -19,6 +19,7 @@ from k8sbook.client.network import Connection, DialError
 from k8sbook.client.rest import PROTOCOL, WATCH_PROTOCOL, Client, object_key
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError, status_object
+from k8sbook.serve.http import Handler, credentials, impersonation
 from k8sbook.serve.watch import Event
 
 #: who the model's network says sent a request that came over HTTPS: kubectl (recognised by
@@ -29,6 +30,14 @@ KUBECTL, HTTP_CLIENT = "kubectl", "http-client"
 def client_of(user_agent: str) -> str:
     """``kubectl`` for kubectl's User-Agent, ``http-client`` for any other client."""
     return KUBECTL if user_agent.startswith("kubectl") else HTTP_CLIENT
+
+def authorize_path(cluster: Cluster, h: Handler, path: str) -> None:
+    """The apiserver's authentication, impersonation and authorization of a non-resource
+    request (``/healthz``, ``/api`` ...), in process: these paths are served by the front end,
+    and the check is not a message on the model's network."""
+    req = Request(h.command.lower() if h.command != "HEAD" else "get", "",
+                  credentials=credentials(h), impersonate=impersonation(h))
+    cluster.apiserver.authorize_path(req, path, req.verb)
 
 def call(cluster: Cluster, src: str, req: Request) -> Response:
     """Send ``req`` to the model's kube-apiserver over the model's network (the lock is

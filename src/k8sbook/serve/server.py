@@ -104,7 +104,7 @@ from k8sbook.serve.discovery import (
 from k8sbook.serve.http import Handler, TLSServer, drain, send, send_json
 from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
 from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
-from k8sbook.serve.model_client import call, client_of, open_watch
+from k8sbook.serve.model_client import authorize_path, call, client_of, open_watch
 from k8sbook.serve.routing import Route, decode_request, parse_path, wants_table
 
 __all__ = ["ADMIN", "ALL_CATEGORY", "COMPONENT_MODULES", "DEFAULT_NODES", "KUBERNETES_VERSION",
@@ -248,6 +248,9 @@ class ModelServer:
         url = urlsplit(h.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         path = url.path.rstrip("/") or "/"
+        if not isinstance(parse_path(path), Route):  # a non-resource request
+            with self.lock:
+                authorize_path(self.cluster, h, url.path or "/")
         if path in ("/healthz", "/livez", "/readyz"):
             return send(h, 200, b"ok", "text/plain; charset=utf-8")
         if path == "/version":
