@@ -125,8 +125,14 @@ class APIServer(Store, PodSubresources):
         self.started = True
         for ns in SYSTEM_NAMESPACES:
             self._bootstrap({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        later = [o for o in rbac.bootstrap_objects()
+                 if o["metadata"]["name"] in rbac.LATER_ADDITIONS]
         for obj in rbac.bootstrap_objects():
-            self._bootstrap(obj)
+            if obj not in later:
+                self._bootstrap(obj)
+        with self.ids.side_stream():
+            for obj in later:
+                self._bootstrap(obj)
         ip = str(self.ips.net.network_address + 1)  # the first address of the service range
         self._bootstrap({"apiVersion": "v1", "kind": "Service",
                          "metadata": {"name": "kubernetes", "namespace": "default",

@@ -8,8 +8,10 @@ vowels and look-alike characters) and the apiserver's use of random (version 4) 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
+from collections.abc import Iterator
 
 #: ``k8s.io/apimachinery/pkg/util/rand`` draws generated-name suffixes from this alphabet.
 ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -22,7 +24,20 @@ class IdGenerator:
     """Deterministic ids: the same seed gives the same sequence."""
 
     def __init__(self, seed: int = 0) -> None:
+        self._seed = seed
         self._rand = random.Random(seed)
+        self._side = random.Random(f"side-{seed}")
+
+    @contextlib.contextmanager
+    def side_stream(self) -> Iterator[None]:
+        """Draw from a second seeded sequence for a while, leaving the main one where it is:
+        for objects added to the model's bootstrap later, so that every id, generated name and
+        jitter drawn after them stays what it was."""
+        main, self._rand = self._rand, self._side
+        try:
+            yield
+        finally:
+            self._rand = main
 
     def uid(self) -> str:
         """A version-4 UUID string drawn from the seeded generator."""
