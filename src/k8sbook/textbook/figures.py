@@ -3,6 +3,13 @@
 The book's own code (no Kubernetes counterpart). Every figure is a matplotlib ``Figure``;
 :func:`svg` renders it to SVG text that is the same, byte for byte, on every run (fixed hash
 salt, no date, text kept as text), so the notebooks store SVG outputs that nbval compares.
+
+Legibility is a rule of this module: every figure is :data:`FIG_WIDTH` inches wide, no text is
+under :data:`TEXT_PT`, and labels are wrapped (:func:`wrap`), never cut short, so that in the
+book's column (:data:`COLUMN_PX`) the smallest text is at least :data:`MIN_TEXT_PX` CSS px.
+:func:`legibility` measures a rendered SVG the way the book shows it.
+The module is over 400 lines because the three kinds of drawing share those layout rules and
+helpers, which would be scattered (and drift apart) if split.
 """
 
 from __future__ import annotations
