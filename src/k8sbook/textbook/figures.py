@@ -209,22 +209,33 @@ def sequence_diagram(messages: Sequence[Message], participants: Sequence[str] | 
         wrapped = wrap(title, _chars(width, TITLE_PT), breaks="")
         ax.text(0.05, y, wrapped, ha="left", va="top", fontsize=TITLE_PT, fontweight="bold")
         y += _lines(wrapped) * TITLE_PT * 1.3 / 72 + 0.12
-    names = {p: _wrap_name(p, max(int(_chars(spacing - 0.2, TEXT_PT + 0.5)), 6)) for p in order}
+    # crowded lifelines: the name boxes alternate between two rows, each twice as wide
+    stagger = spacing < 1.0 and len(order) > 2
+    room_in = (2 * spacing if stagger else spacing) - 0.2
+    if stagger:  # the first and last boxes are wider than their lanes: inset the lifelines
+        pad = room_in / 2 + 0.05
+        step = (width - left - 2 * pad) / (len(order) - 1)
+        x = {p: left + pad + step * i for i, p in enumerate(order)}
+        spacing = step
+    names = {p: _wrap_name(p, max(int(_chars(room_in, TEXT_PT + 0.5)), 6)) for p in order}
     box_lines = max((_lines(n) for n in names.values()), default=1)
-    for p in order:
-        ax.text(x[p], y + 0.04, names[p], ha="center", va="top", fontsize=TEXT_PT + 0.5,
-                fontweight="bold", linespacing=1.15,
+    box_in = box_lines * (TEXT_PT + 0.5) * 1.2 / 72 + 0.12
+    for i, p in enumerate(order):
+        ax.text(x[p], y + 0.04 + (box_in if stagger and i % 2 else 0.0), names[p], ha="center",
+                va="top", fontsize=TEXT_PT + 0.5, fontweight="bold", linespacing=1.15,
                 bbox={"boxstyle": "round", "fc": "#eef3fc", "ec": "#326ce5"})
-    top = y + box_lines * (TEXT_PT + 0.5) * 1.2 / 72 + 0.2
+    top = y + box_in * (2 if stagger else 1) + 0.08
     y = top
     for t0, t1, src, dst, label, colour, style in rows:
         x0, x1 = x[src], x[dst]
         if x0 == x1:
             room = spacing - 0.35
             lx, ha = (x0 + 0.3, "left") if x0 + spacing < width else (x0 - 0.3, "right")
-        else:
-            room = abs(x1 - x0) - 0.15
-            lx, ha = (x0 + x1) / 2, "center"
+        else:  # a label may reach over neighbouring lifelines, but stays in the drawing
+            room = max(abs(x1 - x0) - 0.15, min(2.6, width - left - 0.1))
+            text = wrap(label, _chars(room), breaks="/.=,")
+            half = max(len(line) for line in text.splitlines()) / _CHARS_PER_INCH / 2 + 0.12
+            lx, ha = min(max((x0 + x1) / 2, left + half), width - half), "center"
         text = wrap(label, _chars(room), breaks="/.=,")
         y += _lines(text) * _LINE_IN + 0.06
         if x0 == x1:
@@ -236,7 +247,8 @@ def sequence_diagram(messages: Sequence[Message], participants: Sequence[str] | 
                         arrowprops={"arrowstyle": "->", "color": colour, "linestyle": style,
                                     "lw": 1.0})
         ax.text(lx, y - 0.04, text, ha=ha, va="bottom", fontsize=TEXT_PT, color=colour,
-                linespacing=1.1)
+                linespacing=1.1, bbox={"boxstyle": "square,pad=0.05", "fc": "white",
+                                       "ec": "none", "alpha": 0.85})
         when = f"{t0:.2f}s" if t1 == t0 else f"{t0:.1f}-\n{t1:.1f}s"
         ax.text(left - 0.08, y, when, ha="right", va="center", fontsize=TEXT_PT,
                 color="#666666", linespacing=1.0)
