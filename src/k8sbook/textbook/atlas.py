@@ -91,7 +91,7 @@ SEED_LAYOUT: dict[str, tuple[float, float]] = {
 }
 """The seed's graph moves two names so that its extra edges stay readable."""
 
-MAP_SIZE = (11.0, 7.4)
+MAP_SIZE = (7.0, 6.6)
 
 SEED_EDGE_COLOUR = "#555555"
 UNDRAWN_COLOUR = "#bbbbbb"
@@ -285,7 +285,7 @@ def _legend(fig: Figure, entries: Sequence[tuple[str, str, str]]) -> Figure:
     handles = [Line2D([0], [0], color=colour, linestyle=style,  # type: ignore[arg-type]
                       lw=1.6, label=label)
                for label, colour, style in entries]
-    fig.axes[0].legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
+    fig.axes[0].legend(handles=handles, loc="lower right", fontsize=8, frameon=False, borderaxespad=0.1)
     return fig
 
 

@@ -149,6 +149,27 @@ def top_request_messages(messages: list[Message]) -> list[Message]:
     return [m for m in messages[start:] if m.dst != "etcd"]
 
 
+CRI_POLLS = ("ListPodSandbox", "ListContainers")
+"""The kubelet's once-a-second CRI polls (PLEG relist): noise in the chapter's figures."""
+
+
+def cri_polls(m: Message) -> str | None:
+    """A ``fold`` for :func:`figures.sequence_diagram`: summarise the kubelet's CRI polls."""
+    if m.path == "kubelet->container-runtime" and m.verb in CRI_POLLS:
+        return "CRI polls (" + ", ".join(CRI_POLLS) + ")"
+    return None
+
+
+def top_story(messages: list[Message]) -> list[Message]:
+    """What the chapter draws for one ``kubectl top pods``: the last scrape round of both
+    kubelets, then the request through the aggregator (no etcd, no lease renewals)."""
+    last = max(m.t for m in messages if m.path == "metrics-server->kubelet")
+    start = next(i for i, m in enumerate(messages)
+                 if m.path == "metrics-server->kubelet" and m.t == last)
+    return [m for m in messages[start:]
+            if m.dst != "etcd" and not m.resource.startswith("leases")]
+
+
 @scenario("metrics-kubectl-top", "kubectl top pods through the aggregation layer and "
           "metrics-server", CH12)
 def kubectl_top(seed: int = 0) -> ScenarioResult:

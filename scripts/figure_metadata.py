@@ -1,0 +1,270 @@
+"""Give every figure cell of the notebooks its caption, name and alt text (MyST-NB metadata).
+
+Usage: ``python scripts/figure_metadata.py`` (idempotent; run after adding a figure here).
+
+MyST-NB reads ``metadata.mystnb.figure`` (``caption``, ``name``: a figure with a caption,
+numbered here "Figure <chapter>.<n>" from the notebook's file name, referable as
+``{ref}`fig-...```) and ``metadata.mystnb.image`` (``alt``; ``width``,
+which also makes Sphinx link the image to its full-size SVG, so a reader can open and zoom
+it). A figure cell is a code cell whose source calls ``figures.show(``; each one must be listed
+in :data:`FIGURES` (by notebook and the first words of its source), or this script fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# notebook -> list of (a snippet of the cell's source, name, caption, alt text), in order
+FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
+    "01-the-map": [
+        ("atlas.real_map(", "fig-map-real",
+         ("Every communication path of a current cluster, drawn from the side that opens the "
+         "connection to the side that accepts it, coloured by plane; labels are ports."),
+         ("Graph of Kubernetes components. Almost every arrow points into kube-apiserver; "
+         "only kube-apiserver reaches etcd; the kubelet drives the container runtime, which "
+         "drives the CNI plugin and the OCI runtime; only the cloud-controller-manager reaches "
+         "the cloud API.")),
+        ("atlas.seed_map(", "fig-map-seed",
+         ("The seed's graph: the connections its claims assert. Grey edges exist; red dashed "
+         "edges do not, or not as described. Labels are claim ids."),
+         ("Graph of the connections asserted by the seed page, with its wrong edges drawn red "
+         "and dashed, labelled with the ids of the claims that assert them.")),
+    ],
+    "02-the-hub": [
+        ("write.messages", "fig-hub-create",
+         ("A Pod is created, watched and bound: every component talks only to kube-apiserver, "
+         "and only kube-apiserver talks to etcd."),
+         ("Sequence diagram: kubectl creates a Pod; kube-apiserver writes it to etcd and sends "
+         "watch events to the scheduler and the controller manager; the scheduler posts a "
+         "binding.")),
+        ("occ.messages", "fig-hub-conflict",
+         ("Two writers, one resourceVersion: the second update, based on a stale version, "
+         "is refused with 409 Conflict."),
+         ("Sequence diagram: two kubectl clients read the same object and update it; the first "
+         "update succeeds, the second is answered 409 Conflict.")),
+        ("relist_timeline(", "fig-hub-relist",
+         ("A watch that falls too far behind: etcd compacts, the watch gets 410 Gone, and the "
+         "reflector lists again."),
+         ("Timeline with lanes for the connection, the reflector and etcd, showing the watch, "
+         "the compaction, the 410 Gone answer and the relist.")),
+    ],
+    "03-controllers": [
+        ("api_messages(rs)", "fig-controllers-replicaset",
+         ("A ReplicaSet of 3, scaled to 1: the controller manager watches and creates, then "
+         "deletes, Pods through kube-apiserver."),
+         ("Sequence diagram: kubectl creates a ReplicaSet; the controller manager, notified by "
+         "watch events, creates three Pods; after the scale-down it deletes two.")),
+        ("leader_timeline(", "fig-controllers-leader",
+         ("Leader election with a Lease: one controller manager holds the lease and renews "
+         "it; when it stops, the other takes over after the lease expires."),
+         ("Timeline of two controller-manager instances: the leader's terms, its renewals, "
+         "and the takeover by the other instance.")),
+    ],
+    "04-scheduling": [
+        ("api_messages(s)", "fig-scheduling-sequence",
+         "Two pods, four nodes: one pod is bound at once, the other only after a node joins.",
+         ("Sequence diagram: the scheduler watches two new pods, binds the first, and binds the "
+         "second after a new node is registered.")),
+        ("queue_timeline(", "fig-scheduling-queue",
+         ("The unschedulable pod in the scheduling queue: attempts, back-off, and the node "
+         "event that moves it back to the active queue."),
+         "Timeline with lanes for the queue, the scheduling attempts and the nodes."),
+    ],
+    "05-rescheduling-is-eviction": [
+        ("atlas.seed_map(", "fig-rescheduling-seed",
+         "The seed's rescheduler edges (claims B12 to B14).",
+         "Graph of the seed's rescheduler connections, with the wrong ones red and dashed."),
+        ("eviction_story(r)", "fig-rescheduling-eviction",
+         ("Evict, refuse, allow, replace, reschedule: the descheduler asks kube-apiserver to "
+         "evict; a PodDisruptionBudget refuses with 429 until it allows; the ReplicaSet "
+         "replaces the pod and the scheduler binds the new one."),
+         ("Sequence diagram: the descheduler posts evictions; the first is refused with 429, a "
+         "later one succeeds; the controller manager creates a replacement pod and the "
+         "scheduler binds it.")),
+        ("api_messages(p, only", "fig-rescheduling-preemption",
+         "Preemption: the pod of priority class critical displaces a batch pod.",
+         ("Sequence diagram: the scheduler deletes the lower-priority batch pod, nominates a "
+         "node for the critical pod, and binds it.")),
+    ],
+    "06-the-cloud": [
+        ("path_edges(c)", "fig-cloud-paths",
+         ("The paths the cloud scenario used, labelled with message counts: only the "
+         "cloud-controller-manager reaches the cloud."),
+         ("Graph: every component talks to kube-apiserver; a single arrow goes from the "
+         "cloud-controller-manager to the cloud API.")),
+        ("api_messages(c, only", "fig-cloud-sequence",
+         ("Node initialisation, a route and a load balancer: the cloud-controller-manager "
+         "watches through kube-apiserver and calls the cloud API."),
+         ("Sequence diagram between the scheduler, kube-apiserver, the cloud-controller-manager "
+         "and the cloud API: the node's taint is removed after initialisation, then a route "
+         "and a load balancer are created.")),
+        ("atlas.seed_map(", "fig-cloud-seed",
+         "The seed's cloud edge (claim B16).",
+         "Graph of the seed's single cloud connection."),
+    ],
+    "07-the-kubelet-pulls": [
+        ("api_side", "fig-kubelet-registers",
+         ("A kubelet registers its Node, watches for its pods, and reports their status: "
+         "every connection is opened by the kubelet."),
+         ("Sequence diagram: the kubelet creates its Node, lists and watches pods bound to it, "
+         "and patches pod status; kube-apiserver only answers.")),
+        ("Heartbeats of a quiet node", "fig-kubelet-heartbeats",
+         ("Heartbeats of a quiet node: the Lease is renewed every 10 s, the NodeStatus only "
+         "when it changes or every 5 minutes."),
+         "Timeline with two lanes: frequent Lease renewals and rare NodeStatus writes."),
+        ("unreachable_timeline(", "fig-kubelet-unreachable",
+         ("A node goes silent: the Node becomes Unknown, the unreachable taint is added, and "
+         "the pod is evicted after its toleration runs out."),
+         ("Timeline with lanes for the kubelet, the Node's Ready condition, the taint and "
+         "the pod web.")),
+        ("back.messages", "fig-kubelet-streams",
+         ("kubectl logs, exec and port-forward: kube-apiserver opens the connection to the "
+         "kubelet, which streams from the container runtime."),
+         ("Sequence diagram: for logs, exec and port-forward, kubectl calls kube-apiserver, "
+         "which dials the kubelet, which calls the container runtime.")),
+        ("proxied.messages", "fig-kubelet-proxy",
+         "pods/proxy: kube-apiserver dials the pod itself.",
+         ("Sequence diagram: kubectl requests pods/proxy; kube-apiserver opens a connection "
+         "to the pod and relays its answer.")),
+        ("inside.messages", "fig-kubelet-token",
+         ("A bound service account token for the pod, then the pod's own requests to "
+         "kube-apiserver."),
+         ("Sequence diagram: the kubelet requests a token for the pod's service account; the "
+         "pod then calls kube-apiserver with it.")),
+    ],
+    "08-inside-the-node": [
+        ("node_local", "fig-node-start",
+         ("Starting a two-container pod: the kubelet's CRI calls, and the runtime's calls to "
+         "the CNI plugin and the OCI runtime (the once-a-second CRI polls left out)."),
+         ("Sequence diagram: RunPodSandbox, CNI ADD, OCI create and start, then for each "
+         "container PullImage, CreateContainer and StartContainer.")),
+        ("crashloop_timeline(", "fig-node-crashloop",
+         ("CrashLoopBackOff: each restart waits twice as long as the one before, up to five "
+         "minutes."),
+         "Timeline of one container: short runs separated by back-offs that double."),
+        ("csi.messages", "fig-node-csi",
+         "A CSI volume is staged and published before the sandbox starts.",
+         ("Sequence diagram: the kubelet calls NodeStageVolume and NodePublishVolume on the "
+         "CSI node plugin, then RunPodSandbox on the container runtime.")),
+    ],
+    "09-services": [
+        ("net.service_story(run)", "fig-services-story",
+         ("A Service comes to life: the EndpointSlice controller, kube-proxy and the kubelet "
+         "all learn about it through watches on kube-apiserver."),
+         ("Sequence diagram: kubectl creates a Service; the controller manager writes its "
+         "EndpointSlice; kube-proxy receives both by watch and programs its rules.")),
+        ("net.unready_story(run)", "fig-services-unready",
+         ("web-2 becomes unready and leaves the rules: the kubelet reports the condition, the "
+         "EndpointSlice is updated, kube-proxy rewrites its rules."),
+         ("Sequence diagram: the kubelet patches pod status to not ready; the controller "
+         "manager updates the EndpointSlice; kube-proxy gets the change by watch.")),
+        ("net.paths_graph(run", "fig-services-paths",
+         "The paths the Services scenario used, labelled with message counts.",
+         ("Graph: kube-proxy, the kubelet and the controller manager each talk to "
+         "kube-apiserver; no component talks to another directly.")),
+    ],
+    "10-cluster-dns": [
+        ("net.dns_story(run)", "fig-dns-story",
+         ("CoreDNS watches Services and EndpointSlices, then answers the client's queries "
+         "from memory."),
+         ("Sequence diagram: CoreDNS lists and watches Services and EndpointSlices on "
+         "kube-apiserver; a client pod sends DNS queries to CoreDNS and gets answers, "
+         "including NXDOMAIN for a name that does not exist.")),
+        ("net.paths_graph(run", "fig-dns-paths",
+         "The paths the cluster DNS scenario used, labelled with message counts.",
+         "Graph: CoreDNS talks to kube-apiserver; the pod talks to CoreDNS on port 53."),
+    ],
+    "11-ingress": [
+        ("net.ingress_story(run)", "fig-ingress-story",
+         ("The ingress controller watches Ingresses and EndpointSlices, then proxies client "
+         "requests straight to the pods."),
+         ("Sequence diagram: the ingress controller watches kube-apiserver; a client's HTTP "
+         "request goes to the controller, which forwards it to a pod's address.")),
+        ("net.paths_graph(run", "fig-ingress-paths",
+         "The paths the Ingress scenario used, labelled with message counts.",
+         ("Graph: the ingress controller talks to kube-apiserver and to the pods; the client "
+         "talks only to the ingress controller.")),
+    ],
+    "12-metrics-and-aggregation": [
+        ("ms.scrape_timeline(", "fig-metrics-scrapes",
+         ("metrics-server scrapes every kubelet every 15 s; kubectl top reads the last two "
+         "samples, so it has no answer until the second scrape."),
+         ("Timeline with lanes for kubectl, kube-apiserver, metrics-server and two kubelets: "
+         "scrapes every 15 seconds and kubectl top requests.")),
+        ("ms.top_story(", "fig-metrics-top",
+         ("One scrape round, then one kubectl top pods through the aggregator: kube-apiserver "
+         "proxies to metrics-server, which checks the user with a SubjectAccessReview. The "
+         "kubelets' once-a-second CRI polls are summarised, one dotted row per node."),
+         ("Sequence diagram: metrics-server GETs /metrics/resource from both kubelets; kubectl "
+         "LISTs pods metrics on kube-apiserver, which proxies to metrics-server, which creates "
+         "a SubjectAccessReview; nothing reaches etcd.")),
+        ("ms.down_timeline(", "fig-metrics-down",
+         ("metrics-server down: 503 before and after the availability check marks the "
+         "APIService Available=False."),
+         ("Timeline with lanes for kubectl, kube-apiserver and the APIService: failing dials, "
+         "503 answers, and the condition flipping to FailedDiscoveryCheck.")),
+    ],
+    "a1-kubectl-against-the-model": [
+        ("with_etcd_calls(applied)", "fig-kubectl-apply",
+         "kubectl apply: a read, then a create, for each object.",
+         ("Sequence diagram: for each object kubectl GETs it (404), then creates it; "
+         "kube-apiserver reads and writes etcd.")),
+        ("logs, participants", "fig-kubectl-logs",
+         "kubectl logs goes through kube-apiserver to the kubelet.",
+         ("Sequence diagram: kubectl GETs pods/log; kube-apiserver reads the pod from etcd and "
+         "calls the kubelet, which returns the log.")),
+    ],
+    "a2-real-etcd": [
+        ("key_messages(real)", "fig-real-etcd",
+         "The scenario on a real etcd: the same requests as on the model, as etcd sees them.",
+         "Sequence diagram between kubectl, the scheduler, kube-apiserver and a real etcd."),
+    ],
+}
+
+
+def chapter_number(stem: str) -> str:
+    """The chapter's number, from its file name: ``08-inside-the-node`` -> ``8``, ``a1-...`` ->
+    ``A1``."""
+    head = stem.split("-", 1)[0]
+    return str(int(head)) if head.isdigit() else head.upper()
+
+
+def figure_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code" and "figures.show(" in c.source]
+
+
+def apply(path: Path) -> bool:
+    nb = nbformat.read(path, as_version=4)
+    cells = figure_cells(nb)
+    listed = FIGURES.get(path.stem, [])
+    if len(cells) != len(listed):
+        sys.exit(f"{path.name}: {len(cells)} figure cells, {len(listed)} listed in FIGURES")
+    changed = False
+    chapter = chapter_number(path.stem)
+    for k, (cell, (snippet, name, caption, alt)) in enumerate(
+            zip(cells, listed, strict=True), start=1):
+        if snippet not in cell.source:
+            sys.exit(f"{path.name}: figure {name}: {snippet!r} not in its cell")
+        want = {"figure": {"caption": f"**Figure {chapter}.{k}:** {caption}", "name": name},
+                "image": {"alt": alt, "width": "100%"}}
+        if cell.metadata.get("mystnb") != want:
+            cell.metadata["mystnb"] = want
+            changed = True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+def main() -> None:
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        if apply(path):
+            print(f"updated {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
