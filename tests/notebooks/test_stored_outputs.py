@@ -86,3 +86,18 @@ def test_toc_lists_only_existing_files():
         if not any((ROOT / f"{entry}{suffix}").exists() for suffix in (".md", ".ipynb"))
     ]
     assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_check_cells_are_folded_away(path: Path):
+    """The code cells of a chapter's "Checks" section run under nbval but are folded on the
+    page (tag ``hide-input``), so the reader sees prose and results, not walls of asserts."""
+    nb = nbformat.read(path, as_version=4)
+    in_checks, unfolded = False, []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and "\n## Checks" in "\n" + cell.source:
+            in_checks = True
+        elif in_checks and cell.cell_type == "code" and \
+                "hide-input" not in cell.get("metadata", {}).get("tags", []):
+            unfolded.append(index)
+    assert unfolded == [], f"{path.name}: check cells {unfolded} lack the hide-input tag"
