@@ -9,10 +9,11 @@ in :mod:`k8sbook.controlplane.scheduler.profile`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from k8sbook.api.quantity import parse_quantity
 
 Obj = dict[str, Any]
 
@@ -54,18 +55,6 @@ def histogram(reasons: list[str]) -> str:
 def pod_priority(pod: Obj) -> int:
     """``corev1helpers.PodPriority``: ``spec.priority``, 0 when unset."""
     return int(pod.get("spec", {}).get("priority", 0) or 0)
-
-
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
-           "G": 10**9, "T": 10**12, "m": 0.001, "": 1}
-
-
-def parse_quantity(q: str | float) -> float:
-    """``resource.Quantity`` for the forms the book uses: ``500m``, ``2``, ``128Mi``, ``1G``."""
-    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
-    if not m or m.group(2) not in _SUFFIX:
-        raise ValueError(f"quantities must match the regular expression ... : {q!r}")
-    return float(m.group(1)) * _SUFFIX[m.group(2)]
 
 
 def pod_requests(pod: Obj, non_zero: bool = False) -> dict[str, float]:

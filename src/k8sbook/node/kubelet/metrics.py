@@ -10,9 +10,9 @@ running.
 
 from __future__ import annotations
 
-import re
 from typing import Protocol
 
+from k8sbook.api.quantity import parse_quantity
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.node.container_runtime import CONTAINER_RUNNING
@@ -20,18 +20,6 @@ from k8sbook.node.kubelet.types import PodRecord
 
 MODEL_IDLE_CPU = 0.001
 MODEL_IDLE_MEMORY = 8 * 2**20
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
-           "G": 10**9, "T": 10**12, "m": 0.001, "": 1}
-
-
-def parse_quantity(q: str | float) -> float:
-    """``resource.Quantity`` for the forms the book uses: ``500m``, ``2``, ``128Mi``."""
-    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
-    if not m or m.group(2) not in _SUFFIX:
-        raise ValueError(f"not a quantity: {q!r}")
-    return float(m.group(1)) * _SUFFIX[m.group(2)]
-
-
 class PodCache(Protocol):
     """What the collector reads of the kubelet (upstream, a ``SummaryProvider`` over the
     kubelet's pod cache): the clock, the pod records and the pods bound to the node."""

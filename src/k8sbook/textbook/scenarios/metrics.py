@@ -54,7 +54,7 @@ def kubectl_top_pods(client: Any, namespace: str = "default") -> dict[str, Any]:
 
 def top_table(metrics: dict[str, Any]) -> str:
     """The table ``kubectl top pods`` prints (CPU in millicores, memory in MiB)."""
-    from k8sbook.controlplane.scheduler.framework import parse_quantity
+    from k8sbook.api.quantity import parse_quantity
 
     rows = [("NAME", "CPU(cores)", "MEMORY(bytes)")]
     for item in metrics["items"]:
