@@ -152,7 +152,7 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          ("Sequence diagram: the kubelet calls NodeStageVolume and NodePublishVolume on the "
          "CSI node plugin, then RunPodSandbox on the container runtime.")),
     ],
-    "09-services": [
+    "10-services": [
         ("net.service_story(run)", "fig-services-story",
          ("A Service comes to life: the EndpointSlice controller, kube-proxy and the kubelet "
          "all learn about it through watches on kube-apiserver."),
@@ -168,7 +168,7 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          ("Graph: kube-proxy, the kubelet and the controller manager each talk to "
          "kube-apiserver; no component talks to another directly.")),
     ],
-    "10-cluster-dns": [
+    "11-cluster-dns": [
         ("net.dns_story(run)", "fig-dns-story",
          ("CoreDNS watches Services and EndpointSlices, then answers the client's queries "
          "from memory."),
@@ -179,7 +179,7 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          "The paths the cluster DNS scenario used, labelled with message counts.",
          "Graph: CoreDNS talks to kube-apiserver; the pod talks to CoreDNS on port 53."),
     ],
-    "11-ingress": [
+    "12-ingress": [
         ("net.ingress_story(run)", "fig-ingress-story",
          ("The ingress controller watches Ingresses and EndpointSlices, then proxies client "
          "requests straight to the pods."),
@@ -190,7 +190,7 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          ("Graph: the ingress controller talks to kube-apiserver and to the pods; the client "
          "talks only to the ingress controller.")),
     ],
-    "12-metrics-and-aggregation": [
+    "09-metrics-and-aggregation": [
         ("ms.scrape_timeline(", "fig-metrics-scrapes",
          ("metrics-server scrapes every kubelet every 15 s; kubectl top reads the last two "
          "samples, so it has no answer until the second scrape."),

@@ -37,7 +37,7 @@ from k8sbook.core.trace import Message
 from k8sbook.node.kubelet import Kubelet
 from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
 
-CH12 = "12-metrics-and-aggregation"
+CH9 = "09-metrics-and-aggregation"
 TOP_PATH = f"/apis/{GROUP}/{VERSION}/namespaces/default/pods"
 #: what the aggregator's availability check GETs
 DISCOVERY_PATH = f"/apis/{GROUP}/{VERSION}"
@@ -171,7 +171,7 @@ def top_story(messages: list[Message]) -> list[Message]:
 
 
 @scenario("metrics-kubectl-top", "kubectl top pods through the aggregation layer and "
-          "metrics-server", CH12)
+          "metrics-server", CH9)
 def kubectl_top(seed: int = 0) -> ScenarioResult:
     """metrics-server scrapes two kubelets at t0 and t0+15 s; then ``kubectl top pods`` is
     proxied by kube-apiserver to metrics-server, which asks kube-apiserver (a
@@ -222,7 +222,7 @@ def kubectl_top(seed: int = 0) -> ScenarioResult:
 
 
 @scenario("metrics-server-down", "metrics-server stops: the aggregator answers 503 and the "
-          "APIService turns Available=False", CH12)
+          "APIService turns Available=False", CH9)
 def server_down(seed: int = 0) -> ScenarioResult:
     """metrics-server stops at t=30 s. Before the availability controller notices, the
     proxy's dial fails (503); after it, the APIService is ``Available=False`` and the

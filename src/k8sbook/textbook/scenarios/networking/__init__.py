@@ -7,7 +7,7 @@ re-exported here (``from k8sbook.textbook.scenarios import networking as net``).
 """
 
 from k8sbook.textbook.scenarios.networking.cluster_dns import (
-    CH10,
+    CH11,
     cluster_dns,
     coredns_down,
     coredns_pod,
@@ -40,7 +40,7 @@ from k8sbook.textbook.scenarios.networking.common import (
     wait_until,
 )
 from k8sbook.textbook.scenarios.networking.ingress import (
-    CH11,
+    CH12,
     REQUESTS,
     backend,
     bad_ingress,
@@ -53,14 +53,14 @@ from k8sbook.textbook.scenarios.networking.ingress import (
     upstream_failures,
 )
 from k8sbook.textbook.scenarios.networking.services import (
-    CH9,
+    CH10,
     nft_excerpt,
     service_story,
     services,
     unready_story,
 )
 
-__all__ = ["CH9", "CH10", "CH11", "CONTROL_PLANE_IP", "COREDNS_IMAGE", "NODES", "REQUESTS",
+__all__ = ["CH10", "CH11", "CH12", "CONTROL_PLANE_IP", "COREDNS_IMAGE", "NODES", "REQUESTS",
            "Net", "app_pod", "backend", "bad_ingress", "client_pod", "cluster_dns",
            "coredns_down", "coredns_pod", "curl", "dns_story", "fallback_ingress", "ingress",
            "ingress_story", "is_ready", "kube_dns_service", "kubernetes_endpointslice",

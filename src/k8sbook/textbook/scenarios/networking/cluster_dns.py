@@ -26,7 +26,7 @@ from k8sbook.textbook.scenarios.networking.common import (
     wait_until,
 )
 
-CH10 = "10-cluster-dns"
+CH11 = "11-cluster-dns"
 
 
 def kube_dns_service(cluster_ip: str = kdns.kubeadm_cluster_dns()) -> Obj:
@@ -99,7 +99,7 @@ def malformed_query(seed: int = 0) -> bytes:
 
 
 @scenario("cluster-dns", "resolv.conf from the kubelet, lookups through kube-dns to CoreDNS",
-          CH10)
+          CH11)
 def cluster_dns(seed: int = 0) -> ScenarioResult:
     """CoreDNS behind the ``kube-dns`` Service; a Service ``web`` and a headless Service
     ``db`` in namespace ``data``; a client pod resolves short and full names, SRV and PTR

@@ -27,7 +27,7 @@ from k8sbook.textbook.scenarios.networking.common import (
     wait_until,
 )
 
-CH11 = "11-ingress"
+CH12 = "12-ingress"
 
 
 def tls_secret(name: str, namespace: str = "default") -> Obj:
@@ -138,7 +138,7 @@ def upstream_failures(net: Net, controller: king.IngressController) -> list[Obj]
 
 
 @scenario("ingress", "An ingress controller routes by host and path straight to pod "
-          "endpoints", CH11)
+          "endpoints", CH12)
 def ingress(seed: int = 0) -> ScenarioResult:
     """ingress-nginx-like controller, Services ``web``, ``api`` and ``docs`` (the last with no
     ready pod), an Ingress ``shop`` with Exact and Prefix paths, a wildcard host and TLS, an

@@ -37,11 +37,11 @@ def _reply(r: HTTPResponse | DialError) -> str:
     return f"{r.status} {r.body}"
 
 
-CH9 = "09-services"
+CH10 = "10-services"
 
 
 @scenario("services", "A Service, its EndpointSlices, kube-proxy's rules and packets "
-          "through them", CH9)
+          "through them", CH10)
 def services(seed: int = 0) -> ScenarioResult:
     """A NodePort Service ``web`` over three ready pods (a fourth matches its selector but
     names its port ``web`` instead of ``http``) and a Service ``ghost`` that selects nothing;
