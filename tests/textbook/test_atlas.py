@@ -72,14 +72,21 @@ def test_paths_into_and_out_of():
     assert "kube-apiserver->kubelet" in atlas.paths_out_of("kube-apiserver")
 
 
-def test_verdict_counts_and_groups_cover_every_claim_once():
+def test_verdict_counts_and_claims_by_verdict_cover_every_claim_once():
     counts = atlas.verdict_counts()
-    assert list(counts) == list(VERDICTS)
+    assert list(counts) == list(VERDICTS) == ["accurate", "partly accurate", "inaccurate",
+                                              "outdated"]
     assert sum(counts.values()) == 29
-    groups = atlas.verdict_groups()
-    assert sorted(i for ids in groups.values() for i in ids) == sorted(catalog.CLAIM_ORDER)
-    assert {v for vs in atlas.VERDICT_GROUPS.values() for v in vs} == set(VERDICTS)
-    assert "B5" in groups["wrong"] and "B2" in groups["right"] and "A1" in groups["partly right"]
+    by_verdict = atlas.claims_by_verdict()
+    assert sorted(i for ids in by_verdict.values() for i in ids) == sorted(catalog.CLAIM_ORDER)
+    assert {v: len(ids) for v, ids in by_verdict.items()} == counts
+    assert "B5" in by_verdict["inaccurate"] and "B2" in by_verdict["accurate"]
+    assert by_verdict["outdated"] == ["B8", "B12", "B16"]
+
+
+def test_claims_table_links_each_claim_to_its_quote_on_the_seed_page():
+    first = atlas.claims_table().splitlines()[2]
+    assert first.startswith("| [A1](#claim-a1) |")
 
 
 def test_shorten_cuts_at_a_word():
@@ -89,9 +96,9 @@ def test_shorten_cuts_at_a_word():
 
 
 def test_chapter_cell_links_existing_chapters_only():
-    assert atlas.chapter_cell("02-the-hub", "02-the-hub") == "[02-the-hub](02-the-hub.ipynb)"
-    assert atlas.chapter_cell(None, "10-services") == "planned: 10-services"
-    assert atlas.chapter_cell(None, None) == "none"
+    assert atlas.chapter_cell("02-the-hub", "02-the-hub") == "[chapter 2](02-the-hub.ipynb)"
+    assert atlas.chapter_cell(None, "13-who-is-calling") == "chapter 13 (being written)"
+    assert atlas.chapter_cell(None, None) == "no chapter"
 
 
 def _rows(table: str) -> list[str]:
@@ -101,7 +108,8 @@ def _rows(table: str) -> list[str]:
 def test_claims_table_has_every_claim_in_seed_order():
     table = atlas.claims_table()
     rows = _rows(table)
-    assert [r.split(" | ")[0].lstrip("| ") for r in rows] == list(catalog.CLAIM_ORDER)
+    assert [r.split(" | ")[0].lstrip("| [").split("]")[0] for r in rows] == list(
+        catalog.CLAIM_ORDER)
     for c, row in zip(catalog.claims(), rows, strict=True):
         assert f"| {c.verdict} |" in row
         assert atlas.chapter_cell(c.chapter, c.planned_chapter) in row

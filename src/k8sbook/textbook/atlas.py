@@ -7,7 +7,7 @@ it into what chapter ``01-the-map`` shows:
   :func:`k8sbook.textbook.figures.communication_graph`, coloured by plane and labelled with its port;
 * :func:`seed_edges`: the graph the seed page describes, one edge per connection its claims
   assert, the ones a current cluster does not have drawn red and dashed;
-* :func:`wrong_edges`, :func:`undrawn_paths`, :func:`verdict_counts`, :func:`verdict_groups`:
+* :func:`wrong_edges`, :func:`undrawn_paths`, :func:`verdict_counts`, :func:`claims_by_verdict`:
   the numbers the chapter states;
 * :func:`claims_table`, :func:`paths_table`, :func:`wrong_edges_table`: Markdown tables, with
   links to the chapter notebooks that show each claim (relative ``NN-name.ipynb`` links, which
@@ -26,14 +26,15 @@ from matplotlib.figure import Figure
 
 from k8sbook.textbook.catalog import VERDICTS, Claim, CommPath, SeedEdge, claims, paths
 from k8sbook.textbook.figures import PLANE_COLOURS, WRONG, communication_graph
+from k8sbook.textbook.seed import anchor, chapter_link
 
 __all__ = [
     "API_PORT",
     "MAP_LAYOUT",
     "SEED_ALIASES",
-    "VERDICT_GROUPS",
     "Edge",
     "chapter_cell",
+    "claims_by_verdict",
     "claims_table",
     "edge_label",
     "paths_into",
@@ -46,7 +47,6 @@ __all__ = [
     "shorten",
     "undrawn_paths",
     "verdict_counts",
-    "verdict_groups",
     "wrong_edges",
     "wrong_edges_table",
 ]
@@ -62,12 +62,6 @@ SEED_ALIASES: dict[str, str] = {"kube-dns": "coredns"}
 serves behind the Service named kube-dns. (The seed's ``rescheduler`` has no successor that
 does the same job, so it is not aliased.)"""
 
-VERDICT_GROUPS: dict[str, tuple[str, ...]] = {
-    "right": ("accurate", "accurate (nuance)"),
-    "partly right": ("partly accurate", "partly accurate / outdated"),
-    "wrong": ("inaccurate", "inaccurate (wrong direction)", "outdated / inaccurate"),
-}
-"""The catalog's seven verdicts folded into three groups for the chapter's summary."""
 
 MAP_LAYOUT: dict[str, tuple[float, float]] = {
     # clients of the API along the top, the control plane's own row in the middle
@@ -225,28 +219,27 @@ def verdict_counts(given: Iterable[Claim] | None = None) -> dict[str, int]:
     return {v: found.count(v) for v in VERDICTS}
 
 
-def verdict_groups(given: Iterable[Claim] | None = None) -> dict[str, list[str]]:
-    """Claim ids per group of :data:`VERDICT_GROUPS` (right, partly right, wrong)."""
-    out: dict[str, list[str]] = {g: [] for g in VERDICT_GROUPS}
+def claims_by_verdict(given: Iterable[Claim] | None = None) -> dict[str, list[str]]:
+    """Claim ids per verdict, in :data:`catalog.VERDICTS` order, each list in seed order."""
+    out: dict[str, list[str]] = {v: [] for v in VERDICTS}
     for c in _claims(given):
-        for group, verdicts in VERDICT_GROUPS.items():
-            if c.verdict in verdicts:
-                out[group].append(c.id)
+        out[c.verdict].append(c.id)
     return out
 
 
 def chapter_cell(chapter: str | None, planned: str | None) -> str:
-    """A Markdown link to the chapter notebook, or ``planned: NAME`` if it is not written yet."""
-    if chapter:
-        return f"[{chapter}]({chapter}.ipynb)"
-    return f"planned: {planned}" if planned else "none"
+    """A Markdown link to the chapter notebook (``[chapter 2](02-the-hub.ipynb)``), or the
+    chapter's number with "(being written)" if it is not written yet."""
+    return chapter_link(chapter, planned, prefix="")
 
 
-def claims_table(given: Iterable[Claim] | None = None, width: int = 110) -> str:
-    """All claims as a Markdown table: id, the claim (shortened), verdict, the chapter that
+def claims_table(given: Iterable[Claim] | None = None, width: int | None = None) -> str:
+    """All claims as a Markdown table: id (linked to the claim on the seed page, where it is
+    quoted in full, in Chinese and in English), the claim (shortened), verdict, the chapter that
     shows it (linked when it exists)."""
-    rows = [(c.id, _md(shorten(c.claim, width)), c.verdict,
-             chapter_cell(c.chapter, c.planned_chapter)) for c in _claims(given)]
+    rows = [(f"[{c.id}](#{anchor(c.id)})",
+             _md(shorten(c.claim, width) if width else " ".join(c.claim.split())),
+             c.verdict, chapter_cell(c.chapter, c.planned_chapter)) for c in _claims(given)]
     return _table(("claim", "what the seed says", "verdict", "shown in"), rows)
 
 

@@ -37,12 +37,9 @@ __all__ = [
 
 VERDICTS: tuple[str, ...] = (
     "accurate",
-    "accurate (nuance)",
     "partly accurate",
-    "partly accurate / outdated",
     "inaccurate",
-    "inaccurate (wrong direction)",
-    "outdated / inaccurate",
+    "outdated",
 )
 """The only verdicts a claim may carry."""
 
@@ -86,6 +83,8 @@ class Claim:
     answer: int
     point: int
     claim: str
+    quote_zh: str
+    translation: str
     verdict: str
     correction: str
     sources: tuple[str, ...]
@@ -135,6 +134,8 @@ def _claims() -> tuple[Claim, ...]:
             answer=int(raw["answer"]),
             point=int(raw["point"]),
             claim=raw["claim"],
+            quote_zh=raw["quote_zh"],
+            translation=raw["translation"],
             verdict=raw["verdict"],
             correction=raw["correction"],
             sources=tuple(raw.get("sources", ())),
