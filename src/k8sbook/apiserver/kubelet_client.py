@@ -11,7 +11,9 @@ Mirrors three pieces of kube-apiserver:
   ExternalDNS, ExternalIP, and ``--kubelet-certificate-authority``). It authenticates to the
   kubelet with kubeadm's ``apiserver-kubelet-client`` certificate (CN
   ``kube-apiserver-kubelet-client``), which kubeadm binds to the ``system:kubelet-api-admin``
-  role (ClusterRoleBinding ``kubeadm:apiserver-kubelet-client``). It checks the kubelet's
+  role (ClusterRoleBinding ``kubeadm:apiserver-kubelet-client``, since the patch releases
+  v1.33.12, v1.34.8, v1.35.5 and v1.36.1, kubernetes#138957; before them the certificate carried
+  O ``kubeadm:cluster-admins``). It checks the kubelet's
   *serving* certificate only if ``--kubelet-certificate-authority`` is set; kubeadm does not
   set it, so by default the connection is encrypted but the kubelet is not verified;
 * ``SubjectAccessReview`` (``pkg/registry/authorization/subjectaccessreview``): what the

@@ -5,7 +5,7 @@ Mirrors two packages of kube-apiserver that kubeadm turns on for every cluster
 
 * ``plugin/pkg/auth/authorizer/node`` (:class:`NodeAuthorizer`). It has an opinion only about
   users in group ``system:nodes`` named ``system:node:<nodeName>``. With the
-  ``AuthorizeNodeWithSelectors`` feature (KEP-4601, beta and on by default since v1.32) a node
+  ``AuthorizeNodeWithSelectors`` feature (KEP-4601: beta in v1.32, GA and locked on since v1.34) a node
   may read only its own Node, list/watch pods only with the field selector
   ``spec.nodeName=<itself>`` and get only pods bound to it; it may read a Secret, ConfigMap or
   PersistentVolumeClaim only when a pod bound to it references that object; and it may touch

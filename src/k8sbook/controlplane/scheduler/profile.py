@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 from k8sbook.controlplane.scheduler.plugins import REGISTRY
 
-#: The ``MultiPoint`` list of the default profile (v1 API), in order, with score weights.
+#: The ``MultiPoint`` list of the default profile (v1 API, v1.35), in order, with score weights.
+#: The in-tree volume-limit plugins (EBSLimits, GCEPDLimits, AzureDiskLimits, CinderLimits) left
+#: the defaults in v1.31 (kubernetes#124500) and the scheduler in v1.32 (kubernetes#124003):
+#: NodeVolumeLimits reads each CSI driver's limit from CSINode instead.
 DEFAULT_MULTIPOINT: tuple[tuple[str, int], ...] = (
     ("SchedulingGates", 0), ("PrioritySort", 0), ("NodeUnschedulable", 0), ("NodeName", 0),
     ("TaintToleration", 3), ("NodeAffinity", 2), ("NodePorts", 0), ("NodeResourcesFit", 1),
-    ("VolumeRestrictions", 0), ("EBSLimits", 0), ("GCEPDLimits", 0), ("NodeVolumeLimits", 0),
-    ("AzureDiskLimits", 0), ("VolumeBinding", 0), ("VolumeZone", 0), ("PodTopologySpread", 2),
+    ("VolumeRestrictions", 0), ("NodeVolumeLimits", 0),
+    ("VolumeBinding", 0), ("VolumeZone", 0), ("PodTopologySpread", 2),
     ("InterPodAffinity", 2), ("DynamicResources", 0), ("DefaultPreemption", 0),
     ("NodeResourcesBalancedAllocation", 1), ("ImageLocality", 1), ("DefaultBinder", 0),
 )
