@@ -315,7 +315,7 @@ class Cluster:
                            start: bool = True) -> MetricsServer:
         """metrics-server (as ``kube-system:metrics-server``) in pod ``pod_name``, serving on
         ``<pod_ip>:10250``. The manifest's objects come from
-        :func:`k8sbook.addons.metrics_server.manifests`."""
+        :func:`k8sbook.addons.metrics_server_manifests.manifests`."""
         instance = f"metrics-server/{pod_name}"
         client = self.service_account_client(instance, "kube-system", "metrics-server")
         server = MetricsServer(client, self.network, pod_ip=pod_ip, instance=instance,

@@ -25,8 +25,8 @@ authentication and before authorization:
 * the ``exempt`` level (``system:masters``, hence the loopback client) is never limited.
 
 Simplified, said out loud: the model serves a request in no virtual time, so by default a
-seat is free again at once and nothing is ever queued or refused (:attr:`FlowControl.
-service_time` = 0); a scenario gives requests a duration to make the limits bite. A queued
+seat is free again at once and nothing is ever queued or refused
+(:attr:`FlowControl.service_time` = 0); a scenario gives requests a duration to make the limits bite. A queued
 request is answered at once (the model cannot hold a caller), its seat taken from when one
 frees; the queue wait limit (15 s) and long-running (watch) requests are not counted.
 """

@@ -26,7 +26,7 @@ table, as the control plane's DNS would) with an :class:`~k8sbook.client.http.HT
 verifies the serving certificate's issuer only when ``certificate_authority`` is set, and
 maps a failed dial to a ``500`` with Go's error and no reason (``Get "https://node-a:10250/...": dial tcp
 192.168.0.3:10250: connect: connection refused``). The model installs these handlers in the
-apiserver with :func:`install`; the kubelet side is :class:`k8sbook.node.kubelet.KubeletServer`
+apiserver with :func:`install`; the kubelet side is :class:`k8sbook.node.kubelet.server.KubeletServer`
 listening on (node IP, 10250).
 """
 

@@ -8,7 +8,7 @@ Every request is dialled through :class:`k8sbook.client.network.Network`, which 
 the path ``<component>->kube-apiserver`` (the component opens the connection; the apiserver
 never calls these components); a watch keeps its connection open and the network records each
 event the apiserver pushes on it. A dial that fails raises
-:class:`~k8sbook.client.network.DialError` (``dial tcp 192.168.0.2:6443: connect: connection
+:class:`~k8sbook.client.address.DialError` (``dial tcp 192.168.0.2:6443: connect: connection
 refused``).
 """
 

@@ -74,8 +74,8 @@ IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 @dataclass(frozen=True)
 class ContainerProcess:
     """A process in a running container, as a workload's code sees its world: its files,
-    its environment, its pod's IP and node (what :func:`k8sbook.client.in_cluster.
-    in_cluster_client` runs in)."""
+    its environment, its pod's IP and node (what :func:`~k8sbook.client.in_cluster.in_cluster_client`
+    runs in)."""
 
     instance: str
     node: str

@@ -1,5 +1,5 @@
 """The model's store on a real etcd server: :class:`RealEtcd`, the
-:class:`~k8sbook.storage.etcd.Etcd` interface over etcd's v3 API.
+:class:`~k8sbook.storage.etcd_api.Etcd` interface over etcd's v3 API.
 
 Mirrors what kube-apiserver's etcd client (``go.etcd.io/etcd/client/v3``, wrapped by
 ``k8s.io/apiserver/pkg/storage/etcd3``) does on the wire: ``Range``, ``Put``, ``DeleteRange``,
@@ -53,7 +53,7 @@ REAL_LEASE_TTL = 7 * 24 * 3600
 
 
 class RealEtcd:
-    """The :class:`~k8sbook.storage.etcd.Etcd` interface on a real etcd, through its JSON gateway.
+    """The :class:`~k8sbook.storage.etcd_api.Etcd` interface on a real etcd, through its JSON gateway.
 
     ``revision`` is etcd's revision as of the last answer (the model is etcd's only writer);
     ``compact_revision`` is learnt from etcd when connecting and kept up to date by

@@ -1,4 +1,4 @@
-"""The model's store on a real etcd server: the :class:`~k8sbook.storage.etcd.Etcd` interface over
+"""The model's store on a real etcd server: the :class:`~k8sbook.storage.etcd_api.Etcd` interface over
 etcd's v3 API, and a throwaway etcd to run it against. This module is the entry point and holds
 the design notes; the code is in :mod:`k8sbook.storage.etcd_client` (:class:`RealEtcd`,
 :func:`connect`, :func:`store_from_env`), :mod:`k8sbook.storage.etcd_watchstreams` (the watches
@@ -47,7 +47,7 @@ reaches etcd sees the new term, so the lease expires one TTL after the restart, 
 store's; nothing in the model prints them.
 
 **Faults.** A request that cannot reach etcd (connection refused, reset or timed out) raises
-:class:`~k8sbook.storage.etcd.UnavailableError`, so kube-apiserver answers the same 500 Status as on
+:class:`~k8sbook.storage.etcd_api.UnavailableError`, so kube-apiserver answers the same 500 Status as on
 the embedded store when the network cannot reach the member (the model's faults are injected in
 :mod:`k8sbook.client.network`; stopping the process is the real one). Nothing is half-written: every write is one etcd request,
 atomic on etcd's side. Watch streams broken by an etcd restart are reopened from the revision

@@ -25,6 +25,7 @@ from k8sbook.client.network import Address, Network
 
 PROVIDER = "model"
 PROTOCOL = "HTTPS (cloud provider API)"
+#: The host name of the cloud's API endpoint, resolved by the network fabric.
 ENDPOINT_HOST = "api.cloud.model.example"
 ENDPOINT_IP = "192.0.2.10"
 PORT = 443

@@ -3,8 +3,7 @@ implementation cloud-controller-manager is built with, calling the cloud's HTTPS
 
 An out-of-tree provider (``cloud-provider-aws``, ``cloud-provider-gcp`` ...) implements
 ``k8s.io/cloud-provider``'s interface with its cloud's SDK; this one dials the model's cloud
-API (:mod:`k8sbook.controlplane.cloud.api`) at :data:`~k8sbook.controlplane.cloud.api.
-ENDPOINT_HOST`:443 through the network fabric, so each call is on the trace and network
+API (:mod:`k8sbook.controlplane.cloud.api`) at :data:`~k8sbook.controlplane.cloud.api.ENDPOINT_HOST`:443 through the network fabric, so each call is on the trace and network
 faults (an isolated cloud-controller-manager, a dropped endpoint) reach it. A call that gets
 no answer, or an error, raises :class:`~k8sbook.controlplane.cloud.provider.CloudError`.
 """

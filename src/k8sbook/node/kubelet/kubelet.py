@@ -6,7 +6,7 @@ package: registration, NodeStatus and Lease in :mod:`.nodestatus`, pod workers i
 :mod:`.pod_workers`, ``SyncPod`` against the CRI in :mod:`.kuberuntime`, the PLEG in
 :mod:`.pleg`, probes in :mod:`.prober`, the status manager in :mod:`.status_manager`,
 volumes (CSI, the service-account token) in :mod:`.volume_manager`, the server on 10250 in
-:mod:`.server`; what they share about a pod (``PodRecord``, ``ProbeState``) in :mod:`.types`.
+:mod:`~k8sbook.node.kubelet.server`; what they share about a pod (``PodRecord``, ``ProbeState``) in :mod:`.types`.
 Each manager receives the narrow things it uses (the client, the clock, the network, the CRI
 client, other managers, small callables such as ``is_running``), as ``NewMainKubelet`` wires
 them; none of them imports this module.
@@ -238,7 +238,7 @@ class Kubelet:
             self.runtime.set_healthy(namespace, pod, healthy, container)
 
     def resource_metrics(self) -> str:
-        """The body of ``GET /metrics/resource`` (see :mod:`.metrics`)."""
+        """The body of ``GET /metrics/resource`` (see :mod:`~k8sbook.node.kubelet.metrics`)."""
         return metrics.resource_metrics(self)
 
     def read_container_log(self, rec: PodRecord, container: str) -> str:

@@ -1,7 +1,7 @@
 """Chapter 10, "Cluster DNS": resolv.conf from the kubelet, lookups through kube-dns to CoreDNS.
 
 Two CoreDNS pods behind the ``kube-dns`` Service listen on their pod IPs, UDP 53. The client
-pod's stub resolver (:class:`k8sbook.addons.dns.StubResolver`) reads the container's
+pod's stub resolver (:class:`k8sbook.addons.dns.resolver.StubResolver`) reads the container's
 ``/etc/resolv.conf`` and dials ``10.96.0.10:53`` from the pod via its node, so kube-proxy's
 rules pick the CoreDNS pod; the fabric records every datagram on ``pod->coredns``. The
 scenario neither records nor picks a server.
