@@ -27,11 +27,13 @@ def ask(net: Network, who: str) -> str:
 
 
 def test_connections_go_round_robin_and_stay_where_they_are() -> None:
-    net, _ = setup()
+    net, lb = setup()
     assert [ask(net, "a"), ask(net, "b"), ask(net, "a"), ask(net, "b")] == \
         ["cp-1", "cp-2", "cp-1", "cp-2"]
-    assert "new connection via 192.168.0.100:6443" in net.trace.messages[0].result
+    assert [(src, str(b)) for _t, src, b in lb.connections] == [
+        ("a", "192.168.0.2:6443"), ("b", "192.168.0.3:6443")]
     assert net.trace.messages[0].path == "a->kube-apiserver"
+    assert net.trace.messages[0].dst == "kube-apiserver/cp-1"
 
 
 def test_a_dead_backend_is_marked_down_after_two_failed_checks() -> None:

@@ -11,8 +11,8 @@ retry. A client keeps using the connection it has (client-go holds one HTTP/2 co
 the apiserver), so its requests go to the same backend until that connection breaks.
 
 In the fabric it is a virtual IP (:meth:`k8sbook.client.network.Network.set_vip`): the dial
-is recorded once, to the apiserver that answers it, with a note naming the backend the first
-time a client's connection goes to it. Simplified: the health checks are not on the trace,
+is recorded once, from the client to the apiserver that answers it (a TCP balancer is not a
+party to the conversation); :attr:`LoadBalancer.connections` says who is sent where. Simplified: the health checks are not on the trace,
 ``downinter`` is not modelled (a down backend is checked every ``inter`` too), and no
 keepalived: the balancer itself never fails.
 """
@@ -42,6 +42,8 @@ class LoadBalancer:
         self._streak = {b: 0 for b in self.backends}
         self._conn: dict[str, Address] = {}
         self._next = 0
+        #: (time, client, backend) of every new connection passed on
+        self.connections: list[tuple[float, str, Address]] = []
         #: (time, backend, "UP" or "DOWN") each time a check changed a backend's state
         self.transitions: list[tuple[float, Address, str]] = []
         network.set_vip(address, self.pick)
@@ -58,7 +60,8 @@ class LoadBalancer:
         backend = candidates[self._next % len(candidates)]
         self._next += 1
         self._conn[src] = backend
-        return Translation(backend, f"new connection via {self.address} to {backend}")
+        self.connections.append((self.clock.now(), src, backend))
+        return Translation(backend)
 
     def _healthy(self, backend: Address) -> bool:
         return self.network.listener(backend) is not None and not self.network.is_down(backend)

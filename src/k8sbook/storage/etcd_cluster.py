@@ -116,8 +116,8 @@ class EtcdMember:
         try:
             out = self.network.dial(self.instance, Address.tcp(host, PEER_PORT),
                                     (PEER_CA, self.instance, m), protocol=PEER_PROTOCOL,
-                                    verb=m.type, name=f"etcd/{m.to}", result=_describe,
-                                    verify=PEER_CA)
+                                    verb=m.type, resource=_summary(m),
+                                    result=lambda reply: _describe(m, reply), verify=PEER_CA)
         except DialError:
             return None
         return out if isinstance(out, Message) else None
@@ -227,7 +227,7 @@ class EtcdMember:
         try:
             out = self.network.dial(self.instance, Address.tcp(self.peers[lead], PEER_PORT),
                                     (PEER_CA, self.instance, lease_id), protocol=PEER_PROTOCOL,
-                                    verb="LeaseKeepAlive", name=f"etcd/{lead}",
+                                    verb="LeaseKeepAlive", resource=f"lease {lease_id:x}",
                                     result=lambda ttl: f"ttl {ttl}s", verify=PEER_CA)
         except DialError as err:
             raise _timeout(ERR_CONNECTION_LOST) from err
@@ -272,7 +272,13 @@ class EtcdCluster:
 
     @property
     def quorum(self) -> int:
-        return len(self.members) // 2 + 1
+        return quorum(len(self.members))
+
+
+def quorum(members: int) -> int:
+    """A majority: ``members // 2 + 1`` (etcd's FAQ: a cluster of N tolerates
+    ``(N - 1) // 2`` failures, https://etcd.io/docs/v3.5/faq/)."""
+    return members // 2 + 1
 
 
 def _timeout(message: str) -> UnavailableError:
@@ -287,7 +293,20 @@ def _chain(first: Callable[[], None] | None, then: Callable[[], None]) -> Callab
     return both
 
 
-def _describe(reply: Any) -> str:
+def _summary(m: Message) -> str:
+    """What a Raft message carries, for the trace."""
+    if m.type == "MsgVote":
+        return f"term {m.term}, last index {m.index}"
+    if m.type == "MsgApp":
+        return f"term {m.term}, {len(m.entries)} entries, commit {m.commit}"
+    if m.type == "MsgHeartbeat":
+        return f"term {m.term}, commit {m.commit}"
+    return f"term {m.term}"
+
+
+def _describe(m: Message, reply: Any) -> str:
+    if m.type == "MsgProp":
+        return "forwarded to the leader"
     if not isinstance(reply, Message):
         return "ignored" if reply is None else str(reply)
     if reply.type == "MsgVoteResp":

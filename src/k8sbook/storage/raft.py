@@ -119,6 +119,7 @@ class Raft:
         self._last_heard = 0.0
         self._timeout = 0.0
         self._match: dict[str, int] = {}
+        self._next: dict[str, int] = {}
         self._active: set[str] = set()
         self._quorum_check = 0.0
 
@@ -210,6 +211,7 @@ class Raft:
     def _become_leader(self) -> None:
         self.state, self.lead = "StateLeader", self.id
         self._match = {p: 0 for p in self.peers}
+        self._next = {p: self.last_index + 1 for p in self.peers}  # probe from the end
         self._active, self._quorum_check = set(), self.clock.now()
         self.log.append(Entry(self.term, self.last_index + 1))  # the empty entry of its term
         self._note()
@@ -247,7 +249,7 @@ class Raft:
     def _replicate(self, peer: str) -> bool:
         """Send ``peer`` every entry it lacks (backing off on a rejection); True if it
         answered."""
-        next_index = self._match.get(peer, 0) + 1
+        next_index = self._next.get(peer, self._match.get(peer, 0) + 1)
         while True:
             prev = next_index - 1
             resp = self.send(Message("MsgApp", self.id, peer, self.term, log_term=self.term_at(prev),
@@ -260,8 +262,10 @@ class Raft:
             self._active.add(peer)
             if not resp.reject:
                 self._match[peer] = max(self._match.get(peer, 0), resp.index)
+                self._next[peer] = self._match[peer] + 1
                 return True
             next_index = max(1, min(next_index - 1, resp.reject_hint + 1))
+            self._next[peer] = next_index
 
     def _stale(self, resp: Message) -> bool:
         if resp.term > self.term:

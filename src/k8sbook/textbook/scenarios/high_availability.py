@@ -60,12 +60,28 @@ def _pod(name: str) -> dict[str, Any]:
     return objects.pod(name)
 
 
+@scenario("ha-etcd-write", "One write in a three-member etcd cluster: the leader replicates "
+          "it to a quorum before kube-apiserver gets its answer", CHAPTER)
+def one_write(seed: int = 0) -> ScenarioResult:
+    cluster = Cluster(seed, control_plane_nodes=3)
+    admin = cluster.admin()
+    cluster.run_for(0.05)
+    mark = cluster.trace.mark()
+    answer = outcome(lambda: admin.create(_pod("web")), cluster.trace)
+    messages = [m for m in cluster.trace.since(mark) if m.verb != "MsgHeartbeat"]
+    leader = _leader(cluster)
+    facts = {"answer": answer, "leader": leader.name, "term": leader.raft.term,
+             "revisions": revisions(cluster), "peer_verbs": peer_verbs(messages)}
+    return ScenarioResult("ha-etcd-write", cluster, messages, facts)
+
+
 @scenario("ha-etcd-leader-loss", "Three etcd members: the leader stops, the other two elect a "
           "new one; writes fail only in between", CHAPTER)
 def leader_loss(seed: int = 0) -> ScenarioResult:
     cluster = Cluster(seed, control_plane_nodes=3)
     admin = cluster.admin()
     admin.create(_pod("before"))
+    cluster.run_for(2)
     old = _leader(cluster)
     before = {"leader": old.name, "term": old.raft.term}
     mark, t0 = cluster.trace.mark(), cluster.clock.now()
@@ -260,3 +276,78 @@ def leader_failover(seed: int = 0) -> ScenarioResult:
             "leaseTransitions", 0) for name in electors},
     }
     return ScenarioResult("ha-leader-failover", cluster, cluster.trace.since(mark), facts)
+
+
+# -- figures --------------------------------------------------------------------------------
+STATE_COLOURS = {"StateLeader": "#326ce5", "StateFollower": "#2e8b57",
+                 "StateCandidate": "#e67e22", "stopped": "#c0392b"}
+
+
+def raft_states_timeline(result: ScenarioResult, title: str) -> Any:
+    """Each etcd member's Raft state over the run (from ``raft.history``), with its term."""
+    from k8sbook.textbook import figures
+
+    cluster = result.cluster
+    end = cluster.clock.now()
+    spans, points = [], []
+    for member in _etcd(cluster).members.values():
+        rows: list[tuple[float, int, str, str]] = []
+        for t, term, state, lead in member.raft.history:
+            label = state.removeprefix("State").lower()
+            if state == "StateFollower":
+                label = f"follower of {lead}" if lead else "follower, no leader"
+            if rows and rows[-1][0] == t:
+                rows.pop()  # several changes at one instant: the last one holds
+            rows.append((t, term, state, label))
+        for i, (t, term, state, label) in enumerate(rows):
+            stop = rows[i + 1][0] if i + 1 < len(rows) else end
+            spans.append((f"etcd/{member.name}", t, stop, label, STATE_COLOURS[state]))
+            if state == "StateLeader":
+                points.append((f"etcd/{member.name}", t, f"term {term}"))
+    lanes = [f"etcd/{n}" for n in _etcd(cluster).members]
+    return figures.timeline(lanes, spans, points, title=title, width=11.0)
+
+
+def apiserver_timeline(result: ScenarioResult) -> Any:
+    """The apiserver that died, the load balancer's view of it, the ``kubernetes`` endpoints
+    and an informer that was watching through it, all read off the run."""
+    from k8sbook.textbook import figures
+
+    a = result.facts
+    t0, end = a["died_at"], result.cluster.clock.now()
+    lane = a["died"].removeprefix("kube-")
+    down = a["balancer"][0][0]
+    dropped = a["endpoint_changes"][0][0]
+    spans = [(lane, 0.0, t0, "serving", "#326ce5"), (lane, t0, end, "dead", "#c0392b"),
+             ("load balancer", 0.0, down, "backend up", "#2e8b57"),
+             ("load balancer", down, end, "backend down", "#c0392b"),
+             ("endpoints", 0.0, dropped, "3 addresses", "#2e8b57"),
+             ("endpoints", dropped, end, "2 addresses", "#e67e22")]
+    points = [(lane, t0, "killed")]
+    points += [("informer", t, h.split(" (")[0]) for t, h in a["watcher_history"]]
+    return figures.timeline([lane, "load balancer", "endpoints", "informer"], spans, points,
+                            title="A kube-apiserver dies", width=11.0)
+
+
+def leases_timeline(result: ScenarioResult) -> Any:
+    """Both replicas of kube-scheduler and kube-controller-manager: who led when."""
+    from k8sbook.textbook import figures
+
+    f = result.facts
+    end = result.cluster.clock.now()
+    t0 = f["killed_at"]
+    spans: list[tuple[str, float, float, str, str]] = []
+    points: list[tuple[str, float, str]] = []
+    lanes = []
+    for comp, short in (("kube-scheduler", "scheduler"), ("kube-controller-manager", "kcm")):
+        old = f["holders_before"][comp].split("_")[0]
+        new = f["holders_after"][comp].split("_")[0]
+        took = f["took_over_at"][comp]
+        lanes += [f"{short} {old}", f"{short} {new}"]
+        spans += [(f"{short} {old}", 0.0, t0, "leader", "#326ce5"),
+                  (f"{short} {old}", t0, end, "killed", "#c0392b"),
+                  (f"{short} {new}", 0.0, took, "candidate", "#999999"),
+                  (f"{short} {new}", took, end, "leader", "#326ce5")]
+        points.append((f"{short} {new}", took, f"Lease taken after {took - t0:g} s"))
+    return figures.timeline(lanes, spans, points, width=11.0,
+                            title="Both leaders killed: the Leases change hands")
