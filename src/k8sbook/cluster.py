@@ -123,6 +123,9 @@ class Cluster:
         self.etcd_cluster: EtcdCluster | None = None
         self.load_balancer: LoadBalancer | None = None
         if control_plane_nodes > 1:
+            if etcd is not None:
+                raise ValueError("control_plane_nodes > 1 runs its own etcd cluster: "
+                                 "give no etcd")
             self._highly_available(control_plane_nodes, start, trace_bootstrap)
             return
         if callable(etcd):  # a factory, e.g. etcd_server.connect(endpoint): it needs the clock
