@@ -22,6 +22,14 @@ failure is not an API error, so ``ErrorToAPIStatus`` turns it into a 500 with no
 etcd's own message (``etcdserver: request timed out``). A member the network cannot reach
 (down, partitioned) gives the same answer: clientv3 retries until the request's deadline and
 reports the timeout.
+
+With several ``--etcd-servers`` (a cluster: :mod:`k8sbook.storage.etcd_cluster`) the client
+keeps to one endpoint and moves to the next when a call cannot be made there, or when a read
+(safe to repeat) times out there; a write that timed out is not retried (clientv3's retry
+interceptor repeats only what is safe). Simplified: clientv3 3.4+ spreads calls round-robin
+over the endpoints it is connected to; keeping to one makes the trace readable. Watches run on
+a stream to one member and are reopened on the next, from the revision after the last one
+received, when that stream breaks.
 """
 
 from __future__ import annotations
