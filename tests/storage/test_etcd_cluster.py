@@ -141,3 +141,56 @@ def test_the_storage_client_fails_over_and_its_watch_resumes_without_gaps(
     with pytest.raises(StatusError) as err:
         storage.create("/registry/c", {"metadata": {"name": "c"}})
     assert err.value.code == 500 and "etcdserver: request timed out" in str(err.value.status)
+
+
+def _cluster(names: list[str]) -> EtcdCluster:
+    clock = Clock()
+    hosts = [f"192.168.0.{i + 2}" for i in range(len(names))]
+    cluster = EtcdCluster(Network(clock, Trace()), clock, random.Random(1), names, hosts)
+    cluster.start()
+    cluster.wait_for_leader()
+    return cluster
+
+
+def test_five_members_tolerate_two_failures_not_three() -> None:
+    etcd = _cluster([f"m{i}" for i in range(1, 6)])
+    leader = etcd.leader()
+    assert leader is not None
+    down = [m for m in etcd.members.values() if m is not leader]
+    for member in down[:2]:
+        member.stop()
+    assert call(leader, "put", "/k", "1")
+    down[2].stop()
+    with pytest.raises(UnavailableError):
+        call(leader, "put", "/k", "2")
+
+
+def test_two_members_tolerate_no_failure() -> None:
+    etcd = _cluster(["m1", "m2"])
+    leader = etcd.leader()
+    assert leader is not None and etcd.quorum == 2
+    next(m for m in etcd.members.values() if m is not leader).stop()
+    with pytest.raises(UnavailableError):
+        call(leader, "put", "/k", "1")
+
+
+def test_a_cut_off_follower_rejoins_with_a_higher_term_and_forces_an_election(
+        etcd: EtcdCluster) -> None:
+    """Without pre-vote (etcd 3.4's default), as chapter 14's exercise 3 says."""
+    leader = etcd.leader()
+    assert leader is not None
+    follower = followers(etcd)[0]
+    for other in etcd.members.values():
+        if other is not follower:
+            follower.network.partition(follower.instance, other.instance)
+    etcd.clock.run_for(5)
+    assert etcd.leader() is leader  # the majority did not need an election
+    term, cut_off_term = leader.raft.term, follower.raft.term
+    assert cut_off_term > term
+    follower.network.heal()
+    healed = etcd.clock.now()
+    etcd.clock.run_for(3)
+    new = etcd.wait_for_leader()
+    assert new.raft.term > cut_off_term > term  # an election the cluster did not need
+    assert any(t >= healed and state == "StateFollower"
+               for t, _term, state, _lead in leader.raft.history)  # the leader stepped down
