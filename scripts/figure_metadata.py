@@ -219,6 +219,37 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          ("Sequence diagram: kubectl GETs pods/log; kube-apiserver reads the pod from etcd and "
          "calls the kubelet, which returns the log.")),
     ],
+    "14-more-than-one-of-everything": [
+        ("write.messages,", "fig-ha-write",
+         ("One write on a three-member etcd cluster: the member kube-apiserver dials forwards "
+          "it to the leader, which replicates it to both followers before the answer."),
+         ("Sequence diagram: kubectl creates a Pod through kube-apiserver on cp-1; its etcd "
+          "member forwards the proposal to the leader, which sends MsgApp to both followers, "
+          "then the commit index, before the Txn is answered.")),
+        ("ha.raft_states_timeline(", "fig-ha-leader-loss",
+         ("The etcd leader stops: the followers keep following it until their election "
+          "timeouts run out, then one of them wins an election in term 2."),
+         ("Timeline of three etcd members' Raft states: all followers, one becomes leader in "
+          "term 1 and later stops; after an election timeout another becomes leader in "
+          "term 2.")),
+        ("fold=quiet", "fig-ha-partition",
+         ("A partition cuts the leader off from its two peers: its heartbeats are lost, the "
+          "others elect a new leader, and after the heal the old leader follows it."),
+         ("Sequence diagram between three etcd members: heartbeats from the cut-off leader are "
+          "lost, a vote request is granted by the third member, the new leader appends, and "
+          "after the heal it catches the old leader up.")),
+        ("ha.apiserver_timeline(", "fig-ha-apiserver",
+         ("A kube-apiserver dies: the informer reconnects through the load balancer at once, "
+          "the balancer marks the backend down after two checks, the endpoints drop it after "
+          "its masterlease expires."),
+         ("Timeline with lanes for the dead apiserver, the load balancer, the kubernetes "
+          "endpoints and an informer's back-off and new watch.")),
+        ("ha.leases_timeline(", "fig-ha-leases",
+         ("The leading kube-scheduler and kube-controller-manager are killed; each standby "
+          "takes the Lease after the lease duration, never overlapping."),
+         ("Timeline with two lanes per component: the killed leader and the standby, which "
+          "becomes leader about 16 seconds later.")),
+    ],
     "a2-real-etcd": [
         ("key_messages(real)", "fig-real-etcd",
          "The scenario on a real etcd: the same requests as on the model, as etcd sees them.",

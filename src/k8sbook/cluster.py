@@ -32,6 +32,8 @@ from k8sbook.apiserver.authentication import (
     service_account_user,
 )
 from k8sbook.apiserver.server import LOOPBACK_USER, APIServer
+from k8sbook.client.address import Address
+from k8sbook.client.loadbalancer import LoadBalancer
 from k8sbook.client.network import Network
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.cloud import Interface as CloudProvider
@@ -57,7 +59,12 @@ NODE_CIDR_MASK = 24
 NODE_NETWORK_FIRST = 10
 from k8sbook.storage import etcd3
 from k8sbook.storage.etcd import Etcd, MemoryEtcd
+from k8sbook.storage.etcd_cluster import EtcdCluster
 from k8sbook.storage.etcd_server import store_from_env
+
+#: the control-plane endpoint of a highly available cluster (kubeadm's
+#: ``controlPlaneEndpoint``): the load balancer's address
+LOAD_BALANCER = Address.tcp("192.168.0.100", 6443)
 
 #: The identity each component authenticates as when no credentials are given.
 DEFAULT_IDENTITIES: dict[str, ClientCertificate] = {
@@ -101,7 +108,10 @@ class Cluster:
     """Build with ``Cluster(seed=0)``; get components' clients with :meth:`client`."""
 
     def __init__(self, seed: int = 0, *, etcd: Etcd | Callable[[Clock], Etcd] | None = None,
-                 trace_bootstrap: bool = False, start: bool = True) -> None:
+                 trace_bootstrap: bool = False, start: bool = True,
+                 control_plane_nodes: int = 1) -> None:
+        """``control_plane_nodes=3`` (or 5) builds kubeadm's highly available, stacked-etcd
+        topology instead of one control-plane node: see :meth:`_highly_available`."""
         self.seed = seed
         self.clock = Clock()
         self.ids = IdGenerator(seed)
@@ -109,6 +119,15 @@ class Cluster:
         #: the one network every connection in the cluster is dialled through
         self.network = Network(self.clock, self.trace)
         self.ipam = NodeIPAM()
+        #: the etcd cluster and every kube-apiserver (with one node: None and [apiserver])
+        self.etcd_cluster: EtcdCluster | None = None
+        self.load_balancer: LoadBalancer | None = None
+        if control_plane_nodes > 1:
+            if etcd is not None:
+                raise ValueError("control_plane_nodes > 1 runs its own etcd cluster: "
+                                 "give no etcd")
+            self._highly_available(control_plane_nodes, start, trace_bootstrap)
+            return
         if callable(etcd):  # a factory, e.g. etcd_server.connect(endpoint): it needs the clock
             etcd = etcd(self.clock)
         if etcd is None:  # $K8SBOOK_ETCD names a real etcd; otherwise the embedded store
@@ -117,11 +136,45 @@ class Cluster:
         self.etcd: Etcd = etcd if etcd is not None else MemoryEtcd(self.clock)
         etcd3.serve(self.network, self.etcd)
         self.apiserver = APIServer(self.clock, self.ids, self.network, seed=seed)
+        self.apiservers = [self.apiserver]
         #: the running components by instance name, for observers and ``k8sbook serve``
         self.components: dict[str, object] = {}
         if start:
             self.trace.enabled = trace_bootstrap
             self.apiserver.start()
+            self._kubeadm_objects()
+            self.trace.enabled = True
+
+    def _highly_available(self, nodes: int, start: bool, trace_bootstrap: bool) -> None:
+        """kubeadm's stacked topology (https://kubernetes.io/docs/setup/production-environment/
+        tools/kubeadm/ha-topology/): control-plane nodes ``cp-1`` ... on 192.168.0.2 ...,
+        each with an etcd member and a kube-apiserver (``--etcd-servers`` lists its local
+        member first, then the others), behind a load balancer on :data:`LOAD_BALANCER` that
+        every client dials; the apiservers publish identity Leases and reconcile the
+        ``kubernetes`` endpoints (``--endpoint-reconciler-type=lease``)."""
+        names = [f"cp-{i + 1}" for i in range(nodes)]
+        hosts = [f"192.168.0.{i + 2}" for i in range(nodes)]
+        self.etcd_cluster = EtcdCluster(self.network, self.clock,
+                                        random.Random(f"{self.seed}/etcd"), names, hosts)
+        self.etcd = self.etcd_cluster.members[names[0]].store
+        self.apiservers = []
+        for i, (name, host) in enumerate(zip(names, hosts, strict=True)):
+            endpoints = self.etcd_cluster.endpoints
+            self.apiservers.append(APIServer(
+                self.clock, self.ids, self.network, advertise_address=host, seed=self.seed,
+                etcd_servers=[endpoints[i], *endpoints[:i], *endpoints[i + 1:]],
+                instance=f"kube-apiserver/{name}", hostname=name,
+                endpoint_reconciler_type="lease", identity_lease=True))
+        self.apiserver = self.apiservers[0]
+        self.components = {}
+        self.load_balancer = LoadBalancer(self.network, self.clock, LOAD_BALANCER,
+                                          [a.address for a in self.apiservers])
+        if start:
+            self.trace.enabled = trace_bootstrap
+            self.etcd_cluster.start()
+            self.etcd_cluster.wait_for_leader()
+            for apiserver in self.apiservers:
+                apiserver.start()
             self._kubeadm_objects()
             self.trace.enabled = True
 
@@ -153,7 +206,8 @@ class Cluster:
     def client(self, instance: str, credentials: Credentials | None = None) -> Client:
         """A client for ``instance`` (``kube-scheduler``, ``kubelet/node-a`` ...)."""
         creds = credentials if credentials is not None else self.credentials_for(instance)
-        return Client(instance, creds, network=self.network, server=self.apiserver.address,
+        server = LOAD_BALANCER if self.load_balancer is not None else self.apiserver.address
+        return Client(instance, creds, network=self.network, server=server,
                       clock=self.clock, jitter=self.ids.random)
 
     def service_account_client(self, instance: str, namespace: str, name: str,
@@ -183,7 +237,8 @@ class Cluster:
                                                      name, user=LOOPBACK_USER))
             uid = (resp.body or {}).get("metadata", {}).get("uid", "")
         token = f"sa-token/{namespace}/{name}/{uid}"
-        self.apiserver.authn.add_token(token, service_account_user(namespace, name, uid))
+        for apiserver in self.apiservers:
+            apiserver.authn.add_token(token, service_account_user(namespace, name, uid))
         return self.client(instance, BearerToken(token))
 
     def admin(self) -> Client:

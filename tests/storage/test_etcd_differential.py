@@ -597,6 +597,8 @@ def test_every_scenario_runs_unchanged_on_real_etcd(name: str, fresh_etcd: EtcdS
     by ``$K8SBOOK_ETCD``: the same trace and the same facts as on the embedded store."""
     from k8sbook.textbook.scenarios import run
 
+    if name.startswith("ha-"):
+        pytest.skip("builds its own etcd cluster: see test_etcd_cluster_real.py")
     if name not in EVERY_RUN and os.environ.get("K8SBOOK_ETCD_ALL") != "1":
         pytest.skip("only the quick scenarios run by default; K8SBOOK_ETCD_ALL=1 runs them all")
     embedded = run(name, seed=0)

@@ -16,7 +16,7 @@ with errors as ``Status`` bodies, which is what an HTTP front end needs to serve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from k8sbook.api.request import Request, Response, UserInfo
@@ -64,15 +64,28 @@ class APIServer(Store, PodSubresources):
 
     def __init__(self, clock: Clock, ids: IdGenerator, network: Network, *,
                  advertise_address: str = ADVERTISE_ADDRESS, secure_port: int = SECURE_PORT,
-                 etcd_servers: Address = ETCD_ADDRESS,
-                 authorizers: list[Authorizer] | None = None, seed: int = 0) -> None:
+                 etcd_servers: Address | Sequence[Address] = ETCD_ADDRESS,
+                 authorizers: list[Authorizer] | None = None, seed: int = 0,
+                 instance: str = "kube-apiserver", hostname: str = "control-plane",
+                 endpoint_reconciler_type: str = "none", identity_lease: bool = False) -> None:
         self.clock = clock
         self.ids = ids
         self.network = network
         self.trace = network.trace
         #: where it serves (``--advertise-address``, ``--secure-port``)
         self.address = Address.tcp(advertise_address, secure_port)
-        self.storage = Storage(network, clock, etcd_servers)
+        #: the instance name it listens and dials etcd as (``kube-apiserver/cp-2`` with several)
+        self.instance = instance
+        self.storage = Storage(network, clock, etcd_servers, client=instance)
+        #: post-start controllers of a highly available control plane (off for one
+        #: apiserver: see :mod:`k8sbook.apiserver.reconcilers`, :mod:`~.identity`)
+        from k8sbook.apiserver.identity import IdentityLease
+        from k8sbook.apiserver.reconcilers import LeaseEndpointReconciler
+        self.identity = IdentityLease(self.handle, clock, hostname, ids.uid()) \
+            if identity_lease else None
+        self.endpoint_reconciler = LeaseEndpointReconciler(
+            self.storage, self.handle, clock, advertise_address, secure_port) \
+            if endpoint_reconciler_type == "lease" else None
         self.authn = Authenticator()
         self.caches: dict[str, WatchCache] = {}
         self.ips = registry.IPAllocator(seed)
@@ -141,7 +154,21 @@ class APIServer(Store, PodSubresources):
                          "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443,
                                                               "targetPort": 6443}]}})
         self.storage.start_compactor(on_compact=self._on_compact)
-        self.network.listen(self.address, "kube-apiserver", self.serve, protocol="HTTPS")
+        self.network.listen(self.address, self.instance, self.serve, protocol="HTTPS")
+        for controller in (self.identity, self.endpoint_reconciler):
+            if controller is not None:
+                controller.start()
+
+    def stop(self) -> None:
+        """The process dies: the port closes, open connections (watches) break, its
+        controllers and etcd watches end. What it wrote to etcd stays (its leases expire)."""
+        self.network.close(self.address)
+        for conn in self.network.connections(self.instance):
+            conn.cut()
+        for controller in (self.identity, self.endpoint_reconciler):
+            if controller is not None:
+                controller.stop()
+        self.storage.close()
 
     def serve(self, request: Any) -> Response:
         """The secure port's handler: a request, or a watch's ``((request, on_event),

@@ -74,6 +74,8 @@ class Network:
         self._listeners: dict[Address, Listener] = {}
         self._hosts: dict[str, str] = {}
         self._translators: dict[str, Translator] = {}
+        #: virtual IPs a load balancer answers on: address -> pick(src) -> a backend
+        self._vips: dict[Address, Callable[[str], Translation]] = {}
         # faults
         self._isolated: set[str] = set()
         self._partitions: set[frozenset[str]] = set()
@@ -136,6 +138,13 @@ class Network:
             self._translators.pop(node, None)
         else:
             self._translators[node] = translate
+
+    def set_vip(self, address: Address, pick: Callable[[str], Translation] | None) -> None:
+        """A load balancer's address: each dial to it goes where ``pick(src)`` says."""
+        if pick is None:
+            self._vips.pop(address, None)
+        else:
+            self._vips[address] = pick
 
     # -- faults ----------------------------------------------------------------------------
     def isolate(self, who: str) -> None:
@@ -287,6 +296,8 @@ class Network:
                 raise DialError("no such host", address,
                                 f"dial {address.transport}: lookup {host}: no such host")
             address = address.with_host(ip)
+        if address in self._vips:
+            return self._vips[address](src)
         if via is not None:
             translate = self._translators.get(via)
             if translate is not None:

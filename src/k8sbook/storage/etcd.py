@@ -16,7 +16,8 @@ start every lease gets its whole TTL again, as etcd's lessor does when the membe
 RemainingTTL()``, the remaining TTL being the granted one unless lease checkpoints were
 persisted; ``extend`` is the election timeout, which the model leaves out).
 
-Deliberate simplifications, said out loud: one member (no Raft, no peers), string values, one
+Deliberate simplifications, said out loud: one member (the Raft cluster that replicates it is
+:mod:`k8sbook.storage.etcd_cluster`), string values, one
 revision per transaction (etcd numbers the operations inside one revision with sub-revisions;
 here they keep their order within the revision), and watch callbacks run synchronously right
 after the commit that caused them (etcd's watch stream delivers them asynchronously).
@@ -55,25 +56,9 @@ from k8sbook.storage.etcd_api import (
 )
 
 __all__ = [
-    "CompactedError",
-    "Compare",
-    "DeleteRange",
-    "Etcd",
-    "EtcdError",
-    "Event",
-    "FutureRevisionError",
-    "KeyValue",
-    "LeaseNotFoundError",
-    "MemoryEtcd",
-    "Op",
-    "Put",
-    "Range",
-    "RangeResponse",
-    "TxnResponse",
-    "UnavailableError",
-    "WatchHandle",
-    "by_revision",
-    "in_range",
+    "CompactedError", "Compare", "DeleteRange", "Etcd", "EtcdError", "Event",
+    "FutureRevisionError", "KeyValue", "LeaseNotFoundError", "MemoryEtcd", "Op", "Put", "Range",
+    "RangeResponse", "TxnResponse", "UnavailableError", "WatchHandle", "by_revision", "in_range",
     "prefix_end",
 ]
 
@@ -104,6 +89,10 @@ class MemoryEtcd:
         self._leases: dict[int, _Lease] = {}
         self._next_lease = 0x694D71DDACFDA201  # etcd lease ids are 64-bit; any start will do
         self.running = True
+        #: the lessor is primary (expires leases) only on the Raft leader; ``on_expire`` set,
+        #: an expiry is proposed (``LeaseRevoke`` through Raft) instead of applied here
+        self.lessor_primary = True
+        self.on_expire: Callable[[int], None] | None = None
 
     # -- the member's process --------------------------------------------------------------
     def stop(self) -> None:
@@ -335,15 +324,32 @@ class MemoryEtcd:
         self._arm(lease)
         return lease_id
 
+    def promote(self, extend: float = 0.0) -> None:
+        """``lessor.Promote``: this member became leader; every lease gets ``extend`` + TTL."""
+        self.lessor_primary = True
+        for lease in self._leases.values():
+            lease.expires_at = self.clock.now() + extend + lease.ttl
+            self._arm(lease)
+
+    def demote(self) -> None:
+        """``lessor.Demote``: no longer leader, so no lease expires here."""
+        self.lessor_primary = False
+        for lease in self._leases.values():
+            if lease.timer:
+                lease.timer.cancel()
+                lease.timer = None
+
     def _arm(self, lease: _Lease) -> None:
         if lease.timer:
             lease.timer.cancel()
+        if not self.lessor_primary:
+            return
         lease.timer = self.clock.call_at(lease.expires_at, lambda: self._expire(lease.id),
                                          label=f"etcd lease {lease.id:x} expiry")
 
     def _expire(self, lease_id: int) -> None:
         if lease_id in self._leases:
-            self.lease_revoke(lease_id)
+            (self.on_expire or self.lease_revoke)(lease_id)
 
     def lease_revoke(self, lease_id: int) -> None:
         """Revoke a lease, deleting its keys in one revision."""

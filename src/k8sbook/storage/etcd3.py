@@ -22,16 +22,24 @@ failure is not an API error, so ``ErrorToAPIStatus`` turns it into a 500 with no
 etcd's own message (``etcdserver: request timed out``). A member the network cannot reach
 (down, partitioned) gives the same answer: clientv3 retries until the request's deadline and
 reports the timeout.
+
+With several ``--etcd-servers`` (a cluster: :mod:`k8sbook.storage.etcd_cluster`) the client
+keeps to one endpoint and moves to the next when a call cannot be made there, or when a read
+(safe to repeat) times out there; a write that timed out is not retried (clientv3's retry
+interceptor repeats only what is safe). Simplified: clientv3 3.4+ spreads calls round-robin
+over the endpoints it is connected to; keeping to one makes the trace readable. Watches run on
+a stream to one member and are reopened on the next, from the revision after the last one
+received, when that stream breaks.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from k8sbook.client.network import Address, DialError, Network
+from k8sbook.client.network import Address, Connection, DialError, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError, resource_expired, unknown_error
 from k8sbook.storage import etcd as etcdapi
@@ -94,10 +102,14 @@ def decode(kv: etcdapi.KeyValue) -> dict[str, Any]:
 class Storage:
     """The apiserver's etcd client: calls dialled through the network to the member."""
 
-    def __init__(self, network: Network, clock: Clock, address: Address = ETCD_ADDRESS,
+    def __init__(self, network: Network, clock: Clock,
+                 address: Address | Sequence[Address] = ETCD_ADDRESS,
                  client: str = "kube-apiserver") -> None:
         self.network = network
-        self.address = address
+        #: ``--etcd-servers``; with several, the client balancer keeps to one endpoint until a
+        #: call to it cannot be made (or a read times out there), then moves to the next
+        self.endpoints = [address] if isinstance(address, Address) else list(address)
+        self.address = self.endpoints[0]
         self.client = client
         self.clock = clock
         #: etcd's revision as the last response header (or watch event) told it
@@ -106,6 +118,8 @@ class Storage:
         self.compacted = 0
         self._compact_version = 0
         self._compact_candidate = 0
+        self.closed = False
+        self._watches: list[etcdapi.WatchHandle] = []
 
     def _call(self, verb: str, key: str, method: str, args: tuple[Any, ...],
               result: Callable[[Any], str], **kwargs: Any) -> Any:
@@ -114,21 +128,32 @@ class Storage:
                 return "compacted"
             return err.cause if isinstance(err, UnavailableError) else str(err)
 
-        try:
-            out = self.network.dial(self.client, self.address, (method, args, kwargs),
-                                    protocol=PROTOCOL, verb=verb, resource=key,
-                                    result=result, error=failed)
-        except CompactedError as err:
-            raise resource_expired("The resourceVersion for the provided list is too old.") \
-                from err
-        except DialError as err:
-            raise unknown_error(str(UnavailableError())) from err
-        except EtcdError as err:
-            raise unknown_error(str(err)) from err
+        for attempt in range(len(self.endpoints)):
+            try:
+                out = self.network.dial(self.client, self.address, (method, args, kwargs),
+                                        protocol=PROTOCOL, verb=verb, resource=key,
+                                        result=result, error=failed)
+                break
+            except CompactedError as err:
+                raise resource_expired("The resourceVersion for the provided list is too "
+                                       "old.") from err
+            except (DialError, EtcdError) as err:
+                # clientv3 retries on another endpoint when the call never reached a member,
+                # and a read (safe to repeat) that timed out
+                retry = isinstance(err, DialError) or (
+                    isinstance(err, UnavailableError) and method == "range")
+                if not retry or attempt == len(self.endpoints) - 1:
+                    text = str(UnavailableError()) if isinstance(err, DialError) else str(err)
+                    raise unknown_error(text) from err
+                self._next_endpoint()
         rev = getattr(out, "revision", 0)
         if isinstance(rev, int) and rev > self.revision:
             self.revision = rev
         return out
+
+    def _next_endpoint(self) -> None:
+        i = self.endpoints.index(self.address)
+        self.address = self.endpoints[(i + 1) % len(self.endpoints)]
 
     # -- reads -----------------------------------------------------------------------------
     def get(self, key: str) -> dict[str, Any] | None:
@@ -159,13 +184,18 @@ class Storage:
         return {**json.loads(value), "metadata": {**json.loads(value)["metadata"],
                                                   "resourceVersion": str(resp.revision)}}
 
-    def update(self, key: str, obj: dict[str, Any], expected_mod_revision: int) -> \
-            dict[str, Any] | None:
-        """Compare-and-swap: write only if the key is still at ``expected_mod_revision``."""
+    def update(self, key: str, obj: dict[str, Any], expected_mod_revision: int,
+               lease_ttl: int = 0) -> dict[str, Any] | None:
+        """Compare-and-swap: write only if the key is still at ``expected_mod_revision``
+        (with a new lease of ``lease_ttl`` seconds, if given: an update with a TTL)."""
         value = encode(obj)
+        lease = 0
+        if lease_ttl:
+            lease = self._call("LeaseGrant", key, "lease_grant", (lease_ttl,),
+                               lambda lid: f"ttl {lease_ttl}s")
         resp = self._call("Txn", key, "txn",
-                          ([Compare(key, "MOD", "=", expected_mod_revision)], [Put(key, value)],
-                           []),
+                          ([Compare(key, "MOD", "=", expected_mod_revision)],
+                           [Put(key, value, lease)], []),
                           lambda r: f"rev {r.revision}" if r.succeeded else "compare failed")
         if not resp.succeeded:
             return None
@@ -189,15 +219,86 @@ class Storage:
                 self.revision = max(self.revision, ev.kv.mod_revision)
             callback(events)
 
-        return self._call("Watch", prefix, "watch",
-                          (prefix, etcdapi.prefix_end(prefix), start_revision, on_events),
-                          lambda h: f"from rev {start_revision}")
+        if len(self.endpoints) == 1:
+            handle: etcdapi.WatchHandle = self._call(
+                "Watch", prefix, "watch",
+                (prefix, etcdapi.prefix_end(prefix), start_revision, on_events),
+                lambda h: f"from rev {start_revision}")
+        else:
+            handle = self._resumable_watch(prefix, start_revision, on_events)
+        self._watches.append(handle)
+        return handle
+
+    def _resumable_watch(self, prefix: str, start_revision: int,
+                         callback: Callable[[builtins.list[etcdapi.Event]], None]) -> \
+            etcdapi.WatchHandle:
+        """A watch on one member's stream that, when the stream breaks (the member stopped,
+        or ended it for want of a leader), reopens on the next endpoint from the revision after
+        the last one received, as clientv3's watcher does."""
+        last = [start_revision - 1]
+        current: list[tuple[Connection, etcdapi.WatchHandle] | None] = [None]
+
+        def on_events(events: builtins.list[etcdapi.Event]) -> None:
+            last[0] = max(last[0], *(ev.kv.mod_revision for ev in events))
+            callback(events)
+
+        def cancel(_id: int) -> None:
+            if current[0] is not None:
+                conn, inner = current[0]
+                current[0] = None
+                inner.cancel()
+                conn.close()
+
+        handle = etcdapi.WatchHandle(0, prefix, etcdapi.prefix_end(prefix), callback,
+                                     on_cancel=cancel)
+
+        def describe(reply: Any) -> str:
+            return str(reply) if isinstance(reply, EtcdError) else f"from rev {last[0] + 1}"
+
+        def reopen(after: Address | None) -> None:
+            if handle.cancelled:
+                return
+            start = 0 if after is None else self.endpoints.index(after) + 1
+            for k in range(len(self.endpoints)):
+                address = self.endpoints[(start + k) % len(self.endpoints)]
+                try:
+                    conn, inner = self.network.open(
+                        self.client, address,
+                        ("watch", (prefix, etcdapi.prefix_end(prefix), last[0] + 1, on_events),
+                         {}),
+                        protocol=PROTOCOL, verb="Watch", resource=prefix, result=describe)
+                except DialError:
+                    continue
+                if isinstance(inner, EtcdError):  # refused: etcdserver: no leader
+                    conn.close()
+                    continue
+                conn.on_break = lambda at=address: broken(at)
+                current[0] = (conn, inner)
+                return
+            self.clock.call_later(1.0, lambda: reopen(after), label="etcd watch reopen")
+
+        def broken(at: Address) -> None:
+            current[0] = None
+            if not handle.cancelled:
+                self.clock.call_soon(lambda: reopen(at), label="etcd watch reopen")
+
+        reopen(None)
+        return handle
+
+    def close(self) -> None:
+        """The apiserver process ended: its watches end and its compactor stops."""
+        self.closed = True
+        for handle in self._watches:
+            handle.cancel()
+        self._watches.clear()
 
     # -- compaction ------------------------------------------------------------------------
     def start_compactor(self, interval: float = COMPACTION_INTERVAL,
                         on_compact: Callable[[int], None] | None = None) -> None:
         """Every ``interval``, compact to the revision seen one interval earlier."""
         def tick() -> None:
+            if self.closed:
+                return
             try:
                 self.compact_once(on_compact)
             except StatusError:

@@ -40,8 +40,9 @@ class UnavailableError(EtcdError):
     kube-apiserver passes on (``etcdserver: request timed out``); ``cause`` is what happened
     on the wire, for the trace (``connection refused`` when the process is not running)."""
 
-    def __init__(self, cause: str = "connection refused") -> None:
-        super().__init__("etcdserver: request timed out")
+    def __init__(self, cause: str = "connection refused",
+                 message: str = "etcdserver: request timed out") -> None:
+        super().__init__(message)
         self.cause = cause
 
 

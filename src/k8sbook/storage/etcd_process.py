@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Self
+from typing import Any, Self
 
 from k8sbook.core.clock import Clock
 from k8sbook.storage.etcd_client import RealEtcd
@@ -58,7 +59,8 @@ class EtcdServer:
     it and deletes the directory. :meth:`store` connects a :class:`RealEtcd` to it.
     """
 
-    def __init__(self, binary: str | None = None, name: str = "k8sbook") -> None:
+    def __init__(self, binary: str | None = None, name: str = "k8sbook",
+                 workdir: str | None = None) -> None:
         found = binary or etcd_binary()
         if found is None:
             raise FileNotFoundError(
@@ -68,7 +70,10 @@ class EtcdServer:
         self.name = name
         base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) \
             else None
-        self.workdir = tempfile.mkdtemp(prefix="k8sbook-etcd-", dir=base)
+        self.workdir = workdir or tempfile.mkdtemp(prefix="k8sbook-etcd-", dir=base)
+        os.makedirs(self.workdir, exist_ok=True)
+        #: ``--initial-cluster`` (``name=peerURL,...``); None: this member alone
+        self.initial_cluster: str | None = None
         self.client_port = _free_port()
         self.peer_port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -82,14 +87,14 @@ class EtcdServer:
     def data_dir(self) -> str:
         return os.path.join(self.workdir, "data")
 
-    def start(self, timeout: float = 15.0) -> Self:
+    def start(self, timeout: float = 15.0, wait: bool = True) -> Self:
         if self.process is not None and self.process.poll() is None:
             return self
         peer = f"http://127.0.0.1:{self.peer_port}"
         args = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
                 "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"{self.name}={peer}",
+                "--initial-cluster", self.initial_cluster or f"{self.name}={peer}",
                 "--initial-cluster-state", "new", "--log-level", "warn",
                 # one member on loopback: short raft timers, so that after a restart it elects
                 # itself leader in a tenth of a second instead of a second or two
@@ -101,6 +106,10 @@ class EtcdServer:
         if not self._atexit:
             atexit.register(self.close)
             self._atexit = True
+        return self.wait_healthy(timeout) if wait else self
+
+    def wait_healthy(self, timeout: float = 15.0) -> Self:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -135,6 +144,14 @@ class EtcdServer:
                 self.process.wait()
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the member dies at once (a stop with SIGTERM lets a leader hand its
+        leadership to a peer first, ``TransferLeadership``)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
     def restart(self) -> EtcdServer:
         self.stop()
         return self.start()
@@ -150,6 +167,96 @@ class EtcdServer:
 
     def close(self) -> None:
         self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EtcdServers:
+    """Three (or five) etcd members on loopback forming one cluster, each a :class:`EtcdServer`
+    (its own ports and data directory), started together (a member becomes healthy only once a
+    quorum has started). ``endpoint``, ``store``, ``stop``/``start``/``restart``/``reset`` act on
+    the whole cluster, as :class:`EtcdServer` does on one member; :attr:`members` by name."""
+
+    def __init__(self, size: int = 3, binary: str | None = None) -> None:
+        base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) \
+            else None
+        self.workdir = tempfile.mkdtemp(prefix="k8sbook-etcd-cluster-", dir=base)
+        self.members = {f"cp-{i}": EtcdServer(binary, f"cp-{i}",
+                                              os.path.join(self.workdir, f"cp-{i}"))
+                        for i in range(1, size + 1)}
+        initial = ",".join(f"{n}=http://127.0.0.1:{m.peer_port}" for n, m in self.members.items())
+        for member in self.members.values():
+            member.initial_cluster = initial
+
+    @property
+    def endpoint(self) -> str:
+        """The first member's client URL (what a one-endpoint client dials)."""
+        return next(iter(self.members.values())).endpoint
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members.values()]
+
+    @property
+    def client_port(self) -> int:
+        return next(iter(self.members.values())).client_port
+
+    def start(self, timeout: float = 20.0) -> Self:
+        running = [m for m in self.members.values() if m.process is not None]
+        waiting = [m.start(wait=False) for m in self.members.values() if m not in running]
+        for member in waiting:
+            member.wait_healthy(timeout)
+        return self
+
+    def stop(self) -> None:
+        for member in self.members.values():
+            member.stop()
+
+    def restart(self) -> Self:
+        self.stop()
+        return self.start()
+
+    def reset(self) -> Self:
+        """Every member stopped, its data wiped, all started again: a new cluster."""
+        self.stop()
+        for member in self.members.values():
+            shutil.rmtree(member.data_dir, ignore_errors=True)
+        return self.start()
+
+    def status(self, name: str) -> dict[str, str]:
+        """``Maintenance.Status`` of one member (``header.member_id``, ``leader``, ``raftTerm``)."""
+        member = self.members[name]
+        conn = http.client.HTTPConnection("127.0.0.1", member.client_port, timeout=2.0)
+        conn.request("POST", "/v3/maintenance/status", body="{}")
+        out: dict[str, Any] = json.loads(conn.getresponse().read())
+        conn.close()
+        return {"member_id": out["header"]["member_id"], "leader": out.get("leader", ""),
+                "raft_term": out.get("raftTerm", "")}
+
+    def leader(self) -> str | None:
+        """The name of the member that says it leads, or None."""
+        for name, member in self.members.items():
+            if member.process is None:
+                continue
+            try:
+                st = self.status(name)
+            except OSError:
+                continue
+            if st["member_id"] == st["leader"]:
+                return name
+        return None
+
+    def store(self, clock: Clock) -> RealEtcd:
+        return RealEtcd(self.endpoint, clock)
+
+    def close(self) -> None:
+        for member in self.members.values():
+            member.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Self:
