@@ -26,7 +26,8 @@ class ResourceType:
     #: kinds whose spec changes bump ``metadata.generation``
     tracks_generation: bool = False
     verbs: tuple[str, ...] = field(
-        default=("create", "delete", "get", "list", "patch", "update", "watch"))
+        default=("create", "delete", "deletecollection", "get", "list", "patch", "update",
+                 "watch"))
 
     @property
     def api_version(self) -> str:

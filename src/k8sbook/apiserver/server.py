@@ -31,6 +31,7 @@ from k8sbook.apiserver.admission import (
 )
 from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
+from k8sbook.apiserver.collection import delete_collection
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.impersonation import impersonate
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
@@ -107,6 +108,9 @@ class APIServer(Store, PodSubresources):
         #: pods/proxy (kube-apiserver->pod) and serviceaccounts/token (TokenRequest)
         self.pod_proxy = install_pod_proxy(self)
         self.tokens = install_token(self)
+        from k8sbook.apiserver.scale import install as install_scale
+        #: {deployments,replicasets,statefulsets}/scale (``scale.py``)
+        self.scale = install_scale(self)
         #: API Priority and Fairness (``flowcontrol.py``)
         self.flowcontrol = FlowControl(clock)
         self.started = False
@@ -272,6 +276,7 @@ class APIServer(Store, PodSubresources):
         handler = {
             "get": self.get_resource, "list": self.list_resource, "create": self.create_resource,
             "update": self.update_resource, "patch": self.patch_resource, "delete": self.delete_resource,
+            "deletecollection": lambda rt_, req_, user_: delete_collection(self, rt_, req_, user_),
         }.get(req.verb)
         if req.verb == "watch":
             return self.watch_resource(rt, req, on_event)

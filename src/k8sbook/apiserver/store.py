@@ -22,7 +22,8 @@ from k8sbook.api import decoding, selectors, validation
 from k8sbook.api import patch as patching
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType
-from k8sbook.apiserver import registry
+from k8sbook.apiserver import options, pagination, registry
+from k8sbook.apiserver.dryrun import DryRunStorage
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.status import (
@@ -33,6 +34,7 @@ from k8sbook.core.status import (
     invalid,
     not_found,
     status_object,
+    success_status,
     timeout,
 )
 from k8sbook.storage.cacher import WatchCache
@@ -40,6 +42,10 @@ from k8sbook.storage.etcd3 import Storage
 
 #: kube-apiserver's ``--event-ttl`` default: Events are written with a one-hour etcd lease.
 EVENT_TTL = 3600
+#: kinds whose registry sets ``ReturnDeletedObject: true`` (``pkg/registry/core/{pod,service,
+#: serviceaccount,namespace}/storage``): a DELETE that removes one answers with the object;
+#: for the others ``finalizeDelete`` answers a ``Status`` ``Success`` naming it
+RETURN_DELETED_OBJECT = ("Pod", "Service", "ServiceAccount", "Namespace")
 
 
 class APIServerPart:
@@ -70,6 +76,13 @@ class Store(APIServerPart):
     :meth:`~k8sbook.apiserver.server.APIServer.handle`; :meth:`watch_cache` is a resource's
     cacher.
     """
+
+    def writes(self, req: Request) -> Storage | DryRunStorage:
+        """Where a write goes: etcd, or for ``dryRun=All`` nowhere (:mod:`.dryrun`); checks
+        the write's options first (:mod:`.options`)."""
+        options.check_write_options(req.verb, req.params, req.content_type)
+        return DryRunStorage(self.storage) if options.dry_run(req.verb, req.params) \
+            else self.storage
 
     def watch_cache(self, rt: ResourceType) -> WatchCache:
         """The watch cache (``storage/cacher``) serving ``rt``."""
@@ -105,6 +118,8 @@ class Store(APIServerPart):
         if rv and not rv.isdigit():
             raise bad_request(f"invalid resource version: {rv!r}")
         ns = req.namespace if rt.namespaced else ""
+        if req.params.get("limit") or req.params.get("continue"):
+            return pagination.list_page(self.storage, rt, req, ns, rv, matches)
         if rv == "" or match == "Exact":
             # a consistent read (or a read at one exact revision) goes to etcd
             items, rev = self.storage.list(rt.prefix(ns), int(rv) if match == "Exact" else 0)
@@ -194,38 +209,19 @@ class Store(APIServerPart):
         key = rt.key(req.namespace, meta["name"])
         allocated: list[str] = []
         if rt.kind == "Service":
-            allocated = self._allocate_service(obj)
-        created = self.storage.create(key, obj, EVENT_TTL if rt.kind == "Event" else 0)
+            allocated = registry.allocate_service(self.ips, obj)
+        store = self.writes(req)
+        created = store.create(key, obj, EVENT_TTL if rt.kind == "Event" else 0)
+        if isinstance(store, DryRunStorage):
+            for ip in allocated:
+                self.ips.release(ip)
+            for p in obj["spec"].get("ports", []) if rt.kind == "Service" else []:
+                self.ips.ports.discard(p.get("nodePort"))
         if created is None:
             for ip in allocated:
                 self.ips.release(ip)
             raise StatusError(_already_exists(rt, meta["name"]))
         return Response(201, created)
-
-    def _allocate_service(self, obj: dict[str, Any]) -> list[str]:
-        spec = obj["spec"]
-        if spec.get("type") == "ExternalName" or spec.get("clusterIP") == "None":
-            if spec.get("clusterIP") == "None":
-                spec["clusterIPs"] = ["None"]
-            return []
-        ip = self.ips.allocate(spec.get("clusterIP"))
-        if ip is None:
-            raise invalid("Service", "", obj["metadata"]["name"], [validation.invalid(
-                "spec.clusterIPs", [spec.get("clusterIP")], "failed to allocate IP "
-                f"{spec.get('clusterIP')}: provided IP is already allocated")])
-        spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
-        spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
-        if spec.get("type") in ("NodePort", "LoadBalancer"):
-            for p in spec.get("ports", []):
-                port = self.ips.allocate_port(p.get("nodePort"))
-                if port is None:
-                    self.ips.release(ip)
-                    raise invalid("Service", "", obj["metadata"]["name"], [validation.invalid(
-                        "spec.ports[0].nodePort", p.get("nodePort"),
-                        "provided port is already allocated")])
-                p["nodePort"] = port
-        return [ip]
 
     def _current(self, rt: ResourceType, req: Request) -> dict[str, Any]:
         old = self.storage.get(rt.key(req.namespace, req.name))
@@ -275,8 +271,8 @@ class Store(APIServerPart):
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
                 not meta.get("deletionGracePeriodSeconds"):
             return self._finish_delete(rt, req, obj, old)
-        written = self.storage.update(rt.key(req.namespace, req.name), obj,
-                                      int(old["metadata"]["resourceVersion"]))
+        written = self.writes(req).update(rt.key(req.namespace, req.name), obj,
+                                          int(old["metadata"]["resourceVersion"]))
         if written is None:
             raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
         return Response(200, written)
@@ -310,8 +306,8 @@ class Store(APIServerPart):
                 obj["status"] = {"phase": "Terminating"}
             if grace or obj["metadata"].get("finalizers") or rt.kind == "Namespace":
                 obj["metadata"].pop("resourceVersion", None)
-                written = self.storage.update(rt.key(req.namespace, req.name), obj,
-                                              int(meta["resourceVersion"]))
+                written = self.writes(req).update(rt.key(req.namespace, req.name), obj,
+                                                  int(meta["resourceVersion"]))
                 if written is None:
                     raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
                 return Response(200, written)
@@ -329,11 +325,15 @@ class Store(APIServerPart):
 
     def _finish_delete(self, rt: ResourceType, req: Request, obj: dict[str, Any],
                        old: dict[str, Any]) -> Response:
-        rev = self.storage.delete(rt.key(req.namespace, req.name),
-                                  int(old["metadata"]["resourceVersion"]))
+        store = self.writes(req)
+        rev = store.delete(rt.key(req.namespace, req.name),
+                           int(old["metadata"]["resourceVersion"]))
         if rev is None:
             raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
-        if rt.kind == "Service":
+        if rt.kind not in RETURN_DELETED_OBJECT:
+            return Response(200, success_status(obj["metadata"]["name"], rt.group, rt.plural,
+                                                obj["metadata"].get("uid", "")))
+        if rt.kind == "Service" and isinstance(store, Storage):
             for ip in obj.get("spec", {}).get("clusterIPs", []):
                 self.ips.release(ip)
             for p in obj.get("spec", {}).get("ports", []):

@@ -109,6 +109,32 @@ def drain(h: Handler, length: int) -> bytes:
     return b""
 
 
+def read_chunked(h: Handler) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (RFC 9112 section 7.1: hex size lines, each chunk
+    and its CRLF, a zero-size last chunk, trailer lines until an empty line), as Go's
+    ``net/http`` reads it for the apiserver. Past :data:`MAX_REQUEST_BODY_BYTES` the rest is
+    read and dropped and ``body_length`` records the size, so :func:`read_body` answers 413."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = h.rfile.readline(1 << 16)
+        try:
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            raise StatusError(status_object(400, "BadRequest", "invalid chunked body")) from None
+        if size == 0:
+            while h.rfile.readline(1 << 16).strip():
+                pass  # trailers
+            break
+        chunk = h.rfile.read(size)
+        h.rfile.readline(1 << 16)  # the CRLF after the chunk
+        total += len(chunk)
+        if total <= MAX_REQUEST_BODY_BYTES:
+            parts.append(chunk)
+    h.body_length = total
+    return b"".join(parts) if total <= MAX_REQUEST_BODY_BYTES else b""
+
+
 def send(h: Handler, code: int, data: bytes, ctype: str,
           warnings: list[str] | None = None, retry_after: int | None = None) -> None:
     h.send_response(code)

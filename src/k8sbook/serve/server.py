@@ -101,7 +101,7 @@ from k8sbook.serve.discovery import (
     openapi_v3_root,
     version_info,
 )
-from k8sbook.serve.http import Handler, TLSServer, drain, send, send_json
+from k8sbook.serve.http import Handler, TLSServer, drain, read_chunked, send, send_json
 from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
 from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
 from k8sbook.serve.model_client import authorize_path, call, client_of, open_watch
@@ -231,8 +231,10 @@ class ModelServer:
         except ValueError:
             length = 0
         h.body_length = length
-        h.raw_body = drain(h, length)  # always drain the body
         try:
+            # always drain the body; a chunked one (``Transfer-Encoding: chunked``) by chunks
+            chunked = "chunked" in (h.headers.get("Transfer-Encoding") or "").lower()
+            h.raw_body = read_chunked(h) if chunked else drain(h, length)
             self._serve(h)
         except StatusError as err:
             send_json(h, err.code, err.status)
@@ -289,7 +291,9 @@ class ModelServer:
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
-                                       current=self._current)
+                                       current=self._current,
+                                       dry_run_values=parse_qs(urlsplit(h.path).query).get(
+                                           "dryRun"))
         verb = req.verb
         table = wants_table(h.headers.get("Accept", ""))
         if route.subresource == "log" and verb == "get":
