@@ -284,7 +284,9 @@ def test_kubectl_api_resources_and_get(srv: server.ModelServer, kubectl: Any) ->
     nodes = json.loads(kubectl("get", "nodes", "-o", "json").stdout)
     assert sorted(n["metadata"]["name"] for n in nodes["items"]) == model_names(srv, "nodes")
     ns = yaml.safe_load(kubectl("get", "namespace", "kube-system", "-o", "yaml").stdout)
-    assert ns == model_get(srv, "namespaces", "", "kube-system")
+    held = model_get(srv, "namespaces", "", "kube-system")
+    assert held["metadata"].pop("managedFields")  # kubectl hides them (--show-managed-fields)
+    assert ns == held
     wide = kubectl("get", "services", "-A", "-o", "wide").stdout.splitlines()
     assert wide[0].split() == ["NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP",
                                "PORT(S)", "AGE", "SELECTOR"]

@@ -17,8 +17,9 @@ import random
 from typing import Any
 
 from k8sbook.api import fieldvalidation, validation
+from k8sbook.api.request import Request
 from k8sbook.api.resources import ResourceType
-from k8sbook.core.status import invalid
+from k8sbook.core.status import bad_request, invalid
 
 SERVICE_CIDR = "10.96.0.0/12"  # kubeadm's default --service-cluster-ip-range
 NODE_PORT_RANGE = (30000, 32767)  # --service-node-port-range default
@@ -259,3 +260,29 @@ def allocate_service(ips: IPAllocator, obj: dict[str, Any]) -> list[str]:
                     "provided port is already allocated")])
             p["nodePort"] = port
     return [ip]
+
+
+def keep_allocations(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """ClusterIPs are immutable once allocated; an update that omits them keeps them."""
+    for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+        if k in old.get("spec", {}) and k not in new.get("spec", {}):
+            new["spec"][k] = old["spec"][k]
+
+
+def check_patched_identity(rt: ResourceType, req: Request, obj: dict[str, Any],
+                            old: dict[str, Any]) -> None:
+    """A patch may not move the object: ``checkName`` (``handlers/rest.go``) answers 400 for
+    another name or namespace; ``ValidateObjectMetaUpdate`` 422 for another uid (an absent
+    uid is the old one: ``rest.BeforeUpdate``)."""
+    meta = obj["metadata"]
+    if meta.get("name") != req.name:
+        raise bad_request(f"the name of the object ({meta.get('name') or ''}) does not match "
+                          f"the name on the URL ({req.name})")
+    if rt.namespaced and meta.get("namespace") and meta["namespace"] != req.namespace:
+        raise bad_request(f"the namespace of the object ({meta['namespace']}) does not match "
+                          f"the namespace on the request ({req.namespace})")
+    uid = old["metadata"].get("uid")
+    if meta.get("uid") and meta["uid"] != uid:
+        raise invalid(rt.kind, rt.group, req.name, [validation.invalid(
+            "metadata.uid", meta["uid"], "field is immutable")])
+    meta.setdefault("uid", uid)

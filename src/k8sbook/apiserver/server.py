@@ -159,6 +159,7 @@ class APIServer(Store, PodSubresources):
         rt = _rt_for_kind(obj["kind"])
         resp = self.handle(Request("create", rt.plural, rt.group,
                                    obj["metadata"].get("namespace", ""), body=obj,
+                                   params={"fieldManager": "kube-apiserver"},
                                    user=LOOPBACK_USER))
         if not resp.ok and resp.code != 409:
             raise RuntimeError(f"bootstrap failed: {resp.body}")

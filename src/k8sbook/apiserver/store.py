@@ -22,7 +22,7 @@ from k8sbook.api import decoding, selectors, validation
 from k8sbook.api import patch as patching
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType
-from k8sbook.apiserver import options, pagination, registry
+from k8sbook.apiserver import fieldmanager, options, pagination, registry
 from k8sbook.apiserver.dryrun import DryRunStorage
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
@@ -200,6 +200,13 @@ class Store(APIServerPart):
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = self.ids.generate_name(meta["generateName"])
         registry.apply_defaults(rt.kind, obj)
+        if req.content_type == fieldmanager.APPLY:  # an apply that creates the object
+            obj = fieldmanager.apply(rt, None, obj, req.params.get("fieldManager", ""),
+                                     bool(req.params.get("force")), "", self.clock.timestamp())
+            meta = obj["metadata"]
+        else:
+            fieldmanager.update(rt, None, obj, req.params.get("fieldManager", ""), "",
+                                self.clock.timestamp())
         self.admit("CREATE", rt, req, user, obj, None)
         registry.prepare_for_create(rt, obj)
         self._validate(rt, obj)
@@ -238,12 +245,14 @@ class Store(APIServerPart):
         return self._write_update(rt, req, user, obj)
 
     def patch_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+        if req.content_type == fieldmanager.APPLY:
+            return self._apply(rt, req, user)
         old = self._current(rt, req)
         patched = patching.apply_patch(old, req.body, req.content_type)
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise bad_request("the patch produced an object without metadata")
         decoding.check_patched(patched, rt.api_version, rt.kind)
-        _check_patched_identity(rt, req, patched, old)
+        registry.check_patched_identity(rt, req, patched, old)
         precondition = (req.body or {}).get("metadata", {}).get("resourceVersion") \
             if isinstance(req.body, dict) else None
         if not precondition:
@@ -251,17 +260,38 @@ class Store(APIServerPart):
         registry.apply_defaults(rt.kind, patched)
         return self._write_update(rt, req, user, patched, old)
 
+    def _apply(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+        """Server-side apply (:mod:`k8sbook.apiserver.fieldmanager`)."""
+        options.check_write_options(req.verb, req.params, req.content_type)
+        config = fieldmanager.check_apply_body(rt, req.body)
+        old = self.storage.get(rt.key(req.namespace, req.name))
+        if old is None:
+            return self.create_resource(rt, Request(
+                "create", rt.plural, rt.group, req.namespace, body=config, params=req.params,
+                content_type=req.content_type, user=user), user)
+        registry.check_patched_identity(rt, req, copy.deepcopy(config), old)
+        obj = fieldmanager.apply(rt, old, config, req.params.get("fieldManager", ""),
+                                 bool(req.params.get("force")), req.subresource,
+                                 self.clock.timestamp())
+        obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        registry.apply_defaults(rt.kind, obj)
+        return self._write_update(rt, req, user, obj, old, managed=True)
+
     def _write_update(self, rt: ResourceType, req: Request, user: UserInfo,
-                      obj: dict[str, Any], old: dict[str, Any] | None = None) -> Response:
+                      obj: dict[str, Any], old: dict[str, Any] | None = None, *,
+                      managed: bool = False) -> Response:
         old = old or self._current(rt, req)
         rv = obj["metadata"].get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
+        if not managed:  # the field manager's Update (apply has recorded its own)
+            fieldmanager.update(rt, old, obj, req.params.get("fieldManager", ""),
+                                req.subresource, self.clock.timestamp())
         registry.prepare_for_update(rt, obj, old, req.subresource)
         self.admit("UPDATE", rt, req, user, obj, old)
         self._validate(rt, obj, old)
         if rt.kind == "Service":
-            _keep_allocations(obj, old)
+            registry.keep_allocations(obj, old)
         obj["metadata"].pop("resourceVersion", None)
         unchanged = {**old, "metadata": {k: v for k, v in old["metadata"].items()
                                          if k != "resourceVersion"}}
@@ -354,29 +384,3 @@ def _too_large(rv: str, current: int) -> StatusError:
     err.status["details"]["causes"] = [{"reason": "ResourceVersionTooLarge",
                                         "message": "Too large resource version"}]
     return err
-
-
-def _keep_allocations(new: dict[str, Any], old: dict[str, Any]) -> None:
-    """ClusterIPs are immutable once allocated; an update that omits them keeps them."""
-    for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
-        if k in old.get("spec", {}) and k not in new.get("spec", {}):
-            new["spec"][k] = old["spec"][k]
-
-
-def _check_patched_identity(rt: ResourceType, req: Request, obj: dict[str, Any],
-                            old: dict[str, Any]) -> None:
-    """A patch may not move the object: ``checkName`` (``handlers/rest.go``) answers 400 for
-    another name or namespace; ``ValidateObjectMetaUpdate`` 422 for another uid (an absent
-    uid is the old one: ``rest.BeforeUpdate``)."""
-    meta = obj["metadata"]
-    if meta.get("name") != req.name:
-        raise bad_request(f"the name of the object ({meta.get('name') or ''}) does not match "
-                          f"the name on the URL ({req.name})")
-    if rt.namespaced and meta.get("namespace") and meta["namespace"] != req.namespace:
-        raise bad_request(f"the namespace of the object ({meta['namespace']}) does not match "
-                          f"the namespace on the request ({req.namespace})")
-    uid = old["metadata"].get("uid")
-    if meta.get("uid") and meta["uid"] != uid:
-        raise invalid(rt.kind, rt.group, req.name, [validation.invalid(
-            "metadata.uid", meta["uid"], "field is immutable")])
-    meta.setdefault("uid", uid)

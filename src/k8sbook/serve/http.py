@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+import yaml
+
 from k8sbook.api import decoding
 from k8sbook.api.request import Impersonation
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials
@@ -91,7 +93,17 @@ def read_body(h: Handler) -> Any:
             raise unsupported(PATCH_MEDIA_TYPES)
     elif ctype != "application/json":
         raise unsupported(BODY_MEDIA_TYPES)
+    if ctype == "application/apply-patch+yaml" and not raw.lstrip().startswith(b"{"):
+        return _yaml(raw)  # an applied configuration is YAML (kubectl sends JSON, also YAML)
     return decoding.parse_json(raw)
+
+
+def _yaml(raw: bytes) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise StatusError(status_object(400, "BadRequest", f"error decoding YAML: {err}")) \
+            from None
 
 
 def drain(h: Handler, length: int) -> bytes:
