@@ -35,6 +35,7 @@ from k8sbook.apiserver.collection import delete_collection
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.impersonation import impersonate
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
+from k8sbook.apiserver.options import OPTIONS_KIND, check_write_options
 from k8sbook.apiserver.pod_subresources import PodSubresources
 from k8sbook.apiserver.rbac_escalation import EscalationCheck
 from k8sbook.apiserver.store import Store
@@ -281,6 +282,8 @@ class APIServer(Store, PodSubresources):
         }.get(req.verb)
         if req.verb == "watch":
             return self.watch_resource(rt, req, on_event)
+        if req.verb in OPTIONS_KIND:  # the handlers validate a write's options first
+            check_write_options(req.verb, req.params, req.content_type)
         if handler is None:
             raise method_not_supported(rt.plural, rt.group, req.verb)
         return handler(rt, req, user)

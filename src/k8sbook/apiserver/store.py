@@ -79,8 +79,7 @@ class Store(APIServerPart):
 
     def writes(self, req: Request) -> Storage | DryRunStorage:
         """Where a write goes: etcd, or for ``dryRun=All`` nowhere (:mod:`.dryrun`); checks
-        the write's options first (:mod:`.options`)."""
-        options.check_write_options(req.verb, req.params, req.content_type)
+        the handler checked the options (:mod:`.options`) before."""
         return DryRunStorage(self.storage) if options.dry_run(req.verb, req.params) \
             else self.storage
 
@@ -199,12 +198,13 @@ class Store(APIServerPart):
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = self.ids.generate_name(meta["generateName"])
-        registry.apply_defaults(rt.kind, obj)
         if req.content_type == fieldmanager.APPLY:  # an apply that creates the object
             obj = fieldmanager.apply(rt, None, obj, req.params.get("fieldManager", ""),
                                      bool(req.params.get("force")), "", self.clock.timestamp())
             meta = obj["metadata"]
+            registry.apply_defaults(rt.kind, obj)
         else:
+            registry.apply_defaults(rt.kind, obj)
             fieldmanager.update(rt, None, obj, req.params.get("fieldManager", ""), "",
                                 self.clock.timestamp())
         self.admit("CREATE", rt, req, user, obj, None)
@@ -262,7 +262,6 @@ class Store(APIServerPart):
 
     def _apply(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         """Server-side apply (:mod:`k8sbook.apiserver.fieldmanager`)."""
-        options.check_write_options(req.verb, req.params, req.content_type)
         config = fieldmanager.check_apply_body(rt, req.body)
         old = self.storage.get(rt.key(req.namespace, req.name))
         if old is None:
