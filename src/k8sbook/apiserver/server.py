@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from k8sbook.api import eventsv1
 from k8sbook.api.request import Request, Response, UserInfo
-from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
+from k8sbook.api.resources import CONVERTED, RESOURCES, ResourceType, by_plural
 from k8sbook.apiserver import rbac, registry, webhook
 from k8sbook.apiserver.admission import (
     AdmissionAttributes,
@@ -122,8 +123,9 @@ class APIServer(Store, PodSubresources):
         default RBAC policy, the ``kubernetes`` Service), then the etcd compactor, and listen
         on the secure port."""
         for rt in RESOURCES:
-            if rt.verbs == ("create",):
-                continue  # reviews are evaluated, never stored: no cacher, no etcd watch
+            if rt.verbs == ("create",) or (rt.group, rt.plural) in CONVERTED:
+                continue  # reviews are evaluated, never stored: no cacher, no etcd watch;
+                # a converted group version reads the cacher of the resource it is stored as
             cache = WatchCache(rt, self.storage, self.clock)
             cache.start()
             self.caches[rt.plural if not rt.group else f"{rt.plural}.{rt.group}"] = cache
@@ -264,6 +266,16 @@ class APIServer(Store, PodSubresources):
         if sub and sub not in rt.subresources:
             raise StatusError(status_object(404, "NotFound",
                                             "the server could not find the requested resource"))
+        if (rt.group, rt.plural) == ("events.k8s.io", "events"):  # one storage, two shapes
+            stored = by_plural(CONVERTED[(rt.group, rt.plural)], rt.plural)
+            assert stored is not None
+            try:
+                resp = self._dispatch(stored, eventsv1.core_request(req), user,
+                                      eventsv1.watch_events(on_event))
+            except StatusError as err:
+                raise StatusError(eventsv1.convert_response(Response(err.code, err.status)).body)\
+                    from None
+            return eventsv1.convert_response(resp)
         custom = self.handlers.get((rt.plural, sub))
         if custom is not None:
             return custom(rt, req, user)

@@ -311,7 +311,9 @@ class ModelServer:
                 body_out = printers.table(rt.kind, items, self.cluster.clock,
                                           resource_version=rv if verb == "list" else "",
                                           include_object=query.get("includeObject",
-                                                                   "Metadata"))
+                                                                   "Metadata"),
+                                          list_meta=body_out.get("metadata")
+                                          if verb == "list" else None)
         send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
 
     def _current(self, req: Request) -> dict[str, Any] | None:
