@@ -4,6 +4,7 @@ import pytest
 
 from k8sbook.api import objects
 from k8sbook.api.request import Request
+from k8sbook.apiserver.webhook import WebhookServer, serve_behind_service
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 from tests.helpers import snapshot
@@ -65,3 +66,28 @@ def test_option_errors_are_422_on_the_options_kind():
     assert err.value.status["details"]["causes"][0]["message"] == (
         "Forbidden: may not be specified for non-apply patch")
     assert snapshot(cluster) == before
+
+
+def test_webhooks_see_dry_run_and_those_with_side_effects_refuse_it():
+    cluster = Cluster(seed=1)
+    admin = cluster.admin()
+    server = serve_behind_service(WebhookServer("srv.hooks.svc", lambda r: {
+        "uid": r["uid"], "allowed": True}), admin, cluster.network, "hooks", "srv")
+    hook = {"name": "demo.example.com", "sideEffects": "None",
+            "clientConfig": {"service": {"namespace": "hooks", "name": "srv", "path": "/"}},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                       "resources": ["configmaps"]}], "admissionReviewVersions": ["v1"]}
+    admin.create({"apiVersion": "admissionregistration.k8s.io/v1",
+                  "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "demo"},
+                  "webhooks": [hook]})
+    admin.request(Request("create", "configmaps", "", "default",
+                          body=objects.configmap("d"), params=DRY))
+    assert server.received[-1]["dryRun"] is True
+    admin.patch("validatingwebhookconfigurations", "demo",
+                [{"op": "replace", "path": "/webhooks/0/sideEffects", "value": "Some"}],
+                content_type="application/json-patch+json")
+    with pytest.raises(StatusError) as err:
+        admin.request(Request("create", "configmaps", "", "default",
+                              body=objects.configmap("d"), params=DRY))
+    assert (err.value.code, err.value.status["message"]) == (
+        400, 'admission webhook "demo.example.com" does not support dry run')

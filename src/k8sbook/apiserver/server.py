@@ -36,7 +36,7 @@ from k8sbook.apiserver.collection import delete_collection
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.impersonation import impersonate
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
-from k8sbook.apiserver.options import OPTIONS_KIND, check_write_options
+from k8sbook.apiserver.options import OPTIONS_KIND, check_write_options, dry_run
 from k8sbook.apiserver.pod_subresources import PodSubresources
 from k8sbook.apiserver.rbac_escalation import EscalationCheck
 from k8sbook.apiserver.store import Store
@@ -308,7 +308,7 @@ class APIServer(Store, PodSubresources):
         self.escalation.check(op, rt.plural, rt.group, req.namespace, user, obj, old)
         self.admission.run(AdmissionAttributes(op, rt.kind, rt.group, rt.plural,  # type: ignore[arg-type]
                                                req.subresource, req.namespace, name, obj, old,
-                                               user))
+                                               user, dry_run(req.verb, req.params)))
 
 
 

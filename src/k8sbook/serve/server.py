@@ -10,7 +10,12 @@ Mirrors ``k8s.io/apiserver/pkg/endpoints``: the REST mapping from an HTTP method
 ``/livez``, ``/readyz``), watch streams as newline-delimited JSON ``WatchEvent`` objects over a
 chunked response (``endpoints/handlers/watch.go``), server-side ``Table`` printing for
 ``kubectl get`` (:mod:`k8sbook.serve.printers`), and every failure as a ``Status`` with its HTTP
-code. The handler itself is the model's :meth:`k8sbook.apiserver.server.APIServer.handle`.
+code. Request bodies may come with a ``Content-Length`` or chunked (``Transfer-Encoding:
+chunked``); the query's ``dryRun``, ``fieldManager``, ``force``, ``limit``, ``continue`` and the
+``DeleteOptions`` (``propagationPolicy``, ``gracePeriodSeconds``, ``preconditions``) reach the
+apiserver, which serves server-side apply, dry run, pagination, ``deletecollection`` and
+``/scale`` as upstream does (:mod:`k8sbook.apiserver.fieldmanager`, ``.dryrun``,
+``.pagination``, ``.collection``, ``.scale``). The handler itself is the model's :meth:`k8sbook.apiserver.server.APIServer.handle`.
 
 A :class:`ModelServer` runs one :class:`k8sbook.cluster.Cluster` whose virtual time follows
 the wall clock (a loop thread advances ``cluster.clock``), or stands still until
@@ -33,9 +38,8 @@ Different from a real kube-apiserver, said out loud:
   kubectl that the server validates fields itself (``fieldValidation``,
   :mod:`k8sbook.api.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
   work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
-- no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
-  ``deletecollection``; JSON only: protobuf bodies get ``415`` (kubectl's typed clients send
-  protobuf, so ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
+- JSON only: protobuf bodies get ``415`` (kubectl's typed clients send protobuf, so
+  ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
 - timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
   the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
   events) count from the epoch.
