@@ -115,6 +115,8 @@ def compare(old: Any, new: Any, schema: Schema, path: Path = (), *, creating: bo
     added: set[Path] = set()
     modified: set[Path] = set()
     removed: set[Path] = set()
+    if old == new and old is not None:
+        return added, modified, removed  # an unchanged subtree: nothing to walk
     form = _form(schema)
     empty = not old and not new and isinstance(old or new or {}, dict | list)
     if form == "leaf" or empty or (not isinstance(old, dict | list | type(None))
