@@ -82,9 +82,12 @@ def test_apply_needs_a_field_manager_and_its_kind():
         422, ('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
              'required for apply patch'))
     with pytest.raises(StatusError) as err:
-        apply(admin, {**cm({}), "kind": "Secret"}, "alice")
-    assert err.value.status["message"] == ("Incorrect kind specified in apply patch. Specified "
-                                           "patch kind: Secret, expected: ConfigMap")
+        apply(admin, {**cm({}), "apiVersion": "v2"}, "alice")
+    assert err.value.status["message"] == ("Incorrect version specified in apply patch. "
+                                           "Specified patch version: v2, expected: v1")
+    with pytest.raises(StatusError) as err:
+        apply(admin, {**cm({}), "metadata": {"name": "c", "managedFields": []}}, "alice")
+    assert err.value.status["message"] == "metadata.managedFields must be nil"
     assert snapshot(cluster) == before
 
 

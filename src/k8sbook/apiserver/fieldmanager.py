@@ -140,17 +140,17 @@ def update(rt: ResourceType, live: dict[str, Any] | None, new: dict[str, Any], m
 
 
 def check_apply_body(rt: ResourceType, config: Any) -> dict[str, Any]:
-    """The checks of ``applyPatcher`` on an applied configuration."""
+    """The checks of ``structuredMergeManager.Apply`` on an applied configuration: its
+    apiVersion must be the resource's, and it may not carry managedFields (the kind is
+    checked as any body's is)."""
     if not isinstance(config, dict):
         raise bad_request("the apply patch must be an object")
     if config.get("apiVersion") != rt.api_version:
         raise bad_request("Incorrect version specified in apply patch. Specified patch "
                           f"version: {config.get('apiVersion', '')}, expected: "
                           f"{rt.api_version}")
-    if config.get("kind") != rt.kind:
-        raise bad_request("Incorrect kind specified in apply patch. Specified patch kind: "
-                          f"{config.get('kind', '')}, expected: {rt.kind}")
-    if (config.get("metadata") or {}).get("managedFields"):
+    if isinstance(config.get("metadata"), dict) and \
+            config["metadata"].get("managedFields") is not None:
         raise bad_request("metadata.managedFields must be nil")
     return config
 

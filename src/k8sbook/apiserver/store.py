@@ -262,7 +262,9 @@ class Store(APIServerPart):
 
     def _apply(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         """Server-side apply (:mod:`k8sbook.apiserver.fieldmanager`)."""
-        config = fieldmanager.check_apply_body(rt, req.body)
+        config = self._check_body(rt, Request(
+            req.verb, rt.plural, rt.group, req.namespace, body=fieldmanager.check_apply_body(
+                rt, req.body)))
         old = self.storage.get(rt.key(req.namespace, req.name))
         if old is None:
             return self.create_resource(rt, Request(
