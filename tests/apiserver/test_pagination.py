@@ -67,3 +67,19 @@ def test_bad_tokens_are_400():
     with pytest.raises(StatusError) as err:
         page(admin, **{"continue": escape})
     assert err.value.status["message"].startswith("continue key is not valid")
+
+
+def test_where_a_limited_list_is_served():
+    cluster = Cluster(seed=1)
+    admin = cluster.admin()
+    for name in ("a", "b", "c"):
+        admin.create(objects.configmap(name))
+    old = page(admin)["metadata"]["resourceVersion"]
+    admin.create(objects.configmap("d"))
+    # resourceVersion=0: the watch cache answers, and a limit is ignored (no pagination)
+    cached = page(admin, limit=1, resourceVersion="0")
+    assert len(cached["items"]) == 4 and "continue" not in cached["metadata"]
+    # a limit with a resourceVersion is the legacy exact read: from etcd at that revision
+    exact = page(admin, limit=10, resourceVersion=old)
+    assert [i["metadata"]["name"] for i in exact["items"]] == ["a", "b", "c"]
+    assert exact["metadata"]["resourceVersion"] == old

@@ -163,6 +163,7 @@ def test_kubectl_prints_the_servers_tables(srv: server.ModelServer, kubectl: Any
                                               "MESSAGE"]
 
 
+@pytest.mark.slow
 def test_python_client_create_from_yaml_and_status_fields(srv: server.ModelServer,
                                                           api: k8s_client.ApiClient,
                                                           tmp_path: Path) -> None:

@@ -3,6 +3,10 @@
 Mirrors ``k8s.io/apiserver/pkg/storage/continue.go`` and the ``GetList`` of
 ``pkg/storage/etcd3/store.go`` (v0.35.0):
 
+- which reads paginate is ``shouldDelegateList`` (``storage/cacher``): a ``continue``, or a
+  ``limit`` with ``resourceVersion`` "" (a consistent read) or a number (the legacy exact read at
+  that revision) goes to etcd; at ``resourceVersion=0`` or ``NotOlderThan`` the watch cache
+  answers and ignores the limit;
 - a list with ``limit`` returns at most that many items, read from etcd at one revision; when
   more remain, ``metadata.continue`` is a token and ``metadata.remainingItemCount`` counts what
   is left (only when no label or field selector filters the list: etcd's count includes objects
@@ -94,8 +98,9 @@ def list_page(storage: Storage, rt: ResourceType, req: Request, ns: str, rv: str
               matches: Callable[[dict[str, Any]], bool]) -> Response:
     """A list with ``limit`` or ``continue``, read from etcd at one revision."""
     prefix, token = rt.prefix(ns), str(req.params.get("continue") or "")
-    start, rev = prefix, int(rv) if rv.isdigit() and req.params.get(
-        "resourceVersionMatch") == "Exact" else 0
+    # a limit with a resourceVersion (``Exact``, or no match: the legacy exact read) reads at
+    # that revision; without one, at the latest
+    start, rev = prefix, int(rv) if rv.isdigit() and rv != "0" else 0
     if token:
         if rv and rv != "0":
             raise bad_request("specifying resource version is not allowed when using "

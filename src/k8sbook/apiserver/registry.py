@@ -120,7 +120,7 @@ def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": pod_qos_class(obj.get("spec", {}))}
     elif rt.kind == "Namespace":
         obj["status"] = {"phase": "Active"}
-    elif rt.kind == "Service":
+    elif rt.kind in ("Service", "Ingress"):  # a value struct: serialised even when empty
         obj["status"] = {"loadBalancer": {}}
     elif rt.kind == "Node":
         pass  # "Nodes allow *all* fields, including status, to be set on create"

@@ -117,7 +117,10 @@ class Store(APIServerPart):
         if rv and not rv.isdigit():
             raise bad_request(f"invalid resource version: {rv!r}")
         ns = req.namespace if rt.namespaced else ""
-        if req.params.get("limit") or req.params.get("continue"):
+        if req.params.get("continue") or (req.params.get("limit") and rv != "0"
+                                          and match != "NotOlderThan"):
+            # ``shouldDelegateList``: a paginated read goes to etcd; at ``resourceVersion=0``
+            # or ``NotOlderThan`` the cache answers, and ignores the limit
             return pagination.list_page(self.storage, rt, req, ns, rv, matches)
         if rv == "" or match == "Exact":
             # a consistent read (or a read at one exact revision) goes to etcd
