@@ -34,3 +34,16 @@ def test_one_storage_two_shapes():
 
 def test_conversion_round_trips():
     assert eventsv1.from_core(eventsv1.to_core(NEW)) == NEW
+
+
+def test_new_events_are_validated_strictly():
+    cluster = Cluster(seed=1)
+    admin = cluster.admin()
+    bad = {**NEW, "type": "Odd", "deprecatedCount": 3}
+    del bad["eventTime"]
+    with pytest.raises(StatusError) as err:
+        admin.request(Request("create", "events", "events.k8s.io", "default", body=bad))
+    assert err.value.status["message"] == (
+        'Event.events.k8s.io "e1" is invalid: [eventTime: Required value, type: Invalid value: '
+        '"": has invalid value: Odd, count: Invalid value: "": needs to be unset]')
+    assert cluster.etcd.get("/registry/events/default/e1") is None

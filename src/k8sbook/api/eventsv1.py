@@ -27,6 +27,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from k8sbook.api import validation
 from k8sbook.api.request import Request, Response
 
 API_VERSION = "events.k8s.io/v1"
@@ -52,6 +53,35 @@ def from_core(event: dict[str, Any]) -> dict[str, Any]:
     out = {_BACK.get(k, k): copy.deepcopy(v) for k, v in event.items()}
     out["apiVersion"] = API_VERSION
     return out
+
+
+def validate_create(event: dict[str, Any]) -> list[dict[str, str]]:
+    """``ValidateEventCreate`` for a request to ``events.k8s.io/v1`` (``pkg/apis/core/
+    validation/events.go``), on the core shape (so the field paths are the core names):
+    ``eventTime`` is required, ``type`` is Normal or Warning, the deprecated fields are unset,
+    a ``series`` counts at least 2; and an event with an ``eventTime`` names its reporting
+    controller and instance, its action and its reason."""
+    causes: list[dict[str, str]] = []
+    if not event.get("eventTime"):
+        causes.append(validation.required("eventTime"))
+    else:
+        for name, label in (("reportingComponent", "reportingController"),
+                            ("reportingInstance", "reportingInstance"), ("action", "action"),
+                            ("reason", "reason")):
+            if not event.get(name):
+                causes.append(validation.required(label))
+    if event.get("type") not in ("Normal", "Warning"):
+        causes.append(validation.invalid("type", "", f"has invalid value: {event.get('type', '')}"))
+    for name in ("firstTimestamp", "lastTimestamp", "count", "source"):
+        if event.get(name):
+            causes.append(validation.invalid(name, "", "needs to be unset"))
+    series = event.get("series")
+    if isinstance(series, dict):
+        if int(series.get("count") or 0) < 2:
+            causes.append(validation.invalid("series.count", "", "should be at least 2"))
+        if not series.get("lastObservedTime"):
+            causes.append(validation.required("series.lastObservedTime"))
+    return causes
 
 
 def core_request(req: Request) -> Request:

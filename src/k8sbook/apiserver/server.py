@@ -47,6 +47,7 @@ from k8sbook.core.status import (
     StatusError,
     bad_request,
     forbidden,
+    invalid,
     method_not_supported,
     status_object,
 )
@@ -269,9 +270,14 @@ class APIServer(Store, PodSubresources):
         if (rt.group, rt.plural) == ("events.k8s.io", "events"):  # one storage, two shapes
             stored = by_plural(CONVERTED[(rt.group, rt.plural)], rt.plural)
             assert stored is not None
+            core = eventsv1.core_request(req)
+            if req.verb == "create" and isinstance(core.body, dict):
+                causes = eventsv1.validate_create(core.body)
+                if causes:
+                    raise invalid(rt.kind, rt.group, (core.body.get("metadata") or {}).get(
+                        "name", ""), causes)
             try:
-                resp = self._dispatch(stored, eventsv1.core_request(req), user,
-                                      eventsv1.watch_events(on_event))
+                resp = self._dispatch(stored, core, user, eventsv1.watch_events(on_event))
             except StatusError as err:
                 raise StatusError(eventsv1.convert_response(Response(err.code, err.status)).body)\
                     from None
