@@ -18,7 +18,10 @@ events.k8s.io/v1               v1 (core)
 =============================  ==========================
 
 and ``eventTime``, ``series``, ``reportingInstance``, ``action``, ``reason``, ``related``,
-``type`` and ``metadata`` are the same in both.
+``type`` and ``metadata`` are the same in both. A create through ``events.k8s.io/v1`` is
+validated more strictly than one through ``v1`` (:func:`validate_create`); the model runs that
+check before admission, upstream after it (a bad event for a namespace that does not exist
+gets 422 here, 404 there).
 """
 
 from __future__ import annotations
