@@ -28,3 +28,16 @@ def test_delete_answers_a_status_or_the_object_as_the_registry_says():
                                "uid": cm["metadata"]["uid"]}}
     admin.create(objects.pod("p"))
     assert admin.delete("pods", "p", "default")["kind"] == "Pod"  # ReturnDeletedObject
+
+
+def test_a_pending_delete_asked_with_orphan_dependents_false_is_202():
+    cluster = Cluster(seed=1)
+    admin = cluster.admin()
+    cm = objects.configmap("held")
+    cm["metadata"]["finalizers"] = ["example.com/hold"]
+    admin.create(cm)
+    resp = cluster.apiserver.handle(Request("delete", "configmaps", "", "default", "held",
+                                            params={"orphanDependents": False},
+                                            user=cluster.apiserver.authn.authenticate(
+                                                admin.credentials)))
+    assert resp.code == 202 and resp.body["metadata"]["deletionTimestamp"]

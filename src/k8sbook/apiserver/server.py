@@ -304,7 +304,11 @@ class APIServer(Store, PodSubresources):
             check_write_options(req.verb, req.params, req.content_type)
         if handler is None:
             raise method_not_supported(rt.plural, rt.group, req.verb)
-        return handler(rt, req, user)
+        resp = handler(rt, req, user)
+        if req.verb == "delete" and req.params.get("orphanDependents") is False and \
+                ((resp.body or {}).get("metadata") or {}).get("deletionTimestamp"):
+            resp.code = 202  # delete.go: not deleted yet, and a cascade asked the old way
+        return resp
 
     def admit(self, op: str, rt: ResourceType, req: Request, user: UserInfo,
               obj: dict[str, Any] | None, old: dict[str, Any] | None) -> None:

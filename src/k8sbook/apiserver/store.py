@@ -7,7 +7,13 @@ deletion and finalizers) and the request checks of ``endpoints/handlers`` (``cre
 URL, optimistic concurrency on ``resourceVersion``, delete preconditions). Reads at
 ``resourceVersion=""`` or ``resourceVersionMatch=Exact`` go to etcd; others are served from the
 watch cache (``storage/cacher``). Service cluster IPs and node ports are allocated on create
-(``pkg/registry/core/service/ipallocator``).
+(``pkg/registry/core/service/ipallocator``). Every create, update and patch records its
+writer in ``managedFields``, and an apply patch is served by the field manager
+(:mod:`k8sbook.apiserver.fieldmanager`); writes with ``dryRun=All`` go to a storage that only
+checks (:mod:`k8sbook.apiserver.dryrun`); lists with ``limit``/``continue`` page through etcd
+(:mod:`k8sbook.apiserver.pagination`); a DELETE that removes the object answers a ``Status``
+``Success`` unless the registry returns deleted objects (pods, services, service accounts,
+namespaces: ``ReturnDeletedObject``).
 
 :class:`Store` is a part of :class:`k8sbook.apiserver.server.APIServer`.
 """
