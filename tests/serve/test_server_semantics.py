@@ -146,7 +146,13 @@ def test_kubectl_diff_and_server_dry_run_change_nothing(srv: server.ModelServer,
     assert "(server dry run)" in kubectl("delete", "deployment", name,
                                          "--dry-run=server").stdout
     kubectl("apply", "--dry-run=server", "-f", "-", stdin=changed)
+    kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-",
+            stdin=changed)
     assert model_get(srv, "deployments", "default", name, "apps") == before
+    fresh = kubectl("diff", "-f", "-", stdin=DEPLOYMENT.format(name=f"{name}-new", replicas=1,
+                                                                image="nginx:1.27"), check=False)
+    assert fresh.returncode == 1 and "+  replicas: 1" in fresh.stdout  # a dry-run create
+    assert f"{name}-new" not in model_names(srv, "deployments", "default", "apps")
 
 
 def test_kubectl_prints_the_servers_tables(srv: server.ModelServer, kubectl: Any) -> None:
@@ -157,6 +163,10 @@ def test_kubectl_prints_the_servers_tables(srv: server.ModelServer, kubectl: Any
     assert f"configmap/t{suffix}-config   2 " in out
     roles = kubectl("get", "clusterroles").stdout.splitlines()
     assert roles[0].split() == ["NAME", "CREATED", "AT"]
+    # kubectl follows the tables' continue tokens page by page
+    paged = kubectl("get", "clusterroles", "--chunk-size=2", "--no-headers").stdout.split("\n")
+    assert sorted(line.split()[0] for line in paged if line) == model_names(
+        srv, "clusterroles", group="rbac.authorization.k8s.io")
     events = wait_for(lambda: (o := kubectl("get", "events").stdout) and
                       "Scheduled" in o and o)
     assert events.splitlines()[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT",
