@@ -48,3 +48,11 @@ def test_paths_print_as_upstream():
     assert fieldpath.path_string(path) == '.spec.template.spec.containers[name="nginx"].image'
     assert fieldpath.path_string(("f:metadata", "f:finalizers", 'v:"a"')) == \
         '.metadata.finalizers[="a"]'
+
+
+def test_a_key_field_left_out_takes_its_default():
+    live = spec([{"name": "a", "image": "x", "ports": [{"containerPort": 80, "protocol": "TCP"}]}])
+    config = spec([{"name": "a", "ports": [{"containerPort": 80}]}])
+    merged = fieldpath.merge(live, config, DEPLOY)
+    assert merged["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 80, "protocol": "TCP"}]

@@ -74,11 +74,24 @@ def _child(schema: Schema, key: str) -> Schema:
     return resolve(extra) if isinstance(extra, dict) else {}
 
 
+#: key fields with a ``+default`` in the Go types (``k8s.io/api/core/v1/types.go``:
+#: ``ContainerPort.Protocol`` and ``ServicePort.Protocol``, ``+default="TCP"``), which
+#: structured-merge-diff fills in for an item that omits them (``getAssociativeKeyDefault``);
+#: the schemas kubernetes-validate ships leave the OpenAPI ``default`` out
+KEY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "io.k8s.api.core.v1.ContainerPort": {"protocol": "TCP"},
+    "io.k8s.api.core.v1.ServicePort": {"protocol": "TCP"},
+}
+
+
 def item_element(schema: Schema, item: Any, index: int) -> str:
     """The path element of one item of an associative list (``k:``, ``v:``, else ``i:``)."""
     if schema.get("x-kubernetes-list-type") == "map" and isinstance(item, dict):
         keys = sorted(schema.get("x-kubernetes-list-map-keys") or [])
-        return "k:" + json.dumps({k: item[k] for k in keys if k in item},
+        ref = str((schema.get("items") or {}).get("$ref", "")).rsplit("/", 1)[-1]
+        defaults = KEY_DEFAULTS.get(ref, {})
+        return "k:" + json.dumps({k: item[k] if k in item else defaults[k] for k in keys
+                                  if k in item or k in defaults},
                                  separators=(",", ":"), sort_keys=True)
     if schema.get("x-kubernetes-list-type") == "set":
         return "v:" + json.dumps(item, separators=(",", ":"), sort_keys=True)
