@@ -109,3 +109,17 @@ def test_list_map_items_merge_by_key():
     assert names == ["a", "b"]
     two = fields(out, "two")[0]["f:spec"]["f:template"]["f:spec"]["f:containers"]
     assert two == {'k:{"name":"b"}': {".": {}, "f:image": {}, "f:name": {}}}
+
+
+def test_undeclared_fields_fail_the_apply_as_upstream_does():
+    cluster = Cluster(seed=1)
+    admin = cluster.admin()
+    before = snapshot(cluster)
+    with pytest.raises(StatusError) as err:
+        apply(admin, {**cm({"a": "1"}), "bogus": 1}, "alice")
+    # upstream's field manager returns a plain error here: 500 with no reason
+    assert (err.value.code, "reason" in err.value.status) == (500, False)
+    assert err.value.status["message"] == ("failed to create typed patch object (default/c; "
+                                           "/v1, Kind=ConfigMap): .bogus: field not declared "
+                                           "in schema")
+    assert snapshot(cluster) == before

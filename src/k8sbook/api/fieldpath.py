@@ -122,6 +122,27 @@ def to_field_set(value: Any, schema: Schema, path: Path = ()) -> set[Path]:
     return out
 
 
+def undeclared(value: Any, schema: Schema, path: Path = ()) -> list[Path]:
+    """The fields of ``value`` its schema does not declare (``ObjectToTyped``'s ``field not
+    declared in schema``), in field-name order."""
+    out: list[Path] = []
+    form = _form(schema)
+    if isinstance(value, dict) and "properties" in schema and form != "leaf":
+        for key in sorted(value):
+            if key in schema["properties"]:
+                out += undeclared(value[key], _child(schema, key), (*path, f"f:{key}"))
+            elif not schema.get("x-kubernetes-preserve-unknown-fields"):
+                out.append((*path, f"f:{key}"))
+    elif isinstance(value, dict) and form == "map":
+        for key in sorted(value):
+            out += undeclared(value[key], _child(schema, key), (*path, f"f:{key}"))
+    elif isinstance(value, list) and form == "list":
+        element = resolve(schema.get("items"))
+        for pe, item in _items(schema, value).items():
+            out += undeclared(item, element, (*path, pe))
+    return out
+
+
 def compare(old: Any, new: Any, schema: Schema, path: Path = (), *, creating: bool = False
             ) -> tuple[set[Path], set[Path], set[Path]]:
     """``typed.Compare``: the (added, modified, removed) paths from ``old`` to ``new``."""

@@ -189,11 +189,26 @@ def conflict_error(conflicts: list[tuple[Entry, Path]]) -> StatusError:
     return StatusError(status)
 
 
+def _not_declared(rt: ResourceType, config: dict[str, Any], paths: list[Path]) -> StatusError:
+    """``failed to create typed patch object``: what the field manager answers for an applied
+    configuration with fields the schema does not declare. Upstream returns it as a plain
+    error, so the handler answers 500 with no reason (``ErrorToAPIStatus``)."""
+    errors = [f"{fieldpath.path_string(p)}: field not declared in schema" for p in paths]
+    detail = errors[0] if len(errors) == 1 else "\n".join(["errors:", *("  " + e for e in errors)])
+    meta = config.get("metadata") or {}
+    message = (f"failed to create typed patch object ({meta.get('namespace', '')}/"
+               f"{meta.get('name', '')}; {rt.group}/{rt.version}, Kind={rt.kind}): {detail}")
+    return StatusError(status_object(500, "", message))
+
+
 def apply(rt: ResourceType, live: dict[str, Any] | None, config: dict[str, Any], manager: str,
           force: bool, subresource: str, now: str) -> dict[str, Any]:
     """The object an apply of ``config`` by ``manager`` makes of ``live`` (``None``: absent),
     with its managedFields; raises the 409 of a conflict unless ``force``."""
     schema = fieldpath.kind_schema(rt.api_version, rt.kind)
+    unknown = fieldpath.undeclared(config, schema)
+    if unknown:
+        raise _not_declared(rt, config, unknown)
     base = _bare(live) or {}
     applied = _filter(rt, subresource, fieldpath.to_field_set(_bare(config), schema))
     merged = fieldpath.merge(base, _bare(config), schema) if live is not None \
