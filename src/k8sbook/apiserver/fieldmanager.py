@@ -19,7 +19,10 @@ Mirrors ``k8s.io/apimachinery/pkg/util/managedfields/internal`` (v0.35.0: ``Fiel
   is a **conflict**: 409 ``Conflict`` with one ``FieldManagerConflict`` cause per field and
   the message ``Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using
   apps/v1: .spec.replicas`` (``NewConflictError``); ``force=true`` takes the fields instead. An
-  apply to an object that does not exist creates it.
+  apply to an object that does not exist creates it. A configuration with a field the schema
+  does not declare fails as upstream's fails it: ``failed to create typed patch object
+  (default/web; apps/v1, Kind=Deployment): .spec.foo: field not declared in schema``, a plain
+  error that the handler answers with 500 and no reason (upstream's behaviour, kept).
 
 Never managed (``stripmeta.go``): ``apiVersion``, ``kind``, and in ``metadata`` the ``name``,
 ``namespace``, ``creationTimestamp``, ``selfLink``, ``uid``, ``generation``,
