@@ -22,7 +22,7 @@ from kubernetes import config as k8s_config
 from kubernetes import utils as k8s_utils
 
 from k8sbook.serve import server
-from tests.serve.test_server import model_get, model_names, wait_for
+from tests.serve.test_server import model_get, model_names, raw, wait_for
 
 KUBECTLS = {"1.32": shutil.which("kubectl") or "/usr/bin/kubectl",
             "1.37": shutil.which("kubectl-1.37") or "/usr/local/bin/kubectl-1.37"}
@@ -235,3 +235,18 @@ def test_a_chunked_request_body_is_read(srv: server.ModelServer) -> None:
     resp = conn.getresponse()
     assert resp.status == 201, resp.read()
     assert model_get(srv, "configmaps", "default", "chunked")["data"] == {"k": "v"}
+
+
+def test_an_apply_body_may_be_yaml(srv: server.ModelServer) -> None:
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  k: v\n"
+    code, out = raw(srv, "PATCH", "/api/v1/namespaces/default/configmaps/from-yaml"
+                    "?fieldManager=yaml-writer", body, content_type="application/apply-patch+yaml")
+    assert code == 201, out
+    held = model_get(srv, "configmaps", "default", "from-yaml")
+    assert held["data"] == {"k": "v"}
+    assert [(e["manager"], e["operation"]) for e in held["metadata"]["managedFields"]] == [
+        ("yaml-writer", "Apply")]
+    code, out = raw(srv, "PATCH", "/api/v1/namespaces/default/configmaps/from-yaml"
+                    "?fieldManager=yaml-writer", b"data: [unclosed",
+                    content_type="application/apply-patch+yaml")
+    assert (code, out["reason"]) == (400, "BadRequest")
