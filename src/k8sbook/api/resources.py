@@ -26,7 +26,8 @@ class ResourceType:
     #: kinds whose spec changes bump ``metadata.generation``
     tracks_generation: bool = False
     verbs: tuple[str, ...] = field(
-        default=("create", "delete", "get", "list", "patch", "update", "watch"))
+        default=("create", "delete", "deletecollection", "get", "list", "patch", "update",
+                 "watch"))
 
     @property
     def api_version(self) -> str:
@@ -98,10 +99,17 @@ RESOURCES: tuple[ResourceType, ...] = (
         "/registry/rolebindings"),
     _RT("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False,
         "/registry/clusterrolebindings"),
+    # served from the core Events' storage, converted (``k8sbook.api.eventsv1``)
+    _RT("events.k8s.io", "v1", "Event", "events", True, "/registry/events", ("ev",)),
 )
+#: group versions served by converting to another resource's storage: (group, plural) ->
+#: the group the objects are stored as
+CONVERTED = {("events.k8s.io", "events"): ""}
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
-_BY_KIND = {r.kind: r for r in RESOURCES}
+_BY_KIND: dict[str, ResourceType] = {}
+for _r in RESOURCES:  # a kind served in two groups (Event) is its first, stored, one
+    _BY_KIND.setdefault(_r.kind, _r)
 
 
 def lookup(plural: str, group: str | None = None) -> ResourceType | None:

@@ -10,12 +10,16 @@ Only the defaults the model's readers will meet are here; each is the real defau
 
 from __future__ import annotations
 
+import base64
 import copy
 import ipaddress
 import random
 from typing import Any
 
+from k8sbook.api import fieldvalidation, validation
+from k8sbook.api.request import Request
 from k8sbook.api.resources import ResourceType
+from k8sbook.core.status import bad_request, invalid
 
 SERVICE_CIDR = "10.96.0.0/12"  # kubeadm's default --service-cluster-ip-range
 NODE_PORT_RANGE = (30000, 32767)  # --service-node-port-range default
@@ -82,6 +86,7 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
             s.setdefault("progressDeadlineSeconds", 600)
     elif kind == "Secret":
         obj.setdefault("type", "Opaque")
+        merge_string_data(obj)
     elif kind == "PriorityClass":
         obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
     elif kind == "Namespace":
@@ -115,12 +120,46 @@ def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": pod_qos_class(obj.get("spec", {}))}
     elif rt.kind == "Namespace":
         obj["status"] = {"phase": "Active"}
-    elif rt.kind == "Service":
+    elif rt.kind in ("Service", "Ingress"):  # a value struct: serialised even when empty
         obj["status"] = {"loadBalancer": {}}
     elif rt.kind == "Node":
         pass  # "Nodes allow *all* fields, including status, to be set on create"
     elif rt.kind in HAS_STATUS:
-        obj["status"] = {}
+        obj["status"] = zero_status(rt.api_version, rt.kind)
+
+
+def zero_status(api_version: str, kind: str) -> dict[str, Any]:
+    """The status ``PrepareForCreate`` leaves (``obj.Status = apps.ReplicaSetStatus{}``): the Go
+    zero value, whose fields without ``omitempty`` serialise as 0, ``""`` or false. Those are
+    the fields the official OpenAPI schema lists as ``required`` (a ReplicaSet's
+    ``{"replicas": 0}``, a PodDisruptionBudget's four counters); clients whose models insist
+    on them (the official Python client) deserialise what the server answers."""
+    schema = fieldvalidation.kind_schema({"apiVersion": api_version, "kind": kind}) or {}
+    status = (schema.get("properties") or {}).get("status")
+    if not status:
+        return {}
+    _, status = fieldvalidation.resolve(status)
+    zero = {"integer": 0, "string": "", "boolean": False, "number": 0}
+    out: dict[str, Any] = {}
+    for name in status.get("required") or []:
+        kind_of = (status.get("properties") or {}).get(name, {}).get("type")
+        if isinstance(kind_of, list):
+            kind_of = next((t for t in kind_of if t != "null"), None)
+        if kind_of in zero:
+            out[name] = zero[kind_of]
+    return out
+
+
+def merge_string_data(secret: dict[str, Any]) -> None:
+    """``Convert_v1_Secret_To_core_Secret``: each ``stringData`` entry overwrites ``data`` with
+    its value base64-encoded, and ``stringData`` (write-only) is not kept."""
+    string_data = secret.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = secret.get("data")
+        if not isinstance(data, dict):
+            data = secret["data"] = {}
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any],
@@ -194,3 +233,56 @@ class IPAllocator:
             if port not in self.ports:
                 self.ports.add(port)
                 return port
+
+
+def allocate_service(ips: IPAllocator, obj: dict[str, Any]) -> list[str]:
+    """A Service's cluster IP and node ports, on create; the addresses allocated."""
+    spec = obj["spec"]
+    if spec.get("type") == "ExternalName" or spec.get("clusterIP") == "None":
+        if spec.get("clusterIP") == "None":
+            spec["clusterIPs"] = ["None"]
+        return []
+    ip = ips.allocate(spec.get("clusterIP"))
+    if ip is None:
+        raise invalid("Service", "", obj["metadata"]["name"], [validation.invalid(
+            "spec.clusterIPs", [spec.get("clusterIP")], "failed to allocate IP "
+            f"{spec.get('clusterIP')}: provided IP is already allocated")])
+    spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    if spec.get("type") in ("NodePort", "LoadBalancer"):
+        for p in spec.get("ports", []):
+            port = ips.allocate_port(p.get("nodePort"))
+            if port is None:
+                ips.release(ip)
+                raise invalid("Service", "", obj["metadata"]["name"], [validation.invalid(
+                    "spec.ports[0].nodePort", p.get("nodePort"),
+                    "provided port is already allocated")])
+            p["nodePort"] = port
+    return [ip]
+
+
+def keep_allocations(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """ClusterIPs are immutable once allocated; an update that omits them keeps them."""
+    for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+        if k in old.get("spec", {}) and k not in new.get("spec", {}):
+            new["spec"][k] = old["spec"][k]
+
+
+def check_patched_identity(rt: ResourceType, req: Request, obj: dict[str, Any],
+                            old: dict[str, Any]) -> None:
+    """A patch may not move the object: ``checkName`` (``handlers/rest.go``) answers 400 for
+    another name or namespace; ``ValidateObjectMetaUpdate`` 422 for another uid (an absent
+    uid is the old one: ``rest.BeforeUpdate``)."""
+    meta = obj["metadata"]
+    if meta.get("name") != req.name:
+        raise bad_request(f"the name of the object ({meta.get('name') or ''}) does not match "
+                          f"the name on the URL ({req.name})")
+    if rt.namespaced and meta.get("namespace") and meta["namespace"] != req.namespace:
+        raise bad_request(f"the namespace of the object ({meta['namespace']}) does not match "
+                          f"the namespace on the request ({req.namespace})")
+    uid = old["metadata"].get("uid")
+    if meta.get("uid") and meta["uid"] != uid:
+        raise invalid(rt.kind, rt.group, req.name, [validation.invalid(
+            "metadata.uid", meta["uid"], "field is immutable")])
+    meta.setdefault("uid", uid)

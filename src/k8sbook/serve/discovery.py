@@ -28,6 +28,7 @@ SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "binding": ("Binding", "", "", ("create",)),
     "eviction": ("Eviction", "policy", "v1", ("create",)),
     "log": ("Pod", "", "", ("get",)),
+    "scale": ("Scale", "autoscaling", "v1", ("get", "patch", "update")),
 }
 #: 404 for a path the server does not serve
 NOT_FOUND = status_object(404, "NotFound", "the server could not find the requested resource")

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
+
 from k8sbook.api import decoding
 from k8sbook.api.request import Impersonation
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials
@@ -91,7 +93,17 @@ def read_body(h: Handler) -> Any:
             raise unsupported(PATCH_MEDIA_TYPES)
     elif ctype != "application/json":
         raise unsupported(BODY_MEDIA_TYPES)
+    if ctype == "application/apply-patch+yaml" and not raw.lstrip().startswith(b"{"):
+        return _yaml(raw)  # an applied configuration is YAML (kubectl sends JSON, also YAML)
     return decoding.parse_json(raw)
+
+
+def _yaml(raw: bytes) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise StatusError(status_object(400, "BadRequest", f"error decoding YAML: {err}")) \
+            from None
 
 
 def drain(h: Handler, length: int) -> bytes:
@@ -107,6 +119,32 @@ def drain(h: Handler, length: int) -> bytes:
             break
         length -= len(chunk)
     return b""
+
+
+def read_chunked(h: Handler) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (RFC 9112 section 7.1: hex size lines, each chunk
+    and its CRLF, a zero-size last chunk, trailer lines until an empty line), as Go's
+    ``net/http`` reads it for the apiserver. Past :data:`MAX_REQUEST_BODY_BYTES` the rest is
+    read and dropped and ``body_length`` records the size, so :func:`read_body` answers 413."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = h.rfile.readline(1 << 16)
+        try:
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            raise StatusError(status_object(400, "BadRequest", "invalid chunked body")) from None
+        if size == 0:
+            while h.rfile.readline(1 << 16).strip():
+                pass  # trailers
+            break
+        chunk = h.rfile.read(size)
+        h.rfile.readline(1 << 16)  # the CRLF after the chunk
+        total += len(chunk)
+        if total <= MAX_REQUEST_BODY_BYTES:
+            parts.append(chunk)
+    h.body_length = total
+    return b"".join(parts) if total <= MAX_REQUEST_BODY_BYTES else b""
 
 
 def send(h: Handler, code: int, data: bytes, ctype: str,

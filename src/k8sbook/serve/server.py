@@ -10,7 +10,12 @@ Mirrors ``k8s.io/apiserver/pkg/endpoints``: the REST mapping from an HTTP method
 ``/livez``, ``/readyz``), watch streams as newline-delimited JSON ``WatchEvent`` objects over a
 chunked response (``endpoints/handlers/watch.go``), server-side ``Table`` printing for
 ``kubectl get`` (:mod:`k8sbook.serve.printers`), and every failure as a ``Status`` with its HTTP
-code. The handler itself is the model's :meth:`k8sbook.apiserver.server.APIServer.handle`.
+code. Request bodies may come with a ``Content-Length`` or chunked (``Transfer-Encoding:
+chunked``); the query's ``dryRun``, ``fieldManager``, ``force``, ``limit``, ``continue`` and the
+``DeleteOptions`` (``propagationPolicy``, ``gracePeriodSeconds``, ``preconditions``) reach the
+apiserver, which serves server-side apply, dry run, pagination, ``deletecollection`` and
+``/scale`` as upstream does (:mod:`k8sbook.apiserver.fieldmanager`, ``.dryrun``,
+``.pagination``, ``.collection``, ``.scale``). The handler itself is the model's :meth:`k8sbook.apiserver.server.APIServer.handle`.
 
 A :class:`ModelServer` runs one :class:`k8sbook.cluster.Cluster` whose virtual time follows
 the wall clock (a loop thread advances ``cluster.clock``), or stands still until
@@ -33,9 +38,8 @@ Different from a real kube-apiserver, said out loud:
   kubectl that the server validates fields itself (``fieldValidation``,
   :mod:`k8sbook.api.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
   work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
-- no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
-  ``deletecollection``; JSON only: protobuf bodies get ``415`` (kubectl's typed clients send
-  protobuf, so ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
+- JSON only: protobuf bodies get ``415`` (kubectl's typed clients send protobuf, so
+  ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
 - timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
   the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
   events) count from the epoch.
@@ -101,7 +105,7 @@ from k8sbook.serve.discovery import (
     openapi_v3_root,
     version_info,
 )
-from k8sbook.serve.http import Handler, TLSServer, drain, send, send_json
+from k8sbook.serve.http import Handler, TLSServer, drain, read_chunked, send, send_json
 from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
 from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
 from k8sbook.serve.model_client import authorize_path, call, client_of, open_watch
@@ -231,8 +235,10 @@ class ModelServer:
         except ValueError:
             length = 0
         h.body_length = length
-        h.raw_body = drain(h, length)  # always drain the body
         try:
+            # always drain the body; a chunked one (``Transfer-Encoding: chunked``) by chunks
+            chunked = "chunked" in (h.headers.get("Transfer-Encoding") or "").lower()
+            h.raw_body = read_chunked(h) if chunked else drain(h, length)
             self._serve(h)
         except StatusError as err:
             send_json(h, err.code, err.status)
@@ -289,7 +295,9 @@ class ModelServer:
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
-                                       current=self._current)
+                                       current=self._current,
+                                       dry_run_values=parse_qs(urlsplit(h.path).query).get(
+                                           "dryRun"))
         verb = req.verb
         table = wants_table(h.headers.get("Accept", ""))
         if route.subresource == "log" and verb == "get":
@@ -307,7 +315,9 @@ class ModelServer:
                 body_out = printers.table(rt.kind, items, self.cluster.clock,
                                           resource_version=rv if verb == "list" else "",
                                           include_object=query.get("includeObject",
-                                                                   "Metadata"))
+                                                                   "Metadata"),
+                                          list_meta=body_out.get("metadata")
+                                          if verb == "list" else None)
         send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
 
     def _current(self, req: Request) -> dict[str, Any] | None:
