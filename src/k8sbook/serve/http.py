@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from k8sbook.api import decoding
+from k8sbook.api import decoding, protobuf
 from k8sbook.api.request import Impersonation
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials
-from k8sbook.core.status import StatusError, status_object, unauthorized
+from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized
 
 
 def credentials(h: Handler) -> Credentials:
@@ -60,7 +60,8 @@ def impersonation(h: Handler) -> Impersonation | None:
 #: delete bodies
 MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
 #: what the serializer of the built-in types offers (``SupportedMediaTypes``; CBOR is behind
-#: a disabled feature gate in v1.35); the model decodes JSON only and refuses the others too
+#: a disabled feature gate in v1.35); the model decodes JSON and protobuf
+#: (:mod:`k8sbook.api.protobuf`), and refuses YAML bodies
 BODY_MEDIA_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 #: ``endpoints/installer.go``: the patch types a PATCH may carry
 PATCH_MEDIA_TYPES = ("application/json-patch+json", "application/merge-patch+json",
@@ -74,11 +75,13 @@ def unsupported(accepted: tuple[str, ...]) -> StatusError:
         f"accepted media types include: {', '.join(accepted)}"))
 
 
-def read_body(h: Handler) -> Any:
+def read_body(h: Handler, kind: str = "") -> Any:
     """The body, decoded: 413 past :data:`MAX_REQUEST_BODY_BYTES`
     (``Request entity too large: limit is 3145728``), 415 for a media type the handler does
     not take (``mime.ParseMediaType``, then a lookup of the exact type), 400 for what
-    :func:`k8sbook.api.decoding.parse_json` refuses."""
+    :func:`k8sbook.api.decoding.parse_json` refuses, and for a protobuf body that does not
+    decode (``transformDecodeError``: "the object provided is unrecognized (must be of type
+    ``kind``)")."""
     raw = h.raw_body
     if len(raw) > MAX_REQUEST_BODY_BYTES or h.body_length > MAX_REQUEST_BODY_BYTES:
         raise StatusError(status_object(413, "RequestEntityTooLarge", "Request entity too "
@@ -89,6 +92,12 @@ def read_body(h: Handler) -> Any:
     if h.command == "PATCH":
         if ctype not in PATCH_MEDIA_TYPES:
             raise unsupported(PATCH_MEDIA_TYPES)
+    elif ctype == protobuf.CONTENT_TYPE:
+        try:
+            return protobuf.decode(raw)
+        except protobuf.ProtobufError as err:
+            raise bad_request(f"the object provided is unrecognized (must be of type {kind}): "
+                              f"{err}") from None
     elif ctype != "application/json":
         raise unsupported(BODY_MEDIA_TYPES)
     return decoding.parse_json(raw)

@@ -79,7 +79,7 @@ from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError, status_object
-from k8sbook.serve import certs, printers
+from k8sbook.serve import certs, negotiation, printers
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
     COMPONENT_MODULES,
@@ -284,7 +284,10 @@ class ModelServer:
                     logs = serves_logs(self.cluster)
                 route = api_resource_list(group, version, logs=logs)
             return send_json(h, 200, route)
-        return self._serve_resource(h, route, query)
+        try:
+            return self._serve_resource(h, route, query)
+        except StatusError as err:  # in the media type the client negotiated
+            return negotiation.send_object(h, err.code, err.status)
 
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
@@ -308,7 +311,8 @@ class ModelServer:
                                           resource_version=rv if verb == "list" else "",
                                           include_object=query.get("includeObject",
                                                                    "Metadata"))
-        send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+        negotiation.send_object(h, resp.code, body_out or {}, warnings if resp.ok else [],
+                                as_json=table and resp.ok)
 
     def _current(self, req: Request) -> dict[str, Any] | None:
         """The object a patch applies to (for the field check), read under the lock."""
@@ -341,12 +345,15 @@ class ModelServer:
         send(h, 200, text.encode(), "text/plain")
 
     def _serve_watch(self, h: Handler, req: Request, table: bool, include: str) -> None:
+        rt = by_plural(req.group, req.resource)
+        proto = not table and rt is not None and \
+            negotiation.watch_is_protobuf(h, rt.api_version, rt.kind)
         events: queue.Queue[watching.Event] = queue.Queue()
         with self.lock:
             conn, resp = open_watch(self.cluster, client_of(h.headers.get("User-Agent", "")), req, events)
             self._flush()
         if not resp.ok or resp.watch is None:
-            return send_json(h, resp.code, resp.body or {})
+            return negotiation.send_object(h, resp.code, resp.body or {})
         kind = req_kind(req)
 
         def render(event: dict[str, Any], first: bool) -> dict[str, Any]:
@@ -355,7 +362,8 @@ class ModelServer:
                                      include_object=include, headers=first)
             return {"type": event["type"], "object": obj}
         try:
-            watching.stream(h, events, self._stopping, render if table else None)
+            watching.stream(h, events, self._stopping, render if table else None,
+                            protobuf_kind=(rt.api_version, rt.kind) if proto and rt else None)
         finally:
             with self.lock:
                 resp.watch.stop()
