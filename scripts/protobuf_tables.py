@@ -39,9 +39,9 @@ PACKAGES = [
      "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1"),
 ]
 
-MESSAGE = re.compile(r"^message (\w+) \{\n(.*?)^\}", re.S | re.M)
-FIELD = re.compile(r"^\s*(optional|repeated)\s+(\S+)\s+(\w+)\s*=\s*(\d+)\s*;", re.M)
-MAP = re.compile(r"^\s*map<\s*(\w+)\s*,\s*(\S+)\s*>\s+(\w+)\s*=\s*(\d+)\s*;", re.M)
+MESSAGE = re.compile(r"^message (\w+) \{\n(.*?)^\}", re.DOTALL | re.MULTILINE)
+FIELD = re.compile(r"^\s*(optional|repeated)\s+(\S+)\s+(\w+)\s*=\s*(\d+)\s*;", re.MULTILINE)
+MAP = re.compile(r"^\s*map<\s*(\w+)\s*,\s*(\S+)\s*>\s+(\w+)\s*=\s*(\d+)\s*;", re.MULTILINE)
 SCALARS = {"string", "bytes", "bool", "int32", "int64", "uint32", "uint64", "double", "float",
            "fixed32", "fixed64", "sint32", "sint64"}
 
@@ -70,7 +70,7 @@ def proto_messages(text: str, package: str) -> dict[str, list[list[object]]]:
     return out
 
 
-STRUCT = re.compile(r"^type (\w+) struct \{\n(.*?)^\}", re.S | re.M)
+STRUCT = re.compile(r"^type (\w+) struct \{\n(.*?)^\}", re.DOTALL | re.MULTILINE)
 TAG = re.compile(r'(\w+):"([^"]*)"')
 
 

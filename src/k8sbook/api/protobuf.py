@@ -128,7 +128,7 @@ _FDP = descriptor_pb2.FieldDescriptorProto
 
 def _set_type(fd: descriptor_pb2.FieldDescriptorProto, typ: str) -> None:
     if typ in _SCALAR_TYPES:
-        fd.type = _SCALAR_TYPES[typ]  # type: ignore[assignment]
+        fd.type = _SCALAR_TYPES[typ]
     else:
         fd.type = _FDP.TYPE_MESSAGE
         fd.type_name = "." + typ
@@ -255,7 +255,7 @@ def _time_to_json(seconds: int, nanos: int, micro: bool) -> str | None:
 
 def _time_from_json(text: str) -> tuple[int, int]:
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        t = datetime.fromisoformat(text)
     except ValueError as err:
         raise ProtobufError(f"parsing time {text!r}: {err}") from None
     return int(t.timestamp() // 1), t.microsecond * 1000
@@ -273,7 +273,7 @@ def to_json(msg: Message, full_name: str) -> Any:
     if special is not None:
         return special(msg)
     if _is_named_slice(full_name):
-        return list(getattr(msg, "items"))
+        return list(msg.items)
     out: dict[str, Any] = {}
     for f in fields(full_name):
         value = getattr(msg, f.name)
@@ -316,7 +316,7 @@ def from_json(obj: Any, msg: Message, full_name: str) -> None:
         special(obj, msg)
         return
     if _is_named_slice(full_name):
-        getattr(msg, "items").extend(str(v) for v in obj or ())
+        msg.items.extend(str(v) for v in obj or ())
         return
     if not isinstance(obj, dict):
         raise ProtobufError(f"{full_name.rpartition('.')[2]}: expected an object, got {obj!r}")
@@ -363,18 +363,18 @@ def _scalar(value: Any, typ: str) -> Any:
 
 
 def _from_time(obj: Any, msg: Message) -> None:
-    msg.seconds, msg.nanos = _time_from_json(str(obj))  # type: ignore[attr-defined]
+    msg.seconds, msg.nanos = _time_from_json(str(obj))
 
 
 def _from_intstr(obj: Any, msg: Message) -> None:
     if isinstance(obj, int) and not isinstance(obj, bool):
-        msg.type, msg.intVal = 0, obj  # type: ignore[attr-defined]
+        msg.type, msg.intVal = 0, obj
     else:
-        msg.type, msg.strVal = 1, str(obj)  # type: ignore[attr-defined]
+        msg.type, msg.strVal = 1, str(obj)
 
 
 def _from_raw(obj: Any, msg: Message) -> None:
-    setattr(msg, "raw", json.dumps(obj, separators=(",", ":")).encode())
+    msg.raw = json.dumps(obj, separators=(",", ":")).encode()
 
 
 _SPECIAL_TO_JSON: dict[str, Any] = {
@@ -409,11 +409,11 @@ def encode(obj: dict[str, Any]) -> bytes:
     msg = message_class(name)()
     from_json(obj, msg, name)
     unknown = message_class(f"{RUNTIME}.Unknown")()
-    unknown.typeMeta.apiVersion = api_version  # type: ignore[attr-defined]
-    unknown.typeMeta.kind = kind  # type: ignore[attr-defined]
-    unknown.raw = msg.SerializeToString(deterministic=True)  # type: ignore[attr-defined]
-    unknown.contentEncoding = ""  # type: ignore[attr-defined]
-    unknown.contentType = ""  # type: ignore[attr-defined]
+    unknown.typeMeta.apiVersion = api_version
+    unknown.typeMeta.kind = kind
+    unknown.raw = msg.SerializeToString(deterministic=True)
+    unknown.contentEncoding = ""
+    unknown.contentType = ""
     return MAGIC + unknown.SerializeToString(deterministic=True)
 
 
@@ -427,14 +427,14 @@ def decode(data: bytes) -> dict[str, Any]:
         unknown.ParseFromString(data[len(MAGIC):])
     except DecodeError as err:
         raise ProtobufError(str(err)) from None
-    api_version = unknown.typeMeta.apiVersion  # type: ignore[attr-defined]
-    kind = unknown.typeMeta.kind  # type: ignore[attr-defined]
+    api_version = unknown.typeMeta.apiVersion
+    kind = unknown.typeMeta.kind
     name = message_name(api_version, kind)
     if name is None:
         raise ProtobufError(f'no kind "{kind}" is registered for version "{api_version}"')
     msg = message_class(name)()
     try:
-        msg.ParseFromString(unknown.raw)  # type: ignore[attr-defined]
+        msg.ParseFromString(unknown.raw)
     except DecodeError as err:
         raise ProtobufError(str(err)) from None
     out = to_json(msg, name)
@@ -444,8 +444,8 @@ def decode(data: bytes) -> dict[str, Any]:
 def watch_frame(event: dict[str, Any]) -> bytes:
     """One frame of a protobuf watch stream: the length, then the raw ``WatchEvent``."""
     msg = message_class(f"{META}.WatchEvent")()
-    msg.type = event["type"]  # type: ignore[attr-defined]
-    msg.object.raw = encode(event["object"])  # type: ignore[attr-defined]
+    msg.type = event["type"]
+    msg.object.raw = encode(event["object"])
     data = msg.SerializeToString(deterministic=True)
     return struct.pack(">I", len(data)) + data
 
@@ -458,6 +458,6 @@ def read_watch_frames(data: bytes) -> list[dict[str, Any]]:
         msg = message_class(f"{META}.WatchEvent")()
         msg.ParseFromString(data[:size])
         data = data[size:]
-        events.append({"type": msg.type,  # type: ignore[attr-defined]
-                       "object": decode(msg.object.raw)})  # type: ignore[attr-defined]
+        events.append({"type": msg.type,
+                       "object": decode(msg.object.raw)})
     return events
