@@ -34,8 +34,10 @@ Different from a real kube-apiserver, said out loud:
   :mod:`k8sbook.api.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
   work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
 - no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
-  ``deletecollection``; JSON only: protobuf bodies get ``415`` (kubectl's typed clients send
-  protobuf, so ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
+  ``deletecollection``. Bodies are JSON or protobuf (``application/vnd.kubernetes.protobuf``,
+  which kubectl's typed clients send for ``kubectl create deployment`` and the like), and
+  responses, lists and watch streams come in the media type ``Accept`` negotiates
+  (:mod:`k8sbook.serve.negotiation`, :mod:`k8sbook.api.protobuf`); YAML is answered as JSON;
 - timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
   the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
   events) count from the epoch.
