@@ -107,6 +107,10 @@ class APIServer(Store, PodSubresources):
         #: pods/proxy (kube-apiserver->pod) and serviceaccounts/token (TokenRequest)
         self.pod_proxy = install_pod_proxy(self)
         self.tokens = install_token(self)
+        from k8sbook.apiserver.access_review import install as install_access_reviews
+        #: SelfSubjectAccessReview, SelfSubjectRulesReview, LocalSubjectAccessReview,
+        #: SelfSubjectReview (``access_review.py``)
+        self.access_reviews = install_access_reviews(self)
         #: API Priority and Fairness (``flowcontrol.py``)
         self.flowcontrol = FlowControl(clock)
         self.started = False
