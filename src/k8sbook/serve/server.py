@@ -28,11 +28,11 @@ with ``authn.add_token``) works too, for clients such as ``curl``.
 
 Different from a real kube-apiserver, said out loud:
 
-- loopback only. OpenAPI: ``/openapi/v2`` answers 404 (client-go reads it only as protobuf);
-  ``/openapi/v3`` lists each group version's paths and operations, whose parameters tell
-  kubectl that the server validates fields itself (``fieldValidation``,
-  :mod:`k8sbook.api.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
-  work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
+- loopback only. OpenAPI (:mod:`k8sbook.serve.openapi`): ``/openapi/v3`` lists each group
+  version's paths and operations, whose parameters tell kubectl that the server validates
+  fields itself (``fieldValidation``, :mod:`k8sbook.api.fieldvalidation`), and its kinds'
+  schemas (the official ones), which ``kubectl explain`` prints and ``kubectl apply`` builds
+  its patches from; ``/openapi/v2`` is served as JSON only (406 for its protobuf form);
 - no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
   ``deletecollection``. Bodies are JSON or protobuf (``application/vnd.kubernetes.protobuf``,
   which kubectl's typed clients send for ``kubectl create deployment`` and the like), and
@@ -99,6 +99,7 @@ from k8sbook.serve.discovery import (
     api_group_list,
     api_resource_list,
     group_versions,
+    openapi_document,
     openapi_v3,
     openapi_v3_root,
     version_info,
@@ -263,15 +264,9 @@ class ModelServer:
                      *[f"/apis/{g}/{v}" for g, v in group_versions()],
                      "/healthz", "/livez", "/readyz", "/version"]
             return send_json(h, 200, {"paths": sorted(paths)})
-        if path == "/openapi/v3":
-            return send_json(h, 200, openapi_v3_root())
-        if path.startswith("/openapi/v3/"):
-            rest = path[len("/openapi/v3/"):].split("/")
-            gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
-                (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
-            if gv is None or (gv != ("", "v1") and gv not in group_versions()):
-                raise StatusError(NOT_FOUND)
-            return send_json(h, 200, openapi_v3(*gv))
+        if path.startswith("/openapi/"):
+            return send(h, 200, openapi_document(path, h.headers.get("Accept", "")),
+                        "application/json")
         route = parse_path(path)
         if route is None:
             raise StatusError(NOT_FOUND)
