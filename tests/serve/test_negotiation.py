@@ -179,3 +179,25 @@ def test_media_types_the_server_does_not_offer(srv: server.ModelServer) -> None:
     code, ctype, _ = http(srv, "POST", "/api/v1/namespaces/default/configmaps",
                           body=b"kind: ConfigMap", content_type="text/plain")
     assert code == 415
+
+
+class _Body:
+    """What :func:`k8sbook.serve.http.read_body` reads of a request."""
+
+    def __init__(self, raw: bytes, ctype: str) -> None:
+        self.raw_body, self.body_length, self.command = raw, len(raw), "POST"
+        self.headers = {"Content-Type": ctype}
+
+
+def test_a_kind_without_protobuf_takes_json_and_yaml_only() -> None:
+    from k8sbook.core.status import StatusError
+    from k8sbook.serve.http import read_body
+
+    raw = protobuf.encode({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})
+    body: Any = _Body(raw, protobuf.CONTENT_TYPE)
+    assert read_body(body, "ConfigMap", "v1")["metadata"] == {"name": "a"}
+    with pytest.raises(StatusError) as err:
+        read_body(body, "Widget", "example.com/v1")  # a custom resource's kind
+    assert (err.value.code, err.value.status["message"]) == (
+        415, ("the body of the request was in an unknown format - accepted media types "
+              "include: application/json, application/yaml"))

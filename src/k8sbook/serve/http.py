@@ -75,13 +75,14 @@ def unsupported(accepted: tuple[str, ...]) -> StatusError:
         f"accepted media types include: {', '.join(accepted)}"))
 
 
-def read_body(h: Handler, kind: str = "") -> Any:
+def read_body(h: Handler, kind: str = "", api_version: str = "") -> Any:
     """The body, decoded: 413 past :data:`MAX_REQUEST_BODY_BYTES`
     (``Request entity too large: limit is 3145728``), 415 for a media type the handler does
     not take (``mime.ParseMediaType``, then a lookup of the exact type), 400 for what
     :func:`k8sbook.api.decoding.parse_json` refuses, and for a protobuf body that does not
     decode (``transformDecodeError``: "the object provided is unrecognized (must be of type
-    ``kind``)")."""
+    ``kind``)"); a kind with no protobuf form (``api_version``/``kind``) takes JSON and YAML
+    only, as a custom resource does."""
     raw = h.raw_body
     if len(raw) > MAX_REQUEST_BODY_BYTES or h.body_length > MAX_REQUEST_BODY_BYTES:
         raise StatusError(status_object(413, "RequestEntityTooLarge", "Request entity too "
@@ -93,6 +94,8 @@ def read_body(h: Handler, kind: str = "") -> Any:
         if ctype not in PATCH_MEDIA_TYPES:
             raise unsupported(PATCH_MEDIA_TYPES)
     elif ctype == protobuf.CONTENT_TYPE:
+        if api_version and not protobuf.supports(api_version, kind):
+            raise unsupported(BODY_MEDIA_TYPES[:2])
         try:
             return protobuf.decode(raw)
         except protobuf.ProtobufError as err:

@@ -156,7 +156,8 @@ def decode_request(h: Handler, route: Route, query: dict[str, str], *,
                 params[key] = conv(query[key])
             except ValueError as err:
                 raise bad_request(f"invalid value for {key}: {query[key]!r}") from err
-    body = read_body(h, rt.kind) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
+    body = read_body(h, rt.kind, rt.api_version) \
+        if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
     if h.command == "DELETE":
         if body is not None and not isinstance(body, dict):
             raise bad_request("the body of a DELETE must be a DeleteOptions object")
