@@ -174,6 +174,10 @@ def test_media_types_the_server_does_not_offer(srv: server.ModelServer) -> None:
     code, ctype, data = http(srv, "GET", "/api/v1/namespaces", accept="text/html")
     assert code == 406 and b"only the following media types are accepted: application/json, "\
         b"application/yaml, application/vnd.kubernetes.protobuf" in data
+    # a Table is JSON or YAML only (``AllowsMediaTypeTransform``)
+    code, _, data = http(srv, "GET", "/api/v1/namespaces",
+                         accept=f"{protobuf.CONTENT_TYPE};as=Table;v=v1;g=meta.k8s.io")
+    assert code == 406
     code, ctype, _ = http(srv, "GET", "/api/v1/namespaces", accept="*/*")
     assert (code, ctype) == (200, "application/json")
     code, ctype, _ = http(srv, "POST", "/api/v1/namespaces/default/configmaps",

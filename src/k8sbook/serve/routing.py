@@ -85,11 +85,13 @@ def parse_path(path: str) -> Route | dict[str, Any] | None:
 
 
 def wants_table(accept: str) -> bool:
-    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins)."""
+    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins; a Table
+    is JSON or YAML only: ``AllowsMediaTypeTransform``)."""
     for choice in accept.split(","):
         params = dict(p.strip().split("=", 1) for p in choice.split(";")[1:] if "=" in p)
         if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and \
-                params.get("v") in ("v1", "v1beta1"):
+                params.get("v") in ("v1", "v1beta1") and choice.split(";")[0].strip() in (
+                    "application/json", "application/yaml"):
             return True
         if choice.split(";")[0].strip() in ("application/json", "*/*", "application/*"):
             return False
