@@ -115,8 +115,10 @@ def test_watch_frames_and_bad_input() -> None:
         protobuf.decode(b"k8s\x00\x01")
     unknown_kind = protobuf.encode({"apiVersion": "v1", "kind": "Namespace"}).replace(
         b"Namespace", b"Namespaze")
-    with pytest.raises(protobuf.ProtobufError, match='no kind "Namespaze"'):
+    with pytest.raises(protobuf.ProtobufError, match='no kind "Namespaze" is registered for '
+                       'version "v1" in scheme') as err:
         protobuf.decode(unknown_kind)
+    assert (err.value.kind, err.value.version) == ("Namespaze", "v1")
 
 
 #: kinds kubectl creates or the cluster's controllers write, whether or not the model serves

@@ -200,6 +200,18 @@ def test_a_kind_without_protobuf_takes_json_and_yaml_only() -> None:
     raw = protobuf.encode({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})
     body: Any = _Body(raw, protobuf.CONTENT_TYPE)
     assert read_body(body, "ConfigMap", "v1")["metadata"] == {"name": "a"}
+    wrong = protobuf.encode({"apiVersion": "v1", "kind": "Namespace"}).replace(b"Namespace",
+                                                                              b"Namespaze")
+    with pytest.raises(StatusError) as err:
+        read_body(_Body(wrong, protobuf.CONTENT_TYPE), "ConfigMap", "v1")
+    assert err.value.status["message"] == (
+        'Namespaze in version "v1" cannot be handled as a ConfigMap: no kind "Namespaze" is '
+        'registered for version "v1" in scheme "pkg/api/legacyscheme/scheme.go:30"')
+    with pytest.raises(StatusError) as err:
+        read_body(_Body(b"k8s\x00\xff", protobuf.CONTENT_TYPE), "ConfigMap", "v1")
+    assert err.value.status["message"].startswith(
+        "the object provided is unrecognized (must be of type ConfigMap): ")
+    assert err.value.status["message"].endswith(" (6b387300ff)")
     with pytest.raises(StatusError) as err:
         read_body(body, "Widget", "example.com/v1")  # a custom resource's kind
     assert (err.value.code, err.value.status["message"]) == (

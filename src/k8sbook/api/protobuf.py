@@ -64,7 +64,12 @@ MAGIC = b"k8s\x00"
 
 
 class ProtobufError(ValueError):
-    """A body that is not a protobuf object of a kind this server knows."""
+    """A body that is not a protobuf object of a kind this server knows; ``kind`` and
+    ``version`` are the envelope's when it could be read."""
+
+    def __init__(self, message: str, kind: str = "", version: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.version = kind, version
 
 
 # -- JSON <-> message ---------------------------------------------------------------------
@@ -290,13 +295,15 @@ def decode(data: bytes) -> dict[str, Any]:
     api_version = unknown.typeMeta.apiVersion
     kind = unknown.typeMeta.kind
     name = message_name(api_version, kind)
-    if name is None:
-        raise ProtobufError(f'no kind "{kind}" is registered for version "{api_version}"')
+    version = api_version.rpartition("/")[2]
+    if name is None:  # the scheme's error (``runtime.NewNotRegisteredErrForKind``)
+        raise ProtobufError(f'no kind "{kind}" is registered for version "{api_version}" in '
+                            'scheme "pkg/api/legacyscheme/scheme.go:30"', kind, version)
     msg = message_class(name)()
     try:
         msg.ParseFromString(unknown.raw)
     except DecodeError as err:
-        raise ProtobufError(str(err)) from None
+        raise ProtobufError(str(err), kind, version) from None
     out = to_json(msg, name)
     return {"kind": kind, "apiVersion": api_version, **out}
 

@@ -80,8 +80,9 @@ def read_body(h: Handler, kind: str = "", api_version: str = "") -> Any:
     (``Request entity too large: limit is 3145728``), 415 for a media type the handler does
     not take (``mime.ParseMediaType``, then a lookup of the exact type), 400 for what
     :func:`k8sbook.api.decoding.parse_json` refuses, and for a protobuf body that does not
-    decode (``transformDecodeError``: "the object provided is unrecognized (must be of type
-    ``kind``)"); a kind with no protobuf form (``api_version``/``kind``) takes JSON and YAML
+    decode (``transformDecodeError``: "``K`` in version ``V`` cannot be handled as a ``kind``"
+    when the envelope names a kind, else "the object provided is unrecognized (must be of type
+    ``kind``)" with the body's first 30 bytes in hex); a kind with no protobuf form (``api_version``/``kind``) takes JSON and YAML
     only, as a custom resource does."""
     raw = h.raw_body
     if len(raw) > MAX_REQUEST_BODY_BYTES or h.body_length > MAX_REQUEST_BODY_BYTES:
@@ -99,8 +100,12 @@ def read_body(h: Handler, kind: str = "", api_version: str = "") -> Any:
         try:
             return protobuf.decode(raw)
         except protobuf.ProtobufError as err:
+            if err.kind:
+                raise bad_request(f'{err.kind} in version "{err.version}" cannot be handled as '
+                                  f"a {kind}: {err}") from None
+            summary = raw[:30].hex() + (" ..." if len(raw) > 30 else "")  # ``summarizeData``
             raise bad_request(f"the object provided is unrecognized (must be of type {kind}): "
-                              f"{err}") from None
+                              f"{err} ({summary})") from None
     elif ctype != "application/json":
         raise unsupported(BODY_MEDIA_TYPES)
     return decoding.parse_json(raw)
