@@ -217,3 +217,15 @@ def test_a_kind_without_protobuf_takes_json_and_yaml_only() -> None:
     assert (err.value.code, err.value.status["message"]) == (
         415, ("the body of the request was in an unknown format - accepted media types "
               "include: application/json, application/yaml"))
+
+
+def test_accept_ranges_in_order_of_preference() -> None:
+    from k8sbook.serve.negotiation import output_media_type
+
+    proto = protobuf.CONTENT_TYPE
+    assert output_media_type("", "v1", "Pod") == "application/json"
+    assert output_media_type(f"{proto}, application/json", "v1", "Pod") == proto
+    assert output_media_type(f"application/json;q=0.5, {proto}", "v1", "Pod") == proto
+    assert output_media_type(f"*/*, {proto}", "v1", "Pod") == proto  # the more specific first
+    assert output_media_type(f"{proto}, */*", "metrics.k8s.io/v1beta1",
+                             "PodMetrics") == "application/json"

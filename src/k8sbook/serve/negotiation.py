@@ -22,8 +22,9 @@ JSON, YAML = "application/json", "application/yaml"
 
 
 def _ranges(accept: str) -> list[tuple[str, dict[str, str]]]:
-    """The media ranges of ``accept``, most preferred first (``goautoneg.ParseAccept``)."""
-    out: list[tuple[float, int, str, dict[str, str]]] = []
+    """The media ranges of ``accept``, most preferred first (``goautoneg.ParseAccept``: by
+    ``q``, then ``type/subtype`` before ``type/*`` before ``*/*``, then in order)."""
+    out: list[tuple[float, int, int, str, dict[str, str]]] = []
     for i, clause in enumerate(c for c in accept.split(",") if c.strip()):
         kind, *rest = (p.strip() for p in clause.split(";"))
         params = dict(p.split("=", 1) for p in rest if "=" in p)
@@ -32,8 +33,9 @@ def _ranges(accept: str) -> list[tuple[str, dict[str, str]]]:
         except ValueError:
             q = 0.0
         if q > 0:
-            out.append((-q, i, kind.lower(), params))
-    return [(kind, params) for _, _, kind, params in sorted(out)]
+            kind = kind.lower()
+            out.append((-q, kind.count("*"), i, kind, params))
+    return [(kind, params) for *_, kind, params in sorted(out, key=lambda r: r[:3])]
 
 
 def output_media_type(accept: str, api_version: str, kind: str) -> str:
