@@ -75,8 +75,8 @@ TAG = re.compile(r'(\w+):"([^"]*)"')
 
 
 def go_fields(texts: list[str]) -> dict[str, dict[str, str]]:
-    """Per struct: the proto field name -> flags (``j=<json name>``; p pointer, o omitempty,
-    i inline) from each field's tags."""
+    """Per struct: the proto field name (or ``#number``) -> ``<json name>|<flags>`` (p
+    pointer, o omitempty, i inline) from each field's tags."""
     out: dict[str, dict[str, str]] = {}
     for text in texts:
         for name, body in STRUCT.findall(text):
@@ -86,10 +86,11 @@ def go_fields(texts: list[str]) -> dict[str, dict[str, str]]:
                 if not rest:
                     continue
                 tags = dict(TAG.findall(rest))
-                proto = next((p[5:] for p in tags.get("protobuf", "").split(",")
-                              if p.startswith("name=")), "")
-                if not proto:
+                parts = tags.get("protobuf", "").split(",")
+                if len(parts) < 2:
                     continue
+                # by name, or by number where the tag names none (EphemeralContainerCommon)
+                proto = next((p[5:] for p in parts if p.startswith("name=")), f"#{parts[1]}")
                 tokens = code.split("//")[0].split()
                 gotype = tokens[-1] if tokens else ""
                 jname, *opts = tags.get("json", "").split(",")
@@ -123,7 +124,8 @@ def main() -> None:
             tags = go.get(name)
             rows = []
             for fname, num, label, typ in fields:
-                jname, flags = (tags or {}).get(str(fname), f"{fname}|").split("|")
+                found = (tags or {}).get(str(fname)) or (tags or {}).get(f"#{num}")
+                jname, flags = (found or f"{fname}|").split("|")
                 rows.append([fname, num, label, typ, jname or str(fname), flags])
             # a message with no Go struct is a named slice or a type with its own JSON form
             messages[name] = {"fields": rows, "struct": tags is not None}

@@ -159,6 +159,11 @@ SAMPLES: list[dict[str, Any]] = [
      "metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"},
      "status": {"userInfo": {"username": "bob", "groups": ["system:authenticated"],
                              "extra": {"scopes": ["a", "b"]}}}},
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug"},  # two inlined structs
+     "spec": {"containers": [{"name": "c", "image": "i"}],
+              "ephemeralContainers": [{"name": "dbg", "image": "busybox",
+                                       "targetContainerName": "c"}],
+              "volumes": [{"name": "cfg", "configMap": {"name": "cm"}}]}},
     {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
      "message": 'pods "x" not found', "reason": "NotFound",
      "details": {"name": "x", "kind": "pods"}, "code": 404},
