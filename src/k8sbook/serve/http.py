@@ -82,8 +82,8 @@ def read_body(h: Handler, kind: str = "", api_version: str = "") -> Any:
     :func:`k8sbook.api.decoding.parse_json` refuses, and for a protobuf body that does not
     decode (``transformDecodeError``: "``K`` in version ``V`` cannot be handled as a ``kind``"
     when the envelope names a kind, else "the object provided is unrecognized (must be of type
-    ``kind``)" with the body's first 30 bytes in hex); a kind with no protobuf form (``api_version``/``kind``) takes JSON and YAML
-    only, as a custom resource does."""
+    ``kind``)" with the body's first 30 bytes in hex); a kind with no protobuf form
+    (``api_version``/``kind``) takes JSON and YAML only, as a custom resource does."""
     raw = h.raw_body
     if len(raw) > MAX_REQUEST_BODY_BYTES or h.body_length > MAX_REQUEST_BODY_BYTES:
         raise StatusError(status_object(413, "RequestEntityTooLarge", "Request entity too "
