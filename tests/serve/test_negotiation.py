@@ -9,6 +9,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +230,47 @@ def test_accept_ranges_in_order_of_preference() -> None:
     assert output_media_type(f"*/*, {proto}", "v1", "Pod") == proto  # the more specific first
     assert output_media_type(f"{proto}, */*", "metrics.k8s.io/v1beta1",
                              "PodMetrics") == "application/json"
+
+
+@pytest.mark.parametrize("version", sorted(KUBECTLS))
+def test_kubectl_events_watch_reads_protobuf_frames(srv: server.ModelServer, kubeconfig: Path,
+                                                    version: str) -> None:
+    """``kubectl events -w`` watches with the typed client: the stream is protobuf frames,
+    which the real client-go decodes."""
+    binary = KUBECTLS[version]
+    if binary is None:
+        pytest.skip(f"no kubectl {version}")
+    name = f"watched-{version.replace('.', '')}"
+    proc = subprocess.Popen([binary, "events", "-w", "-n", "default", "-v=8"], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "KUBECONFIG": str(kubeconfig)})
+    lines: dict[str, list[str]] = {"out": [], "err": []}
+    watching, seen = threading.Event(), threading.Event()
+
+    def read(stream: Any, key: str) -> None:
+        for line in stream:
+            lines[key].append(line)
+            if key == "err" and protobuf.WATCH_CONTENT_TYPE in line:
+                watching.set()  # the watch's response headers: the stream is open
+            if key == "out" and "through protobuf" in line:
+                seen.set()
+    readers = [threading.Thread(target=read, args=(proc.stdout, "out"), daemon=True),
+               threading.Thread(target=read, args=(proc.stderr, "err"), daemon=True)]
+    for t in readers:
+        t.start()
+    try:
+        assert watching.wait(20), "".join(lines["err"])[-2000:]
+        with srv.model() as cluster:
+            cluster.admin().create({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": "default"},
+                "involvedObject": {"kind": "Pod", "name": name, "namespace": "default"},
+                "reason": "Watched", "message": "through protobuf", "type": "Normal",
+                "source": {"component": "test"}, "count": 1,
+                "firstTimestamp": cluster.clock.timestamp(),
+                "lastTimestamp": cluster.clock.timestamp()})
+        assert seen.wait(20), "".join(lines["out"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert any("Watched" in line for line in lines["out"])
