@@ -72,9 +72,15 @@ def test_bad_reviews_are_invalid_and_change_nothing(cluster: Cluster) -> None:
     code, message = status_error(lambda: bob.request(Request(
         "create", "selfsubjectaccessreviews", AUTHZ, body={"spec": {}})))
     assert (code, message) == (422, ('SelfSubjectAccessReview.authorization.k8s.io "" is '
-                               'invalid: spec.resourceAttributes: Invalid value: "null": exactly'
-                               ' one of nonResourceAttributes or resourceAttributes must be '
-                               'specified'))
+                                     "invalid: spec.resourceAttributes: Invalid value: null: "
+                                     "exactly one of nonResourceAttributes or "
+                                     "resourceAttributes must be specified"))
+    code, message = status_error(lambda: bob.request(Request(
+        "create", "selfsubjectaccessreviews", AUTHZ, body={
+            "metadata": {"name": "mine"},
+            "spec": {"resourceAttributes": {"verb": "get", "resource": "pods"}}})))
+    assert (code, message.split(": ", 1)[1]) == (
+        422, 'metadata: Invalid value: {"name":"mine","creationTimestamp":null}: must be empty')
     code, message = status_error(lambda: bob.request(Request(
         "create", "selfsubjectrulesreviews", AUTHZ, body={"spec": {}})))
     assert (code, message) == (400, "no namespace on request")

@@ -29,6 +29,7 @@ Every authenticated user may create them: the ``system:basic-user`` ClusterRole,
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from k8sbook.api.request import Request, Response, UserInfo
@@ -40,23 +41,58 @@ from k8sbook.core.status import bad_request, invalid
 AUTHZ, AUTHN = "authorization.k8s.io", "authentication.k8s.io"
 
 
+#: ``metav1.ObjectMeta``'s fields in the order Go's JSON encoder writes them
+_META_ORDER = ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+               "generation", "creationTimestamp", "deletionTimestamp",
+               "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",
+               "finalizers", "managedFields")
+
+
+def _go_value(value: Any) -> str:
+    """How ``field.Error.ErrorBody`` prints a bad value: a string quoted, a number or bool
+    as is, anything else as its JSON (a nil pointer is ``null``)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _meta_json(body: dict[str, Any]) -> dict[str, Any]:
+    """The review's ObjectMeta as Go marshals it (``creationTimestamp`` is always there)."""
+    meta = {"creationTimestamp": None, **(body.get("metadata") or {})}
+    return {k: meta[k] for k in _META_ORDER if k in meta and (
+        meta[k] not in ("", {}, [], None) or k == "creationTimestamp")}
+
+
+def _internal_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """``NonResourceAttributes`` of the internal API, which has no JSON tags: Go's names."""
+    return {"Path": attrs.get("path", ""), "Verb": attrs.get("verb", "")}
+
+
 def _invalid_value(field: str, value: Any, message: str) -> dict[str, str]:
-    """A ``field.Invalid`` cause (a nil pointer prints as ``"null"``)."""
-    shown = '"null"' if value is None else f'"{value}"' if isinstance(value, str) else str(value)
+    """A ``field.Invalid`` cause."""
     return {"reason": "FieldValueInvalid", "field": field,
-            "message": f"Invalid value: {shown}: {message}"}
+            "message": f"Invalid value: {_go_value(value)}: {message}"}
 
 
 def _spec_errors(spec: dict[str, Any]) -> list[dict[str, str]]:
     """``ValidateSelfSubjectAccessReviewSpec``: exactly one kind of attributes."""
     res, nonres = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if res is not None and nonres is not None:
-        return [_invalid_value("spec.nonResourceAttributes", "object",
+        return [_invalid_value("spec.nonResourceAttributes", _internal_attrs(nonres),
                                "cannot be specified in combination with resourceAttributes")]
     if res is None and nonres is None:
         return [_invalid_value("spec.resourceAttributes", None, "exactly one of "
                                "nonResourceAttributes or resourceAttributes must be specified")]
     return []
+
+
+def _metadata_set(body: dict[str, Any], *allowed: str) -> bool:
+    """Whether the review's metadata holds anything but ``allowed`` (and ``managedFields``)."""
+    meta = body.get("metadata") or {}
+    return any(v not in (None, "", {}, []) for k, v in meta.items()
+               if k not in ("managedFields", *allowed))
 
 
 def attributes_from(user: UserInfo, spec: dict[str, Any]) -> Attributes:
@@ -104,8 +140,8 @@ class AccessReviews:
         body = _body(req, rt.plural)
         spec = body.get("spec") or {}
         errors = _spec_errors(spec)
-        if (body.get("metadata") or {}).get("name"):
-            errors.append(_invalid_value("metadata", "object", "must be empty"))
+        if _metadata_set(body):
+            errors.append(_invalid_value("metadata", _meta_json(body), "must be empty"))
         if errors:
             raise invalid(rt.kind, rt.group, "", errors)
         return _review(rt.kind, body, spec, self._decide(attributes_from(user, spec)))
@@ -128,8 +164,12 @@ class AccessReviews:
                                          res.get("namespace", ""), "must match "
                                          "metadata.namespace"))
         if spec.get("nonResourceAttributes") is not None:
-            errors.append(_invalid_value("spec.nonResourceAttributes", "object",
+            errors.append(_invalid_value("spec.nonResourceAttributes",
+                                         _internal_attrs(spec["nonResourceAttributes"]),
                                          "disallowed on this kind of request"))
+        if _metadata_set(body, "namespace"):
+            errors.append(_invalid_value("metadata", _meta_json(body),
+                                         "must be empty except for namespace"))
         if errors:
             raise invalid(rt.kind, rt.group, "", errors)
         extra = tuple((k, str(v)) for k, vs in sorted((spec.get("extra") or {}).items())
