@@ -5,6 +5,7 @@ protobuf lists and watch streams, JSON, or media types the server does not offer
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import ssl
@@ -112,15 +113,38 @@ def test_kubectl_create_sends_protobuf(srv: server.ModelServer, kubeconfig: Path
     v = version.replace(".", "")
     if by_plural(group, plural) is None:
         pytest.skip(f"the model does not serve {plural}")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     proc = subprocess.run([binary, "create", *(a.format(v=v) for a in args), "-v=8"],
-                          capture_output=True, text=True, timeout=30, check=False,
-                          env={**os.environ, "KUBECONFIG": str(kubeconfig)})
+                          capture_output=True, text=True, timeout=30, check=False, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Content-Type: application/vnd.kubernetes.protobuf" in proc.stderr  # sent, answered
     obj = model_get(srv, group, plural, namespace, name.format(v=v))
     assert obj is not None
     assert check(obj, v), obj
     assert f"{name.format(v=v)} created" in proc.stdout
+    # the same object sent as JSON (``--dry-run=client -o json | kubectl create -f -``) is
+    # stored the same: decoding the protobuf lost or added nothing
+    twin = name.format(v=v) + "-json"
+    printed = subprocess.run([binary, "create", *(a.format(v=v) for a in args[:1]),
+                              *(twin if a == name else a.format(v=v) for a in args[1:]),
+                              "--dry-run=client", "-o", "json"], capture_output=True, text=True,
+                             timeout=30, check=True, env=env).stdout
+    subprocess.run([binary, "create", "-f", "-"], input=printed, capture_output=True,
+                   text=True, timeout=30, check=True, env=env)
+    assert _comparable(model_get(srv, group, plural, namespace, twin), twin) == \
+        _comparable(obj, name.format(v=v))
+
+
+def _comparable(obj: dict[str, Any] | None, name: str) -> Any:
+    """An object without what the server assigns (uid, resourceVersion, times, cluster IPs),
+    its name replaced."""
+    assert obj is not None
+    out = json.loads(json.dumps(obj).replace(name, "NAME"))
+    for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields"):
+        out["metadata"].pop(key, None)
+    for key in ("clusterIP", "clusterIPs"):
+        out.get("spec", {}).pop(key, None)
+    return out
 
 
 @pytest.mark.parametrize("version", sorted(KUBECTLS))
