@@ -122,6 +122,8 @@ def test_kubectl_create_sends_protobuf(srv: server.ModelServer, kubeconfig: Path
     assert obj is not None
     assert check(obj, v), obj
     assert f"{name.format(v=v)} created" in proc.stdout
+    if version != "1.32":
+        return  # one version is enough for what follows (the decoding is the server's)
     # the same object sent as JSON (``--dry-run=client -o json | kubectl create -f -``) is
     # stored the same: decoding the protobuf lost or added nothing
     twin = name.format(v=v) + "-json"
