@@ -229,6 +229,9 @@ def test_errors_are_status_objects_and_the_server_keeps_serving(
     assert (code, body["kind"], body["items"]) == (200, "ConfigMapList", [])  # deletecollection
     code, body = raw(srv, "POST", "/api/v1/namespaces/default/configmaps", b"k8s\x00\x01",
                      content_type="application/vnd.kubernetes.protobuf")
+    assert (code, body["reason"]) == (400, "BadRequest")  # a protobuf body that does not decode
+    code, body = raw(srv, "POST", "/api/v1/namespaces/default/configmaps", b"kind: ConfigMap",
+                     content_type="text/plain")
     assert (code, body["reason"]) == (415, "UnsupportedMediaType")
     assert model_names(srv, "configmaps", "default") == before  # nothing was written
     # Warn: the write succeeds and each unknown field comes back as a Warning header

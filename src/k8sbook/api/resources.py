@@ -86,6 +86,15 @@ RESOURCES: tuple[ResourceType, ...] = (
         "/registry/subjectaccessreviews", verbs=("create",)),  # evaluated, never stored
     _RT("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False,
         "/registry/tokenreviews", verbs=("create",)),  # evaluated, never stored
+    # asking about oneself (apiserver/access_review.py): evaluated, never stored
+    _RT("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+        False, "/registry/selfsubjectaccessreviews", verbs=("create",)),
+    _RT("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+        False, "/registry/selfsubjectrulesreviews", verbs=("create",)),
+    _RT("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews",
+        True, "/registry/localsubjectaccessreviews", verbs=("create",)),
+    _RT("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
+        "/registry/selfsubjectreviews", verbs=("create",)),
     _RT("apiregistration.k8s.io", "v1", "APIService", "apiservices", False,
         "/registry/apiregistration.k8s.io/apiservices", subresources=("status",)),
     _RT("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,

@@ -28,6 +28,11 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
     # what every caller may read, anonymous or not (``bootstrappolicy.ClusterRoles``)
     "system:public-info-viewer": [{"nonResourceURLs": [
         "/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
+    # what every authenticated user may ask about themselves (``basicUserRules``)
+    "system:basic-user": [
+        rule(["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+             ["create"]),
+        rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"])],
     # discovery, for authenticated callers only (anonymous lost it in v1.14)
     "system:discovery": [{"nonResourceURLs": [
         "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
@@ -123,6 +128,9 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
         {"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"},
         {"kind": "Group", "name": "system:unauthenticated",
          "apiGroup": "rbac.authorization.k8s.io"}]),
+    "system:basic-user": ("system:basic-user", [
+        {"kind": "Group", "name": "system:authenticated",
+         "apiGroup": "rbac.authorization.k8s.io"}]),
     "system:discovery": ("system:discovery", [
         {"kind": "Group", "name": "system:authenticated",
          "apiGroup": "rbac.authorization.k8s.io"}]),
@@ -185,7 +193,7 @@ def service_account_manifests(account: str, namespace: str, role: str, rules: li
 
 #: bootstrap roles (and their bindings) the model added after its first chapters were written:
 #: the apiserver creates them with ids from a side stream (``IdGenerator.side_stream``)
-LATER_ADDITIONS = ("system:discovery", "system:public-info-viewer")
+LATER_ADDITIONS = ("system:discovery", "system:public-info-viewer", "system:basic-user")
 
 
 def bootstrap_objects() -> list[dict[str, Any]]:

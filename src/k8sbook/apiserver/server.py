@@ -127,6 +127,10 @@ class APIServer(Store, PodSubresources):
         from k8sbook.apiserver.scale import install as install_scale
         #: {deployments,replicasets,statefulsets}/scale (``scale.py``)
         self.scale = install_scale(self)
+        from k8sbook.apiserver.access_review import install as install_access_reviews
+        #: SelfSubjectAccessReview, SelfSubjectRulesReview, LocalSubjectAccessReview,
+        #: SelfSubjectReview (``access_review.py``)
+        self.access_reviews = install_access_reviews(self)
         #: API Priority and Fairness (``flowcontrol.py``)
         self.flowcontrol = FlowControl(clock)
         self.started = False

@@ -18,10 +18,10 @@ from urllib.parse import unquote
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
 
-from k8sbook.api import decoding
+from k8sbook.api import decoding, protobuf
 from k8sbook.api.request import Impersonation
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials
-from k8sbook.core.status import StatusError, status_object, unauthorized
+from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized
 
 
 def credentials(h: Handler) -> Credentials:
@@ -62,7 +62,8 @@ def impersonation(h: Handler) -> Impersonation | None:
 #: delete bodies
 MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
 #: what the serializer of the built-in types offers (``SupportedMediaTypes``; CBOR is behind
-#: a disabled feature gate in v1.35); the model decodes JSON only and refuses the others too
+#: a disabled feature gate in v1.35); the model decodes JSON and protobuf
+#: (:mod:`k8sbook.api.protobuf`), and refuses YAML bodies
 BODY_MEDIA_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 #: ``endpoints/installer.go``: the patch types a PATCH may carry
 PATCH_MEDIA_TYPES = ("application/json-patch+json", "application/merge-patch+json",
@@ -76,11 +77,15 @@ def unsupported(accepted: tuple[str, ...]) -> StatusError:
         f"accepted media types include: {', '.join(accepted)}"))
 
 
-def read_body(h: Handler) -> Any:
+def read_body(h: Handler, kind: str = "", api_version: str = "") -> Any:
     """The body, decoded: 413 past :data:`MAX_REQUEST_BODY_BYTES`
     (``Request entity too large: limit is 3145728``), 415 for a media type the handler does
     not take (``mime.ParseMediaType``, then a lookup of the exact type), 400 for what
-    :func:`k8sbook.api.decoding.parse_json` refuses."""
+    :func:`k8sbook.api.decoding.parse_json` refuses, and for a protobuf body that does not
+    decode (``transformDecodeError``: "``K`` in version ``V`` cannot be handled as a ``kind``"
+    when the envelope names a kind, else "the object provided is unrecognized (must be of type
+    ``kind``)" with the body's first 30 bytes in hex); a kind with no protobuf form
+    (``api_version``/``kind``) takes JSON and YAML only, as a custom resource does."""
     raw = h.raw_body
     if len(raw) > MAX_REQUEST_BODY_BYTES or h.body_length > MAX_REQUEST_BODY_BYTES:
         raise StatusError(status_object(413, "RequestEntityTooLarge", "Request entity too "
@@ -91,6 +96,18 @@ def read_body(h: Handler) -> Any:
     if h.command == "PATCH":
         if ctype not in PATCH_MEDIA_TYPES:
             raise unsupported(PATCH_MEDIA_TYPES)
+    elif ctype == protobuf.CONTENT_TYPE:
+        if api_version and not protobuf.supports(api_version, kind):
+            raise unsupported(BODY_MEDIA_TYPES[:2])
+        try:
+            return protobuf.decode(raw)
+        except protobuf.ProtobufError as err:
+            if err.kind:
+                raise bad_request(f'{err.kind} in version "{err.version}" cannot be handled as '
+                                  f"a {kind}: {err}") from None
+            summary = raw[:30].hex() + (" ..." if len(raw) > 30 else "")  # ``summarizeData``
+            raise bad_request(f"the object provided is unrecognized (must be of type {kind}): "
+                              f"{err} ({summary})") from None
     elif ctype != "application/json":
         raise unsupported(BODY_MEDIA_TYPES)
     if ctype == "application/apply-patch+yaml" and not raw.lstrip().startswith(b"{"):

@@ -91,11 +91,13 @@ def parse_path(path: str) -> Route | dict[str, Any] | None:
 
 
 def wants_table(accept: str) -> bool:
-    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins)."""
+    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins; a Table
+    is JSON or YAML only: ``AllowsMediaTypeTransform``)."""
     for choice in accept.split(","):
         params = dict(p.strip().split("=", 1) for p in choice.split(";")[1:] if "=" in p)
         if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and \
-                params.get("v") in ("v1", "v1beta1"):
+                params.get("v") in ("v1", "v1beta1") and choice.split(";")[0].strip() in (
+                    "application/json", "application/yaml"):
             return True
         if choice.split(";")[0].strip() in ("application/json", "*/*", "application/*"):
             return False
@@ -167,7 +169,8 @@ def decode_request(h: Handler, route: Route, query: dict[str, str], *,
                 params[key] = conv(query[key])
             except ValueError as err:
                 raise bad_request(f"invalid value for {key}: {query[key]!r}") from err
-    body = read_body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
+    body = read_body(h, rt.kind, rt.api_version) \
+        if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
     if h.command == "DELETE":
         if body is not None and not isinstance(body, dict):
             raise bad_request("the body of a DELETE must be a DeleteOptions object")

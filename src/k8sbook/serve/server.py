@@ -33,13 +33,17 @@ with ``authn.add_token``) works too, for clients such as ``curl``.
 
 Different from a real kube-apiserver, said out loud:
 
-- loopback only. OpenAPI: ``/openapi/v2`` answers 404 (client-go reads it only as protobuf);
-  ``/openapi/v3`` lists each group version's paths and operations, whose parameters tell
-  kubectl that the server validates fields itself (``fieldValidation``,
-  :mod:`k8sbook.api.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
-  work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
-- JSON only: protobuf bodies get ``415`` (kubectl's typed clients send protobuf, so
-  ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
+- loopback only. OpenAPI (:mod:`k8sbook.serve.openapi`): ``/openapi/v3`` lists each group
+  version's paths and operations, whose parameters tell kubectl that the server validates
+  fields itself (``fieldValidation``, :mod:`k8sbook.api.fieldvalidation`), and its kinds'
+  schemas (the official ones), which ``kubectl explain`` prints and ``kubectl apply`` builds
+  its patches from; ``/openapi/v2`` is served as JSON only (406 for its protobuf form);
+- server-side apply, dry run, pagination and ``deletecollection`` as upstream (see
+  :mod:`k8sbook.apiserver`). Bodies are JSON, YAML or protobuf
+  (``application/vnd.kubernetes.protobuf``, which kubectl's typed clients send for
+  ``kubectl create deployment`` and the like), and
+  responses, lists and watch streams come in the media type ``Accept`` negotiates
+  (:mod:`k8sbook.serve.negotiation`, :mod:`k8sbook.api.protobuf`); YAML is answered as JSON;
 - timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
   the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
   events) count from the epoch.
@@ -83,7 +87,7 @@ from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError, status_object
-from k8sbook.serve import certs, printers
+from k8sbook.serve import certs, negotiation, printers
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
     COMPONENT_MODULES,
@@ -101,6 +105,7 @@ from k8sbook.serve.discovery import (
     api_group_list,
     api_resource_list,
     group_versions,
+    openapi_document,
     openapi_v3,
     openapi_v3_root,
     version_info,
@@ -267,15 +272,9 @@ class ModelServer:
                      *[f"/apis/{g}/{v}" for g, v in group_versions()],
                      "/healthz", "/livez", "/readyz", "/version"]
             return send_json(h, 200, {"paths": sorted(paths)})
-        if path == "/openapi/v3":
-            return send_json(h, 200, openapi_v3_root())
-        if path.startswith("/openapi/v3/"):
-            rest = path[len("/openapi/v3/"):].split("/")
-            gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
-                (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
-            if gv is None or (gv != ("", "v1") and gv not in group_versions()):
-                raise StatusError(NOT_FOUND)
-            return send_json(h, 200, openapi_v3(*gv))
+        if path.startswith("/openapi/"):
+            return send(h, 200, openapi_document(path, h.headers.get("Accept", "")),
+                        "application/json")
         route = parse_path(path)
         if route is None:
             raise StatusError(NOT_FOUND)
@@ -290,7 +289,10 @@ class ModelServer:
                     logs = serves_logs(self.cluster)
                 route = api_resource_list(group, version, logs=logs)
             return send_json(h, 200, route)
-        return self._serve_resource(h, route, query)
+        try:
+            return self._serve_resource(h, route, query)
+        except StatusError as err:  # in the media type the client negotiated
+            return negotiation.send_object(h, err.code, err.status)
 
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
@@ -318,7 +320,8 @@ class ModelServer:
                                                                    "Metadata"),
                                           list_meta=body_out.get("metadata")
                                           if verb == "list" else None)
-        send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+        negotiation.send_object(h, resp.code, body_out or {}, warnings if resp.ok else [],
+                                as_json=table and resp.ok)
 
     def _current(self, req: Request) -> dict[str, Any] | None:
         """The object a patch applies to (for the field check), read under the lock."""
@@ -351,12 +354,15 @@ class ModelServer:
         send(h, 200, text.encode(), "text/plain")
 
     def _serve_watch(self, h: Handler, req: Request, table: bool, include: str) -> None:
+        rt = by_plural(req.group, req.resource)
+        proto = not table and rt is not None and \
+            negotiation.watch_is_protobuf(h, rt.api_version, rt.kind)
         events: queue.Queue[watching.Event] = queue.Queue()
         with self.lock:
             conn, resp = open_watch(self.cluster, client_of(h.headers.get("User-Agent", "")), req, events)
             self._flush()
         if not resp.ok or resp.watch is None:
-            return send_json(h, resp.code, resp.body or {})
+            return negotiation.send_object(h, resp.code, resp.body or {})
         kind = req_kind(req)
 
         def render(event: dict[str, Any], first: bool) -> dict[str, Any]:
@@ -365,7 +371,8 @@ class ModelServer:
                                      include_object=include, headers=first)
             return {"type": event["type"], "object": obj}
         try:
-            watching.stream(h, events, self._stopping, render if table else None)
+            watching.stream(h, events, self._stopping, render if table else None,
+                            protobuf_kind=(rt.api_version, rt.kind) if proto and rt else None)
         finally:
             with self.lock:
                 resp.watch.stop()
