@@ -29,6 +29,7 @@ from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.leaderelection import LeaderElector
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
+from k8sbook.controlplane.controllers.deployment import DeploymentController
 from k8sbook.controlplane.controllers.disruption import DisruptionController
 from k8sbook.controlplane.controllers.node_lifecycle import (
     NodeLifecycleController,
@@ -71,6 +72,8 @@ ClientForServiceAccount = Callable[[str], Client]
 CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "replicaset": ("replicaset-controller", lambda c, f: ReplicaSetController(
         c, f.informer("replicasets"), f.informer("pods"))),
+    "deployment": ("deployment-controller", lambda c, f: DeploymentController(
+        c, f.informer("deployments"), f.informer("replicasets"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(
         c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
     # both run with the node-controller service account, as in kube-controller-manager

@@ -29,7 +29,8 @@ PARAMS: dict[str, Callable[[str], Any]] = {
     "fieldSelector": str, "timeoutSeconds": int, "gracePeriodSeconds": int,
     "allowWatchBookmarks": decoding.query_bool, "container": str, "tailLines": int,
     "follow": decoding.query_bool, "previous": decoding.query_bool,
-    "timestamps": decoding.query_bool,
+    "timestamps": decoding.query_bool, "propagationPolicy": str,
+    "orphanDependents": decoding.query_bool,
 }
 
 
@@ -160,7 +161,8 @@ def decode_request(h: Handler, route: Route, query: dict[str, str], *,
     if h.command == "DELETE":
         if body is not None and not isinstance(body, dict):
             raise bad_request("the body of a DELETE must be a DeleteOptions object")
-        for key in ("gracePeriodSeconds", "preconditions"):
+        for key in ("gracePeriodSeconds", "preconditions", "propagationPolicy",
+                    "orphanDependents"):
             if isinstance(body, dict) and body.get(key) is not None:
                 params[key] = body[key]
         body = None
