@@ -31,6 +31,10 @@ from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers.deployment import DeploymentController
 from k8sbook.controlplane.controllers.disruption import DisruptionController
+from k8sbook.controlplane.controllers.garbagecollector import (
+    GarbageCollector,
+    deletable_resources,
+)
 from k8sbook.controlplane.controllers.node_lifecycle import (
     NodeLifecycleController,
     TaintEvictionController,
@@ -76,6 +80,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("deployments"), f.informer("replicasets"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(
         c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
+    "garbagecollector": ("generic-garbage-collector", lambda c, f: GarbageCollector(
+        c, {r: f.informer(r) for r in deletable_resources()})),
     # both run with the node-controller service account, as in kube-controller-manager
     "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
