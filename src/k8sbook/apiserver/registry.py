@@ -206,6 +206,12 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
             else:
                 new["metadata"].pop("annotations", None)
         return
+    if rt.kind == "Namespace" and subresource != "finalize":
+        # namespaceStrategy: only the ``finalize`` subresource changes spec.finalizers
+        new.setdefault("spec", {})["finalizers"] = list(old.get("spec", {}).get("finalizers",
+                                                                                []))
+        if not new["spec"]["finalizers"]:
+            del new["spec"]["finalizers"]
     if rt.kind in HAS_STATUS:
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])

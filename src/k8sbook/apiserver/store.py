@@ -274,7 +274,8 @@ class Store(APIServerPart):
             return Response(200, old)  # GuaranteedUpdate skips writes that change nothing
         meta = obj["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
-                not meta.get("deletionGracePeriodSeconds"):
+                not meta.get("deletionGracePeriodSeconds") and \
+                not (rt.kind == "Namespace" and obj.get("spec", {}).get("finalizers")):
             return self._finish_delete(rt, req, obj, old)
         written = self.storage.update(rt.key(req.namespace, req.name), obj,
                                       int(old["metadata"]["resourceVersion"]))

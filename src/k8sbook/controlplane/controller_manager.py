@@ -35,6 +35,7 @@ from k8sbook.controlplane.controllers.garbagecollector import (
     GarbageCollector,
     deletable_resources,
 )
+from k8sbook.controlplane.controllers.namespace import NamespaceController
 from k8sbook.controlplane.controllers.node_lifecycle import (
     NodeLifecycleController,
     TaintEvictionController,
@@ -82,6 +83,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
     "garbagecollector": ("generic-garbage-collector", lambda c, f: GarbageCollector(
         c, {r: f.informer(r) for r in deletable_resources()})),
+    "namespace": ("namespace-controller", lambda c, f: NamespaceController(
+        c, f.informer("namespaces"))),
     # both run with the node-controller service account, as in kube-controller-manager
     "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
