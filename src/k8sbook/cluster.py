@@ -101,7 +101,12 @@ class Cluster:
     """Build with ``Cluster(seed=0)``; get components' clients with :meth:`client`."""
 
     def __init__(self, seed: int = 0, *, etcd: Etcd | Callable[[Clock], Etcd] | None = None,
-                 trace_bootstrap: bool = False, start: bool = True) -> None:
+                 trace_bootstrap: bool = False, start: bool = True,
+                 service_account_admission: bool = False) -> None:
+        """``service_account_admission`` turns on the apiserver's ServiceAccount admission
+        plugin (on in a real cluster; pods then need their namespace's ``default``
+        ServiceAccount, which the controller manager's ``serviceaccount`` controller makes:
+        see :data:`~k8sbook.controlplane.controller_manager.ALL_CONTROLLERS`)."""
         self.seed = seed
         self.clock = Clock()
         self.ids = IdGenerator(seed)
@@ -117,6 +122,7 @@ class Cluster:
         self.etcd: Etcd = etcd if etcd is not None else MemoryEtcd(self.clock)
         etcd3.serve(self.network, self.etcd)
         self.apiserver = APIServer(self.clock, self.ids, self.network, seed=seed)
+        self.apiserver.service_account_admission.enabled = service_account_admission
         #: the running components by instance name, for observers and ``k8sbook serve``
         self.components: dict[str, object] = {}
         if start:

@@ -17,7 +17,9 @@ in for ``clientbuilder.SAControllerClientBuilder.ClientOrDie(name)``. Simplified
 ServiceAccounts are created through the API, but their tokens are registered with the
 apiserver's authenticator in-process (the real controller manager asks the TokenRequest API,
 ``serviceaccounts/<name>/token``). Only the controllers the book needs are
-here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption`` run by default.
+here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption`` run by default, so that the
+chapters written before the others existed keep their traces; :data:`ALL_CONTROLLERS` is
+them all.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from k8sbook.controlplane.controllers.node_lifecycle import (
     TaintEvictionController,
 )
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
+from k8sbook.controlplane.controllers.serviceaccount import ServiceAccountsController
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
@@ -85,12 +88,21 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, {r: f.informer(r) for r in deletable_resources()})),
     "namespace": ("namespace-controller", lambda c, f: NamespaceController(
         c, f.informer("namespaces"))),
+    "serviceaccount": ("service-account-controller", lambda c, f: ServiceAccountsController(
+        c, f.informer("serviceaccounts"), f.informer("namespaces"))),
     # both run with the node-controller service account, as in kube-controller-manager
     "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
     "tainteviction": ("node-controller", lambda c, f: TaintEvictionController(
         c, f.informer("nodes"), f.informer("pods"))),
 }
+
+
+#: every controller the model has, as a real kube-controller-manager runs them all
+#: (``--controllers=*``):
+#: for ``k8sbook serve`` and the scenarios of a whole cluster. The chapters that predate
+#: them pass the few they teach (:data:`DEFAULT_CONTROLLERS` by default).
+ALL_CONTROLLERS = tuple(sorted(CONTROLLERS))
 
 
 class KubeControllerManager:
