@@ -37,6 +37,7 @@ from k8sbook.controlplane.controllers.garbagecollector import (
     GarbageCollector,
     deletable_resources,
 )
+from k8sbook.controlplane.controllers.job import JobController
 from k8sbook.controlplane.controllers.namespace import NamespaceController
 from k8sbook.controlplane.controllers.node_lifecycle import (
     NodeLifecycleController,
@@ -86,6 +87,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
     "garbagecollector": ("generic-garbage-collector", lambda c, f: GarbageCollector(
         c, {r: f.informer(r) for r in deletable_resources()})),
+    "job": ("job-controller", lambda c, f: JobController(
+        c, f.informer("jobs"), f.informer("pods"))),
     "namespace": ("namespace-controller", lambda c, f: NamespaceController(
         c, f.informer("namespaces"))),
     "serviceaccount": ("service-account-controller", lambda c, f: ServiceAccountsController(
