@@ -46,6 +46,7 @@ from k8sbook.controlplane.controllers.node_lifecycle import (
 )
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
 from k8sbook.controlplane.controllers.serviceaccount import ServiceAccountsController
+from k8sbook.controlplane.controllers.statefulset import StatefulSetController
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
@@ -96,6 +97,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("namespaces"))),
     "serviceaccount": ("service-account-controller", lambda c, f: ServiceAccountsController(
         c, f.informer("serviceaccounts"), f.informer("namespaces"))),
+    "statefulset": ("statefulset-controller", lambda c, f: StatefulSetController(
+        c, f.informer("statefulsets"), f.informer("pods"))),
     # both run with the node-controller service account, as in kube-controller-manager
     "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
