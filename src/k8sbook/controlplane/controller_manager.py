@@ -31,6 +31,7 @@ from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.leaderelection import LeaderElector
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
+from k8sbook.controlplane.controllers.cronjob import CronJobController
 from k8sbook.controlplane.controllers.daemonset import DaemonSetsController
 from k8sbook.controlplane.controllers.deployment import DeploymentController
 from k8sbook.controlplane.controllers.disruption import DisruptionController
@@ -83,6 +84,8 @@ ClientForServiceAccount = Callable[[str], Client]
 CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "replicaset": ("replicaset-controller", lambda c, f: ReplicaSetController(
         c, f.informer("replicasets"), f.informer("pods"))),
+    "cronjob": ("cronjob-controller", lambda c, f: CronJobController(
+        c, f.informer("cronjobs"), f.informer("jobs"))),
     "daemonset": ("daemon-set-controller", lambda c, f: DaemonSetsController(
         c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"))),
     "deployment": ("deployment-controller", lambda c, f: DeploymentController(

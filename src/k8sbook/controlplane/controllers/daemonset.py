@@ -87,8 +87,7 @@ class DaemonSetsController:
         self.recorder = EventRecorder(client, NAME)
         self.expectations = ControllerExpectations()
         ds_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new))
-        pod_informer.add_event_handler(self._pod_added, lambda old, new: self._pod_changed(new),
-                                       self._pod_deleted)
+        pod_informer.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         node_informer.add_event_handler(self._all, lambda old, new: self._all(new),
                                         lambda node: self._all(node))
 
@@ -112,6 +111,9 @@ class DaemonSetsController:
             self.queue.add(key)
             return key
         return ""
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        self._pod_changed(new)
 
     def _pod_added(self, pod: Obj) -> None:
         key = self._pod_changed(pod)

@@ -143,7 +143,7 @@ class DeploymentController:
         cond = get_condition(d, "Progressing")
         if cond and cond.get("reason") == "ProgressDeadlineExceeded":
             return d
-        paused_cond = bool(cond) and cond.get("reason") == "DeploymentPaused"
+        paused_cond = cond is not None and cond.get("reason") == "DeploymentPaused"
         if d["spec"].get("paused") and not paused_cond:
             set_condition(d, "Progressing", "Unknown", "DeploymentPaused",
                            "Deployment is paused", self.clock.timestamp())
@@ -188,7 +188,7 @@ class DeploymentController:
         selector.setdefault("matchLabels", {})[HASH_LABEL] = h
         meta = d["metadata"]
         replicas = d["spec"].get("replicas", 1)
-        rs: Obj = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
+        new_rs: Obj = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
             "name": f"{meta['name']}-{h}", "namespace": meta["namespace"],
             "labels": dict(template["metadata"]["labels"]),
             "annotations": {**{k: v for k, v in (meta.get("annotations") or {}).items()
@@ -201,14 +201,14 @@ class DeploymentController:
                                  "controller": True, "blockOwnerDeletion": True}]},
             "spec": {"replicas": 0, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
                      "selector": selector, "template": template}}
-        rs["spec"]["replicas"] = self._new_rs_replicas(d, rs_list + [rs], rs)
+        new_rs["spec"]["replicas"] = self._new_rs_replicas(d, rs_list + [new_rs], new_rs)
         try:
-            created = self.client.create(rs)
+            created = self.client.create(new_rs)
         except StatusError as err:
             if err.code != 409:
                 raise
             # already there (our informer is behind): ours if the template is the same
-            found = self.rs_informer.get(f"{meta['namespace']}/{rs['metadata']['name']}")
+            found = self.rs_informer.get(f"{meta['namespace']}/{new_rs['metadata']['name']}")
             if found is None or without_hash(found["spec"]["template"]) != \
                     without_hash(template):
                 raise
