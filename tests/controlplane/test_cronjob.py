@@ -5,8 +5,11 @@ from __future__ import annotations
 from itertools import pairwise
 
 import kubernetes_validate
+import pytest
 
 from k8sbook.cluster import Cluster
+from k8sbook.core.status import StatusError
+from tests.helpers import snapshot
 
 
 def cronjob(schedule: str = "*/5 * * * *", script: str = "echo tick", **spec) -> dict:
@@ -70,3 +73,15 @@ def test_forbid_skips_a_run_while_one_is_active():
                if e["involvedObject"]["kind"] == "CronJob"]
     assert "JobAlreadyActive" in reasons
     assert len(adm.list("jobs", "default")["items"]) < 5
+
+
+def test_a_schedule_that_is_not_cron_is_invalid_and_stores_nothing():
+    c = Cluster(0)
+    before = snapshot(c)
+    with pytest.raises(StatusError) as err:
+        c.admin().create(cronjob("every minute"))
+    st = err.value.status
+    assert (st["code"], st["reason"]) == (422, "Invalid")
+    assert 'spec.schedule: Invalid value: "every minute": expected exactly 5 fields, ' \
+        'found 2: [every minute]' in st["message"]
+    assert snapshot(c) == before

@@ -8,6 +8,7 @@ import kubernetes_validate
 import pytest
 
 from k8sbook.cluster import Cluster
+from k8sbook.core.status import StatusError
 
 
 def job(name: str, script: str, restart: str = "Never", **spec) -> dict:
@@ -89,3 +90,16 @@ def test_a_deadline_fails_the_job_and_deletes_its_pods(cluster):
                                   "Job was active longer than specified deadline")
     assert all(p["metadata"].get("deletionTimestamp") or p["status"]["phase"] != "Running"
                for p in adm.list("pods", "default")["items"])
+
+
+def test_a_job_that_would_restart_forever_is_invalid_and_stores_nothing():
+    from tests.helpers import snapshot
+    c = Cluster(0)
+    before = snapshot(c)
+    with pytest.raises(StatusError) as err:
+        c.admin().create(job("pi", "echo 3.14", restart="Always"))
+    st = err.value.status
+    assert (st["code"], st["reason"]) == (422, "Invalid")
+    assert 'spec.template.spec.restartPolicy: Unsupported value: "Always": supported ' \
+        'values: "OnFailure", "Never"' in st["message"]
+    assert snapshot(c) == before
