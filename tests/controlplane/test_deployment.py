@@ -180,3 +180,23 @@ def test_scaling_resizes_without_a_new_revision_and_history_is_limited(cluster):
     assert rss[0]["spec"]["replicas"] == 3
     assert rss[0]["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "3"
     assert rss[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+
+
+def test_recreate_removes_every_old_pod_before_the_new_replicaset_grows(cluster):
+    adm = cluster.admin()
+    adm.create(deployment(2, strategy={"type": "Recreate"}))
+    cluster.run_for(8)
+    _set_image(cluster, "nginx:1.28")
+    cluster.run_for(60)
+    steps = _events(cluster)
+    down = max(i for i, m in enumerate(steps) if m.startswith("Scaled down"))
+    up = [i for i, m in enumerate(steps) if "from 0 to 2" in m]
+    assert len(up) == 2 and up[1] > down  # the second set grows after the first shrank
+    assert steps[down].endswith("from 2 to 0")
+    # the new pods were created only after the old ones were deleted and gone
+    pod_writes = [(m.t, m.verb) for m in cluster.trace.filter(resource="pods")
+                  if m.verb in ("CREATE", "DELETE") and m.src.startswith("kube-controller")]
+    last_delete = max(t for t, v in pod_writes if v == "DELETE")
+    assert sorted(t for t, v in pod_writes if v == "CREATE")[-2] >= last_delete
+    d = adm.get("deployments", "web", "default")
+    assert d["status"]["updatedReplicas"] == 2 and d["status"]["availableReplicas"] == 2

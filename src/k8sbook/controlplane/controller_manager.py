@@ -89,7 +89,7 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "daemonset": ("daemon-set-controller", lambda c, f: DaemonSetsController(
         c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"))),
     "deployment": ("deployment-controller", lambda c, f: DeploymentController(
-        c, f.informer("deployments"), f.informer("replicasets"))),
+        c, f.informer("deployments"), f.informer("replicasets"), f.informer("pods"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(
         c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
     "garbagecollector": ("generic-garbage-collector", lambda c, f: GarbageCollector(

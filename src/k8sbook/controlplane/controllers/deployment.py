@@ -17,7 +17,9 @@ Deployment and ReplicaSet informers queue the Deployment's key; ``syncDeployment
   ``replicas + maxSurge`` (rounded up), old ones shrink while ``replicas - maxUnavailable``
   (rounded down; both 25 % by default; 1 unavailable if both resolve to 0) stay available;
   each resize is an Event ``ScalingReplicaSet`` ``Scaled up replica set web-7d4b9 from 0 to
-  1``. A finished rollout deletes old empty ReplicaSets beyond ``revisionHistoryLimit``;
+  1``; with ``strategy: Recreate`` (``rolloutRecreate``) the old ones go to 0 and the new
+  one grows only once no old pod is left running (the pod informer tells). A finished
+  rollout deletes old empty ReplicaSets beyond ``revisionHistoryLimit``;
 * writes ``status`` (``observedGeneration``, ``replicas``, ``updatedReplicas``,
   ``readyReplicas``, ``availableReplicas``, ``unavailableReplicas``) and the conditions
   ``Available`` (``MinimumReplicasAvailable``/``MinimumReplicasUnavailable``) and
@@ -28,7 +30,7 @@ Deployment and ReplicaSet informers queue the Deployment's key; ``syncDeployment
 
 Rollback is client-side since ``apps/v1`` (:func:`k8sbook.client.kubectl_rollout.rollout_undo`).
 Simplified: the hash is FNV-32a over the template's JSON (upstream hashes Go's printout of
-the struct), so names differ from a real cluster's; no ``Recreate`` strategy; no adoption
+the struct), so names differ from a real cluster's; no adoption
 of orphaned ReplicaSets; ``minReadySeconds`` is 0; one worker.
 """
 
@@ -52,7 +54,10 @@ from k8sbook.controlplane.controllers.deployment_util import (
     deployment_complete,
     deployment_progressing,
     fenceposts,
+    find_new_replicaset,
     get_condition,
+    is_scaling_event,
+    new_rs_new_replicas,
     replicas_of,
     revision,
     set_condition,
@@ -66,16 +71,18 @@ NAME = "deployment-controller"
 
 class DeploymentController:
     def __init__(self, client: Client, d_informer: SharedIndexInformer,
-                 rs_informer: SharedIndexInformer) -> None:
+                 rs_informer: SharedIndexInformer, pod_informer: SharedIndexInformer) -> None:
         self.client = client
         self.clock = client.clock
-        self.d_informer, self.rs_informer = d_informer, rs_informer
+        self.d_informer, self.rs_informer, self.pod_informer = \
+            d_informer, rs_informer, pod_informer
         self.queue = RateLimitingQueue(client.clock, "deployment")
         self.recorder = EventRecorder(client, NAME)
         d_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new),
                                      lambda d: self._enqueue(final_state(d)))
         rs_informer.add_event_handler(self._rs_changed, lambda old, new: self._rs_changed(new),
                                       lambda rs: self._rs_changed(final_state(rs)))
+        pod_informer.add_event_handler(on_delete=self._pod_deleted)
 
     def run(self) -> None:
         self.queue.run_worker(self.sync)
@@ -90,6 +97,19 @@ class DeploymentController:
         ref = controller_of(rs)
         if ref and ref.get("kind") == "Deployment":
             self.queue.add(f"{rs['metadata']['namespace']}/{ref['name']}")
+
+    def _pod_deleted(self, pod: Any) -> None:
+        """``deletePod``: a ``Recreate`` rollout waits for the old pods to be gone."""
+        pod = final_state(pod)
+        ns = pod["metadata"]["namespace"]
+        ref = controller_of(pod)
+        rs = self.rs_informer.get(f"{ns}/{ref['name']}") if ref and \
+            ref.get("kind") == "ReplicaSet" else None
+        owner = controller_of(rs) if rs else None
+        d = self.d_informer.get(f"{ns}/{owner['name']}") if owner and \
+            owner.get("kind") == "Deployment" else None
+        if d and (d["spec"].get("strategy") or {}).get("type") == "Recreate":
+            self._enqueue(d)
 
     # -- the sync ----------------------------------------------------------------------
     def owned(self, d: Obj) -> list[Obj]:
@@ -112,31 +132,41 @@ class DeploymentController:
             return
         rs_list = self.owned(d)
         if d["metadata"].get("deletionTimestamp"):
-            self._sync_status(d, rs_list, self.find_new(d, rs_list))
+            self._sync_status(d, rs_list, find_new_replicaset(d, rs_list))
             return
         d = self._check_paused(d)
-        new = self.find_new(d, rs_list)
-        if d["spec"].get("paused") or self._is_scaling_event(d, rs_list):
+        new = find_new_replicaset(d, rs_list)
+        if d["spec"].get("paused") or is_scaling_event(d, rs_list):
             self._scale(d, new, [rs for rs in rs_list if rs is not new])
             if d["spec"].get("paused"):
                 self._cleanup(d, [rs for rs in rs_list if rs is not new])
-            self._sync_status(d, self.owned(d), self.find_new(d, self.owned(d)))
+            self._sync_status(d, self.owned(d), find_new_replicaset(d, self.owned(d)))
             return
-        self._rollout_rolling(d, rs_list)
+        if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
+            self._rollout_recreate(d, rs_list)
+        else:
+            self._rollout_rolling(d, rs_list)
 
-    def find_new(self, d: Obj, rs_list: list[Obj]) -> Obj | None:
-        """``FindNewReplicaSet``: the oldest whose template equals the Deployment's."""
-        want = without_hash(d["spec"]["template"])
-        return next((rs for rs in rs_list if without_hash(rs["spec"]["template"]) == want),
-                    None)
-
-    def _is_scaling_event(self, d: Obj, rs_list: list[Obj]) -> bool:
-        for rs in rs_list:
-            desired = (rs["metadata"].get("annotations") or {}).get(DESIRED)
-            if replicas_of(rs) > 0 and desired is not None and \
-                    int(desired) != d["spec"].get("replicas", 1):
-                return True
-        return False
+    def _rollout_recreate(self, d: Obj, rs_list: list[Obj]) -> None:
+        """``rolloutRecreate``: every old pod is gone before the new ReplicaSet grows."""
+        new = find_new_replicaset(d, rs_list)
+        old = [rs for rs in rs_list if rs is not new]
+        active = [rs for rs in old if replicas_of(rs) > 0]
+        for rs in active:  # scaleDownOldReplicaSetsForRecreate
+            self._scale_rs(d, rs, 0)
+        uids = {rs["metadata"]["uid"] for rs in old}
+        running = any((controller_of(p) or {}).get("uid") in uids and p.get("status", {}).get(
+            "phase") not in ("Succeeded", "Failed") for p in self.pod_informer.indexer.by_index(
+            "namespace", d["metadata"]["namespace"]))  # oldPodsRunning
+        if active or running or any(status_of(rs, "replicas") for rs in old):
+            self._sync_status(d, self.owned(d), new)
+            return
+        new, d = self._new_replicaset(d, rs_list)
+        if replicas_of(new) != d["spec"].get("replicas", 1):
+            new = self._scale_rs(d, new, d["spec"].get("replicas", 1))
+        elif deployment_complete(d, self.calculate_status(d, old + [new], new)):
+            self._cleanup(d, old)
+        self._sync_status(d, self.owned(d), new)
 
     def _check_paused(self, d: Obj) -> Obj:
         """``checkPausedConditions``."""
@@ -156,7 +186,7 @@ class DeploymentController:
 
     def _new_replicaset(self, d: Obj, rs_list: list[Obj]) -> tuple[Obj, Obj]:
         """``getNewReplicaSet`` with ``createIfNotExisted``: (the new RS, the Deployment)."""
-        existing = self.find_new(d, rs_list)
+        existing = find_new_replicaset(d, rs_list)
         new_revision = max([revision(rs) for rs in rs_list if rs is not existing] + [0]) + 1
         now = self.clock.timestamp()
         surge, _ = fenceposts(d)
@@ -201,7 +231,7 @@ class DeploymentController:
                                  "controller": True, "blockOwnerDeletion": True}]},
             "spec": {"replicas": 0, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
                      "selector": selector, "template": template}}
-        new_rs["spec"]["replicas"] = self._new_rs_replicas(d, rs_list + [new_rs], new_rs)
+        new_rs["spec"]["replicas"] = new_rs_new_replicas(d, rs_list + [new_rs], new_rs)
         try:
             created = self.client.create(new_rs)
         except StatusError as err:
@@ -220,15 +250,6 @@ class DeploymentController:
                        f'Created new replica set "{created["metadata"]["name"]}"', now)
         d["metadata"].setdefault("annotations", {})[REVISION] = str(new_revision)
         return created, self.client.update_status(d)
-
-    def _new_rs_replicas(self, d: Obj, all_rs: list[Obj], new: Obj) -> int:
-        """``NewRSNewReplicas``: as many more as ``replicas + maxSurge`` allows."""
-        replicas = d["spec"].get("replicas", 1)
-        surge, _ = fenceposts(d)
-        current = sum(replicas_of(rs) for rs in all_rs)
-        if current >= replicas + surge:
-            return replicas_of(new)
-        return replicas_of(new) + min(replicas + surge - current, replicas - replicas_of(new))
 
     def _scale_rs(self, d: Obj, rs: Obj, size: int) -> Obj:
         """``scaleReplicaSetAndRecordEvent``."""
@@ -267,8 +288,8 @@ class DeploymentController:
         if replicas_of(new) > replicas:
             new = self._scale_rs(d, new, replicas)
         elif replicas_of(new) < replicas and \
-                self._new_rs_replicas(d, old + [new], new) != replicas_of(new):
-            new = self._scale_rs(d, new, self._new_rs_replicas(d, old + [new], new))
+                new_rs_new_replicas(d, old + [new], new) != replicas_of(new):
+            new = self._scale_rs(d, new, new_rs_new_replicas(d, old + [new], new))
         elif not self._scale_down_old(d, new, [rs for rs in old if replicas_of(rs) > 0]) and \
                 deployment_complete(d, self.calculate_status(d, old + [new], new)):
             self._cleanup(d, old)

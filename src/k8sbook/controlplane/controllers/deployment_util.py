@@ -119,3 +119,33 @@ def deployment_progressing(d: Obj, status: Obj) -> bool:
             old.get("replicas", 0) - old.get("updatedReplicas", 0)
             or status["readyReplicas"] > old.get("readyReplicas", 0)
             or status["availableReplicas"] > old.get("availableReplicas", 0))
+
+
+def find_new_replicaset(d: Obj, rs_list: list[Obj]) -> Obj | None:
+    """``FindNewReplicaSet``: the oldest whose template equals the Deployment's
+    (``EqualIgnoreHash``)."""
+    want = without_hash(d["spec"]["template"])
+    return next((rs for rs in rs_list if without_hash(rs["spec"]["template"]) == want), None)
+
+
+def is_scaling_event(d: Obj, rs_list: list[Obj]) -> bool:
+    """``isScalingEvent``: an active ReplicaSet's ``desired-replicas`` is not the spec's."""
+    for rs in rs_list:
+        desired = (rs["metadata"].get("annotations") or {}).get(DESIRED)
+        if replicas_of(rs) > 0 and desired is not None and \
+                int(desired) != d["spec"].get("replicas", 1):
+            return True
+    return False
+
+
+def new_rs_new_replicas(d: Obj, all_rs: list[Obj], new: Obj) -> int:
+    """``NewRSNewReplicas``: rolling, as many more as ``replicas + maxSurge`` allows;
+    ``Recreate``, all of them (the old ones are gone by then)."""
+    replicas = d["spec"].get("replicas", 1)
+    if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
+        return int(replicas)
+    surge, _ = fenceposts(d)
+    current = sum(replicas_of(rs) for rs in all_rs)
+    if current >= replicas + surge:
+        return replicas_of(new)
+    return replicas_of(new) + min(replicas + surge - current, replicas - replicas_of(new))
