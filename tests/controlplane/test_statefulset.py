@@ -79,3 +79,22 @@ def test_scale_down_removes_the_highest_ordinal_first():
                if m.src.startswith("kube-controller-manager")]
     assert deletes == ["default/db-2", "default/db-1"]
     assert [p["metadata"]["name"] for p in adm.list("pods", "default")["items"]] == ["db-0"]
+
+
+def test_a_new_template_rolls_from_the_highest_ordinal_down():
+    c = _cluster()
+    adm = c.admin()
+    adm.create(statefulset(3))
+    c.run_for(10)
+    before = adm.get("statefulsets", "db", "default")["status"]["currentRevision"]
+    adm.patch("statefulsets", "db", {"spec": {"template": {"spec": {"containers": [
+        {"name": "db", "image": "busybox:1.37"}]}}}}, "default")
+    c.run_for(200)
+    deletes = [m.name for m in c.trace.filter(verb="DELETE", resource="pods")
+               if m.src.startswith("kube-controller-manager")]
+    assert deletes == ["default/db-2", "default/db-1", "default/db-0"]
+    st = adm.get("statefulsets", "db", "default")["status"]
+    assert st["updateRevision"] == st["currentRevision"] != before
+    assert st["updatedReplicas"] == st["currentReplicas"] == 3
+    images = {p["spec"]["containers"][0]["image"] for p in adm.list("pods", "default")["items"]}
+    assert images == {"busybox:1.37"}

@@ -18,8 +18,13 @@ them all at once. A failed pod is deleted and made again with the same name. Eve
 upstream's: ``SuccessfulCreate`` ``create Pod web-0 in StatefulSet web successful``,
 ``create Claim data-web-0 Pod web-0 in StatefulSet web success``, ``SuccessfulDelete``.
 
-Simplified: no ControllerRevisions (the revision is ``<set>-<hash of the template>``), no
-rolling update of a changed template, ``minReadySeconds`` 0, no ``ordinals.start``.
+A changed template rolls out with ``updateStrategy: RollingUpdate`` (the default): from the
+highest ordinal down to ``partition``, one pod at a time, each replaced once the ones above
+it are healthy again; ``currentRevision`` becomes ``updateRevision`` when all pods run it.
+
+Simplified: no ControllerRevisions (the revision is ``<set>-<hash of the template>``, and a
+pod is remade from the set's current template), ``minReadySeconds`` 0, no
+``ordinals.start``.
 """
 
 from __future__ import annotations
@@ -116,7 +121,26 @@ class StatefulSetController:
                     self._delete(sts, pods[i])
                 if ordered:
                     break
+            if not condemned:
+                self._roll(sts, pods, replicas, revision)
         self._update_status(sts, list(pods.values()), revision)
+
+    def _roll(self, sts: Obj, pods: dict[int, Obj], replicas: int, revision: str) -> None:
+        """``RollingUpdate``: from the highest ordinal down to ``partition``, one pod of an
+        old revision at a time is deleted (and made again from the new template), each once
+        every higher one is healthy. ``OnDelete`` waits for someone else to delete them."""
+        strategy = sts["spec"].get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+            return
+        partition = (strategy.get("rollingUpdate") or {}).get("partition", 0)
+        for i in range(replicas - 1, partition - 1, -1):
+            pod = pods[i]
+            if (pod["metadata"].get("labels") or {}).get(REVISION_LABEL) != revision:
+                if not pod["metadata"].get("deletionTimestamp"):
+                    self._delete(sts, pod)
+                return
+            if not _healthy(pod):
+                return
 
     def _create(self, sts: Obj, i: int, revision: str) -> None:
         """``newVersionedStatefulSetPod`` + ``CreateStatefulPod``: claims first."""
@@ -177,12 +201,18 @@ class StatefulSetController:
     def _update_status(self, sts: Obj, pods: list[Obj], revision: str) -> None:
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         ready = sum(1 for p in live if is_pod_ready(p))
-        current = sum(1 for p in live if (p["metadata"].get("labels") or {}).get(
-            REVISION_LABEL) == revision)
+        def count(rev: str) -> int:
+            return sum(1 for p in live if (p["metadata"].get("labels") or {}).get(
+                REVISION_LABEL) == rev)
+        updated = count(revision)
+        # the current revision becomes the update revision once every pod runs it
+        current = revision if updated == len(live) else \
+            (sts.get("status") or {}).get("currentRevision") or revision
         status = {"observedGeneration": sts["metadata"].get("generation", 1),
-                  "replicas": len(live), "readyReplicas": ready, "currentReplicas": current,
-                  "updatedReplicas": current, "currentRevision": revision,
-                  "updateRevision": revision, "collisionCount": 0, "availableReplicas": ready}
+                  "replicas": len(live), "readyReplicas": ready,
+                  "currentReplicas": count(current), "updatedReplicas": updated,
+                  "currentRevision": current, "updateRevision": revision, "collisionCount": 0,
+                  "availableReplicas": ready}
         if status == sts.get("status"):
             return
         new = copy.deepcopy(sts)
