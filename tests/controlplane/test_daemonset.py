@@ -62,3 +62,21 @@ def test_a_node_selector_limits_the_nodes_and_a_deleted_pod_comes_back():
     [again] = adm.list("pods", "default")["items"]
     assert again["metadata"]["name"] != pod["metadata"]["name"]
     assert adm.get("daemonsets", "agent", "default")["status"]["desiredNumberScheduled"] == 1
+
+
+def test_a_new_template_rolls_node_by_node():
+    c = _cluster()
+    adm = c.admin()
+    adm.create(daemonset())
+    c.run_for(5)
+    adm.patch("daemonsets", "agent", {"spec": {"template": {"spec": {"containers": [
+        {"name": "a", "image": "busybox:1.37"}]}}}}, "default")
+    c.run_for(120)
+    writes = [m.verb for m in c.trace.filter(resource="pods")
+              if m.verb in ("CREATE", "DELETE") and m.src.startswith("kube-controller")]
+    assert writes[3:] == ["DELETE", "CREATE"] * 3  # maxUnavailable 1: one node at a time
+    pods = adm.list("pods", "default")["items"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:1.37"}
+    assert len(pods) == 3
+    st = adm.get("daemonsets", "agent", "default")["status"]
+    assert st["updatedNumberScheduled"] == st["numberReady"] == 3

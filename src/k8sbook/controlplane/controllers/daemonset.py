@@ -6,7 +6,10 @@ Handlers on the shared DaemonSet, Pod and Node informers queue the DaemonSet's k
 change queues every DaemonSet). A sync decides per node whether a daemon pod should run there
 (the template's ``nodeSelector`` and required node affinity match the node, and the pod
 tolerates the node's ``NoSchedule``/``NoExecute`` taints), then creates the missing pods and
-deletes the ones on nodes that should not run one (and failed ones, to be made again).
+deletes the ones on nodes that should not run one (and failed ones, to be made again). A
+changed template rolls out node by node (``updateStrategy: RollingUpdate``): an old pod is
+deleted only while fewer than ``maxUnavailable`` (1) daemon pods are unavailable, and its
+node then gets a pod of the new template.
 
 Since 1.12 the controller does not bind the pods itself: each pod (``generateName:
 <ds>-``) carries a required node affinity ``matchFields`` ``metadata.name In [<node>]``
@@ -20,8 +23,7 @@ cordoned or pressured node still runs its daemons, and the labels
 Status: ``desiredNumberScheduled``, ``currentNumberScheduled``, ``numberMisscheduled``,
 ``numberReady``, ``numberAvailable``, ``numberUnavailable``, ``updatedNumberScheduled``,
 ``observedGeneration``. Simplified: no ControllerRevisions (the hash is computed from the
-template), no rolling update of changed templates beyond deleting pods of an old hash, no
-burst limits or expectations.
+template), no ``maxSurge``, no burst limits.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from k8sbook.client.informer import SharedIndexInformer, final_state, meta_names
 from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_active, is_pod_ready
-from k8sbook.controlplane.controllers.deployment_util import compute_hash
+from k8sbook.controlplane.controllers.deployment_util import compute_hash, scaled_value
 from k8sbook.controlplane.controllers.expectations import ControllerExpectations
 from k8sbook.controlplane.scheduler.plugins.nodeaffinity import node_selector_term_matches
 
@@ -156,17 +158,26 @@ class DaemonSetsController:
             return
         creates: list[str] = []
         deletes: list[Obj] = []
+        outdated: list[Obj] = []
+        unavailable = 0
         for node in nodes:
             name = node["metadata"]["name"]
             pods = by_node.get(name, [])
-            if node_should_run(ds, node):
-                keep = [p for p in pods if p.get("status", {}).get("phase") != "Failed" and
-                        (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == h]
-                deletes += [p for p in pods if p not in keep] + keep[1:]
-                if not keep:
-                    creates.append(name)
-            else:
+            if not node_should_run(ds, node):
                 deletes += pods
+                continue
+            alive = sorted((p for p in pods if p.get("status", {}).get("phase") != "Failed"),
+                           key=lambda p: (p["metadata"].get("labels") or {}).get(
+                               REVISION_LABEL) != h)  # the current revision first
+            deletes += [p for p in pods if p not in alive[:1]]
+            if not alive:
+                creates.append(name)
+                unavailable += 1
+                continue
+            unavailable += not is_pod_ready(alive[0])
+            if (alive[0]["metadata"].get("labels") or {}).get(REVISION_LABEL) != h:
+                outdated.append(alive[0])
+        deletes += self._rolling_update(ds, outdated, unavailable, len(nodes))
         now = self.client.clock.now()
         if creates:
             self.expectations.expect_creations(key, len(creates), now)
@@ -178,6 +189,23 @@ class DaemonSetsController:
             for pod in deletes:
                 self._delete(ds, pod)
         self._update_status(ds, nodes, by_node, h)
+
+    @staticmethod
+    def _rolling_update(ds: Obj, outdated: list[Obj], unavailable: int, nodes: int) -> list[Obj]:
+        """``rollingUpdate``: old pods that are not ready go at once; ready ones only while
+        fewer than ``maxUnavailable`` (default 1) daemon pods are unavailable."""
+        strategy = ds["spec"].get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+            return []  # OnDelete: a pod of the old template stays until someone deletes it
+        raw = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1)
+        limit = scaled_value(raw, nodes, True) if isinstance(raw, str) else int(raw)
+        out = [p for p in outdated if not is_pod_ready(p)]
+        for pod in (p for p in outdated if is_pod_ready(p)):
+            if unavailable >= limit:
+                break
+            out.append(pod)
+            unavailable += 1
+        return out
 
     def _create(self, ds: Obj, node: str, h: str) -> None:
         tmpl = copy.deepcopy(ds["spec"]["template"])
