@@ -48,7 +48,7 @@ def test_content_held_by_a_finalizer_keeps_the_namespace_terminating_with_condit
              for x in ns["status"]["conditions"]}
     assert conds["NamespaceContentRemaining"] == (
         "True", "SomeResourcesRemain",
-        "Some resources are remaining: configmaps has 1 resource instances")
+        "Some resources are remaining: configmaps. has 1 resource instances")
     assert conds["NamespaceFinalizersRemaining"] == (
         "True", "SomeFinalizersRemain", ("Some content in the namespace has finalizers "
         "remaining: example.com/hold in 1 resource instances"))

@@ -9,7 +9,8 @@ NonIndexed``. Handlers on the shared Job and Pod informers queue the Job's key. 
   an owner reference with ``controller`` and ``blockOwnerDeletion``; the finalizer
   ``batch.kubernetes.io/job-tracking``) until ``parallelism`` pods are active, but no more
   than the ``completions`` still missing (without ``completions``: until one succeeds), and,
-  after failures, only once the pod-failure back-off (10 s doubling to 10 min) has passed;
+  after failures, only once the pod-failure back-off has passed (``backoff_utils.go``: 10 s
+  doubling with each failure since the last success, at most 10 min);
 * counts each finished pod exactly once, in three writes: its uid goes into
   ``status.uncountedTerminatedPods``; its ``job-tracking`` finalizer is removed (a strategic
   merge patch of the pod); then the uid moves into ``status.succeeded`` or ``status.failed``
@@ -143,7 +144,7 @@ class JobController:
             self._delete(job, active)
             active = []
         else:
-            active += self._manage(job, len(active), succeeded, failed, now)
+            active += self._manage(job, len(active), succeeded, now)
         self._track(job, pods, new_finished, active)
 
     def _failure(self, job: Obj, active: list[Obj], failed: int,
@@ -169,7 +170,7 @@ class JobController:
                 status["startTime"]) + deadline - now)
         return None
 
-    def _manage(self, job: Obj, active: int, succeeded: int, failed: int,
+    def _manage(self, job: Obj, active: int, succeeded: int,
                 now: float) -> list[Obj]:
         """``manageJob`` for the creations: the pods created."""
         spec = job["spec"]
@@ -179,12 +180,15 @@ class JobController:
             else (parallelism if succeeded == 0 else 0)
         if active >= wanted:
             return []
-        if failed:  # the pod-failure back-off since the last failure
-            delay = min(POD_FAILURE_BACKOFF * 2 ** (failed - 1), MAX_POD_FAILURE_BACKOFF)
-            last = max((self.clock.parse(_finished_at(p)) for p in self.pods(job)
-                        if _finished(p) == "Failed" and _finished_at(p)), default=0.0)
-            if now < last + delay:
-                self.queue.add_after(meta_namespace_key(job), last + delay - now)
+        # the pod-failure back-off: 10 s doubling per failure since the last success
+        done = [(self.clock.parse(_finished_at(p)), _finished(p)) for p in self.pods(job)
+                if _finished(p) and _finished_at(p)]
+        success = max((t for t, phase in done if phase == "Succeeded"), default=-1.0)
+        failures = sorted(t for t, phase in done if phase == "Failed" and t > success)
+        if failures:
+            delay = min(POD_FAILURE_BACKOFF * 2 ** (len(failures) - 1), MAX_POD_FAILURE_BACKOFF)
+            if now < failures[-1] + delay:
+                self.queue.add_after(meta_namespace_key(job), failures[-1] + delay - now)
                 return []
         created = []
         for _ in range(wanted - active):

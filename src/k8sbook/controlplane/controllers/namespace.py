@@ -12,8 +12,8 @@ the NamespaceLifecycle admission plugin then refuses new content) because its
    ``deletecollection``);
 2. LISTs again and writes ``status.conditions``: ``NamespaceDeletionDiscoveryFailure``,
    ``NamespaceDeletionGroupVersionParsingFailure``, ``NamespaceDeletionContentFailure``,
-   ``NamespaceContentRemaining`` (``SomeResourcesRemain``: ``pods has 2 resource
-   instances``) and ``NamespaceFinalizersRemaining``, with upstream's reasons and messages;
+   ``NamespaceContentRemaining`` (``SomeResourcesRemain``: ``pods. has 2 resource
+   instances``, resource and group joined by a dot) and ``NamespaceFinalizersRemaining``, with upstream's reasons and messages;
 3. while something remains (pods terminating gracefully, objects held by finalizers) tries
    again after ``estimate/2 + 1`` seconds (the longest pod grace period, or 15 s for
    finalizers: ``finalizerEstimateSeconds``);
@@ -110,12 +110,12 @@ class NamespaceController:
                         self._delete(rt, obj)
                 left = self.client.list(rt.plural + (f".{rt.group}" if rt.group else ""),
                                         name)["items"]
-            except StatusError:
-                failed.append(rt.group_resource)
+            except StatusError as err:
+                failed.append(f"{rt.plural}.{rt.group}: {err.status.get('message', '')}")
                 continue
             if not left:
                 continue
-            remaining[rt.group_resource] = len(left)
+            remaining[f"{rt.plural}.{rt.group}"] = len(left)  # "pods." as upstream prints
             if rt.kind == "Pod":  # estimateGracefulTermination
                 estimate = max([estimate] + [int(p["spec"].get(
                     "terminationGracePeriodSeconds", 30)) for p in left])
