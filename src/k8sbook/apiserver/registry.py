@@ -182,6 +182,9 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
                        subresource: str) -> None:
     """``PrepareForUpdate``: keep what this endpoint may not change; bump generation."""
     meta, old_meta = new["metadata"], old["metadata"]
+    for k in ("finalizers", "ownerReferences"):  # ``omitempty``: an emptied list is no field
+        if meta.get(k) == []:
+            del meta[k]
     for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
               "generation", "namespace", "name"):
         if k in old_meta:
