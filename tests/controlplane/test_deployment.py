@@ -6,14 +6,7 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from k8sbook.client.kubectl_rollout import (
-    RolloutError,
-    rollout_pause,
-    rollout_resume,
-    rollout_undo,
-)
 from k8sbook.cluster import Cluster
-from k8sbook.controlplane.controllers.deployment_util import compute_hash, fenceposts
 
 
 def deployment(replicas: int = 4, image: str = "nginx:1.27", **spec) -> dict:
@@ -34,12 +27,12 @@ def cluster():
     return c
 
 
-def _set_image(c: Cluster, image: str) -> None:
+def set_image(c: Cluster, image: str) -> None:
     c.admin().patch("deployments", "web", {"spec": {"template": {"spec": {"containers": [
         {"name": "app", "image": image}]}}}}, "default")
 
 
-def _rs(c: Cluster) -> dict[str, dict]:
+def replicasets_by_name(c: Cluster) -> dict[str, dict]:
     return {rs["metadata"]["name"]: rs for rs in
             c.admin().list("replicasets", "default")["items"]}
 
@@ -50,20 +43,11 @@ def _events(c: Cluster) -> list[str]:
             if e["reason"] == "ScalingReplicaSet"]
 
 
-def test_fenceposts_round_surge_up_and_unavailable_down():
-    assert fenceposts(deployment(4)) == (1, 1)
-    assert fenceposts(deployment(10)) == (3, 2)
-    d = deployment(3, strategy={"type": "RollingUpdate",
-                                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}})
-    assert fenceposts(d) == (0, 1)  # both zero: one may be unavailable
-    assert all(c in "bcdfghjklmnpqrstvwxz2456789" for c in compute_hash({"a": 1}))
-
-
 def test_a_deployment_owns_a_hashed_replicaset_and_reports_complete(cluster):
     adm = cluster.admin()
     adm.create(deployment())
     cluster.run_for(10)
-    [(name, rs)] = _rs(cluster).items()
+    [(name, rs)] = replicasets_by_name(cluster).items()
     h = rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"]
     assert name == f"web-{h}" and rs["spec"]["selector"]["matchLabels"]["pod-template-hash"] == h
     assert rs["metadata"]["annotations"] == {
@@ -94,7 +78,7 @@ def test_a_rolling_update_stays_within_the_surge(cluster):
     adm = cluster.admin()
     adm.create(deployment())
     cluster.run_for(10)
-    _set_image(cluster, "nginx:1.28")
+    set_image(cluster, "nginx:1.28")
     cluster.run_for(30)
     sizes: dict[str, int] = {}
     steps = []
@@ -104,52 +88,12 @@ def test_a_rolling_update_stays_within_the_surge(cluster):
         steps.append((words[1], sum(sizes.values())))
     assert max(total for _, total in steps) == 5  # 4 + maxSurge (25 % of 4, rounded up)
     assert [w for w, _ in steps].count("down") >= 2  # the old set shrank in steps
-    rss = _rs(cluster)
+    rss = replicasets_by_name(cluster)
     assert sorted(rs["spec"]["replicas"] for rs in rss.values()) == [0, 4]
     new = next(rs for rs in rss.values() if rs["spec"]["replicas"] == 4)
     assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     d = adm.get("deployments", "web", "default")
     assert d["status"]["updatedReplicas"] == 4 and d["status"]["observedGeneration"] == 2
-
-
-def test_rollout_undo_rolls_back_to_the_previous_replicaset(cluster):
-    adm = cluster.admin()
-    adm.create(deployment(2))
-    cluster.run_for(8)
-    first = next(iter(_rs(cluster)))
-    _set_image(cluster, "nginx:1.28")
-    cluster.run_for(20)
-    assert rollout_undo(adm, "default", "web") == "deployment.apps/web rolled back"
-    cluster.run_for(20)
-    rss = _rs(cluster)
-    assert rss[first]["spec"]["replicas"] == 2 and len(rss) == 2
-    ann = rss[first]["metadata"]["annotations"]
-    assert ann["deployment.kubernetes.io/revision"] == "3"
-    assert ann["deployment.kubernetes.io/revision-history"] == "1"
-    d = adm.get("deployments", "web", "default")
-    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
-    assert "pod-template-hash" not in d["spec"]["template"]["metadata"]["labels"]
-    with pytest.raises(RolloutError, match="unable to find specified revision 9"):
-        rollout_undo(adm, "default", "web", to_revision=9)
-
-
-def test_a_paused_deployment_does_not_roll_and_says_so(cluster):
-    adm = cluster.admin()
-    adm.create(deployment(2))
-    cluster.run_for(8)
-    assert rollout_pause(adm, "default", "web") == "deployment.apps/web paused"
-    _set_image(cluster, "nginx:1.28")
-    cluster.run_for(10)
-    assert len(_rs(cluster)) == 1
-    cond = next(c for c in adm.get("deployments", "web", "default")["status"]["conditions"]
-                if c["type"] == "Progressing")
-    assert (cond["status"], cond["reason"], cond["message"]) == \
-        ("Unknown", "DeploymentPaused", "Deployment is paused")
-    with pytest.raises(RolloutError, match="cannot rollback a paused deployment"):
-        rollout_undo(adm, "default", "web")
-    rollout_resume(adm, "default", "web")
-    cluster.run_for(20)
-    assert sorted(rs["spec"]["replicas"] for rs in _rs(cluster).values()) == [0, 2]
 
 
 def test_a_rollout_that_cannot_progress_exceeds_its_deadline(cluster):
@@ -171,12 +115,12 @@ def test_scaling_resizes_without_a_new_revision_and_history_is_limited(cluster):
     adm.create(deployment(2, revisionHistoryLimit=1))
     cluster.run_for(8)
     for image in ("nginx:1.28", "nginx:1.29"):
-        _set_image(cluster, image)
+        set_image(cluster, image)
         cluster.run_for(20)
-    assert len(_rs(cluster)) == 2  # the newest and one old revision
+    assert len(replicasets_by_name(cluster)) == 2  # the newest and one old revision
     adm.patch("deployments", "web", {"spec": {"replicas": 3}}, "default")
     cluster.run_for(5)
-    rss = sorted(_rs(cluster).values(), key=lambda rs: -rs["spec"]["replicas"])
+    rss = sorted(replicasets_by_name(cluster).values(), key=lambda rs: -rs["spec"]["replicas"])
     assert rss[0]["spec"]["replicas"] == 3
     assert rss[0]["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "3"
     assert rss[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
@@ -186,7 +130,7 @@ def test_recreate_removes_every_old_pod_before_the_new_replicaset_grows(cluster)
     adm = cluster.admin()
     adm.create(deployment(2, strategy={"type": "Recreate"}))
     cluster.run_for(8)
-    _set_image(cluster, "nginx:1.28")
+    set_image(cluster, "nginx:1.28")
     cluster.run_for(60)
     steps = _events(cluster)
     down = max(i for i, m in enumerate(steps) if m.startswith("Scaled down"))
