@@ -80,3 +80,19 @@ def test_a_new_template_rolls_node_by_node():
     assert len(pods) == 3
     st = adm.get("daemonsets", "agent", "default")["status"]
     assert st["updatedNumberScheduled"] == st["numberReady"] == 3
+
+
+def test_a_node_tainted_noschedule_gets_no_daemon_pod_unless_tolerated():
+    c = _cluster()
+    adm = c.admin()
+    adm.patch("nodes", "node-c", {"spec": {"taints": [
+        {"key": "example.com/dedicated", "value": "gpu", "effect": "NoSchedule"}]}})
+    adm.create(daemonset())
+    c.run_for(5)
+    assert sorted(p["spec"]["nodeName"] for p in adm.list("pods", "default")["items"]) == \
+        ["node-a", "node-b"]
+    adm.patch("daemonsets", "agent", {"spec": {"template": {"spec": {"tolerations": [
+        {"key": "example.com/dedicated", "operator": "Exists"}]}}}}, "default")
+    c.run_for(30)
+    assert sorted(p["spec"]["nodeName"] for p in adm.list("pods", "default")["items"]) == \
+        ["node-a", "node-b", "node-c"]

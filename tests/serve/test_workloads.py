@@ -55,6 +55,19 @@ spec:
     spec: {containers: [{name: a, image: busybox:1.36}]}
 """
 
+STATEFULSET = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: busybox:1.36}]}
+"""
+
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -124,3 +137,11 @@ def test_deleting_a_namespace_completes(kubectl: Kubectl) -> None:
     kubectl("delete", "namespace", "team", "--timeout=60s")
     gone = kubectl("get", "namespace", "team", check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+def test_a_statefulset_rolls_out_with_stable_names(kubectl: Kubectl) -> None:
+    kubectl("create", "-f", "-", stdin=STATEFULSET)
+    out = kubectl("rollout", "status", "statefulset/db", "--timeout=40s").stdout
+    assert "partitioned roll out complete" in out or "roll out complete" in out
+    pods = json.loads(kubectl("get", "pods", "-l", "app=db", "-o", "json").stdout)["items"]
+    assert sorted(p["metadata"]["name"] for p in pods) == ["db-0", "db-1"]
