@@ -118,3 +118,13 @@ def test_an_unknown_propagation_policy_is_invalid_and_stores_nothing(cluster):
     assert (st["code"], st["reason"]) == (422, "Invalid")
     assert 'propagationPolicy: Unsupported value: "Sideways"' in st["message"]
     assert snapshot(cluster) == before
+
+
+def test_an_owner_of_a_kind_the_server_does_not_serve_is_not_taken_for_gone(cluster):
+    adm = cluster.admin()
+    dep = objects.configmap("dep")
+    dep["metadata"]["ownerReferences"] = [{"apiVersion": "example.com/v1", "kind": "Widget",
+                                           "name": "w", "uid": "some-uid"}]
+    adm.create(dep)
+    cluster.run_for(2)
+    assert "dep" in _names(cluster, "configmaps")

@@ -182,10 +182,14 @@ class GarbageCollector:
         refs = latest["metadata"].get("ownerReferences") or []
         if not refs:
             return
+        if not all(_served(ref["kind"]) for ref in refs):
+            # the RESTMapper cannot resolve an owner's kind: upstream logs it and retries,
+            # and never takes an owner it cannot look up for a missing one
+            return
         solid, dangling, waiting = [], [], []
         for ref in refs:  # classifyReferences, with isDangling's live GETs
             owner = self._get(ref["kind"], n.namespace if by_kind(ref["kind"]).namespaced
-                              else "", ref["name"]) if _served(ref["kind"]) else None
+                              else "", ref["name"])
             if owner is None or owner["metadata"]["uid"] != ref["uid"]:
                 dangling.append(ref)
             elif _deleting_with(owner, FOREGROUND):
