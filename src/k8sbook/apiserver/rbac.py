@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from k8sbook.apiserver import controller_policy
+
 Rule = dict[str, list[str]]  # apiGroups, resources, verbs, optional resourceNames
 
 READ = ["get", "list", "watch"]
@@ -114,6 +116,7 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
     ],
     # Not an apiserver default: kubeadm's CoreDNS add-on writes it (with the same
     # kubernetes.io/bootstrapping label), bound to the ServiceAccount kube-system:coredns.
+    **controller_policy.cluster_roles(),
     "system:coredns": [
         rule([""], ["endpoints", "services", "pods", "namespaces"], ["list", "watch"]),
         rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),
@@ -152,6 +155,7 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
         "system:controller:endpointslice-controller", [
             {"kind": "ServiceAccount", "name": "endpointslice-controller",
              "namespace": "kube-system"}]),
+    **controller_policy.cluster_role_bindings(),
     "system:coredns": ("system:coredns", [
         {"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}]),
 }

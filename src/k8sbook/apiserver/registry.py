@@ -26,7 +26,12 @@ NODE_PORT_RANGE = (30000, 32767)  # --service-node-port-range default
 
 #: kinds with a ``status`` subresource: the main resource's updates keep the old status
 HAS_STATUS = {"Pod", "Node", "Service", "Namespace", "ReplicaSet", "Deployment",
-              "PodDisruptionBudget", "Ingress"}
+              "PodDisruptionBudget", "Ingress", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+
+#: the labels ``jobStrategy`` puts on a Job's pod template and selects by (``batch/v1``
+#: ``ControllerUidLabel``, ``JobNameLabel`` and their legacy unprefixed forms)
+JOB_LABELS = ("batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name",
+              "controller-uid", "job-name")
 
 
 def _image_pull_policy(image: str) -> str:
@@ -60,6 +65,32 @@ def _default_template(obj: dict[str, Any]) -> None:
     default_pod_spec(tmpl.setdefault("spec", {}))
 
 
+def _default_job_spec(spec: dict[str, Any]) -> None:
+    """``SetDefaults_Job`` (``pkg/apis/batch/v1/defaults.go``)."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    if not spec.get("podFailurePolicy"):
+        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+
+
+def generate_job_selector(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """``generateSelector`` of the Job strategy (run in ``Validate``, once the uid is set):
+    unless ``spec.manualSelector``, the template gets the Job's uid and name as labels and
+    the selector selects that uid."""
+    if rt.kind != "Job" or obj.get("spec", {}).get("manualSelector"):
+        return
+    spec, meta = obj["spec"], obj["metadata"]
+    labels = spec["template"].setdefault("metadata", {}).setdefault("labels", {})
+    for key in JOB_LABELS:
+        labels[key] = meta["uid"] if key.endswith("controller-uid") else meta["name"]
+    spec.setdefault("selector", {}).setdefault("matchLabels", {})[JOB_LABELS[0]] = meta["uid"]
+
+
 def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
     """Fill in what the API's defaulting would fill in on decode."""
     spec = obj.get("spec")
@@ -84,6 +115,28 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
                 "maxUnavailable": "25%", "maxSurge": "25%"}})
             s.setdefault("revisionHistoryLimit", 10)
             s.setdefault("progressDeadlineSeconds", 600)
+    elif kind == "StatefulSet" and spec is not None:
+        spec.setdefault("replicas", 1)
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate",
+                                           "rollingUpdate": {"partition": 0}})
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("persistentVolumeClaimRetentionPolicy", {
+            "whenDeleted": "Retain", "whenScaled": "Retain"})
+        _default_template(obj)
+    elif kind == "DaemonSet" and spec is not None:
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {
+            "maxUnavailable": 1, "maxSurge": 0}})
+        spec.setdefault("revisionHistoryLimit", 10)
+        _default_template(obj)
+    elif kind == "Job" and spec is not None:
+        _default_job_spec(spec)
+    elif kind == "CronJob" and spec is not None:
+        spec.setdefault("concurrencyPolicy", "Allow")
+        spec.setdefault("suspend", False)
+        spec.setdefault("successfulJobsHistoryLimit", 3)
+        spec.setdefault("failedJobsHistoryLimit", 1)
+        _default_job_spec(spec.setdefault("jobTemplate", {}).setdefault("spec", {}))
     elif kind == "Secret":
         obj.setdefault("type", "Opaque")
         merge_string_data(obj)
@@ -166,6 +219,9 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
                        subresource: str) -> None:
     """``PrepareForUpdate``: keep what this endpoint may not change; bump generation."""
     meta, old_meta = new["metadata"], old["metadata"]
+    for k in ("finalizers", "ownerReferences"):  # ``omitempty``: an emptied list is no field
+        if meta.get(k) == []:
+            del meta[k]
     for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
               "generation", "namespace", "name"):
         if k in old_meta:
@@ -179,9 +235,23 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
         for k in list(new):
             if k not in old and k not in ("status", "metadata"):
                 del new[k]
+        annotations = meta.get("annotations")
         new["metadata"] = {**copy.deepcopy(old_meta), "resourceVersion":
                            meta.get("resourceVersion", old_meta.get("resourceVersion"))}
+        if rt.kind == "Deployment":
+            # deploymentStatusStrategy resets only spec and labels: the controller records
+            # ``deployment.kubernetes.io/revision`` with its status update
+            if annotations:
+                new["metadata"]["annotations"] = annotations
+            else:
+                new["metadata"].pop("annotations", None)
         return
+    if rt.kind == "Namespace" and subresource != "finalize":
+        # namespaceStrategy: only the ``finalize`` subresource changes spec.finalizers
+        new.setdefault("spec", {})["finalizers"] = list(old.get("spec", {}).get("finalizers",
+                                                                                []))
+        if not new["spec"]["finalizers"]:
+            del new["spec"]["finalizers"]
     if rt.kind in HAS_STATUS:
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])
@@ -189,6 +259,30 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
             new.pop("status", None)
     if rt.tracks_generation and new.get("spec") != old.get("spec"):
         meta["generation"] = old_meta.get("generation", 0) + 1
+
+
+#: ``metav1.FinalizerOrphanDependents`` and ``metav1.FinalizerDeleteDependents``
+ORPHAN, FOREGROUND = "orphan", "foregroundDeletion"
+
+
+def deletion_finalizers(meta: dict[str, Any], opts: dict[str, Any]) -> list[str] | None:
+    """``deletionFinalizersForGarbageCollection`` (``registry/generic/registry/store.go``):
+    the object's finalizers with ``orphan`` or ``foregroundDeletion`` for the DELETE's
+    ``propagationPolicy`` (``Background``, the default for the model's kinds, adds none and
+    lets the garbage collector find the dependents once the owner is gone), or None if they
+    do not change. An unknown policy never gets here: :mod:`~k8sbook.apiserver.options`
+    refuses it with a 422 first (``ValidateDeleteOptions``)."""
+    policy = opts.get("propagationPolicy")
+    if policy is None and opts.get("orphanDependents") is not None:
+        policy = "Orphan" if opts["orphanDependents"] in (True, "true") else "Background"
+    if policy is None:
+        return None
+    if policy not in ("Foreground", "Background", "Orphan"):
+        return None  # refused before any of this by options.validate (ValidateDeleteOptions)
+    old = list(meta.get("finalizers") or [])
+    new = [f for f in old if f not in (ORPHAN, FOREGROUND)]
+    new += {"Orphan": [ORPHAN], "Foreground": [FOREGROUND], "Background": []}[policy]
+    return new if set(new) != set(old) else None
 
 
 class IPAllocator:

@@ -39,6 +39,7 @@ from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
 from k8sbook.apiserver.options import OPTIONS_KIND, check_write_options, dry_run
 from k8sbook.apiserver.pod_subresources import PodSubresources
 from k8sbook.apiserver.rbac_escalation import EscalationCheck
+from k8sbook.apiserver.serviceaccount_admission import ServiceAccount
 from k8sbook.apiserver.store import Store
 from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock
@@ -100,8 +101,14 @@ class APIServer(Store, PodSubresources):
         self.rbac = rbac_authz
         #: RBAC escalation prevention of the roles' and bindings' storage
         self.escalation = EscalationCheck(rbac_authz, self.authz)
+        #: ``ServiceAccount`` admission: off unless the cluster runs the ServiceAccount
+        #: controller that creates the ``default`` accounts it requires
+        #: (``Cluster(service_account_admission=True)``)
+        self.service_account_admission = ServiceAccount(
+            lambda ns, name: self.cached("serviceaccounts", ns, name), ids.suffix,
+            enabled=False)
         self.admission = AdmissionChain(
-            mutating=[DefaultTolerationSeconds(),
+            mutating=[self.service_account_admission, DefaultTolerationSeconds(),
                       Priority(lambda: self.cached_objects("priorityclasses"))],
             validating=[NamespaceLifecycle(lambda ns: self.cached("namespaces", "", ns)),
                         NodeRestriction(lambda ns, name: self.cached("pods", ns, name),

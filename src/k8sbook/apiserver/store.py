@@ -222,6 +222,7 @@ class Store(APIServerPart):
         meta.pop("resourceVersion", None)
         meta["uid"] = self.ids.uid()
         meta["creationTimestamp"] = self.clock.timestamp()
+        registry.generate_job_selector(rt, obj)
         key = rt.key(req.namespace, meta["name"])
         allocated: list[str] = []
         if rt.kind == "Service":
@@ -309,7 +310,8 @@ class Store(APIServerPart):
             return Response(200, old)  # GuaranteedUpdate skips writes that change nothing
         meta = obj["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
-                not meta.get("deletionGracePeriodSeconds"):
+                not meta.get("deletionGracePeriodSeconds") and \
+                not (rt.kind == "Namespace" and obj.get("spec", {}).get("finalizers")):
             return self._finish_delete(rt, req, obj, old)
         written = self.writes(req).update(rt.key(req.namespace, req.name), obj,
                                           int(old["metadata"]["resourceVersion"]))
@@ -332,14 +334,17 @@ class Store(APIServerPart):
                            f"Precondition failed: ResourceVersion in precondition: "
                            f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                            f"{meta['resourceVersion']}")
+        gc_finalizers = registry.deletion_finalizers(meta, opts)
         self.admit("DELETE", rt, req, user, None, old)
         grace = self._grace_period(rt, old, opts.get("gracePeriodSeconds"))
-        if grace or meta.get("finalizers") or rt.kind == "Namespace":
+        if grace or meta.get("finalizers") or gc_finalizers or rt.kind == "Namespace":
             if meta.get("deletionTimestamp"):
                 current = meta.get("deletionGracePeriodSeconds", 0)
                 if grace >= current and (grace or meta.get("finalizers")):
                     return Response(200, old)  # already deleting, no shorter grace asked
             obj = copy.deepcopy(old)
+            if gc_finalizers is not None:
+                obj["metadata"]["finalizers"] = gc_finalizers
             obj["metadata"]["deletionTimestamp"] = self.clock.timestamp(self.clock.now() + grace)
             obj["metadata"]["deletionGracePeriodSeconds"] = grace
             if rt.kind == "Namespace":
