@@ -126,6 +126,7 @@ class Cluster:
         #: the etcd cluster and every kube-apiserver (with one node: None and [apiserver])
         self.etcd_cluster: EtcdCluster | None = None
         self.load_balancer: LoadBalancer | None = None
+        self.apiservers: list[APIServer] = []
         if control_plane_nodes > 1:
             if etcd is not None:
                 raise ValueError("control_plane_nodes > 1 runs its own etcd cluster: "
@@ -164,7 +165,6 @@ class Cluster:
         self.etcd_cluster = EtcdCluster(self.network, self.clock,
                                         random.Random(f"{self.seed}/etcd"), names, hosts)
         self.etcd = self.etcd_cluster.members[names[0]].store
-        self.apiservers = []
         for i, (name, host) in enumerate(zip(names, hosts, strict=True)):
             endpoints = self.etcd_cluster.endpoints
             self.apiservers.append(APIServer(
