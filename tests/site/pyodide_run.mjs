@@ -119,6 +119,14 @@ def _new_session():
     for name in [n for n in sys.modules if n == "k8sbook" or n.startswith("k8sbook.")]:
         del sys.modules[name]
 `);
+// The kernel's working directory is the notebook's folder of the site's contents, mounted at
+// /drive (the worker's initFilesystem, then os.chdir): every chapter sits at its root.
+pyodide.FS.mkdirTree("/drive");
+for (const name of fs.readdirSync(path.join(site, "files"))) {
+  const file = path.join(site, "files", name);
+  if (fs.statSync(file).isFile()) pyodide.FS.writeFile(`/drive/${name}`, fs.readFileSync(file));
+}
+pyodide.runPython('import os; os.chdir("/drive")');
 const run = pyodide.globals.get("_run");
 const newSession = pyodide.globals.get("_new_session");
 
