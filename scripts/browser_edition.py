@@ -192,6 +192,7 @@ def install_source(k8sbook: Path, wheels: dict[str, Path]) -> str:
         "# Browser edition only: install the book's model from the wheel bundled with this site",
         "# (nothing is downloaded for it), then what the figures need from Pyodide's package",
         "# index. Offline, every cell runs except those that draw a figure.",
+        "import importlib.util",
         "import piplite",
         f"await piplite.install({['k8sbook', *local]!r}, deps=False)",
     ]
@@ -199,8 +200,11 @@ def install_source(k8sbook: Path, wheels: dict[str, Path]) -> str:
         lines += [
             "try:",
             f"    await piplite.install({name!r})",
-            "except Exception as error:",
-            f"    print('{name} could not be fetched, so the figures cannot be drawn:', error)",
+            "except Exception:",
+            "    pass",
+            f"if importlib.util.find_spec({name!r}) is None:",
+            f"    print('{name} could not be fetched from Pyodide\\'s package index (offline?): '",
+            "          'the cells that draw a figure will fail, all the others run.')",
         ]
     return "\n".join(lines)
 
