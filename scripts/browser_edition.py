@@ -14,12 +14,22 @@ What it assembles, all from local files (nothing is fetched at build time):
   and `k8sbook` need (`lite/wheels/`, downloaded by `scripts/setup.sh` from
   `lite/pyodide-wheels.txt`, pinned with hashes), under `static/pyodide/`;
 * a `pyodide-lock.json` in which those bundled wheels are local files and every other package
-  of Pyodide's distribution (matplotlib, numpy, ...) keeps its address on Pyodide's CDN: Pyodide
-  accepts an absolute URL as a lock entry's `file_name`
-  (https://pyodide.org/en/stable/usage/api/js-api.html, `loadPyodide`'s `lockFileURL`);
+  of Pyodide's distribution (matplotlib, numpy, ...) keeps its address on Pyodide's CDN, with
+  each entry's sha256. Pyodide resolves a lock entry's `file_name` against its `indexURL`, so
+  an absolute URL stays as it is, and checks the download against `sha256`; a package that
+  fails to load is reported, not raised (pyodide/pyodide, `src/js/package-manager.ts`,
+  `downloadPackage`, `downloadAndInstall`), hence the install cell checks for matplotlib;
 * every chapter notebook of `_toc.yml`, with a banner cell and an install cell added after its
   title (see :func:`browser_notebook`), and `jupyter lite build` (jupyterlite-core, with the
-  jupyterlite-pyodide-kernel addons) run over them.
+  jupyterlite-pyodide-kernel addons) run over them. The Pyodide addon serves a runtime put in
+  `<lite dir>/static/pyodide` instead of the CDN's, the piplite addon indexes the `k8sbook`
+  wheel into `pypi/all.json`, and `disablePyPIFallback` keeps piplite from asking PyPI for
+  anything else (https://jupyterlite.readthedocs.io/en/stable/howto/configure/advanced/offline.html,
+  https://jupyterlite.readthedocs.io/en/stable/howto/pyodide/wheels.html).
+
+Why bundle the runtime rather than load it from the CDN (the kernel's default): the issue asks
+for a book that runs offline once loaded, and the runtime is 14 MB (the npm package minus its
+type declarations and consoles), copied in well under a second.
 
 A notebook says what cannot run in a browser: its metadata ``k8sbook.not_in_browser`` gives
 the reason (shown in the banner), and each cell that needs it carries the tag

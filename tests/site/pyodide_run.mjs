@@ -7,7 +7,8 @@
 // RESULT.json gets, per notebook and cell, the outputs the kernel published (nbformat-shaped:
 // stream, execute_result, display_data, error), or null for a cell not run.
 //
-// It does what the kernel's web worker does (jupyterlite-pyodide-kernel 0.8.x, worker.ts):
+// It does what the kernel's web worker does (jupyterlite/pyodide-kernel 0.8.6,
+// packages/pyodide-kernel/src/worker.ts: initRuntime, initPackageManager, initKernel):
 // loadPyodide from the site's static/pyodide/ (the runtime and lock file the site ships), load
 // micropip, install piplite from the kernel extension's wheel, point piplite at the site's
 // all.json indexes with the PyPI fallback as the site configures it, piplite-install the

@@ -122,7 +122,8 @@ def test_the_lock_bundles_what_the_kernel_and_k8sbook_need(built, wheel):
         data = (PYODIDE / entry["file_name"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], name
         assert set(entry["depends"]) <= set(local), (name, entry["depends"])
-    # what the kernel installs when it starts (worker.ts: micropip, then these), all local
+    # what the kernel installs when it starts, all local (jupyterlite/pyodide-kernel,
+    # packages/pyodide-kernel/src/worker.ts: micropip, then piplite installs the others)
     assert {"micropip", "comm", "jedi", "ipython"} <= set(local)
     needs = browser_edition.requires(wheel, "3.14")
     assert set(needs) - set(local) == {"matplotlib"}, needs
