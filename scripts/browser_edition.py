@@ -27,6 +27,10 @@ What it assembles, all from local files (nothing is fetched at build time):
   anything else (https://jupyterlite.readthedocs.io/en/stable/howto/configure/advanced/offline.html,
   https://jupyterlite.readthedocs.io/en/stable/howto/pyodide/wheels.html).
 
+`jupyter lite build` also ships the JupyterLab extensions installed in `.venv`: among them
+jupyterlab-myst (pinned in requirements.txt), which renders the chapters' MyST markup
+(admonitions, dropdowns, roles) as the book does, where plain JupyterLab shows it as text.
+
 Why bundle the runtime rather than load it from the CDN (the kernel's default): the issue asks
 for a book that runs offline once loaded, and the runtime is 14 MB (the npm package minus its
 type declarations and consoles), copied in well under a second.

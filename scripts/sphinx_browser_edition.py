@@ -93,7 +93,7 @@ def add_run_line(app: Sphinx, doctree: nodes.document, docname: str) -> None:
 def _inputs_digest(root: Path) -> str:
     """A hash of everything the browser edition is built from."""
     digest = hashlib.sha256()
-    files = [root / "_toc.yml", root / "pyproject.toml", root / "README.md",
+    files = [root / "_toc.yml", root / "pyproject.toml", root / "README.md", root / "requirements.txt",
              root / "lite" / "package-lock.json", root / "lite" / "pyodide-wheels.txt",
              Path(browser_edition.__file__)]
     files += sorted((root / "src").rglob("*.py")) + sorted((root / "src").rglob("*.toml"))

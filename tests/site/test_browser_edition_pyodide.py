@@ -165,9 +165,11 @@ def test_every_chapter_runs_under_pyodide(shipped, tmp_path, record_property):
             else:
                 mismatches.append(f"{label}:\n  stored:  {want!r}\n  pyodide: {got!r}")
 
+    figures = sum("draws a figure" in u for u in unrun)
     summary = (f"browser edition under Pyodide {result['pyodide']} in Node: "
                f"{len(result['notebooks'])} notebooks, {identical} code cells printed exactly "
-               f"the stored text, {len(unrun)} not run ({result['total_seconds']:.0f} s, "
+               f"the stored text, {len(unrun)} not run ({figures} draw a figure, "
+               f"{len(unrun) - figures} tagged {TAG}; {result['total_seconds']:.0f} s, "
                f"kernel ready in {result['kernel_ready_seconds']:.0f} s)")
     record_property("k8sbook_summary", "\n".join([summary, *("  unrun: " + u for u in unrun)]))
     assert not mismatches, f"{len(mismatches)} cells differ:\n" + "\n".join(mismatches)
