@@ -57,6 +57,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import yaml
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -251,6 +252,12 @@ def browser_notebook(nb: dict[str, Any], k8sbook: Path, wheels: dict[str, Path]
     reason = nb.get("metadata", {}).get(METADATA_KEY, {}).get(REASON_KEY)
     nb["metadata"]["kernelspec"] = dict(KERNELSPEC)
     for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            # The outputs are the book's own (those the site publishes): mark them trusted as a
+            # Jupyter server marks the cells of a notebook whose signature it trusts, or
+            # JupyterLab shows the stored SVG figures as text (it reads the cell metadata
+            # `trusted`: jupyterlab/jupyterlab, packages/cells/src/model.ts, CellModel).
+            cell.setdefault("metadata", {})["trusted"] = True
         if cell["cell_type"] == "code" and TAG in cell.get("metadata", {}).get("tags", []):
             source = "".join(cell["source"]) if isinstance(cell["source"], list) \
                 else cell["source"]
@@ -260,7 +267,8 @@ def browser_notebook(nb: dict[str, Any], k8sbook: Path, wheels: dict[str, Path]
     install = {"cell_type": "code", "id": "browser-install", "execution_count": None,
                "metadata": {"tags": ["browser-install"]}, "outputs": [],
                "source": install_source(k8sbook, wheels)}
-    nb["cells"][1:1] = [banner, install]
+    at = 1 if nb["cells"] and nb["cells"][0]["cell_type"] == "markdown" else 0  # the title
+    nb["cells"][at:at] = [banner, install]
     return nb
 
 
@@ -287,7 +295,9 @@ def build(output: Path, root: Path = ROOT, quiet: bool = True) -> Path:
         json.dumps(pyodide_lock(wheels), sort_keys=True), encoding="utf-8")
 
     for path in toc_notebooks(root):
-        nb = json.loads(path.read_text(encoding="utf-8"))
+        # nbformat.reads joins the lines that the stored file splits into lists: JupyterLite
+        # reads the file as it is and would show a list of lines with commas between them.
+        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
         (contents / path.name).write_text(
             json.dumps(browser_notebook(nb, k8sbook, wheels), indent=1, ensure_ascii=False)
             + "\n", encoding="utf-8")

@@ -64,6 +64,7 @@ def test_browser_notebook_adds_a_banner_and_the_install_cell(wheel):
                      ("code", "browser-install"), ("code", "c1"), ("code", "c2")]
     assert out["metadata"]["kernelspec"]["name"] == "python"  # jupyterlite-pyodide-kernel's
     assert out["cells"][3]["outputs"] == nb["cells"][1]["outputs"]  # stored outputs kept
+    assert out["cells"][3]["metadata"]["trusted"] is True  # so JupyterLab shows the SVG figures
     banner = out["cells"][1]["source"]
     assert "Browser edition" in banner and f"pip install {wheel.name} jupyterlab" in banner
     assert "⚠" not in banner
@@ -100,7 +101,9 @@ def test_every_chapter_of_the_toc_is_shipped(built):
     assert shipped == sorted(p.name for p in browser_edition.toc_notebooks())
     for name in shipped:
         nb = json.loads((built / "files" / name).read_text(encoding="utf-8"))
-        assert nb["cells"][2]["id"] == "browser-install", name
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert code[0]["id"] == "browser-install", name
+        assert nb["cells"][nb["cells"].index(code[0]) - 1]["id"] == "browser-edition", name
 
 
 def test_the_site_runs_offline(built):

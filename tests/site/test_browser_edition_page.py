@@ -65,6 +65,15 @@ def test_chapter_button_opens_the_chapter_in_the_browser_edition(lite_page, site
     assert cells.count() == len(shipped["cells"])
     assert "The hub" in cells.nth(0).inner_text()
     assert "Browser edition" in cells.nth(1).inner_text()
+    # stored text is shown as stored (JupyterLite shows a list of lines joined by commas)
+    index, text = _first_stream(shipped)
+    shown = cells.nth(index).locator(".jp-OutputArea-output pre").first
+    shown.scroll_into_view_if_needed()
+    assert shown.inner_text().rstrip("\n") == text.rstrip("\n")
+    # the stored figures are shown as figures (the cells are trusted), not as their text repr
+    figure = cells.nth(_figure_index(shipped))
+    figure.scroll_into_view_if_needed()
+    figure.locator(".jp-RenderedSVG").first.wait_for()
 
     # Run the install cell and the chapter's first code cell, then change the next one.
     install = cells.nth(2)
@@ -99,6 +108,22 @@ def _code_index(nb: dict, n: int) -> int:
     """The index among all cells of the notebook's n-th code cell (0: the install cell)."""
     code = [i for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"]
     return code[n]
+
+
+def _first_stream(nb: dict) -> tuple[int, str]:
+    """The index and text of the notebook's first cell that stores printed text."""
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            if out["output_type"] == "stream":
+                text = out["text"]
+                return i, "".join(text) if isinstance(text, list) else text
+    raise AssertionError("no stored stream output")
+
+
+def _figure_index(nb: dict) -> int:
+    """The index of the notebook's first cell that stores a figure."""
+    return next(i for i, cell in enumerate(nb["cells"])
+                if any("image/svg+xml" in out.get("data", {}) for out in cell.get("outputs", [])))
 
 
 def test_the_site_offers_the_wheel_the_pages_link():
