@@ -225,22 +225,25 @@ def install_source(k8sbook: Path, wheels: dict[str, Path]) -> str:
 
 
 def banner_source(wheel_name: str, reason: str | None) -> str:
+    """The banner under the title, as MyST admonitions (jupyterlab-myst renders them)."""
     text = (
-        "> **Browser edition.** This notebook runs in your browser: Python is "
-        "[Pyodide](https://pyodide.org) (CPython compiled to WebAssembly) and nothing runs on "
-        "a server. Run the cells from the top (Shift+Enter): the next cell installs the "
-        "book's model from the wheel bundled with this site, and fetches matplotlib from "
-        "Pyodide's package index for the figures. Change any cell and run it again to see "
-        "the model's new answer.\n>\n"
-        "> To run it on your own computer instead, download this notebook (File, Download) "
+        ":::{note} Browser edition\n"
+        "This notebook runs in your browser: Python is [Pyodide](https://pyodide.org) (CPython "
+        "compiled to WebAssembly) and nothing runs on a server. Run the cells from the top "
+        "(Shift+Enter): the next cell installs the book's model from the wheel bundled with "
+        "this site, and fetches matplotlib from Pyodide's package index for the figures. "
+        "Change any cell and run it again to see the model's new answer.\n\n"
+        "To run it on your own computer instead, download this notebook (File, Download) "
         f"and the wheel `{wheel_name}` (linked at the top of the chapter's page in the book), "
-        f"then: `pip install {wheel_name} jupyterlab` and `jupyter lab`."
+        f"then: `pip install {wheel_name} jupyterlab` and `jupyter lab`.\n"
+        ":::"
     )
     if reason:
         text += (
-            "\n\n> **⚠ Not everything here can run in a browser.** "
+            "\n\n:::{warning} ⚠ Not everything here can run in a browser\n"
             f"{reason} The cells that need it start with a ⚠ comment: in the browser they "
-            "fail with an error; their stored outputs show what they print on a computer."
+            "fail with an error; their stored outputs show what they print on a computer.\n"
+            ":::"
         )
     return text
 
