@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import browser_edition  # scripts/ is not a package: imported from its folder
 
-LITE = ROOT / "_build" / "html" / "lite"
+SITE = ROOT / "_build" / "html"
+LITE = SITE / "lite"
 PYODIDE = LITE / "static" / "pyodide"
 
 
@@ -142,3 +144,17 @@ def test_the_offered_wheel_is_the_working_tree(wheel):
         meta = archive.read(next(n for n in archive.namelist() if n.endswith("/METADATA")))
     assert packed == tree, "the site's wheel is stale: rebuild the book"
     assert b"Requires-Dist: dnspython" in meta
+
+
+def test_every_chapter_page_links_its_browser_edition_and_the_wheel(built):
+    pages = sorted((SITE / "notebooks").glob("*.html"))
+    assert pages
+    wheels = sorted((SITE / "lite" / "pypi").glob("k8sbook-*.whl"))
+    assert len(wheels) == 1, wheels
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert f'href="../lite/pypi/{wheels[0].name}"' in text, page.name
+        assert f"pip install {wheels[0].name} jupyterlab" in text, page.name
+        target = re.search(r'href="\.\./(lite/notebooks/index\.html\?path=([^"]+))"', text)
+        assert target and (SITE / "lite" / "files" / target.group(2)).exists(), page.name
+    assert Path(SITE / "lite" / "notebooks" / "index.html").exists()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -124,17 +123,3 @@ def _figure_index(nb: dict) -> int:
     """The index of the notebook's first cell that stores a figure."""
     return next(i for i, cell in enumerate(nb["cells"])
                 if any("image/svg+xml" in out.get("data", {}) for out in cell.get("outputs", [])))
-
-
-def test_the_site_offers_the_wheel_the_pages_link():
-    pages = sorted((SITE / "notebooks").glob("*.html"))
-    assert pages
-    wheels = sorted((SITE / "lite" / "pypi").glob("k8sbook-*.whl"))
-    assert len(wheels) == 1, wheels
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        assert f'href="../lite/pypi/{wheels[0].name}"' in text, page.name
-        assert f"pip install {wheels[0].name} jupyterlab" in text, page.name
-        target = re.search(r'href="\.\./(lite/notebooks/index\.html\?path=([^"]+))"', text)
-        assert target and (SITE / "lite" / "files" / target.group(2)).exists(), page.name
-    assert Path(SITE / "lite" / "notebooks" / "index.html").exists()
