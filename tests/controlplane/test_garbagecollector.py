@@ -33,8 +33,9 @@ def test_it_watches_every_deletable_resource_but_events(cluster):
     watched = deletable_resources()
     assert "events" not in watched and {"pods", "replicasets", "configmaps"} <= set(watched)
     assert "tokenreviews" not in watched  # create-only: nothing to collect
+    # events are ignored in both of their groups (core and events.k8s.io), as upstream does
     assert len(watched) == sum(1 for rt in RESOURCES if {"delete", "list", "watch"} <=
-                               set(rt.verbs)) - 1
+                               set(rt.verbs) and rt.plural != "events")
     opened = {m.resource for m in cluster.trace.filter(verb="WATCH")
               if m.src.startswith("kube-controller-manager")}
     assert opened == set(watched)  # one watch per resource, shared with the RS controller

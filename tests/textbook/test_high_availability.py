@@ -3,6 +3,8 @@ claims about a three-node control plane, asserted on the runs."""
 
 from __future__ import annotations
 
+import re
+
 from k8sbook.storage.etcd_cluster import ELECTION_TIMEOUT
 from k8sbook.textbook.scenarios import run
 
@@ -36,7 +38,7 @@ def test_a_partitioned_leader_steps_down_and_refuses_linearizable_reads() -> Non
     assert facts["new_leader"] != facts["cut_off"]
     cut_off, other = facts["reads_by_the_apiserver_on_its_node"]
     assert cut_off == f"etcd/{facts['cut_off']}: etcdserver: request timed out (after 7s)"
-    assert other.endswith(": 1 kv @rev 41")  # the client balancer's next endpoint answers
+    assert re.search(r": 1 kv @rev \d+$", other)  # the client balancer's next endpoint answers
     assert facts["serializable_local_read"] == "served"
     assert facts["write_through_apiserver"] == "201 Created"
     assert any(m == facts["cut_off"] and s == "StateFollower" and lead == "-"

@@ -13,9 +13,8 @@ writer in ``managedFields``, and an apply patch is served by the field manager
 checks (:mod:`k8sbook.apiserver.dryrun`); lists with ``limit``/``continue`` page through etcd
 (:mod:`k8sbook.apiserver.pagination`); a DELETE that removes the object answers a ``Status``
 ``Success`` unless the registry returns deleted objects (pods, services, service accounts,
-namespaces: ``ReturnDeletedObject``).
-
-:class:`Store` is a part of :class:`k8sbook.apiserver.server.APIServer`.
+namespaces: ``ReturnDeletedObject``). :class:`Store` is a part of
+:class:`k8sbook.apiserver.server.APIServer`.
 """
 
 from __future__ import annotations

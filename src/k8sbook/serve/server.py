@@ -33,17 +33,10 @@ with ``authn.add_token``) works too, for clients such as ``curl``.
 
 Different from a real kube-apiserver, said out loud:
 
-- loopback only. OpenAPI (:mod:`k8sbook.serve.openapi`): ``/openapi/v3`` lists each group
-  version's paths and operations, whose parameters tell kubectl that the server validates
-  fields itself (``fieldValidation``, :mod:`k8sbook.api.fieldvalidation`), and its kinds'
-  schemas (the official ones), which ``kubectl explain`` prints and ``kubectl apply`` builds
-  its patches from; ``/openapi/v2`` is served as JSON only (406 for its protobuf form);
-- server-side apply, dry run, pagination and ``deletecollection`` as upstream (see
-  :mod:`k8sbook.apiserver`). Bodies are JSON, YAML or protobuf
-  (``application/vnd.kubernetes.protobuf``, which kubectl's typed clients send for
-  ``kubectl create deployment`` and the like), and
-  responses, lists and watch streams come in the media type ``Accept`` negotiates
-  (:mod:`k8sbook.serve.negotiation`, :mod:`k8sbook.api.protobuf`); YAML is answered as JSON;
+- loopback only. ``/openapi/v3`` (:mod:`k8sbook.serve.openapi`) carries each group version's
+  operations and the official schemas (``kubectl explain``, ``apply``); ``/openapi/v2`` is JSON
+  only (406 for its protobuf form). Bodies are JSON, YAML or protobuf, answers come in the
+  media type ``Accept`` negotiates (:mod:`k8sbook.serve.negotiation`), YAML as JSON;
 - timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
   the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
   events) count from the epoch.
