@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml as pyyaml
+
 from k8sbook.core.trace import Message
 from k8sbook.textbook.scenarios import ScenarioResult
 
@@ -39,3 +41,28 @@ def path_edges(result: ScenarioResult) -> list[tuple[str, str, dict[str, Any]]]:
     counts = result.cluster.trace.path_counts(result.messages)
     return [(p.split("->")[0], p.split("->")[1], {"label": str(n)})
             for p, n in sorted(counts.items())]
+
+
+class _Dumper(pyyaml.SafeDumper):
+    """Block style, as kubectl prints, except a list of plain scalars, which stays on one line."""
+
+    def represent_sequence(self, tag: str, sequence: Any, flow_style: Any = None) -> Any:
+        scalars = all(not isinstance(item, dict | list | tuple) for item in sequence)
+        return super().represent_sequence(tag, sequence, flow_style=scalars and bool(sequence))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively, so that YAML prints them as sequences."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def yaml(value: Any) -> str:
+    """``value`` as ``kubectl get -o yaml`` prints an object: block style, keys sorted (kubectl
+    goes through a map, so its keys come out sorted), a list of scalars on one line."""
+    text = pyyaml.dump(_plain(value), Dumper=_Dumper, sort_keys=True, default_flow_style=False,
+                       allow_unicode=True, width=88)
+    return text.removesuffix("...\n").rstrip("\n")
