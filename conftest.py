@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
 #: Test files that take seconds each (browser, real etcd, kubectl, notebooks): pytest-xdist
 #: deals files out in collection order, so starting these first keeps both workers busy to the
 #: end instead of leaving one finishing a long file alone.
-_SLOW_FIRST = ("notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
+_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
                "tests/serve/")
 
 
@@ -71,3 +71,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return len(_SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the order within a file (a notebook's cells) is kept
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Print the summaries tests record as the `k8sbook_summary` property (for instance the
+    cells the browser-edition test could not run), also from pytest-xdist workers."""
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "k8sbook_summary" and getattr(report, "when", "") == "call":
+                    lines.append(str(value))
+    if lines:
+        terminalreporter.section("k8sbook")
+        for line in lines:
+            terminalreporter.line(line)

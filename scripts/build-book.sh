@@ -10,6 +10,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 k8sbook_setup
+k8sbook_setup_lite
 
 clean=0
 for arg in "$@"; do

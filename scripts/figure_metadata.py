@@ -64,6 +64,14 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          "it; when it stops, the other takes over after the lease expires."),
          ("Timeline of two controller-manager instances: the leader's terms, its renewals, "
          "and the takeover by the other instance.")),
+        ("deletion_messages(gc)", "fig-controllers-garbage-collection",
+         ("A foreground deletion: kubectl's DELETE only marks the Deployment; the garbage "
+          "collector, woken by its watches, deletes the ReplicaSet and Pods, then removes the "
+          "finalizers."),
+         ("Sequence diagram: kubectl deletes a Deployment with propagation Foreground; the "
+          "controller manager receives watch events, looks objects up with GETs, deletes the "
+          "ReplicaSet and its two Pods and patches away the foregroundDeletion finalizers, "
+          "after which the apiserver deletes each object.")),
     ],
     "04-scheduling": [
         ("api_messages(s)", "fig-scheduling-sequence",

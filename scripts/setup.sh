@@ -8,6 +8,11 @@
 #
 # Needs only Python 3.11 (or newer) with pip and venv, and access to PyPI.
 # Environment: PYTHON=/path/to/python3.11 chooses the interpreter that creates .venv.
+#
+# The book build and the tests also call k8sbook_setup_lite, the set-up of the browser edition:
+# the Pyodide runtime from the npm registry (lite/package-lock.json, into lite/node_modules;
+# needs Node.js and npm) and the pure-Python wheels it bundles (lite/pyodide-wheels.txt, from
+# PyPI, into lite/wheels). Each is redone only when its pin file changes.
 set -euo pipefail
 
 K8SBOOK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,7 +83,46 @@ k8sbook_setup() {
     unset MPLBACKEND
 }
 
-# Executed (not sourced): just set up.
+k8sbook_setup_lite() {
+    cd "$K8SBOOK_ROOT"
+    local lite="$K8SBOOK_ROOT/lite" want have=""
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        echo "setup: node and npm are needed for the browser edition (Debian: apt-get install nodejs npm)" >&2
+        return 1
+    fi
+    want="$(_k8sbook_hash_files "$lite/package.json" "$lite/package-lock.json")"
+    [ -f "$lite/node_modules/.k8sbook.stamp" ] && have="$(cat "$lite/node_modules/.k8sbook.stamp")"
+    if [ "$want" != "$have" ] || [ ! -f "$lite/node_modules/pyodide/pyodide.mjs" ]; then
+        echo "setup: installing the Pyodide runtime (npm ci in lite/)"
+        npm ci --prefix "$lite" --no-audit --no-fund --ignore-scripts --loglevel=error
+        echo "$want" > "$lite/node_modules/.k8sbook.stamp"
+    fi
+    want="$(_k8sbook_hash_files "$lite/pyodide-wheels.txt")"
+    have=""
+    [ -f "$lite/wheels/.k8sbook.stamp" ] && have="$(cat "$lite/wheels/.k8sbook.stamp")"
+    if [ "$want" != "$have" ]; then
+        echo "setup: downloading the wheels the browser edition bundles (lite/pyodide-wheels.txt)"
+        rm -rf "$lite/wheels"
+        "$VENV/bin/python" -m pip download --quiet --no-deps --only-binary=:all: \
+            --python-version 3.14 --implementation py --abi none --platform any \
+            --require-hashes -r "$lite/pyodide-wheels.txt" -d "$lite/wheels"
+        echo "$want" > "$lite/wheels/.k8sbook.stamp"
+    fi
+}
+
+_k8sbook_hash_files() {
+    "$VENV/bin/python" - "$@" <<'PY'
+import hashlib, sys
+digest = hashlib.sha256()
+for name in sys.argv[1:]:
+    with open(name, "rb") as handle:
+        digest.update(handle.read())
+print(digest.hexdigest())
+PY
+}
+
+# Executed (not sourced): set up everything, the browser edition included.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     k8sbook_setup
+    k8sbook_setup_lite
 fi

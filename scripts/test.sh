@@ -10,6 +10,7 @@
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 k8sbook_setup || exit 1
+k8sbook_setup_lite || exit 1
 
 failed=()
 

@@ -109,9 +109,13 @@ class Cluster:
 
     def __init__(self, seed: int = 0, *, etcd: Etcd | Callable[[Clock], Etcd] | None = None,
                  trace_bootstrap: bool = False, start: bool = True,
-                 control_plane_nodes: int = 1) -> None:
+                 control_plane_nodes: int = 1, service_account_admission: bool = False) -> None:
         """``control_plane_nodes=3`` (or 5) builds kubeadm's highly available, stacked-etcd
-        topology instead of one control-plane node: see :meth:`_highly_available`."""
+        topology instead of one control-plane node: see :meth:`_highly_available`.
+        ``service_account_admission`` turns on the apiserver's ServiceAccount admission
+        plugin (on in a real cluster; pods then need their namespace's ``default``
+        ServiceAccount, which the controller manager's ``serviceaccount`` controller makes:
+        see :data:`~k8sbook.controlplane.controller_manager.ALL_CONTROLLERS`)."""
         self.seed = seed
         self.clock = Clock()
         self.ids = IdGenerator(seed)
@@ -122,11 +126,14 @@ class Cluster:
         #: the etcd cluster and every kube-apiserver (with one node: None and [apiserver])
         self.etcd_cluster: EtcdCluster | None = None
         self.load_balancer: LoadBalancer | None = None
+        self.apiservers: list[APIServer] = []
         if control_plane_nodes > 1:
             if etcd is not None:
                 raise ValueError("control_plane_nodes > 1 runs its own etcd cluster: "
                                  "give no etcd")
             self._highly_available(control_plane_nodes, start, trace_bootstrap)
+            for apiserver in self.apiservers:
+                apiserver.service_account_admission.enabled = service_account_admission
             return
         if callable(etcd):  # a factory, e.g. etcd_server.connect(endpoint): it needs the clock
             etcd = etcd(self.clock)
@@ -137,6 +144,7 @@ class Cluster:
         etcd3.serve(self.network, self.etcd)
         self.apiserver = APIServer(self.clock, self.ids, self.network, seed=seed)
         self.apiservers = [self.apiserver]
+        self.apiserver.service_account_admission.enabled = service_account_admission
         #: the running components by instance name, for observers and ``k8sbook serve``
         self.components: dict[str, object] = {}
         if start:
@@ -157,7 +165,6 @@ class Cluster:
         self.etcd_cluster = EtcdCluster(self.network, self.clock,
                                         random.Random(f"{self.seed}/etcd"), names, hosts)
         self.etcd = self.etcd_cluster.members[names[0]].store
-        self.apiservers = []
         for i, (name, host) in enumerate(zip(names, hosts, strict=True)):
             endpoints = self.etcd_cluster.endpoints
             self.apiservers.append(APIServer(

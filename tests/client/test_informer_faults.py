@@ -22,7 +22,9 @@ from k8sbook.core.status import StatusError
 from k8sbook.storage import etcd3
 
 NAMES = ("a", "b", "c", "d", "e")
-QUIET = 90.0  # longer than the Reflector's longest backoff (30 s, with jitter)
+#: longer than the Reflector's longest backoff (30 s, doubled by jitter) plus the slowest
+#: consumer's pop delay (60 s)
+QUIET = 150.0
 
 
 def _configmap(name: str, value: str) -> dict[str, Any]:

@@ -374,3 +374,26 @@ def test_connect_bad_input_is_400_and_writes_nothing():
             call()
         assert err.value.code == code and err.value.status["message"] == message
     assert snapshot(c) == before
+
+
+def test_a_container_whose_script_ends_exits_with_its_code_and_restart_policy_decides():
+    """``sh -c 'echo hello; exit 3'`` ends: Never -> Failed (reason Error, exit code 3);
+    OnFailure with exit 0 -> Succeeded (reason Completed); the output is in the logs."""
+    c, [k] = cluster_with("node-a")
+    adm = c.admin()
+    for name, script, policy in (("fails", "echo hello; exit 3", "Never"),
+                                 ("works", "echo done", "OnFailure")):
+        ct = objects.container("app", "busybox:1.36")
+        ct["command"] = ["sh", "-c", script]
+        adm.create(objects.pod(name, node_name="node-a", containers=[ct],
+                               restartPolicy=policy))
+    c.run_for(3)
+    failed, done = (adm.get("pods", n, "default") for n in ("fails", "works"))
+    assert failed["status"]["phase"] == "Failed" and done["status"]["phase"] == "Succeeded"
+    term = failed["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (3, "Error")
+    assert done["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == \
+        "Completed"
+    cid = next(x for x in k.runtime.containers.values() if x.command[-1] == "echo hello; exit 3")
+    assert "hello" in cid.logs
+    kubernetes_validate.validate(failed, "1.35.0", strict=True)

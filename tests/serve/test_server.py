@@ -225,10 +225,13 @@ def test_errors_are_status_objects_and_the_server_keeps_serving(
     assert (code, body["message"]) == (400, expected)
     code, body = raw(srv, "GET", "/api/v1/namespaces/default/pods/nope/exec-not")
     assert (code, body["reason"]) == (404, "NotFound")
-    code, body = raw(srv, "DELETE", "/api/v1/namespaces/default/configmaps")
-    assert (code, body["reason"]) == (405, "MethodNotAllowed")  # no deletecollection
+    code, body = raw(srv, "DELETE", "/api/v1/namespaces/default/configmaps?labelSelector=none=x")
+    assert (code, body["kind"], body["items"]) == (200, "ConfigMapList", [])  # deletecollection
     code, body = raw(srv, "POST", "/api/v1/namespaces/default/configmaps", b"k8s\x00\x01",
                      content_type="application/vnd.kubernetes.protobuf")
+    assert (code, body["reason"]) == (400, "BadRequest")  # a protobuf body that does not decode
+    code, body = raw(srv, "POST", "/api/v1/namespaces/default/configmaps", b"kind: ConfigMap",
+                     content_type="text/plain")
     assert (code, body["reason"]) == (415, "UnsupportedMediaType")
     assert model_names(srv, "configmaps", "default") == before  # nothing was written
     # Warn: the write succeeds and each unknown field comes back as a Warning header
@@ -284,7 +287,9 @@ def test_kubectl_api_resources_and_get(srv: server.ModelServer, kubectl: Any) ->
     nodes = json.loads(kubectl("get", "nodes", "-o", "json").stdout)
     assert sorted(n["metadata"]["name"] for n in nodes["items"]) == model_names(srv, "nodes")
     ns = yaml.safe_load(kubectl("get", "namespace", "kube-system", "-o", "yaml").stdout)
-    assert ns == model_get(srv, "namespaces", "", "kube-system")
+    held = model_get(srv, "namespaces", "", "kube-system")
+    assert held["metadata"].pop("managedFields")  # kubectl hides them (--show-managed-fields)
+    assert ns == held
     wide = kubectl("get", "services", "-A", "-o", "wide").stdout.splitlines()
     assert wide[0].split() == ["NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP",
                                "PORT(S)", "AGE", "SELECTOR"]

@@ -41,6 +41,13 @@ def _definitions() -> dict[str, Any]:
     return json.loads(root.read_text())["$defs"]
 
 
+def definitions() -> dict[str, Any]:
+    """The official schema definitions (JSON Schema, ``$defs``), strict form; empty when
+    kubernetes-validate is not installed. The OpenAPI documents of ``k8sbook serve`` are
+    made from them too (:mod:`k8sbook.serve.openapi`)."""
+    return _definitions()
+
+
 @functools.cache
 def _kinds() -> dict[tuple[str, str, str], str]:
     out = {}

@@ -4,7 +4,8 @@ Mirrors ``k8s.io/apimachinery/pkg/util/jsonmergepatch`` / ``evanphx/json-patch``
 apiserver's ``patchResource``: JSON merge patch (RFC 7386, ``application/merge-patch+json``)
 and JSON patch (RFC 6902, ``application/json-patch+json``), plus strategic merge patch
 (``application/strategic-merge-patch+json``, lists merged by key: :mod:`k8sbook.api.strategicpatch`).
-Server-side apply (``application/apply-patch+yaml``) is not modelled: the apiserver answers 415.
+Server-side apply (``application/apply-patch+yaml``) is not a patch format here: the
+apiserver's field manager serves it (:mod:`k8sbook.apiserver.fieldmanager`).
 """
 
 from __future__ import annotations

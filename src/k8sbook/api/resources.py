@@ -26,7 +26,8 @@ class ResourceType:
     #: kinds whose spec changes bump ``metadata.generation``
     tracks_generation: bool = False
     verbs: tuple[str, ...] = field(
-        default=("create", "delete", "get", "list", "patch", "update", "watch"))
+        default=("create", "delete", "deletecollection", "get", "list", "patch", "update",
+                 "watch"))
 
     @property
     def api_version(self) -> str:
@@ -70,6 +71,16 @@ RESOURCES: tuple[ResourceType, ...] = (
         ("status", "scale"), tracks_generation=True),
     _RT("apps", "v1", "Deployment", "deployments", True, "/registry/deployments", ("deploy",),
         ("status", "scale"), tracks_generation=True),
+    _RT("apps", "v1", "StatefulSet", "statefulsets", True, "/registry/statefulsets", ("sts",),
+        ("status", "scale"), tracks_generation=True),
+    _RT("apps", "v1", "DaemonSet", "daemonsets", True, "/registry/daemonsets", ("ds",),
+        ("status",), tracks_generation=True),
+    _RT("apps", "v1", "ControllerRevision", "controllerrevisions", True,
+        "/registry/controllerrevisions"),
+    _RT("batch", "v1", "Job", "jobs", True, "/registry/jobs", (), ("status",),
+        tracks_generation=True),
+    _RT("batch", "v1", "CronJob", "cronjobs", True, "/registry/cronjobs", ("cj",), ("status",),
+        tracks_generation=True),
     _RT("coordination.k8s.io", "v1", "Lease", "leases", True, "/registry/leases"),
     _RT("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True,
         "/registry/endpointslices"),
@@ -85,6 +96,15 @@ RESOURCES: tuple[ResourceType, ...] = (
         "/registry/subjectaccessreviews", verbs=("create",)),  # evaluated, never stored
     _RT("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False,
         "/registry/tokenreviews", verbs=("create",)),  # evaluated, never stored
+    # asking about oneself (apiserver/access_review.py): evaluated, never stored
+    _RT("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+        False, "/registry/selfsubjectaccessreviews", verbs=("create",)),
+    _RT("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+        False, "/registry/selfsubjectrulesreviews", verbs=("create",)),
+    _RT("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews",
+        True, "/registry/localsubjectaccessreviews", verbs=("create",)),
+    _RT("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
+        "/registry/selfsubjectreviews", verbs=("create",)),
     _RT("apiregistration.k8s.io", "v1", "APIService", "apiservices", False,
         "/registry/apiregistration.k8s.io/apiservices", subresources=("status",)),
     _RT("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,
@@ -98,10 +118,17 @@ RESOURCES: tuple[ResourceType, ...] = (
         "/registry/rolebindings"),
     _RT("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False,
         "/registry/clusterrolebindings"),
+    # served from the core Events' storage, converted (``k8sbook.api.eventsv1``)
+    _RT("events.k8s.io", "v1", "Event", "events", True, "/registry/events", ("ev",)),
 )
+#: group versions served by converting to another resource's storage: (group, plural) ->
+#: the group the objects are stored as
+CONVERTED = {("events.k8s.io", "events"): ""}
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}
-_BY_KIND = {r.kind: r for r in RESOURCES}
+_BY_KIND: dict[str, ResourceType] = {}
+for _r in RESOURCES:  # a kind served in two groups (Event) is its first, stored, one
+    _BY_KIND.setdefault(_r.kind, _r)
 
 
 def lookup(plural: str, group: str | None = None) -> ResourceType | None:

@@ -38,6 +38,9 @@ class AdmissionAttributes:
     obj: dict[str, Any] | None
     old_obj: dict[str, Any] | None
     user: UserInfo
+    #: a ``dryRun=All`` request (``Attributes.IsDryRun``): webhooks are told, and only those
+    #: declaring ``sideEffects: None`` or ``NoneOnDryRun`` may be called
+    dry_run: bool = False
 
 
 class MutatingPlugin(Protocol):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from k8sbook.apiserver import controller_policy
+
 Rule = dict[str, list[str]]  # apiGroups, resources, verbs, optional resourceNames
 
 READ = ["get", "list", "watch"]
@@ -28,6 +30,11 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
     # what every caller may read, anonymous or not (``bootstrappolicy.ClusterRoles``)
     "system:public-info-viewer": [{"nonResourceURLs": [
         "/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
+    # what every authenticated user may ask about themselves (``basicUserRules``)
+    "system:basic-user": [
+        rule(["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+             ["create"]),
+        rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"])],
     # discovery, for authenticated callers only (anonymous lost it in v1.14)
     "system:discovery": [{"nonResourceURLs": [
         "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
@@ -109,6 +116,7 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
     ],
     # Not an apiserver default: kubeadm's CoreDNS add-on writes it (with the same
     # kubernetes.io/bootstrapping label), bound to the ServiceAccount kube-system:coredns.
+    **controller_policy.cluster_roles(),
     "system:coredns": [
         rule([""], ["endpoints", "services", "pods", "namespaces"], ["list", "watch"]),
         rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),
@@ -122,6 +130,9 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
     "system:public-info-viewer": ("system:public-info-viewer", [
         {"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"},
         {"kind": "Group", "name": "system:unauthenticated",
+         "apiGroup": "rbac.authorization.k8s.io"}]),
+    "system:basic-user": ("system:basic-user", [
+        {"kind": "Group", "name": "system:authenticated",
          "apiGroup": "rbac.authorization.k8s.io"}]),
     "system:discovery": ("system:discovery", [
         {"kind": "Group", "name": "system:authenticated",
@@ -144,6 +155,7 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
         "system:controller:endpointslice-controller", [
             {"kind": "ServiceAccount", "name": "endpointslice-controller",
              "namespace": "kube-system"}]),
+    **controller_policy.cluster_role_bindings(),
     "system:coredns": ("system:coredns", [
         {"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}]),
 }
@@ -185,7 +197,7 @@ def service_account_manifests(account: str, namespace: str, role: str, rules: li
 
 #: bootstrap roles (and their bindings) the model added after its first chapters were written:
 #: the apiserver creates them with ids from a side stream (``IdGenerator.side_stream``)
-LATER_ADDITIONS = ("system:discovery", "system:public-info-viewer")
+LATER_ADDITIONS = ("system:discovery", "system:public-info-viewer", "system:basic-user")
 
 
 def bootstrap_objects() -> list[dict[str, Any]]:

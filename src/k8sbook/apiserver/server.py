@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from k8sbook.api import eventsv1
 from k8sbook.api.request import Request, Response, UserInfo
-from k8sbook.api.resources import RESOURCES, ResourceType, by_plural
+from k8sbook.api.resources import CONVERTED, RESOURCES, ResourceType, by_plural
 from k8sbook.apiserver import rbac, registry, webhook
 from k8sbook.apiserver.admission import (
     AdmissionAttributes,
@@ -31,11 +32,14 @@ from k8sbook.apiserver.admission import (
 )
 from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
+from k8sbook.apiserver.collection import delete_collection
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.impersonation import impersonate
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
+from k8sbook.apiserver.options import OPTIONS_KIND, check_write_options, dry_run
 from k8sbook.apiserver.pod_subresources import PodSubresources
 from k8sbook.apiserver.rbac_escalation import EscalationCheck
+from k8sbook.apiserver.serviceaccount_admission import ServiceAccount
 from k8sbook.apiserver.store import Store
 from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock
@@ -44,6 +48,7 @@ from k8sbook.core.status import (
     StatusError,
     bad_request,
     forbidden,
+    invalid,
     method_not_supported,
     status_object,
 )
@@ -96,8 +101,14 @@ class APIServer(Store, PodSubresources):
         self.rbac = rbac_authz
         #: RBAC escalation prevention of the roles' and bindings' storage
         self.escalation = EscalationCheck(rbac_authz, self.authz)
+        #: ``ServiceAccount`` admission: off unless the cluster runs the ServiceAccount
+        #: controller that creates the ``default`` accounts it requires
+        #: (``Cluster(service_account_admission=True)``)
+        self.service_account_admission = ServiceAccount(
+            lambda ns, name: self.cached("serviceaccounts", ns, name), ids.suffix,
+            enabled=False)
         self.admission = AdmissionChain(
-            mutating=[DefaultTolerationSeconds(),
+            mutating=[self.service_account_admission, DefaultTolerationSeconds(),
                       Priority(lambda: self.cached_objects("priorityclasses"))],
             validating=[NamespaceLifecycle(lambda ns: self.cached("namespaces", "", ns)),
                         NodeRestriction(lambda ns, name: self.cached("pods", ns, name),
@@ -120,6 +131,13 @@ class APIServer(Store, PodSubresources):
         #: pods/proxy (kube-apiserver->pod) and serviceaccounts/token (TokenRequest)
         self.pod_proxy = install_pod_proxy(self)
         self.tokens = install_token(self)
+        from k8sbook.apiserver.scale import install as install_scale
+        #: {deployments,replicasets,statefulsets}/scale (``scale.py``)
+        self.scale = install_scale(self)
+        from k8sbook.apiserver.access_review import install as install_access_reviews
+        #: SelfSubjectAccessReview, SelfSubjectRulesReview, LocalSubjectAccessReview,
+        #: SelfSubjectReview (``access_review.py``)
+        self.access_reviews = install_access_reviews(self)
         #: API Priority and Fairness (``flowcontrol.py``)
         self.flowcontrol = FlowControl(clock)
         self.started = False
@@ -130,8 +148,9 @@ class APIServer(Store, PodSubresources):
         default RBAC policy, the ``kubernetes`` Service), then the etcd compactor, and listen
         on the secure port."""
         for rt in RESOURCES:
-            if rt.verbs == ("create",):
-                continue  # reviews are evaluated, never stored: no cacher, no etcd watch
+            if rt.verbs == ("create",) or (rt.group, rt.plural) in CONVERTED:
+                continue  # reviews are evaluated, never stored: no cacher, no etcd watch;
+                # a converted group version reads the cacher of the resource it is stored as
             cache = WatchCache(rt, self.storage, self.clock)
             cache.start()
             self.caches[rt.plural if not rt.group else f"{rt.plural}.{rt.group}"] = cache
@@ -182,6 +201,7 @@ class APIServer(Store, PodSubresources):
         rt = _rt_for_kind(obj["kind"])
         resp = self.handle(Request("create", rt.plural, rt.group,
                                    obj["metadata"].get("namespace", ""), body=obj,
+                                   params={"fieldManager": "kube-apiserver"},
                                    user=LOOPBACK_USER))
         if not resp.ok and resp.code != 409:
             raise RuntimeError(f"bootstrap failed: {resp.body}")
@@ -285,6 +305,21 @@ class APIServer(Store, PodSubresources):
         if sub and sub not in rt.subresources:
             raise StatusError(status_object(404, "NotFound",
                                             "the server could not find the requested resource"))
+        if (rt.group, rt.plural) == ("events.k8s.io", "events"):  # one storage, two shapes
+            stored = by_plural(CONVERTED[(rt.group, rt.plural)], rt.plural)
+            assert stored is not None
+            core = eventsv1.core_request(req)
+            if req.verb == "create" and isinstance(core.body, dict):
+                causes = eventsv1.validate_create(core.body)
+                if causes:
+                    raise invalid(rt.kind, rt.group, (core.body.get("metadata") or {}).get(
+                        "name", ""), causes)
+            try:
+                resp = self._dispatch(stored, core, user, eventsv1.watch_events(on_event))
+            except StatusError as err:
+                raise StatusError(eventsv1.convert_response(Response(err.code, err.status)).body)\
+                    from None
+            return eventsv1.convert_response(resp)
         custom = self.handlers.get((rt.plural, sub))
         if custom is not None:
             return custom(rt, req, user)
@@ -299,12 +334,19 @@ class APIServer(Store, PodSubresources):
         handler = {
             "get": self.get_resource, "list": self.list_resource, "create": self.create_resource,
             "update": self.update_resource, "patch": self.patch_resource, "delete": self.delete_resource,
+            "deletecollection": lambda rt_, req_, user_: delete_collection(self, rt_, req_, user_),
         }.get(req.verb)
         if req.verb == "watch":
             return self.watch_resource(rt, req, on_event)
+        if req.verb in OPTIONS_KIND:  # the handlers validate a write's options first
+            check_write_options(req.verb, req.params, req.content_type)
         if handler is None:
             raise method_not_supported(rt.plural, rt.group, req.verb)
-        return handler(rt, req, user)
+        resp = handler(rt, req, user)
+        if req.verb == "delete" and req.params.get("orphanDependents") is False and \
+                ((resp.body or {}).get("metadata") or {}).get("deletionTimestamp"):
+            resp.code = 202  # delete.go: not deleted yet, and a cascade asked the old way
+        return resp
 
     def admit(self, op: str, rt: ResourceType, req: Request, user: UserInfo,
               obj: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
@@ -314,7 +356,7 @@ class APIServer(Store, PodSubresources):
         self.escalation.check(op, rt.plural, rt.group, req.namespace, user, obj, old)
         self.admission.run(AdmissionAttributes(op, rt.kind, rt.group, rt.plural,  # type: ignore[arg-type]
                                                req.subresource, req.namespace, name, obj, old,
-                                               user))
+                                               user, dry_run(req.verb, req.params)))
 
 
 

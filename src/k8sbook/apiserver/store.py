@@ -7,7 +7,13 @@ deletion and finalizers) and the request checks of ``endpoints/handlers`` (``cre
 URL, optimistic concurrency on ``resourceVersion``, delete preconditions). Reads at
 ``resourceVersion=""`` or ``resourceVersionMatch=Exact`` go to etcd; others are served from the
 watch cache (``storage/cacher``). Service cluster IPs and node ports are allocated on create
-(``pkg/registry/core/service/ipallocator``).
+(``pkg/registry/core/service/ipallocator``). Every create, update and patch records its
+writer in ``managedFields``, and an apply patch is served by the field manager
+(:mod:`k8sbook.apiserver.fieldmanager`); writes with ``dryRun=All`` go to a storage that only
+checks (:mod:`k8sbook.apiserver.dryrun`); lists with ``limit``/``continue`` page through etcd
+(:mod:`k8sbook.apiserver.pagination`); a DELETE that removes the object answers a ``Status``
+``Success`` unless the registry returns deleted objects (pods, services, service accounts,
+namespaces: ``ReturnDeletedObject``).
 
 :class:`Store` is a part of :class:`k8sbook.apiserver.server.APIServer`.
 """
@@ -22,7 +28,8 @@ from k8sbook.api import decoding, selectors, validation
 from k8sbook.api import patch as patching
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType
-from k8sbook.apiserver import registry
+from k8sbook.apiserver import fieldmanager, options, pagination, registry
+from k8sbook.apiserver.dryrun import DryRunStorage
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.status import (
@@ -33,6 +40,7 @@ from k8sbook.core.status import (
     invalid,
     not_found,
     status_object,
+    success_status,
     timeout,
 )
 from k8sbook.storage.cacher import WatchCache
@@ -40,6 +48,10 @@ from k8sbook.storage.etcd3 import Storage
 
 #: kube-apiserver's ``--event-ttl`` default: Events are written with a one-hour etcd lease.
 EVENT_TTL = 3600
+#: kinds whose registry sets ``ReturnDeletedObject: true`` (``pkg/registry/core/{pod,service,
+#: serviceaccount,namespace}/storage``): a DELETE that removes one answers with the object;
+#: for the others ``finalizeDelete`` answers a ``Status`` ``Success`` naming it
+RETURN_DELETED_OBJECT = ("Pod", "Service", "ServiceAccount", "Namespace")
 
 
 class APIServerPart:
@@ -70,6 +82,12 @@ class Store(APIServerPart):
     :meth:`~k8sbook.apiserver.server.APIServer.handle`; :meth:`watch_cache` is a resource's
     cacher.
     """
+
+    def writes(self, req: Request) -> Storage | DryRunStorage:
+        """Where a write goes: etcd, or for ``dryRun=All`` nowhere (:mod:`.dryrun`); checks
+        the handler checked the options (:mod:`.options`) before."""
+        return DryRunStorage(self.storage) if options.dry_run(req.verb, req.params) \
+            else self.storage
 
     def watch_cache(self, rt: ResourceType) -> WatchCache:
         """The watch cache (``storage/cacher``) serving ``rt``."""
@@ -105,6 +123,11 @@ class Store(APIServerPart):
         if rv and not rv.isdigit():
             raise bad_request(f"invalid resource version: {rv!r}")
         ns = req.namespace if rt.namespaced else ""
+        if req.params.get("continue") or (req.params.get("limit") and rv != "0"
+                                          and match != "NotOlderThan"):
+            # ``shouldDelegateList``: a paginated read goes to etcd; at ``resourceVersion=0``
+            # or ``NotOlderThan`` the cache answers, and ignores the limit
+            return pagination.list_page(self.storage, rt, req, ns, rv, matches)
         if rv == "" or match == "Exact":
             # a consistent read (or a read at one exact revision) goes to etcd
             items, rev = self.storage.list(rt.prefix(ns), int(rv) if match == "Exact" else 0)
@@ -184,48 +207,38 @@ class Store(APIServerPart):
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = self.ids.generate_name(meta["generateName"])
-        registry.apply_defaults(rt.kind, obj)
+        if req.content_type == fieldmanager.APPLY:  # an apply that creates the object
+            obj = fieldmanager.apply(rt, None, obj, req.params.get("fieldManager", ""),
+                                     bool(req.params.get("force")), "", self.clock.timestamp())
+            meta = obj["metadata"]
+            registry.apply_defaults(rt.kind, obj)
+        else:
+            registry.apply_defaults(rt.kind, obj)
+            fieldmanager.update(rt, None, obj, req.params.get("fieldManager", ""), "",
+                                self.clock.timestamp())
         self.admit("CREATE", rt, req, user, obj, None)
         registry.prepare_for_create(rt, obj)
         self._validate(rt, obj)
         meta.pop("resourceVersion", None)
         meta["uid"] = self.ids.uid()
         meta["creationTimestamp"] = self.clock.timestamp()
+        registry.generate_job_selector(rt, obj)
         key = rt.key(req.namespace, meta["name"])
         allocated: list[str] = []
         if rt.kind == "Service":
-            allocated = self._allocate_service(obj)
-        created = self.storage.create(key, obj, EVENT_TTL if rt.kind == "Event" else 0)
+            allocated = registry.allocate_service(self.ips, obj)
+        store = self.writes(req)
+        created = store.create(key, obj, EVENT_TTL if rt.kind == "Event" else 0)
+        if isinstance(store, DryRunStorage):
+            for ip in allocated:
+                self.ips.release(ip)
+            for p in obj["spec"].get("ports", []) if rt.kind == "Service" else []:
+                self.ips.ports.discard(p.get("nodePort"))
         if created is None:
             for ip in allocated:
                 self.ips.release(ip)
             raise StatusError(_already_exists(rt, meta["name"]))
         return Response(201, created)
-
-    def _allocate_service(self, obj: dict[str, Any]) -> list[str]:
-        spec = obj["spec"]
-        if spec.get("type") == "ExternalName" or spec.get("clusterIP") == "None":
-            if spec.get("clusterIP") == "None":
-                spec["clusterIPs"] = ["None"]
-            return []
-        ip = self.ips.allocate(spec.get("clusterIP"))
-        if ip is None:
-            raise invalid("Service", "", obj["metadata"]["name"], [validation.invalid(
-                "spec.clusterIPs", [spec.get("clusterIP")], "failed to allocate IP "
-                f"{spec.get('clusterIP')}: provided IP is already allocated")])
-        spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
-        spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
-        if spec.get("type") in ("NodePort", "LoadBalancer"):
-            for p in spec.get("ports", []):
-                port = self.ips.allocate_port(p.get("nodePort"))
-                if port is None:
-                    self.ips.release(ip)
-                    raise invalid("Service", "", obj["metadata"]["name"], [validation.invalid(
-                        "spec.ports[0].nodePort", p.get("nodePort"),
-                        "provided port is already allocated")])
-                p["nodePort"] = port
-        return [ip]
 
     def _current(self, rt: ResourceType, req: Request) -> dict[str, Any]:
         old = self.storage.get(rt.key(req.namespace, req.name))
@@ -242,12 +255,14 @@ class Store(APIServerPart):
         return self._write_update(rt, req, user, obj)
 
     def patch_resource(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+        if req.content_type == fieldmanager.APPLY:
+            return self._apply(rt, req, user)
         old = self._current(rt, req)
         patched = patching.apply_patch(old, req.body, req.content_type)
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise bad_request("the patch produced an object without metadata")
         decoding.check_patched(patched, rt.api_version, rt.kind)
-        _check_patched_identity(rt, req, patched, old)
+        registry.check_patched_identity(rt, req, patched, old)
         precondition = (req.body or {}).get("metadata", {}).get("resourceVersion") \
             if isinstance(req.body, dict) else None
         if not precondition:
@@ -255,17 +270,39 @@ class Store(APIServerPart):
         registry.apply_defaults(rt.kind, patched)
         return self._write_update(rt, req, user, patched, old)
 
+    def _apply(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
+        """Server-side apply (:mod:`k8sbook.apiserver.fieldmanager`)."""
+        config = self._check_body(rt, Request(
+            req.verb, rt.plural, rt.group, req.namespace, body=fieldmanager.check_apply_body(
+                rt, req.body)))
+        old = self.storage.get(rt.key(req.namespace, req.name))
+        if old is None:
+            return self.create_resource(rt, Request(
+                "create", rt.plural, rt.group, req.namespace, body=config, params=req.params,
+                content_type=req.content_type, user=user), user)
+        registry.check_patched_identity(rt, req, copy.deepcopy(config), old)
+        obj = fieldmanager.apply(rt, old, config, req.params.get("fieldManager", ""),
+                                 bool(req.params.get("force")), req.subresource,
+                                 self.clock.timestamp())
+        obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        registry.apply_defaults(rt.kind, obj)
+        return self._write_update(rt, req, user, obj, old, managed=True)
+
     def _write_update(self, rt: ResourceType, req: Request, user: UserInfo,
-                      obj: dict[str, Any], old: dict[str, Any] | None = None) -> Response:
+                      obj: dict[str, Any], old: dict[str, Any] | None = None, *,
+                      managed: bool = False) -> Response:
         old = old or self._current(rt, req)
         rv = obj["metadata"].get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
+        if not managed:  # the field manager's Update (apply has recorded its own)
+            fieldmanager.update(rt, old, obj, req.params.get("fieldManager", ""),
+                                req.subresource, self.clock.timestamp())
         registry.prepare_for_update(rt, obj, old, req.subresource)
         self.admit("UPDATE", rt, req, user, obj, old)
         self._validate(rt, obj, old)
         if rt.kind == "Service":
-            _keep_allocations(obj, old)
+            registry.keep_allocations(obj, old)
         obj["metadata"].pop("resourceVersion", None)
         unchanged = {**old, "metadata": {k: v for k, v in old["metadata"].items()
                                          if k != "resourceVersion"}}
@@ -273,10 +310,11 @@ class Store(APIServerPart):
             return Response(200, old)  # GuaranteedUpdate skips writes that change nothing
         meta = obj["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and \
-                not meta.get("deletionGracePeriodSeconds"):
+                not meta.get("deletionGracePeriodSeconds") and \
+                not (rt.kind == "Namespace" and obj.get("spec", {}).get("finalizers")):
             return self._finish_delete(rt, req, obj, old)
-        written = self.storage.update(rt.key(req.namespace, req.name), obj,
-                                      int(old["metadata"]["resourceVersion"]))
+        written = self.writes(req).update(rt.key(req.namespace, req.name), obj,
+                                          int(old["metadata"]["resourceVersion"]))
         if written is None:
             raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
         return Response(200, written)
@@ -296,22 +334,25 @@ class Store(APIServerPart):
                            f"Precondition failed: ResourceVersion in precondition: "
                            f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                            f"{meta['resourceVersion']}")
+        gc_finalizers = registry.deletion_finalizers(meta, opts)
         self.admit("DELETE", rt, req, user, None, old)
         grace = self._grace_period(rt, old, opts.get("gracePeriodSeconds"))
-        if grace or meta.get("finalizers") or rt.kind == "Namespace":
+        if grace or meta.get("finalizers") or gc_finalizers or rt.kind == "Namespace":
             if meta.get("deletionTimestamp"):
                 current = meta.get("deletionGracePeriodSeconds", 0)
                 if grace >= current and (grace or meta.get("finalizers")):
                     return Response(200, old)  # already deleting, no shorter grace asked
             obj = copy.deepcopy(old)
+            if gc_finalizers is not None:
+                obj["metadata"]["finalizers"] = gc_finalizers
             obj["metadata"]["deletionTimestamp"] = self.clock.timestamp(self.clock.now() + grace)
             obj["metadata"]["deletionGracePeriodSeconds"] = grace
             if rt.kind == "Namespace":
                 obj["status"] = {"phase": "Terminating"}
             if grace or obj["metadata"].get("finalizers") or rt.kind == "Namespace":
                 obj["metadata"].pop("resourceVersion", None)
-                written = self.storage.update(rt.key(req.namespace, req.name), obj,
-                                              int(meta["resourceVersion"]))
+                written = self.writes(req).update(rt.key(req.namespace, req.name), obj,
+                                                  int(meta["resourceVersion"]))
                 if written is None:
                     raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
                 return Response(200, written)
@@ -329,11 +370,15 @@ class Store(APIServerPart):
 
     def _finish_delete(self, rt: ResourceType, req: Request, obj: dict[str, Any],
                        old: dict[str, Any]) -> Response:
-        rev = self.storage.delete(rt.key(req.namespace, req.name),
-                                  int(old["metadata"]["resourceVersion"]))
+        store = self.writes(req)
+        rev = store.delete(rt.key(req.namespace, req.name),
+                           int(old["metadata"]["resourceVersion"]))
         if rev is None:
             raise conflict(rt.plural, rt.group, req.name, OPTIMISTIC_LOCK_MESSAGE)
-        if rt.kind == "Service":
+        if rt.kind not in RETURN_DELETED_OBJECT:
+            return Response(200, success_status(obj["metadata"]["name"], rt.group, rt.plural,
+                                                obj["metadata"].get("uid", "")))
+        if rt.kind == "Service" and isinstance(store, Storage):
             for ip in obj.get("spec", {}).get("clusterIPs", []):
                 self.ips.release(ip)
             for p in obj.get("spec", {}).get("ports", []):
@@ -354,29 +399,3 @@ def _too_large(rv: str, current: int) -> StatusError:
     err.status["details"]["causes"] = [{"reason": "ResourceVersionTooLarge",
                                         "message": "Too large resource version"}]
     return err
-
-
-def _keep_allocations(new: dict[str, Any], old: dict[str, Any]) -> None:
-    """ClusterIPs are immutable once allocated; an update that omits them keeps them."""
-    for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
-        if k in old.get("spec", {}) and k not in new.get("spec", {}):
-            new["spec"][k] = old["spec"][k]
-
-
-def _check_patched_identity(rt: ResourceType, req: Request, obj: dict[str, Any],
-                            old: dict[str, Any]) -> None:
-    """A patch may not move the object: ``checkName`` (``handlers/rest.go``) answers 400 for
-    another name or namespace; ``ValidateObjectMetaUpdate`` 422 for another uid (an absent
-    uid is the old one: ``rest.BeforeUpdate``)."""
-    meta = obj["metadata"]
-    if meta.get("name") != req.name:
-        raise bad_request(f"the name of the object ({meta.get('name') or ''}) does not match "
-                          f"the name on the URL ({req.name})")
-    if rt.namespaced and meta.get("namespace") and meta["namespace"] != req.namespace:
-        raise bad_request(f"the namespace of the object ({meta['namespace']}) does not match "
-                          f"the namespace on the request ({req.namespace})")
-    uid = old["metadata"].get("uid")
-    if meta.get("uid") and meta["uid"] != uid:
-        raise invalid(rt.kind, rt.group, req.name, [validation.invalid(
-            "metadata.uid", meta["uid"], "field is immutable")])
-    meta.setdefault("uid", uid)

@@ -50,7 +50,7 @@ from k8sbook.api.selectors import selector_matches
 from k8sbook.apiserver.admission import AdmissionAttributes
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import Address, DialError, Network
-from k8sbook.core.status import StatusError, internal_error, status_object
+from k8sbook.core.status import StatusError, bad_request, internal_error, status_object
 
 PATH = "kube-apiserver->webhook"
 PROTOCOL = "HTTPS (AdmissionReview v1)"
@@ -204,6 +204,10 @@ class AdmissionWebhookPlugin:
         for config in self._configs():
             for hook in config.get("webhooks") or []:
                 if self._applies(hook, attrs, version):
+                    if attrs.dry_run and hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
+                        # ``webhookerrors.NewDryRunUnsupportedErr``
+                        raise bad_request(f'admission webhook "{hook["name"]}" does not '
+                                          "support dry run")
                     self._call(hook, attrs, version)
 
     def _target(self, config: dict[str, Any], timeout: int) -> tuple[str, str, Address]:
@@ -241,7 +245,7 @@ class AdmissionWebhookPlugin:
             "operation": attrs.operation,
             "userInfo": attrs.user.to_dict(),
             "object": attrs.obj, "oldObject": attrs.old_obj,
-            "dryRun": False,
+            "dryRun": attrs.dry_run,
         }
         review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                   "request": json.loads(json.dumps(request))}

@@ -124,6 +124,10 @@ class Client:
         """Send a request and return the raw response (errors are not raised)."""
         verb, res, name = self.describe(req)
         req.credentials = self.credentials
+        if verb in ("CREATE", "UPDATE", "PATCH") and "fieldManager" not in req.params:
+            # client-go's User-Agent starts with the binary's name, which the apiserver takes
+            # as the field manager when none is given (``managerOrUserAgent``)
+            req.params = {**req.params, "fieldManager": self.component}
         if req.impersonate is None:
             req.impersonate = self.impersonate
         if on_event is None:

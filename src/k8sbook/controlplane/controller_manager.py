@@ -17,7 +17,9 @@ in for ``clientbuilder.SAControllerClientBuilder.ClientOrDie(name)``. Simplified
 ServiceAccounts are created through the API, but their tokens are registered with the
 apiserver's authenticator in-process (the real controller manager asks the TokenRequest API,
 ``serviceaccounts/<name>/token``). Only the controllers the book needs are
-here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption`` run by default.
+here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption`` run by default, so that the
+chapters written before the others existed keep their traces; :data:`ALL_CONTROLLERS` is
+them all.
 """
 
 from __future__ import annotations
@@ -29,12 +31,23 @@ from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.leaderelection import LeaderElector
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
+from k8sbook.controlplane.controllers.cronjob import CronJobController
+from k8sbook.controlplane.controllers.daemonset import DaemonSetsController
+from k8sbook.controlplane.controllers.deployment import DeploymentController
 from k8sbook.controlplane.controllers.disruption import DisruptionController
+from k8sbook.controlplane.controllers.garbagecollector import (
+    GarbageCollector,
+    deletable_resources,
+)
+from k8sbook.controlplane.controllers.job import JobController
+from k8sbook.controlplane.controllers.namespace import NamespaceController
 from k8sbook.controlplane.controllers.node_lifecycle import (
     NodeLifecycleController,
     TaintEvictionController,
 )
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
+from k8sbook.controlplane.controllers.serviceaccount import ServiceAccountsController
+from k8sbook.controlplane.controllers.statefulset import StatefulSetController
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
@@ -71,14 +84,37 @@ ClientForServiceAccount = Callable[[str], Client]
 CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "replicaset": ("replicaset-controller", lambda c, f: ReplicaSetController(
         c, f.informer("replicasets"), f.informer("pods"))),
+    "cronjob": ("cronjob-controller", lambda c, f: CronJobController(
+        c, f.informer("cronjobs"), f.informer("jobs"))),
+    "daemonset": ("daemon-set-controller", lambda c, f: DaemonSetsController(
+        c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"))),
+    "deployment": ("deployment-controller", lambda c, f: DeploymentController(
+        c, f.informer("deployments"), f.informer("replicasets"), f.informer("pods"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(
         c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
+    "garbagecollector": ("generic-garbage-collector", lambda c, f: GarbageCollector(
+        c, {r: f.informer(r) for r in deletable_resources()})),
+    "job": ("job-controller", lambda c, f: JobController(
+        c, f.informer("jobs"), f.informer("pods"))),
+    "namespace": ("namespace-controller", lambda c, f: NamespaceController(
+        c, f.informer("namespaces"))),
+    "serviceaccount": ("service-account-controller", lambda c, f: ServiceAccountsController(
+        c, f.informer("serviceaccounts"), f.informer("namespaces"))),
+    "statefulset": ("statefulset-controller", lambda c, f: StatefulSetController(
+        c, f.informer("statefulsets"), f.informer("pods"))),
     # both run with the node-controller service account, as in kube-controller-manager
     "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
     "tainteviction": ("node-controller", lambda c, f: TaintEvictionController(
         c, f.informer("nodes"), f.informer("pods"))),
 }
+
+
+#: every controller the model has, as a real kube-controller-manager runs them all
+#: (``--controllers=*``):
+#: for ``k8sbook serve`` and the scenarios of a whole cluster. The chapters that predate
+#: them pass the few they teach (:data:`DEFAULT_CONTROLLERS` by default).
+ALL_CONTROLLERS = tuple(sorted(CONTROLLERS))
 
 
 class KubeControllerManager:

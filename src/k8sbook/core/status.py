@@ -67,13 +67,17 @@ def status_object(
 
 
 def success_status(name: str, group: str, kind: str, uid: str) -> dict[str, Any]:
-    """What ``DELETE`` returns for some resources (``metav1.StatusSuccess``)."""
+    """What ``DELETE`` returns for most resources (``metav1.StatusSuccess``; an empty group is
+    omitted, as ``StatusDetails.Group`` is ``omitempty``)."""
+    details = {"name": name, "group": group, "kind": kind, "uid": uid}
+    if not group:
+        del details["group"]
     return {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "details": {"name": name, "group": group, "kind": kind, "uid": uid},
+        "details": details,
     }
 
 

@@ -20,10 +20,10 @@ kubelet sees it through the CRI (see :mod:`k8sbook.node.cri`). Its CRI server li
 * Images are pulled from a registry (:mod:`k8sbook.node.containerd_images`).
 
 Simplified: pulls and starts take no virtual time; a container's main process runs a tiny
-"program" read from its command line (``sleep N``, ``exit N``, ``sleep N; exit M``; anything
-else runs until stopped) and serves HTTP on its ``containerPort`` s, answering 200 while
-healthy and 503 when a test makes it unhealthy (:meth:`ContainerRuntime.set_healthy`;
-:mod:`k8sbook.node.workload`).
+"program" read from its command line (a shell script runs when it starts and exits with its
+code after its ``sleep`` s; anything else runs until stopped) and serves HTTP on its
+``containerPort`` s, answering 200 while healthy and 503 when a test makes it unhealthy
+(:meth:`ContainerRuntime.set_healthy`; :mod:`k8sbook.node.workload`).
 Applications exit with code 0 on SIGTERM.
 
 This module is the runtime service (containers, and the CRI server that dispatches every
@@ -58,7 +58,7 @@ from k8sbook.node.containerd_store import (
 from k8sbook.node.containerd_streaming import STREAM_PORT, STREAM_PROTOCOL, StreamServer, loopback
 from k8sbook.node.cri import CRI_SOCKET, PROTOCOL, CRIRequest, RPCError
 from k8sbook.node.runc import exec_runc
-from k8sbook.node.workload import dial_from, listen, program_of, unlisten
+from k8sbook.node.workload import dial_from, listen, main_process, program_of, unlisten
 
 __all__ = [  # the names other modules import from here (some are the parts' names)
     "CONTAINER_CREATED", "CONTAINER_EXITED", "CONTAINER_RUNNING", "RUNTIME_VERSION",
@@ -244,8 +244,8 @@ class ContainerRuntime:
 
         def dial(host: str, port: int, path: str) -> tuple[int | None, str]:
             return dial_from(self.network, self.node, sb, host, port, path)
-        self._oci("create", cid, bundle=shell.Process(files=files, env=c.env,
-                                                      hostname=sb.hostname, dial=dial))
+        c.process = shell.Process(files=files, env=c.env, hostname=sb.hostname, dial=dial)
+        self._oci("create", cid, bundle=c.process)
         return cid
 
     def _container(self, cid: str) -> Container:
@@ -263,7 +263,9 @@ class ContainerRuntime:
         c.state, c.started_at = CONTAINER_RUNNING, self.clock.now()
         self._log(c, f"{c.name}: started (attempt {c.attempt})")
         self._listen(c)
-        seconds, code = program_of(c.command)
+        seconds, code, output = main_process(c.command, c.process)
+        for line in output.splitlines():
+            self._log(c, line)
         if seconds is not None:
             c.timer = self.clock.call_later(
                 seconds, lambda: self._exit(c, code, "Completed" if code == 0 else "Error"),

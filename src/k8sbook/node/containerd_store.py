@@ -67,6 +67,8 @@ class Container:
     logs: list[str] = field(default_factory=list)
     #: the file the container's output goes to (``logDirectory``/``logPath``)
     log_file: str = ""
+    #: what its processes see (the bundle ``runc create`` got: files, env, hostname, dialer)
+    process: Any = None
 
     def host_path(self, path: str) -> str | None:
         """Where on the node's disk the container's ``path`` is: through its mounts (the

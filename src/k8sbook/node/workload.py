@@ -1,6 +1,7 @@
 """The model's container programs: how long a container's main process runs, what it serves.
 
-Mirrors what the chapters' images run: a shell's ``sleep N``/``exit N`` and agnhost's
+Mirrors what the chapters' images run: BusyBox's ``sh`` and applets (``sh -c 'echo hi;
+exit 3'``, ``sleep N``: :func:`main_process`) and agnhost's
 ``serve-hostname`` (``kubernetes/test/images/agnhost``): the application listens on each of
 its ``containerPort`` s on its pod's IP and answers every HTTP request ``200`` with the pod's
 hostname, or ``503`` when the chapter made it unhealthy. Connections the container opens
@@ -10,27 +11,37 @@ these programs is :mod:`k8sbook.node.container_runtime`.
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from typing import Any
 
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import Address, DialError, Network
+from k8sbook.node import shell
 from k8sbook.node.containerd_store import CONTAINER_RUNNING, Container, Sandbox
 
-_PROGRAM = re.compile(r"^\s*(?:sleep\s+(\d+(?:\.\d+)?)\s*(?:;|&&)?\s*)?(?:exit\s+(\d+))?\s*$")
+
+def main_process(command: list[str], proc: shell.Process) -> tuple[float | None, int, str]:
+    """How the container's main process runs: (seconds until it exits, or None when it runs
+    until stopped; its exit code; what it printed).
+
+    A command whose binary is one of the image's shell applets (``sh -c 'echo hello; exit
+    3'``, ``sleep 5``, ``true``) is run by :mod:`k8sbook.node.shell` when the container
+    starts: it prints at once and exits after the seconds its ``sleep`` s add up to. Any other
+    command (or none: the image's entrypoint, a server) runs until it is stopped, as does
+    ``sleep infinity``."""
+    if not command or command[0].rsplit("/", 1)[-1] not in shell.BINARIES:
+        return None, 0, ""
+    try:
+        result = shell.run(command, proc)
+    except ValueError:  # ``sleep infinity``: not a number of seconds, it never ends
+        return None, 0, ""
+    return result.slept, result.exit_code, result.output
 
 
 def program_of(command: list[str]) -> tuple[float | None, int]:
     """How long the container's program runs and how it exits: (seconds or None, code)."""
-    text = command[-1] if command and command[:2] in (["sh", "-c"], ["/bin/sh", "-c"]) \
-        else " ".join(command)
-    m = _PROGRAM.match(text)
-    if not command or not m or (m.group(1) is None and m.group(2) is None):
-        return None, 0
-    if m.group(2) is None:  # "sleep N" alone: exits 0 after N seconds
-        return float(m.group(1)), 0
-    return float(m.group(1) or 0), int(m.group(2))
+    seconds, code, _ = main_process(command, shell.Process(files=lambda path: None))
+    return seconds, code
 
 
 def answer(c: Container, sb: Sandbox, req: Any) -> HTTPResponse:

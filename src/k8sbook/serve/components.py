@@ -12,12 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from k8sbook.cluster import Cluster
+from k8sbook.controlplane.controller_manager import ALL_CONTROLLERS
 
 #: The components :class:`ModelServer` starts, in order: (name, how to start them).
 COMPONENT_MODULES: tuple[tuple[str, Callable[[Cluster, list[str]], Any]], ...] = (
     ("kubelet", lambda cluster, nodes: [cluster.add_kubelet(n).start() for n in nodes]),
     ("kube-scheduler", lambda cluster, nodes: cluster.add_scheduler().start()),
-    ("kube-controller-manager", lambda cluster, nodes: cluster.add_controller_manager().start()),
+    # every controller, as a real kube-controller-manager runs them (``--controllers=*``)
+    ("kube-controller-manager", lambda cluster, nodes: cluster.add_controller_manager(
+        controllers=ALL_CONTROLLERS).start()),
 )
 #: Nodes ``k8sbook serve`` runs a kubelet for.
 DEFAULT_NODES = ("node-a", "node-b")

@@ -4,18 +4,20 @@ Mirrors ``k8s.io/apiserver/pkg/endpoints/discovery`` (``/api``, ``/apis``, the `
 group and the ``APIResourceList`` of each group version, with short names, categories and
 subresources), ``/version`` (``k8s.io/apimachinery/pkg/version.Info``) and the OpenAPI v3
 handler of ``k8s.io/kube-openapi/pkg/handler3`` (``/openapi/v3`` lists each group version's
-document under a ``serverRelativeURL`` carrying its hash). The documents carry paths and
-operations but no type schemas (see :mod:`k8sbook.serve.server`).
+document under a ``serverRelativeURL`` carrying its hash). The documents carry paths,
+operations and the kinds' schemas (:mod:`k8sbook.serve.openapi`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
 
 from k8sbook.api.resources import RESOURCES, ResourceType
-from k8sbook.core.status import status_object
+from k8sbook.core.status import StatusError, status_object
+from k8sbook.serve import openapi
 
 #: The release the model follows (its objects validate against this release's schema).
 KUBERNETES_VERSION = "v1.35.0"
@@ -28,6 +30,7 @@ SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "binding": ("Binding", "", "", ("create",)),
     "eviction": ("Eviction", "policy", "v1", ("create",)),
     "log": ("Pod", "", "", ("get",)),
+    "scale": ("Scale", "autoscaling", "v1", ("get", "patch", "update")),
 }
 #: 404 for a path the server does not serve
 NOT_FOUND = status_object(404, "NotFound", "the server could not find the requested resource")
@@ -92,14 +95,20 @@ def openapi_v3_root() -> dict[str, Any]:
     paths = {}
     for group, version in [("", "v1"), *group_versions()]:
         key = f"apis/{group}/{version}" if group else f"api/{version}"
-        doc = json.dumps(openapi_v3(group, version), sort_keys=True).encode()
-        digest = hashlib.sha512(doc).hexdigest().upper()
+        digest = _digest(group, version)
         paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
     return {"paths": paths}
 
 
+@functools.cache
+def _digest(group: str, version: str) -> str:
+    doc = json.dumps(openapi_v3(group, version), sort_keys=True).encode()
+    return hashlib.sha512(doc).hexdigest().upper()
+
+
 def openapi_v3(group: str, version: str) -> dict[str, Any]:
-    """A group version's OpenAPI v3 document: paths and operations, no type schemas."""
+    """A group version's OpenAPI v3 document: paths and operations, and the schemas of its
+    kinds (:mod:`k8sbook.serve.openapi`)."""
     field_validation = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"},
                         "description": "Ignore, Warn or Strict: what to do with unknown "
                         "fields in the request body."}
@@ -126,6 +135,22 @@ def openapi_v3(group: str, version: str) -> dict[str, Any]:
                                      "patch": op("patch", validates=True),
                                      "delete": op("delete")}
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-            "paths": paths, "components": {"schemas": {}}}
+            "paths": paths, "components": {"schemas": openapi.schemas_v3(group, version)}}
 
 
+def openapi_document(path: str, accept: str) -> bytes:
+    """The JSON body of ``/openapi/v2``, ``/openapi/v3`` or ``/openapi/v3/{api|apis/G}/V``;
+    404 for any other path, 406 for the protobuf form of v2."""
+    if path == "/openapi/v2":
+        if openapi.wants_v2_protobuf_only(accept):
+            raise StatusError(status_object(406, "NotAcceptable", "only the following media "
+                                            "types are accepted: application/json"))
+        return openapi.openapi_v2(KUBERNETES_VERSION)
+    if path == "/openapi/v3":
+        return json.dumps(openapi_v3_root()).encode()
+    rest = path[len("/openapi/v3/"):].split("/") if path.startswith("/openapi/v3/") else []
+    gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
+        (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
+    if gv is None or (gv != ("", "v1") and gv not in group_versions()):
+        raise StatusError(NOT_FOUND)
+    return json.dumps(openapi_v3(*gv)).encode()

@@ -16,10 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from k8sbook.api import decoding
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
+
+from k8sbook.api import decoding, protobuf
 from k8sbook.api.request import Impersonation
 from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, Credentials
-from k8sbook.core.status import StatusError, status_object, unauthorized
+from k8sbook.core.status import StatusError, bad_request, status_object, unauthorized
 
 
 def credentials(h: Handler) -> Credentials:
@@ -60,7 +62,8 @@ def impersonation(h: Handler) -> Impersonation | None:
 #: delete bodies
 MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
 #: what the serializer of the built-in types offers (``SupportedMediaTypes``; CBOR is behind
-#: a disabled feature gate in v1.35); the model decodes JSON only and refuses the others too
+#: a disabled feature gate in v1.35); the model decodes JSON and protobuf
+#: (:mod:`k8sbook.api.protobuf`), and refuses YAML bodies
 BODY_MEDIA_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 #: ``endpoints/installer.go``: the patch types a PATCH may carry
 PATCH_MEDIA_TYPES = ("application/json-patch+json", "application/merge-patch+json",
@@ -74,11 +77,15 @@ def unsupported(accepted: tuple[str, ...]) -> StatusError:
         f"accepted media types include: {', '.join(accepted)}"))
 
 
-def read_body(h: Handler) -> Any:
+def read_body(h: Handler, kind: str = "", api_version: str = "") -> Any:
     """The body, decoded: 413 past :data:`MAX_REQUEST_BODY_BYTES`
     (``Request entity too large: limit is 3145728``), 415 for a media type the handler does
     not take (``mime.ParseMediaType``, then a lookup of the exact type), 400 for what
-    :func:`k8sbook.api.decoding.parse_json` refuses."""
+    :func:`k8sbook.api.decoding.parse_json` refuses, and for a protobuf body that does not
+    decode (``transformDecodeError``: "``K`` in version ``V`` cannot be handled as a ``kind``"
+    when the envelope names a kind, else "the object provided is unrecognized (must be of type
+    ``kind``)" with the body's first 30 bytes in hex); a kind with no protobuf form
+    (``api_version``/``kind``) takes JSON and YAML only, as a custom resource does."""
     raw = h.raw_body
     if len(raw) > MAX_REQUEST_BODY_BYTES or h.body_length > MAX_REQUEST_BODY_BYTES:
         raise StatusError(status_object(413, "RequestEntityTooLarge", "Request entity too "
@@ -89,9 +96,31 @@ def read_body(h: Handler) -> Any:
     if h.command == "PATCH":
         if ctype not in PATCH_MEDIA_TYPES:
             raise unsupported(PATCH_MEDIA_TYPES)
+    elif ctype == protobuf.CONTENT_TYPE:
+        if api_version and not protobuf.supports(api_version, kind):
+            raise unsupported(BODY_MEDIA_TYPES[:2])
+        try:
+            return protobuf.decode(raw)
+        except protobuf.ProtobufError as err:
+            if err.kind:
+                raise bad_request(f'{err.kind} in version "{err.version}" cannot be handled as '
+                                  f"a {kind}: {err}") from None
+            summary = raw[:30].hex() + (" ..." if len(raw) > 30 else "")  # ``summarizeData``
+            raise bad_request(f"the object provided is unrecognized (must be of type {kind}): "
+                              f"{err} ({summary})") from None
     elif ctype != "application/json":
         raise unsupported(BODY_MEDIA_TYPES)
+    if ctype == "application/apply-patch+yaml" and not raw.lstrip().startswith(b"{"):
+        return _yaml(raw)  # an applied configuration is YAML (kubectl sends JSON, also YAML)
     return decoding.parse_json(raw)
+
+
+def _yaml(raw: bytes) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise StatusError(status_object(400, "BadRequest", f"error decoding YAML: {err}")) \
+            from None
 
 
 def drain(h: Handler, length: int) -> bytes:
@@ -107,6 +136,32 @@ def drain(h: Handler, length: int) -> bytes:
             break
         length -= len(chunk)
     return b""
+
+
+def read_chunked(h: Handler) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (RFC 9112 section 7.1: hex size lines, each chunk
+    and its CRLF, a zero-size last chunk, trailer lines until an empty line), as Go's
+    ``net/http`` reads it for the apiserver. Past :data:`MAX_REQUEST_BODY_BYTES` the rest is
+    read and dropped and ``body_length`` records the size, so :func:`read_body` answers 413."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = h.rfile.readline(1 << 16)
+        try:
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            raise StatusError(status_object(400, "BadRequest", "invalid chunked body")) from None
+        if size == 0:
+            while h.rfile.readline(1 << 16).strip():
+                pass  # trailers
+            break
+        chunk = h.rfile.read(size)
+        h.rfile.readline(1 << 16)  # the CRLF after the chunk
+        total += len(chunk)
+        if total <= MAX_REQUEST_BODY_BYTES:
+            parts.append(chunk)
+    h.body_length = total
+    return b"".join(parts) if total <= MAX_REQUEST_BODY_BYTES else b""
 
 
 def send(h: Handler, code: int, data: bytes, ctype: str,

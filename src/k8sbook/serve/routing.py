@@ -30,7 +30,13 @@ PARAMS: dict[str, Callable[[str], Any]] = {
     "allowWatchBookmarks": decoding.query_bool, "container": str, "tailLines": int,
     "follow": decoding.query_bool, "previous": decoding.query_bool,
     "timestamps": decoding.query_bool,
+    # lists (``limit``/``continue``) and writes (``fieldManager``, ``force``, DeleteOptions)
+    "limit": int, "continue": str, "fieldManager": str, "force": decoding.query_bool,
+    "propagationPolicy": str, "orphanDependents": decoding.query_bool,
 }
+#: DeleteOptions fields a DELETE body may carry, passed on as parameters
+DELETE_OPTIONS = ("gracePeriodSeconds", "preconditions", "propagationPolicy", "orphanDependents",
+                  "dryRun")
 
 
 class Route:
@@ -85,11 +91,13 @@ def parse_path(path: str) -> Route | dict[str, Any] | None:
 
 
 def wants_table(accept: str) -> bool:
-    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins)."""
+    """``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` (first choice wins; a Table
+    is JSON or YAML only: ``AllowsMediaTypeTransform``)."""
     for choice in accept.split(","):
         params = dict(p.strip().split("=", 1) for p in choice.split(";")[1:] if "=" in p)
         if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and \
-                params.get("v") in ("v1", "v1beta1"):
+                params.get("v") in ("v1", "v1beta1") and choice.split(";")[0].strip() in (
+                    "application/json", "application/yaml"):
             return True
         if choice.split(";")[0].strip() in ("application/json", "*/*", "application/*"):
             return False
@@ -124,11 +132,16 @@ def check_fields(req: Request, directive: str, current: dict[str, Any] | None) -
 
 def decode_request(h: Handler, route: Route, query: dict[str, str], *,
                    serves_subresource: Callable[[ResourceType, str], bool],
-                   current: Callable[[Request], dict[str, Any] | None]) -> tuple[Request, list[str]]:
+                   current: Callable[[Request], dict[str, Any] | None],
+                   dry_run_values: list[str] | None = None) -> tuple[Request, list[str]]:
     """The model request for an HTTP request on a resource path, and the field-validation
     warnings for it (``endpoints/handlers``: the verb from the method, the query parameters,
     ``DeleteOptions``, ``fieldValidation``). ``serves_subresource`` says which subresources
-    the model implements; ``current`` reads the object a patch applies to."""
+    the model implements; ``current`` reads the object a patch applies to;
+    ``dry_run_values`` are the ``dryRun`` query values (all of them: it is a list). A request
+    without ``fieldManager`` gets the User-Agent's product as its manager
+    (``managerOrUserAgent``: what precedes the first ``/``, printable characters, at most
+    128)."""
     rt = route.rt
     watch = route.watch_path or ("watch" in query and decoding.query_bool(query["watch"]))
     verb = {"GET": "watch" if watch else ("get" if route.name else "list"),
@@ -147,20 +160,21 @@ def decode_request(h: Handler, route: Route, query: dict[str, str], *,
         raise bad_request("Upgrade request required")
     if route.subresource and not serves_subresource(rt, route.subresource):
         raise StatusError(NOT_FOUND)  # e.g. scale or proxy: listed, but not modelled
-    if "dryRun" in query:
-        raise bad_request("dryRun is not supported by the model's kube-apiserver")
     params: dict[str, Any] = {}
+    if query.get("dryRun"):  # a list: ``dryRun=All`` (repeated values are one list)
+        params["dryRun"] = dry_run_values
     for key, conv in PARAMS.items():
         if key in query and query[key] != "":
             try:
                 params[key] = conv(query[key])
             except ValueError as err:
                 raise bad_request(f"invalid value for {key}: {query[key]!r}") from err
-    body = read_body(h) if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
+    body = read_body(h, rt.kind, rt.api_version) \
+        if h.command in ("POST", "PUT", "PATCH", "DELETE") else None
     if h.command == "DELETE":
         if body is not None and not isinstance(body, dict):
             raise bad_request("the body of a DELETE must be a DeleteOptions object")
-        for key in ("gracePeriodSeconds", "preconditions"):
+        for key in DELETE_OPTIONS:
             if isinstance(body, dict) and body.get(key) is not None:
                 params[key] = body[key]
         body = None
@@ -168,6 +182,11 @@ def decode_request(h: Handler, route: Route, query: dict[str, str], *,
         # a watch of one object is a watch of the collection with metadata.name=NAME
         params["fieldSelector"] = ",".join(
             f for f in (params.get("fieldSelector", ""), f"metadata.name={route.name}") if f)
+    if verb in ("create", "update", "patch") and not params.get("fieldManager") and \
+            not (h.command == "PATCH" and (h.headers.get("Content-Type") or "").startswith(
+                "application/apply-patch")):
+        agent = (h.headers.get("User-Agent") or "").split("/")[0]
+        params["fieldManager"] = "".join(c for c in agent if c.isprintable())[:128]
     req = Request(verb, rt.plural, rt.group, route.namespace,
                   "" if watch else route.name, route.subresource, body=body, params=params,
                   credentials=credentials(h), impersonate=impersonation(h),

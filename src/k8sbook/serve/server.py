@@ -10,7 +10,12 @@ Mirrors ``k8s.io/apiserver/pkg/endpoints``: the REST mapping from an HTTP method
 ``/livez``, ``/readyz``), watch streams as newline-delimited JSON ``WatchEvent`` objects over a
 chunked response (``endpoints/handlers/watch.go``), server-side ``Table`` printing for
 ``kubectl get`` (:mod:`k8sbook.serve.printers`), and every failure as a ``Status`` with its HTTP
-code. The handler itself is the model's :meth:`k8sbook.apiserver.server.APIServer.handle`.
+code. Request bodies may come with a ``Content-Length`` or chunked (``Transfer-Encoding:
+chunked``); the query's ``dryRun``, ``fieldManager``, ``force``, ``limit``, ``continue`` and the
+``DeleteOptions`` (``propagationPolicy``, ``gracePeriodSeconds``, ``preconditions``) reach the
+apiserver, which serves server-side apply, dry run, pagination, ``deletecollection`` and
+``/scale`` as upstream does (:mod:`k8sbook.apiserver.fieldmanager`, ``.dryrun``,
+``.pagination``, ``.collection``, ``.scale``). The handler itself is the model's :meth:`k8sbook.apiserver.server.APIServer.handle`.
 
 A :class:`ModelServer` runs one :class:`k8sbook.cluster.Cluster` whose virtual time follows
 the wall clock (a loop thread advances ``cluster.clock``), or stands still until
@@ -28,14 +33,17 @@ with ``authn.add_token``) works too, for clients such as ``curl``.
 
 Different from a real kube-apiserver, said out loud:
 
-- loopback only. OpenAPI: ``/openapi/v2`` answers 404 (client-go reads it only as protobuf);
-  ``/openapi/v3`` lists each group version's paths and operations, whose parameters tell
-  kubectl that the server validates fields itself (``fieldValidation``,
-  :mod:`k8sbook.api.fieldvalidation`), but carries no type schemas, so ``kubectl explain`` does not
-  work and ``kubectl apply`` computes its patch from the types compiled into kubectl;
-- no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
-  ``deletecollection``; JSON only: protobuf bodies get ``415`` (kubectl's typed clients send
-  protobuf, so ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
+- loopback only. OpenAPI (:mod:`k8sbook.serve.openapi`): ``/openapi/v3`` lists each group
+  version's paths and operations, whose parameters tell kubectl that the server validates
+  fields itself (``fieldValidation``, :mod:`k8sbook.api.fieldvalidation`), and its kinds'
+  schemas (the official ones), which ``kubectl explain`` prints and ``kubectl apply`` builds
+  its patches from; ``/openapi/v2`` is served as JSON only (406 for its protobuf form);
+- server-side apply, dry run, pagination and ``deletecollection`` as upstream (see
+  :mod:`k8sbook.apiserver`). Bodies are JSON, YAML or protobuf
+  (``application/vnd.kubernetes.protobuf``, which kubectl's typed clients send for
+  ``kubectl create deployment`` and the like), and
+  responses, lists and watch streams come in the media type ``Accept`` negotiates
+  (:mod:`k8sbook.serve.negotiation`, :mod:`k8sbook.api.protobuf`); YAML is answered as JSON;
 - timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
   the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
   events) count from the epoch.
@@ -79,7 +87,7 @@ from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError, status_object
-from k8sbook.serve import certs, printers
+from k8sbook.serve import certs, negotiation, printers
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
     COMPONENT_MODULES,
@@ -97,11 +105,12 @@ from k8sbook.serve.discovery import (
     api_group_list,
     api_resource_list,
     group_versions,
+    openapi_document,
     openapi_v3,
     openapi_v3_root,
     version_info,
 )
-from k8sbook.serve.http import Handler, TLSServer, drain, send, send_json
+from k8sbook.serve.http import Handler, TLSServer, drain, read_chunked, send, send_json
 from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
 from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
 from k8sbook.serve.model_client import authorize_path, call, client_of, open_watch
@@ -231,8 +240,10 @@ class ModelServer:
         except ValueError:
             length = 0
         h.body_length = length
-        h.raw_body = drain(h, length)  # always drain the body
         try:
+            # always drain the body; a chunked one (``Transfer-Encoding: chunked``) by chunks
+            chunked = "chunked" in (h.headers.get("Transfer-Encoding") or "").lower()
+            h.raw_body = read_chunked(h) if chunked else drain(h, length)
             self._serve(h)
         except StatusError as err:
             send_json(h, err.code, err.status)
@@ -261,15 +272,9 @@ class ModelServer:
                      *[f"/apis/{g}/{v}" for g, v in group_versions()],
                      "/healthz", "/livez", "/readyz", "/version"]
             return send_json(h, 200, {"paths": sorted(paths)})
-        if path == "/openapi/v3":
-            return send_json(h, 200, openapi_v3_root())
-        if path.startswith("/openapi/v3/"):
-            rest = path[len("/openapi/v3/"):].split("/")
-            gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else \
-                (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None
-            if gv is None or (gv != ("", "v1") and gv not in group_versions()):
-                raise StatusError(NOT_FOUND)
-            return send_json(h, 200, openapi_v3(*gv))
+        if path.startswith("/openapi/"):
+            return send(h, 200, openapi_document(path, h.headers.get("Accept", "")),
+                        "application/json")
         route = parse_path(path)
         if route is None:
             raise StatusError(NOT_FOUND)
@@ -284,12 +289,17 @@ class ModelServer:
                     logs = serves_logs(self.cluster)
                 route = api_resource_list(group, version, logs=logs)
             return send_json(h, 200, route)
-        return self._serve_resource(h, route, query)
+        try:
+            return self._serve_resource(h, route, query)
+        except StatusError as err:  # in the media type the client negotiated
+            return negotiation.send_object(h, err.code, err.status)
 
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
-                                       current=self._current)
+                                       current=self._current,
+                                       dry_run_values=parse_qs(urlsplit(h.path).query).get(
+                                           "dryRun"))
         verb = req.verb
         table = wants_table(h.headers.get("Accept", ""))
         if route.subresource == "log" and verb == "get":
@@ -307,8 +317,11 @@ class ModelServer:
                 body_out = printers.table(rt.kind, items, self.cluster.clock,
                                           resource_version=rv if verb == "list" else "",
                                           include_object=query.get("includeObject",
-                                                                   "Metadata"))
-        send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+                                                                   "Metadata"),
+                                          list_meta=body_out.get("metadata")
+                                          if verb == "list" else None)
+        negotiation.send_object(h, resp.code, body_out or {}, warnings if resp.ok else [],
+                                as_json=table and resp.ok)
 
     def _current(self, req: Request) -> dict[str, Any] | None:
         """The object a patch applies to (for the field check), read under the lock."""
@@ -341,12 +354,15 @@ class ModelServer:
         send(h, 200, text.encode(), "text/plain")
 
     def _serve_watch(self, h: Handler, req: Request, table: bool, include: str) -> None:
+        rt = by_plural(req.group, req.resource)
+        proto = not table and rt is not None and \
+            negotiation.watch_is_protobuf(h, rt.api_version, rt.kind)
         events: queue.Queue[watching.Event] = queue.Queue()
         with self.lock:
             conn, resp = open_watch(self.cluster, client_of(h.headers.get("User-Agent", "")), req, events)
             self._flush()
         if not resp.ok or resp.watch is None:
-            return send_json(h, resp.code, resp.body or {})
+            return negotiation.send_object(h, resp.code, resp.body or {})
         kind = req_kind(req)
 
         def render(event: dict[str, Any], first: bool) -> dict[str, Any]:
@@ -355,7 +371,8 @@ class ModelServer:
                                      include_object=include, headers=first)
             return {"type": event["type"], "object": obj}
         try:
-            watching.stream(h, events, self._stopping, render if table else None)
+            watching.stream(h, events, self._stopping, render if table else None,
+                            protobuf_kind=(rt.api_version, rt.kind) if proto and rt else None)
         finally:
             with self.lock:
                 resp.watch.stop()

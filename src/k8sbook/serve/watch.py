@@ -6,7 +6,9 @@ Mirrors ``k8s.io/apiserver/pkg/endpoints/handlers/watch.go`` (``WatchServer.Serv
 stream ends when the apiserver's watcher ends (a ``timeoutSeconds``, a compaction, a fault
 that cuts the connection) or the client goes away, and then the watcher is stopped. With
 ``Accept: ...;as=Table`` each object is printed as a one-row ``Table``, column definitions in
-the first event only (``endpoints/handlers/response.go``).
+the first event only (``endpoints/handlers/response.go``). When the client negotiated
+protobuf, the stream is ``application/vnd.kubernetes.protobuf;stream=watch``: length-prefixed
+``WatchEvent`` frames (:func:`k8sbook.api.protobuf.watch_frame`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import socket
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from k8sbook.api import protobuf
 
 #: one event from the apiserver, or ``None`` when the stream ends
 Event = dict[str, Any] | None
@@ -35,12 +39,15 @@ def peer_closed(conn: socket.socket) -> bool:
 
 
 def stream(h: Any, events: queue.Queue[Event], stopping: threading.Event,
-           render: Callable[[dict[str, Any], bool], dict[str, Any]] | None = None) -> None:
+           render: Callable[[dict[str, Any], bool], dict[str, Any]] | None = None,
+           protobuf_kind: tuple[str, str] | None = None) -> None:
     """Write ``events`` to the HTTP handler ``h`` as a chunked stream until the watch ends,
     the server stops or the client hangs up. ``render(event, first)`` may rewrite an event
-    (server-side printing)."""
+    (server-side printing); ``protobuf_kind`` (apiVersion, kind) streams protobuf frames, an
+    object without its own ``apiVersion``/``kind`` given the resource's."""
     h.send_response(200)
-    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Type", protobuf.WATCH_CONTENT_TYPE if protobuf_kind
+                  else "application/json")
     h.send_header("Transfer-Encoding", "chunked")
     h.end_headers()
     h.close_connection = True
@@ -58,7 +65,13 @@ def stream(h: Any, events: queue.Queue[Event], stopping: threading.Event,
             if render is not None and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
                 event = render(event, first)
                 first = False
-            line = json.dumps(event).encode() + b"\n"
+            if protobuf_kind is not None:
+                obj = event.get("object") or {}
+                if "kind" not in obj:
+                    obj = {"apiVersion": protobuf_kind[0], "kind": protobuf_kind[1], **obj}
+                line = protobuf.watch_frame({"type": event["type"], "object": obj})
+            else:
+                line = json.dumps(event).encode() + b"\n"
             h.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             h.wfile.flush()
         h.wfile.write(b"0\r\n\r\n")

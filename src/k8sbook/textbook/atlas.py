@@ -20,13 +20,14 @@ TOML files shows up in the tables on the next refresh. Output is sorted and dete
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from k8sbook.textbook.catalog import VERDICTS, Claim, CommPath, SeedEdge, claims, paths
 from k8sbook.textbook.figures import PLANE_COLOURS, WRONG, communication_graph
 from k8sbook.textbook.seed import anchor, chapter_link
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn (see figures.py)
+    from matplotlib.figure import Figure
 
 __all__ = [
     "API_PORT",

@@ -17,23 +17,43 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
-
-import matplotlib
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from k8sbook.core.trace import Message, component_of
 
-# Figures are built with the object-oriented API (``Figure``, no pyplot): nothing is shown or
-# kept behind the reader's back, and importing this module stays cheap for every notebook.
-matplotlib.rcParams.update({
-    "svg.hashsalt": "k8sbook",
-    "svg.fonttype": "none",
-    "font.family": "DejaVu Sans",
-    "font.size": 8,
-    "figure.dpi": 100,
-})
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    """A new matplotlib ``Figure``, drawn with the book's settings (:func:`_apply_rc_params`).
+
+    Figures are built with the object-oriented API (``Figure``, no pyplot): nothing is shown or
+    kept behind the reader's back. matplotlib is imported here, when the first figure is drawn,
+    not when this module is imported: importing it stays cheap for every notebook, and in the
+    browser edition (Pyodide, where matplotlib is fetched from Pyodide's package index) every
+    cell that draws no figure runs even when matplotlib could not be fetched.
+    """
+    from matplotlib.figure import Figure
+
+    _apply_rc_params()
+    return Figure(figsize=figsize)
+
+
+def _apply_rc_params() -> None:
+    """The settings every figure is drawn with: a fixed SVG hash salt (deterministic ids),
+    text kept as text, one font and size."""
+    import matplotlib
+
+    matplotlib.rcParams.update({
+        "svg.hashsalt": "k8sbook",
+        "svg.fonttype": "none",
+        "font.family": "DejaVu Sans",
+        "font.size": 8,
+        "figure.dpi": 100,
+    })
+
 
 PLANE_COLOURS = {"control": "#326ce5", "node": "#2e8b57", "data": "#d2691e"}
 WRONG = "#c0392b"
@@ -54,6 +74,7 @@ _CHARS_PER_INCH = 72 / (0.58 * TEXT_PT)
 
 def svg(fig: Figure) -> str:
     """Render ``fig`` as deterministic SVG text and close it."""
+    _apply_rc_params()  # the hash salt and text-as-text apply when saving
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.06,
                 metadata={"Date": None, "Creator": None})
@@ -96,7 +117,7 @@ def legibility(svg_text: str, column_px: float = COLUMN_PX) -> Legibility:
 
 
 def _subplots(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=figsize)
+    fig = _new_figure(figsize)
     return fig, fig.subplots()
 
 
@@ -202,7 +223,7 @@ def sequence_diagram(messages: Sequence[Message], participants: Sequence[str] | 
     left = 0.6                       # the time column
     spacing = (width - left) / max(len(order), 1)
     x = {p: left + spacing * (i + 0.5) for i, p in enumerate(order)}
-    fig = Figure(figsize=(width, 1.0))  # the height is set once the rows are laid out
+    fig = _new_figure((width, 1.0))  # the height is set once the rows are laid out
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     y = 0.05
     if title:
@@ -417,7 +438,7 @@ def timeline(lanes: Sequence[str], spans: Sequence[tuple[str, float, float, str,
         title_in = _lines(wrap(title, _chars(width, TITLE_PT), breaks="")) * TITLE_PT * 1.3 / 72
     axes_h = acc
     fig_h = axes_h + 0.55 + title_in + 0.1
-    fig = Figure(figsize=(width, fig_h))
+    fig = _new_figure((width, fig_h))
     ax = fig.add_axes((left_in / width, 0.55 / fig_h, plot_in / width, axes_h / fig_h))
     for lane, start, end, label, colour in spans:
         ax.barh(y[lane], end - start, left=start, height=0.3, color=colour, alpha=0.8,

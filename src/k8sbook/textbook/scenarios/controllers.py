@@ -135,3 +135,58 @@ def leader_timeline(result: ScenarioResult) -> Any:
     points.append(("cp-2", f["terms"][ids["cp-2"]][0][0], "Lease taken"))
     return figures.timeline(lanes, spans, points, width=11.0,
                             title="Lease kube-system/kube-controller-manager: one leader at a time")
+
+
+@scenario("controllers-garbage-collection", "Owners and dependents: deleting a Deployment in "
+          "the foreground, through the garbage collector's watches", CHAPTER)
+def garbage_collection(seed: int = 0) -> ScenarioResult:
+    """kube-controller-manager runs the Deployment, ReplicaSet and garbage-collector
+    controllers (no scheduler, no kubelet). kubectl creates a Deployment of 2 (Deployment ->
+    ReplicaSet -> Pods, each owned through ``ownerReferences``), then deletes it with
+    ``propagationPolicy: Foreground`` (``kubectl delete --cascade=foreground``). The apiserver
+    only marks the Deployment; the garbage collector, which watches every deletable resource,
+    deletes the dependents, waits for them, and removes the finalizers."""
+    cluster = Cluster(seed)
+    kcm = cluster.add_controller_manager(
+        "kube-controller-manager/cp-1", controllers=("deployment", "garbagecollector",
+                                                     "replicaset"))
+    kcm.start()
+    cluster.run_for(3)
+    watched = sorted({m.resource for m in cluster.trace.messages if m.verb == "WATCH"
+                      and m.src == kcm.instance})
+    admin = cluster.admin()
+    admin.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                  "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                               "containers": [{"name": "app", "image": "nginx:1.27"}]}}}})
+    cluster.run_for(3)
+    rs = admin.list("replicasets", "default")["items"][0]
+    chain = [(o["kind"], o["metadata"]["name"],
+              [f"{r['kind']}/{r['name']}" for r in o["metadata"].get("ownerReferences", [])])
+             for o in [admin.get("deployments", "web", "default"), rs, *pods(cluster)]]
+    mark = cluster.trace.mark()
+    marked = admin.delete("deployments", "web", "default", propagationPolicy="Foreground")
+    cluster.run_for(3)
+    messages = cluster.trace.since(mark)
+    gc = kcm.controllers["garbagecollector"]
+    facts = {
+        "watched": watched, "chain": chain,
+        "finalizers_after_delete": marked["metadata"].get("finalizers", []),
+        "deletion_timestamp_set": bool(marked["metadata"].get("deletionTimestamp")),
+        "gc_actions": [(action, what) for _, action, what in gc.log],
+        "gc_identity": user_of(cluster, gc.client),
+        "gc_lookups": sum(1 for m in messages if m.verb == "GET" and m.src == kcm.instance),
+        "left": {r: len(admin.list(r, "default")["items"])
+                 for r in ("deployments", "replicasets", "pods")},
+        "writers": sorted({(m.src, m.verb, m.resource) for m in messages
+                           if m.verb in ("DELETE", "PATCH") and m.dst == "kube-apiserver"}),
+    }
+    return ScenarioResult("controllers-garbage-collection", cluster, messages, facts)
+
+
+def deletion_messages(result: ScenarioResult) -> list[Any]:
+    """The foreground deletion as a sequence: kubectl's DELETE, the garbage collector's
+    lookups and writes, and the watch events that drive it (no Events, no status writes)."""
+    return [m for m in result.messages if m.dst != "etcd" and m.src != "etcd"
+            and m.resource in ("deployments", "replicasets", "pods")
+            and m.verb in ("DELETE", "PATCH", "GET", "MODIFIED", "DELETED")]
