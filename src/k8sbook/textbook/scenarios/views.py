@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml as pyyaml
-
 from k8sbook.core.trace import Message
 from k8sbook.textbook.scenarios import ScenarioResult
 
@@ -43,14 +41,6 @@ def path_edges(result: ScenarioResult) -> list[tuple[str, str, dict[str, Any]]]:
             for p, n in sorted(counts.items())]
 
 
-class _Dumper(pyyaml.SafeDumper):
-    """Block style, as kubectl prints, except a list of plain scalars, which stays on one line."""
-
-    def represent_sequence(self, tag: str, sequence: Any, flow_style: Any = None) -> Any:
-        scalars = all(not isinstance(item, dict | list | tuple) for item in sequence)
-        return super().represent_sequence(tag, sequence, flow_style=scalars and bool(sequence))
-
-
 def _plain(value: Any) -> Any:
     """Tuples as lists, recursively, so that YAML prints them as sequences."""
     if isinstance(value, dict):
@@ -63,6 +53,18 @@ def _plain(value: Any) -> Any:
 def yaml(value: Any) -> str:
     """``value`` as ``kubectl get -o yaml`` prints an object: block style, keys sorted (kubectl
     goes through a map, so its keys come out sorted), a list of scalars on one line."""
-    text = pyyaml.dump(_plain(value), Dumper=_Dumper, sort_keys=True, default_flow_style=False,
+    # Imported here, not at the top: in the browser edition PyYAML comes from Pyodide's
+    # package index (online only), and no other cell of a chapter should need it.
+    import yaml as pyyaml  # type: ignore[import-untyped]
+
+    class Dumper(pyyaml.SafeDumper):
+        """Block style, as kubectl prints, except a list of plain scalars: one line."""
+
+        def represent_sequence(self, tag: str, sequence: Any, flow_style: Any = None) -> Any:
+            scalars = all(not isinstance(item, dict | list | tuple) for item in sequence)
+            return super().represent_sequence(tag, sequence,
+                                              flow_style=scalars and bool(sequence))
+
+    text = pyyaml.dump(_plain(value), Dumper=Dumper, sort_keys=True, default_flow_style=False,
                        allow_unicode=True, width=88)
     return text.removesuffix("...\n").rstrip("\n")
