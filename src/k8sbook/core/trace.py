@@ -47,6 +47,10 @@ class Message:
         return f"{self.verb} {what}".strip() + (f" → {self.result}" if self.result else "")
 
 
+#: The event types of a watch stream (``watch.EventType``), whose trace result is a resourceVersion.
+WATCH_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK"})
+
+
 class Trace:
     """An append-only list of :class:`Message` with a few ways to look at it."""
 
@@ -114,15 +118,26 @@ class Trace:
         return dict(sorted(counts.items()))
 
     def table(self, messages: Iterable[Message] | None = None, limit: int | None = None) -> str:
-        """A fixed-width text table, for printing in a notebook."""
+        """A fixed-width text table, for printing in a notebook: time, result, from, to, message."""
         rows = list(self.messages if messages is None else messages)
         if limit is not None:
             rows = rows[:limit]
+        # The result's first word (a status code, or a watch event's resourceVersion) comes
+        # right after the time, so it stays on screen when the long columns do not; the rest
+        # of the result (a reason, an error) follows the message in parentheses.
+        # A watch event's result is the object's resourceVersion: "rv=105", not a status code.
+        results = [m.result.split(" ", 1) if m.result else [""] for m in rows]
+        for m, parts in zip(rows, results, strict=True):
+            if m.verb in WATCH_EVENTS and parts[0].isdigit():
+                parts[0] = f"rv={parts[0]}"
+        r = max([len("result")] + [len(parts[0]) for parts in results])
         a = max([len("from")] + [len(m.src) for m in rows])
         b = max([len("to")] + [len(m.dst) for m in rows])
-        lines = [f"{'t(s)':>7} {'from':<{a}} {'to':<{b}} message"]
-        for m in rows:
-            lines.append(f"{m.t:7.2f} {m.src:<{a}} {m.dst:<{b}} {m.label()}")
+        lines = [f"{'t(s)':>7} {'result':<{r}} {'from':<{a}} {'to':<{b}} message"]
+        for m, parts in zip(rows, results, strict=True):
+            what = f"{m.resource}/{m.name}" if m.name else m.resource
+            message = f"{m.verb} {what}".strip() + (f" ({parts[1]})" if len(parts) > 1 else "")
+            lines.append(f"{m.t:7.2f} {parts[0]:<{r}} {m.src:<{a}} {m.dst:<{b}} {message}")
         return "\n".join(lines)
 
     def to_dicts(self, messages: Iterable[Message] | None = None) -> list[dict[str, object]]:

@@ -39,3 +39,32 @@ def path_edges(result: ScenarioResult) -> list[tuple[str, str, dict[str, Any]]]:
     counts = result.cluster.trace.path_counts(result.messages)
     return [(p.split("->")[0], p.split("->")[1], {"label": str(n)})
             for p, n in sorted(counts.items())]
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively, so that YAML prints them as sequences."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def yaml(value: Any) -> str:
+    """``value`` as ``kubectl get -o yaml`` prints an object: block style, keys sorted (kubectl
+    goes through a map, so its keys come out sorted), a list of scalars on one line."""
+    # Imported here, not at the top: in the browser edition PyYAML comes from Pyodide's
+    # package index (online only), and no other cell of a chapter should need it.
+    import yaml as pyyaml  # type: ignore[import-untyped]
+
+    class Dumper(pyyaml.SafeDumper):
+        """Block style, as kubectl prints, except a list of plain scalars: one line."""
+
+        def represent_sequence(self, tag: str, sequence: Any, flow_style: Any = None) -> Any:
+            scalars = all(not isinstance(item, dict | list | tuple) for item in sequence)
+            return super().represent_sequence(tag, sequence,
+                                              flow_style=scalars and bool(sequence))
+
+    text = pyyaml.dump(_plain(value), Dumper=Dumper, sort_keys=True, default_flow_style=False,
+                       allow_unicode=True, width=88)
+    return text.removesuffix("...\n").rstrip("\n")

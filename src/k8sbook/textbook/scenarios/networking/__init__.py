@@ -54,6 +54,7 @@ from k8sbook.textbook.scenarios.networking.ingress import (
 )
 from k8sbook.textbook.scenarios.networking.services import (
     CH10,
+    iptables_excerpt,
     nft_excerpt,
     service_story,
     services,
@@ -64,7 +65,8 @@ __all__ = ["CH10", "CH11", "CH12", "CONTROL_PLANE_IP", "COREDNS_IMAGE", "NODES",
            "Net", "app_pod", "backend", "bad_ingress", "client_pod", "cluster_dns",
            "coredns_down", "coredns_pod", "curl", "dns_story", "fallback_ingress", "ingress",
            "ingress_story", "is_ready", "kube_dns_service", "kubernetes_endpointslice",
-           "last_walk", "malformed_query", "nft_excerpt", "paths_graph", "pod_get",
+           "iptables_excerpt", "last_walk", "malformed_query", "nft_excerpt", "paths_graph",
+           "pod_get",
            "pod_resolver", "pods_ready", "read_resolv_conf", "select", "service",
            "service_story", "services", "shop_ingress", "slice_summary", "spread",
            "start_dns", "start_endpointslices", "start_network", "tls_secret",

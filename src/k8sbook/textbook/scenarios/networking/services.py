@@ -163,6 +163,28 @@ def unready_story(result: ScenarioResult) -> list[Any]:
 
 
 
+def iptables_excerpt(ruleset: str, services: tuple[str, ...]) -> str:
+    """The ``iptables-save`` rules that a packet for the named Services (``ns/name``) can meet:
+    every rule whose comment names one of them, and every rule of a chain those rules jump to
+    (the ``KUBE-EXT-`` chain's unlabelled jump, for instance), each under its table's name."""
+    rules = [line for line in ruleset.splitlines() if line.startswith(("*", "-A "))]
+    wanted = {f"{service}:" for service in services}
+    chains: set[str] = set()
+    for line in rules:
+        if any(w in line for w in wanted) and " -j " in line:
+            chains.add(line.rsplit(" -j ", 1)[1].split()[0])
+    out: list[str] = []
+    for line in rules:
+        if line.startswith("*"):
+            out.append(line)
+        elif any(w in line for w in wanted) or line.split()[1] in chains:
+            out.append(line)
+    # a table none of whose rules was kept is not shown
+    return "\n".join(line for i, line in enumerate(out)
+                     if not (line.startswith("*") and (i + 1 == len(out)
+                                                       or out[i + 1].startswith("*"))))
+
+
 def nft_excerpt(ruleset: str, services: tuple[str, ...]) -> str:
     """The table's dispatch rules and the sections of the named Services (``ns/name``)."""
     lines = ruleset.splitlines()
