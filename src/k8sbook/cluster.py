@@ -29,9 +29,9 @@ from k8sbook.apiserver.authentication import (
     Credentials,
     component_certificate,
     node_certificate,
-    service_account_user,
 )
 from k8sbook.apiserver.server import LOOPBACK_USER, APIServer
+from k8sbook.apiserver.token import EXPIRATION_EXTENSION_SECONDS
 from k8sbook.client.network import Network
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.cloud import Interface as CloudProvider
@@ -164,26 +164,29 @@ class Cluster:
         component's own client: the request is on the trace) or else by the apiserver's
         loopback client.
 
-        Simplified: the token is an opaque string the model's authenticator knows (not a
-        signed JWT with an audience and an expiry)."""
+        The token is a service-account JWT signed by the apiserver's TokenRequest code
+        (:meth:`k8sbook.apiserver.token.TokenREST.issue`), unbound, for the apiserver's
+        audiences. Simplified: upstream's client builders ask the TokenRequest API and renew
+        the token before it expires (``DynamicControllerClientBuilder``); the model signs a
+        token valid for a year (``ExpirationExtensionSeconds``) once, its ``jti`` drawn from a
+        side stream of ids so that the ids of everything else stay as they were."""
         sa = {"apiVersion": "v1", "kind": "ServiceAccount",
               "metadata": {"name": name, "namespace": namespace}}
         if creator is not None:
             try:
-                uid = creator.create(sa)["metadata"]["uid"]
+                creator.create(sa)
             except StatusError as err:
                 if err.code != 409:
                     raise
-                uid = creator.get("serviceaccounts", name, namespace)["metadata"]["uid"]
+                creator.get("serviceaccounts", name, namespace)
         else:
-            resp = self.apiserver.handle(Request("create", "serviceaccounts", "", namespace,
-                                                 body=sa, user=LOOPBACK_USER))
-            if resp.code != 201 or resp.body is None:
-                resp = self.apiserver.handle(Request("get", "serviceaccounts", "", namespace,
-                                                     name, user=LOOPBACK_USER))
-            uid = (resp.body or {}).get("metadata", {}).get("uid", "")
-        token = f"sa-token/{namespace}/{name}/{uid}"
-        self.apiserver.authn.add_token(token, service_account_user(namespace, name, uid))
+            self.apiserver.handle(Request("create", "serviceaccounts", "", namespace, body=sa,
+                                          user=LOOPBACK_USER))
+        account = self.apiserver.storage.get(f"/registry/serviceaccounts/{namespace}/{name}")
+        assert account is not None
+        with self.ids.side_stream():
+            token = self.apiserver.tokens.issue(account,
+                                                expiration_seconds=EXPIRATION_EXTENSION_SECONDS)
         return self.client(instance, BearerToken(token))
 
     def admin(self) -> Client:

@@ -187,6 +187,13 @@ def validate_configmap(obj: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def validate_secret(obj: dict[str, Any]) -> list[Cause]:
+    """``ValidateSecret``: a ``kubernetes.io/service-account-token`` Secret names its account."""
+    key, notes = "kubernetes.io/service-account.name", obj["metadata"].get("annotations") or {}
+    missing = obj.get("type") == "kubernetes.io/service-account-token" and not notes.get(key)
+    return [required(f"metadata.annotations[{key}]")] if missing else []
+
+
 def _port(field: str, value: Any) -> list[Cause]:
     if not isinstance(value, int) or not 1 <= value <= 65535:
         return [invalid(field, value, "must be between 1 and 65535, inclusive")]
@@ -359,6 +366,7 @@ SPEC_RULES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "PodDisruptionBudget": validate_pdb,
     "Lease": validate_lease,
     "ConfigMap": validate_configmap,
+    "Secret": validate_secret,
 }
 
 

@@ -33,12 +33,22 @@ from k8sbook.api.request import (
 from k8sbook.core.status import unauthorized
 
 __all__ = ["CLUSTER_CA", "LOOPBACK_USER", "Authenticator", "BearerToken", "ClientCertificate",
-           "Credentials", "UserInfo", "component_certificate", "node_certificate",
+           "Credentials", "InvalidToken", "TokenAuthenticator", "UserInfo", "component_certificate", "node_certificate",
            "service_account_user"]
 
 #: The apiserver's own loopback identity (a member of system:masters): what kube-apiserver's
 #: loopback client authenticates as when it calls itself.
 LOOPBACK_USER = UserInfo("system:apiserver", ("system:masters", "system:authenticated"))
+
+class InvalidToken(Exception):
+    """A token an authenticator owns but refuses; the message is what upstream logs."""
+
+
+#: a bearer-token authenticator (``authenticator.Token``): the user and the audiences the token
+#: is good for, ``None`` when the token is not its kind, :class:`InvalidToken` when refused
+TokenAuthenticator = Callable[[str, tuple[str, ...]],
+                              "tuple[UserInfo, tuple[str, ...]] | None"]
+
 
 @dataclass
 class Authenticator:
@@ -46,10 +56,11 @@ class Authenticator:
 
     trusted_cas: tuple[str, ...] = (CLUSTER_CA,)
     anonymous: bool = True
+    #: static tokens (``--token-auth-file``; ``k8sbook serve`` puts its admin token here)
     tokens: dict[str, UserInfo] = field(default_factory=dict)
-    #: checks a known token must still pass (the service-account validator of
-    #: ``pkg/serviceaccount``): each returns why the token no longer authenticates, or ``""``
-    validators: list[Callable[[str, UserInfo], str]] = field(default_factory=list)
+    #: the other bearer-token authenticators, tried in turn (service-account JWTs,
+    #: bootstrap tokens)
+    token_authenticators: list[TokenAuthenticator] = field(default_factory=list)
     #: why the last bearer token was refused (upstream logs it; the client only sees 401)
     last_failure: str = ""
 
@@ -59,6 +70,27 @@ class Authenticator:
     def revoke_token(self, token: str) -> None:
         self.tokens.pop(token, None)
 
+    def authenticate_token(self, token: str, audiences: tuple[str, ...] = ()) -> \
+            tuple[UserInfo, tuple[str, ...]]:
+        """``union.unionAuthTokenHandler`` behind ``bearertoken``: the first authenticator
+        that knows the token wins; if none does, 401 with the errors of those that refused
+        it (``invalid bearer token`` when nobody even recognised it)."""
+        static = self.tokens.get(token)
+        if static is not None:
+            return static, audiences
+        errors: list[str] = []
+        for authenticator in self.token_authenticators:
+            try:
+                found = authenticator(token, audiences)
+            except InvalidToken as err:
+                errors.append(str(err))
+                continue
+            if found is not None:
+                return found
+        self.last_failure = (errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+                             ) if errors else "invalid bearer token"
+        raise unauthorized()
+
     def authenticate(self, creds: Credentials) -> UserInfo:
         user: UserInfo | None = None
         if isinstance(creds, ClientCertificate):
@@ -66,15 +98,7 @@ class Authenticator:
                 raise unauthorized()
             user = UserInfo(creds.common_name, tuple(creds.organizations))
         elif isinstance(creds, BearerToken):
-            user = self.tokens.get(creds.token)
-            if user is None:
-                self.last_failure = "invalid bearer token"
-                raise unauthorized()
-            for validate in self.validators:
-                failure = validate(creds.token, user)
-                if failure:
-                    self.last_failure = failure
-                    raise unauthorized()
+            user = self.authenticate_token(creds.token)[0]
         elif creds is None:
             if not self.anonymous:
                 raise unauthorized()
