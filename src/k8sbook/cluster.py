@@ -30,6 +30,9 @@ from k8sbook.apiserver.authentication import (
     component_certificate,
     node_certificate,
 )
+from k8sbook.apiserver.bootstrap import DEFAULT_TTL as BOOTSTRAP_TOKEN_TTL
+from k8sbook.apiserver.bootstrap import KUBEADM_GROUP as KUBEADM_BOOTSTRAP_GROUP
+from k8sbook.apiserver.bootstrap import token_secret as bootstrap_token_secret
 from k8sbook.apiserver.server import LOOPBACK_USER, APIServer
 from k8sbook.apiserver.token import EXPIRATION_EXTENSION_SECONDS
 from k8sbook.client.network import Network
@@ -140,6 +143,35 @@ class Cluster:
             self.apiserver.handle(Request("create", "clusterrolebindings",
                                           "rbac.authorization.k8s.io", body=binding,
                                           user=LOOPBACK_USER))
+        # kubeadm's bootstrap-token phase: bootstrap tokens may create CSRs, which are
+        # auto-approved for them (nodeclient) and for nodes renewing (selfnodeclient); added
+        # to the model later than the rest, so their ids come from the side stream
+        tokens = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                  "name": KUBEADM_BOOTSTRAP_GROUP}
+        nodes = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                 "name": "system:nodes"}
+        csr = "system:certificates.k8s.io:certificatesigningrequests:"
+        with self.ids.side_stream():
+            for binding in (
+                rbac.cluster_role_binding("kubeadm:kubelet-bootstrap",
+                                          "system:node-bootstrapper", [tokens]),
+                rbac.cluster_role_binding("kubeadm:node-autoapprove-bootstrap",
+                                          csr + "nodeclient", [tokens]),
+                rbac.cluster_role_binding("kubeadm:node-autoapprove-certificate-rotation",
+                                          csr + "selfnodeclient", [nodes]),
+            ):
+                self.apiserver.handle(Request("create", "clusterrolebindings",
+                                              "rbac.authorization.k8s.io", body=binding,
+                                              user=LOOPBACK_USER))
+
+    def create_bootstrap_token(self, ttl: float = BOOTSTRAP_TOKEN_TTL) -> str:
+        """``kubeadm token create``: a bootstrap token ``<id>.<secret>`` whose Secret
+        ``kube-system/bootstrap-token-<id>`` (written by kubectl's admin identity, as kubeadm
+        writes it with ``admin.conf``) expires after ``ttl`` seconds."""
+        token_id, secret = self.ids.suffix(6), self.ids.suffix(16)
+        self.admin().create(bootstrap_token_secret(
+            token_id, secret, expiration=self.clock.timestamp(self.clock.now() + ttl)))
+        return f"{token_id}.{secret}"
 
     def credentials_for(self, instance: str) -> Credentials:
         component = component_of(instance)
@@ -199,12 +231,18 @@ class Cluster:
         """A node: its machine (disk, CNI plugin, runc, containerd, all started; in
         :attr:`components` as ``machine/<name>``) and its kubelet (not started: call
         ``.start()``; in :attr:`components` as ``kubelet/<name>``).
-        ``settings`` are the kubelet's (``cpu``, ``labels``, ``cluster_dns`` ...)."""
+        ``settings`` are the kubelet's (``cpu``, ``labels``, ``cluster_dns`` ...);
+        ``bootstrap=True`` makes it a TLS-bootstrapping kubelet, started with a fresh
+        bootstrap token (:meth:`create_bootstrap_token`) rather than a certificate."""
         machine = Machine(name, self.network, self.clock, self.ids, self.ipam.pod_cidr(name),
                           registry=registry)
         instance = f"kubelet/{name}"
+        # TLS bootstrapping (opt-in): the kubelet starts with a bootstrap token instead of
+        # kubeadm's pre-made client certificate, and gets its certificate through a CSR
+        credentials = BearerToken(self.create_bootstrap_token()) \
+            if settings.get("bootstrap") else None
         kubelet = (kubelet_class or Kubelet)(
-            name, client=self.client(instance), network=self.network, clock=self.clock,
+            name, client=self.client(instance, credentials), network=self.network, clock=self.clock,
             ids=self.ids, pod_cidr=self.ipam.pod_cidr(name), node_ip=self.ipam.node_ip(name),
             seed=self.seed, filesystem=machine.filesystem, runtime=machine.runtime,
             **settings)

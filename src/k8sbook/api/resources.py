@@ -85,6 +85,8 @@ RESOURCES: tuple[ResourceType, ...] = (
         "/registry/subjectaccessreviews", verbs=("create",)),  # evaluated, never stored
     _RT("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False,
         "/registry/tokenreviews", verbs=("create",)),  # evaluated, never stored
+    _RT("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
+        False, "/registry/certificatesigningrequests", ("csr",), ("status", "approval")),
     _RT("apiregistration.k8s.io", "v1", "APIService", "apiservices", False,
         "/registry/apiregistration.k8s.io/apiservices", subresources=("status",)),
     _RT("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,

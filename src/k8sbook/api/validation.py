@@ -112,6 +112,7 @@ NAME_RULES: dict[str, Callable[[str, str], list[Cause]]] = {
     "ClusterRole": path_segment_name,
     "RoleBinding": path_segment_name,
     "ClusterRoleBinding": path_segment_name,
+    "CertificateSigningRequest": lambda f, n: [],  # "We don't care what you call" CSRs
 }
 
 _LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
@@ -187,11 +188,10 @@ def validate_configmap(obj: dict[str, Any]) -> list[Cause]:
     return causes
 
 
-def validate_secret(obj: dict[str, Any]) -> list[Cause]:
-    """``ValidateSecret``: a ``kubernetes.io/service-account-token`` Secret names its account."""
+def validate_secret(obj: dict[str, Any]) -> list[Cause]:  # ValidateSecret: a token names its SA
     key, notes = "kubernetes.io/service-account.name", obj["metadata"].get("annotations") or {}
-    missing = obj.get("type") == "kubernetes.io/service-account-token" and not notes.get(key)
-    return [required(f"metadata.annotations[{key}]")] if missing else []
+    return [required(f"metadata.annotations[{key}]")] if obj.get("type") == \
+        "kubernetes.io/service-account-token" and not notes.get(key) else []
 
 
 def _port(field: str, value: Any) -> list[Cause]:

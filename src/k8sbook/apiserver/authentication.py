@@ -13,8 +13,10 @@ never a fall-back to anonymous: the union authenticator answers anonymous only t
 that carries no credentials (``request/bearertoken``: an invalid token is an error, and
 ``filters.WithAuthentication`` answers ``Unauthorized`` for it), on every path.
 
-The model does no cryptography: a certificate is a record naming its issuer, and "signed by a
-trusted CA" means the issuer is the cluster CA. What the authenticator *derives* from it is
+Most components' certificates are records naming their issuer, and "signed by a trusted CA"
+means the issuer is the cluster CA. A certificate the model really issued (a kubelet's, after
+TLS bootstrapping) carries its PEM, and is verified as ``request/x509`` verifies one: signed by
+the cluster CA and valid now, by virtual time. What the authenticator *derives* from either is
 exactly what kube-apiserver derives.
 """
 
@@ -23,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from k8sbook.api.request import (
     CLUSTER_CA,
     BearerToken,
@@ -30,6 +34,8 @@ from k8sbook.api.request import (
     Credentials,
     UserInfo,
 )
+from k8sbook.core import pki
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import unauthorized
 
 __all__ = ["CLUSTER_CA", "LOOPBACK_USER", "Authenticator", "BearerToken", "ClientCertificate",
@@ -61,8 +67,10 @@ class Authenticator:
     #: the other bearer-token authenticators, tried in turn (service-account JWTs,
     #: bootstrap tokens)
     token_authenticators: list[TokenAuthenticator] = field(default_factory=list)
-    #: why the last bearer token was refused (upstream logs it; the client only sees 401)
+    #: why the last credential was refused (upstream logs it; the client only sees 401)
     last_failure: str = ""
+    #: the apiserver's clock, against which certificates' validity is checked
+    clock: Clock | None = None
 
     def add_token(self, token: str, user: UserInfo) -> None:
         self.tokens[token] = user
@@ -91,9 +99,26 @@ class Authenticator:
                              ) if errors else "invalid bearer token"
         raise unauthorized()
 
+    def _verify_certificate(self, pem: bytes) -> UserInfo:
+        """``x509.Authenticator``: the chain must verify to ``--client-ca-file`` (the
+        cluster CA) at the current (virtual) time; then CN is the user, O the groups."""
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+        except ValueError:
+            self.last_failure = "x509: malformed certificate"
+            raise unauthorized() from None
+        failure = pki.verify(cert, pki.ca(), self.clock.now()) if self.clock else ""
+        if failure:
+            self.last_failure = failure
+            raise unauthorized()
+        cn, orgs = pki.subject_of(cert)
+        return UserInfo(cn, orgs)
+
     def authenticate(self, creds: Credentials) -> UserInfo:
         user: UserInfo | None = None
-        if isinstance(creds, ClientCertificate):
+        if isinstance(creds, ClientCertificate) and creds.pem:
+            user = self._verify_certificate(creds.pem)
+        elif isinstance(creds, ClientCertificate):
             if creds.issuer not in self.trusted_cas:
                 raise unauthorized()
             user = UserInfo(creds.common_name, tuple(creds.organizations))

@@ -31,6 +31,8 @@ from k8sbook.apiserver.admission import (
 )
 from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
+from k8sbook.apiserver.bootstrap import BootstrapTokenAuthenticator
+from k8sbook.apiserver.certificates import CertificateApproval, CertificateSigning
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.impersonation import impersonate
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
@@ -73,7 +75,7 @@ class APIServer(Store, PodSubresources):
         #: where it serves (``--advertise-address``, ``--secure-port``)
         self.address = Address.tcp(advertise_address, secure_port)
         self.storage = Storage(network, clock, etcd_servers)
-        self.authn = Authenticator()
+        self.authn = Authenticator(clock=clock)
         self.caches: dict[str, WatchCache] = {}
         self.ips = registry.IPAllocator(seed)
         rbac_authz = RBACAuthorizer(self.cached_objects)
@@ -88,7 +90,9 @@ class APIServer(Store, PodSubresources):
                       Priority(lambda: self.cached_objects("priorityclasses"))],
             validating=[NamespaceLifecycle(lambda ns: self.cached("namespaces", "", ns)),
                         NodeRestriction(lambda ns, name: self.cached("pods", ns, name),
-                                        lambda name: self.cached("nodes", "", name))],
+                                        lambda name: self.cached("nodes", "", name)),
+                        CertificateApproval(self.authz.authorize),
+                        CertificateSigning(self.authz.authorize)],
         )
         # MutatingAdmissionWebhook / ValidatingAdmissionWebhook, enabled by default and run
         # after the built-in plugins of their kind
@@ -107,6 +111,9 @@ class APIServer(Store, PodSubresources):
         #: pods/proxy (kube-apiserver->pod) and serviceaccounts/token (TokenRequest)
         self.pod_proxy = install_pod_proxy(self)
         self.tokens = install_token(self)
+        #: ``--enable-bootstrap-token-auth`` (kubeadm sets it)
+        self.bootstrap_tokens = BootstrapTokenAuthenticator(self.cached, clock)
+        self.authn.token_authenticators.append(self.bootstrap_tokens)
         #: API Priority and Fairness (``flowcontrol.py``)
         self.flowcontrol = FlowControl(clock)
         self.started = False

@@ -28,6 +28,8 @@ from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.leaderelection import LeaderElector
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
+from k8sbook.controlplane.controllers.csr_approver import CSRApprovingController
+from k8sbook.controlplane.controllers.csr_signer import CSRSigningController
 from k8sbook.controlplane.controllers.disruption import DisruptionController
 from k8sbook.controlplane.controllers.node_lifecycle import (
     NodeLifecycleController,
@@ -80,6 +82,10 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
     "tainteviction": ("node-controller", lambda c, f: TaintEvictionController(
         c, f.informer("nodes"), f.informer("pods"))),
+    "csrapproving": ("certificate-controller", lambda c, f: CSRApprovingController(
+        c, f.informer("certificatesigningrequests"))),
+    "csrsigning": ("certificate-controller", lambda c, f: CSRSigningController(
+        c, f.informer("certificatesigningrequests"))),
     # started with the controller manager's own credentials (the root client builder), and
     # --service-account-private-key-file / --root-ca-file: no service account ("")
     "serviceaccount-token": ("", lambda c, f: TokensController(

@@ -19,11 +19,12 @@ else.
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-__all__ = ["PUBLIC_EXPONENT", "rsa_key"]
+__all__ = ["PUBLIC_EXPONENT", "ec_key", "rsa_key"]
 
 PUBLIC_EXPONENT = 65537
 _SMALL_PRIMES = [p for p in range(3, 5000) if all(p % d for d in range(2, int(p ** 0.5) + 1))]
@@ -65,6 +66,17 @@ def _prime(bits: int, rng: random.Random) -> int:
             n = start + 2 * i
             if alive[i] and (n - 1) % PUBLIC_EXPONENT and _probably_prime(n, rng):
                 return n
+
+
+def ec_key(purpose: str) -> ec.EllipticCurvePrivateKey:
+    """A P-256 key for ``purpose`` (what the kubelet generates for its client certificate:
+    ``ecdsa.GenerateKey(elliptic.P256(), …)``), derived from a hash of the purpose."""
+    digest = hashlib.sha256(f"k8sbook/{purpose}".encode()).digest()
+    return ec.derive_private_key(int.from_bytes(digest, "big") % _P256_ORDER or 1,
+                                 ec.SECP256R1())
+
+
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 @functools.lru_cache(maxsize=64)

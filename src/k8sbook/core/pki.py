@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from k8sbook.core.clock import EPOCH
@@ -43,6 +43,7 @@ __all__ = [
     "pem",
     "sign",
     "subject_of",
+    "subject_of_request",
     "verify",
 ]
 
@@ -118,10 +119,15 @@ def ca(file: str = "ca") -> CA:
     return CA(file, cert, key)
 
 
-def certificate_request(key: rsa.RSAPrivateKey, cn: str, orgs: tuple[str, ...] = ()) -> bytes:
-    """A PEM ``CERTIFICATE REQUEST`` for subject CN/O (``certutil.MakeCSR``)."""
-    csr = x509.CertificateSigningRequestBuilder().subject_name(_name(cn, orgs)).sign(
-        key, hashes.SHA256())
+def certificate_request(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, cn: str,
+                        orgs: tuple[str, ...] = ()) -> bytes:
+    """A PEM ``CERTIFICATE REQUEST`` for subject CN/O (``certutil.MakeCSR``); an ECDSA
+    signature is made deterministic (RFC 6979) so that runs repeat."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(_name(cn, orgs))
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        csr = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    else:
+        csr = builder.sign(key, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
@@ -137,14 +143,15 @@ def sign(request_pem: bytes, *, by: CA, now: float, duration: float,
     ekus = {"client auth": ExtendedKeyUsageOID.CLIENT_AUTH,
             "server auth": ExtendedKeyUsageOID.SERVER_AUTH}
     pub = csr.public_key()
-    assert isinstance(pub, rsa.RSAPublicKey)
+    assert isinstance(pub, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
     builder = (x509.CertificateBuilder().subject_name(csr.subject)
                .issuer_name(by.certificate.subject).public_key(pub)
                .serial_number(_serial(by.file, request_pem.decode(), now))
                .not_valid_before(not_before).not_valid_after(not_after)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.KeyUsage(
-                   digital_signature=True, key_encipherment=True, key_cert_sign=False,
+                   digital_signature=True, key_encipherment="key encipherment" in usages,
+                   key_cert_sign=False,
                    content_commitment=False, data_encipherment=False, key_agreement=False,
                    crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
                .add_extension(x509.ExtendedKeyUsage([ekus[u] for u in usages if u in ekus]),
@@ -162,6 +169,13 @@ def subject_of(cert: x509.Certificate) -> tuple[str, tuple[str, ...]]:
     """(CN, Os) of a certificate: what the x509 authenticator turns into user and groups."""
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return (str(cn[0].value) if cn else "", tuple(str(o.value) for o in orgs))
+
+
+def subject_of_request(csr: x509.CertificateSigningRequest) -> tuple[str, tuple[str, ...]]:
+    """(CN, Os) of a certificate request."""
+    cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    orgs = csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return (str(cn[0].value) if cn else "", tuple(str(o.value) for o in orgs))
 
 
