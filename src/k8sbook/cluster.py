@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from k8sbook.addons import konnectivity
 from k8sbook.addons.dns import CoreDNS
 from k8sbook.addons.ingress import NAMESPACE as INGRESS_NAMESPACE
 from k8sbook.addons.ingress import IngressController
@@ -33,9 +34,10 @@ from k8sbook.apiserver.authentication import (
 from k8sbook.apiserver.bootstrap import DEFAULT_TTL as BOOTSTRAP_TOKEN_TTL
 from k8sbook.apiserver.bootstrap import KUBEADM_GROUP as KUBEADM_BOOTSTRAP_GROUP
 from k8sbook.apiserver.bootstrap import token_secret as bootstrap_token_secret
+from k8sbook.apiserver.egress_selector import configuration as egress_configuration
 from k8sbook.apiserver.server import LOOPBACK_USER, APIServer
 from k8sbook.apiserver.token import EXPIRATION_EXTENSION_SECONDS
-from k8sbook.client.network import Network
+from k8sbook.client.network import Address, Network
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.cloud import Interface as CloudProvider
 from k8sbook.controlplane.cloud import ModelCloud
@@ -363,6 +365,30 @@ class Cluster:
                                metric_resolution=metric_resolution)
         self.components[instance] = server
         return server.start() if start else server
+
+    def add_konnectivity(self, nodes: list[str] | None = None) -> \
+            konnectivity.KonnectivityServer:
+        """Konnectivity as set up in :mod:`k8sbook.addons.konnectivity`: the server, the egress
+        configuration, an agent on each of ``nodes`` (default: all) with a one-year token."""
+        for obj in konnectivity.manifests():
+            self.admin().create(obj)
+        server = konnectivity.KonnectivityServer(self.client(
+            "konnectivity-server", ClientCertificate(konnectivity.SERVER_USER)),
+            self.network).start()
+        self.components["konnectivity-server"] = server
+        self.apiserver.egress.configure(egress_configuration())
+        account = self.admin().get("serviceaccounts", konnectivity.AGENT_SERVICE_ACCOUNT,
+                                   konnectivity.AGENT_NAMESPACE)
+        for node in nodes if nodes is not None else self.ipam.nodes():
+            token = self.apiserver.tokens.issue(
+                account, expiration_seconds=EXPIRATION_EXTENSION_SECONDS,
+                audiences=(konnectivity.AUDIENCE,))
+            agent = konnectivity.KonnectivityAgent(
+                f"konnectivity-agent/{node}", self.network, self.clock, node=node,
+                node_ip=self.ipam.node_ip(node), token=token,
+                server=Address.tcp(server.host, konnectivity.AGENT_PORT))
+            self.components[agent.instance] = agent.start()
+        return server
 
     # -- end of add-on factories -------------------------------------------------------------
 

@@ -116,10 +116,11 @@ class KubeletClient:
         try:
             # a Hostname address resolves through the network's host table, as the control
             # plane's DNS would resolve it
-            resp: HTTPResponse = self.network.dial(
-                "kube-apiserver", Address.tcp(host, port), request, protocol=PROTOCOL,
-                verb=method, resource=path, result=HTTPResponse.result,
-                timeout=KUBELET_TIMEOUT, verify=self.certificate_authority)
+            # through the egress selector: directly, or through the Konnectivity tunnel
+            resp: HTTPResponse = self.apiserver.egress.dial(
+                Address.tcp(host, port), request, protocol=PROTOCOL, verb=method,
+                resource=path, result=HTTPResponse.result, timeout=KUBELET_TIMEOUT,
+                verify=self.certificate_authority)
         except DialError as err:
             # not an API error: ``ErrorToAPIStatus`` makes it a 500 with the error's own text
             raise unknown_error(f'{_url_op(method)} "{url}": {err}') from None

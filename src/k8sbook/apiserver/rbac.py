@@ -107,6 +107,10 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
                                                          "update"]),
         rule([""], ["events"], ["create", "patch", "update"]),
     ],
+    # for servers that delegate authentication and authorization to the apiserver
+    "system:auth-delegator": [
+        rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
+        rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"])],
     # TLS bootstrapping (``bootstrappolicy.ClusterRoles``): bootstrap tokens create CSRs; the
     # approver asks, with a SubjectAccessReview, whether the requester may create the
     # ``nodeclient`` (a new node) or ``selfnodeclient`` (a node renewing) subresource
@@ -219,7 +223,7 @@ LATER_ADDITIONS = ("system:discovery", "system:public-info-viewer",
                    "system:node-bootstrapper",
                    "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
                    "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-                   "system:controller:certificate-controller")
+                   "system:controller:certificate-controller", "system:auth-delegator")
 
 
 def bootstrap_objects() -> list[dict[str, Any]]:

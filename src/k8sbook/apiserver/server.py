@@ -33,6 +33,7 @@ from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
 from k8sbook.apiserver.bootstrap import BootstrapTokenAuthenticator
 from k8sbook.apiserver.certificates import CertificateApproval, CertificateSigning
+from k8sbook.apiserver.egress_selector import EgressSelector
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.impersonation import impersonate
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
@@ -101,6 +102,8 @@ class APIServer(Store, PodSubresources):
         #: connect subresources (log, exec, portforward) and SubjectAccessReview
         self.handlers: dict[tuple[str, str], Callable[[ResourceType, Request, UserInfo],
                                                       Response]] = {}
+        #: ``--egress-selector-config-file`` (none: the apiserver dials nodes directly)
+        self.egress = EgressSelector(network)
         from k8sbook.apiserver.kubelet_client import install as install_kubelet_client
         self.kubelet_client = install_kubelet_client(self)
         from k8sbook.apiserver.aggregator import install as install_aggregator
