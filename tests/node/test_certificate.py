@@ -7,6 +7,8 @@ from kubernetes_validate import validate
 from k8sbook.api.request import ClientCertificate
 from k8sbook.cluster import Cluster
 from k8sbook.core import pki
+from k8sbook.core.clock import EPOCH
+from k8sbook.core.keys import rsa_key
 from k8sbook.node.kubelet.certificate import CURRENT, digested_name
 from tests.helpers import status_error
 
@@ -59,7 +61,7 @@ def test_kubelet_rotates_before_expiry_with_a_selfnodeclient_csr(boot):
     c, kubelet = boot
     first = kubelet.certificates.current
     lifetime = (first.not_valid_after_utc - first.not_valid_before_utc).total_seconds()
-    start = (first.not_valid_before_utc - pki.EPOCH).total_seconds()
+    start = (first.not_valid_before_utc - EPOCH).total_seconds()
     deadline = kubelet.certificates.deadline
     assert start + 0.7 * lifetime <= deadline <= start + 0.9 * lifetime
     c.run_for(deadline - c.clock.now() + 2)
@@ -86,7 +88,7 @@ def test_an_expired_client_certificate_is_401(boot):
 
 def test_certificate_not_signed_by_the_cluster_ca_is_401(boot):
     c, _ = boot
-    key = pki.rsa_key("intruder")
+    key = rsa_key("intruder")
     foreign = pki.CA("intruder", pki.ca("front-proxy-ca").certificate, pki.ca("front-proxy-ca").key)
     request = pki.certificate_request(key, "system:node:node-b", ("system:nodes",))
     cert = pki.sign(request, by=foreign, now=c.clock.now(), duration=3600)

@@ -85,8 +85,10 @@ class BootstrapTokenAuthenticator:
         if data.get("token-id") != token_id:
             return refuse("has invalid value for key token-id.")
         expiration = data.get("expiration")
-        if expiration and Clock.parse(expiration) < self.clock.now():
-            return refuse(f"has expired ({expiration})")  # HasExpired logs it
+        if expiration and Clock.parse(expiration) < self.clock.now():  # HasExpired logs it
+            self.log.append(f"Expired bootstrap token in kube-system/{name} Secret: "
+                            f"{expiration}")
+            return None
         if data.get("usage-bootstrap-authentication") != "true":
             return refuse("not marked usage-bootstrap-authentication=true.")
         extra = [g for g in (data.get("auth-extra-groups") or "").split(",") if g]

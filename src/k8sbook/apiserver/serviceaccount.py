@@ -191,7 +191,7 @@ class JWTAuthenticator:
             except jwt.PyJWTError as err:
                 raise InvalidToken(str(err)) from None
         if claims is None:
-            raise InvalidToken("square/go-jose: error in cryptographic primitive")
+            raise InvalidToken("go-jose/go-jose: error in cryptographic primitive")
         token_auds = claims.get("aud") or []
         token_auds = [token_auds] if isinstance(token_auds, str) else list(token_auds)
         if not token_auds:
