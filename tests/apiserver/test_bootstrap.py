@@ -55,3 +55,15 @@ def test_expired_wrong_or_unusable_tokens_are_401():
     assert not whoami(c, token)["authenticated"]
     assert c.apiserver.bootstrap_tokens.log[-1].startswith(
         f"Expired bootstrap token in kube-system/bootstrap-token-{token_id} Secret: ")
+
+
+def test_extra_groups_must_stay_bootstrappers():
+    """A Secret writer in kube-system cannot mint a cluster-admin bootstrap token."""
+    from k8sbook.apiserver.bootstrap import token_secret
+    c = Cluster(0)
+    c.admin().create(token_secret("abcdef", "0123456789abcdef", expiration="2027-01-01T00:00:00Z",
+                                  groups=("system:masters",)))
+    c.run_for(1)
+    assert whoami(c, "abcdef.0123456789abcdef")["authenticated"] is False
+    assert c.apiserver.bootstrap_tokens.log[-1].endswith(
+        'has invalid value for key auth-extra-groups: group "system:masters" is not valid.')

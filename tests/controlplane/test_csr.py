@@ -147,3 +147,28 @@ def test_bootstrap_csr_needs_the_nodeclient_binding(c: Cluster):
     assert kubelet.certificates.current is None
     assert status_error(lambda: adm.get("nodes", "node-c"))[0] == 404  # never registered
     _ = Request
+
+
+def test_no_system_masters_through_the_apiserver_client_signer(c: Cluster):
+    adm = c.admin()
+    body = csr("masters-client", "mallory", orgs=("system:masters",),
+               signer="kubernetes.io/kube-apiserver-client")
+    before = snapshot(c)
+    assert status_error(lambda: adm.create(body)) == (
+        403, ('certificatesigningrequests.certificates.k8s.io "masters-client" is forbidden: '
+              "use of kubernetes.io/kube-apiserver-client signer with system:masters group is "
+              "not allowed"))
+    assert snapshot(c) == before
+
+
+def test_a_node_cannot_approve_or_sign_its_own_request(c: Cluster):
+    node = c.client("kubelet/node-a")
+    node.create(csr("serve-me", "system:node:node-a", signer="kubernetes.io/kubelet-serving",
+                    usages=("digital signature", "server auth")))
+    got = node.get("certificatesigningrequests", "serve-me")
+    got["status"] = {"conditions": [{"type": "Approved", "status": "True"}]}
+    code, message = status_error(lambda: node.update(got, "approval"))
+    assert code == 403 and 'cannot update resource "certificatesigningrequests/approval"' in \
+        message
+    got["status"] = {"certificate": "forged"}
+    assert status_error(lambda: node.update(got, "status"))[0] == 403

@@ -18,7 +18,10 @@ Mirrors ``pkg/registry/certificates/certificates/strategy.go``, ``pkg/apis/certi
   domain wildcard (``kubernetes.io/*``): ``user not permitted to approve requests with
   signerName "…"``;
 - **CertificateSigning**: setting ``status.certificate`` requires ``sign`` on the signer, in
-  the same way.
+  the same way;
+- **CertificateSubjectRestriction**: no CSR for ``kubernetes.io/kube-apiserver-client`` may ask
+  for the group ``system:masters`` (``use of kubernetes.io/kube-apiserver-client signer with
+  system:masters group is not allowed``).
 """
 
 from __future__ import annotations
@@ -176,3 +179,28 @@ class CertificateSigning:
         if not _signer_allowed(self.authorize, attrs.user, "sign", signer):
             raise forbidden("certificatesigningrequests", GROUP, attrs.name,
                             f'user not permitted to sign requests with signerName "{signer}"')
+
+
+class CertificateSubjectRestriction:
+    """The ``CertificateSubjectRestriction`` admission plugin: no ``system:masters`` client
+    certificate through the ``kubernetes.io/kube-apiserver-client`` signer."""
+
+    name = "CertificateSubjectRestriction"
+
+    def validate(self, attrs: AdmissionAttributes) -> None:
+        if attrs.resource != "certificatesigningrequests" or attrs.operation != "CREATE" \
+                or attrs.subresource or attrs.obj is None:
+            return
+        spec = attrs.obj.get("spec") or {}
+        if spec.get("signerName") != KUBE_APISERVER_CLIENT_SIGNER:
+            return
+        try:
+            req = x509.load_pem_x509_csr(str(spec.get("request", "")).encode())
+        except ValueError:
+            return  # validation refuses it next
+        orgs = [str(a.value) for a in req.subject.get_attributes_for_oid(
+            x509.oid.NameOID.ORGANIZATION_NAME)]
+        if "system:masters" in orgs:
+            raise forbidden("certificatesigningrequests", GROUP, attrs.name,
+                            f"use of {KUBE_APISERVER_CLIENT_SIGNER} signer with system:masters "
+                            "group is not allowed")

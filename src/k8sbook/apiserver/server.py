@@ -32,7 +32,11 @@ from k8sbook.apiserver.admission import (
 from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
 from k8sbook.apiserver.bootstrap import BootstrapTokenAuthenticator
-from k8sbook.apiserver.certificates import CertificateApproval, CertificateSigning
+from k8sbook.apiserver.certificates import (
+    CertificateApproval,
+    CertificateSigning,
+    CertificateSubjectRestriction,
+)
 from k8sbook.apiserver.egress_selector import EgressSelector
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.impersonation import impersonate
@@ -93,7 +97,8 @@ class APIServer(Store, PodSubresources):
                         NodeRestriction(lambda ns, name: self.cached("pods", ns, name),
                                         lambda name: self.cached("nodes", "", name)),
                         CertificateApproval(self.authz.authorize),
-                        CertificateSigning(self.authz.authorize)],
+                        CertificateSigning(self.authz.authorize),
+                        CertificateSubjectRestriction()],
         )
         # MutatingAdmissionWebhook / ValidatingAdmissionWebhook, enabled by default and run
         # after the built-in plugins of their kind
