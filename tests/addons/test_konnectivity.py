@@ -82,3 +82,18 @@ def test_agent_reconnects_after_its_connection_breaks(c: Cluster):
     c.run_for(6)  # --sync-interval: the agent dials again
     assert sorted(server.backends) == ["konnectivity-agent/node-a"]
     assert pod_logs(c.admin(), "default", "web") == "app: started (attempt 0)\n"
+
+
+
+def test_pods_proxy_goes_through_the_tunnel_too():
+    from k8sbook.apiserver.pod_proxy import pod_proxy_get
+    from k8sbook.client.http import HTTPResponse
+    from tests.helpers import node_with_pod
+    cluster, _, adm = node_with_pod(8080)
+    cluster.add_konnectivity()
+    cluster.run_for(1)
+    mark = cluster.trace.mark()
+    assert pod_proxy_get(adm, "default", "web", "/") == HTTPResponse(200, "web")
+    paths = {m.path for m in cluster.trace.since(mark)}
+    assert "kube-apiserver->konnectivity-server" in paths and "konnectivity-agent->pod" in paths
+    assert "kube-apiserver->pod" not in paths

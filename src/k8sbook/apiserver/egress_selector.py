@@ -9,7 +9,9 @@ directly. With an ``egressSelections`` entry named ``cluster`` whose connection 
 konnectivity-server over that Unix socket instead (path ``kube-apiserver->konnectivity-server``)
 as a dial request for the real destination, which the server sends down the tunnel an agent
 opened from the node; the reply comes back the same way. ``controlplane`` and ``etcd`` egress
-stay direct.
+stay direct. The kubelet client (logs, exec, port-forward), ``pods/proxy`` and the aggregator's
+calls to extension API servers dial through it; simplified: admission webhooks still dial
+directly.
 
 What travels is a :class:`TunnelDial`: the destination and the request for it. A refused dial
 comes back as a :class:`~k8sbook.client.network.DialError` with the tunnel's reason.
