@@ -198,6 +198,30 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          ("Graph: the ingress controller talks to kube-apiserver and to the pods; the client "
          "talks only to the ingress controller.")),
     ],
+    "13-who-is-calling": [
+        ("identity.pki_figure()", "fig-identity-pki",
+         ("The PKI kubeadm builds: the cluster CA signs the apiserver's serving certificate and "
+          "every client certificate the apiserver trusts; etcd and the aggregation layer have "
+          "CAs of their own."),
+         ("Graph: the cluster CA points to the apiserver, apiserver-kubelet-client, admin.conf, "
+          "controller-manager.conf, scheduler.conf and the kubelet client certificate; the etcd "
+          "CA to etcd's certificates and apiserver-etcd-client; the front-proxy CA to "
+          "front-proxy-client.")),
+        ("boot.messages", "fig-identity-bootstrap",
+         ("TLS bootstrapping: the kubelet creates a CSR with its bootstrap token; the controller "
+          "manager approves it after a SubjectAccessReview and signs it; the kubelet then "
+          "registers its Node with the new certificate."),
+         ("Sequence diagram between the kubelet, kube-apiserver and kube-controller-manager: "
+          "CREATE certificatesigningrequests, watch events, CREATE subjectaccessreviews, UPDATE "
+          "approval, UPDATE status, then CREATE nodes.")),
+        ("konn.messages", "fig-identity-konnectivity",
+         ("kubectl logs through Konnectivity: the apiserver dials the server's socket, the server "
+          "sends the dial down the agent's tunnel, and the agent reaches the kubelet from the "
+          "node."),
+         ("Sequence diagram: kubectl asks kube-apiserver for logs; kube-apiserver sends DIAL_REQ to "
+          "konnectivity-server, which forwards it on the agent's connection; the agent calls the "
+          "kubelet, which checks with a SubjectAccessReview, and the answer returns.")),
+    ],
     "09-metrics-and-aggregation": [
         ("ms.scrape_timeline(", "fig-metrics-scrapes",
          ("metrics-server scrapes every kubelet every 15 s; kubectl top reads the last two "

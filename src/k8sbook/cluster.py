@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from k8sbook.addons import konnectivity
 from k8sbook.addons.dns import CoreDNS
 from k8sbook.addons.ingress import NAMESPACE as INGRESS_NAMESPACE
 from k8sbook.addons.ingress import IngressController
@@ -29,9 +30,13 @@ from k8sbook.apiserver.authentication import (
     Credentials,
     component_certificate,
     node_certificate,
-    service_account_user,
 )
+from k8sbook.apiserver.bootstrap import DEFAULT_TTL as BOOTSTRAP_TOKEN_TTL
+from k8sbook.apiserver.bootstrap import KUBEADM_GROUP as KUBEADM_BOOTSTRAP_GROUP
+from k8sbook.apiserver.bootstrap import token_secret as bootstrap_token_secret
+from k8sbook.apiserver.egress_selector import configuration as egress_configuration
 from k8sbook.apiserver.server import LOOPBACK_USER, APIServer
+from k8sbook.apiserver.token import EXPIRATION_EXTENSION_SECONDS
 from k8sbook.client.address import Address
 from k8sbook.client.loadbalancer import LoadBalancer
 from k8sbook.client.network import Network
@@ -200,6 +205,35 @@ class Cluster:
             self.apiserver.handle(Request("create", "clusterrolebindings",
                                           "rbac.authorization.k8s.io", body=binding,
                                           user=LOOPBACK_USER))
+        # kubeadm's bootstrap-token phase: bootstrap tokens may create CSRs, which are
+        # auto-approved for them (nodeclient) and for nodes renewing (selfnodeclient); added
+        # to the model later than the rest, so their ids come from the side stream
+        tokens = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                  "name": KUBEADM_BOOTSTRAP_GROUP}
+        nodes = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                 "name": "system:nodes"}
+        csr = "system:certificates.k8s.io:certificatesigningrequests:"
+        with self.ids.side_stream():
+            for binding in (
+                rbac.cluster_role_binding("kubeadm:kubelet-bootstrap",
+                                          "system:node-bootstrapper", [tokens]),
+                rbac.cluster_role_binding("kubeadm:node-autoapprove-bootstrap",
+                                          csr + "nodeclient", [tokens]),
+                rbac.cluster_role_binding("kubeadm:node-autoapprove-certificate-rotation",
+                                          csr + "selfnodeclient", [nodes]),
+            ):
+                self.apiserver.handle(Request("create", "clusterrolebindings",
+                                              "rbac.authorization.k8s.io", body=binding,
+                                              user=LOOPBACK_USER))
+
+    def create_bootstrap_token(self, ttl: float = BOOTSTRAP_TOKEN_TTL) -> str:
+        """``kubeadm token create``: a bootstrap token ``<id>.<secret>`` whose Secret
+        ``kube-system/bootstrap-token-<id>`` (written by kubectl's admin identity, as kubeadm
+        writes it with ``admin.conf``) expires after ``ttl`` seconds."""
+        token_id, secret = self.ids.suffix(6), self.ids.suffix(16)
+        self.admin().create(bootstrap_token_secret(
+            token_id, secret, expiration=self.clock.timestamp(self.clock.now() + ttl)))
+        return f"{token_id}.{secret}"
 
     def credentials_for(self, instance: str) -> Credentials:
         component = component_of(instance)
@@ -225,27 +259,29 @@ class Cluster:
         component's own client: the request is on the trace) or else by the apiserver's
         loopback client.
 
-        Simplified: the token is an opaque string the model's authenticator knows (not a
-        signed JWT with an audience and an expiry)."""
+        The token is a service-account JWT signed by the apiserver's TokenRequest code
+        (:meth:`k8sbook.apiserver.token.TokenREST.issue`), unbound, for the apiserver's
+        audiences. Simplified: upstream's client builders ask the TokenRequest API and renew
+        the token before it expires (``DynamicControllerClientBuilder``); the model signs a
+        token valid for a year (``ExpirationExtensionSeconds``) once, its ``jti`` drawn from a
+        side stream of ids so that the ids of everything else stay as they were."""
         sa = {"apiVersion": "v1", "kind": "ServiceAccount",
               "metadata": {"name": name, "namespace": namespace}}
         if creator is not None:
             try:
-                uid = creator.create(sa)["metadata"]["uid"]
+                creator.create(sa)
             except StatusError as err:
                 if err.code != 409:
                     raise
-                uid = creator.get("serviceaccounts", name, namespace)["metadata"]["uid"]
+                creator.get("serviceaccounts", name, namespace)
         else:
-            resp = self.apiserver.handle(Request("create", "serviceaccounts", "", namespace,
-                                                 body=sa, user=LOOPBACK_USER))
-            if resp.code != 201 or resp.body is None:
-                resp = self.apiserver.handle(Request("get", "serviceaccounts", "", namespace,
-                                                     name, user=LOOPBACK_USER))
-            uid = (resp.body or {}).get("metadata", {}).get("uid", "")
-        token = f"sa-token/{namespace}/{name}/{uid}"
-        for apiserver in self.apiservers:
-            apiserver.authn.add_token(token, service_account_user(namespace, name, uid))
+            self.apiserver.handle(Request("create", "serviceaccounts", "", namespace, body=sa,
+                                          user=LOOPBACK_USER))
+        account = self.apiserver.storage.get(f"/registry/serviceaccounts/{namespace}/{name}")
+        assert account is not None
+        with self.ids.side_stream():
+            token = self.apiserver.tokens.issue(account,
+                                                expiration_seconds=EXPIRATION_EXTENSION_SECONDS)
         return self.client(instance, BearerToken(token))
 
     def admin(self) -> Client:
@@ -258,12 +294,18 @@ class Cluster:
         """A node: its machine (disk, CNI plugin, runc, containerd, all started; in
         :attr:`components` as ``machine/<name>``) and its kubelet (not started: call
         ``.start()``; in :attr:`components` as ``kubelet/<name>``).
-        ``settings`` are the kubelet's (``cpu``, ``labels``, ``cluster_dns`` ...)."""
+        ``settings`` are the kubelet's (``cpu``, ``labels``, ``cluster_dns`` ...);
+        ``bootstrap=True`` makes it a TLS-bootstrapping kubelet, started with a fresh
+        bootstrap token (:meth:`create_bootstrap_token`) rather than a certificate."""
         machine = Machine(name, self.network, self.clock, self.ids, self.ipam.pod_cidr(name),
                           registry=registry)
         instance = f"kubelet/{name}"
+        # TLS bootstrapping (opt-in): the kubelet starts with a bootstrap token instead of
+        # kubeadm's pre-made client certificate, and gets its certificate through a CSR
+        credentials = BearerToken(self.create_bootstrap_token()) \
+            if settings.get("bootstrap") else None
         kubelet = (kubelet_class or Kubelet)(
-            name, client=self.client(instance), network=self.network, clock=self.clock,
+            name, client=self.client(instance, credentials), network=self.network, clock=self.clock,
             ids=self.ids, pod_cidr=self.ipam.pod_cidr(name), node_ip=self.ipam.node_ip(name),
             seed=self.seed, filesystem=machine.filesystem, runtime=machine.runtime,
             **settings)
@@ -384,6 +426,30 @@ class Cluster:
                                metric_resolution=metric_resolution)
         self.components[instance] = server
         return server.start() if start else server
+
+    def add_konnectivity(self, nodes: list[str] | None = None) -> \
+            konnectivity.KonnectivityServer:
+        """Konnectivity as set up in :mod:`k8sbook.addons.konnectivity`: the server, the egress
+        configuration, an agent on each of ``nodes`` (default: all) with a one-year token."""
+        for obj in konnectivity.manifests():
+            self.admin().create(obj)
+        server = konnectivity.KonnectivityServer(self.client(
+            "konnectivity-server", ClientCertificate(konnectivity.SERVER_USER)),
+            self.network).start()
+        self.components["konnectivity-server"] = server
+        self.apiserver.egress.configure(egress_configuration())
+        account = self.admin().get("serviceaccounts", konnectivity.AGENT_SERVICE_ACCOUNT,
+                                   konnectivity.AGENT_NAMESPACE)
+        for node in nodes if nodes is not None else self.ipam.nodes():
+            token = self.apiserver.tokens.issue(
+                account, expiration_seconds=EXPIRATION_EXTENSION_SECONDS,
+                audiences=(konnectivity.AUDIENCE,))
+            agent = konnectivity.KonnectivityAgent(
+                f"konnectivity-agent/{node}", self.network, self.clock, node=node,
+                node_ip=self.ipam.node_ip(node), token=token,
+                server=Address.tcp(server.host, konnectivity.AGENT_PORT))
+            self.components[agent.instance] = agent.start()
+        return server
 
     # -- end of add-on factories -------------------------------------------------------------
 

@@ -118,8 +118,7 @@ def test_token_of_deleted_service_account_is_401(cluster: Cluster):
     cluster.run_for(1)
     code, message = status_error(lambda: as_token(cluster, token).get("pods", "x", "default"))
     assert (code, message) == (401, "Unauthorized")
-    assert cluster.apiserver.authn.last_failure == \
-        "service account default/robot has been deleted"
+    assert cluster.apiserver.authn.last_failure == 'serviceaccount "robot" not found'
     # recreated under the same name: a new UID, the old token still refused
     cluster.admin().create({"apiVersion": "v1", "kind": "ServiceAccount",
                             "metadata": {"name": "robot", "namespace": "default"}})
@@ -150,7 +149,7 @@ def test_pod_bound_token_dies_with_its_pod(cluster: Cluster):
     cluster.run_for(5)
     assert status_error(lambda: as_token(cluster, token).get("pods", "x", "default")) == \
         (401, "Unauthorized")
-    assert cluster.apiserver.authn.last_failure == "pod default/worker has been deleted"
+    assert cluster.apiserver.authn.last_failure == "service account token has been invalidated"
 
 
 # -- 2. RBAC escalation prevention --------------------------------------------------------------

@@ -183,3 +183,19 @@ def test_cost_per_message_does_not_grow_with_listeners() -> None:
     for _ in range(100):
         net.dial("kubectl", A, None, protocol="HTTPS", verb="GET")
     assert len(net.trace) - before == 100
+
+
+def test_firewall_drops_new_connections_one_way_only(net: Network) -> None:
+    node = Address.tcp("10.0.0.10", 10250)
+    apiserver = Address.tcp("10.0.0.2", 6443)
+    net.listen(node, "kubelet/node-a", echo)
+    net.listen(apiserver, "kube-apiserver", echo)
+    net.firewall("kube-apiserver", "kubelet")
+    with pytest.raises(DialError) as err:
+        net.dial("kube-apiserver", node, "logs", protocol="HTTPS", verb="GET")
+    assert str(err.value) == "dial tcp 10.0.0.10:10250: i/o timeout"
+    # the node still dials out, and an agent on the node still reaches its kubelet
+    assert net.dial("kubelet/node-a", apiserver, "watch", protocol="HTTPS", verb="GET")
+    assert net.dial("konnectivity-agent/node-a", node, "logs", protocol="HTTPS", verb="GET")
+    net.firewall("kube-apiserver", "kubelet", on=False)
+    assert net.dial("kube-apiserver", node, "logs", protocol="HTTPS", verb="GET")

@@ -60,7 +60,7 @@ def _only_asserts(code: str) -> bool:
 
 
 @pytest.mark.parametrize("doc", CHAPTERS)
-def test_no_visible_cell_is_only_asserts(page, site_url, doc):
+def test_no_visible_cell_is_only_asserts(page, site_url, doc):  # noqa: F811
     page.goto(f"{site_url}/{doc}.html", wait_until="load")
     visible = [c["code"] for c in page.evaluate(_CELLS_JS) if not c["folded"]]
     assert visible, f"{doc} shows no code at all"
@@ -69,7 +69,7 @@ def test_no_visible_cell_is_only_asserts(page, site_url, doc):
 
 
 @pytest.mark.parametrize("doc", CHAPTERS)
-def test_every_exercise_has_its_solution_on_the_page(page, site_url, doc):
+def test_every_exercise_has_its_solution_on_the_page(page, site_url, doc):  # noqa: F811
     page.goto(f"{site_url}/{doc}.html", wait_until="load")
     found = page.evaluate(_EXERCISES_JS)
     assert found, f"{doc} has no Exercises section"
@@ -77,7 +77,7 @@ def test_every_exercise_has_its_solution_on_the_page(page, site_url, doc):
 
 
 @pytest.mark.parametrize("doc", CHAPTERS)
-def test_chapter_references_are_links(page, site_url, doc):
+def test_chapter_references_are_links(page, site_url, doc):  # noqa: F811
     page.goto(f"{site_url}/{doc}.html", wait_until="load")
     bare = page.evaluate("""() => {
       const out = [];
@@ -94,7 +94,7 @@ def test_chapter_references_are_links(page, site_url, doc):
     assert not bare, f"{doc}: 'chapter N' not linked: {bare[:3]}"
 
 
-def test_the_seed_page_quotes_every_claim_in_chinese(page, site_url):
+def test_the_seed_page_quotes_every_claim_in_chinese(page, site_url):  # noqa: F811
     page.goto(f"{site_url}/book/the-seed.html", wait_until="load")
     rows = page.evaluate("""() => Array.from(document.querySelectorAll('article table tbody tr'))
         .map((tr) => Array.from(tr.cells).map((td) => td.innerText))""")

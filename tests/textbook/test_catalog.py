@@ -30,6 +30,7 @@ CHAPTERS = (
     "10-services",
     "11-cluster-dns",
     "12-ingress",
+    "13-who-is-calling",
     "14-more-than-one-of-everything",
     "a1-kubectl-against-the-model",
     "a2-real-etcd",

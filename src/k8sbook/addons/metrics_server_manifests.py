@@ -99,17 +99,11 @@ def pod(node: str, image: str = "registry.k8s.io/metrics-server/metrics-server:v
 
 
 def delegation_roles() -> list[dict[str, Any]]:
-    """Two roles real kube-apiserver bootstraps and the model's policy does not carry:
-    ``system:auth-delegator`` (create TokenReviews and SubjectAccessReviews) and the Role
-    ``kube-system/extension-apiserver-authentication-reader``."""
+    """A Role real kube-apiserver bootstraps and the model's policy does not carry:
+    ``kube-system/extension-apiserver-authentication-reader`` (``system:auth-delegator``,
+    create TokenReviews and SubjectAccessReviews, is one of the model's bootstrap roles)."""
     rbac = "rbac.authorization.k8s.io/v1"
     return [
-        {"apiVersion": rbac, "kind": "ClusterRole",
-         "metadata": {"name": "system:auth-delegator"},
-         "rules": [{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"],
-                    "verbs": ["create"]},
-                   {"apiGroups": ["authorization.k8s.io"],
-                    "resources": ["subjectaccessreviews"], "verbs": ["create"]}]},
         {"apiVersion": rbac, "kind": "Role",
          "metadata": {"name": "extension-apiserver-authentication-reader",
                       "namespace": NAMESPACE},

@@ -38,6 +38,10 @@ class ClientCertificate:
     common_name: str
     organizations: tuple[str, ...] = ()
     issuer: str = CLUSTER_CA
+    #: the certificate itself (PEM), when the model made a real one (TLS bootstrapping);
+    #: the authenticator then checks its signature and validity instead of trusting the
+    #: fields above
+    pem: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,8 @@ RESOURCES: tuple[ResourceType, ...] = (
         True, "/registry/localsubjectaccessreviews", verbs=("create",)),
     _RT("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False,
         "/registry/selfsubjectreviews", verbs=("create",)),
+    _RT("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
+        False, "/registry/certificatesigningrequests", ("csr",), ("status", "approval")),
     _RT("apiregistration.k8s.io", "v1", "APIService", "apiservices", False,
         "/registry/apiregistration.k8s.io/apiservices", subresources=("status",)),
     _RT("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True,

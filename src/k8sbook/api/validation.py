@@ -118,6 +118,7 @@ NAME_RULES: dict[str, Callable[[str, str], list[Cause]]] = {
     "ClusterRole": path_segment_name,
     "RoleBinding": path_segment_name,
     "ClusterRoleBinding": path_segment_name,
+    "CertificateSigningRequest": lambda f, n: [],  # "We don't care what you call" CSRs
 }
 
 _LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
@@ -191,6 +192,12 @@ def validate_configmap(obj: dict[str, Any]) -> list[Cause]:
     if total > MAX_SECRET_SIZE:
         causes.append(too_long("[]", MAX_SECRET_SIZE))
     return causes
+
+
+def validate_secret(obj: dict[str, Any]) -> list[Cause]:  # ValidateSecret: a token names its SA
+    key, notes = "kubernetes.io/service-account.name", obj["metadata"].get("annotations") or {}
+    return [required(f"metadata.annotations[{key}]")] if obj.get("type") == \
+        "kubernetes.io/service-account-token" and not notes.get(key) else []
 
 
 def _port(field: str, value: Any) -> list[Cause]:
@@ -405,6 +412,7 @@ SPEC_RULES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "PodDisruptionBudget": validate_pdb,
     "Lease": validate_lease,
     "ConfigMap": validate_configmap,
+    "Secret": validate_secret,
 }
 
 

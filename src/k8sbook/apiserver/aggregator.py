@@ -46,6 +46,7 @@ from typing import Any, Protocol
 from k8sbook.api.request import Request, Response
 from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator, ClientCertificate
 from k8sbook.apiserver.authorization import Attributes, UnionAuthorizer
+from k8sbook.apiserver.egress_selector import EgressSelector
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import Address, DialError, Network
 from k8sbook.core.clock import Clock
@@ -115,12 +116,15 @@ def path_of(req: Request, version: str) -> str:
 class Host(Protocol):
     """What kube-aggregator uses of the kube-apiserver it runs in (an
     :class:`~k8sbook.apiserver.server.APIServer`): its clock and network, its authenticator
-    and authorizer, its watch cache and its handler chain (to write APIService status)."""
+    and authorizer, its egress selector, its watch cache and its handler chain (to write
+    APIService status)."""
 
     @property
     def clock(self) -> Clock: ...
     @property
     def network(self) -> Network: ...
+    @property
+    def egress(self) -> EgressSelector: ...
     @property
     def authn(self) -> Authenticator: ...
     @property
@@ -211,8 +215,8 @@ class Aggregator:
         headers = ((USERNAME_HEADER, user), *((GROUP_HEADER, g) for g in groups))
         req = HTTPRequest("GET", path, headers, credentials=PROXY_CLIENT_CERT,
                           params=dict(params or {}))
-        resp: HTTPResponse = self.apiserver.network.dial(
-            "kube-apiserver", target, req, protocol=PROTOCOL, verb="GET", resource=path,
+        resp: HTTPResponse = self.apiserver.egress.dial(  # directly, or through Konnectivity
+            target, req, protocol=PROTOCOL, verb="GET", resource=path,
             result=lambda r: r.result(), timeout=timeout)
         return resp
 

@@ -13,8 +13,10 @@ never a fall-back to anonymous: the union authenticator answers anonymous only t
 that carries no credentials (``request/bearertoken``: an invalid token is an error, and
 ``filters.WithAuthentication`` answers ``Unauthorized`` for it), on every path.
 
-The model does no cryptography: a certificate is a record naming its issuer, and "signed by a
-trusted CA" means the issuer is the cluster CA. What the authenticator *derives* from it is
+Most components' certificates are records naming their issuer, and "signed by a trusted CA"
+means the issuer is the cluster CA. A certificate the model really issued (a kubelet's, after
+TLS bootstrapping) carries its PEM, and is verified as ``request/x509`` verifies one: signed by
+the cluster CA and valid now, by virtual time. What the authenticator *derives* from either is
 exactly what kube-apiserver derives.
 """
 
@@ -23,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from k8sbook.api.request import (
     CLUSTER_CA,
     BearerToken,
@@ -30,15 +34,27 @@ from k8sbook.api.request import (
     Credentials,
     UserInfo,
 )
+from k8sbook.core import pki
+from k8sbook.core.clock import Clock
 from k8sbook.core.status import unauthorized
 
 __all__ = ["CLUSTER_CA", "LOOPBACK_USER", "Authenticator", "BearerToken", "ClientCertificate",
-           "Credentials", "UserInfo", "component_certificate", "node_certificate",
+           "Credentials", "InvalidToken", "TokenAuthenticator", "UserInfo", "component_certificate", "node_certificate",
            "service_account_user"]
 
 #: The apiserver's own loopback identity (a member of system:masters): what kube-apiserver's
 #: loopback client authenticates as when it calls itself.
 LOOPBACK_USER = UserInfo("system:apiserver", ("system:masters", "system:authenticated"))
+
+class InvalidToken(Exception):
+    """A token an authenticator owns but refuses; the message is what upstream logs."""
+
+
+#: a bearer-token authenticator (``authenticator.Token``): the user and the audiences the token
+#: is good for, ``None`` when the token is not its kind, :class:`InvalidToken` when refused
+TokenAuthenticator = Callable[[str, tuple[str, ...]],
+                              "tuple[UserInfo, tuple[str, ...]] | None"]
+
 
 @dataclass
 class Authenticator:
@@ -46,12 +62,15 @@ class Authenticator:
 
     trusted_cas: tuple[str, ...] = (CLUSTER_CA,)
     anonymous: bool = True
+    #: static tokens (``--token-auth-file``; ``k8sbook serve`` puts its admin token here)
     tokens: dict[str, UserInfo] = field(default_factory=dict)
-    #: checks a known token must still pass (the service-account validator of
-    #: ``pkg/serviceaccount``): each returns why the token no longer authenticates, or ``""``
-    validators: list[Callable[[str, UserInfo], str]] = field(default_factory=list)
-    #: why the last bearer token was refused (upstream logs it; the client only sees 401)
+    #: the other bearer-token authenticators, tried in turn (service-account JWTs,
+    #: bootstrap tokens)
+    token_authenticators: list[TokenAuthenticator] = field(default_factory=list)
+    #: why the last credential was refused (upstream logs it; the client only sees 401)
     last_failure: str = ""
+    #: the apiserver's clock, against which certificates' validity is checked
+    clock: Clock | None = None
 
     def add_token(self, token: str, user: UserInfo) -> None:
         self.tokens[token] = user
@@ -59,22 +78,52 @@ class Authenticator:
     def revoke_token(self, token: str) -> None:
         self.tokens.pop(token, None)
 
+    def authenticate_token(self, token: str, audiences: tuple[str, ...] = ()) -> \
+            tuple[UserInfo, tuple[str, ...]]:
+        """``union.unionAuthTokenHandler`` behind ``bearertoken``: the first authenticator
+        that knows the token wins; if none does, 401 with the errors of those that refused
+        it (``invalid bearer token`` when nobody even recognised it)."""
+        static = self.tokens.get(token)
+        if static is not None:
+            return static, audiences
+        errors: list[str] = []
+        for authenticator in self.token_authenticators:
+            try:
+                found = authenticator(token, audiences)
+            except InvalidToken as err:
+                errors.append(str(err))
+                continue
+            if found is not None:
+                return found
+        self.last_failure = (errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+                             ) if errors else "invalid bearer token"
+        raise unauthorized()
+
+    def _verify_certificate(self, pem: bytes) -> UserInfo:
+        """``x509.Authenticator``: the chain must verify to ``--client-ca-file`` (the
+        cluster CA) at the current (virtual) time; then CN is the user, O the groups."""
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+        except ValueError:
+            self.last_failure = "x509: malformed certificate"
+            raise unauthorized() from None
+        failure = pki.verify(cert, pki.ca(), self.clock.now()) if self.clock else ""
+        if failure:
+            self.last_failure = failure
+            raise unauthorized()
+        cn, orgs = pki.subject_of(cert)
+        return UserInfo(cn, orgs)
+
     def authenticate(self, creds: Credentials) -> UserInfo:
         user: UserInfo | None = None
-        if isinstance(creds, ClientCertificate):
+        if isinstance(creds, ClientCertificate) and creds.pem:
+            user = self._verify_certificate(creds.pem)
+        elif isinstance(creds, ClientCertificate):
             if creds.issuer not in self.trusted_cas:
                 raise unauthorized()
             user = UserInfo(creds.common_name, tuple(creds.organizations))
         elif isinstance(creds, BearerToken):
-            user = self.tokens.get(creds.token)
-            if user is None:
-                self.last_failure = "invalid bearer token"
-                raise unauthorized()
-            for validate in self.validators:
-                failure = validate(creds.token, user)
-                if failure:
-                    self.last_failure = failure
-                    raise unauthorized()
+            user = self.authenticate_token(creds.token)[0]
         elif creds is None:
             if not self.anonymous:
                 raise unauthorized()

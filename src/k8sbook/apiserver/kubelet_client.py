@@ -36,7 +36,7 @@ from typing import Any
 
 from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import ResourceType
-from k8sbook.apiserver.authentication import BearerToken, ClientCertificate, UserInfo
+from k8sbook.apiserver.authentication import ClientCertificate, UserInfo
 from k8sbook.apiserver.authorization import Attributes
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import Address, DialError, Network
@@ -118,10 +118,11 @@ class KubeletClient:
         try:
             # a Hostname address resolves through the network's host table, as the control
             # plane's DNS would resolve it
-            resp: HTTPResponse = self.network.dial(
-                "kube-apiserver", Address.tcp(host, port), request, protocol=PROTOCOL,
-                verb=method, resource=path, result=HTTPResponse.result,
-                timeout=KUBELET_TIMEOUT, verify=self.certificate_authority)
+            # through the egress selector: directly, or through the Konnectivity tunnel
+            resp: HTTPResponse = self.apiserver.egress.dial(
+                Address.tcp(host, port), request, protocol=PROTOCOL, verb=method,
+                resource=path, result=HTTPResponse.result, timeout=KUBELET_TIMEOUT,
+                verify=self.certificate_authority)
         except DialError as err:
             # not an API error: ``ErrorToAPIStatus`` makes it a 500 with the error's own text
             raise unknown_error(f'{_url_op(method)} "{url}": {err}') from None
@@ -165,7 +166,10 @@ def token_review(apiserver: Any, rt: ResourceType, req: Request, user: UserInfo)
 
     What a kubelet (``authentication.webhook.enabled``) or an aggregated API server sends to
     learn who a bearer token belongs to (``pkg/registry/authentication/tokenreview``); the
-    answer is computed and never stored.
+    answer is computed and never stored. ``spec.audiences`` are the audiences the caller
+    wants the token to be for (the apiserver's own when empty); ``status.audiences`` those it
+    is good for, and ``status.error`` the authenticators' reason when it is refused
+    (``invalid bearer token``, ``service account token has expired`` ...).
     """
     if req.verb != "create":
         raise bad_request("tokenreviews support only create")
@@ -173,12 +177,21 @@ def token_review(apiserver: Any, rt: ResourceType, req: Request, user: UserInfo)
     spec = body.get("spec") or {}
     if not spec.get("token"):
         raise bad_request("token is required for TokenReview in authentication")
+    wanted = tuple(spec.get("audiences") or ())
     status: dict[str, Any] = {"user": {}}
+    authn = apiserver.authn
     try:
-        who = apiserver.authn.authenticate(BearerToken(spec["token"]))
-        status.update(authenticated=True, user=who.to_dict())
+        who, auds = authn.authenticate_token(spec["token"], wanted)
+        groups = who.groups if "system:authenticated" in who.groups else (
+            *who.groups, "system:authenticated")
+        info: dict[str, Any] = UserInfo(who.name, groups, who.uid).to_dict()
+        if who.extra:
+            info["extra"] = {k: [v] for k, v in who.extra}
+        status.update(authenticated=True, user=info)
+        if auds:
+            status["audiences"] = list(auds)
     except StatusError:
-        status.update(authenticated=False, error="token not recognized")
+        status.update(authenticated=False, error=authn.last_failure)
     out = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
            "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
     return Response(201, out)

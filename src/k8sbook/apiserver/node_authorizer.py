@@ -67,6 +67,8 @@ NODE_RULES = [
     rule([""], ["secrets", "configmaps"], READ),
     rule([""], ["persistentvolumeclaims", "persistentvolumes"], ["get"]),
     rule(["coordination.k8s.io"], ["leases"], ["get", "create", "update", "patch", "delete"]),
+    rule(["certificates.k8s.io"], ["certificatesigningrequests"],
+         ["create", "get", "list", "watch"]),
 ]
 
 

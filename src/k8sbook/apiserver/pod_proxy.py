@@ -97,10 +97,10 @@ class ProxyREST:
         params = {k: v for k, v in req.params.items() if k != "path"}
         address = Address.tcp(ip, int(port or (443 if scheme == "https" else 80)))
         try:
-            # the pod network routes the pod IP; whatever listens there answers
-            resp: HTTPResponse = self.network.dial(
-                "kube-apiserver", address, HTTPRequest(method, path, body=req.body,
-                                                       params=params),
+            # the pod network routes the pod IP; whatever listens there answers (through
+            # the egress selector: directly, or down a Konnectivity tunnel)
+            resp: HTTPResponse = self.apiserver.egress.dial(
+                address, HTTPRequest(method, path, body=req.body, params=params),
                 protocol=PROXY_PROTOCOL if scheme == "http" else PROXY_PROTOCOL_TLS,
                 verb=method, resource=url, result=HTTPResponse.result)
         except DialError as err:

@@ -114,6 +114,37 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
                                                          "update"]),
         rule([""], ["events"], ["create", "patch", "update"]),
     ],
+    # for servers that delegate authentication and authorization to the apiserver
+    "system:auth-delegator": [
+        rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
+        rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"])],
+    # TLS bootstrapping (``bootstrappolicy.ClusterRoles``): bootstrap tokens create CSRs; the
+    # approver asks, with a SubjectAccessReview, whether the requester may create the
+    # ``nodeclient`` (a new node) or ``selfnodeclient`` (a node renewing) subresource
+    "system:node-bootstrapper": [
+        rule(["certificates.k8s.io"], ["certificatesigningrequests"],
+             ["create", "get", "list", "watch"])],
+    "system:certificates.k8s.io:certificatesigningrequests:nodeclient": [
+        rule(["certificates.k8s.io"], ["certificatesigningrequests/nodeclient"], ["create"])],
+    "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient": [
+        rule(["certificates.k8s.io"], ["certificatesigningrequests/selfnodeclient"],
+             ["create"])],
+    # ``controller_policy.go``: csrapproving, csrsigning and csrcleaner
+    "system:controller:certificate-controller": [
+        rule(["certificates.k8s.io"], ["certificatesigningrequests"],
+             ["get", "list", "watch", "delete"]),
+        rule(["certificates.k8s.io"], ["certificatesigningrequests/status",
+                                       "certificatesigningrequests/approval"], ["update"]),
+        {**rule(["certificates.k8s.io"], ["signers"], ["approve"]),
+         "resourceNames": ["kubernetes.io/kube-apiserver-client-kubelet"]},
+        {**rule(["certificates.k8s.io"], ["signers"], ["sign"]),
+         "resourceNames": ["kubernetes.io/legacy-unknown", "kubernetes.io/kube-apiserver-client",
+                           "kubernetes.io/kube-apiserver-client-kubelet",
+                           "kubernetes.io/kubelet-serving"]},
+        rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
+        rule([""], ["events"], ["create", "patch", "update"]),
+        rule(["events.k8s.io"], ["events"], ["create", "patch", "update"]),
+    ],
     # Not an apiserver default: kubeadm's CoreDNS add-on writes it (with the same
     # kubernetes.io/bootstrapping label), bound to the ServiceAccount kube-system:coredns.
     **controller_policy.cluster_roles(),
@@ -158,6 +189,9 @@ CLUSTER_ROLE_BINDINGS: dict[str, tuple[str, list[dict[str, str]]]] = {
     **controller_policy.cluster_role_bindings(),
     "system:coredns": ("system:coredns", [
         {"kind": "ServiceAccount", "name": "coredns", "namespace": "kube-system"}]),
+    "system:controller:certificate-controller": ("system:controller:certificate-controller", [
+        {"kind": "ServiceAccount", "name": "certificate-controller",
+         "namespace": "kube-system"}]),
 }
 
 
@@ -197,7 +231,11 @@ def service_account_manifests(account: str, namespace: str, role: str, rules: li
 
 #: bootstrap roles (and their bindings) the model added after its first chapters were written:
 #: the apiserver creates them with ids from a side stream (``IdGenerator.side_stream``)
-LATER_ADDITIONS = ("system:discovery", "system:public-info-viewer", "system:basic-user")
+LATER_ADDITIONS = ("system:discovery", "system:public-info-viewer", "system:basic-user",
+                   "system:node-bootstrapper",
+                   "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+                   "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+                   "system:controller:certificate-controller", "system:auth-delegator")
 
 
 def bootstrap_objects() -> list[dict[str, Any]]:

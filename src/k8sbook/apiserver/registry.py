@@ -17,8 +17,9 @@ import random
 from typing import Any
 
 from k8sbook.api import fieldvalidation, validation
-from k8sbook.api.request import Request
+from k8sbook.api.request import Request, UserInfo
 from k8sbook.api.resources import ResourceType
+from k8sbook.apiserver import certificates
 from k8sbook.core.status import bad_request, invalid
 
 SERVICE_CIDR = "10.96.0.0/12"  # kubeadm's default --service-cluster-ip-range
@@ -162,9 +163,12 @@ def pod_qos_class(spec: dict[str, Any]) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> None:
+def prepare_for_create(rt: ResourceType, obj: dict[str, Any],
+                       user: UserInfo | None = None) -> None:
     """``PrepareForCreate``: what a client may not set on create is reset."""
     meta = obj["metadata"]
+    if rt.kind == "CertificateSigningRequest":
+        certificates.prepare_for_create(obj, user)
     for k in ("deletionTimestamp", "deletionGracePeriodSeconds"):
         meta.pop(k, None)
     if rt.tracks_generation:
@@ -228,6 +232,9 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
             meta[k] = old_meta[k]
         else:
             meta.pop(k, None)
+    if rt.kind == "CertificateSigningRequest":
+        certificates.prepare_for_update(new, old, subresource)
+        return
     if subresource == "status":
         for k, v in old.items():
             if k not in ("status", "metadata"):

@@ -32,7 +32,14 @@ from k8sbook.apiserver.admission import (
 )
 from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
+from k8sbook.apiserver.bootstrap import BootstrapTokenAuthenticator
+from k8sbook.apiserver.certificates import (
+    CertificateApproval,
+    CertificateSigning,
+    CertificateSubjectRestriction,
+)
 from k8sbook.apiserver.collection import delete_collection
+from k8sbook.apiserver.egress_selector import EgressSelector
 from k8sbook.apiserver.flowcontrol import Classification, FlowControl
 from k8sbook.apiserver.impersonation import impersonate
 from k8sbook.apiserver.node_authorizer import NodeAuthorizer, NodeRestriction
@@ -91,7 +98,7 @@ class APIServer(Store, PodSubresources):
         self.endpoint_reconciler = LeaseEndpointReconciler(
             self.storage, self.handle, clock, advertise_address, secure_port) \
             if endpoint_reconciler_type == "lease" else None
-        self.authn = Authenticator()
+        self.authn = Authenticator(clock=clock)
         self.caches: dict[str, WatchCache] = {}
         self.ips = registry.IPAllocator(seed)
         rbac_authz = RBACAuthorizer(self.cached_objects)
@@ -112,7 +119,10 @@ class APIServer(Store, PodSubresources):
                       Priority(lambda: self.cached_objects("priorityclasses"))],
             validating=[NamespaceLifecycle(lambda ns: self.cached("namespaces", "", ns)),
                         NodeRestriction(lambda ns, name: self.cached("pods", ns, name),
-                                        lambda name: self.cached("nodes", "", name))],
+                                        lambda name: self.cached("nodes", "", name)),
+                        CertificateApproval(self.authz.authorize),
+                        CertificateSigning(self.authz.authorize),
+                        CertificateSubjectRestriction()],
         )
         # MutatingAdmissionWebhook / ValidatingAdmissionWebhook, enabled by default and run
         # after the built-in plugins of their kind
@@ -121,6 +131,8 @@ class APIServer(Store, PodSubresources):
         #: connect subresources (log, exec, portforward) and SubjectAccessReview
         self.handlers: dict[tuple[str, str], Callable[[ResourceType, Request, UserInfo],
                                                       Response]] = {}
+        #: ``--egress-selector-config-file`` (none: the apiserver dials nodes directly)
+        self.egress = EgressSelector(network)
         from k8sbook.apiserver.kubelet_client import install as install_kubelet_client
         self.kubelet_client = install_kubelet_client(self)
         from k8sbook.apiserver.aggregator import install as install_aggregator
@@ -138,6 +150,9 @@ class APIServer(Store, PodSubresources):
         #: SelfSubjectAccessReview, SelfSubjectRulesReview, LocalSubjectAccessReview,
         #: SelfSubjectReview (``access_review.py``)
         self.access_reviews = install_access_reviews(self)
+        #: ``--enable-bootstrap-token-auth`` (kubeadm sets it)
+        self.bootstrap_tokens = BootstrapTokenAuthenticator(self.cached, clock)
+        self.authn.token_authenticators.append(self.bootstrap_tokens)
         #: API Priority and Fairness (``flowcontrol.py``)
         self.flowcontrol = FlowControl(clock)
         self.started = False

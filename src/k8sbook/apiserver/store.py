@@ -27,7 +27,7 @@ from k8sbook.api import decoding, selectors, validation
 from k8sbook.api import patch as patching
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType
-from k8sbook.apiserver import fieldmanager, options, pagination, registry
+from k8sbook.apiserver import certificates, fieldmanager, options, pagination, registry
 from k8sbook.apiserver.dryrun import DryRunStorage
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
@@ -198,6 +198,8 @@ class Store(APIServerPart):
         causes = validation.validate(rt.kind, obj, rt.namespaced)
         if old is not None and rt.kind == "Pod":
             causes += validation.validate_pod_update(obj, old)
+        if rt.kind == "CertificateSigningRequest":
+            causes += certificates.validate(obj)
         if causes:
             raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
 
@@ -216,7 +218,7 @@ class Store(APIServerPart):
             fieldmanager.update(rt, None, obj, req.params.get("fieldManager", ""), "",
                                 self.clock.timestamp())
         self.admit("CREATE", rt, req, user, obj, None)
-        registry.prepare_for_create(rt, obj)
+        registry.prepare_for_create(rt, obj, user)
         self._validate(rt, obj)
         meta.pop("resourceVersion", None)
         meta["uid"] = self.ids.uid()

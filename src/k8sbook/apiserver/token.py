@@ -7,37 +7,39 @@ carries the pod's name and uid, and its node's name, as extra user info); the 36
 the kubelet makes for the ``kube-api-access-*`` volume is extended to one year while
 ``--service-account-extend-token-expiration`` is true.
 
-Validation when a token is used (:meth:`TokenREST.validate`, registered with the
-authenticator) follows ``pkg/serviceaccount`` (``claims.go`` ``Validate`` for bound tokens,
-``legacy.go`` for the others): a token past its expiry (with go-jose's one-minute leeway) is
-refused ("service account token has expired"); so is one whose ServiceAccount is gone or was
-recreated ("service account %s/%s has been deleted", "service account UID (%s) does not match
-claim (%s)"), and a bound token whose Pod, Secret or Node is gone or was recreated ("pod %s/%s
-has been deleted", "pod UID (%s) does not match claim (%s)", ...). The client only sees
-``401 Unauthorized``; the reason is what kube-apiserver logs (here
-``Authenticator.last_failure``). The objects are read from the watch cache, as upstream reads
-them from informers.
+The token is a JWT signed with the service-account key (RS256; see
+:mod:`k8sbook.apiserver.serviceaccount` for the claims, and for how a token is validated when
+used: signature, issuer, audiences, expiry with go-jose's leeway, and the ServiceAccount and
+bound Pod, Secret or Node still there with the same UID). The client only sees ``401
+Unauthorized``; the reason is what kube-apiserver logs (here ``Authenticator.last_failure``).
 
-Simplified: a token is an opaque random string that the apiserver's token table maps to the
-service account's identity, and the claims a real token carries in a signed JWT (``iss``,
-``aud``, ``exp``, the ``kubernetes.io`` binding) are kept in :attr:`TokenREST.issued` and checked
-from there; audiences are recorded but not checked (a later part of issue 14 brings JWTs).
+The key is made once per process (:func:`k8sbook.core.keys.rsa_key`), when the first token is
+signed or checked; each token's ``jti`` is drawn from the model's seeded ids, so tokens repeat
+from run to run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from k8sbook.api import validation
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import ResourceType, by_plural
-from k8sbook.apiserver.authentication import service_account_user
+from k8sbook.apiserver.serviceaccount import (
+    ISSUER,
+    LEGACY_ISSUER,
+    JWTAuthenticator,
+    TokenGenerator,
+    bound_claims,
+)
+from k8sbook.core.keys import rsa_key
 from k8sbook.core.status import bad_request, conflict, invalid, method_not_supported, not_found
 
 #: kubeadm: ``--service-account-issuer=https://kubernetes.default.svc.<dnsDomain>``; with no
 #: ``--api-audiences`` the apiserver's audiences default to the issuer
-API_AUDIENCES = ("https://kubernetes.default.svc.cluster.local",)
+API_AUDIENCES = (ISSUER,)
 #: ``TokenRequestSpec.expirationSeconds`` default (``SetDefaults_TokenRequestSpec``)
 DEFAULT_EXPIRATION_SECONDS = 3600
 #: ``serviceaccount.WarnOnlyBoundTokenExpirationSeconds``: what the ServiceAccount admission
@@ -48,23 +50,8 @@ WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS = 60 * 60 + 7
 EXPIRATION_EXTENSION_SECONDS = 24 * 365 * 60 * 60
 
 
-@dataclass(frozen=True)
-class IssuedToken:
-    """What the model remembers of a token (a real one carries this as signed JWT claims)."""
-
-    service_account: str  # namespace/name
-    audiences: tuple[str, ...]
-    bound_kind: str
-    bound_name: str
-    bound_uid: str
-    issued_at: float
-    expires_at: float  # the token's real lifetime (``exp``)
-    warn_after: float | None  # set when the lifetime was extended
-    service_account_uid: str = ""
-
 #: go-jose's ``jwt.DefaultLeeway``, which ``Claims.Validate`` allows past ``exp``
 EXPIRY_LEEWAY_SECONDS = 60.0
-_SA_PREFIX = "system:serviceaccount:"
 
 
 class TokenREST:
@@ -74,7 +61,37 @@ class TokenREST:
         self.apiserver = apiserver
         #: ``--service-account-extend-token-expiration`` (default true)
         self.extend_expiration = extend_expiration
-        self.issued: dict[str, IssuedToken] = {}
+        self._generator: TokenGenerator | None = None
+
+    @property
+    def key(self) -> rsa.RSAPrivateKey:
+        """``sa.key``: the service-account signing key (``sa.pub`` is its public half)."""
+        return rsa_key("sa")
+
+    @property
+    def generator(self) -> TokenGenerator:
+        if self._generator is None:
+            self._generator = TokenGenerator(ISSUER, self.key)
+        return self._generator
+
+    def authenticator(self) -> JWTAuthenticator:
+        """The service-account token authenticator kube-apiserver builds from
+        ``--service-account-issuer`` and ``--service-account-key-file``, for bound and legacy
+        tokens alike."""
+        api = self.apiserver
+        return JWTAuthenticator((ISSUER, LEGACY_ISSUER), lambda: (self.key.public_key(),),
+                                API_AUDIENCES, api.cached, api.clock)
+
+    def issue(self, sa: dict[str, Any], *, expiration_seconds: int,
+              audiences: tuple[str, ...] = API_AUDIENCES, pod: dict[str, Any] | None = None,
+              secret: dict[str, Any] | None = None, node: dict[str, Any] | None = None,
+              warn_after: int = 0) -> str:
+        """Sign a token for ``sa`` now (what ``Create`` does once the request is checked)."""
+        api = self.apiserver
+        return self.generator.generate(bound_claims(
+            sa, now=api.clock.now(), expiration_seconds=expiration_seconds,
+            audiences=list(audiences), jti=api.ids.uid(), pod=pod, secret=secret, node=node,
+            warn_after=warn_after))
 
     def create(self, rt: ResourceType, req: Request, user: UserInfo) -> Response:
         api = self.apiserver
@@ -107,7 +124,7 @@ class TokenREST:
                 "seconds")])
         ref = spec.get("boundObjectRef") or None
         bound: dict[str, Any] | None = None
-        extra: list[tuple[str, str]] = []
+        node: dict[str, Any] | None = None
         if ref is not None:
             kind = ref.get("kind", "")
             plural = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}.get(kind)
@@ -124,11 +141,10 @@ class TokenREST:
                 if bound["spec"].get("serviceAccountName", "default") != req.name:
                     raise bad_request(f'cannot bind token for serviceaccount "{req.name}" to '
                                       "pod running with different serviceaccount name.")
-                extra = [("authentication.kubernetes.io/pod-name", bound["metadata"]["name"]),
-                         ("authentication.kubernetes.io/pod-uid", bound["metadata"]["uid"])]
-                if bound["spec"].get("nodeName"):
-                    extra.insert(0, ("authentication.kubernetes.io/node-name",
-                                     bound["spec"]["nodeName"]))
+                node_name = bound["spec"].get("nodeName")
+                if node_name:  # ServiceAccountTokenPodNodeInfo: the pod's node, uid if known
+                    node = api.storage.get(f"/registry/minions/{node_name}") or \
+                        {"metadata": {"name": node_name}}
             if ref.get("uid") and ref["uid"] != bound["metadata"]["uid"]:
                 raise conflict(kind, "", ref.get("name", ""),
                                f"the UID in the bound object reference ({ref['uid']}) does not "
@@ -140,15 +156,13 @@ class TokenREST:
                 and exp == WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS \
                 and set(audiences) <= set(API_AUDIENCES):
             lifetime, warn_after = EXPIRATION_EXTENSION_SECONDS, now + exp
-        token = "model-sa-token." + api.ids.uid().replace("-", "")
+        kind = (ref or {}).get("kind", "")
         ns, name = req.namespace, req.name
-        sa_user = service_account_user(ns, name, sa["metadata"]["uid"])
-        api.authn.add_token(token, UserInfo(sa_user.name, sa_user.groups, sa_user.uid,
-                                            tuple(extra)))
-        self.issued[token] = IssuedToken(
-            f"{ns}/{name}", audiences, (ref or {}).get("kind", ""), (ref or {}).get("name", ""),
-            (bound or {}).get("metadata", {}).get("uid", ""), now, now + lifetime, warn_after,
-            sa["metadata"]["uid"])
+        token = self.issue(sa, expiration_seconds=lifetime, audiences=audiences,
+                           pod=bound if kind == "Pod" else None,
+                           secret=bound if kind == "Secret" else None,
+                           node=bound if kind == "Node" else node,
+                           warn_after=exp if warn_after is not None else 0)
         spec.update({"audiences": list(audiences), "expirationSeconds": exp})
         out = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                "metadata": {"name": name, "namespace": ns,
@@ -160,41 +174,20 @@ class TokenREST:
         return Response(201, out)
 
 
-    def validate(self, token: str, user: UserInfo) -> str:
-        """Why ``token`` (which maps to ``user``) no longer authenticates, or ``""``."""
-        api = self.apiserver
-        if not user.name.startswith(_SA_PREFIX):
-            return ""
-        ns, _, name = user.name[len(_SA_PREFIX):].partition(":")
-        issued = self.issued.get(token)
-        if issued is not None and api.clock.now() - EXPIRY_LEEWAY_SECONDS > issued.expires_at:
-            return "service account token has expired"
-        claim = issued.service_account_uid if issued is not None else user.uid
-        failure = _still_there(api.cached("serviceaccounts", ns, name), "service account",
-                               f"{ns}/{name}", claim)
-        if failure or issued is None or not issued.bound_kind:
-            return failure
-        plural = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}[issued.bound_kind]
-        namespaced = issued.bound_kind != "Node"
-        obj = api.cached(plural, ns if namespaced else "", issued.bound_name)
-        return _still_there(obj, issued.bound_kind.lower(),
-                            f"{ns}/{issued.bound_name}" if namespaced else issued.bound_name,
-                            issued.bound_uid)
-
-
-def _still_there(obj: dict[str, Any] | None, what: str, ref: str, claim: str) -> str:
-    if obj is None:
-        return f"{what} {ref} has been deleted"
-    uid = obj["metadata"].get("uid", "")
-    if claim and uid != claim:
-        return f"{what} UID ({uid}) does not match claim ({claim})"
-    return ""
+    def claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token this apiserver signed, verified with ``sa.pub`` (what a
+        relying party that fetched the JWKS does); raises ``jwt.InvalidTokenError``."""
+        import jwt
+        out: dict[str, Any] = jwt.decode(token, self.key.public_key(), algorithms=["RS256"],
+                                         options={"verify_exp": False, "verify_aud": False,
+                                                  "verify_nbf": False, "verify_iat": False})
+        return out
 
 
 def install(apiserver: Any) -> TokenREST:
-    """Register ``serviceaccounts/token`` with ``apiserver.handlers``, and its validation of
-    service-account tokens with the authenticator."""
+    """Register ``serviceaccounts/token`` with ``apiserver.handlers``, and the
+    service-account token authenticator with the union authenticator."""
     tokens = TokenREST(apiserver)
     apiserver.handlers[("serviceaccounts", "token")] = tokens.create
-    apiserver.authn.validators.append(tokens.validate)
+    apiserver.authn.token_authenticators.append(tokens.authenticator())
     return tokens

@@ -11,7 +11,7 @@ address. The fabric then
   says which node that is (kube-proxy installs those rules: a Service VIP becomes a pod IP,
   or the packet is rejected);
 * applies the faults injected into it, and only here: a partition between two components or
-  instances, an isolated instance, an address that refuses, drops or answers slowly, and a
+  instances, a one-way firewall (new connections from one to the other), an isolated instance, an address that refuses, drops or answers slowly, and a
   per-address down switch;
 * records the message on the trace, at the dial, under the path id of whoever opened the
   connection (``initiator->target`` over component names), and completes it with the result;
@@ -79,6 +79,7 @@ class Network:
         # faults
         self._isolated: set[str] = set()
         self._partitions: set[frozenset[str]] = set()
+        self._firewalled: set[tuple[str, str]] = set()
         self._refusing: set[Address] = set()
         self._dropping: set[Address] = set()
         self._latency: dict[Address, float] = {}
@@ -169,8 +170,15 @@ class Network:
         if a is None:
             self._partitions.clear()
             self._isolated.clear()
+            self._firewalled.clear()
             return
         self._partitions.discard(frozenset((a, b or a)))
+
+    def firewall(self, src: str, dst: str, on: bool = True) -> None:
+        """New connections from ``src`` to ``dst`` (instances or components) are dropped,
+        one way only: what ``dst`` dials towards ``src`` still gets through, and so does
+        everything sent back on it (a stateful firewall in front of the nodes)."""
+        (self._firewalled.add if on else self._firewalled.discard)((src, dst))
 
     def refuse(self, address: Address, on: bool = True) -> None:
         """The host answers ``address`` with a reset (as when nothing listens)."""
@@ -309,7 +317,8 @@ class Network:
     def _check(self, src: str, owner: str, target: Address, timeout: float | None) -> None:
         if self.is_down(target) or target in self._dropping:
             raise timed_out(target)
-        if owner and self._blocked(src, owner):
+        if owner and (self._blocked(src, owner) or self._firewalled and any(
+                self._matches(src, a) and self._matches(owner, b) for a, b in self._firewalled)):
             raise timed_out(target)
         if self._blocked_src(src):
             raise timed_out(target)

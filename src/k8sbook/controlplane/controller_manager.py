@@ -14,12 +14,11 @@ kubeadm's ``--use-service-account-credentials=true`` arranges:
 Each controller's client comes from the ``client_for_service_account(name)`` function the
 composition root gives it (:meth:`k8sbook.cluster.Cluster.add_controller_manager`), standing
 in for ``clientbuilder.SAControllerClientBuilder.ClientOrDie(name)``. Simplified: the
-ServiceAccounts are created through the API, but their tokens are registered with the
-apiserver's authenticator in-process (the real controller manager asks the TokenRequest API,
-``serviceaccounts/<name>/token``). Only the controllers the book needs are
-here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption`` run by default, so that the
-chapters written before the others existed keep their traces; :data:`ALL_CONTROLLERS` is
-them all.
+ServiceAccounts are created through the API, but their tokens are signed in-process (the real
+controller manager asks the TokenRequest API, ``serviceaccounts/<name>/token``). Only the
+controllers the book needs are here (:data:`CONTROLLERS`); ``replicaset`` and ``disruption``
+run by default, so that the chapters written before the others existed keep their traces;
+:data:`ALL_CONTROLLERS` is them all.
 """
 
 from __future__ import annotations
@@ -32,6 +31,8 @@ from k8sbook.client.leaderelection import LeaderElector
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers.cronjob import CronJobController
+from k8sbook.controlplane.controllers.csr_approver import CSRApprovingController
+from k8sbook.controlplane.controllers.csr_signer import CSRSigningController
 from k8sbook.controlplane.controllers.daemonset import DaemonSetsController
 from k8sbook.controlplane.controllers.deployment import DeploymentController
 from k8sbook.controlplane.controllers.disruption import DisruptionController
@@ -47,8 +48,11 @@ from k8sbook.controlplane.controllers.node_lifecycle import (
 )
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
 from k8sbook.controlplane.controllers.serviceaccount import ServiceAccountsController
+from k8sbook.controlplane.controllers.serviceaccount_tokens import TokensController
 from k8sbook.controlplane.controllers.statefulset import StatefulSetController
+from k8sbook.core import pki
 from k8sbook.core.clock import Clock
+from k8sbook.core.keys import rsa_key
 from k8sbook.core.status import StatusError
 
 LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-controller-manager"
@@ -107,6 +111,15 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),
     "tainteviction": ("node-controller", lambda c, f: TaintEvictionController(
         c, f.informer("nodes"), f.informer("pods"))),
+    "csrapproving": ("certificate-controller", lambda c, f: CSRApprovingController(
+        c, f.informer("certificatesigningrequests"))),
+    "csrsigning": ("certificate-controller", lambda c, f: CSRSigningController(
+        c, f.informer("certificatesigningrequests"))),
+    # started with the controller manager's own credentials (the root client builder), and
+    # --service-account-private-key-file / --root-ca-file: no service account ("")
+    "serviceaccount-token": ("", lambda c, f: TokensController(
+        c, f.informer("serviceaccounts"), f.informer("secrets"), key=rsa_key("sa"),
+        root_ca=pki.pem(pki.ca().certificate))),
 }
 
 
@@ -156,7 +169,7 @@ class KubeControllerManager:
         for name in self.enabled:
             sa, build = CONTROLLERS[name]
             try:
-                client = self.client_for_service_account(sa)
+                client = self.client_for_service_account(sa) if sa else self.client
             except (StatusError, DialError):
                 continue
             self.controllers[name] = build(client, self.factory)

@@ -41,6 +41,7 @@ from k8sbook.node.container_runtime import ContainerRuntime
 from k8sbook.node.cri import CRI_SOCKET, CRIClient, RPCError
 from k8sbook.node.kubelet import metrics, nodestatus
 from k8sbook.node.kubelet.backoff import Backoff
+from k8sbook.node.kubelet.certificate import CertificateManager
 from k8sbook.node.kubelet.config import (
     BACKOFF_PERIOD,
     CLUSTER_DNS,
@@ -80,7 +81,8 @@ class Kubelet:
                  kubernetes_service: tuple[str, int] = (KUBERNETES_SERVICE_HOST,
                                                         KUBERNETES_SERVICE_PORT),
                  container_runtime_endpoint: str = CRI_SOCKET,
-                 root_dir: str = ROOT_DIR) -> None:
+                 root_dir: str = ROOT_DIR, bootstrap: bool = False,
+                 rotate_certificates: bool = True) -> None:
         self.node_name = node_name
         self.instance = f"kubelet/{node_name}"
         self.client = client
@@ -153,12 +155,27 @@ class Kubelet:
                                 refresh=self.runtime_manager.refresh, wake=self.queue.add)
         self.server = KubeletServer(self)
         self.server_address = Address.tcp(node_ip, KUBELET_PORT)
+        #: TLS bootstrapping (``--bootstrap-kubeconfig``): the client starts with a bootstrap
+        #: token and the certificate manager gets the node its client certificate
+        self.certificates = CertificateManager(
+            client, clock, node_name, random.Random(f"{seed}/{node_name}/certificate"),
+            filesystem=self.filesystem, rotate=rotate_certificates) if bootstrap else None
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Kubelet:
         """Listen on 10250, register the Node, start the lease, status and PLEG loops and
-        the pod informer."""
+        the pod informer; a bootstrapping kubelet first gets its client certificate
+        (``LoadClientCert`` runs before anything else)."""
         self.running = True
+        if self.certificates is not None and self.certificates.current is None:
+            self.certificates.bootstrap(self._run)
+            return self
+        self._run()
+        return self
+
+    def _run(self) -> None:
+        if not self.running:
+            return
         self.network.add_host(self.node_name, self.address)  # the machine's DNS record
         self.network.listen(self.server_address, self.instance, self.server.serve_http,
                             protocol="HTTPS", certificate=self.server.serving_cert_issuer)
@@ -175,7 +192,6 @@ class Kubelet:
                     first=0.0)
         self._every(PLEG_RELIST_PERIOD, self.pleg.relist, "PLEG relist",
                     first=PLEG_RELIST_PERIOD)
-        return self
 
     def is_running(self) -> bool:
         """Whether the kubelet process runs (its managers' loops end when it stops)."""
@@ -184,6 +200,8 @@ class Kubelet:
     def stop(self) -> None:
         """The kubelet process stops: loops, watches and probes end; containers keep running."""
         self.running = False
+        if self.certificates is not None:
+            self.certificates.stop()
         self.network.close(self.server_address)
         for t in self._timers.values():
             t.cancel()

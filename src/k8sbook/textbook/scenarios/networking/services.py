@@ -175,9 +175,7 @@ def iptables_excerpt(ruleset: str, services: tuple[str, ...]) -> str:
             chains.add(line.rsplit(" -j ", 1)[1].split()[0])
     out: list[str] = []
     for line in rules:
-        if line.startswith("*"):
-            out.append(line)
-        elif any(w in line for w in wanted) or line.split()[1] in chains:
+        if line.startswith("*") or any(w in line for w in wanted) or line.split()[1] in chains:
             out.append(line)
     # a table none of whose rules was kept is not shown
     return "\n".join(line for i, line in enumerate(out)

@@ -297,7 +297,8 @@ def inside_container(seed: int = 0) -> ScenarioResult:
         "outputs": {k: (v["text"], v["exitCode"]) for k, v in outputs.items()},
         "kubelet_resolv_conf": expected_resolv,
         "resolv_conf_matches": outputs["resolv.conf"]["text"] == expected_resolv,
-        "token_matches": token in cluster.apiserver.tokens.issued,
+        "token_matches": cluster.apiserver.tokens.claims(token)["kubernetes.io"]["pod"]["name"]
+        == "web",
         "podIP": pod["status"]["podIP"],
         "exec_paths": sorted({m.path for m in exec_messages}),
         "first_exec": [(m.path, m.verb, m.resource, m.result)

@@ -13,6 +13,7 @@ from typing import Any
 from k8sbook.api import objects
 from k8sbook.api.request import Request
 from k8sbook.apiserver.pod_proxy import pod_proxy
+from k8sbook.apiserver.serviceaccount import unix_time
 from k8sbook.client.in_cluster import in_cluster_client
 from k8sbook.client.network import DialError
 from k8sbook.cluster import Cluster
@@ -128,7 +129,8 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     unrelated["metadata"]["name"] = "builder"
     no_relation = outcome(lambda: kubelet.client.request(Request(
         "create", "serviceaccounts", "", "default", "builder", "token", body=unrelated)))
-    issued = cluster.apiserver.tokens.issued[token]
+    claims = cluster.apiserver.tokens.claims(token)  # verified with sa.pub
+    k8s_claims = claims["kubernetes.io"]
     requests = [m for m in cluster.trace.since(mark) if m.resource == "serviceaccounts/token"]
     first = next(m for m in requests if m.src == "kubelet/node-a")
     messages = [m for m in cluster.trace.since(mark)
@@ -137,11 +139,11 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
              "token_request_spec": tr["spec"],
              "expirationTimestamp": tr["status"]["expirationTimestamp"],
              "token_in_container": token[:24] + "...",
-             "token_is_the_issued_one": token in cluster.apiserver.tokens.issued,
+             "token_is_the_issued_one": k8s_claims["pod"]["name"] == "app",
              "env": {k: v for k, v in process.env.items() if k.startswith("KUBERNETES_SERVICE")},
-             "issued_at": issued.issued_at,
-             "real_lifetime_s": issued.expires_at - issued.issued_at,
-             "warn_after_s": (issued.warn_after or 0) - issued.issued_at,
+             "issued_at": claims["iat"] - unix_time(0),
+             "real_lifetime_s": claims["exp"] - claims["iat"],
+             "warn_after_s": k8s_claims["warnafter"] - claims["iat"],
              "identity": user.name, "groups": list(user.groups), "extra": dict(user.extra),
              "listed_pods": listed, "secrets": secrets,
              "route": {"dst": "10.96.0.1:443", "verdict": route.verdict},

@@ -1,0 +1,200 @@
+"""The kubelet's client certificate: TLS bootstrapping, then rotation before expiry.
+
+Mirrors ``pkg/kubelet/certificate/bootstrap`` (``LoadClientCert``) and client-go's
+``util/certificate`` (``certificate_manager.go``) and ``util/certificate/csr`` (v1.35):
+
+- **Bootstrap.** A kubelet started with only a bootstrap token (``--bootstrap-kubeconfig``)
+  makes a P-256 key, and with the token creates a CertificateSigningRequest named
+  ``node-csr-<digest>`` (``digestedName``: base64url of SHA-512/256 over the public key, the
+  subject and the usages, each base64url-encoded and followed by ``|``) for CN
+  ``system:node:<name>``, O ``system:nodes``, signer
+  ``kubernetes.io/kube-apiserver-client-kubelet``, usages ``digital signature`` and ``client
+  auth``; then waits (``WaitForCertificate``: a watch on that one CSR) until it is issued, or
+  fails if it is Denied or Failed. The certificate and key go to
+  ``/var/lib/kubelet/pki/kubelet-client-current.pem``, and from then on every request of the
+  kubelet presents that certificate (the shared client's credentials are switched, as the
+  kubelet's transport reads the manager's current certificate for each new connection).
+- **Rotation** (``rotateCertificates: true``, kubeadm's default). The manager sleeps until a
+  jittered deadline, ``notBefore + (70 % + rand × 20 %) × lifetime``
+  (``nextRotationDeadline``), then makes a new key and a CSR with ``generateName: csr-``
+  (``RequestCertificate`` with no name), authenticated with the current certificate, so the
+  approver recognises it as ``selfnodeclient``. When the new certificate arrives the manager
+  switches to it and schedules the next rotation. A failed attempt is retried with an
+  exponential back-off (2 s doubling, at most 128 s; without upstream's jitter).
+
+Simplified: connections already open (watches) keep the certificate they were opened with
+(upstream closes them when the certificate changes); the bootstrap has no one-hour timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+from collections.abc import Callable
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from k8sbook.api.request import ClientCertificate
+from k8sbook.client.network import DialError
+from k8sbook.client.rest import Client
+from k8sbook.core import pki
+from k8sbook.core.clock import EPOCH, Clock
+from k8sbook.core.keys import ec_key
+from k8sbook.core.status import StatusError
+
+SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
+USAGES = ("digital signature", "client auth")
+PKI_DIR = "/var/lib/kubelet/pki"
+CURRENT = f"{PKI_DIR}/kubelet-client-current.pem"
+BACKOFF_INITIAL, BACKOFF_CAP = 2.0, 128.0
+
+
+def digested_name(public_key: ec.EllipticCurvePublicKey, cn: str, orgs: tuple[str, ...],
+                  usages: tuple[str, ...]) -> str:
+    """``digestedName``: the bootstrap CSR's name, the same for the same key and request."""
+    h = hashlib.new("sha512_256")
+
+    def write(data: bytes) -> None:
+        h.update(base64.urlsafe_b64encode(data).rstrip(b"="))
+        h.update(b"|")
+
+    write(public_key.public_bytes(serialization.Encoding.DER,
+                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    write(cn.encode())
+    for o in orgs:
+        write(o.encode())
+    for u in usages:
+        write(u.encode())
+    return "node-csr-" + base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+
+
+def _seconds(t: Any) -> float:
+    return (t - EPOCH).total_seconds()
+
+
+class CertificateManager:
+    """The kubelet's client certificate manager, over the kubelet's own client."""
+
+    def __init__(self, client: Client, clock: Clock, node_name: str, rand: random.Random, *,
+                 filesystem: dict[str, str], rotate: bool = True) -> None:
+        self.client = client
+        self.clock = clock
+        self.node_name = node_name
+        self.rand = rand
+        self.filesystem = filesystem
+        self.rotate = rotate
+        self.current: x509.Certificate | None = None
+        self.generation = 0
+        #: the CSRs this kubelet created, in order
+        self.requests: list[str] = []
+        #: when the next rotation is due (virtual seconds), once a certificate is in use
+        self.deadline: float | None = None
+        self.last_error = ""
+        self._backoff = BACKOFF_INITIAL
+        self._timer: Any = None
+        self._stopped = False
+
+    @property
+    def subject(self) -> tuple[str, tuple[str, ...]]:
+        return f"system:node:{self.node_name}", ("system:nodes",)
+
+    def bootstrap(self, on_ready: Callable[[], None]) -> None:
+        """``LoadClientCert`` with the bootstrap credentials the client holds now."""
+        def done(cert: x509.Certificate) -> None:
+            self._install(cert)
+            on_ready()
+        self._request(done, bootstrap=True)
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+    # -- one request -----------------------------------------------------------------------
+    def _request(self, done: Callable[[x509.Certificate], None], *, bootstrap: bool) -> None:
+        self.generation += 1
+        key = ec_key(f"kubelet-client/{self.node_name}/{self.generation}")
+        cn, orgs = self.subject
+        request = pki.certificate_request(key, cn, orgs)
+        meta: dict[str, Any] = ({"name": digested_name(key.public_key(), cn, orgs, USAGES)}
+                                if bootstrap else {"generateName": "csr-"})
+        csr = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+               "metadata": meta,
+               "spec": {"request": request.decode(), "signerName": SIGNER,
+                        "usages": list(USAGES)}}
+        try:
+            created = self.client.create(csr)
+        except (StatusError, DialError) as err:
+            self._failed(str(err), done, bootstrap)
+            return
+        name = created["metadata"]["name"]
+        self.requests.append(name)
+        self._key = key
+        state: dict[str, Any] = {"finished": False}
+
+        def on_event(event: dict[str, Any] | None) -> None:
+            if event is None or state["finished"]:
+                return
+            obj = event.get("object") or {}
+            self._check(obj, state, done, bootstrap)
+
+        state["watch"] = self.client.watch("certificatesigningrequests", on_event,
+                                           fieldSelector=f"metadata.name={name}")
+        self._check(created, state, done, bootstrap)
+
+    def _check(self, csr: dict[str, Any], state: dict[str, Any],
+               done: Callable[[x509.Certificate], None], bootstrap: bool) -> None:
+        status = csr.get("status") or {}
+        for c in status.get("conditions") or []:
+            if c.get("type") in ("Denied", "Failed"):
+                state["finished"] = True
+                state["watch"].stop()
+                self._failed(f"certificate signing request is {c['type'].lower()}, reason: "
+                             f"{c.get('reason', '')}, message: {c.get('message', '')}",
+                             done, bootstrap)
+                return
+        if status.get("certificate"):
+            state["finished"] = True
+            if "watch" in state:
+                state["watch"].stop()
+            done(x509.load_pem_x509_certificate(status["certificate"].encode()))
+
+    def _failed(self, why: str, done: Callable[[x509.Certificate], None],
+                bootstrap: bool) -> None:
+        self.last_error = why
+        if self._stopped:
+            return
+        delay, self._backoff = self._backoff, min(self._backoff * 2, BACKOFF_CAP)
+        self._timer = self.clock.call_later(
+            delay, lambda: self._request(done, bootstrap=bootstrap),
+            f"kubelet/{self.node_name} certificate retry")
+
+    # -- using a certificate -----------------------------------------------------------------
+    def _install(self, cert: x509.Certificate) -> None:
+        self.current = cert
+        self._backoff = BACKOFF_INITIAL
+        cn, orgs = pki.subject_of(cert)
+        cert_pem = pki.pem(cert)
+        key_pem = self._key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption())
+        self.filesystem[CURRENT] = (cert_pem + key_pem).decode()
+        self.client.credentials = ClientCertificate(cn, orgs, pki.CAS["ca"], cert_pem)
+        if self.rotate and not self._stopped:
+            self._schedule_rotation(cert)
+
+    def next_rotation_deadline(self, cert: x509.Certificate) -> float:
+        """``nextRotationDeadline``: 70–90 % of the way through the certificate's life."""
+        start, end = _seconds(cert.not_valid_before_utc), _seconds(cert.not_valid_after_utc)
+        return start + (end - start) * (0.7 + 0.2 * self.rand.random())
+
+    def _schedule_rotation(self, cert: x509.Certificate) -> None:
+        self.deadline = self.next_rotation_deadline(cert)
+        self._timer = self.clock.call_later(
+            max(0.0, self.deadline - self.clock.now()),
+            lambda: self._request(self._install, bootstrap=False),
+            f"kubelet/{self.node_name} certificate rotation")
