@@ -1,73 +1,38 @@
-"""Shared pytest set-up.
+"""Markers by location, for the whole session (tests/ and the notebooks nbval collects).
 
-Guard against notebooks whose outputs were stripped.
+Tests and chapters that start a real server or binary are marked here, in one place, so that
+`bash scripts/test.sh --quick` can leave them out with `-m` (the README's full command runs
+everything):
 
-nbval (0.11) compares a cell's fresh outputs with the stored ones only when the stored cell has
-an ``execution_count``; a cell stripped of outputs (``execution_count: null``, ``outputs: []``)
-is run but never compared, so a notebook run through an output stripper would pass silently
-while the book would publish empty pages. The guard below fails any notebook cell that stores
-no outputs although running it produces some, whatever its execution count or nbval markers
-(only cells nbval skips are exempt, since they are not run).
-
-The guard is a plugin object registered from ``pytest_configure`` in this root conftest, so
-it applies to every item pytest collects, ``notebooks/`` and ``tests/`` alike, however pytest
-is invoked (``scripts/test.sh``, ``pytest --nbval notebooks/02-the-hub.ipynb``, ...).
+- ``real_etcd``: tests/storage/test_etcd_differential.py and notebooks/a2-real-etcd start etcd;
+- ``https_server``: tests/serve/ and notebooks/a1-kubectl-against-the-model start
+  ``k8sbook serve`` on loopback and drive it with the official client or kubectl;
+- ``browser``: tests/site/ (also set in those modules) drive the built site in Chromium.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-GUARD_NAME = "k8sbook-stripped-output-guard"
+ROOT = Path(__file__).resolve().parent
 
-
-class StrippedOutputGuard:
-    """Fail an nbval cell that stores no outputs but produces some when run."""
-
-    @staticmethod
-    def _is_nbval_cell(item: pytest.Item) -> bool:
-        try:
-            from nbval.plugin import IPyNbCell
-        except ImportError:  # nbval not installed: nothing to guard
-            return False
-        return isinstance(item, IPyNbCell)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item):
-        result = yield  # nbval has run the cell; an error or an output mismatch propagates
-        if self._is_nbval_cell(item):
-            stored = item.cell.get("outputs") or []
-            produced = item.test_outputs or []
-            if not stored and produced:
-                kinds = sorted({out.get("output_type", "?") for out in produced})
-                item.raise_cell_error(
-                    "Cell stores no outputs, but running it produced "
-                    f"{len(produced)} ({', '.join(kinds)}). The notebook was probably saved "
-                    "without outputs or stripped; refresh it with "
-                    "`bash scripts/refresh-notebooks.sh` and commit the outputs."
-                )
-        return result
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin(GUARD_NAME):
-        config.pluginmanager.register(StrippedOutputGuard(), GUARD_NAME)
-
-
-
-#: Test files that take seconds each (browser, real etcd, kubectl, notebooks): pytest-xdist
-#: deals files out in collection order, so starting these first keeps both workers busy to the
-#: end instead of leaving one finishing a long file alone.
-_SLOW_FIRST = ("notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
-               "tests/serve/")
+MARKS_BY_PATH: dict[str, str] = {
+    "tests/storage/test_etcd_differential.py": "real_etcd",
+    "notebooks/a2-real-etcd.ipynb": "real_etcd",
+    "tests/serve/": "https_server",
+    "notebooks/a1-kubectl-against-the-model.ipynb": "https_server",
+    "tests/site/": "browser",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        node = item.nodeid
-        for i, prefix in enumerate(_SLOW_FIRST):
-            if node.startswith(prefix):
-                return i
-        return len(_SLOW_FIRST)
-
-    items.sort(key=rank)  # stable: the order within a file (a notebook's cells) is kept
+    for item in items:
+        try:
+            where = Path(item.path).resolve().relative_to(ROOT).as_posix()
+        except ValueError:
+            continue
+        for prefix, mark in MARKS_BY_PATH.items():
+            if where == prefix or (prefix.endswith("/") and where.startswith(prefix)):
+                item.add_marker(getattr(pytest.mark, mark))
