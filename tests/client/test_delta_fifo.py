@@ -69,7 +69,7 @@ def test_reflector_relist_deletes_what_a_slow_consumer_has_still_queued() -> Non
     reflector.run()
     admin.create(_configmap("doomed", "1"))
     cluster.settle()
-    assert fifo.queue == ["default/doomed"]  # queued, never popped
+    assert list(fifo.queue) == ["default/doomed"]  # queued, never popped
     cluster.network.isolate(client.instance)
     admin.delete("configmaps", "doomed", "default")
     admin.create(_configmap("other", "1"))
