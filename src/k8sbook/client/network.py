@@ -59,7 +59,7 @@ from k8sbook.client.address import (
 )
 from k8sbook.client.connection import Connection, Handler, Listener
 from k8sbook.core.clock import Clock
-from k8sbook.core.trace import Message, Trace, component_of
+from k8sbook.core.trace import Message, Trace, component_of, wire_bytes
 
 __all__ = ["Address", "Connection", "DialError", "DialErrorKind", "Handler", "Listener",
            "Network", "Translation", "Translator", "Transport", "Verify", "refused",
@@ -210,12 +210,15 @@ class Network:
         """
         listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
                                       resource=resource, name=name, via=via,
-                                      source_ip=source_ip, timeout=timeout, verify=verify)
+                                      source_ip=source_ip, timeout=timeout, verify=verify,
+                                      payload=request)
         try:
             reply = listener.handler(request)
         except Exception as exc:
             self._complete(msg, error(exc) if error is not None else str(exc))
             raise
+        if self.trace.counting:  # the reply's bytes, on the request's path and verb
+            self.trace.tally(self.path_of(src, listener.owner), verb, wire_bytes(reply), 0)
         self._complete(msg, result(reply) if result is not None else str(reply))
         return reply
 
@@ -230,7 +233,8 @@ class Network:
         the connection before the request is sent."""
         listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
                                       resource=resource, name=name, via=via,
-                                      source_ip=source_ip, timeout=None, verify=verify)
+                                      source_ip=source_ip, timeout=None, verify=verify,
+                                      payload=request)
         conn = Connection(self, src, listener.owner, self.path_of(src, listener.owner),
                           stream_protocol or protocol)
         self._next_conn += 1
@@ -249,7 +253,7 @@ class Network:
 
     def _connect(self, src: str, address: Address, *, protocol: str, verb: str,
                  resource: str, name: str, via: str | None, source_ip: str,
-                 timeout: float | None, verify: Verify | None = None
+                 timeout: float | None, verify: Verify | None = None, payload: Any = None
                  ) -> tuple[Listener, Message | None]:
         note = ""
         try:
@@ -271,7 +275,7 @@ class Network:
             raise
         assert listener is not None
         latency = self._latency.get(target, 0.0)
-        msg = self._record(src, listener.owner, protocol, verb, resource, name, "")
+        msg = self._record(src, listener.owner, protocol, verb, resource, name, "", payload)
         if msg is not None and (note or latency):
             msg = self._annotate(msg, note, latency)
         return listener, msg
@@ -355,7 +359,10 @@ class Network:
 
     # -- the trace -------------------------------------------------------------------------
     def _record(self, src: str, dst: str, protocol: str, verb: str, resource: str, name: str,
-                result: str) -> Message | None:
+                result: str, payload: Any = None) -> Message | None:
+        if self.trace.counting:
+            self.trace.tally(self.path_of(src, dst), verb, wire_bytes(payload))
+            return None
         return self.trace.record(self.clock.now(), src, dst, self.path_of(src, dst), protocol,
                                  verb, resource, name, result)
 
@@ -373,8 +380,11 @@ class Network:
         self.trace.complete(msg, ", ".join(parts))
 
     def record_stream(self, conn: Connection, verb: str, resource: str, name: str,
-                      result: str) -> Message | None:
+                      result: str, payload: Any = None) -> Message | None:
         """A message the server pushes on an open connection (a watch event, the close)."""
+        if self.trace.counting:
+            self.trace.tally(conn.path, verb, wire_bytes(payload))
+            return None
         return self.trace.record(self.clock.now(), conn.dst, conn.src, conn.path,
                                  conn.protocol, verb, resource, name, result)
 
