@@ -46,13 +46,18 @@ def test_counts_level_keeps_no_messages_but_the_same_paths_and_verbs() -> None:
     want: dict[tuple[str, str], int] = {}
     for m in full.trace.messages:
         want[(m.path, m.verb)] = want.get((m.path, m.verb), 0) + 1
-    assert {k: v[0] for k, v in counted.trace.tallies.items()} == want
+    got: dict[tuple[str, str], int] = {}
+    for (path, verb, _), (count, _) in counted.trace.tallies.items():
+        got[(path, verb)] = got.get((path, verb), 0) + count
+    assert got == want
     by_path = counted.trace.totals("path")
     assert list(by_path) == sorted(by_path)
     # the pod went out as JSON: the create carried at least the pod's own bytes, and the
     # kubelet's watch event for it carried the whole object
-    create = counted.trace.tallies[("kubectl->kube-apiserver", "CREATE")]
+    create = counted.trace.tallies[("kubectl->kube-apiserver", "CREATE", "pods")]
     assert create[1] >= wire_bytes(objects.pod("web"))
-    assert counted.trace.tallies[("kubelet->kube-apiserver", "ADDED")][1] > 0
+    assert counted.trace.tallies[("kubelet->kube-apiserver", "ADDED", "pods")][1] > 0
+    # etcd keys are counted by resource prefix
+    assert "/registry/pods" in counted.trace.totals("resource", path="kube-apiserver->etcd")
     # etcd's transactions are counted as gRPC messages (their keys and values)
     assert counted.trace.totals("verb")["Txn"]["bytes"] > 0

@@ -218,7 +218,8 @@ class Network:
             self._complete(msg, error(exc) if error is not None else str(exc))
             raise
         if self.trace.counting:  # the reply's bytes, on the request's path and verb
-            self.trace.tally(self.path_of(src, listener.owner), verb, wire_bytes(reply), 0)
+            self.trace.tally(self.path_of(src, listener.owner), verb, wire_bytes(reply), 0,
+                             resource)
         self._complete(msg, result(reply) if result is not None else str(reply))
         return reply
 
@@ -361,7 +362,7 @@ class Network:
     def _record(self, src: str, dst: str, protocol: str, verb: str, resource: str, name: str,
                 result: str, payload: Any = None) -> Message | None:
         if self.trace.counting:
-            self.trace.tally(self.path_of(src, dst), verb, wire_bytes(payload))
+            self.trace.tally(self.path_of(src, dst), verb, wire_bytes(payload), 1, resource)
             return None
         return self.trace.record(self.clock.now(), src, dst, self.path_of(src, dst), protocol,
                                  verb, resource, name, result)
@@ -383,7 +384,7 @@ class Network:
                       result: str, payload: Any = None) -> Message | None:
         """A message the server pushes on an open connection (a watch event, the close)."""
         if self.trace.counting:
-            self.trace.tally(conn.path, verb, wire_bytes(payload))
+            self.trace.tally(conn.path, verb, wire_bytes(payload), 1, resource)
             return None
         return self.trace.record(self.clock.now(), conn.dst, conn.src, conn.path,
                                  conn.protocol, verb, resource, name, result)

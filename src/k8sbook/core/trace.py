@@ -7,8 +7,10 @@ superset that also sees watch events, etcd calls and node-local calls (CRI, CNI)
 each chapter can say *exactly* which paths a scenario used and draw them.
 
 Two levels (:attr:`Trace.level`): ``"messages"`` (the default) keeps every message;
-``"counts"`` keeps, per path and per verb, only the number of messages and their bytes, so
-that a run with thousands of nodes stays cheap. The bytes are those of the JSON that would go
+``"counts"`` keeps, per path, verb and resource, only the number of messages and their bytes,
+so that a run with thousands of nodes stays cheap (a resource that is an etcd key,
+``/registry/leases/kube-node-lease/node-a``, is counted under its first two segments,
+``/registry/leases``). The bytes are those of the JSON that would go
 on the wire (:func:`wire_bytes`: compact, as Go's ``encoding/json`` writes it, which is what
 kube-apiserver's JSON serializer uses), request and reply bodies and each watch event; a
 payload the model does not carry as JSON (a CRI or DNS call, a plugin exec) counts 0 bytes.
@@ -51,25 +53,31 @@ def wire_bytes(payload: Any) -> int:
     return wire_bytes(body) if body is not None else 0
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def proto_bytes(value: Any) -> int:
     """An estimate of a protobuf message's size: its strings' and bytes' lengths, 8 per
     number, summed through nested messages and lists (close for etcd's messages, whose size
     is their keys and values)."""
     if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
+        return len(value) if value.isascii() else len(value.encode())
+    if isinstance(value, (list, tuple)):
+        return sum(proto_bytes(v) for v in value)
     if isinstance(value, bool):
         return 1
     if isinstance(value, (int, float)):
         return 8
-    if isinstance(value, (list, tuple)):
-        return sum(proto_bytes(v) for v in value)
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
     if isinstance(value, dict):
         return wire_bytes(value)
-    if is_dataclass(value) and not isinstance(value, type):
-        return sum(proto_bytes(getattr(value, f.name)) for f in fields(value))
-    return 0
+    cls = type(value)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in fields(value)) if is_dataclass(value) else ()
+        _FIELD_NAMES[cls] = names
+    return sum(proto_bytes(getattr(value, n)) for n in names)
 
 
 def component_of(instance: str) -> str:
@@ -115,30 +123,40 @@ class Trace:
             raise ValueError(f"unknown trace level {level!r}: {MESSAGES!r} or {COUNTS!r}")
         #: ``"messages"``: every message; ``"counts"``: only :attr:`tallies`
         self.level = level
-        #: (path, verb) -> [messages, bytes], kept at the ``"counts"`` level
-        self.tallies: dict[tuple[str, str], list[int]] = {}
+        #: (path, verb, resource) -> [messages, bytes], kept at the ``"counts"`` level
+        self.tallies: dict[tuple[str, str, str], list[int]] = {}
 
     @property
     def counting(self) -> bool:
         """True when the fabric should tally instead of recording messages."""
         return self.enabled and self.level == COUNTS
 
-    def tally(self, path: str, verb: str, nbytes: int, messages: int = 1) -> None:
-        """Count a message (or only more bytes of one, ``messages=0``) on a path and verb."""
+    def tally(self, path: str, verb: str, nbytes: int, messages: int = 1,
+              resource: str = "") -> None:
+        """Count a message (or only more bytes of one, ``messages=0``) on a path, verb and
+        resource."""
         if not self.enabled:
             return
-        entry = self.tallies.get((path, verb))
+        if resource.startswith("/"):
+            resource = "/".join(resource.split("/", 3)[:3])
+        key = (path, verb, resource)
+        entry = self.tallies.get(key)
         if entry is None:
-            self.tallies[(path, verb)] = [messages, nbytes]
+            self.tallies[key] = [messages, nbytes]
         else:
             entry[0] += messages
             entry[1] += nbytes
 
-    def totals(self, by: str = "path") -> dict[str, dict[str, int]]:
-        """The tallies summed per ``"path"`` or per ``"verb"``: messages and bytes, sorted."""
+    def totals(self, by: str = "path", **where: str) -> dict[str, dict[str, int]]:
+        """The tallies summed per ``"path"``, ``"verb"`` or ``"resource"`` (those matching
+        ``where``, e.g. ``path="kubelet->kube-apiserver"``): messages and bytes, sorted."""
+        fields_ = ("path", "verb", "resource")
         out: dict[str, dict[str, int]] = {}
-        for (path, verb), (count, nbytes) in self.tallies.items():
-            key = path if by == "path" else verb
+        for parts, (count, nbytes) in self.tallies.items():
+            named = dict(zip(fields_, parts, strict=True))
+            if any(named[k] != v for k, v in where.items()):
+                continue
+            key = named[by]
             entry = out.setdefault(key, {"messages": 0, "bytes": 0})
             entry["messages"] += count
             entry["bytes"] += nbytes

@@ -52,7 +52,8 @@ def peak_rss_mb() -> float:
 def _counted(cluster: Cluster) -> dict[str, int]:
     tallies = cluster.trace.tallies
     return {"messages": sum(v[0] for v in tallies.values()),
-            "watch_events": sum(v[0] for (_, verb), v in tallies.items() if verb in WATCH_EVENTS),
+            "watch_events": sum(v[0] for (_, verb, _), v in tallies.items()
+                                if verb in WATCH_EVENTS),
             "bytes": sum(v[1] for v in tallies.values())}
 
 
