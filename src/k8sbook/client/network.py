@@ -61,6 +61,8 @@ from k8sbook.client.connection import Connection, Handler, Listener
 from k8sbook.core.clock import Clock
 from k8sbook.core.trace import Message, Trace, component_of, wire_bytes
 
+NODE_LOCAL = ("unix", "exec")  #: never leave the node: counted with 0 bytes at ``counts``
+
 __all__ = ["Address", "Connection", "DialError", "DialErrorKind", "Handler", "Listener",
            "Network", "Translation", "Translator", "Transport", "Verify", "refused",
            "timed_out", "untrusted"]
@@ -217,7 +219,7 @@ class Network:
         except Exception as exc:
             self._complete(msg, error(exc) if error is not None else str(exc))
             raise
-        if self.trace.counting:  # the reply's bytes, on the request's path and verb
+        if self.trace.counting and address.transport not in NODE_LOCAL:  # the reply's bytes
             self.trace.tally(self.path_of(src, listener.owner), verb, wire_bytes(reply), 0,
                              resource)
         self._complete(msg, result(reply) if result is not None else str(reply))
@@ -276,9 +278,10 @@ class Network:
             raise
         assert listener is not None
         latency = self._latency.get(target, 0.0)
-        msg = self._record(src, listener.owner, protocol, verb, resource, name, "", payload)
+        msg = self._record(src, listener.owner, protocol, verb, resource, name, "",
+                           None if address.transport in NODE_LOCAL else payload)
         if msg is not None and (note or latency):
-            msg = self._annotate(msg, note, latency)
+            self._notes[msg.seq] = (note, latency)  # shown when the result comes
         return listener, msg
 
     def _route(self, src: str, address: Address, via: str | None,
@@ -366,10 +369,6 @@ class Network:
             return None
         return self.trace.record(self.clock.now(), src, dst, self.path_of(src, dst), protocol,
                                  verb, resource, name, result)
-
-    def _annotate(self, msg: Message, note: str, latency: float) -> Message:
-        self._notes[msg.seq] = (note, latency)
-        return msg
 
     def _complete(self, msg: Message | None, result: str) -> None:
         if msg is None:

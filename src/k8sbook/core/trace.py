@@ -13,7 +13,8 @@ so that a run with thousands of nodes stays cheap (a resource that is an etcd ke
 ``/registry/leases``). The bytes are those of the JSON that would go
 on the wire (:func:`wire_bytes`: compact, as Go's ``encoding/json`` writes it, which is what
 kube-apiserver's JSON serializer uses), request and reply bodies and each watch event; a
-payload the model does not carry as JSON (a CRI or DNS call, a plugin exec) counts 0 bytes.
+payload the model does not carry as JSON (a DNS message) counts 0 bytes, and so does every call
+that stays on its node (CRI on a Unix socket, a CNI or OCI plugin exec).
 The fabric (:mod:`k8sbook.client.network`) is still the only recorder at either level.
 """
 
