@@ -9,6 +9,16 @@ while the book would publish empty pages. The guard below fails any notebook cel
 no outputs although running it produces some, whatever its execution count or nbval markers
 (only cells nbval skips are exempt, since they are not run).
 
+Markers by location, for the whole session (tests/ and the notebooks nbval collects). Tests
+and chapters that start a real server or binary are marked here, in one place, so that
+`bash scripts/test.sh --quick` can leave them out with `-m` (the README's full command runs
+everything):
+
+- ``real_etcd``: tests/storage/test_etcd_differential.py and notebooks/a2-real-etcd start etcd;
+- ``https_server``: tests/serve/ and notebooks/a1-kubectl-against-the-model start
+  ``k8sbook serve`` on loopback and drive it with the official client or kubectl;
+- ``browser``: tests/site/ (also set in those modules) drive the built site in Chromium.
+
 The guard is a plugin object registered from ``pytest_configure`` in this root conftest, so
 it applies to every item pytest collects, ``notebooks/`` and ``tests/`` alike, however pytest
 is invoked (``scripts/test.sh``, ``pytest --nbval notebooks/02-the-hub.ipynb``, ...).
@@ -16,8 +26,11 @@ is invoked (``scripts/test.sh``, ``pytest --nbval notebooks/02-the-hub.ipynb``, 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+ROOT = Path(__file__).resolve().parent
 GUARD_NAME = "k8sbook-stripped-output-guard"
 
 
@@ -58,8 +71,16 @@ def pytest_configure(config: pytest.Config) -> None:
 #: Test files that take seconds each (browser, real etcd, kubectl, notebooks): pytest-xdist
 #: deals files out in collection order, so starting these first keeps both workers busy to the
 #: end instead of leaving one finishing a long file alone.
-_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
-               "tests/serve/")
+_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/", "tests/site/",
+               "tests/storage/test_etcd_differential", "tests/serve/")
+
+MARKS_BY_PATH: dict[str, str] = {
+    "tests/storage/test_etcd_differential.py": "real_etcd",
+    "notebooks/a2-real-etcd.ipynb": "real_etcd",
+    "tests/serve/": "https_server",
+    "notebooks/a1-kubectl-against-the-model.ipynb": "https_server",
+    "tests/site/": "browser",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -71,6 +92,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return len(_SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the order within a file (a notebook's cells) is kept
+    for item in items:
+        try:
+            where = Path(item.path).resolve().relative_to(ROOT).as_posix()
+        except ValueError:
+            continue
+        for prefix, mark in MARKS_BY_PATH.items():
+            if where == prefix or (prefix.endswith("/") and where.startswith(prefix)):
+                item.add_marker(getattr(pytest.mark, mark))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -11,7 +11,11 @@ It runs, in this order, each once:
    `jupyter-book build . -W -n --keep-going` (the clean step is not timed);
 2. the test suite, exactly the pytest command of scripts/test.sh
    (`python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests notebooks`),
-   which then finds the site built by step 1.
+   which then finds the site built by step 1;
+3. the quick suite, the pytest command of `scripts/test.sh --quick` (the same, without the
+   tests marked `browser`, `real_etcd` or `https_server`; budget: 30 s on two cores).
+
+The model's own scale benchmark is a separate command: `k8sbook bench` (see DEVELOPING.md).
 
 This is a measurement, not a test: it never fails on a slow run, but it exits non-zero when a
 measured command itself failed, and reports each command's exit status.
@@ -37,6 +41,7 @@ TESTS = [
     sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadfile",
     "--nbval", "--nbval-current-env", "tests", "notebooks", "-q",
 ]
+QUICK = TESTS + ["-m", "not browser and not real_etcd and not https_server"]
 
 
 def timed(command: list[str], quiet: bool) -> tuple[float, int]:
@@ -66,12 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     build_seconds, build_status = timed(BUILD, quiet)
     test_seconds, test_status = timed(TESTS, quiet)
+    quick_seconds, quick_status = timed(QUICK, quiet)
 
     result = {
         "test_suite": {
             "command": " ".join(["python"] + TESTS[1:]),
             "seconds": round(test_seconds, 2),
             "exit_status": test_status,
+        },
+        "quick_test_suite": {
+            "command": " ".join(["python"] + QUICK[1:]),
+            "seconds": round(quick_seconds, 2),
+            "exit_status": quick_status,
         },
         "clean_book_build": {
             "command": "jupyter-book clean --all . && " + " ".join(["jupyter-book"] + BUILD[1:]),
@@ -83,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for name in ("test_suite", "clean_book_build"):
+        for name in ("test_suite", "quick_test_suite", "clean_book_build"):
             entry = result[name]
             print(f"{name}: {entry['seconds']:.1f} s (exit status {entry['exit_status']})")
-    return 0 if build_status == 0 and test_status == 0 else 1
+    return 0 if build_status == 0 and test_status == 0 and quick_status == 0 else 1
 
 
 if __name__ == "__main__":

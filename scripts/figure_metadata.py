@@ -287,6 +287,13 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          "The scenario on a real etcd: the same requests as on the model, as etcd sees them.",
          "Sequence diagram between kubectl, the scheduler, kube-apiserver and a real etcd."),
     ],
+    "15-scale-shapes-the-paths": [
+        ("scale.heartbeat_timeline(", "fig-scale-heartbeats",
+         ("One kubelet's heartbeats over eleven minutes: a Lease renewal every 10 s, a "
+          "NodeStatus write only every 5 minutes (KEP-589)."),
+         ("Timeline with two lanes. The Lease lane has a marker every 10 seconds; the "
+          "NodeStatus lane has markers at registration and then one every 300 seconds.")),
+    ],
 }
 
 

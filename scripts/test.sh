@@ -7,23 +7,36 @@
 #      browser tests of the built site.
 # Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
 # Extra arguments are passed on to pytest (e.g. `bash scripts/test.sh -k glossary`).
+#
+# `bash scripts/test.sh --quick` (first argument) is the quick loop while editing: ruff, mypy
+# and pytest on two workers over the model's tests and the notebooks, without the book build
+# and without anything that starts a real server or a browser (the markers `browser`,
+# `real_etcd` and `https_server`, set by location in conftest.py). The full command above is
+# the one CI runs.
 set -uo pipefail
+quick=false
+if [ "${1:-}" = "--quick" ]; then
+    quick=true
+    shift
+fi
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 k8sbook_setup || exit 1
 k8sbook_setup_lite || exit 1
 
 failed=()
 
-if [ ! -x /usr/bin/chromium ]; then
+if ! $quick && [ ! -x /usr/bin/chromium ]; then
     echo "test: /usr/bin/chromium not found: the browser tests will be SKIPPED (Debian: apt-get install chromium)"
 elif ! python -c 'import playwright.sync_api' >/dev/null 2>&1; then
     echo "test: the playwright package is missing: the browser tests will be SKIPPED"
 fi
 
-if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+if $quick; then
+    echo "test: --quick: no book build, no browser, no real etcd, no HTTPS server or kubectl"
+elif ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
     echo "test: no etcd binary: the real-etcd tests will be SKIPPED (FAILED when CI=true) and notebooks/a2-real-etcd.ipynb will FAIL (Debian: apt-get install etcd-server)"
 fi
-if ! command -v kubectl >/dev/null 2>&1; then
+if ! $quick && ! command -v kubectl >/dev/null 2>&1; then
     echo "test: no kubectl: the kubectl tests will be SKIPPED (FAILED when CI=true) and notebooks/a1-kubectl-against-the-model.ipynb will FAIL"
 fi
 
@@ -33,12 +46,18 @@ ruff check src tests scripts || failed+=("ruff")
 echo "test: mypy src"
 mypy || failed+=("mypy")
 
-echo "test: building the book (strict)"
-jupyter-book build . -W -n --keep-going || failed+=("book build")
+if $quick; then
+    echo "test: pytest (quick)"
+    python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests notebooks \
+        -m "not browser and not real_etcd and not https_server" "$@" || failed+=("pytest")
+else
+    echo "test: building the book (strict)"
+    jupyter-book build . -W -n --keep-going || failed+=("book build")
 
-echo "test: pytest"
-python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests notebooks "$@" \
-    || failed+=("pytest")
+    echo "test: pytest"
+    python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests notebooks "$@" \
+        || failed+=("pytest")
+fi
 
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "test: FAILED: ${failed[*]}"

@@ -2,7 +2,8 @@
 
 ``k8sbook claims``, ``k8sbook paths``, ``k8sbook scenarios``, ``k8sbook trace NAME``; each
 prints JSON with ``--json`` (sorted keys, the same bytes on every run). ``k8sbook serve`` runs
-a model cluster and serves its kube-apiserver over HTTP for kubectl.
+a model cluster and serves its kube-apiserver over HTTP for kubectl. ``k8sbook bench`` runs the
+scale benchmark (:mod:`k8sbook.textbook.bench`; its times depend on the machine).
 """
 
 from __future__ import annotations
@@ -67,6 +68,30 @@ def _serve(args: argparse.Namespace) -> str:
     return ""
 
 
+def _bench(args: argparse.Namespace) -> str:
+    from k8sbook.textbook import bench  # imported here: it is only needed by this verb
+    result = bench.run(nodes=args.nodes, pods=args.pods, sched_nodes=args.sched_nodes,
+                       init_pods=args.init_pods, measure_pods=args.measure_pods,
+                       growth_nodes=args.growth_nodes, growth_pods=args.growth_pods,
+                       seed=args.seed)
+    if args.json:
+        return _dump(result)
+    g, e, s = result["growth"], result["envelope"], result["scheduling_basic"]
+    return "\n".join([
+        (f"growth: {g['small']['nodes']}/{g['small']['pods']} -> "
+        f"{g['large']['nodes']}/{g['large']['pods']} nodes/pods: "
+        f"{g['cpu_ratio']:.2f}x CPU time (linear: 2)"),
+        (f"envelope: {e['nodes']} nodes, {e['running']}/{e['pods']} pods Running in "
+        f"{e['wall_seconds']:.1f} s wall ({e['cpu_seconds']:.1f} s CPU, "
+        f"{e['virtual_seconds']:g} s virtual), {e['pods_per_second']:.1f} pods/s, "
+        f"{e['messages']} messages, {e['watch_events']} watch events, "
+        f"peak RSS {e['peak_rss_mb']:.0f} MB"),
+        (f"SchedulingBasic: {s['nodes']} nodes, {s['init_pods']} initial + "
+        f"{s['scheduled']}/{s['measure_pods']} measured pods: {s['pods_per_second']:.1f} "
+        f"pods/s = {s['ratio_to_go_threshold']:.3f} x the Go scheduler's CI gate "
+        f"({s['go_threshold_pods_per_second']} pods/s)")])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="k8sbook", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -86,6 +111,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--kubeconfig", default="k8sbook.kubeconfig", help="kubeconfig to write")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=_serve)
+    p = sub.add_parser("bench", help="run the scale benchmark (the envelope, SchedulingBasic)")
+    for flag, default, text in (
+            ("--nodes", 5000, "envelope: nodes with kubelets"),
+            ("--pods", 150000, "envelope: pods, through ReplicaSets of 100"),
+            ("--sched-nodes", 5000, "SchedulingBasic: nodes"),
+            ("--init-pods", 1000, "SchedulingBasic: initial pods"),
+            ("--measure-pods", 10000, "SchedulingBasic: measured pods"),
+            ("--growth-nodes", 250, "growth ratio: nodes of the smaller run"),
+            ("--growth-pods", 7500, "growth ratio: pods of the smaller run"),
+            ("--seed", 0, "seed")):
+        p.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(fn=_bench)
     args = parser.parse_args(argv)
     try:
         out = args.fn(args)

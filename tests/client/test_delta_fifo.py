@@ -69,7 +69,7 @@ def test_reflector_relist_deletes_what_a_slow_consumer_has_still_queued() -> Non
     reflector.run()
     admin.create(_configmap("doomed", "1"))
     cluster.settle()
-    assert fifo.queue == ["default/doomed"]  # queued, never popped
+    assert list(fifo.queue) == ["default/doomed"]  # queued, never popped
     cluster.network.isolate(client.instance)
     admin.delete("configmaps", "doomed", "default")
     admin.create(_configmap("other", "1"))
@@ -87,3 +87,27 @@ def test_reflector_relist_deletes_what_a_slow_consumer_has_still_queued() -> Non
                 indexer.add(obj)
     assert indexer.list_keys() == ["default/other"]
     reflector.stop()
+
+
+def test_indexer_keeps_its_indexes_up_to_date_on_every_change() -> None:
+    """``threadSafeMap.updateIndices``: add, update (the value moves) and delete keep
+    ``by_index`` right without a scan; an index added later covers what is already stored."""
+    def node_of(o: dict[str, Any]) -> list[str]:
+        node = o.get("spec", {}).get("nodeName")
+        return [node] if node else []
+
+    store = Indexer({"node": node_of})
+    a, b = _obj("a", "1"), _obj("b", "1")
+    store.add(a)
+    store.add(b)
+    assert store.by_index("node", "n1") == []
+    store.update({**a, "spec": {"nodeName": "n1"}})
+    store.update({**b, "spec": {"nodeName": "n1"}})
+    assert [o["metadata"]["name"] for o in store.by_index("node", "n1")] == ["a", "b"]
+    store.update({**b, "spec": {"nodeName": "n2"}})
+    assert [o["metadata"]["name"] for o in store.by_index("node", "n1")] == ["a"]
+    store.delete_key("ns/a")
+    assert store.by_index("node", "n1") == [] and "n1" not in store.indices["node"]
+    store.add_indexer("rv", lambda o: [o["metadata"]["resourceVersion"]])
+    assert [o["metadata"]["name"] for o in store.by_index("rv", "1")] == ["b"]
+    assert [o["metadata"]["name"] for o in store.by_index("namespace", "ns")] == ["b"]

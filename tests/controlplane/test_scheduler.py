@@ -193,3 +193,36 @@ def test_pods_get_priority_zero_without_a_class():
     pod = cluster.admin().create(objects.pod("web"))
     assert (pod["spec"]["priority"], pod["spec"]["preemptionPolicy"]) == \
         (0, "PreemptLowerPriority")
+
+
+def test_node_info_keeps_requests_summed_as_pods_come_and_go():
+    """``NodeInfo.AddPod``/``RemovePod``: the sums follow the pods, a pod added again moves
+    to the end instead of counting twice, and each change bumps the generation."""
+    def pod(name, cpu):
+        return objects.pod(name, containers=[objects.container(
+            "c", "img", requests={"cpu": cpu, "memory": "1Mi"})])
+    ni = NodeInfo(objects.node("n"), [pod("a", "100m"), pod("b", "250m")])
+    assert ni.requested() == {"cpu": 350.0, "memory": 2 * 2**20}
+    gen = ni.generation
+    ni.add_pod(pod("a", "100m"))
+    assert [p["metadata"]["name"] for p in ni.pods] == ["b", "a"] and len(ni) == 2
+    assert ni.requested()["cpu"] == 350.0 and ni.generation > gen
+    assert ni.remove_pod("default/b") and not ni.remove_pod("default/b")
+    assert ni.requested() == {"cpu": 100.0, "memory": 2**20}
+    # pods that request nothing count with the scoring defaults (100m, 200Mi)
+    ni.add_pod(objects.pod("c"))
+    assert ni.requested(non_zero=True) == {"cpu": 200.0, "memory": 2**20 + 200 * 2**20}
+    assert ni.allocatable() == {"cpu": 4000.0, "memory": 8 * 2**30, "pods": 110.0}
+
+
+def test_active_queue_pops_by_priority_then_age_from_a_heap():
+    clock = Cluster(0).clock
+    q = SchedulingQueue(clock)
+    q.add(objects.pod("old"))
+    clock.run_for(1)
+    q.add(objects.pod("new"))
+    q.add(objects.pod("urgent", priority=1000))
+    q.add(objects.pod("gone"))
+    q.delete(objects.pod("gone"))  # left activeQ: its heap entry is skipped
+    order = [q.pop().key for _ in range(3)]
+    assert order == ["default/urgent", "default/old", "default/new"] and q.pop() is None

@@ -1,8 +1,66 @@
-"""k8sbook.core.trace: the trace table a notebook prints."""
+"""The trace: messages, and the ``counts`` level that keeps only counts and bytes."""
 
 from __future__ import annotations
 
-from k8sbook.core.trace import Trace
+import json
+
+import pytest
+
+from k8sbook.api import objects
+from k8sbook.cluster import Cluster
+from k8sbook.core.trace import COUNTS, Trace, wire_bytes
+
+
+def test_wire_bytes_is_compact_json_of_the_body() -> None:
+    pod = objects.pod("web")
+    assert wire_bytes(pod) == len(json.dumps(pod, separators=(",", ":")))
+    assert wire_bytes("héllo") == 6
+    assert wire_bytes(None) == 0 and wire_bytes(print) == 0
+
+    class Req:
+        def __init__(self) -> None:
+            self.body = {"a": 1}
+    assert wire_bytes(Req()) == len('{"a":1}')
+    assert wire_bytes((Req(), print)) == len('{"a":1}')
+
+
+def test_an_unknown_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown trace level"):
+        Trace("everything")
+
+
+def test_counts_level_keeps_no_messages_but_the_same_paths_and_verbs() -> None:
+    def run(level: str) -> Cluster:
+        cluster = Cluster(3)
+        cluster.trace.level = level
+        cluster.add_kubelet("node-a").start()
+        cluster.add_scheduler().start()
+        cluster.settle(2)
+        cluster.admin().create(objects.pod("web"))
+        cluster.run_for(20)
+        return cluster
+
+    full, counted = run("messages"), run(COUNTS)
+    assert counted.trace.messages == []
+    # the same traffic: per path and verb, as many messages as the full trace holds
+    want: dict[tuple[str, str], int] = {}
+    for m in full.trace.messages:
+        want[(m.path, m.verb)] = want.get((m.path, m.verb), 0) + 1
+    got: dict[tuple[str, str], int] = {}
+    for (path, verb, _), (count, _) in counted.trace.tallies.items():
+        got[(path, verb)] = got.get((path, verb), 0) + count
+    assert got == want
+    by_path = counted.trace.totals("path")
+    assert list(by_path) == sorted(by_path)
+    # the pod went out as JSON: the create carried at least the pod's own bytes, and the
+    # kubelet's watch event for it carried the whole object
+    create = counted.trace.tallies[("kubectl->kube-apiserver", "CREATE", "pods")]
+    assert create[1] >= wire_bytes(objects.pod("web"))
+    assert counted.trace.tallies[("kubelet->kube-apiserver", "ADDED", "pods")][1] > 0
+    # etcd keys are counted by resource prefix
+    assert "/registry/pods" in counted.trace.totals("resource", path="kube-apiserver->etcd")
+    # etcd's transactions are counted as gRPC messages (their keys and values)
+    assert counted.trace.totals("verb")["Txn"]["bytes"] > 0
 
 
 def test_table_puts_the_result_right_after_the_time():

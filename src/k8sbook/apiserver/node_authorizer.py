@@ -122,10 +122,17 @@ class NodeAuthorizer:
 
     name = "Node"
 
-    def __init__(self, list_objects: Callable[[str], list[dict[str, Any]]]) -> None:
+    def __init__(self, list_objects: Callable[[str], list[dict[str, Any]]], *,
+                 pods_on: Callable[[str], list[dict[str, Any]]] | None = None) -> None:
         self._list = list_objects
+        #: the pods bound to a node, as the graph's pod -> node edges give them upstream
+        #: (``graph_populator.go`` keeps the graph up to date from informers); without it,
+        #: every pod is looked at
+        self._pods_on_node = pods_on
 
     def _pods_on(self, node: str) -> list[dict[str, Any]]:
+        if self._pods_on_node is not None:
+            return self._pods_on_node(node)
         return [p for p in self._list("pods") if p.get("spec", {}).get("nodeName") == node]
 
     def authorize(self, attrs: Attributes) -> tuple[Decision, str]:

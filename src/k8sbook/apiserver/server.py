@@ -104,7 +104,9 @@ class APIServer(Store, PodSubresources):
         rbac_authz = RBACAuthorizer(self.cached_objects)
         # kubeadm: --authorization-mode=Node,RBAC
         self.authz = UnionAuthorizer(authorizers if authorizers is not None else
-                                     [NodeAuthorizer(self.cached_objects), rbac_authz])
+                                     [NodeAuthorizer(self.cached_objects,
+                                                     pods_on=self.cached_pods_on_node),
+                                      rbac_authz])
         self.rbac = rbac_authz
         #: RBAC escalation prevention of the roles' and bindings' storage
         self.escalation = EscalationCheck(rbac_authz, self.authz)
@@ -166,7 +168,8 @@ class APIServer(Store, PodSubresources):
             if rt.verbs == ("create",) or (rt.group, rt.plural) in CONVERTED:
                 continue  # reviews are evaluated, never stored: no cacher, no etcd watch;
                 # a converted group version reads the cacher of the resource it is stored as
-            cache = WatchCache(rt, self.storage, self.clock)
+            cache = WatchCache(rt, self.storage, self.clock,
+                               trigger=registry.TRIGGERS.get(rt.plural) if not rt.group else None)
             cache.start()
             self.caches[rt.plural if not rt.group else f"{rt.plural}.{rt.group}"] = cache
         self.started = True
@@ -243,6 +246,13 @@ class APIServer(Store, PodSubresources):
                     return []
                 return [o for _, o in sorted(self.watch_cache(rt).objects.items())]
         return []
+
+    def cached_pods_on_node(self, node: str) -> list[dict[str, Any]]:
+        """The pods bound to ``node`` in the watch cache, in key order, read from the cache's
+        ``spec.nodeName`` index."""
+        if not self.started:
+            return []
+        return self.caches["pods"].by_trigger(node)
 
     def cached(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One object from the watch cache (``None`` if absent or before start-up)."""

@@ -155,9 +155,14 @@ class Store(APIServerPart):
             inner = matches
             matches = lambda o: inner(o) and o["metadata"]["name"] == req.name
         timeout_s = req.params.get("timeoutSeconds")
+        value = None
+        if cache.trigger is not None:
+            value = registry.trigger_value(cache.trigger[0], selectors.parse_field_selector(
+                req.params.get("fieldSelector", ""), rt.kind))
         watcher = cache.watch(req.namespace if rt.namespaced else "", matches, rv, on_event,
                               bookmarks=bool(req.params.get("allowWatchBookmarks")),
-                              timeout=float(timeout_s) if timeout_s else None)
+                              timeout=float(timeout_s) if timeout_s else None,
+                              trigger_value=value)
         return Response(200, None, watcher)
 
     # -- writes ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ class Fabric(Protocol):
     """What a connection needs of the network it runs on."""
 
     def record_stream(self, conn: Connection, verb: str, resource: str, name: str,
-                      result: str) -> Message | None: ...
+                      result: str, payload: Any = None) -> Message | None: ...
 
     def forget(self, conn: Connection) -> None: ...
 
@@ -56,10 +56,11 @@ class Connection:
     #: the fabric's number for it
     key: int = field(default=0, repr=False)
 
-    def deliver(self, verb: str, resource: str = "", name: str = "", result: str = "") -> \
-            Message | None:
-        """Record one message the server pushes on this connection (a watch event)."""
-        return self.network.record_stream(self, verb, resource, name, result)
+    def deliver(self, verb: str, resource: str = "", name: str = "", result: str = "",
+                payload: Any = None) -> Message | None:
+        """Record one message the server pushes on this connection (a watch event);
+        ``payload`` (the event) gives its size on the wire when the trace counts bytes."""
+        return self.network.record_stream(self, verb, resource, name, result, payload)
 
     def close(self) -> None:
         if not self.closed:

@@ -12,6 +12,7 @@ importable from :mod:`k8sbook.client.informer` too.
 from __future__ import annotations
 
 import builtins
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,20 +42,48 @@ def final_state(obj: Obj | DeletedFinalStateUnknown) -> Obj:
 
 
 class Indexer:
-    """A keyed store with secondary indexes."""
+    """A keyed store with secondary indexes, kept up to date on every change as
+    ``threadSafeMap.updateIndices`` does: ``by_index`` reads one index entry instead of
+    scanning the store."""
 
     def __init__(self, indexers: dict[str, Callable[[Obj], list[str]]] | None = None) -> None:
         self.items: dict[str, Obj] = {}
-        self.indexers = {"namespace": lambda o: [o["metadata"].get("namespace", "")]}
+        self.indexers: dict[str, Callable[[Obj], builtins.list[str]]] = {
+            "namespace": lambda o: [o["metadata"].get("namespace", "")]}
         self.indexers.update(indexers or {})
+        #: index name -> indexed value -> keys (``cache.Indices``)
+        self.indices: dict[str, dict[str, set[str]]] = {name: {} for name in self.indexers}
+
+    def _index(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        for name, fn in self.indexers.items():
+            index = self.indices[name]
+            before = fn(old) if old is not None else []
+            after = fn(new) if new is not None else []
+            if before == after:
+                continue
+            for value in before:
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]
+            for value in after:
+                index.setdefault(value, set()).add(key)
 
     def add(self, obj: Obj) -> None:
-        self.items[meta_namespace_key(obj)] = obj
+        key = meta_namespace_key(obj)
+        self._index(key, self.items.get(key), obj)
+        self.items[key] = obj
 
     update = add
 
     def delete(self, obj: Obj) -> None:
-        self.items.pop(meta_namespace_key(obj), None)
+        self.delete_key(meta_namespace_key(obj))
+
+    def delete_key(self, key: str) -> None:
+        old = self.items.pop(key, None)
+        if old is not None:
+            self._index(key, old, None)
 
     def get_by_key(self, key: str) -> Obj | None:
         return self.items.get(key)
@@ -66,11 +95,17 @@ class Indexer:
         return sorted(self.items)
 
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
-        fn = self.indexers[index]
-        return [self.items[k] for k in sorted(self.items) if value in fn(self.items[k])]
+        """The objects whose index function gives ``value``, in key order (``ByIndex``)."""
+        keys = self.indices[index].get(value, ())
+        return [self.items[k] for k in sorted(keys)]
 
     def add_indexer(self, name: str, fn: Callable[[Obj], builtins.list[str]]) -> None:
+        """``AddIndexers``: a new index, built over what the store already holds."""
         self.indexers[name] = fn
+        self.indices[name] = {}
+        for key, obj in self.items.items():
+            for value in fn(obj):
+                self.indices[name].setdefault(value, set()).add(key)
 
 
 Delta = tuple[str, Any]  # ("Added"|"Updated"|"Deleted"|"Replaced"|"Sync", object or tombstone)
@@ -81,7 +116,7 @@ class DeltaFIFO:
 
     def __init__(self, known: Indexer) -> None:
         self.items: dict[str, list[Delta]] = {}
-        self.queue: list[str] = []
+        self.queue: deque[str] = deque()
         self.known = known  # the informer's indexer: what the consumer already knows
 
     def _push(self, key: str, delta: Delta) -> None:
@@ -143,7 +178,7 @@ class DeltaFIFO:
     def pop(self) -> tuple[str, list[Delta]] | None:
         if not self.queue:
             return None
-        key = self.queue.pop(0)
+        key = self.queue.popleft()
         return key, self.items.pop(key)
 
     def __len__(self) -> int:

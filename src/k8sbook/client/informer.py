@@ -244,10 +244,9 @@ class SharedIndexInformer:
         return self.synced
 
     def lister(self, namespace: str | None = None) -> list[Obj]:
-        items = self.indexer.list()
         if namespace is None:
-            return items
-        return [o for o in items if o["metadata"].get("namespace", "") == namespace]
+            return self.indexer.list()
+        return self.indexer.by_index("namespace", namespace)
 
     def get(self, key: str) -> Obj | None:
         return self.indexer.get_by_key(key)
@@ -276,7 +275,7 @@ class SharedIndexInformer:
             for kind, obj in deltas:
                 old = self.indexer.get_by_key(key)
                 if kind == "Deleted":
-                    self.indexer.items.pop(key, None)
+                    self.indexer.delete_key(key)
                     self._notify("delete", key, obj)
                 elif old is None:
                     self.indexer.add(obj)

@@ -59,7 +59,9 @@ from k8sbook.client.address import (
 )
 from k8sbook.client.connection import Connection, Handler, Listener
 from k8sbook.core.clock import Clock
-from k8sbook.core.trace import Message, Trace, component_of
+from k8sbook.core.trace import Message, Trace, component_of, wire_bytes
+
+NODE_LOCAL = ("unix", "exec")  #: never leave the node: counted with 0 bytes at ``counts``
 
 __all__ = ["Address", "Connection", "DialError", "DialErrorKind", "Handler", "Listener",
            "Network", "Translation", "Translator", "Transport", "Verify", "refused",
@@ -227,12 +229,16 @@ class Network:
         """
         listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
                                       resource=resource, name=name, via=via,
-                                      source_ip=source_ip, timeout=timeout, verify=verify)
+                                      source_ip=source_ip, timeout=timeout, verify=verify,
+                                      payload=request)
         try:
             reply = listener.handler(request)
         except Exception as exc:
             self._complete(msg, error(exc) if error is not None else str(exc))
             raise
+        if self.trace.counting and address.transport not in NODE_LOCAL:  # the reply's bytes
+            self.trace.tally(self.path_of(src, listener.owner), verb, wire_bytes(reply), 0,
+                             resource)
         self._complete(msg, result(reply) if result is not None else str(reply))
         return reply
 
@@ -247,7 +253,8 @@ class Network:
         the connection before the request is sent."""
         listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
                                       resource=resource, name=name, via=via,
-                                      source_ip=source_ip, timeout=None, verify=verify)
+                                      source_ip=source_ip, timeout=None, verify=verify,
+                                      payload=request)
         conn = Connection(self, src, listener.owner, self.path_of(src, listener.owner),
                           stream_protocol or protocol)
         self._next_conn += 1
@@ -266,7 +273,7 @@ class Network:
 
     def _connect(self, src: str, address: Address, *, protocol: str, verb: str,
                  resource: str, name: str, via: str | None, source_ip: str,
-                 timeout: float | None, verify: Verify | None = None
+                 timeout: float | None, verify: Verify | None = None, payload: Any = None
                  ) -> tuple[Listener, Message | None]:
         note = ""
         try:
@@ -288,9 +295,10 @@ class Network:
             raise
         assert listener is not None
         latency = self._latency.get(target, 0.0)
-        msg = self._record(src, listener.owner, protocol, verb, resource, name, "")
+        msg = self._record(src, listener.owner, protocol, verb, resource, name, "",
+                           None if address.transport in NODE_LOCAL else payload)
         if msg is not None and (note or latency):
-            msg = self._annotate(msg, note, latency)
+            self._notes[msg.seq] = (note, latency)  # shown when the result comes
         return listener, msg
 
     def _route(self, src: str, address: Address, via: str | None,
@@ -375,13 +383,12 @@ class Network:
 
     # -- the trace -------------------------------------------------------------------------
     def _record(self, src: str, dst: str, protocol: str, verb: str, resource: str, name: str,
-                result: str) -> Message | None:
+                result: str, payload: Any = None) -> Message | None:
+        if self.trace.counting:
+            self.trace.tally(self.path_of(src, dst), verb, wire_bytes(payload), 1, resource)
+            return None
         return self.trace.record(self.clock.now(), src, dst, self.path_of(src, dst), protocol,
                                  verb, resource, name, result)
-
-    def _annotate(self, msg: Message, note: str, latency: float) -> Message:
-        self._notes[msg.seq] = (note, latency)
-        return msg
 
     def _complete(self, msg: Message | None, result: str) -> None:
         if msg is None:
@@ -393,8 +400,11 @@ class Network:
         self.trace.complete(msg, ", ".join(parts))
 
     def record_stream(self, conn: Connection, verb: str, resource: str, name: str,
-                      result: str) -> Message | None:
+                      result: str, payload: Any = None) -> Message | None:
         """A message the server pushes on an open connection (a watch event, the close)."""
+        if self.trace.counting:
+            self.trace.tally(conn.path, verb, wire_bytes(payload), 1, resource)
+            return None
         return self.trace.record(self.clock.now(), conn.dst, conn.src, conn.path,
                                  conn.protocol, verb, resource, name, result)
 

@@ -214,7 +214,7 @@ class Client:
                 result = meta.get("resourceVersion", "") if event["type"] != "ERROR" else \
                     f"{obj.get('code')} {obj.get('reason')}"
                 if conn is not None:
-                    conn.deliver(event["type"], rt.plural, name, result)
+                    conn.deliver(event["type"], rt.plural, name, result, event)
             handler(event)
 
         stream: WatchStream = self.request(

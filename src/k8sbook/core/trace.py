@@ -5,13 +5,80 @@ Kubernetes has no single counterpart: the closest are the apiserver's audit log
 code) and distributed tracing of apiserver and etcd calls (KEP-647). The model's trace is a
 superset that also sees watch events, etcd calls and node-local calls (CRI, CNI), so that
 each chapter can say *exactly* which paths a scenario used and draw them.
+
+Two levels (:attr:`Trace.level`): ``"messages"`` (the default) keeps every message;
+``"counts"`` keeps, per path, verb and resource, only the number of messages and their bytes,
+so that a run with thousands of nodes stays cheap (a resource that is an etcd key,
+``/registry/leases/kube-node-lease/node-a``, is counted under its first two segments,
+``/registry/leases``). The bytes are those of the JSON that would go
+on the wire (:func:`wire_bytes`: compact, as Go's ``encoding/json`` writes it, which is what
+kube-apiserver's JSON serializer uses), request and reply bodies and each watch event; a
+payload the model does not carry as JSON (a DNS message) counts 0 bytes, and so does every call
+that stays on its node (CRI on a Unix socket, a CNI or OCI plugin exec).
+The fabric (:mod:`k8sbook.client.network`) is still the only recorder at either level.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
+from typing import Any
+
+#: :attr:`Trace.level` values
+MESSAGES, COUNTS = "messages", "counts"
+
+
+def wire_bytes(payload: Any) -> int:
+    """The size of a payload on the wire: a dict or list (an API body) as compact JSON; an
+    object with a ``body`` (a request, a response) by its body; a tuple by its parts; text by
+    its UTF-8 length; a dataclass (an etcd gRPC message, protobuf on the wire) by
+    :func:`proto_bytes`; anything else (a callable, a message the model keeps as an object) 0."""
+    if payload is None or callable(payload):
+        return 0
+    if isinstance(payload, (dict, list)):
+        try:
+            return len(json.dumps(payload, separators=(",", ":")).encode())
+        except TypeError:  # a list of gRPC messages (etcd ops, events)
+            return proto_bytes(payload)
+    if isinstance(payload, (bytes, bytearray)):
+        return len(payload)
+    if isinstance(payload, str):
+        return len(payload.encode())
+    if isinstance(payload, tuple):
+        return sum(wire_bytes(p) for p in payload)
+    if is_dataclass(payload):
+        return proto_bytes(payload)
+    body = getattr(payload, "body", None)
+    return wire_bytes(body) if body is not None else 0
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def proto_bytes(value: Any) -> int:
+    """An estimate of a protobuf message's size: its strings' and bytes' lengths, 8 per
+    number, summed through nested messages and lists (close for etcd's messages, whose size
+    is their keys and values)."""
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode())
+    if isinstance(value, (list, tuple)):
+        return sum(proto_bytes(v) for v in value)
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, (int, float)):
+        return 8
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, dict):
+        return wire_bytes(value)
+    cls = type(value)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in fields(value)) if is_dataclass(value) else ()
+        _FIELD_NAMES[cls] = names
+    return sum(proto_bytes(getattr(value, n)) for n in names)
 
 
 def component_of(instance: str) -> str:
@@ -54,9 +121,51 @@ WATCH_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK"})
 class Trace:
     """An append-only list of :class:`Message` with a few ways to look at it."""
 
-    def __init__(self) -> None:
+    def __init__(self, level: str = MESSAGES) -> None:
         self.messages: list[Message] = []
         self.enabled = True
+        if level not in (MESSAGES, COUNTS):
+            raise ValueError(f"unknown trace level {level!r}: {MESSAGES!r} or {COUNTS!r}")
+        #: ``"messages"``: every message; ``"counts"``: only :attr:`tallies`
+        self.level = level
+        #: (path, verb, resource) -> [messages, bytes], kept at the ``"counts"`` level
+        self.tallies: dict[tuple[str, str, str], list[int]] = {}
+
+    @property
+    def counting(self) -> bool:
+        """True when the fabric should tally instead of recording messages."""
+        return self.enabled and self.level == COUNTS
+
+    def tally(self, path: str, verb: str, nbytes: int, messages: int = 1,
+              resource: str = "") -> None:
+        """Count a message (or only more bytes of one, ``messages=0``) on a path, verb and
+        resource."""
+        if not self.enabled:
+            return
+        if resource.startswith("/"):
+            resource = "/".join(resource.split("/", 3)[:3])
+        key = (path, verb, resource)
+        entry = self.tallies.get(key)
+        if entry is None:
+            self.tallies[key] = [messages, nbytes]
+        else:
+            entry[0] += messages
+            entry[1] += nbytes
+
+    def totals(self, by: str = "path", **where: str) -> dict[str, dict[str, int]]:
+        """The tallies summed per ``"path"``, ``"verb"`` or ``"resource"`` (those matching
+        ``where``, e.g. ``path="kubelet->kube-apiserver"``): messages and bytes, sorted."""
+        fields_ = ("path", "verb", "resource")
+        out: dict[str, dict[str, int]] = {}
+        for parts, (count, nbytes) in self.tallies.items():
+            named = dict(zip(fields_, parts, strict=True))
+            if any(named[k] != v for k, v in where.items()):
+                continue
+            key = named[by]
+            entry = out.setdefault(key, {"messages": 0, "bytes": 0})
+            entry["messages"] += count
+            entry["bytes"] += nbytes
+        return dict(sorted(out.items()))
 
     def record(self, t: float, src: str, dst: str, path: str, protocol: str, verb: str,
                resource: str = "", name: str = "", result: str = "") -> Message | None:

@@ -9,6 +9,18 @@ window no longer holds gets a watch whose first and only event is an ``ERROR`` c
 events are filtered per watcher the way the cacher does it: an object that stops matching a
 watcher's selectors is sent as ``DELETED``, one that starts matching as ``ADDED``.
 
+Two things keep the cost of an event independent of the number of watchers, as upstream:
+
+* *Indexed triggers* (``Cacher.indexedTrigger``, fed by the registry's ``TriggerFunc``/
+  ``IndexerFuncs``; for pods ``NodeNameTriggerFunc``, ``spec.nodeName``): a watch whose field
+  selector requires one exact value of the trigger field (every kubelet's
+  ``spec.nodeName=<node>``) is filed under that value, and an event is offered only to the
+  watchers filed under the trigger values of the object and of its previous state
+  (``triggerValuesThreadUnsafe``), plus the watchers without one. A pod event reaches its own
+  node's kubelet, not all 5,000.
+* *One serialization per event* (``cachingObject``): the event is encoded once, and every
+  watcher that gets it receives the same bytes (each decodes its own copy).
+
 Difference from the real cache, said out loud: the real window is bounded by size and age
 (at least 75 s of events); here it reaches back to the last etcd compaction, so the model
 answers 410 exactly when a resourceVersion has been compacted.
@@ -47,6 +59,8 @@ class Watcher:
     cache: WatchCache = field(repr=False)
     stopped: bool = False
     timers: list[Timer] = field(default_factory=list, repr=False)
+    #: the value of the cache's trigger field this watch requires, if it requires one
+    trigger_value: str | None = None
 
     def stop(self) -> None:
         """End the stream (either side may); the client sees ``None`` once."""
@@ -55,15 +69,24 @@ class Watcher:
         self.stopped = True
         for t in self.timers:
             t.cancel()
-        self.cache.watchers.pop(self.id, None)
+        self.cache.forget(self)
         self.cache.clock.call_soon(lambda: self.on_event(None), label="watch closed")
 
 
 class WatchCache:
     """The cache for one resource type."""
 
-    def __init__(self, rt: ResourceType, storage: Storage, clock: Clock) -> None:
+    def __init__(self, rt: ResourceType, storage: Storage, clock: Clock, *,
+                 trigger: tuple[str, Callable[[dict[str, Any]], str]] | None = None) -> None:
         self.rt = rt
+        #: (field, function): the registry's indexed trigger, e.g. pods' ``spec.nodeName``
+        self.trigger = trigger
+        #: watchers by trigger value, and those without one (``watcherIndex``)
+        self._by_value: dict[str, dict[int, Watcher]] = {}
+        self._unindexed: dict[int, Watcher] = {}
+        #: object keys by trigger value: the cache's store is an indexer on the same field
+        #: (``IndexerFuncs``), so a read for one node's pods does not scan every pod
+        self._keys_by_value: dict[str, set[str]] = {}
         self.storage = storage
         self.clock = clock
         self.objects: dict[str, dict[str, Any]] = {}
@@ -81,6 +104,8 @@ class WatchCache:
         items, rev = self.storage.list(self.rt.prefix())
         self.objects = {self.rt.key(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
                         for o in items}
+        for key, obj in self.objects.items():
+            self._index(key, None, obj)
         self.start_revision = self._revision = rev
         self._etcd_watch = self.storage.watch(self.rt.prefix(), rev + 1, self._on_etcd)
 
@@ -91,6 +116,7 @@ class WatchCache:
                 obj = decode(ev.kv)
                 kind = "MODIFIED" if prev is not None else "ADDED"
                 self.objects[ev.kv.key] = obj
+                self._index(ev.kv.key, prev, obj)
             else:
                 if prev is None:
                     continue
@@ -98,11 +124,60 @@ class WatchCache:
                 obj["metadata"]["resourceVersion"] = str(ev.kv.mod_revision)
                 kind = "DELETED"
                 del self.objects[ev.kv.key]
+                self._index(ev.kv.key, prev, None)
             rev = ev.kv.mod_revision
             self.events.append((rev, kind, obj, prev))
             self._revision = rev
-            for w in list(self.watchers.values()):
-                self._dispatch(w, kind, obj, prev)
+            encoded: dict[str, str] = {}  # one serialization per event type, for all watchers
+            for w in self._interested(obj, prev):
+                self._dispatch(w, kind, obj, prev, encoded)
+
+    def _index(self, key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if self.trigger is None:
+            return
+        fn = self.trigger[1]
+        before = fn(old) if old is not None else None
+        after = fn(new) if new is not None else None
+        if before == after:
+            return
+        if before is not None:
+            keys = self._keys_by_value.get(before)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_by_value[before]
+        if after is not None:
+            self._keys_by_value.setdefault(after, set()).add(key)
+
+    def by_trigger(self, value: str) -> list[dict[str, Any]]:
+        """The cached objects whose trigger field is ``value``, in key order (the cache
+        itself, not copies: for in-process readers)."""
+        if self.trigger is None:
+            return [o for _, o in sorted(self.objects.items())]
+        return [self.objects[k] for k in sorted(self._keys_by_value.get(value, ()))]
+
+    def _interested(self, obj: dict[str, Any], prev: dict[str, Any] | None) -> list[Watcher]:
+        """The watchers an event is offered to, in the order they started watching."""
+        if self.trigger is None or not self._by_value:
+            return list(self.watchers.values())
+        fn = self.trigger[1]
+        values = {fn(obj)} | ({fn(prev)} if prev is not None else set())
+        out = list(self._unindexed.values())
+        for v in values:
+            out.extend(self._by_value.get(v, {}).values())
+        if len(values) > 1 or self._unindexed:
+            out.sort(key=lambda w: w.id)
+        return out
+
+    def forget(self, w: Watcher) -> None:
+        """Drop a stopped watcher from the cache and its index."""
+        self.watchers.pop(w.id, None)
+        self._unindexed.pop(w.id, None)
+        if w.trigger_value is not None:
+            filed = self._by_value.get(w.trigger_value, {})
+            filed.pop(w.id, None)
+            if not filed:
+                self._by_value.pop(w.trigger_value, None)
 
     @property
     def revision(self) -> int:
@@ -127,8 +202,9 @@ class WatchCache:
                  and matches(o)]
         return items, self.revision
 
-    def _deliver(self, w: Watcher, event: WatchEvent) -> None:
-        payload = json.loads(json.dumps(event))  # each watcher gets its own copy
+    def _deliver(self, w: Watcher, event: WatchEvent, text: str | None = None) -> None:
+        # each watcher gets its own copy, decoded from the event's one encoding
+        payload = json.loads(text if text is not None else json.dumps(event))
 
         def send() -> None:
             if not w.stopped:
@@ -142,25 +218,37 @@ class WatchCache:
         return (not w.namespace or ns == w.namespace) and w.matches(obj)
 
     def _dispatch(self, w: Watcher, kind: str, obj: dict[str, Any],
-                  prev: dict[str, Any] | None) -> None:
+                  prev: dict[str, Any] | None, encoded: dict[str, str] | None = None) -> None:
         now, before = self._visible(w, obj if kind != "DELETED" else prev), self._visible(w, prev)
         if kind == "DELETED":
-            if before:
-                self._deliver(w, {"type": "DELETED", "object": obj})
-            return
-        if now and before:
-            self._deliver(w, {"type": "MODIFIED", "object": obj})
+            sent = "DELETED" if before else ""
+        elif now and before:
+            sent = "MODIFIED"
         elif now:
-            self._deliver(w, {"type": "ADDED", "object": obj})
-        elif before:
-            self._deliver(w, {"type": "DELETED", "object": obj})
+            sent = "ADDED"
+        else:
+            sent = "DELETED" if before else ""
+        if not sent:
+            return
+        event = {"type": sent, "object": obj}
+        if encoded is None:
+            self._deliver(w, event)
+            return
+        if sent not in encoded:
+            encoded[sent] = json.dumps(event)
+        self._deliver(w, event, encoded[sent])
 
     def watch(self, namespace: str, matches: Filter, resource_version: str,
               on_event: Callable[[WatchEvent | None], None], *, bookmarks: bool = False,
-              timeout: float | None = None) -> Watcher:
+              timeout: float | None = None, trigger_value: str | None = None) -> Watcher:
         """Start a client watch. ``resource_version`` "" or "0": current state as ADDED
-        events, then changes; a number: every change after it (410 if too old)."""
-        w = Watcher(self._next_id, namespace, matches, on_event, bookmarks, self)
+        events, then changes; a number: every change after it (410 if too old).
+        ``trigger_value``: the value the watch's selector requires for the cache's trigger
+        field (the caller works it out from the field selector), if any."""
+        if self.trigger is None:
+            trigger_value = None
+        w = Watcher(self._next_id, namespace, matches, on_event, bookmarks, self,
+                    trigger_value=trigger_value)
         self._next_id += 1
         if resource_version in ("", "0"):
             for _, obj in sorted(self.objects.items()):
@@ -178,6 +266,10 @@ class WatchCache:
                 if rev > rv:
                     self._dispatch(w, kind, obj, prev)
         self.watchers[w.id] = w
+        if w.trigger_value is None:
+            self._unindexed[w.id] = w
+        else:
+            self._by_value.setdefault(w.trigger_value, {})[w.id] = w
         if bookmarks:
             self._schedule_bookmark(w)
         if timeout:

@@ -34,7 +34,14 @@ from k8sbook.client.informer import (
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_active, is_pod_ready
+from k8sbook.controlplane.controllers import (
+    POD_CONTROLLER_UID_INDEX,
+    Obj,
+    add_pod_controller_uid_indexer,
+    controller_of,
+    is_pod_active,
+    is_pod_ready,
+)
 from k8sbook.controlplane.controllers.expectations import ControllerExpectations
 from k8sbook.core.status import StatusError
 
@@ -56,6 +63,7 @@ class ReplicaSetController:
         self.recorder = EventRecorder(client, NAME)
         #: (time, key, action) for every decision, for chapters and tests
         self.log: list[tuple[float, str, str]] = []
+        add_pod_controller_uid_indexer(pod_informer.indexer)
         rs_informer.add_event_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         pod_informer.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -108,15 +116,13 @@ class ReplicaSetController:
 
     # -- the sync ----------------------------------------------------------------------
     def owned_pods(self, rs: Obj) -> list[Obj]:
+        """``getRSPods``: the pods whose controller is this ReplicaSet (read from the pod
+        informer's ``podControllerUID`` index), in its namespace, matching its selector."""
         ns, uid = rs["metadata"]["namespace"], rs["metadata"]["uid"]
         sel = rs["spec"].get("selector")
-        out = []
-        for pod in self.pod_informer.indexer.by_index("namespace", ns):
-            ref = controller_of(pod)
-            if ref and ref.get("uid") == uid and selector_matches(sel, pod["metadata"].get(
-                    "labels")):
-                out.append(pod)
-        return out
+        return [pod for pod in self.pod_informer.indexer.by_index(POD_CONTROLLER_UID_INDEX, uid)
+                if pod["metadata"].get("namespace") == ns
+                and selector_matches(sel, pod["metadata"].get("labels"))]
 
     def sync(self, key: Any) -> None:
         """``syncReplicaSet``."""

@@ -10,7 +10,7 @@ in :mod:`k8sbook.controlplane.scheduler.profile`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from k8sbook.api.quantity import parse_quantity
@@ -57,51 +57,124 @@ def pod_priority(pod: Obj) -> int:
     return int(pod.get("spec", {}).get("priority", 0) or 0)
 
 
-def pod_requests(pod: Obj, non_zero: bool = False) -> dict[str, float]:
+def _container_requests(c: Obj, non_zero: bool) -> tuple[float, float]:
+    req = (c.get("resources") or {}).get("requests") or {}
+    cpu = parse_quantity(req["cpu"]) * 1000 if "cpu" in req else 0.0
+    mem = parse_quantity(req["memory"]) if "memory" in req else 0.0
+    if non_zero:
+        cpu = cpu or DEFAULT_MILLI_CPU_REQUEST
+        mem = mem or DEFAULT_MEMORY_REQUEST
+    return cpu, mem
+
+
+def compute_pod_requests(pod: Obj, non_zero: bool = False) -> dict[str, float]:
     """``resource.PodRequests``: cpu in millicores, memory in bytes, summed over containers
     (and the largest init container, if larger). ``non_zero`` applies the scoring defaults."""
-    def one(c: Obj) -> dict[str, float]:
-        req = (c.get("resources") or {}).get("requests") or {}
-        cpu = parse_quantity(req["cpu"]) * 1000 if "cpu" in req else 0.0
-        mem = parse_quantity(req["memory"]) if "memory" in req else 0.0
-        if non_zero:
-            cpu = cpu or DEFAULT_MILLI_CPU_REQUEST
-            mem = mem or DEFAULT_MEMORY_REQUEST
-        return {"cpu": cpu, "memory": mem}
     spec = pod.get("spec", {})
-    total = {"cpu": 0.0, "memory": 0.0}
+    cpu = mem = 0.0
     for c in spec.get("containers", []):
-        for k, v in one(c).items():
-            total[k] += v
+        c_cpu, c_mem = _container_requests(c, non_zero)
+        cpu += c_cpu
+        mem += c_mem
     for c in spec.get("initContainers", []):
-        for k, v in one(c).items():
-            total[k] = max(total[k], v)
-    return total
+        c_cpu, c_mem = _container_requests(c, non_zero)
+        cpu, mem = max(cpu, c_cpu), max(mem, c_mem)
+    return {"cpu": cpu, "memory": mem}
 
 
-@dataclass
+#: the last pod whose requests were computed, and its two answers: a scheduling cycle asks
+#: for the requests of the pod being scheduled once per node and plugin, and upstream computes
+#: them once, in PreFilter, into the cycle's ``CycleState`` (``preFilterState``). The model's
+#: plugins are plain functions, so the answer is kept per pod object (the scheduler never
+#: changes a pod it was given: informer objects are replaced, not edited).
+_last_requests: list[Any] = [None, None, None]
+
+
+def pod_requests(pod: Obj, non_zero: bool = False) -> dict[str, float]:
+    """:func:`compute_pod_requests`, computed once per pod object (a fresh dict each call)."""
+    if _last_requests[0] is not pod:
+        _last_requests[:] = [pod, compute_pod_requests(pod), compute_pod_requests(pod, True)]
+    return dict(_last_requests[2 if non_zero else 1])
+
+
+def pod_key(pod: Obj) -> str:
+    return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+
+
 class NodeInfo:
-    """A node with the pods the scheduler's cache places on it."""
+    """A node with the pods the scheduler's cache places on it, and their summed requests.
 
-    node: Obj
-    pods: list[Obj] = field(default_factory=list)
+    As upstream's ``framework.NodeInfo`` (``AddPod``/``RemovePod`` keep ``Requested`` and
+    ``NonZeroRequested`` up to date), the sums change when a pod is added or removed instead
+    of being recomputed for every node on every scheduling cycle; each pod's requests are
+    computed once, when it is added. ``generation`` grows on every change."""
+
+    def __init__(self, node: Obj, pods: list[Obj] | None = None) -> None:
+        self.node = node
+        self.generation = 0
+        #: pod key -> (pod, requests, non-zero requests), in the order the pods came
+        self._pods: dict[str, tuple[Obj, dict[str, float], dict[str, float]]] = {}
+        self._requested = {"cpu": 0.0, "memory": 0.0}
+        self._non_zero = {"cpu": 0.0, "memory": 0.0}
+        self._alloc: tuple[Obj | None, dict[str, float]] = (None, {})
+        for p in pods or []:
+            self.add_pod(p)
+
+    def __repr__(self) -> str:
+        return f"NodeInfo({self.name!r}, pods={len(self._pods)})"
 
     @property
     def name(self) -> str:
         return self.node["metadata"]["name"]
 
+    @property
+    def pods(self) -> list[Obj]:
+        return [entry[0] for entry in self._pods.values()]
+
+    def has_pod(self, key: str) -> bool:
+        return key in self._pods
+
+    def add_pod(self, pod: Obj) -> None:
+        """``AddPod``: a pod already here (by key) is replaced and moves to the end."""
+        key = pod_key(pod)
+        if key in self._pods:
+            self.remove_pod(key)
+        req, non_zero = compute_pod_requests(pod), compute_pod_requests(pod, True)
+        self._pods[key] = (pod, req, non_zero)
+        for r in ("cpu", "memory"):
+            self._requested[r] += req[r]
+            self._non_zero[r] += non_zero[r]
+        self.generation += 1
+
+    def remove_pod(self, key: str) -> bool:
+        """``RemovePod``. The sums are added up again over the remaining pods (at most the
+        node's pod capacity), so they stay exactly what a fresh sum gives."""
+        if self._pods.pop(key, None) is None:
+            return False
+        self._requested = {"cpu": 0.0, "memory": 0.0}
+        self._non_zero = {"cpu": 0.0, "memory": 0.0}
+        for _, req, non_zero in self._pods.values():
+            for r in ("cpu", "memory"):
+                self._requested[r] += req[r]
+                self._non_zero[r] += non_zero[r]
+        self.generation += 1
+        return True
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
     def allocatable(self) -> dict[str, float]:
-        alloc = self.node.get("status", {}).get("allocatable", {})
-        return {"cpu": parse_quantity(alloc.get("cpu", "0")) * 1000,
-                "memory": parse_quantity(alloc.get("memory", "0")),
-                "pods": parse_quantity(alloc.get("pods", "0"))}
+        node, alloc = self._alloc
+        if node is not self.node:  # parsed once per Node object the informer delivers
+            raw = self.node.get("status", {}).get("allocatable", {})
+            alloc = {"cpu": parse_quantity(raw.get("cpu", "0")) * 1000,
+                     "memory": parse_quantity(raw.get("memory", "0")),
+                     "pods": parse_quantity(raw.get("pods", "0"))}
+            self._alloc = (self.node, alloc)
+        return dict(alloc)
 
     def requested(self, non_zero: bool = False) -> dict[str, float]:
-        total = {"cpu": 0.0, "memory": 0.0}
-        for p in self.pods:
-            for k, v in pod_requests(p, non_zero).items():
-                total[k] += v
-        return total
+        return dict(self._non_zero if non_zero else self._requested)
 
     def used_host_ports(self) -> set[tuple[str, str, int]]:
         out = set()

@@ -10,15 +10,20 @@ moves it back to ``activeQ``, or to ``backoffQ`` while its back-off lasts. The b
 waited ``podMaxInUnschedulablePodsDuration`` (5 min) are moved too. A pod with
 ``schedulingGates`` is held back by the ``SchedulingGates`` PreEnqueue plugin.
 
+activeQ is a heap, as upstream's: popping the next pod costs log(n), not a scan of the queue.
+
 Simplified: no queueing hints (any of those events moves every unschedulable pod), and no
 "move request during the cycle" bookkeeping.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
-from k8sbook.controlplane.scheduler.framework import Obj, pod_priority
+from k8sbook.controlplane.scheduler.framework import Obj, pod_key, pod_priority
+
+__all__ = ["QueuedPodInfo", "SchedulingQueue", "pod_key"]
 from k8sbook.core.clock import Clock, Timer
 
 POD_INITIAL_BACKOFF = 1.0
@@ -39,16 +44,16 @@ class QueuedPodInfo:
     seq: int = 0
 
 
-def pod_key(pod: Obj) -> str:
-    return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
-
-
 class SchedulingQueue:
     def __init__(self, clock: Clock, initial_backoff: float = POD_INITIAL_BACKOFF,
                  max_backoff: float = POD_MAX_BACKOFF) -> None:
         self.clock = clock
         self.initial_backoff, self.max_backoff = initial_backoff, max_backoff
         self.active: dict[str, QueuedPodInfo] = {}
+        #: activeQ's order as upstream keeps it, a heap (``heap.Heap`` ordered by the
+        #: PrioritySort ``Less``): (-priority, timestamp, seq, key); an entry whose pod has left
+        #: activeQ (or came back with a new seq) is skipped when it reaches the top
+        self._heap: list[tuple[int, float, int, str]] = []
         self.backoff: dict[str, QueuedPodInfo] = {}
         self.unschedulable: dict[str, QueuedPodInfo] = {}
         self.in_flight: dict[str, QueuedPodInfo] = {}
@@ -86,6 +91,7 @@ class SchedulingQueue:
         self._seq += 1
         info.seq = self._seq
         self.active[info.key] = info
+        heapq.heappush(self._heap, (-pod_priority(info.pod), info.timestamp, info.seq, info.key))
         self._note(info, "activeQ", why)
         self.on_active()
 
@@ -134,8 +140,11 @@ class SchedulingQueue:
     def pop(self) -> QueuedPodInfo | None:
         if not self.active:
             return None
-        info = min(self.active.values(),
-                   key=lambda i: (-pod_priority(i.pod), i.timestamp, i.seq))
+        while True:
+            _, _, seq, key = heapq.heappop(self._heap)
+            info = self.active.get(key)
+            if info is not None and info.seq == seq:
+                break
         del self.active[info.key]
         info.attempts += 1
         if info.initial_attempt is None:

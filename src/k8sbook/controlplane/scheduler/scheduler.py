@@ -56,6 +56,13 @@ from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError
 
 LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-scheduler"
+#: the scheduler's pod informer index by ``spec.nodeName`` (as ``NodeNameIndexFunc``)
+NODE_NAME_INDEX = "spec.nodeName"
+
+
+def _node_name(pod: Obj) -> list[str]:
+    node = pod["spec"].get("nodeName")
+    return [node] if node else []
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 
 
@@ -78,6 +85,13 @@ class KubeScheduler:
         self.queue.on_active = self._wake
         self.nodes: dict[str, NodeInfo] = {}
         self.assumed: dict[str, str] = {}  # pod key -> node, until the informer confirms
+        #: pod key -> the node whose NodeInfo holds it (upstream's ``podStates``)
+        self._pod_nodes: dict[str, str] = {}
+        #: the node names in order, rebuilt only when a node comes or goes (upstream's
+        #: ``Snapshot`` is updated from the cache's generation numbers, not rebuilt per pod)
+        self._node_names: list[str] | None = None
+        #: keep a record per attempt in :attr:`attempts` (off for large benchmarks)
+        self.record_attempts = True
         self.next_start_node_index = 0
         self.pod_informer: SharedIndexInformer | None = None
         self.node_informer: SharedIndexInformer | None = None
@@ -110,7 +124,8 @@ class KubeScheduler:
     def _run(self) -> None:
         self.running = True
         self.pod_informer = SharedIndexInformer(self.client, "pods",
-                                                field_selector=POD_FIELD_SELECTOR)
+                                                field_selector=POD_FIELD_SELECTOR,
+                                                indexers={NODE_NAME_INDEX: _node_name})
         self.node_informer = SharedIndexInformer(self.client, "nodes")
         self.node_informer.add_event_handler(self._node_added, self._node_updated,
                                              self._node_deleted)
@@ -135,7 +150,12 @@ class KubeScheduler:
             self.profile.scheduler_name
 
     def _node_added(self, node: Obj) -> None:
-        self.nodes[node["metadata"]["name"]] = NodeInfo(node, self._pods_on(node))
+        name = node["metadata"]["name"]
+        info = NodeInfo(node, self._pods_on(node))
+        self.nodes[name] = info
+        self._node_names = None
+        for p in info.pods:
+            self._pod_nodes[pod_key(p)] = name
         self.queue.move_all_to_active_or_backoff("NodeAdd")
 
     def _node_updated(self, old: Obj, new: Obj) -> None:
@@ -151,28 +171,33 @@ class KubeScheduler:
             self.queue.move_all_to_active_or_backoff("NodeUpdate")
 
     def _node_deleted(self, node: Any) -> None:
-        self.nodes.pop(final_state(node)["metadata"]["name"], None)
+        if self.nodes.pop(final_state(node)["metadata"]["name"], None) is not None:
+            self._node_names = None
 
     def _pods_on(self, node: Obj) -> list[Obj]:
-        name = node["metadata"]["name"]
+        """The informer's pods bound to ``node``, read from its ``spec.nodeName`` index."""
         if self.pod_informer is None:
             return []
-        return [p for p in self.pod_informer.indexer.list() if p["spec"].get("nodeName") == name]
+        return self.pod_informer.indexer.by_index(NODE_NAME_INDEX, node["metadata"]["name"])
+
+    def _cache_remove_key(self, key: str) -> None:
+        node = self._pod_nodes.pop(key, None)
+        if node is not None and node in self.nodes:
+            self.nodes[node].remove_pod(key)
 
     def _cache_add(self, pod: Obj) -> None:
         key = pod_key(pod)
         node = pod["spec"]["nodeName"]
         self.assumed.pop(key, None)
-        for ni in self.nodes.values():
-            ni.pods = [p for p in ni.pods if pod_key(p) != key]
+        self._cache_remove_key(key)
         if node in self.nodes:
-            self.nodes[node].pods.append(pod)
+            self.nodes[node].add_pod(pod)
+            self._pod_nodes[key] = node
 
     def _cache_remove(self, pod: Obj) -> None:
         key = pod_key(pod)
         self.assumed.pop(key, None)
-        for ni in self.nodes.values():
-            ni.pods = [p for p in ni.pods if pod_key(p) != key]
+        self._cache_remove_key(key)
 
     def _pod_added(self, pod: Obj) -> None:
         if pod["spec"].get("nodeName"):
@@ -213,7 +238,9 @@ class KubeScheduler:
 
     def find_nodes_that_fit(self, pod: Obj) -> tuple[list[NodeInfo], dict[str, Status]]:
         """``findNodesThatPassFilters``: stop once enough feasible nodes are found."""
-        names = sorted(self.nodes)
+        if self._node_names is None:
+            self._node_names = sorted(self.nodes)
+        names = self._node_names
         n = len(names)
         want = num_feasible_nodes_to_find(n, self.profile.percentage_of_nodes_to_score)
         feasible: list[NodeInfo] = []
@@ -266,7 +293,8 @@ class KubeScheduler:
         pod = current
         record: dict[str, Any] = {"t": round(self.clock.now(), 6), "pod": key,
                                   "attempt": info.attempts}
-        self.attempts.append(record)
+        if self.record_attempts:
+            self.attempts.append(record)
         if not self.nodes:
             record["result"] = "no nodes available to schedule pods"
             self._fail(info, pod, "no nodes available to schedule pods", set())
@@ -285,7 +313,9 @@ class KubeScheduler:
         assumed = copy.deepcopy(pod)
         assumed["spec"]["nodeName"] = node
         self.assumed[key] = node
-        self.nodes[node].pods.append(assumed)
+        self._cache_remove_key(key)
+        self.nodes[node].add_pod(assumed)
+        self._pod_nodes[key] = node
         try:
             self.client.bind(pod["metadata"]["namespace"], pod["metadata"]["name"], node)
         except (StatusError, DialError) as err:

@@ -126,6 +126,9 @@ class NodeStatusSync:
         self.node_status = node_status
         self.last: dict[str, Any] | None = None
         self.last_report = -1e9
+        #: ``nodeStatusReportFrequency`` (KubeletConfiguration): 5 min by default; set it to
+        #: 10 s and the kubelet writes its status on every sync, as before KEP-589
+        self.report_frequency = NODE_STATUS_REPORT_FREQUENCY
 
     def register(self) -> None:
         try:
@@ -143,7 +146,7 @@ class NodeStatusSync:
         seen = (current or {}).get("status") or self.last
         if seen is not None and self.last is not None and \
                 _strip_times(status) == _strip_times({key: seen.get(key) for key in status}) \
-                and now - self.last_report < NODE_STATUS_REPORT_FREQUENCY:
+                and now - self.last_report < self.report_frequency:
             return
         self.client.patch("nodes", self.node_name, {"status": status}, subresource="status")
         self.last, self.last_report = status, now

@@ -23,7 +23,7 @@ from k8sbook.controlplane.scheduler.framework import (
 def fit_filter(pod: Obj, ni: NodeInfo) -> Status:
     alloc = ni.allocatable()
     reasons = []
-    if len(ni.pods) + 1 > alloc["pods"]:
+    if len(ni) + 1 > alloc["pods"]:
         reasons.append("Too many pods")
     req, used = pod_requests(pod), ni.requested()
     for r in ("cpu", "memory"):

@@ -1,0 +1,177 @@
+"""``k8sbook bench``: the model at Kubernetes' own scale, measured.
+
+Kubernetes measures itself with two harnesses, and the benchmark has one run shaped like each:
+
+* :func:`envelope` follows the scalability envelope that SIG Scalability tests
+  (https://kubernetes.io/docs/setup/best-practices/cluster-large/: at most 5,000 nodes,
+  150,000 pods in total, 110 pods per node): real kubelets register their Nodes, renew their
+  Lease every 10 s and report status; the pods are created by the ReplicaSet controller from
+  ReplicaSets, placed by kube-scheduler and started by each node's kubelet, until every pod is
+  ``Running``.
+* :func:`scheduling_basic` follows scheduler_perf's ``SchedulingBasic`` test
+  (``test/integration/scheduler_perf/misc/performance-config.yaml``; nodes from
+  ``templates/node-default.yaml``: 4 cpu, 32Gi, 110 pods; pods from
+  ``templates/pod-default.yaml``: requests of 100m cpu and 500Mi): create the nodes (no
+  kubelets), schedule ``initPods``, then time the scheduling of ``measurePods``. Its
+  ``5000Nodes_10000Pods`` workload carries the CI gate ``threshold: 680`` (pods/s), which
+  :data:`GO_SCHEDULER_THRESHOLD` records and the result is given as a ratio to.
+
+Both run on virtual time with the trace at the ``counts`` level (counts and wire bytes per
+path and verb, :mod:`k8sbook.core.trace`), and report wall-clock and CPU seconds, pods per
+second, messages and watch events, and the peak resident memory of the process. Wall-clock
+numbers depend on the machine; :func:`growth` gives the ratio of CPU time when nodes and pods
+are doubled together, which does not.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+from k8sbook.api import objects
+from k8sbook.cluster import Cluster
+from k8sbook.core.trace import COUNTS
+
+#: scheduler_perf ``SchedulingBasic/5000Nodes_10000Pods``: ``threshold: 680`` pods/s
+GO_SCHEDULER_THRESHOLD = 680
+#: the workload's parameters (``initNodes``, ``initPods``, ``measurePods``)
+SCHEDULING_BASIC = {"nodes": 5000, "init_pods": 1000, "measure_pods": 10000}
+#: the official envelope (kubernetes.io, "Considerations for large clusters")
+ENVELOPE = {"nodes": 5000, "pods": 150000}
+WATCH_EVENTS = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
+REPLICAS_PER_SET = 100
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident set so far (``getrusage``; Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _counted(cluster: Cluster) -> dict[str, int]:
+    tallies = cluster.trace.tallies
+    return {"messages": sum(v[0] for v in tallies.values()),
+            "watch_events": sum(v[0] for (_, verb, _), v in tallies.items()
+                                if verb in WATCH_EVENTS),
+            "bytes": sum(v[1] for v in tallies.values())}
+
+
+def _count_pods(cluster: Cluster, want: Callable[[dict[str, Any]], bool]) -> int:
+    return sum(1 for p in cluster.apiserver.cached_objects("pods") if want(p))
+
+
+def _running(pod: dict[str, Any]) -> bool:
+    return pod.get("status", {}).get("phase") == "Running"
+
+
+def _bound(pod: dict[str, Any]) -> bool:
+    return bool(pod["spec"].get("nodeName"))
+
+
+def _run_until(cluster: Cluster, done: Callable[[], bool], step: float,
+               limit: float) -> float:
+    """Advance virtual time by ``step`` until ``done()``; the virtual seconds it took."""
+    start = cluster.clock.now()
+    while not done() and cluster.clock.now() - start < limit:
+        cluster.run_for(step)
+    return round(cluster.clock.now() - start, 3)
+
+
+def node_name(i: int) -> str:
+    return f"node-{i:05d}"
+
+
+def envelope(nodes: int = 5000, pods: int = 150000, *, seed: int = 0,
+             limit: float = 3600.0) -> dict[str, Any]:
+    """Nodes with real kubelets, pods through ReplicaSets of 100, until all are Running."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    cluster = Cluster(seed)
+    cluster.trace.level = COUNTS
+    for i in range(nodes):
+        cluster.add_kubelet(node_name(i)).start()
+    sched = cluster.add_scheduler()
+    sched.record_attempts = False
+    sched.start()
+    cluster.add_controller_manager().start()
+    cluster.settle(2)
+    setup_wall, setup_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    admin = cluster.admin()
+    left, n = pods, 0
+    while left > 0:
+        size = min(REPLICAS_PER_SET, left)
+        admin.create(objects.replicaset(f"rs-{n:04d}", replicas=size))
+        left, n = left - size, n + 1
+    virtual = _run_until(cluster, lambda: _count_pods(cluster, _running) >= pods,
+                         step=5.0, limit=limit)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    running = _count_pods(cluster, _running)
+    return {"nodes": nodes, "pods": pods, "running": running, "replicasets": n,
+            "virtual_seconds": virtual, "wall_seconds": round(wall, 2),
+            "cpu_seconds": round(cpu, 2), "setup_cpu_seconds": round(setup_cpu, 2),
+            "setup_wall_seconds": round(setup_wall, 2),
+            "pods_per_second": round(running / wall, 1) if wall else 0.0,
+            **_counted(cluster), "peak_rss_mb": peak_rss_mb()}
+
+
+def perf_pod(name: str) -> dict[str, Any]:
+    """scheduler_perf's ``pod-default.yaml``: a pause container requesting 100m and 500Mi."""
+    res = {"cpu": "100m", "memory": "500Mi"}
+    container = objects.container("pause", "registry.k8s.io/pause:3.10.1", ports=[80],
+                                  requests=res, limits=res)
+    return objects.pod(name, containers=[container])
+
+
+def perf_node(name: str) -> dict[str, Any]:
+    """scheduler_perf's ``node-default.yaml``: 4 cpu, 32Gi, 110 pods, Ready."""
+    node = objects.node(name, cpu="4", memory="32Gi", pods="110")
+    node["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    return node
+
+
+def scheduling_basic(nodes: int = 5000, init_pods: int = 1000, measure_pods: int = 10000,
+                     *, seed: int = 0, limit: float = 3600.0) -> dict[str, Any]:
+    """scheduler_perf ``SchedulingBasic``: the measured pods' scheduling throughput."""
+    cluster = Cluster(seed)
+    cluster.trace.level = COUNTS
+    admin = cluster.admin()
+    for i in range(nodes):
+        admin.create(perf_node(node_name(i)))
+    sched = cluster.add_scheduler(leader_elect=False)
+    sched.record_attempts = False
+    sched.start()
+    for i in range(init_pods):
+        admin.create(perf_pod(f"init-{i:05d}"))
+    _run_until(cluster, lambda: _count_pods(cluster, _bound) >= init_pods, 1.0, limit)
+    for i in range(measure_pods):
+        admin.create(perf_pod(f"pod-{i:05d}"))
+    wall, cpu = time.perf_counter(), time.process_time()
+    virtual = _run_until(cluster, lambda: _count_pods(cluster, _bound)
+                         >= init_pods + measure_pods, 1.0, limit)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    bound = _count_pods(cluster, _bound) - init_pods
+    rate = bound / wall if wall else 0.0
+    return {"nodes": nodes, "init_pods": init_pods, "measure_pods": measure_pods,
+            "scheduled": bound, "virtual_seconds": virtual, "wall_seconds": round(wall, 2),
+            "cpu_seconds": round(cpu, 2), "pods_per_second": round(rate, 1),
+            "go_threshold_pods_per_second": GO_SCHEDULER_THRESHOLD,
+            "ratio_to_go_threshold": round(rate / GO_SCHEDULER_THRESHOLD, 4),
+            **_counted(cluster), "peak_rss_mb": peak_rss_mb()}
+
+
+def growth(nodes: int, pods: int, *, seed: int = 0) -> dict[str, Any]:
+    """:func:`envelope` at (nodes, pods) and at twice both: the ratio of CPU seconds (linear
+    cost gives 2)."""
+    small, large = envelope(nodes, pods, seed=seed), envelope(2 * nodes, 2 * pods, seed=seed)
+    ratio = large["cpu_seconds"] / small["cpu_seconds"] if small["cpu_seconds"] else 0.0
+    return {"small": small, "large": large, "cpu_ratio": round(ratio, 3)}
+
+
+def run(*, nodes: int, pods: int, sched_nodes: int, init_pods: int, measure_pods: int,
+        growth_nodes: int, growth_pods: int, seed: int = 0) -> dict[str, Any]:
+    """Everything ``k8sbook bench`` prints: growth first (small runs), then the envelope,
+    then SchedulingBasic."""
+    return {"growth": growth(growth_nodes, growth_pods, seed=seed),
+            "envelope": envelope(nodes, pods, seed=seed),
+            "scheduling_basic": scheduling_basic(sched_nodes, init_pods, measure_pods,
+                                                 seed=seed)}
