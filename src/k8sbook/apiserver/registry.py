@@ -387,24 +387,3 @@ def check_patched_identity(rt: ResourceType, req: Request, obj: dict[str, Any],
         raise invalid(rt.kind, rt.group, req.name, [validation.invalid(
             "metadata.uid", meta["uid"], "field is immutable")])
     meta.setdefault("uid", uid)
-
-
-def node_name_trigger(obj: dict[str, Any]) -> str:
-    """``pod.NodeNameTriggerFunc`` (``pkg/registry/core/pod/strategy.go``): a pod's
-    ``spec.nodeName``, the value the watch cache files kubelets' watches under."""
-    return obj.get("spec", {}).get("nodeName", "") or ""
-
-
-#: the watch cache's indexed trigger per resource (``TriggerFunc`` in the registry's
-#: ``StoreOptions``): only pods have one upstream, on ``spec.nodeName``
-TRIGGERS = {"pods": ("spec.nodeName", node_name_trigger)}
-
-
-def trigger_value(field: str, selector: list[tuple[str, str, str]]) -> str | None:
-    """The value a parsed field selector requires for ``field`` (``RequiresExactMatch``),
-    or None if it allows more than one."""
-    for name, op, value in selector:
-        if name == field and op == "=":
-            return value
-    return None
-

@@ -22,7 +22,7 @@ from typing import Any
 from k8sbook.api import eventsv1
 from k8sbook.api.request import Request, Response, UserInfo
 from k8sbook.api.resources import CONVERTED, RESOURCES, ResourceType, by_plural
-from k8sbook.apiserver import rbac, registry, webhook
+from k8sbook.apiserver import rbac, registry, triggers, webhook
 from k8sbook.apiserver.admission import (
     AdmissionAttributes,
     AdmissionChain,
@@ -169,7 +169,7 @@ class APIServer(Store, PodSubresources):
                 continue  # reviews are evaluated, never stored: no cacher, no etcd watch;
                 # a converted group version reads the cacher of the resource it is stored as
             cache = WatchCache(rt, self.storage, self.clock,
-                               trigger=registry.TRIGGERS.get(rt.plural) if not rt.group else None)
+                               trigger=triggers.TRIGGERS.get(rt.plural) if not rt.group else None)
             cache.start()
             self.caches[rt.plural if not rt.group else f"{rt.plural}.{rt.group}"] = cache
         self.started = True

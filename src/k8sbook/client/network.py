@@ -38,6 +38,9 @@ Every operation is a few dictionary lookups: the cost of a message does not grow
 number of listeners, nodes or connections. The vocabulary (:class:`Address`, :class:`DialError`,
 :class:`Translation`) is in :mod:`k8sbook.client.address`, :class:`Listener` and
 :class:`Connection` in :mod:`k8sbook.client.connection`; all are importable from here.
+
+This module is over 400 lines: the fabric is one object on purpose, the only place that dials,
+listens, injects faults and records the trace, so that nothing else can.
 """
 
 from __future__ import annotations
