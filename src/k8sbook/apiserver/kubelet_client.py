@@ -46,6 +46,10 @@ PREFERRED_ADDRESS_TYPES = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS
 PROTOCOL = "HTTPS (client cert kube-apiserver-kubelet-client)"
 #: ``--kubelet-timeout`` default (``KubeletClientConfig.HTTPTimeout``, 5 s)
 KUBELET_TIMEOUT = 5.0
+#: ``PodExecOptions`` fields and the kubelet's query parameters for them
+#: (``api.ExecStdinParam`` ``input``, ``ExecStdoutParam`` ``output``, ``ExecStderrParam``
+#: ``error``, ``ExecTTYParam`` ``tty``)
+STREAM_PARAMS = (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty"))
 
 
 def _url_op(method: str) -> str:
@@ -106,13 +110,21 @@ class KubeletClient:
             method, path = "GET", f"/containerLogs/{ns}/{name}/{container}"
         elif req.subresource == "exec":
             cmd = req.params.get("command") or []
+            if isinstance(cmd, str):
+                cmd = [cmd]
+            # streamParams (pkg/registry/core/pod/strategy.go): stdin/stdout/stderr/tty are
+            # passed on as input/output/error/tty=1
+            flags = [f"{kubelet}=1" for opt, kubelet in STREAM_PARAMS
+                     if str(req.params.get(opt, "")).lower() in ("1", "true")]
             method, path = "POST", f"/exec/{ns}/{name}/{container}?" + "&".join(
-                f"command={c}" for c in cmd)
+                [f"command={c}" for c in cmd] + flags)
         else:
             method, path = "POST", f"/portForward/{ns}/{name}"
         url = f"https://{host}:{port}{path}"
+        streams = {"stdin": str(req.body.get("stdin", ""))} \
+            if isinstance(req.body, dict) and req.subresource == "exec" else None
         request = HTTPRequest(method, path, credentials=KUBELET_CLIENT_CERT,
-                              params=dict(req.params))
+                              params=dict(req.params), body=streams)
         try:
             # a Hostname address resolves through the network's host table, as the control
             # plane's DNS would resolve it

@@ -107,7 +107,7 @@ class ContainerRuntime:
         self.sandbox_controller = SandboxController(
             self.instance, node, network, clock, ids, self._id, self.filesystem,
             self.image_service, self._oci, cni_type)
-        self.stream_server = StreamServer(ids, self.exec_sync, self._port_forward)
+        self.stream_server = StreamServer(ids, self._exec, self._port_forward)
         self.registry = self.image_service.registry
         self.images = self.image_service.images  # normalized ref -> image id
         self.sandboxes: dict[str, Sandbox] = self.sandbox_controller.sandboxes
@@ -141,10 +141,10 @@ class ContainerRuntime:
         return new_id(self.ids)  # sandboxes, containers and images share the generator
 
     def _oci(self, verb: str, cid: str, *, bundle: shell.Process | None = None,
-             argv: list[str] | None = None, signal: str = "") -> Any:
+             argv: list[str] | None = None, signal: str = "", stdin: str = "") -> Any:
         """Execute ``runc <verb> <id>``."""
         return exec_runc(self.network, self.instance, self.node, verb, cid, bundle=bundle,
-                         argv=argv, signal=signal)
+                         argv=argv, signal=signal, stdin=stdin)
 
     # -- the CRI server ------------------------------------------------------------------
     def serve_cri(self, req: CRIRequest) -> Any:
@@ -239,13 +239,12 @@ class ContainerRuntime:
             list(config.get("ports", [])), env, mounts, created_at=self.clock.now(),
             log_file=f"{sb.log_directory}/{config['logPath']}"
             if sb.log_directory and config.get("logPath") else "")
-        def files(path: str) -> str | None:
-            return self.read_file(cid, path)
-
         def dial(host: str, port: int, path: str) -> tuple[int | None, str]:
             return dial_from(self.network, self.node, sb, host, port, path)
-        self._oci("create", cid, bundle=shell.Process(files=files, env=c.env,
-                                                      hostname=sb.hostname, dial=dial))
+        disk = self.filesystem
+        self._oci("create", cid, bundle=shell.Process(
+            lambda p: c.read(disk, p), c.env, sb.hostname, dial,
+            lambda p, t: c.write(disk, p, t), lambda: c.paths(disk)))
         return cid
 
     def _container(self, cid: str) -> Container:
@@ -315,8 +314,7 @@ class ContainerRuntime:
     def read_file(self, cid: str, path: str) -> str | None:
         """A file as the container sees it: through its mounts, from the node's disk."""
         c = self.containers.get(cid)
-        host = c.host_path(path) if c is not None else None
-        return self.filesystem.get(host) if host is not None else None
+        return c.read(self.filesystem, path) if c is not None else None
 
     def process(self, cid: str) -> ContainerProcess:
         """A process started in container ``cid`` (for code that runs in the container)."""
@@ -333,9 +331,13 @@ class ContainerRuntime:
 
     def exec_sync(self, cid: str, cmd: list[str]) -> tuple[int, str]:
         """``ExecSync``: run ``cmd`` in the container through runc; (exit code, output)."""
-        self._running(cid)
-        out: shell.Result = self._oci("exec", cid, argv=cmd)
+        out = self._exec(cid, cmd)
         return out.exit_code, out.output
+
+    def _exec(self, cid: str, cmd: list[str], stdin: str = "") -> shell.Result:
+        """``runc exec`` of ``cmd`` with ``stdin`` (ExecSync and streaming exec sessions)."""
+        self._running(cid)
+        return self._oci("exec", cid, argv=cmd, stdin=stdin)
 
     def streaming_url(self, kind: str, target: str, arg: Any = None) -> str:
         """A one-time URL on the runtime's streaming server (CRI ``Exec``/``PortForward``)."""

@@ -67,6 +67,9 @@ class Container:
     logs: list[str] = field(default_factory=list)
     #: the file the container's output goes to (``logDirectory``/``logPath``)
     log_file: str = ""
+    #: the container's writable layer (the snapshotter's upper directory): files its
+    #: processes wrote outside any mount, by path
+    rootfs: dict[str, str] = field(default_factory=dict)
 
     def host_path(self, path: str) -> str | None:
         """Where on the node's disk the container's ``path`` is: through its mounts (the
@@ -76,3 +79,31 @@ class Container:
             if path == inside or path.startswith(inside + "/"):
                 return str(m["hostPath"].rstrip("/") + path[len(inside):])
         return None
+
+    def read(self, disk: dict[str, str], path: str) -> str | None:
+        """A file as the container sees it: through a mount from the node's ``disk``, else
+        from its writable layer."""
+        host = self.host_path(path)
+        return disk.get(host) if host is not None else self.rootfs.get(path)
+
+    def write(self, disk: dict[str, str], path: str, text: str) -> bool:
+        """Write a file: into a writable mount (on the node's disk) or the writable layer;
+        False for a read-only mount."""
+        for m in sorted(self.mounts, key=lambda m: -len(m["containerPath"])):
+            inside = m["containerPath"].rstrip("/")
+            if path == inside or path.startswith(inside + "/"):
+                if m.get("readonly"):
+                    return False
+                disk[str(m["hostPath"].rstrip("/") + path[len(inside):])] = text
+                return True
+        self.rootfs[path] = text
+        return True
+
+    def paths(self, disk: dict[str, str]) -> list[str]:
+        """Every file the container sees: its mounts' files and its writable layer's."""
+        seen = set(self.rootfs)
+        for m in self.mounts:
+            host, inside = m["hostPath"].rstrip("/"), m["containerPath"].rstrip("/")
+            seen.update(inside + p[len(host):] for p in disk
+                        if p == host or p.startswith(host + "/"))
+        return sorted(p for p in seen if self.read(disk, p) is not None)

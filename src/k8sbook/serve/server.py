@@ -74,12 +74,12 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from k8sbook.api.request import Request
+from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError, status_object
-from k8sbook.serve import certs, printers
+from k8sbook.serve import certs, printers, streams
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
     COMPONENT_MODULES,
@@ -288,6 +288,8 @@ class ModelServer:
 
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
+        if route.subresource in ("exec", "attach", "portforward") and streams.is_upgrade(h):
+            return streams.serve(h, route, self._stream_call(h))
         req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
                                        current=self._current)
         verb = req.verb
@@ -309,6 +311,17 @@ class ModelServer:
                                           include_object=query.get("includeObject",
                                                                    "Metadata"))
         send_json(h, resp.code, body_out or {}, warnings if resp.ok else [])
+
+    def _stream_call(self, h: Handler) -> streams.Call:
+        """How :mod:`k8sbook.serve.streams` sends its request to the model."""
+        src = client_of(h.headers.get("User-Agent", ""))
+
+        def send(req: Request, result: Callable[[Response], str]) -> Response:
+            with self.lock:
+                resp = call(self.cluster, src, req, result)
+                self._flush()
+            return resp
+        return send
 
     def _current(self, req: Request) -> dict[str, Any] | None:
         """The object a patch applies to (for the field check), read under the lock."""

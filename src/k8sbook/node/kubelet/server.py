@@ -12,8 +12,10 @@ loopback and relays the stream (path ``kubelet->container-runtime``, protocol
 runtime ran in the container.
 
 :meth:`KubeletServer.handle` answers ``(HTTP status, body)``; for ``/exec`` the body is
-``{"text": <stdout and stderr>, "exitCode": <int>}`` (status 200 whatever the exit code:
-kubectl learns a non-zero code from the stream's status channel), for ``/containerLogs``
+``{"text": <stdout and stderr>, "exitCode": <int>, "stdout", "stderr", "error": <Status>}``
+(status 200 whatever the exit code: kubectl learns a non-zero code from the ``Status`` on the
+stream's error channel; what the caller wrote on stdin is the request body's ``stdin``),
+for ``/containerLogs``
 ``{"text": ...}``, for ``/portForward`` ``{"text": "Forwarding from ..."}``, and for errors
 ``{"message": ...}``. :meth:`KubeletServer.serve_http` is the same as an
 :class:`~k8sbook.client.http.HTTPResponse` (the handler on port 10250).
@@ -120,11 +122,12 @@ class KubeletServer:
 
     def serve_http(self, req: HTTPRequest) -> HTTPResponse:
         """The handler the kubelet listens with on port 10250."""
-        code, body = self.handle(req.method, req.path, req.credentials, req.params)
+        code, body = self.handle(req.method, req.path, req.credentials, req.params,
+                                 body=req.body)
         return HTTPResponse(code, body)
 
     def handle(self, method: str, path: str, credentials: Any,
-               params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+               params: dict[str, Any], body: Any = None) -> tuple[int, dict[str, Any]]:
         """Serve one request; returns (HTTP status, body)."""
         if isinstance(credentials, BearerToken):
             who = self._authenticate_token(credentials.token)
@@ -177,21 +180,24 @@ class KubeletServer:
         cmd = list(params.get("command") or [])
         try:
             url = k.cri.exec(cid, cmd)
-            resp = self._stream(url)
+            stdin = body.get("stdin", "") if isinstance(body, dict) else ""
+            resp = self._stream(url, {"stdin": str(stdin)})
         except (RPCError, DialError) as err:
             return 500, {"message": str(err)}
         if resp.status != 101:
             return 500, {"message": resp.body["message"]}
-        return 200, {"text": resp.body["output"], "exitCode": resp.body["exitCode"]}
+        b = resp.body
+        return 200, {"text": b["output"], "exitCode": b["exitCode"], "stdout": b["stdout"],
+                     "stderr": b["stderr"], "error": b["error"]}
 
-    def _stream(self, url: str) -> HTTPResponse:
+    def _stream(self, url: str, streams: dict[str, Any] | None = None) -> HTTPResponse:
         """Connect to the runtime's streaming server (on the node's loopback) and relay."""
         k = self.kubelet
         rest = url.split("://", 1)[1]
         hostport, path = rest.split("/", 1)
         port = int(hostport.rsplit(":", 1)[1])
         resp: HTTPResponse = k.network.dial(
-            k.instance, loopback(k.node_name, port), HTTPRequest("POST", "/" + path),
+            k.instance, loopback(k.node_name, port), HTTPRequest("POST", "/" + path, body=streams),
             protocol=STREAM_PROTOCOL, verb="POST", resource=url, result=_stream_result)
         return resp
 
