@@ -101,9 +101,10 @@ class Cluster:
     """Build with ``Cluster(seed=0)``; get components' clients with :meth:`client`."""
 
     def __init__(self, seed: int = 0, *, etcd: Etcd | Callable[[Clock], Etcd] | None = None,
-                 trace_bootstrap: bool = False, start: bool = True) -> None:
+                 trace_bootstrap: bool = False, start: bool = True,
+                 clock: Clock | None = None) -> None:
         self.seed = seed
-        self.clock = Clock()
+        self.clock = clock if clock is not None else Clock()
         self.ids = IdGenerator(seed)
         self.trace = Trace()
         #: the one network every connection in the cluster is dialled through

@@ -19,8 +19,8 @@ def test_exec_body_contract_and_not_found(node_a):
     # stdin reaches the command; stderr stays apart from stdout
     code, body = k.server.handle("POST", "/exec/default/web/app", KUBELET_CLIENT_CERT,
                                  {"command": ["sh"]}, body={"stdin": "echo hi\ncat /x\n"})
-    assert (body["stdout"], body["stderr"]) == ("hi\n", "cat: can't open '/x': No such "
-                                                        "file or directory\n")
+    missing = "cat: can't open '/x': No such file or directory\n"
+    assert (body["stdout"], body["stderr"]) == ("hi\n", missing)
     assert body["exitCode"] == 1 and body["error"]["details"]["causes"][0]["message"] == "1"
     code, body = k.server.handle("GET", "/containerLogs/default/web/app",
                                  KUBELET_CLIENT_CERT, {})

@@ -129,7 +129,8 @@ def test_discovery_matches_the_resource_table(api: k8s_client.ApiClient) -> None
     assert k8s_client.VersionApi(api).get_code().git_version.startswith(
         server.KUBERNETES_VERSION)
     groups = {g.name for g in k8s_client.ApisApi(api).get_api_versions().groups}
-    assert groups == {rt.group for rt in RESOURCES if rt.group}
+    # the built-in groups, and metrics-server's, which kube-aggregator adds for its APIService
+    assert groups == {rt.group for rt in RESOURCES if rt.group} | {"metrics.k8s.io"}
     core = k8s_client.CoreV1Api(api).get_api_resources()
     names = {r.name: r for r in core.resources}
     assert {rt.plural for rt in RESOURCES if not rt.group} <= set(names)
@@ -280,7 +281,8 @@ spec:
 
 def test_kubectl_api_resources_and_get(srv: server.ModelServer, kubectl: Any) -> None:
     out = kubectl("api-resources", "--no-headers", "-o", "name").stdout.split()
-    assert sorted(out) == sorted(rt.group_resource for rt in RESOURCES)
+    assert sorted(out) == sorted([rt.group_resource for rt in RESOURCES] +
+                                 ["nodes.metrics.k8s.io", "pods.metrics.k8s.io"])
     nodes = json.loads(kubectl("get", "nodes", "-o", "json").stdout)
     assert sorted(n["metadata"]["name"] for n in nodes["items"]) == model_names(srv, "nodes")
     ns = yaml.safe_load(kubectl("get", "namespace", "kube-system", "-o", "yaml").stdout)

@@ -139,7 +139,8 @@ class KubeletClient:
         if resp.status >= 400:
             raise StatusError({"kind": "Status", "apiVersion": "v1", "metadata": {},
                                "status": "Failure", "code": resp.status,
-                               "reason": {401: "Unauthorized", 403: "Forbidden"}.get(
+                               "reason": {400: "BadRequest", 401: "Unauthorized",
+                                          403: "Forbidden", 404: "NotFound"}.get(
                                    resp.status, "InternalError"),
                                "message": body.get("message", "")})
         return Response(200, body)

@@ -354,9 +354,9 @@ class ContainerRuntime:
 
     def _log(self, c: Container, line: str) -> None:
         """The shim copies the container's output into its log file on the node's disk."""
-        c.logs.append(line)
+        c.add_log(line, self.clock.now())
         if c.log_file:
-            self.filesystem[c.log_file] = "\n".join(c.logs) + "\n"
+            self.filesystem[c.log_file] = c.log_text(self.clock.nano_timestamp)
 
     def logs(self, cid: str) -> list[str]:
         return list(self._container(cid).logs)

@@ -10,6 +10,7 @@ CRI's ``runtime/v1/api.proto``. The services that read and write these records a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,9 +68,21 @@ class Container:
     logs: list[str] = field(default_factory=list)
     #: the file the container's output goes to (``logDirectory``/``logPath``)
     log_file: str = ""
+    #: when each line of :attr:`logs` was written (virtual time)
+    log_times: list[float] = field(default_factory=list)
     #: the container's writable layer (the snapshotter's upper directory): files its
     #: processes wrote outside any mount, by path
     rootfs: dict[str, str] = field(default_factory=dict)
+
+    def add_log(self, line: str, at: float) -> None:
+        self.logs.append(line)
+        self.log_times.append(at)
+
+    def log_text(self, stamp: Callable[[float], str]) -> str:
+        """The log file in the CRI logging format the shim writes
+        (``<RFC3339Nano> stdout F <line>``, ``k8s.io/cri-api`` logging.md)."""
+        return "".join(f"{stamp(t)} stdout F {line}\n"
+                       for t, line in zip(self.log_times, self.logs, strict=True))
 
     def host_path(self, path: str) -> str | None:
         """Where on the node's disk the container's ``path`` is: through its mounts (the

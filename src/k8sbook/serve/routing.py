@@ -29,7 +29,8 @@ PARAMS: dict[str, Callable[[str], Any]] = {
     "fieldSelector": str, "timeoutSeconds": int, "gracePeriodSeconds": int,
     "allowWatchBookmarks": decoding.query_bool, "container": str, "tailLines": int,
     "follow": decoding.query_bool, "previous": decoding.query_bool,
-    "timestamps": decoding.query_bool,
+    "timestamps": decoding.query_bool, "sinceSeconds": int, "sinceTime": str,
+    "limitBytes": int,
 }
 
 

@@ -36,9 +36,9 @@ Different from a real kube-apiserver, said out loud:
 - no server-side apply, dry run, pagination (``limit`` is ignored: one page holds all), or
   ``deletecollection``; JSON only: protobuf bodies get ``415`` (kubectl's typed clients send
   protobuf, so ``kubectl create deployment`` fails while ``create -f``/``apply -f`` work);
-- timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
-  the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
-  events) count from the epoch.
+- timestamps come from the model's clock; ``k8sbook serve`` (``wall_clock=True``) starts it
+  at the wall clock's instant, so ages kubectl computes itself read right; otherwise it starts
+  at its epoch (2026-01-01T00:00:00Z), as in the chapters, for deterministic pages.
 
 The front end is not part of the apiserver: it hands each decoded request to the model's
 kube-apiserver *through the model's network* (:mod:`k8sbook.client.network`), dialling the
@@ -78,8 +78,9 @@ from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
+from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.core.status import StatusError, status_object
-from k8sbook.serve import certs, printers, streams
+from k8sbook.serve import aggregated, certs, logs, printers, streams
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
     COMPONENT_MODULES,
@@ -122,8 +123,9 @@ class ModelServer:
     def __init__(self, cluster: Cluster | None = None, *, seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0, realtime: bool = True,
                  nodes: tuple[str, ...] | list[str] = DEFAULT_NODES,
-                 components: bool = True, tick: float = 0.02) -> None:
-        self.cluster = cluster if cluster is not None else Cluster(seed)
+                 components: bool = True, tick: float = 0.02, wall_clock: bool = False) -> None:
+        start = max(time.time() - EPOCH.timestamp(), 0.0) if wall_clock else 0.0
+        self.cluster = cluster if cluster is not None else Cluster(seed, clock=Clock(start))
         self.lock = threading.RLock()
         self.realtime = realtime
         self.tick = tick
@@ -271,8 +273,8 @@ class ModelServer:
                 raise StatusError(NOT_FOUND)
             return send_json(h, 200, openapi_v3(*gv))
         route = parse_path(path)
-        if route is None:
-            raise StatusError(NOT_FOUND)
+        if route is None or path == "/apis":  # kube-aggregator's handlers come first
+            return aggregated.serve(h, path, route, self.cluster, self.lock, self._stream_call(h))
         if isinstance(route, dict):
             if h.command != "GET":
                 raise StatusError(status_object(405, "MethodNotAllowed",
@@ -333,8 +335,7 @@ class ModelServer:
                 if rt is not None else None
 
     def _serves_subresource(self, rt: ResourceType, sub: str) -> bool:
-        """Subresources the model implements: the apiserver's own (status, binding, eviction)
-        and those installed as handlers (log, exec, portforward via the kubelet client)."""
+        """Subresources the model implements: its own and those installed as handlers."""
         if sub in ("status", "binding", "eviction"):
             return sub in rt.subresources
         with self.lock:
@@ -342,16 +343,14 @@ class ModelServer:
 
     def _serve_log(self, h: Handler, req: Request) -> None:
         """``pods/log``: the apiserver asks the pod's kubelet (``kube-apiserver->kubelet``)
-        and streams the text back as ``text/plain``."""
+        and streams the text back (:mod:`k8sbook.serve.logs`)."""
         with self.lock:
             if not serves_logs(self.cluster):
                 raise StatusError(NOT_FOUND)
-            resp = call(self.cluster, client_of(h.headers.get("User-Agent", "")), req)
-            self._flush()
-        if not resp.ok:
-            return send_json(h, resp.code, resp.body or {})
-        text = str((resp.body or {}).get("text", ""))
-        send(h, 200, text.encode(), "text/plain")
+
+        def send(req: Request) -> Response:
+            return self._stream_call(h)(req, Response.result)
+        logs.serve(h, req, send, self.lock, self._stopping, self.tick)
 
     def _serve_watch(self, h: Handler, req: Request, table: bool, include: str) -> None:
         events: queue.Queue[watching.Event] = queue.Queue()
@@ -380,14 +379,13 @@ def req_kind(req: Request) -> str:
     return rt.kind if rt is not None else ""
 
 
-
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
                   seed: int = 0, out: Callable[[str], None] | None = None) -> None:
     """``k8sbook serve``: start, write the kubeconfig, print how to use it, run until ^C."""
     if out is None:
         def out(line: str) -> None:
             print(line, flush=True)
-    server = ModelServer(seed=seed, port=port).start()
+    server = ModelServer(seed=seed, port=port, wall_clock=True).start()
     path = server.write_kubeconfig(kubeconfig).resolve()
     attached = ", ".join(server.attached) or "none yet"
     out(f"k8sbook: the model's kube-apiserver is serving on {server.url} "

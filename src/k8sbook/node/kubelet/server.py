@@ -16,7 +16,7 @@ runtime ran in the container.
 (status 200 whatever the exit code: kubectl learns a non-zero code from the ``Status`` on the
 stream's error channel; what the caller wrote on stdin is the request body's ``stdin``),
 for ``/containerLogs``
-``{"text": ...}``, for ``/portForward`` ``{"text": "Forwarding from ..."}``, and for errors
+``{"text": ...}`` (and ``"follow"``, a callable that gives later lines, when following), for ``/portForward`` ``{"text": "Forwarding from ..."}``, and for errors
 ``{"message": ...}``. :meth:`KubeletServer.serve_http` is the same as an
 :class:`~k8sbook.client.http.HTTPResponse` (the handler on port 10250).
 """
@@ -30,8 +30,9 @@ from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import DialError, Network
 from k8sbook.client.rest import Client
 from k8sbook.core.clock import Clock
-from k8sbook.node.container_runtime import STREAM_PROTOCOL, loopback
+from k8sbook.node.container_runtime import CONTAINER_RUNNING, STREAM_PROTOCOL, loopback
 from k8sbook.node.cri import CRIClient, RPCError
+from k8sbook.node.kubelet import logs
 from k8sbook.node.kubelet.types import PodRecord
 
 
@@ -51,7 +52,8 @@ class HostInterface(Protocol):
 
     def record(self, namespace: str, name: str) -> PodRecord | None: ...
 
-    def read_container_log(self, rec: PodRecord, container: str) -> str: ...
+    def read_container_log(self, rec: PodRecord, container: str,
+                           attempt: int | None = None) -> str: ...
 
     def resource_metrics(self) -> str: ...
 
@@ -175,8 +177,7 @@ class KubeletServer:
         if cid is None:
             return 404, {"message": f'container "{container}" in pod "{pod}" is not available'}
         if action == "containerLogs":
-            # the kubelet reads the log file the runtime writes under /var/log/pods itself
-            return 200, {"text": k.read_container_log(rec, container)}
+            return self._container_logs(rec, pod, container, cid, params)
         cmd = list(params.get("command") or [])
         try:
             url = k.cri.exec(cid, cmd)
@@ -189,6 +190,32 @@ class KubeletServer:
         b = resp.body
         return 200, {"text": b["output"], "exitCode": b["exitCode"], "stdout": b["stdout"],
                      "stderr": b["stderr"], "error": b["error"]}
+
+    def _container_logs(self, rec: PodRecord, pod: str, container: str, cid: str,
+                        params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The kubelet reads the log file the runtime writes under /var/log/pods itself
+        (:mod:`k8sbook.node.kubelet.logs`); with ``follow`` the body's ``follow`` gives what
+        is written later, until the container stops."""
+        k = self.kubelet
+        attempt = rec.attempts.get(container, 0)
+        previous = str(params.get("previous", "")).lower() in ("1", "true")
+        if previous:
+            if attempt == 0:
+                return 400, {"message": logs.previous_not_found(container, pod)}
+            attempt -= 1
+
+        def running() -> bool:
+            try:
+                return bool(k.cri.container_status(cid)["state"] == CONTAINER_RUNNING)
+            except RPCError:
+                return False
+        opts = logs.LogOptions.from_params(params, k.clock)
+        reader = logs.LogReader(lambda: k.read_container_log(rec, container, attempt), opts,
+                                running, k.clock)
+        body: dict[str, Any] = {"text": reader.read()}
+        if opts.follow and not previous:
+            body["follow"] = reader.more
+        return 200, body
 
     def _stream(self, url: str, streams: dict[str, Any] | None = None) -> HTTPResponse:
         """Connect to the runtime's streaming server (on the node's loopback) and relay."""
