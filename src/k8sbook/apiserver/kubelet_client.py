@@ -105,6 +105,12 @@ class KubeletClient:
         if node is None:
             raise not_found("nodes", "", node_name)
         host, port = self.location(node)
+        if isinstance(req.body, dict) and "upgrade" in req.body and \
+                str(req.body["upgrade"]).lower() != "websocket":
+            # UpgradeAwareHandler(upgradeRequired=true): a request that is not an upgrade is
+            # refused after the location checks; the model streams only over WebSocket, so
+            # a SPDY upgrade (kubectl's fallback) is refused the same way
+            raise bad_request("Upgrade request required")
         ns, name = req.namespace, req.name
         if req.subresource == "log":
             method, path = "GET", f"/containerLogs/{ns}/{name}/{container}"

@@ -290,8 +290,9 @@ class ModelServer:
 
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
-        if route.subresource in ("exec", "attach", "portforward") and streams.is_upgrade(h):
-            return streams.serve(h, route, self._stream_call(h))
+        if route.subresource in ("exec", "attach", "portforward"):
+            serve = streams.serve if streams.is_upgrade(h) else streams.refuse
+            return serve(h, route, self._stream_call(h))
         req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
                                        current=self._current)
         verb = req.verb
@@ -342,8 +343,7 @@ class ModelServer:
             return (rt.plural, sub) in getattr(self.cluster.apiserver, "handlers", {})
 
     def _serve_log(self, h: Handler, req: Request) -> None:
-        """``pods/log``: the apiserver asks the pod's kubelet (``kube-apiserver->kubelet``)
-        and streams the text back (:mod:`k8sbook.serve.logs`)."""
+        """``pods/log`` through the apiserver to the kubelet (:mod:`k8sbook.serve.logs`)."""
         with self.lock:
             if not serves_logs(self.cluster):
                 raise StatusError(NOT_FOUND)

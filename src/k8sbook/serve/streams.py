@@ -86,6 +86,25 @@ def exec_request(h: Handler, route: Route, query: dict[str, list[str]]) -> Reque
                    credentials=credentials(h), impersonate=impersonation(h))
 
 
+def refuse(h: Handler, route: Route, call: Call) -> None:
+    """A request for exec or port-forward that is not a WebSocket upgrade (a plain POST, or
+    SPDY, kubectl's fallback): the apiserver checks the location first (no such pod or
+    container), then answers ``400 Upgrade request required``."""
+    query = parse_qs(urlsplit(h.path).query, keep_blank_values=True)
+    if route.subresource == "exec":
+        req = exec_request(h, route, query)
+    elif route.subresource == "portforward":
+        req = Request("create", "pods", "", route.namespace, route.name, "portforward",
+                      params={"ports": ",".join(query.get("ports", []))},
+                      credentials=credentials(h), impersonate=impersonation(h))
+    else:
+        raise bad_request("Upgrade request required")
+    req.body = {"upgrade": h.headers.get("Upgrade", "")}
+    resp = call(req, Response.result)
+    raise StatusError(resp.body if not resp.ok and isinstance(resp.body, dict) else
+                      status_object(400, "BadRequest", "Upgrade request required"))
+
+
 def _result(protocol: str) -> Callable[[Response], str]:
     def result(resp: Response) -> str:
         if not resp.ok:
