@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,21 @@ def kubectl_bin(request: pytest.FixtureRequest) -> str:
             pytest.fail(f"kubectl {request.param} is required in CI (.ci/run installs it)")
         pytest.skip(f"no kubectl {request.param} on this machine")
     return path
+
+
+#: ``kubectl(*args, stdin=None, timeout=30, cwd=None)``: run kubectl against the module's server
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture()
+def kubectl(kubeconfig: Path, kubectl_bin: str) -> Kubectl:
+    """Run ``kubectl_bin`` with the module's ``kubeconfig``; ``.binary`` and ``.env`` for
+    callers that start it themselves."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+
+    def run(*args: str, stdin: str | None = None, timeout: float = 30,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([kubectl_bin, *args], input=stdin, capture_output=True, text=True,
+                              env=env, timeout=timeout, check=False, cwd=cwd)
+    run.binary, run.env = kubectl_bin, env  # type: ignore[attr-defined]
+    return run

@@ -4,8 +4,6 @@ and with the official Python client; what they print is compared with what the m
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,8 +15,7 @@ from kubernetes import config as k8s_config
 from kubernetes.stream import stream
 
 from k8sbook.serve import server
-
-Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+from tests.serve.conftest import Kubectl
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +39,6 @@ def web(srv: server.ModelServer) -> str:
         cluster.admin().create(pod)
     wait_for(lambda: phase(srv, "web") == "Running")
     return "web"
-
-
-@pytest.fixture()
-def kubectl(kubeconfig: Path, kubectl_bin: str) -> Kubectl:
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-
-    def run(*args: str, stdin: str | None = None, timeout: float = 30,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([kubectl_bin, *args], input=stdin, capture_output=True, text=True,
-                              env=env, timeout=timeout, check=False, cwd=cwd)
-    return run
 
 
 def phase(srv: server.ModelServer, name: str) -> str:
@@ -145,7 +131,7 @@ def test_python_client_exec(srv: server.ModelServer, web: str, kubeconfig: Path)
     resp = stream(v1.connect_get_namespaced_pod_exec, web, "default",
                   command=["sh", "-c", "exit 5"], stderr=True, stdin=False, stdout=True,
                   tty=False, _preload_content=False)
-    resp.run_forever(timeout=5)
+    resp.run_forever(timeout=2)
     assert resp.returncode == 5
     status = json.loads(resp.read_channel(3) or "{}") if resp.is_open() else None
     assert status is None or status.get("reason") == "NonZeroExitCode"

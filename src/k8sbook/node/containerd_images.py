@@ -24,10 +24,12 @@ from k8sbook.node.cri import RPCError
 
 
 def normalize_image(image: str) -> str:
-    """``nginx`` -> ``docker.io/library/nginx:latest``, as containerd's reference parser."""
-    name, tag = image, "latest"
+    """``nginx`` -> ``docker.io/library/nginx:latest``, as containerd's reference parser
+    (a digest reference keeps its digest: ``nginx@sha256:...`` ->
+    ``docker.io/library/nginx@sha256:...``)."""
+    name, tag, digest = image, "latest", ""
     if "@" in name:
-        return name
+        name, digest = name.split("@", 1)
     last = name.rsplit("/", 1)[-1]
     if ":" in last:
         name, tag = name.rsplit(":", 1)
@@ -36,7 +38,7 @@ def normalize_image(image: str) -> str:
         name = f"docker.io/library/{name}"
     elif "." not in first and ":" not in first and first != "localhost":
         name = f"docker.io/{name}"
-    return f"{name}:{tag}"
+    return f"{name}@{digest}" if digest else f"{name}:{tag}"
 
 
 #: the images ``k8sbook serve``'s registry holds: repository -> tags (the images tutorials
@@ -68,7 +70,7 @@ def _split(ref: str) -> tuple[str, str]:
     """(repository, tag or digest) of a normalized reference."""
     if "@" in ref:
         repo, digest = ref.split("@", 1)
-        return repo.rsplit(":", 1)[0] if ":" in repo.rsplit("/", 1)[-1] else repo, "@" + digest
+        return repo, "@" + digest
     repo, tag = ref.rsplit(":", 1)
     return repo, tag
 

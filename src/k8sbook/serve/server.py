@@ -191,12 +191,12 @@ class ModelServer:
         self.stop()
 
     def _follow_wall_clock(self) -> None:
-        clock = self.cluster.clock
-        wall0, virtual0 = time.monotonic(), clock.now()
-        while not self._stopping.wait(self.tick):
-            with self.lock:
-                target = virtual0 + (time.monotonic() - wall0)
-                clock.run_until(max(target, clock.now()))
+        clock, last = self.cluster.clock, time.monotonic()
+        while not self._stopping.wait(self.tick):  # wall time passed is virtual time passed
+            with self.lock:  # (after an advance() too: the two never wait for each other)
+                now = time.monotonic()
+                clock.run_until(clock.now() + (now - last))
+                last = now
 
     def _flush(self) -> None:
         """Run what is due now (watch deliveries a request caused), without moving time."""
