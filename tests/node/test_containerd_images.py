@@ -19,9 +19,9 @@ def test_the_catalog_decides_which_images_exist():
     with pytest.raises(RPCError) as tag:
         images.pull_image("nginx:nope")
     ref = "docker.io/library/nginx:nope"
-    assert (tag.value.code, str(tag.value)) == (
-        "NotFound", f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
-                    f'failed to resolve reference "{ref}": {ref}: not found')
+    want = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
+            f'failed to resolve reference "{ref}": {ref}: not found')
+    assert (tag.value.code, str(tag.value)) == ("NotFound", want)
     with pytest.raises(RPCError) as repo:
         images.pull_image("ngnix")
     denied = ("pull access denied, repository does not exist or may require authorization: "
