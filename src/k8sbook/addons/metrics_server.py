@@ -220,15 +220,18 @@ class MetricsServer:
 
     # -- the API ---------------------------------------------------------------------------
     def pod_metrics(self, pod: dict[str, Any]) -> dict[str, Any] | None:
-        """``PodMetrics`` for one pod, or ``None`` until every container has two samples."""
+        """``PodMetrics`` for one pod, or ``None`` until every container has two samples, or
+        once the node's latest scrape no longer had it (the container stopped)."""
         meta = pod["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
         containers = []
         stamps: list[tuple[float, float]] = []
+        node = pod["spec"].get("nodeName", "")
+        last = next((t for t, n, r in reversed(self.scrapes) if n == node and r == "200"), None)
         for c in pod["spec"].get("containers", []):
             kept = self.samples.get((ns, name, c["name"]), [])
-            if len(kept) < 2:
-                return None
+            if len(kept) < 2 or kept[1].at != last:
+                return None  # not in the node's latest scrape: the pod's storage is pruned
             old, new = kept
             window = new.at - old.at
             rate = max(new.cpu_seconds - old.cpu_seconds, 0.0) / window

@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,21 @@ def kubectl(kubeconfig: str | Path, *args: str, stdin: str | None = None,
     return (proc.stdout + proc.stderr).rstrip("\n")
 
 
+def kubectl_while(kubeconfig: str | Path, *args: str, during: Callable[[], None],
+                  settle: float = 1.0, timeout: float = 30) -> str:
+    """Start the real ``kubectl`` (a command that keeps running, such as ``logs -f``), wait
+    ``settle`` seconds for it to connect, call ``during()`` (e.g. advance virtual time), and
+    return what it printed once it ends."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise FileNotFoundError("kubectl is not on PATH")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    with subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as proc:
+        time.sleep(settle)
+        during()
+        out, err = proc.communicate(timeout=timeout)
+    return (out + err).rstrip("\n")
 
 
 def with_etcd_calls(messages: list[Message], src: str = "kubectl") -> list[Message]:

@@ -2,8 +2,9 @@
 
 Mirrors the apiserver's side of KEP-4006 ("Transition from SPDY to WebSockets"): kubectl's
 ``exec`` (and ``cp``, which is ``tar`` over exec) opens a WebSocket (``GET`` with
-``Upgrade: websocket``, RFC 6455) offering the sub-protocols ``v5.channel.k8s.io`` and
-``v4.channel.k8s.io``; the apiserver picks the first offered one it supports
+``Upgrade: websocket``, RFC 6455) asking for the sub-protocol ``v5.channel.k8s.io`` (kubectl
+1.32 and 1.37; the official Python client offers ``v5.channel.k8s.io,v4.channel.k8s.io``); the
+apiserver picks the first offered one it supports
 (``k8s.io/apimachinery/pkg/util/httpstream/wsstream``), answers ``101 Switching Protocols``
 and relays the streams to the kubelet (``StreamTranslatorProxy``, feature gate
 ``TranslateStreamCloseWebsocketRequests``, on by default since 1.30). On the socket each
