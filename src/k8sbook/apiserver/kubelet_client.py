@@ -127,8 +127,11 @@ class KubeletClient:
         else:
             method, path = "POST", f"/portForward/{ns}/{name}"
         url = f"https://{host}:{port}{path}"
-        streams = {"stdin": str(req.body.get("stdin", ""))} \
-            if isinstance(req.body, dict) and req.subresource == "exec" else None
+        streams = None  # what the client wrote on the upgraded connection's streams
+        if isinstance(req.body, dict) and req.subresource == "exec":
+            streams = {"stdin": str(req.body.get("stdin", ""))}
+        elif isinstance(req.body, dict) and req.subresource == "portforward":
+            streams = {"data": str(req.body.get("data", ""))}
         request = HTTPRequest(method, path, credentials=KUBELET_CLIENT_CERT,
                               params=dict(req.params), body=streams)
         try:

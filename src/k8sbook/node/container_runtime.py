@@ -347,10 +347,9 @@ class ContainerRuntime:
             self._sandbox(target)
         return self.stream_server.url(kind, target, arg)
 
-    def _port_forward(self, sid: str, port: int) -> int | None:
-        status, _ = dial_from(self.network, self.node, self._sandbox(sid), "localhost", port,
-                              "/", src=self.instance)
-        return status
+    def _port_forward(self, sid: str, port: int, path: str = "/") -> tuple[int | None, str]:
+        return dial_from(self.network, self.node, self._sandbox(sid), "localhost", port, path,
+                         src=self.instance)
 
     def _log(self, c: Container, line: str) -> None:
         """The shim copies the container's output into its log file on the node's disk."""

@@ -15,7 +15,10 @@ wrote on ``stdin`` before closing it, the ``101`` response what the command wrot
 (``remotecommand/exec.go``) writes when the command ends: ``Success``, or ``Failure`` with
 reason ``NonZeroExitCode``, a cause of type ``ExitCode`` whose message is the code, and the
 message ``command terminated with non-zero exit code: error executing command [sh -c exit 3],
-exit code 3`` (containerd's ``streamRuntime.Exec`` wraps a non-zero code so).
+exit code 3`` (containerd's ``streamRuntime.Exec`` wraps a non-zero code so). A port-forward
+session's request body carries the bytes the client sent on the forwarded connection
+(``data``: an HTTP request, whose path the application answers) and the ``101`` response the
+bytes the application wrote back.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from k8sbook.client.network import Address
 from k8sbook.core.ids import IdGenerator
 from k8sbook.node.cri import RPCError
 from k8sbook.node.shell import Result
+from k8sbook.node.workload import request_path, response_bytes
 
 #: ``k8s.io/apimachinery/pkg/util/remotecommand``: the error stream's reason and cause type
 NON_ZERO_EXIT_CODE_REASON, EXIT_CODE_CAUSE_TYPE = "NonZeroExitCode", "ExitCode"
@@ -57,11 +61,12 @@ def loopback(node: str, port: int) -> Address:
 
 class StreamServer:
     """The sessions of one runtime's streaming server. ``exec(container_id, cmd, stdin)`` runs
-    a command (a shell :class:`Result`; raises RPCError); ``port_forward(sandbox_id, port)``
-    connects inside the sandbox (the status the port answers, or None if nothing listens)."""
+    a command (a shell :class:`Result`; raises RPCError); ``port_forward(sandbox_id, port,
+    path)`` connects inside the sandbox ((status, body) the port answers, or (None, "") if
+    nothing listens)."""
 
     def __init__(self, ids: IdGenerator, exec: Callable[[str, list[str], str], Result],
-                 port_forward: Callable[[str, int], int | None]) -> None:
+                 port_forward: Callable[[str, int, str], tuple[int | None, str]]) -> None:
         self.ids = ids
         self.exec = exec
         self.port_forward = port_forward
@@ -93,9 +98,11 @@ class StreamServer:
             return HTTPResponse(101, {"output": out.output, "exitCode": out.exit_code,
                                       "stdout": out.stdout, "stderr": out.stderr,
                                       "error": exit_status(cmd, out.exit_code)})
-        status = self.port_forward(target, int(arg))
+        raw = str((req.body or {}).get("data", "")) if isinstance(req.body, dict) else ""
+        status, answer = self.port_forward(target, int(arg), request_path(raw))
         if status is None:
             return HTTPResponse(500, {"message": f"failed to connect to localhost:{arg} "
                                                  f"inside namespace \"{target[:13]}\": "
                                                  "connection refused"})
-        return HTTPResponse(101, {"status": status})
+        # the bytes the application wrote back on the forwarded connection
+        return HTTPResponse(101, {"status": status, "data": response_bytes(status, answer)})

@@ -28,8 +28,8 @@ without stdin that fails before any stream (no such pod, container or permission
 with the HTTP error before the upgrade, as upstream does; one with stdin gets the error on the
 error channel. The WebSocket ``GET`` is authorized as ``create`` on ``pods/exec`` (upstream
 1.35 authorizes ``get`` and then, with ``AuthorizePodWebsocketUpgradeCreatePermission`` on by
-default, ``create`` as well). ``attach`` and ``port-forward`` (``SPDY/3.1+portforward.k8s.io``,
-SPDY framing tunnelled in WebSocket messages) are answered ``400`` as before.
+default, ``create`` as well). Port-forward (``SPDY/3.1+portforward.k8s.io``) is
+:mod:`k8sbook.serve.portforward`; ``attach`` is not modelled (``400``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from wsproto.utilities import generate_accept_token
 
 from k8sbook.api.request import Request, Response
 from k8sbook.core.status import StatusError, bad_request, status_object
+from k8sbook.serve import portforward
 from k8sbook.serve.http import Handler, credentials, impersonation
 from k8sbook.serve.routing import Route
 
@@ -118,6 +119,9 @@ def _result(protocol: str) -> Callable[[Response], str]:
 def serve(h: Handler, route: Route, call: Call) -> None:
     """Serve a WebSocket upgrade of ``pods/exec``; errors before the upgrade raise
     :class:`StatusError` (the caller answers them)."""
+    if route.subresource == "portforward":
+        return portforward.serve(h, route, call, offered(h),
+                                 h.headers.get("Sec-WebSocket-Key", ""), _switch, _events)
     if route.subresource != "exec":
         raise bad_request("Upgrade request required")
     protocol = next((p for p in offered(h) if p in CHANNEL_PROTOCOLS), None)

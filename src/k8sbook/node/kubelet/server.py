@@ -160,16 +160,17 @@ class KubeletServer:
             return 404, {"message": f'pod "{pod}" not found'}
         if action == "portForward":
             port = int(params.get("ports", 80))
+            data = body.get("data", "") if isinstance(body, dict) else ""
             try:
                 url = k.cri.port_forward(rec.sandbox_id, port)
-                resp = self._stream(url)
+                resp = self._stream(url, {"data": str(data)})
             except (RPCError, DialError) as err:
                 return 500, {"message": str(err)}
             if resp.status != 101:
                 return 500, {"message": f"error forwarding port {port} to pod {rec.uid}: "
                                         f"{resp.body['message']}"}
             return 200, {"text": f"Forwarding from 127.0.0.1:{port} -> {port}: "
-                                 f"HTTP {resp.body['status']}"}
+                                 f"HTTP {resp.body['status']}", "data": resp.body["data"]}
         if len(parts) < 4:
             return 404, {"message": "404 page not found"}
         container = parts[3]
