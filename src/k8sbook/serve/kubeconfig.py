@@ -62,10 +62,11 @@ def kubectl(kubeconfig: str | Path, *args: str, stdin: str | None = None,
 
 
 def kubectl_while(kubeconfig: str | Path, *args: str, during: Callable[[], None],
-                  settle: float = 1.0, timeout: float = 30) -> str:
-    """Start the real ``kubectl`` (a command that keeps running, such as ``logs -f``), wait
-    ``settle`` seconds for it to connect, call ``during()`` (e.g. advance virtual time), and
-    return what it printed once it ends."""
+                  settle: float = 1.0, timeout: float = 30, stop: bool = False) -> str:
+    """Start the real ``kubectl`` (a command that keeps running, such as ``logs -f`` or
+    ``port-forward``), wait ``settle`` seconds for it to connect, call ``during()`` (advance
+    virtual time, connect to a forwarded port), then (``stop``: after stopping it, as ^C
+    does) return what it printed once it ends."""
     binary = shutil.which("kubectl")
     if binary is None:
         raise FileNotFoundError("kubectl is not on PATH")
@@ -73,7 +74,11 @@ def kubectl_while(kubeconfig: str | Path, *args: str, during: Callable[[], None]
     with subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, env=env) as proc:
         time.sleep(settle)
-        during()
+        try:
+            during()
+        finally:
+            if stop:
+                proc.terminate()
         out, err = proc.communicate(timeout=timeout)
     return (out + err).rstrip("\n")
 
