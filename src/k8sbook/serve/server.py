@@ -50,14 +50,13 @@ stream, and a fault that cuts the connection ends the HTTP stream. A dial the ne
 is answered ``503`` with the dial error (an HTTP server that has already accepted the TCP
 connection cannot refuse it any more).
 
-The module is split as the upstream packages are: :mod:`k8sbook.serve.routing` (the REST
-mapping, and decoding a request on a resource path), :mod:`k8sbook.serve.discovery`
-(discovery and OpenAPI), :mod:`k8sbook.serve.watch` (watch streams),
-:mod:`k8sbook.serve.kubeconfig` (``admin.conf``, running kubectl).
-
-The components it runs are :data:`k8sbook.serve.components.COMPONENT_MODULES` (a kubelet per
-node, one scheduler, one controller manager, built by the cluster's ``add_*`` factories);
-:func:`register_component` adds others.
+Split as upstream is: :mod:`~k8sbook.serve.routing` (the REST mapping), ``discovery``,
+``watch``, ``logs`` (``pods/log``, ``-f``), ``streams`` (exec and cp over WebSocket),
+``portforward`` and ``spdy`` (SPDY/3.1 in a WebSocket), ``aggregated`` (kube-aggregator's
+discovery and proxy), ``kubeconfig`` (``admin.conf``, running kubectl). It runs
+:data:`k8sbook.serve.components.COMPONENT_MODULES`: a kubelet per node, the scheduler, the
+controller manager and the add-ons of :mod:`k8sbook.serve.addons` (EndpointSlice controller,
+kube-proxy, CoreDNS, metrics-server); :func:`register_component` adds others.
 """
 
 from __future__ import annotations
