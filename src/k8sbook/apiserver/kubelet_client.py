@@ -2,7 +2,7 @@
 
 Mirrors three pieces of kube-apiserver:
 
-* the pod ``log``, ``exec`` and ``portforward`` subresources (``pkg/registry/core/pod/rest``:
+* the pod ``log``, ``exec``, ``attach`` and ``portforward`` subresources (``pkg/registry/core/pod/rest``:
   ``LogREST``, ``ExecREST``, ``PortForwardREST``): they store nothing; they find the node the
   pod is bound to and return a *location* on that node's kubelet, which the apiserver then
   connects to and streams back;
@@ -114,21 +114,21 @@ class KubeletClient:
         ns, name = req.namespace, req.name
         if req.subresource == "log":
             method, path = "GET", f"/containerLogs/{ns}/{name}/{container}"
-        elif req.subresource == "exec":
-            cmd = req.params.get("command") or []
+        elif req.subresource in ("exec", "attach"):
+            cmd = (req.params.get("command") or []) if req.subresource == "exec" else []
             if isinstance(cmd, str):
                 cmd = [cmd]
             # streamParams (pkg/registry/core/pod/strategy.go): stdin/stdout/stderr/tty are
             # passed on as input/output/error/tty=1
             flags = [f"{kubelet}=1" for opt, kubelet in STREAM_PARAMS
                      if str(req.params.get(opt, "")).lower() in ("1", "true")]
-            method, path = "POST", f"/exec/{ns}/{name}/{container}?" + "&".join(
+            method, path = "POST", f"/{req.subresource}/{ns}/{name}/{container}?" + "&".join(
                 [f"command={c}" for c in cmd] + flags)
         else:
             method, path = "POST", f"/portForward/{ns}/{name}"
         url = f"https://{host}:{port}{path}"
         streams = None  # what the client wrote on the upgraded connection's streams
-        if isinstance(req.body, dict) and req.subresource == "exec":
+        if isinstance(req.body, dict) and req.subresource in ("exec", "attach"):
             streams = {"stdin": str(req.body.get("stdin", ""))}
         elif isinstance(req.body, dict) and req.subresource == "portforward":
             streams = {"data": str(req.body.get("data", ""))}
@@ -207,7 +207,7 @@ def token_review(apiserver: Any, rt: ResourceType, req: Request, user: UserInfo)
 def install(apiserver: Any) -> KubeletClient:
     """Register the pod connect subresources and SubjectAccessReview with ``apiserver``."""
     client = KubeletClient(apiserver)
-    for sub in ("log", "exec", "portforward"):
+    for sub in ("log", "exec", "attach", "portforward"):
         apiserver.handlers[("pods", sub)] = client.connect
     apiserver.handlers[("subjectaccessreviews", "")] = \
         lambda rt, req, user: subject_access_review(apiserver, rt, req, user)

@@ -133,9 +133,14 @@ class Store(APIServerPart):
             inner = matches
             matches = lambda o: inner(o) and o["metadata"]["name"] == req.name
         timeout_s = req.params.get("timeoutSeconds")
+        # a streaming list (WatchList, on by default in client-go 1.35+, so kubectl 1.37)
+        initial = bool(req.params.get("sendInitialEvents")) and \
+            req.params.get("resourceVersionMatch") == "NotOlderThan" and \
+            bool(req.params.get("allowWatchBookmarks"))
         watcher = cache.watch(req.namespace if rt.namespaced else "", matches, rv, on_event,
                               bookmarks=bool(req.params.get("allowWatchBookmarks")),
-                              timeout=float(timeout_s) if timeout_s else None)
+                              timeout=float(timeout_s) if timeout_s else None,
+                              send_initial_events=initial)
         return Response(200, None, watcher)
 
     # -- writes ----------------------------------------------------------------------------

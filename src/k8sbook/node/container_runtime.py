@@ -41,6 +41,7 @@ from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.node import shell
+from k8sbook.node.containerd_attach import attach
 from k8sbook.node.containerd_images import ImageService, Registry, normalize_image
 from k8sbook.node.containerd_sandbox import SANDBOX_IMAGE, SandboxController
 from k8sbook.node.containerd_store import (
@@ -107,7 +108,8 @@ class ContainerRuntime:
         self.sandbox_controller = SandboxController(
             self.instance, node, network, clock, ids, self._id, self.filesystem,
             self.image_service, self._oci, cni_type)
-        self.stream_server = StreamServer(ids, self._exec, self._port_forward)
+        self.stream_server = StreamServer(ids, self._exec, self._port_forward,
+                                          lambda cid, stdin: attach(self, cid, stdin))
         self.registry = self.image_service.registry
         self.images = self.image_service.images  # normalized ref -> image id
         self.sandboxes: dict[str, Sandbox] = self.sandbox_controller.sandboxes
@@ -168,6 +170,7 @@ class ContainerRuntime:
             "ListContainers": self.list_containers,
             "ExecSync": lambda: self.exec_sync(m["container_id"], m["cmd"]),
             "Exec": lambda: self.streaming_url("exec", m["container_id"], m["cmd"]),
+            "Attach": lambda: self.streaming_url("attach", m["container_id"]),
             "PortForward": lambda: self.streaming_url("portforward", m["pod_sandbox_id"],
                                                       m["port"]),
         }
@@ -260,7 +263,7 @@ class ContainerRuntime:
                                            f"a container in state {c.state}")
         self._oci("start", cid)
         c.state, c.started_at = CONTAINER_RUNNING, self.clock.now()
-        self._log(c, f"{c.name}: started (attempt {c.attempt})")
+        self.log_line(c, f"{c.name}: started (attempt {c.attempt})")
         self._listen(c)
         seconds, code = program_of(c.command)
         if seconds is not None:
@@ -278,7 +281,7 @@ class ContainerRuntime:
         c.state, c.exit_code, c.reason = CONTAINER_EXITED, code, reason
         c.finished_at = self.clock.now()
         self._unlisten(c)
-        self._log(c, f"{c.name}: exited with code {code}")
+        self.log_line(c, f"{c.name}: exited with code {code}")
 
     def stop_container(self, cid: str, timeout: int = 30) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; the model's programs exit on SIGTERM."""
@@ -341,7 +344,7 @@ class ContainerRuntime:
 
     def streaming_url(self, kind: str, target: str, arg: Any = None) -> str:
         """A one-time URL on the runtime's streaming server (CRI ``Exec``/``PortForward``)."""
-        if kind == "exec":
+        if kind in ("exec", "attach"):
             self._running(target)
         else:
             self._sandbox(target)
@@ -351,7 +354,7 @@ class ContainerRuntime:
         return dial_from(self.network, self.node, self._sandbox(sid), "localhost", port, path,
                          src=self.instance)
 
-    def _log(self, c: Container, line: str) -> None:
+    def log_line(self, c: Container, line: str) -> None:
         """The shim copies the container's output into its log file on the node's disk."""
         c.add_log(line, self.clock.now())
         if c.log_file:
@@ -369,7 +372,7 @@ class ContainerRuntime:
             return
         err = listen(self.network, c, sb)
         if err is not None:
-            self._log(c, f"{c.name}: {err}")
+            self.log_line(c, f"{c.name}: {err}")
             self._exit(c, 1, "Error")
 
     def _unlisten(self, c: Container) -> None:
@@ -387,9 +390,7 @@ class ContainerRuntime:
                         c.healthy = healthy
 
     def http_get(self, ip: str, port: int) -> int | None:
-        """Deprecated shim for ``apiserver/pod_proxy.py`` until it dials the pod itself: the
-        status the application on ``ip:port`` answers, or None if nothing listens there.
-        Nothing in the node layer calls it."""
+        """Deprecated shim for ``apiserver/pod_proxy.py``: the status ``ip:port`` answers."""
         for sb in self.sandboxes.values():
             if sb.ip == ip and sb.state == SANDBOX_READY:
                 for c in self._in(sb.id):

@@ -66,10 +66,13 @@ class StreamServer:
     nothing listens)."""
 
     def __init__(self, ids: IdGenerator, exec: Callable[[str, list[str], str], Result],
-                 port_forward: Callable[[str, int, str], tuple[int | None, str]]) -> None:
+                 port_forward: Callable[[str, int, str], tuple[int | None, str]],
+                 attach: Callable[[str, str], Result] | None = None) -> None:
         self.ids = ids
         self.exec = exec
         self.port_forward = port_forward
+        #: ``attach(container_id, stdin)``: the client joins the main process
+        self.attach = attach
         #: one-time streaming sessions: token -> (kind, target id, command or port)
         self.sessions: dict[str, tuple[str, str, Any]] = {}
 
@@ -81,23 +84,29 @@ class StreamServer:
 
     def serve(self, req: HTTPRequest) -> HTTPResponse:
         """``/exec/<token>`` runs the command through runc and streams back its output and
-        exit code; ``/portforward/<token>`` connects to the port inside the sandbox's network
+        exit code (``/attach/<token>``: the main process's, :mod:`.containerd_attach`); ``/portforward/<token>`` connects to the port inside the sandbox's network
         namespace."""
         token = req.path.rstrip("/").rsplit("/", 1)[-1]
         session = self.sessions.pop(token, None)
         if session is None:
             return HTTPResponse(404, {"message": "unknown or expired session"})
         kind, target, arg = session
-        if kind == "exec":
+        if kind in ("exec", "attach"):
             cmd = list(arg or [])
             stdin = str((req.body or {}).get("stdin", "")) if isinstance(req.body, dict) else ""
             try:
-                out = self.exec(target, cmd, stdin)
+                if kind == "attach" and self.attach is not None:
+                    out = self.attach(target, stdin)
+                else:
+                    out = self.exec(target, cmd, stdin)
             except RPCError as err:
                 return HTTPResponse(500, {"message": str(err)})
+            # ServeAttach writes Success when the streams end (no exit code: the process is
+            # the container's own); ServeExec the command's exit status
+            ended = exit_status(cmd, out.exit_code) if kind == "exec" else exit_status([], 0)
             return HTTPResponse(101, {"output": out.output, "exitCode": out.exit_code,
                                       "stdout": out.stdout, "stderr": out.stderr,
-                                      "error": exit_status(cmd, out.exit_code)})
+                                      "error": ended})
         raw = str((req.body or {}).get("data", "")) if isinstance(req.body, dict) else ""
         status, answer = self.port_forward(target, int(arg), request_path(raw))
         if status is None:

@@ -30,7 +30,7 @@ PARAMS: dict[str, Callable[[str], Any]] = {
     "allowWatchBookmarks": decoding.query_bool, "container": str, "tailLines": int,
     "follow": decoding.query_bool, "previous": decoding.query_bool,
     "timestamps": decoding.query_bool, "sinceSeconds": int, "sinceTime": str,
-    "limitBytes": int,
+    "limitBytes": int, "sendInitialEvents": decoding.query_bool,
 }
 
 

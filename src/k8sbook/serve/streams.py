@@ -28,8 +28,9 @@ without stdin that fails before any stream (no such pod, container or permission
 with the HTTP error before the upgrade, as upstream does; one with stdin gets the error on the
 error channel. The WebSocket ``GET`` is authorized as ``create`` on ``pods/exec`` (upstream
 1.35 authorizes ``get`` and then, with ``AuthorizePodWebsocketUpgradeCreatePermission`` on by
-default, ``create`` as well). Port-forward (``SPDY/3.1+portforward.k8s.io``) is
-:mod:`k8sbook.serve.portforward`; ``attach`` is not modelled (``400``).
+default, ``create`` as well). ``pods/attach`` (``kubectl attach``, ``kubectl run -i``) is the
+same protocol, joined to the container's main process (:mod:`k8sbook.node.containerd_attach`).
+Port-forward (``SPDY/3.1+portforward.k8s.io``) is :mod:`k8sbook.serve.portforward`.
 """
 
 from __future__ import annotations
@@ -76,16 +77,19 @@ def _flag(query: dict[str, list[str]], name: str, default: bool = False) -> bool
 
 
 def exec_request(h: Handler, route: Route, query: dict[str, list[str]]) -> Request:
-    """The model request for ``pods/exec`` (``PodExecOptions`` from the query)."""
-    params: dict[str, Any] = {"command": list(query.get("command", []))}
+    """The model request for ``pods/exec`` or ``pods/attach`` (``PodExecOptions``,
+    ``PodAttachOptions`` from the query)."""
+    params: dict[str, Any] = {}
+    if route.subresource == "exec":
+        params["command"] = list(query.get("command", []))
+        if not params["command"]:
+            raise bad_request("you must specify at least 1 command")
     if query.get("container"):
         params["container"] = query["container"][-1]
     for opt in ("stdin", "stdout", "stderr", "tty"):
         params[opt] = _flag(query, opt)
-    if not params["command"]:
-        raise bad_request("you must specify at least 1 command")
-    return Request("create", "pods", "", route.namespace, route.name, "exec", params=params,
-                   credentials=credentials(h), impersonate=impersonation(h))
+    return Request("create", "pods", "", route.namespace, route.name, route.subresource,
+                   params=params, credentials=credentials(h), impersonate=impersonation(h))
 
 
 def refuse(h: Handler, route: Route, call: Call) -> None:
@@ -93,7 +97,7 @@ def refuse(h: Handler, route: Route, call: Call) -> None:
     SPDY, kubectl's fallback): the apiserver checks the location first (no such pod or
     container), then answers ``400 Upgrade request required``."""
     query = parse_qs(urlsplit(h.path).query, keep_blank_values=True)
-    if route.subresource == "exec":
+    if route.subresource in ("exec", "attach"):
         req = exec_request(h, route, query)
     elif route.subresource == "portforward":
         req = Request("create", "pods", "", route.namespace, route.name, "portforward",
@@ -122,7 +126,7 @@ def serve(h: Handler, route: Route, call: Call) -> None:
     if route.subresource == "portforward":
         return portforward.serve(h, route, call, offered(h),
                                  h.headers.get("Sec-WebSocket-Key", ""), _switch, _events)
-    if route.subresource != "exec":
+    if route.subresource not in ("exec", "attach"):
         raise bad_request("Upgrade request required")
     protocol = next((p for p in offered(h) if p in CHANNEL_PROTOCOLS), None)
     if protocol is None:

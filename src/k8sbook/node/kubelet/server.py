@@ -2,7 +2,8 @@
 
 Mirrors ``pkg/kubelet/server`` (``server.go``, ``auth.go``) and the streaming half of the CRI
 (``k8s.io/kubelet/pkg/cri/streaming``), v1.35.0. What kube-apiserver calls for ``pods/log``
-(``/containerLogs``), ``pods/exec`` (``/exec``) and ``pods/portforward`` (``/portForward``),
+(``/containerLogs``), ``pods/exec`` (``/exec``), ``pods/attach`` (``/attach``) and
+``pods/portforward`` (``/portForward``),
 and what metrics-server scrapes (``/metrics/resource``).
 
 For ``exec`` and ``portForward`` the kubelet asks the runtime for a streaming URL over the CRI
@@ -180,8 +181,10 @@ class KubeletServer:
         if action == "containerLogs":
             return self._container_logs(rec, pod, container, cid, params)
         cmd = list(params.get("command") or [])
+        if action not in ("exec", "attach"):
+            return 404, {"message": "404 page not found"}
         try:
-            url = k.cri.exec(cid, cmd)
+            url = k.cri.exec(cid, cmd) if action == "exec" else k.cri.attach(cid)
             stdin = body.get("stdin", "") if isinstance(body, dict) else ""
             resp = self._stream(url, {"stdin": str(stdin)})
         except (RPCError, DialError) as err:
