@@ -142,3 +142,22 @@ def test_a_plain_request_without_upgrade_is_refused(srv: server.ModelServer, web
     code, body = raw(srv, "POST", f"/api/v1/namespaces/default/pods/{web}/exec?command=ls")
     assert (code, body["reason"], body["message"]) == (400, "BadRequest",
                                                        "Upgrade request required")
+
+
+def test_run_i_attaches_to_the_main_shell_and_returns_its_exit_code(
+        srv: server.ModelServer, kubectl: Kubectl) -> None:
+    minor = kubectl("version", "--client", "-o", "json").stdout.split('"minor": "')[1][:2]
+    name = f"shell-{minor}"
+    out = kubectl("run", name, "-i", "--rm", "--restart=Never", "--image=busybox:1.37", "--",
+                  "sh", stdin="echo hello from $HOSTNAME\nexit 0\n")
+    assert out.returncode == 0, out.stderr
+    assert f"hello from {name}\n" in out.stdout and f'pod "{name}" deleted' in out.stdout
+    failed = kubectl("run", name + "-x", "-i", "--restart=Never", "--image=busybox:1.37", "--",
+                     "sh", stdin="echo bye\nexit 2\n")
+    assert failed.returncode == 2 and "bye\n" in failed.stdout
+    with srv.model() as cluster:
+        pod = cluster.apiserver.cached("pods", "default", name + "-x")
+    # the shell was the container's main process: its exit ended the container
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
+    assert kubectl("logs", name + "-x").stdout.splitlines()[1:] == [
+        "bye", f"{name}-x: exited with code 2"]
