@@ -250,6 +250,12 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          "kubectl logs goes through kube-apiserver to the kubelet.",
          ("Sequence diagram: kubectl GETs pods/log; kube-apiserver reads the pod from etcd and "
          "calls the kubelet, which returns the log.")),
+        ("exec_trace, participants", "fig-kubectl-exec",
+         "kubectl exec: a WebSocket to kube-apiserver, relayed to the kubelet and containerd.",
+         ("Sequence diagram: kubectl opens pods/exec with a WebSocket upgrade; kube-apiserver "
+          "calls the kubelet, which checks with a SubjectAccessReview, asks the container "
+          "runtime for a streaming URL and connects to it; the runtime runs the command "
+          "through runc and the exit code comes back.")),
     ],
     "14-more-than-one-of-everything": [
         ("write.messages,", "fig-ha-write",

@@ -117,7 +117,8 @@ class Cluster:
 
     def __init__(self, seed: int = 0, *, etcd: Etcd | Callable[[Clock], Etcd] | None = None,
                  trace_bootstrap: bool = False, start: bool = True,
-                 control_plane_nodes: int = 1, service_account_admission: bool = False) -> None:
+                 control_plane_nodes: int = 1, service_account_admission: bool = False,
+                 clock: Clock | None = None) -> None:
         """``control_plane_nodes=3`` (or 5) builds kubeadm's highly available, stacked-etcd
         topology instead of one control-plane node: see :meth:`_highly_available`.
         ``service_account_admission`` turns on the apiserver's ServiceAccount admission
@@ -125,7 +126,7 @@ class Cluster:
         ServiceAccount, which the controller manager's ``serviceaccount`` controller makes:
         see :data:`~k8sbook.controlplane.controller_manager.ALL_CONTROLLERS`)."""
         self.seed = seed
-        self.clock = Clock()
+        self.clock = clock if clock is not None else Clock()
         self.ids = IdGenerator(seed)
         self.trace = Trace()
         #: the one network every connection in the cluster is dialled through

@@ -9,7 +9,19 @@ def test_exec_body_contract_and_not_found(node_a):
     run_pod(c)
     code, body = k.server.handle("POST", "/exec/default/web/app", KUBELET_CLIENT_CERT,
                                  {"command": ["sh", "-c", "echo out; exit 2"]})
-    assert (code, body) == (200, {"text": "out\n", "exitCode": 2})
+    assert (code, body["text"], body["exitCode"], body["stdout"]) == (200, "out\n", 2, "out\n")
+    # the error stream's Status, as ServeExec writes it for a non-zero exit code
+    assert body["error"] == {
+        "metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+        "message": "command terminated with non-zero exit code: error executing command "
+                   "[sh -c echo out; exit 2], exit code 2",
+        "details": {"causes": [{"reason": "ExitCode", "message": "2"}]}}
+    # stdin reaches the command; stderr stays apart from stdout
+    code, body = k.server.handle("POST", "/exec/default/web/app", KUBELET_CLIENT_CERT,
+                                 {"command": ["sh"]}, body={"stdin": "echo hi\ncat /x\n"})
+    missing = "cat: can't open '/x': No such file or directory\n"
+    assert (body["stdout"], body["stderr"]) == ("hi\n", missing)
+    assert body["exitCode"] == 1 and body["error"]["details"]["causes"][0]["message"] == "1"
     code, body = k.server.handle("GET", "/containerLogs/default/web/app",
                                  KUBELET_CLIENT_CERT, {})
     assert code == 200 and body["text"] == "app: started (attempt 0)\n"

@@ -41,3 +41,12 @@ def test_network_commands_use_the_dialer():
     assert run(["wget", "-qO-", "http://10.244.0.2:8080/x"], p).output == "web"
     assert run(["nc", "-z", "localhost", "9090"], p).exit_code == 1
     assert calls == [("10.244.0.2", 8080, "/x"), ("localhost", 9090, "/")]
+
+
+def test_stdin_and_the_two_output_streams():
+    r = run(["cat"], proc(), stdin="typed\n")
+    assert (r.stdout, r.stderr, r.exit_code) == ("typed\n", "", 0)
+    r = run(["sh"], proc(), stdin="echo one\ncat /nope\necho two\n")
+    assert r.stdout == "one\ntwo\n"
+    assert r.stderr == "cat: can't open '/nope': No such file or directory\n"
+    assert r.output == "one\n" + r.stderr + "two\n"  # interleaved as written

@@ -28,7 +28,10 @@ Mirrors kubernetes-sigs/metrics-server (v0.6 and later), trimmed to pod metrics:
 * Nodes and Pods come from informers (LIST + WATCH as ``system:serviceaccount:kube-system:
   metrics-server``).
 
-Simplified: no NodeMetrics; no label selectors on lists; no authorization cache (the real
+Simplified: ``NodeMetrics`` (what ``kubectl top nodes`` reads) are the sums of the node's pods'
+container samples, since the model's kubelet reports no node-level counters
+(``node_cpu_usage_seconds_total``); a node is listed once it has been scraped twice. No label
+selectors on lists; no authorization cache (the real
 delegating authorizer caches answers for 10 s); no TLS (the kubelet's serving certificate is
 not verified, as with ``--kubelet-insecure-tls``); the extension ConfigMap is not read (its
 values are kubeadm's, set as constants in :mod:`k8sbook.apiserver.aggregator`).
@@ -217,15 +220,18 @@ class MetricsServer:
 
     # -- the API ---------------------------------------------------------------------------
     def pod_metrics(self, pod: dict[str, Any]) -> dict[str, Any] | None:
-        """``PodMetrics`` for one pod, or ``None`` until every container has two samples."""
+        """``PodMetrics`` for one pod, or ``None`` until every container has two samples, or
+        once the node's latest scrape no longer had it (the container stopped)."""
         meta = pod["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
         containers = []
         stamps: list[tuple[float, float]] = []
+        node = pod["spec"].get("nodeName", "")
+        last = next((t for t, n, r in reversed(self.scrapes) if n == node and r == "200"), None)
         for c in pod["spec"].get("containers", []):
             kept = self.samples.get((ns, name, c["name"]), [])
-            if len(kept) < 2:
-                return None
+            if len(kept) < 2 or kept[1].at != last:
+                return None  # not in the node's latest scrape: the pod's storage is pruned
             old, new = kept
             window = new.at - old.at
             rate = max(new.cpu_seconds - old.cpu_seconds, 0.0) / window
@@ -241,6 +247,42 @@ class MetricsServer:
         return {"kind": "PodMetrics", "apiVersion": f"{GROUP}/{VERSION}", "metadata": out_meta,
                 "timestamp": self.clock.timestamp(at), "window": go_duration(window),
                 "containers": containers}
+
+    def node_metrics(self, node: str) -> dict[str, Any] | None:
+        """``NodeMetrics``: the sums of the node's pods' container usage, once the node has
+        been scraped twice."""
+        stamps = [t for t, n, result in self.scrapes if n == node and result == "200"][-2:]
+        if len(stamps) < 2:
+            return None
+        cpu, mem = 0.0, 0
+        for p in self.pods.lister():
+            if p["spec"].get("nodeName") != node:
+                continue
+            meta = p["metadata"]
+            for c in p["spec"].get("containers", []):
+                kept = self.samples.get((meta.get("namespace", ""), meta["name"], c["name"]), [])
+                if len(kept) == 2 and kept[1].at == stamps[1]:
+                    cpu += max(kept[1].cpu_seconds - kept[0].cpu_seconds, 0.0) / \
+                        (kept[1].at - kept[0].at)
+                    mem += kept[1].memory_bytes
+        return {"kind": "NodeMetrics", "apiVersion": f"{GROUP}/{VERSION}",
+                "metadata": {"name": node, "creationTimestamp": self.clock.timestamp()},
+                "timestamp": self.clock.timestamp(stamps[1]),
+                "window": go_duration(stamps[1] - stamps[0]),
+                "usage": {"cpu": cpu_quantity(round(cpu * 1e9)), "memory": memory_quantity(mem)}}
+
+    def _serve_nodes(self, name: str) -> tuple[int, dict[str, Any]]:
+        names = sorted(n["metadata"]["name"] for n in self.nodes.lister())
+        if name:
+            found = self.node_metrics(name) if name in names else None
+            if found is None:
+                return 404, _status(404, "NotFound", f'nodemetrics.{GROUP} "{name}" not found',
+                                    details={"name": name, "group": GROUP,
+                                             "kind": "nodemetrics"})
+            return 200, found
+        items = [m for m in (self.node_metrics(n) for n in names) if m is not None]
+        return 200, {"kind": "NodeMetricsList", "apiVersion": f"{GROUP}/{VERSION}",
+                     "metadata": {}, "items": items}
 
     def serve_http(self, req: HTTPRequest) -> HTTPResponse:
         """The handler on :10250 (what the aggregator's proxy dials)."""
@@ -287,10 +329,11 @@ class MetricsServer:
         ns = ""
         if len(rest) >= 2 and rest[0] == "namespaces":
             ns, rest = rest[1], rest[2:]
-        if not rest or rest[0] != "pods" or len(rest) > 2:
+        if not rest or rest[0] not in ("pods", "nodes") or len(rest) > 2 or \
+                (rest[0] == "nodes" and ns):
             return 404, _status(404, "NotFound", "the server could not find the requested "
                                                  "resource")
-        name = rest[1] if len(rest) == 2 else ""
+        resource, name = rest[0], rest[1] if len(rest) == 2 else ""
         verb = "get" if name else "list"
         if method != "GET":
             return 405, _status(405, "MethodNotAllowed",
@@ -300,17 +343,19 @@ class MetricsServer:
                "metadata": {},
                "spec": {"user": user, "groups": groups,
                         "resourceAttributes": {"verb": verb, "group": GROUP, "version": VERSION,
-                                               "resource": "pods", "namespace": ns,
+                                               "resource": resource, "namespace": ns,
                                                "name": name}}}
         review = self.client.create(sar)
         if not review.get("status", {}).get("allowed"):
-            what = f'pods.{GROUP} "{name}"' if name else f"pods.{GROUP}"
+            what = f'{resource}.{GROUP} "{name}"' if name else f"{resource}.{GROUP}"
             scope = f' in the namespace "{ns}"' if ns else " at the cluster scope"
             return 403, _status(403, "Forbidden",
                                 f'{what} is forbidden: User "{user}" cannot {verb} resource '
-                                f'"pods" in API group "{GROUP}"{scope}',
-                                details={"name": name, "group": GROUP, "kind": "pods"}
-                                if name else {"group": GROUP, "kind": "pods"})
+                                f'"{resource}" in API group "{GROUP}"{scope}',
+                                details={"name": name, "group": GROUP, "kind": resource}
+                                if name else {"group": GROUP, "kind": resource})
+        if resource == "nodes":
+            return self._serve_nodes(name)
         pods = sorted(self.pods.lister(ns or None),
                       key=lambda p: (p["metadata"].get("namespace", ""), p["metadata"]["name"]))
         if name:

@@ -55,7 +55,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         ("status", "finalize")),
     _RT("", "v1", "Node", "nodes", False, "/registry/minions", ("no",), ("status", "proxy")),
     _RT("", "v1", "Pod", "pods", True, "/registry/pods", ("po",),
-        ("status", "binding", "eviction", "log", "exec", "portforward", "proxy")),
+        ("status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy")),
     _RT("", "v1", "Service", "services", True, "/registry/services/specs", ("svc",),
         ("status", "proxy")),
     _RT("", "v1", "ConfigMap", "configmaps", True, "/registry/configmaps", ("cm",)),

@@ -2,7 +2,7 @@
 
 Mirrors three pieces of kube-apiserver:
 
-* the pod ``log``, ``exec`` and ``portforward`` subresources (``pkg/registry/core/pod/rest``:
+* the pod ``log``, ``exec``, ``attach`` and ``portforward`` subresources (``pkg/registry/core/pod/rest``:
   ``LogREST``, ``ExecREST``, ``PortForwardREST``): they store nothing; they find the node the
   pod is bound to and return a *location* on that node's kubelet, which the apiserver then
   connects to and streams back;
@@ -48,6 +48,10 @@ PREFERRED_ADDRESS_TYPES = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS
 PROTOCOL = "HTTPS (client cert kube-apiserver-kubelet-client)"
 #: ``--kubelet-timeout`` default (``KubeletClientConfig.HTTPTimeout``, 5 s)
 KUBELET_TIMEOUT = 5.0
+#: ``PodExecOptions`` fields and the kubelet's query parameters for them
+#: (``api.ExecStdinParam`` ``input``, ``ExecStdoutParam`` ``output``, ``ExecStderrParam``
+#: ``error``, ``ExecTTYParam`` ``tty``)
+STREAM_PARAMS = (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty"))
 
 
 def _url_op(method: str) -> str:
@@ -103,18 +107,35 @@ class KubeletClient:
         if node is None:
             raise not_found("nodes", "", node_name)
         host, port = self.location(node)
+        if isinstance(req.body, dict) and "upgrade" in req.body and \
+                str(req.body["upgrade"]).lower() != "websocket":
+            # UpgradeAwareHandler(upgradeRequired=true): a request that is not an upgrade is
+            # refused after the location checks; the model streams only over WebSocket, so
+            # a SPDY upgrade (kubectl's fallback) is refused the same way
+            raise bad_request("Upgrade request required")
         ns, name = req.namespace, req.name
         if req.subresource == "log":
             method, path = "GET", f"/containerLogs/{ns}/{name}/{container}"
-        elif req.subresource == "exec":
-            cmd = req.params.get("command") or []
-            method, path = "POST", f"/exec/{ns}/{name}/{container}?" + "&".join(
-                f"command={c}" for c in cmd)
+        elif req.subresource in ("exec", "attach"):
+            cmd = (req.params.get("command") or []) if req.subresource == "exec" else []
+            if isinstance(cmd, str):
+                cmd = [cmd]
+            # streamParams (pkg/registry/core/pod/strategy.go): stdin/stdout/stderr/tty are
+            # passed on as input/output/error/tty=1
+            flags = [f"{kubelet}=1" for opt, kubelet in STREAM_PARAMS
+                     if str(req.params.get(opt, "")).lower() in ("1", "true")]
+            method, path = "POST", f"/{req.subresource}/{ns}/{name}/{container}?" + "&".join(
+                [f"command={c}" for c in cmd] + flags)
         else:
             method, path = "POST", f"/portForward/{ns}/{name}"
         url = f"https://{host}:{port}{path}"
+        streams = None  # what the client wrote on the upgraded connection's streams
+        if isinstance(req.body, dict) and req.subresource in ("exec", "attach"):
+            streams = {"stdin": str(req.body.get("stdin", ""))}
+        elif isinstance(req.body, dict) and req.subresource == "portforward":
+            streams = {"data": str(req.body.get("data", ""))}
         request = HTTPRequest(method, path, credentials=KUBELET_CLIENT_CERT,
-                              params=dict(req.params))
+                              params=dict(req.params), body=streams)
         try:
             # a Hostname address resolves through the network's host table, as the control
             # plane's DNS would resolve it
@@ -130,7 +151,8 @@ class KubeletClient:
         if resp.status >= 400:
             raise StatusError({"kind": "Status", "apiVersion": "v1", "metadata": {},
                                "status": "Failure", "code": resp.status,
-                               "reason": {401: "Unauthorized", 403: "Forbidden"}.get(
+                               "reason": {400: "BadRequest", 401: "Unauthorized",
+                                          403: "Forbidden", 404: "NotFound"}.get(
                                    resp.status, "InternalError"),
                                "message": body.get("message", "")})
         return Response(200, body)
@@ -200,7 +222,7 @@ def token_review(apiserver: Any, rt: ResourceType, req: Request, user: UserInfo)
 def install(apiserver: Any) -> KubeletClient:
     """Register the pod connect subresources and SubjectAccessReview with ``apiserver``."""
     client = KubeletClient(apiserver)
-    for sub in ("log", "exec", "portforward"):
+    for sub in ("log", "exec", "attach", "portforward"):
         apiserver.handlers[("pods", sub)] = client.connect
     apiserver.handlers[("subjectaccessreviews", "")] = \
         lambda rt, req, user: subject_access_review(apiserver, rt, req, user)

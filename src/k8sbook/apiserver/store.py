@@ -163,10 +163,14 @@ class Store(APIServerPart):
         if cache.trigger is not None:
             value = triggers.trigger_value(cache.trigger[0], selectors.parse_field_selector(
                 req.params.get("fieldSelector", ""), rt.kind))
+        # a streaming list (WatchList, on by default in client-go 1.35+, so kubectl 1.37)
+        initial = bool(req.params.get("sendInitialEvents")) and \
+            req.params.get("resourceVersionMatch") == "NotOlderThan" and \
+            bool(req.params.get("allowWatchBookmarks"))
         watcher = cache.watch(req.namespace if rt.namespaced else "", matches, rv, on_event,
                               bookmarks=bool(req.params.get("allowWatchBookmarks")),
                               timeout=float(timeout_s) if timeout_s else None,
-                              trigger_value=value)
+                              trigger_value=value, send_initial_events=initial)
         return Response(200, None, watcher)
 
     # -- writes ----------------------------------------------------------------------------

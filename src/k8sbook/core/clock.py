@@ -43,8 +43,10 @@ class Clock:
     ([2.0], 5.0)
     """
 
-    def __init__(self) -> None:
-        self._now = 0.0
+    def __init__(self, start: float = 0.0) -> None:
+        """``start``: the virtual time the loop begins at (seconds since :data:`EPOCH`;
+        ``k8sbook serve`` starts at the wall clock's instant, everything else at 0)."""
+        self._now = float(start)
         self._seq = 0
         self._queue: list[Timer] = []
 
@@ -63,9 +65,21 @@ class Clock:
         t = self._now if at is None else at
         return (EPOCH + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+    def nano_timestamp(self, at: float | None = None) -> str:
+        """Go's ``time.RFC3339Nano`` (nanoseconds, trailing zeros dropped): the time of each
+        line of a container log file and of ``kubectl logs --timestamps``."""
+        t = self._now if at is None else at
+        whole = EPOCH + timedelta(seconds=int(t))
+        nanos = round((t - int(t)) * 1e9)
+        frac = f".{nanos:09d}".rstrip("0") if nanos else ""
+        return whole.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"
+
     @staticmethod
     def parse(stamp: str) -> float:
         """Inverse of :meth:`timestamp` / :meth:`micro_timestamp`."""
+        if "." in stamp:  # at most microseconds for strptime
+            head, frac = stamp.rstrip("Z").split(".", 1)
+            stamp = f"{head}.{frac[:6]}Z"
         fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in stamp else "%Y-%m-%dT%H:%M:%SZ"
         return (datetime.strptime(stamp, fmt).replace(tzinfo=UTC) - EPOCH).total_seconds()
 

@@ -41,6 +41,7 @@ from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.node import shell
+from k8sbook.node.containerd_attach import attach
 from k8sbook.node.containerd_images import ImageService, Registry, normalize_image
 from k8sbook.node.containerd_sandbox import SANDBOX_IMAGE, SandboxController
 from k8sbook.node.containerd_store import (
@@ -107,7 +108,8 @@ class ContainerRuntime:
         self.sandbox_controller = SandboxController(
             self.instance, node, network, clock, ids, self._id, self.filesystem,
             self.image_service, self._oci, cni_type)
-        self.stream_server = StreamServer(ids, self.exec_sync, self._port_forward)
+        self.stream_server = StreamServer(ids, self._exec, self._port_forward,
+                                          lambda cid, stdin: attach(self, cid, stdin))
         self.registry = self.image_service.registry
         self.images = self.image_service.images  # normalized ref -> image id
         self.sandboxes: dict[str, Sandbox] = self.sandbox_controller.sandboxes
@@ -141,10 +143,10 @@ class ContainerRuntime:
         return new_id(self.ids)  # sandboxes, containers and images share the generator
 
     def _oci(self, verb: str, cid: str, *, bundle: shell.Process | None = None,
-             argv: list[str] | None = None, signal: str = "") -> Any:
+             argv: list[str] | None = None, signal: str = "", stdin: str = "") -> Any:
         """Execute ``runc <verb> <id>``."""
         return exec_runc(self.network, self.instance, self.node, verb, cid, bundle=bundle,
-                         argv=argv, signal=signal)
+                         argv=argv, signal=signal, stdin=stdin)
 
     # -- the CRI server ------------------------------------------------------------------
     def serve_cri(self, req: CRIRequest) -> Any:
@@ -168,6 +170,7 @@ class ContainerRuntime:
             "ListContainers": self.list_containers,
             "ExecSync": lambda: self.exec_sync(m["container_id"], m["cmd"]),
             "Exec": lambda: self.streaming_url("exec", m["container_id"], m["cmd"]),
+            "Attach": lambda: self.streaming_url("attach", m["container_id"]),
             "PortForward": lambda: self.streaming_url("portforward", m["pod_sandbox_id"],
                                                       m["port"]),
         }
@@ -239,12 +242,11 @@ class ContainerRuntime:
             list(config.get("ports", [])), env, mounts, created_at=self.clock.now(),
             log_file=f"{sb.log_directory}/{config['logPath']}"
             if sb.log_directory and config.get("logPath") else "")
-        def files(path: str) -> str | None:
-            return self.read_file(cid, path)
-
         def dial(host: str, port: int, path: str) -> tuple[int | None, str]:
             return dial_from(self.network, self.node, sb, host, port, path)
-        c.process = shell.Process(files=files, env=c.env, hostname=sb.hostname, dial=dial)
+        disk = self.filesystem
+        c.process = shell.Process(lambda p: c.read(disk, p), c.env, sb.hostname, dial,
+                                  lambda p, t: c.write(disk, p, t), lambda: c.paths(disk))
         self._oci("create", cid, bundle=c.process)
         return cid
 
@@ -261,11 +263,11 @@ class ContainerRuntime:
                                            f"a container in state {c.state}")
         self._oci("start", cid)
         c.state, c.started_at = CONTAINER_RUNNING, self.clock.now()
-        self._log(c, f"{c.name}: started (attempt {c.attempt})")
+        self.log_line(c, f"{c.name}: started (attempt {c.attempt})")
         self._listen(c)
         seconds, code, output = main_process(c.command, c.process)
         for line in output.splitlines():
-            self._log(c, line)
+            self.log_line(c, line)
         if seconds is not None:
             c.timer = self.clock.call_later(
                 seconds, lambda: self._exit(c, code, "Completed" if code == 0 else "Error"),
@@ -281,7 +283,7 @@ class ContainerRuntime:
         c.state, c.exit_code, c.reason = CONTAINER_EXITED, code, reason
         c.finished_at = self.clock.now()
         self._unlisten(c)
-        self._log(c, f"{c.name}: exited with code {code}")
+        self.log_line(c, f"{c.name}: exited with code {code}")
 
     def stop_container(self, cid: str, timeout: int = 30) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; the model's programs exit on SIGTERM."""
@@ -317,8 +319,7 @@ class ContainerRuntime:
     def read_file(self, cid: str, path: str) -> str | None:
         """A file as the container sees it: through its mounts, from the node's disk."""
         c = self.containers.get(cid)
-        host = c.host_path(path) if c is not None else None
-        return self.filesystem.get(host) if host is not None else None
+        return c.read(self.filesystem, path) if c is not None else None
 
     def process(self, cid: str) -> ContainerProcess:
         """A process started in container ``cid`` (for code that runs in the container)."""
@@ -335,28 +336,31 @@ class ContainerRuntime:
 
     def exec_sync(self, cid: str, cmd: list[str]) -> tuple[int, str]:
         """``ExecSync``: run ``cmd`` in the container through runc; (exit code, output)."""
-        self._running(cid)
-        out: shell.Result = self._oci("exec", cid, argv=cmd)
+        out = self._exec(cid, cmd)
         return out.exit_code, out.output
+
+    def _exec(self, cid: str, cmd: list[str], stdin: str = "") -> shell.Result:
+        """``runc exec`` of ``cmd`` with ``stdin`` (ExecSync and streaming exec sessions)."""
+        self._running(cid)
+        return self._oci("exec", cid, argv=cmd, stdin=stdin)
 
     def streaming_url(self, kind: str, target: str, arg: Any = None) -> str:
         """A one-time URL on the runtime's streaming server (CRI ``Exec``/``PortForward``)."""
-        if kind == "exec":
+        if kind in ("exec", "attach"):
             self._running(target)
         else:
             self._sandbox(target)
         return self.stream_server.url(kind, target, arg)
 
-    def _port_forward(self, sid: str, port: int) -> int | None:
-        status, _ = dial_from(self.network, self.node, self._sandbox(sid), "localhost", port,
-                              "/", src=self.instance)
-        return status
+    def _port_forward(self, sid: str, port: int, path: str = "/") -> tuple[int | None, str]:
+        return dial_from(self.network, self.node, self._sandbox(sid), "localhost", port, path,
+                         src=self.instance)
 
-    def _log(self, c: Container, line: str) -> None:
+    def log_line(self, c: Container, line: str) -> None:
         """The shim copies the container's output into its log file on the node's disk."""
-        c.logs.append(line)
+        c.add_log(line, self.clock.now())
         if c.log_file:
-            self.filesystem[c.log_file] = "\n".join(c.logs) + "\n"
+            self.filesystem[c.log_file] = c.log_text(self.clock.nano_timestamp)
 
     def logs(self, cid: str) -> list[str]:
         return list(self._container(cid).logs)
@@ -370,7 +374,7 @@ class ContainerRuntime:
             return
         err = listen(self.network, c, sb)
         if err is not None:
-            self._log(c, f"{c.name}: {err}")
+            self.log_line(c, f"{c.name}: {err}")
             self._exit(c, 1, "Error")
 
     def _unlisten(self, c: Container) -> None:
@@ -388,9 +392,7 @@ class ContainerRuntime:
                         c.healthy = healthy
 
     def http_get(self, ip: str, port: int) -> int | None:
-        """Deprecated shim for ``apiserver/pod_proxy.py`` until it dials the pod itself: the
-        status the application on ``ip:port`` answers, or None if nothing listens there.
-        Nothing in the node layer calls it."""
+        """Deprecated shim for ``apiserver/pod_proxy.py``: the status ``ip:port`` answers."""
         for sb in self.sandboxes.values():
             if sb.ip == ip and sb.state == SANDBOX_READY:
                 for c in self._in(sb.id):

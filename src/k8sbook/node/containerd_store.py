@@ -10,6 +10,7 @@ CRI's ``runtime/v1/api.proto``. The services that read and write these records a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,21 @@ class Container:
     log_file: str = ""
     #: what its processes see (the bundle ``runc create`` got: files, env, hostname, dialer)
     process: Any = None
+    #: when each line of :attr:`logs` was written (virtual time)
+    log_times: list[float] = field(default_factory=list)
+    #: the container's writable layer (the snapshotter's upper directory): files its
+    #: processes wrote outside any mount, by path
+    rootfs: dict[str, str] = field(default_factory=dict)
+
+    def add_log(self, line: str, at: float) -> None:
+        self.logs.append(line)
+        self.log_times.append(at)
+
+    def log_text(self, stamp: Callable[[float], str]) -> str:
+        """The log file in the CRI logging format the shim writes
+        (``<RFC3339Nano> stdout F <line>``, ``k8s.io/cri-api`` logging.md)."""
+        return "".join(f"{stamp(t)} stdout F {line}\n"
+                       for t, line in zip(self.log_times, self.logs, strict=True))
 
     def host_path(self, path: str) -> str | None:
         """Where on the node's disk the container's ``path`` is: through its mounts (the
@@ -78,3 +94,31 @@ class Container:
             if path == inside or path.startswith(inside + "/"):
                 return str(m["hostPath"].rstrip("/") + path[len(inside):])
         return None
+
+    def read(self, disk: dict[str, str], path: str) -> str | None:
+        """A file as the container sees it: through a mount from the node's ``disk``, else
+        from its writable layer."""
+        host = self.host_path(path)
+        return disk.get(host) if host is not None else self.rootfs.get(path)
+
+    def write(self, disk: dict[str, str], path: str, text: str) -> bool:
+        """Write a file: into a writable mount (on the node's disk) or the writable layer;
+        False for a read-only mount."""
+        for m in sorted(self.mounts, key=lambda m: -len(m["containerPath"])):
+            inside = m["containerPath"].rstrip("/")
+            if path == inside or path.startswith(inside + "/"):
+                if m.get("readonly"):
+                    return False
+                disk[str(m["hostPath"].rstrip("/") + path[len(inside):])] = text
+                return True
+        self.rootfs[path] = text
+        return True
+
+    def paths(self, disk: dict[str, str]) -> list[str]:
+        """Every file the container sees: its mounts' files and its writable layer's."""
+        seen = set(self.rootfs)
+        for m in self.mounts:
+            host, inside = m["hostPath"].rstrip("/"), m["containerPath"].rstrip("/")
+            seen.update(inside + p[len(host):] for p in disk
+                        if p == host or p.startswith(host + "/"))
+        return sorted(p for p in seen if self.read(disk, p) is not None)

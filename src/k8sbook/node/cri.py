@@ -132,6 +132,10 @@ class CRIClient:
         """``Exec``: the runtime answers a URL on its streaming server, not the output."""
         return self.call("Exec", container_id[:13], container_id=container_id, cmd=cmd)
 
+    def attach(self, container_id: str) -> str:
+        """``Attach``: a URL on the streaming server joined to the main process."""
+        return self.call("Attach", container_id[:13], container_id=container_id)
+
     def port_forward(self, sandbox_id: str, port: int) -> str:
         return self.call("PortForward", sandbox_id[:13], pod_sandbox_id=sandbox_id,
                          port=port)

@@ -35,6 +35,8 @@ class OCIRequest:
     bundle: shell.Process | None = None
     argv: tuple[str, ...] = ()
     signal: str = ""
+    #: what the exec'd process reads on standard input (``runc exec`` keeps it open)
+    stdin: str = ""
 
 
 def oci_result(reply: Any) -> str:
@@ -45,10 +47,10 @@ def oci_result(reply: Any) -> str:
 
 def exec_runc(network: Network, src: str, node: str, verb: str, cid: str, *,
               bundle: shell.Process | None = None, argv: list[str] | None = None,
-              signal: str = "") -> Any:
+              signal: str = "", stdin: str = "") -> Any:
     """What ``containerd-shim-runc-v2`` does to run ``runc <verb> <id>`` on ``node``."""
     return network.dial(src, Address.exec(node, RUNC_PATH),
-                        OCIRequest(verb, cid, bundle, tuple(argv or ()), signal),
+                        OCIRequest(verb, cid, bundle, tuple(argv or ()), signal, stdin),
                         protocol=OCI_PROTOCOL, verb=verb, resource=cid[:13], result=oci_result)
 
 
@@ -86,5 +88,5 @@ class Runc:
             bundle = self.bundles.get(req.id)
             if bundle is None:
                 return shell.Result(1, f'container "{req.id}" does not exist\n')
-            return shell.run(list(req.argv), bundle)
+            return shell.run(list(req.argv), bundle, req.stdin)
         return "ok"  # start

@@ -86,3 +86,23 @@ def dial_from(network: Network, node: str, sb: Sandbox, host: str, port: int, pa
     except DialError:
         return None, ""
     return resp.status, str(resp.body or "")
+
+
+#: Go's ``http.StatusText`` for the statuses the model's applications answer
+STATUS_TEXT = {200: "OK", 404: "Not Found", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+def request_path(raw: str) -> str:
+    """The path of the HTTP/1.1 request line in ``raw`` (what a port-forward carries to the
+    application), ``/`` if there is none."""
+    parts = raw.split("\r\n", 1)[0].split(" ")
+    return parts[1] if len(parts) >= 3 and parts[1].startswith("/") else "/"
+
+
+def response_bytes(status: int, body: str) -> str:
+    """The application's answer as Go's ``net/http`` writes it on the wire (no ``Date``)."""
+    data = body.encode()
+    return (f"HTTP/1.1 {status} {STATUS_TEXT.get(status, '')}\r\n"
+            f"Content-Length: {len(data)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"\r\n{body}")
+

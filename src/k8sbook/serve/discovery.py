@@ -31,7 +31,13 @@ SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "eviction": ("Eviction", "policy", "v1", ("create",)),
     "log": ("Pod", "", "", ("get",)),
     "scale": ("Scale", "autoscaling", "v1", ("get", "patch", "update")),
+    # the connect subresources (``pkg/registry/core/pod/rest``): their options kinds
+    "exec": ("PodExecOptions", "", "", ("create", "get")),
+    "attach": ("PodAttachOptions", "", "", ("create", "get")),
+    "portforward": ("PodPortForwardOptions", "", "", ("create", "get")),
 }
+#: served only where the apiserver has its path to the kubelets (the kubelet client)
+KUBELET_SUBRESOURCES = ("log", "exec", "attach", "portforward")
 #: 404 for a path the server does not serve
 NOT_FOUND = status_object(404, "NotFound", "the server could not find the requested resource")
 
@@ -55,7 +61,7 @@ def api_resource_list(group: str, version: str, *, logs: bool = False) -> dict[s
             entry["categories"] = ["all"]
         resources.append(entry)
         for sub in rt.subresources:
-            if sub not in SUBRESOURCES or (sub == "log" and not logs):
+            if sub not in SUBRESOURCES or (sub in KUBELET_SUBRESOURCES and not logs):
                 continue
             kind, sgroup, sversion, verbs = SUBRESOURCES[sub]
             sub_entry: dict[str, Any] = {"name": f"{rt.plural}/{sub}", "singularName": "",

@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,45 @@ def kubectl(kubeconfig: str | Path, *args: str, stdin: str | None = None,
     return (proc.stdout + proc.stderr).rstrip("\n")
 
 
+def ticking(advance: Callable[[float], None], seconds: float, step: float = 0.5,
+            pause: float = 0.05) -> Callable[[], None]:
+    """A ``during`` for :func:`kubectl_while`: move virtual time on by ``seconds`` in steps of
+    ``step``, pausing between steps so that kubectl sees each state as it comes."""
+    def run() -> None:
+        done = 0.0
+        while done < seconds:
+            advance(step)
+            done += step
+            time.sleep(pause)
+    return run
+
+
+def kubectl_while(kubeconfig: str | Path, *args: str, during: Callable[[], None],
+                  settle: float = 1.0, timeout: float = 30, stop: bool = False,
+                  stdin: str | None = None) -> str:
+    """Start the real ``kubectl`` (a command that keeps running, such as ``logs -f`` or
+    ``port-forward``) with ``stdin`` written and closed, wait ``settle`` seconds for it to
+    connect, call ``during()`` (advance virtual time, connect to a forwarded port), then
+    (``stop``: after stopping it, as ^C does) return what it printed once it ends."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise FileNotFoundError("kubectl is not on PATH")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    with subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                          text=True, env=env) as proc:
+        if stdin is not None and proc.stdin is not None:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+            proc.stdin = None  # written and closed: communicate() has nothing more to send
+        time.sleep(settle)
+        try:
+            during()
+        finally:
+            if stop:
+                proc.terminate()
+        out, err = proc.communicate(timeout=timeout)
+    return (out + err).rstrip("\n")
 
 
 def with_etcd_calls(messages: list[Message], src: str = "kubectl") -> list[Message]:

@@ -12,6 +12,7 @@ longer refuse it.
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 from typing import Any
 
 from k8sbook.api.request import Request, Response
@@ -39,14 +40,16 @@ def authorize_path(cluster: Cluster, h: Handler, path: str) -> None:
                   credentials=credentials(h), impersonate=impersonation(h))
     cluster.apiserver.authorize_path(req, path, req.verb)
 
-def call(cluster: Cluster, src: str, req: Request) -> Response:
+def call(cluster: Cluster, src: str, req: Request,
+         result: Callable[[Response], str] = Response.result) -> Response:
     """Send ``req`` to the model's kube-apiserver over the model's network (the lock is
-    held); a failed dial becomes a ``503`` Status with the dial error."""
+    held); a failed dial becomes a ``503`` Status with the dial error. ``result`` is how
+    the trace shows the answer."""
     verb, res, name = Client.describe(req)
     try:
         resp: Response = cluster.network.dial(
             src, cluster.apiserver.address, req, protocol=PROTOCOL,
-            verb=verb, resource=res, name=name, result=Response.result)
+            verb=verb, resource=res, name=name, result=result)
     except DialError as err:
         raise _unreachable(err) from None
     return resp

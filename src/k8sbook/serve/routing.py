@@ -29,7 +29,8 @@ PARAMS: dict[str, Callable[[str], Any]] = {
     "fieldSelector": str, "timeoutSeconds": int, "gracePeriodSeconds": int,
     "allowWatchBookmarks": decoding.query_bool, "container": str, "tailLines": int,
     "follow": decoding.query_bool, "previous": decoding.query_bool,
-    "timestamps": decoding.query_bool,
+    "timestamps": decoding.query_bool, "sinceSeconds": int, "sinceTime": str,
+    "limitBytes": int, "sendInitialEvents": decoding.query_bool,
     # lists (``limit``/``continue``) and writes (``fieldManager``, ``force``, DeleteOptions)
     "limit": int, "continue": str, "fieldManager": str, "force": decoding.query_bool,
     "propagationPolicy": str, "orphanDependents": decoding.query_bool,

@@ -37,9 +37,9 @@ Different from a real kube-apiserver, said out loud:
   operations and the official schemas (``kubectl explain``, ``apply``); ``/openapi/v2`` is JSON
   only (406 for its protobuf form). Bodies are JSON, YAML or protobuf, answers come in the
   media type ``Accept`` negotiates (:mod:`k8sbook.serve.negotiation`), YAML as JSON;
-- timestamps come from the model's clock, which starts at its epoch (2026-01-01T00:00:00Z):
-  the AGE columns the server prints are right, ages kubectl computes itself (``describe``'s
-  events) count from the epoch.
+- timestamps come from the model's clock; ``k8sbook serve`` (``wall_clock=True``) starts it
+  at the wall clock's instant, so ages kubectl computes itself read right; otherwise it starts
+  at its epoch (2026-01-01T00:00:00Z), as in the chapters, for deterministic pages.
 
 The front end is not part of the apiserver: it hands each decoded request to the model's
 kube-apiserver *through the model's network* (:mod:`k8sbook.client.network`), dialling the
@@ -51,14 +51,13 @@ stream, and a fault that cuts the connection ends the HTTP stream. A dial the ne
 is answered ``503`` with the dial error (an HTTP server that has already accepted the TCP
 connection cannot refuse it any more).
 
-The module is split as the upstream packages are: :mod:`k8sbook.serve.routing` (the REST
-mapping, and decoding a request on a resource path), :mod:`k8sbook.serve.discovery`
-(discovery and OpenAPI), :mod:`k8sbook.serve.watch` (watch streams),
-:mod:`k8sbook.serve.kubeconfig` (``admin.conf``, running kubectl).
-
-The components it runs are :data:`k8sbook.serve.components.COMPONENT_MODULES` (a kubelet per
-node, one scheduler, one controller manager, built by the cluster's ``add_*`` factories);
-:func:`register_component` adds others.
+Split as upstream is: :mod:`~k8sbook.serve.routing` (the REST mapping), ``discovery``,
+``watch``, ``logs`` (``pods/log``, ``-f``), ``streams`` (exec and cp over WebSocket),
+``portforward`` and ``spdy`` (SPDY/3.1 in a WebSocket), ``aggregated`` (kube-aggregator's
+discovery and proxy), ``kubeconfig`` (``admin.conf``, running kubectl). It runs
+:data:`k8sbook.serve.components.COMPONENT_MODULES`: a kubelet per node, the scheduler, the
+controller manager and the add-ons of :mod:`k8sbook.serve.addons` (EndpointSlice controller,
+kube-proxy, CoreDNS, metrics-server); :func:`register_component` adds others.
 """
 
 from __future__ import annotations
@@ -75,12 +74,13 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from k8sbook.api.request import Request
+from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import ResourceType, by_plural
 from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
+from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.core.status import StatusError, status_object
-from k8sbook.serve import certs, negotiation, printers
+from k8sbook.serve import aggregated, certs, logs, negotiation, printers, streams
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
     COMPONENT_MODULES,
@@ -124,8 +124,9 @@ class ModelServer:
     def __init__(self, cluster: Cluster | None = None, *, seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0, realtime: bool = True,
                  nodes: tuple[str, ...] | list[str] = DEFAULT_NODES,
-                 components: bool = True, tick: float = 0.02) -> None:
-        self.cluster = cluster if cluster is not None else Cluster(seed)
+                 components: bool = True, tick: float = 0.02, wall_clock: bool = False) -> None:
+        start = max(time.time() - EPOCH.timestamp(), 0.0) if wall_clock else 0.0
+        self.cluster = cluster if cluster is not None else Cluster(seed, clock=Clock(start))
         self.lock = threading.RLock()
         self.realtime = realtime
         self.tick = tick
@@ -191,12 +192,12 @@ class ModelServer:
         self.stop()
 
     def _follow_wall_clock(self) -> None:
-        clock = self.cluster.clock
-        wall0, virtual0 = time.monotonic(), clock.now()
-        while not self._stopping.wait(self.tick):
-            with self.lock:
-                target = virtual0 + (time.monotonic() - wall0)
-                clock.run_until(max(target, clock.now()))
+        clock, last = self.cluster.clock, time.monotonic()
+        while not self._stopping.wait(self.tick):  # wall time passed is virtual time passed
+            with self.lock:  # (after an advance() too: the two never wait for each other)
+                now = time.monotonic()
+                clock.run_until(clock.now() + (now - last))
+                last = now
 
     def _flush(self) -> None:
         """Run what is due now (watch deliveries a request caused), without moving time."""
@@ -269,8 +270,8 @@ class ModelServer:
             return send(h, 200, openapi_document(path, h.headers.get("Accept", "")),
                         "application/json")
         route = parse_path(path)
-        if route is None:
-            raise StatusError(NOT_FOUND)
+        if route is None or path == "/apis":  # kube-aggregator's handlers come first
+            return aggregated.serve(h, path, route, self.cluster, self.lock, self._stream_call(h))
         if isinstance(route, dict):
             if h.command != "GET":
                 raise StatusError(status_object(405, "MethodNotAllowed",
@@ -289,6 +290,9 @@ class ModelServer:
 
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
+        if route.subresource in ("exec", "attach", "portforward"):
+            serve = streams.serve if streams.is_upgrade(h) else streams.refuse
+            return serve(h, route, self._stream_call(h))
         req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
                                        current=self._current,
                                        dry_run_values=parse_qs(urlsplit(h.path).query).get(
@@ -316,6 +320,17 @@ class ModelServer:
         negotiation.send_object(h, resp.code, body_out or {}, warnings if resp.ok else [],
                                 as_json=table and resp.ok)
 
+    def _stream_call(self, h: Handler) -> streams.Call:
+        """How :mod:`k8sbook.serve.streams` sends its request to the model."""
+        src = client_of(h.headers.get("User-Agent", ""))
+
+        def send(req: Request, result: Callable[[Response], str]) -> Response:
+            with self.lock:
+                resp = call(self.cluster, src, req, result)
+                self._flush()
+            return resp
+        return send
+
     def _current(self, req: Request) -> dict[str, Any] | None:
         """The object a patch applies to (for the field check), read under the lock."""
         if req.verb != "patch":
@@ -326,25 +341,21 @@ class ModelServer:
                 if rt is not None else None
 
     def _serves_subresource(self, rt: ResourceType, sub: str) -> bool:
-        """Subresources the model implements: the apiserver's own (status, binding, eviction)
-        and those installed as handlers (log, exec, portforward via the kubelet client)."""
+        """Subresources the model implements: its own and those installed as handlers."""
         if sub in ("status", "binding", "eviction"):
             return sub in rt.subresources
         with self.lock:
             return (rt.plural, sub) in getattr(self.cluster.apiserver, "handlers", {})
 
     def _serve_log(self, h: Handler, req: Request) -> None:
-        """``pods/log``: the apiserver asks the pod's kubelet (``kube-apiserver->kubelet``)
-        and streams the text back as ``text/plain``."""
+        """``pods/log`` through the apiserver to the kubelet (:mod:`k8sbook.serve.logs`)."""
         with self.lock:
             if not serves_logs(self.cluster):
                 raise StatusError(NOT_FOUND)
-            resp = call(self.cluster, client_of(h.headers.get("User-Agent", "")), req)
-            self._flush()
-        if not resp.ok:
-            return send_json(h, resp.code, resp.body or {})
-        text = str((resp.body or {}).get("text", ""))
-        send(h, 200, text.encode(), "text/plain")
+
+        def send(req: Request) -> Response:
+            return self._stream_call(h)(req, Response.result)
+        logs.serve(h, req, send, self.lock, self._stopping, self.tick)
 
     def _serve_watch(self, h: Handler, req: Request, table: bool, include: str) -> None:
         rt = by_plural(req.group, req.resource)
@@ -377,14 +388,13 @@ def req_kind(req: Request) -> str:
     return rt.kind if rt is not None else ""
 
 
-
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
                   seed: int = 0, out: Callable[[str], None] | None = None) -> None:
     """``k8sbook serve``: start, write the kubeconfig, print how to use it, run until ^C."""
     if out is None:
         def out(line: str) -> None:
             print(line, flush=True)
-    server = ModelServer(seed=seed, port=port).start()
+    server = ModelServer(seed=seed, port=port, wall_clock=True).start()
     path = server.write_kubeconfig(kubeconfig).resolve()
     attached = ", ".join(server.attached) or "none yet"
     out(f"k8sbook: the model's kube-apiserver is serving on {server.url} "

@@ -42,6 +42,8 @@ from k8sbook.storage.etcd3 import Storage, decode
 
 #: How often the cacher sends bookmarks to watchers that allow them (``bookmarkFrequency``).
 BOOKMARK_INTERVAL = 60.0
+#: ``metav1.InitialEventsAnnotationKey``: the bookmark that ends a streaming list's state
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 WatchEvent = dict[str, Any]
 Filter = Callable[[dict[str, Any]], bool]
@@ -240,20 +242,30 @@ class WatchCache:
 
     def watch(self, namespace: str, matches: Filter, resource_version: str,
               on_event: Callable[[WatchEvent | None], None], *, bookmarks: bool = False,
-              timeout: float | None = None, trigger_value: str | None = None) -> Watcher:
+              timeout: float | None = None, trigger_value: str | None = None,
+              send_initial_events: bool = False) -> Watcher:
         """Start a client watch. ``resource_version`` "" or "0": current state as ADDED
         events, then changes; a number: every change after it (410 if too old).
         ``trigger_value``: the value the watch's selector requires for the cache's trigger
-        field (the caller works it out from the field selector), if any."""
+        field (the caller works it out from the field selector), if any.
+        ``send_initial_events`` (a streaming list, KEP-3157's ``sendInitialEvents=true`` with
+        ``resourceVersionMatch=NotOlderThan``): the current state as ADDED events, then a
+        BOOKMARK annotated ``k8s.io/initial-events-end: "true"`` at the cache's revision,
+        then changes (the model's cache is always as new as any resourceVersion asked for)."""
         if self.trigger is None:
             trigger_value = None
         w = Watcher(self._next_id, namespace, matches, on_event, bookmarks, self,
                     trigger_value=trigger_value)
         self._next_id += 1
-        if resource_version in ("", "0"):
+        if resource_version in ("", "0") or send_initial_events:
             for _, obj in sorted(self.objects.items()):
                 if self._visible(w, obj):
                     self._deliver(w, {"type": "ADDED", "object": obj})
+            if send_initial_events:
+                end = {"kind": self.rt.kind, "apiVersion": self.rt.api_version,
+                       "metadata": {"resourceVersion": str(self.revision),
+                                    "annotations": {INITIAL_EVENTS_END: "true"}}}
+                self._deliver(w, {"type": "BOOKMARK", "object": end})
         else:
             rv = int(resource_version)
             if rv < self.oldest:

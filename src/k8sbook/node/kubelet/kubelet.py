@@ -259,11 +259,13 @@ class Kubelet:
         """The body of ``GET /metrics/resource`` (see :mod:`~k8sbook.node.kubelet.metrics`)."""
         return metrics.resource_metrics(self)
 
-    def read_container_log(self, rec: PodRecord, container: str) -> str:
-        """The container's log file under ``/var/log/pods``, which the runtime writes."""
+    def read_container_log(self, rec: PodRecord, container: str,
+                           attempt: int | None = None) -> str:
+        """The container's log file under ``/var/log/pods``, which the runtime writes (the
+        current instance's, or that of ``attempt``)."""
         ns, name = rec.key.split("/", 1)
-        path = f"/var/log/pods/{ns}_{name}_{rec.uid}/{container}/" \
-               f"{rec.attempts.get(container, 0)}.log"
+        n = rec.attempts.get(container, 0) if attempt is None else attempt
+        path = f"/var/log/pods/{ns}_{name}_{rec.uid}/{container}/{n}.log"
         return self.filesystem.get(path, "")
 
     def record(self, namespace: str, name: str) -> PodRecord | None:

@@ -2,7 +2,8 @@
 
 Mirrors ``pkg/kubelet/server`` (``server.go``, ``auth.go``) and the streaming half of the CRI
 (``k8s.io/kubelet/pkg/cri/streaming``), v1.35.0. What kube-apiserver calls for ``pods/log``
-(``/containerLogs``), ``pods/exec`` (``/exec``) and ``pods/portforward`` (``/portForward``),
+(``/containerLogs``), ``pods/exec`` (``/exec``), ``pods/attach`` (``/attach``) and
+``pods/portforward`` (``/portForward``),
 and what metrics-server scrapes (``/metrics/resource``).
 
 For ``exec`` and ``portForward`` the kubelet asks the runtime for a streaming URL over the CRI
@@ -12,9 +13,11 @@ loopback and relays the stream (path ``kubelet->container-runtime``, protocol
 runtime ran in the container.
 
 :meth:`KubeletServer.handle` answers ``(HTTP status, body)``; for ``/exec`` the body is
-``{"text": <stdout and stderr>, "exitCode": <int>}`` (status 200 whatever the exit code:
-kubectl learns a non-zero code from the stream's status channel), for ``/containerLogs``
-``{"text": ...}``, for ``/portForward`` ``{"text": "Forwarding from ..."}``, and for errors
+``{"text": <stdout and stderr>, "exitCode": <int>, "stdout", "stderr", "error": <Status>}``
+(status 200 whatever the exit code: kubectl learns a non-zero code from the ``Status`` on the
+stream's error channel; what the caller wrote on stdin is the request body's ``stdin``),
+for ``/containerLogs``
+``{"text": ...}`` (and ``"follow"``, a callable that gives later lines, when following), for ``/portForward`` ``{"text": "Forwarding from ..."}``, and for errors
 ``{"message": ...}``. :meth:`KubeletServer.serve_http` is the same as an
 :class:`~k8sbook.client.http.HTTPResponse` (the handler on port 10250).
 """
@@ -28,8 +31,9 @@ from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import DialError, Network
 from k8sbook.client.rest import Client
 from k8sbook.core.clock import Clock
-from k8sbook.node.container_runtime import STREAM_PROTOCOL, loopback
+from k8sbook.node.container_runtime import CONTAINER_RUNNING, STREAM_PROTOCOL, loopback
 from k8sbook.node.cri import CRIClient, RPCError
+from k8sbook.node.kubelet import logs
 from k8sbook.node.kubelet.types import PodRecord
 
 
@@ -49,7 +53,8 @@ class HostInterface(Protocol):
 
     def record(self, namespace: str, name: str) -> PodRecord | None: ...
 
-    def read_container_log(self, rec: PodRecord, container: str) -> str: ...
+    def read_container_log(self, rec: PodRecord, container: str,
+                           attempt: int | None = None) -> str: ...
 
     def resource_metrics(self) -> str: ...
 
@@ -120,11 +125,12 @@ class KubeletServer:
 
     def serve_http(self, req: HTTPRequest) -> HTTPResponse:
         """The handler the kubelet listens with on port 10250."""
-        code, body = self.handle(req.method, req.path, req.credentials, req.params)
+        code, body = self.handle(req.method, req.path, req.credentials, req.params,
+                                 body=req.body)
         return HTTPResponse(code, body)
 
     def handle(self, method: str, path: str, credentials: Any,
-               params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+               params: dict[str, Any], body: Any = None) -> tuple[int, dict[str, Any]]:
         """Serve one request; returns (HTTP status, body)."""
         if isinstance(credentials, BearerToken):
             who = self._authenticate_token(credentials.token)
@@ -155,16 +161,17 @@ class KubeletServer:
             return 404, {"message": f'pod "{pod}" not found'}
         if action == "portForward":
             port = int(params.get("ports", 80))
+            data = body.get("data", "") if isinstance(body, dict) else ""
             try:
                 url = k.cri.port_forward(rec.sandbox_id, port)
-                resp = self._stream(url)
+                resp = self._stream(url, {"data": str(data)})
             except (RPCError, DialError) as err:
                 return 500, {"message": str(err)}
             if resp.status != 101:
                 return 500, {"message": f"error forwarding port {port} to pod {rec.uid}: "
                                         f"{resp.body['message']}"}
             return 200, {"text": f"Forwarding from 127.0.0.1:{port} -> {port}: "
-                                 f"HTTP {resp.body['status']}"}
+                                 f"HTTP {resp.body['status']}", "data": resp.body["data"]}
         if len(parts) < 4:
             return 404, {"message": "404 page not found"}
         container = parts[3]
@@ -172,26 +179,56 @@ class KubeletServer:
         if cid is None:
             return 404, {"message": f'container "{container}" in pod "{pod}" is not available'}
         if action == "containerLogs":
-            # the kubelet reads the log file the runtime writes under /var/log/pods itself
-            return 200, {"text": k.read_container_log(rec, container)}
+            return self._container_logs(rec, pod, container, cid, params)
         cmd = list(params.get("command") or [])
+        if action not in ("exec", "attach"):
+            return 404, {"message": "404 page not found"}
         try:
-            url = k.cri.exec(cid, cmd)
-            resp = self._stream(url)
+            url = k.cri.exec(cid, cmd) if action == "exec" else k.cri.attach(cid)
+            stdin = body.get("stdin", "") if isinstance(body, dict) else ""
+            resp = self._stream(url, {"stdin": str(stdin)})
         except (RPCError, DialError) as err:
             return 500, {"message": str(err)}
         if resp.status != 101:
             return 500, {"message": resp.body["message"]}
-        return 200, {"text": resp.body["output"], "exitCode": resp.body["exitCode"]}
+        b = resp.body
+        return 200, {"text": b["output"], "exitCode": b["exitCode"], "stdout": b["stdout"],
+                     "stderr": b["stderr"], "error": b["error"]}
 
-    def _stream(self, url: str) -> HTTPResponse:
+    def _container_logs(self, rec: PodRecord, pod: str, container: str, cid: str,
+                        params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The kubelet reads the log file the runtime writes under /var/log/pods itself
+        (:mod:`k8sbook.node.kubelet.logs`); with ``follow`` the body's ``follow`` gives what
+        is written later, until the container stops."""
+        k = self.kubelet
+        attempt = rec.attempts.get(container, 0)
+        previous = str(params.get("previous", "")).lower() in ("1", "true")
+        if previous:
+            if attempt == 0:
+                return 400, {"message": logs.previous_not_found(container, pod)}
+            attempt -= 1
+
+        def running() -> bool:
+            try:
+                return bool(k.cri.container_status(cid)["state"] == CONTAINER_RUNNING)
+            except RPCError:
+                return False
+        opts = logs.LogOptions.from_params(params, k.clock)
+        reader = logs.LogReader(lambda: k.read_container_log(rec, container, attempt), opts,
+                                running, k.clock)
+        body: dict[str, Any] = {"text": reader.read()}
+        if opts.follow and not previous:
+            body["follow"] = reader.more
+        return 200, body
+
+    def _stream(self, url: str, streams: dict[str, Any] | None = None) -> HTTPResponse:
         """Connect to the runtime's streaming server (on the node's loopback) and relay."""
         k = self.kubelet
         rest = url.split("://", 1)[1]
         hostport, path = rest.split("/", 1)
         port = int(hostport.rsplit(":", 1)[1])
         resp: HTTPResponse = k.network.dial(
-            k.instance, loopback(k.node_name, port), HTTPRequest("POST", "/" + path),
+            k.instance, loopback(k.node_name, port), HTTPRequest("POST", "/" + path, body=streams),
             protocol=STREAM_PROTOCOL, verb="POST", resource=url, result=_stream_result)
         return resp
 

@@ -1,0 +1,163 @@
+"""exec and cp over WebSocket (k8sbook.serve.streams) with the real kubectl, both versions,
+and with the official Python client; what they print is compared with what the model holds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.stream import stream
+
+from k8sbook.serve import server
+from tests.serve.conftest import Kubectl
+
+
+@pytest.fixture(scope="module")
+def srv() -> Iterator[server.ModelServer]:
+    with server.ModelServer(seed=0) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+
+
+@pytest.fixture(scope="module")
+def web(srv: server.ModelServer) -> str:
+    """A running pod ``web`` with one container ``app``."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+           "spec": {"containers": [{"name": "app", "image": "nginx:1.27",
+                                    "env": [{"name": "MODE", "value": "test"}]}]}}
+    with srv.model() as cluster:
+        cluster.admin().create(pod)
+    wait_for(lambda: phase(srv, "web") == "Running")
+    return "web"
+
+
+def phase(srv: server.ModelServer, name: str) -> str:
+    with srv.model() as cluster:
+        pod = cluster.apiserver.cached("pods", "default", name) or {}
+    return str(pod.get("status", {}).get("phase", ""))
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := cond():
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_exec_prints_stdout_and_stderr_and_returns_the_exit_code(
+        srv: server.ModelServer, web: str, kubectl: Kubectl) -> None:
+    out = kubectl("exec", web, "--", "printenv", "MODE")
+    assert (out.returncode, out.stdout) == (0, "test\n")
+    failed = kubectl("exec", web, "--", "sh", "-c", "echo out; cat /nope; exit 3")
+    assert failed.returncode == 3 and failed.stdout == "out\n"
+    assert failed.stderr == ("cat: can't open '/nope': No such file or directory\n"
+                             "command terminated with exit code 3\n")
+    # the hostname the runtime wrote into the container is the pod's name
+    assert kubectl("exec", web, "--", "cat", "/etc/hostname").stdout == "web\n"
+
+
+def test_exec_reads_stdin_until_the_client_closes_it(web: str, kubectl: Kubectl) -> None:
+    assert kubectl("exec", "-i", web, "--", "cat", stdin="line 1\nline 2\n").stdout == \
+        "line 1\nline 2\n"
+    script = kubectl("exec", "-i", web, "--", "sh", stdin="echo a\nexit 4\necho never\n")
+    assert (script.returncode, script.stdout) == (4, "a\n")
+
+
+def test_exec_errors_before_the_upgrade_are_api_errors(web: str, kubectl: Kubectl) -> None:
+    missing = kubectl("exec", "ghost", "--", "true")
+    assert (missing.returncode, missing.stderr) == (
+        1, 'Error from server (NotFound): pods "ghost" not found\n')
+    container = kubectl("exec", web, "-c", "nope", "--", "true")
+    assert "container nope is not valid for pod web" in container.stderr
+    binary = kubectl("exec", web, "--", "nosuch")
+    assert binary.returncode == 126 and 'exec: "nosuch": executable file not found' in \
+        binary.stderr
+
+
+def test_cp_into_and_out_of_the_container(srv: server.ModelServer, web: str, kubectl: Kubectl,
+                                          tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("written on the host\n")
+    put = kubectl("cp", "notes.txt", f"{web}:/tmp/notes.txt", cwd=tmp_path)
+    assert put.returncode == 0, put.stderr
+    with srv.model() as cluster:
+        kubelet = cluster.components["kubelet/" + _node(cluster, web)]
+        cid = kubelet.container_id("default", web, "app")  # type: ignore[attr-defined]
+        held = kubelet.runtime.read_file(cid, "/tmp/notes.txt")  # type: ignore[attr-defined]
+    assert held == "written on the host\n"
+    got = kubectl("cp", f"{web}:/tmp/notes.txt", "back.txt", cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "back.txt").read_text() == "written on the host\n"
+    assert kubectl("exec", web, "--", "ls", "/tmp").stdout == "notes.txt\n"
+
+
+def _node(cluster: Any, pod: str) -> str:
+    return str(cluster.apiserver.cached("pods", "default", pod)["spec"]["nodeName"])
+
+
+def test_the_trace_shows_the_upgrade_and_every_hop(srv: server.ModelServer, web: str,
+                                                   kubectl: Kubectl) -> None:
+    with srv.model() as cluster:
+        start = cluster.trace.mark()
+    assert kubectl("exec", web, "--", "sh", "-c", "exit 2").returncode == 2
+    with srv.model() as cluster:
+        msgs = cluster.trace.since(start)
+        paths = set(cluster.trace.paths(msgs))
+    exec_msgs = [m for m in msgs if m.src == "kubectl" and m.resource == "pods/exec"]
+    assert [m.result for m in exec_msgs] == [
+        "101 Switching Protocols (v5.channel.k8s.io), exit code 2"]
+    assert {"kubectl->kube-apiserver", "kube-apiserver->kubelet", "kubelet->container-runtime",
+            "container-runtime->oci-runtime"} <= paths
+
+
+def test_python_client_exec(srv: server.ModelServer, web: str, kubeconfig: Path) -> None:
+    api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
+    v1 = k8s_client.CoreV1Api(api)
+    out = stream(v1.connect_get_namespaced_pod_exec, web, "default",
+                 command=["sh", "-c", "echo $HOSTNAME"], stderr=True, stdin=False,
+                 stdout=True, tty=False)
+    assert out == "web\n"
+    resp = stream(v1.connect_get_namespaced_pod_exec, web, "default",
+                  command=["sh", "-c", "exit 5"], stderr=True, stdin=False, stdout=True,
+                  tty=False, _preload_content=False)
+    resp.run_forever(timeout=2)
+    assert resp.returncode == 5
+    status = json.loads(resp.read_channel(3) or "{}") if resp.is_open() else None
+    assert status is None or status.get("reason") == "NonZeroExitCode"
+
+
+def test_a_plain_request_without_upgrade_is_refused(srv: server.ModelServer, web: str) -> None:
+    from tests.serve.test_server import raw
+    code, body = raw(srv, "POST", f"/api/v1/namespaces/default/pods/{web}/exec?command=ls")
+    assert (code, body["reason"], body["message"]) == (400, "BadRequest",
+                                                       "Upgrade request required")
+
+
+def test_run_i_attaches_to_the_main_shell_and_returns_its_exit_code(
+        srv: server.ModelServer, kubectl: Kubectl) -> None:
+    minor = kubectl("version", "--client", "-o", "json").stdout.split('"minor": "')[1][:2]
+    name = f"shell-{minor}"
+    out = kubectl("run", name, "-i", "--rm", "--restart=Never", "--image=busybox:1.37", "--",
+                  "sh", stdin="echo hello from $HOSTNAME\nexit 0\n")
+    assert out.returncode == 0, out.stderr
+    assert f"hello from {name}\n" in out.stdout and f'pod "{name}" deleted' in out.stdout
+    failed = kubectl("run", name + "-x", "-i", "--restart=Never", "--image=busybox:1.37", "--",
+                     "sh", stdin="echo bye\nexit 2\n")
+    assert failed.returncode == 2 and "bye\n" in failed.stdout
+    with srv.model() as cluster:
+        pod = cluster.apiserver.cached("pods", "default", name + "-x")
+    # the shell was the container's main process: its exit ended the container
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
+    assert kubectl("logs", name + "-x").stdout.splitlines()[1:] == [
+        "bye", f"{name}-x: exited with code 2"]
