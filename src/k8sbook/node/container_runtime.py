@@ -23,13 +23,11 @@ Simplified: pulls and starts take no virtual time; a container's main process ru
 "program" read from its command line (a shell script runs when it starts and exits with its
 code after its ``sleep`` s; anything else runs until stopped) and serves HTTP on its
 ``containerPort`` s, answering 200 while healthy and 503 when a test makes it unhealthy
-(:meth:`ContainerRuntime.set_healthy`; :mod:`k8sbook.node.workload`).
-Applications exit with code 0 on SIGTERM.
+(:meth:`ContainerRuntime.set_healthy`; :mod:`k8sbook.node.workload`); on SIGTERM, code 0.
 
 This module is the runtime service (containers, and the CRI server that dispatches every
-call); the plugin's other parts are modules of their own, as in containerd: its records
-(:mod:`~k8sbook.node.containerd_store`), :mod:`~k8sbook.node.containerd_images`,
-:mod:`~k8sbook.node.containerd_sandbox` and :mod:`~k8sbook.node.containerd_streaming`.
+call); the plugin's other parts are modules of their own, as in containerd: records in
+:mod:`~k8sbook.node.containerd_store`, then ``containerd_images``, ``_sandbox``, ``_streaming``.
 """
 
 from __future__ import annotations
