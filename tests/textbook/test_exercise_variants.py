@@ -1,0 +1,17 @@
+"""Scenario variants the chapters' exercise solutions run (keyword arguments of a scenario)."""
+
+from __future__ import annotations
+
+from k8sbook.textbook.scenarios.controllers import leader_election
+
+
+def test_a_crashed_leader_is_replaced_when_the_lease_expires_not_sooner() -> None:
+    """Chapter 3, exercise 1: killed at 20 s, cp-1 releases nothing; cp-2 takes the Lease 15 s
+    after it last saw it change (21 s), on its next retry: 37 s, as after the network cut."""
+    f = leader_election(crash=True).facts
+    one, two = (f["identities"][n] for n in ("cp-1", "cp-2"))
+    assert f["terms"][one] == [[0.0, 20.0]] and f["terms"][two] == [[37.0, None]]
+    assert f["overlap"] == [] and f["lease_spec"]["leaseTransitions"] == 1
+    assert f["pods_created_by"] == ["kube-controller-manager/cp-2"] and len(f["pods"]) == 2
+    cut = leader_election().facts
+    assert cut["terms"][cut["identities"]["cp-2"]] == [[37.0, None]]
