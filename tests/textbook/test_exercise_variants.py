@@ -15,3 +15,26 @@ def test_a_crashed_leader_is_replaced_when_the_lease_expires_not_sooner() -> Non
     assert f["pods_created_by"] == ["kube-controller-manager/cp-2"] and len(f["pods"]) == 2
     cut = leader_election().facts
     assert cut["terms"][cut["identities"]["cp-2"]] == [[37.0, None]]
+
+
+def test_a_tolerated_taint_makes_node_b_the_only_feasible_node() -> None:
+    """Chapter 4, exercise 1."""
+    from k8sbook.textbook.scenarios.scheduling import scheduling
+
+    f = scheduling(tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu",
+                                 "effect": "NoSchedule"}]).facts
+    batch = [a for a in f["attempts"] if a["pod"] == "default/batch"]
+    assert len(batch) == 1 and batch[0]["node"] == "node-b"
+    assert sorted(batch[0]["filtered"]) == ["node-a", "node-c"]
+    assert batch[0]["scores"]["node-b"]["TaintToleration"] == 300
+    assert f["nodes"] == {"batch": "node-b", "web": "node-a"}
+
+
+def test_uncordoning_node_c_moves_batch_on_a_node_update() -> None:
+    """Chapter 4, exercise 3."""
+    from k8sbook.textbook.scenarios.scheduling import scheduling
+
+    f = scheduling(uncordon=True).facts
+    assert [m[2:] for m in f["queue_moves"] if m[1] == "default/batch"][-1] == (
+        "activeQ", "NodeUpdate")
+    assert f["nodes"] == {"batch": "node-c", "web": "node-a"}
