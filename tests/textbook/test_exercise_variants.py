@@ -38,3 +38,33 @@ def test_uncordoning_node_c_moves_batch_on_a_node_update() -> None:
     assert [m[2:] for m in f["queue_moves"] if m[1] == "default/batch"][-1] == (
         "activeQ", "NodeUpdate")
     assert f["nodes"] == {"batch": "node-c", "web": "node-a"}
+
+
+def test_max_unavailable_takes_the_replicas_from_the_owner() -> None:
+    """Chapter 5, exercise 1."""
+    from k8sbook.textbook.scenarios.rescheduling import budget_status
+
+    assert budget_status(max_unavailable=1) == {
+        "currentHealthy": 2, "desiredHealthy": 1, "disruptionsAllowed": 1, "expectedPods": 2}
+    assert budget_status(min_available=2)["disruptionsAllowed"] == 0
+
+
+def test_a_pending_pod_is_evicted_whatever_the_budget_says() -> None:
+    """Chapter 5, exercise 2: canIgnorePDB."""
+    from k8sbook.textbook.scenarios.rescheduling import evict_pending
+
+    r = evict_pending()
+    assert r.facts["phase"] == "Pending" and r.facts["budget"]["disruptionsAllowed"] == 0
+    assert r.facts["answer"] == "201 Created" and r.facts["pod_left"] is False
+    assert [m.src for m in r.messages if m.resource == "pods/eviction"] == ["kubectl"]
+
+
+def test_no_victim_of_equal_priority() -> None:
+    """Chapter 5, exercise 3."""
+    from k8sbook.textbook.scenarios.rescheduling import preemption
+
+    f = preemption(batch_priority_class="high").facts
+    assert f["preemption"] == [] and f["nominated"] == ""
+    assert f["pods"] == {"batch": "node-a", "critical": ""}
+    failed = [e[3] for e in f["events"] if e[1] == "FailedScheduling"]
+    assert failed and failed[-1].endswith("1 No preemption victims found for incoming pod.")
