@@ -68,3 +68,17 @@ def test_no_victim_of_equal_priority() -> None:
     assert f["pods"] == {"batch": "node-a", "critical": ""}
     failed = [e[3] for e in f["events"] if e[1] == "FailedScheduling"]
     assert failed and failed[-1].endswith("1 No preemption victims found for incoming pod.")
+
+
+def test_an_excluded_node_is_no_backend_and_a_deleted_service_loses_its_lb_first() -> None:
+    """Chapter 6, exercises 2 and 3."""
+    from k8sbook.textbook.scenarios.cloud import cloud
+
+    ex = cloud(exclude_node_a=True).facts
+    assert [b for _, b in ex["load_balancers"].values()] == [[]]
+    r = cloud(delete_service=True)
+    after = [(m.verb, m.dst) for m in r.messages if m.t >= r.facts["epilogue_from"]
+             and (m.resource == "services" or m.dst == "cloud-api") and m.verb != "ListRoutes"]
+    assert [v for v, _ in after] == ["DELETE", "MODIFIED", "EnsureLoadBalancerDeleted",
+                                     "UPDATE", "DELETED"]
+    assert r.facts["load_balancers"] == {} and r.facts["ingress"] == []
