@@ -82,3 +82,34 @@ def test_an_excluded_node_is_no_backend_and_a_deleted_service_loses_its_lb_first
     assert [v for v, _ in after] == ["DELETE", "MODIFIED", "EnsureLoadBalancerDeleted",
                                      "UPDATE", "DELETED"]
     assert r.facts["load_balancers"] == {} and r.facts["ingress"] == []
+
+
+def test_tolerations_decide_when_an_unreachable_nodes_pod_is_evicted() -> None:
+    """Chapter 7, exercise 1: 30 s after the taint, or never; and one deletion, not two."""
+    from k8sbook.textbook.scenarios.node.kubelet_pulls import unreachable
+
+    tol = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}
+    soon = unreachable(tolerations=[{**tol, "tolerationSeconds": 30}]).facts
+    tainted = next(t for t, _, what in soon["node_log"] if what.startswith("taint"))
+    assert soon["eviction_log"] == [(tainted + 30, "default/web", "deleted")]
+    never = unreachable(tolerations=[tol]).facts
+    assert never["eviction_log"] == [] and never["pod_deletion_timestamp"] is None
+
+
+def test_a_kubelet_that_comes_back_in_time_keeps_its_pod() -> None:
+    """Chapter 7, exercise 3."""
+    from k8sbook.textbook.scenarios.node.kubelet_pulls import unreachable
+
+    f = unreachable(rejoin_at=200).facts
+    assert [what for _, _, what in f["node_log"]] == [
+        "Ready=Unknown", "taint node.kubernetes.io/unreachable", "taints removed"]
+    assert f["taints"] == [] and f["node_conditions"]["Ready"][0] == "True"
+    assert f["eviction_log"] == [] and f["pod_deletion_timestamp"] is None
+
+
+def test_rbac_is_checked_on_every_request_of_a_valid_token() -> None:
+    """Chapter 7, exercise 5."""
+    from k8sbook.textbook.scenarios.node.workloads import pod_to_apiserver
+
+    f = pod_to_apiserver(unbind=True).facts
+    assert "app" in f["listed_pods"] and f["after_unbind"].startswith("403 Forbidden")
