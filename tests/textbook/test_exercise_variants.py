@@ -113,3 +113,22 @@ def test_rbac_is_checked_on_every_request_of_a_valid_token() -> None:
 
     f = pod_to_apiserver(unbind=True).facts
     assert "app" in f["listed_pods"] and f["after_unbind"].startswith("403 Forbidden")
+
+
+def test_inside_the_node_variants() -> None:
+    """Chapter 8's exercises: pull policy Always, CNI failing later, long runs, liveness."""
+    from k8sbook.textbook.scenarios.node import crashloop, cri_lifecycle
+    from k8sbook.textbook.scenarios.node.inside_the_node import cni_breaks_later, readiness_probe
+
+    assert cri_lifecycle().facts["other_pulls"] == []
+    assert cri_lifecycle(other_pull_policy="Always").facts["other_pulls"] == ["busybox:1.36"]
+    later = cni_breaks_later().facts
+    assert later["web"]["phase"] == "Running" and later["web"]["podIP"]
+    assert later["late"]["phase"] == "Pending" and later["late"]["podIP"] is None
+    assert [verb for verb, _ in later["cni_calls"]] == ["ADD"]
+    patient = crashloop(script="sleep 700; exit 1", duration=2200).facts
+    assert patient["gaps"] == [700.0, 700.0, 700.0]
+    live = readiness_probe(kind="liveness").facts
+    assert live["restarts"]["restart_count"] == 1 and live["ready"] == ["True"] * 3
+    assert ("Killing", "Container app failed liveness probe, will be restarted") in \
+        live["restarts"]["events"]
