@@ -132,3 +132,14 @@ def test_inside_the_node_variants() -> None:
     assert live["restarts"]["restart_count"] == 1 and live["ready"] == ["True"] * 3
     assert ("Killing", "Container app failed liveness probe, will be restarted") in \
         live["restarts"]["events"]
+
+
+def test_top_lists_pods_only_after_the_second_scrape() -> None:
+    """Chapter 9, exercise 1."""
+    from k8sbook.textbook.scenarios import metrics as ms
+
+    cluster, server, _ = ms.build(metric_resolution=60)
+    assert ms.first_listed(cluster) == 65.0
+    assert sorted({t for t, _, _ in server.scrapes}) == [5.0, 65.0]
+    quiet, _, _ = ms.build()
+    assert ms.first_listed(quiet, limit=0.0) is None

@@ -127,6 +127,17 @@ def build(seed: int = 0, *, metric_resolution: float = METRIC_RESOLUTION
 
 
 
+def first_listed(cluster: Cluster, step: float = 1.0, limit: float = 600.0) -> float | None:
+    """Run ``cluster`` ``step`` seconds at a time until ``kubectl top pods`` (as the admin)
+    lists a pod; the time it first did, or ``None`` within ``limit`` seconds."""
+    end = cluster.clock.now() + limit
+    while cluster.clock.now() <= end:
+        if kubectl_top_pods(cluster.admin())["items"]:
+            return cluster.clock.now()
+        cluster.run_for(step)
+    return None
+
+
 def _attempt(fn: Any) -> tuple[str, dict[str, Any]]:
     """Like :func:`_outcome`, also returning the error's Status (empty when allowed)."""
     try:
