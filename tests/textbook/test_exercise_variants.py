@@ -143,3 +143,19 @@ def test_top_lists_pods_only_after_the_second_scrape() -> None:
     assert sorted({t for t, _, _ in server.scrapes}) == [5.0, 65.0]
     quiet, _, _ = ms.build()
     assert ms.first_listed(quiet, limit=0.0) is None
+
+
+def test_service_variants() -> None:
+    """Chapter 10, exercises 2 and 3."""
+    from k8sbook.textbook.scenarios.networking import services
+
+    named = services(web3_port_name="http").facts
+    assert len(named["slices_before"]) == 1 and len(named["slices_before"][0]["endpoints"]) == 4
+    probabilities = [line.split("--probability ")[1].split()[0]
+                     for line in named["iptables_before"].splitlines()
+                     if "default/web:http ->" in line and "probability" in line]
+    assert probabilities == ["0.2500000000", "0.3333333333", "0.5000000000"]
+    deleted = services(delete_pod="web-0").facts
+    assert deleted["victim_endpoint_events"] == [
+        ("MODIFIED", {"ready": False, "serving": True, "terminating": True})]
+    assert deleted["pod_ips"]["web-0"] + ":8080" not in deleted["spread_after"]
