@@ -159,3 +159,17 @@ def test_service_variants() -> None:
     assert deleted["victim_endpoint_events"] == [
         ("MODIFIED", {"ready": False, "serving": True, "terminating": True})]
     assert deleted["pod_ips"]["web-0"] + ":8080" not in deleted["spread_after"]
+
+
+def test_a_client_with_ndots_1_tries_the_name_as_it_is_first() -> None:
+    """Chapter 11, exercise 1: new_client gives the kubelet's resolv.conf to a resolver."""
+    from k8sbook.textbook.scenarios import run
+    from k8sbook.textbook.scenarios.networking.cluster_dns import new_client
+
+    result = run("cluster-dns")
+    one = new_client(result, "ndots1", dnsConfig={"options": [{"name": "ndots", "value": "1"}]})
+    assert one.cfg.options == ["ndots:1"]
+    assert [a.qname for a in one.lookup("db.data").attempts] == [
+        "db.data.", "db.data.default.svc.cluster.local.", "db.data.svc.cluster.local."]
+    five = new_client(result, "ndots5")
+    assert len(five.lookup("db.data").attempts) == 2

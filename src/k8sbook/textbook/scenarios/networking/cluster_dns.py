@@ -89,6 +89,19 @@ def pod_resolver(net: Net, pod: Obj, resolv_conf_text: str) -> kdns.StubResolver
                              resolv_conf_text, id_source=net.cluster.ids.random)
 
 
+def new_client(result: ScenarioResult, name: str, **spec: Any) -> kdns.StubResolver:
+    """Chapter 11's exercises: in the cluster of a :func:`cluster_dns` run, create a client
+    pod ``name`` on node-a (``spec`` adds pod fields such as ``dnsConfig``), wait until it
+    runs, and return its resolver, reading the resolv.conf the kubelet wrote for it."""
+    net: Net = result.cluster.components["net"]
+    pod = client_pod(name)
+    pod["spec"].update(spec)
+    net.cluster.admin().create(pod)
+    wait_until(net.cluster, lambda: pods_ready(net, [name]))
+    created = net.pod(name)
+    return pod_resolver(net, created, read_resolv_conf(net, created))
+
+
 def malformed_query(seed: int = 0) -> bytes:
     """A query whose header promises two questions but carries one."""
     q = kdns.dns.message.make_query("web.default.svc.cluster.local.", "A")
