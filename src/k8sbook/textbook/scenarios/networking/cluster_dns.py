@@ -9,7 +9,7 @@ scenario neither records nor picks a server.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from k8sbook.addons import dns as kdns
 from k8sbook.apiserver.kubelet_client import pod_exec
@@ -93,7 +93,7 @@ def new_client(result: ScenarioResult, name: str, **spec: Any) -> kdns.StubResol
     """Chapter 11's exercises: in the cluster of a :func:`cluster_dns` run, create a client
     pod ``name`` on node-a (``spec`` adds pod fields such as ``dnsConfig``), wait until it
     runs, and return its resolver, reading the resolv.conf the kubelet wrote for it."""
-    net: Net = result.cluster.components["net"]
+    net = cast(Net, result.cluster.components["net"])
     pod = client_pod(name)
     pod["spec"].update(spec)
     net.cluster.admin().create(pod)
