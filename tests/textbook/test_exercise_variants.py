@@ -173,3 +173,28 @@ def test_a_client_with_ndots_1_tries_the_name_as_it_is_first() -> None:
         "db.data.", "db.data.default.svc.cluster.local.", "db.data.svc.cluster.local."]
     five = new_client(result, "ndots5")
     assert len(five.lookup("db.data").attempts) == 2
+
+
+def test_quorum_decides_which_writes_commit() -> None:
+    """Chapter 14, exercises 1 and 2."""
+    from k8sbook.textbook.scenarios.high_availability import writes_with_members_down
+
+    five = writes_with_members_down(5, 3)
+    assert five[:3] == ["201 Created"] * 3 and five[3].startswith("500: etcdserver: request timed")
+    two = writes_with_members_down(2, 1)
+    assert two[0] == "201 Created" and two[1].startswith("500")
+    assert writes_with_members_down(1, 0) == ["201 Created"]
+
+
+def test_a_cut_off_follower_costs_its_apiserver_and_an_election_on_rejoining() -> None:
+    """Chapter 14, exercise 3."""
+    from k8sbook.textbook.scenarios.high_availability import follower_partition
+
+    f = follower_partition().facts
+    assert f["during"]["leader"] == f["leader_before"]
+    assert f["during"]["cut_off_term"] > f["during"]["leader_term"] == f["term_before"]
+    cut_apiserver = f"kube-apiserver/{f['cut_off']}"
+    assert f["during"]["writes"][cut_apiserver].startswith("500")
+    assert [a for k, a in f["during"]["writes"].items() if k != cut_apiserver] == \
+        ["201 Created"] * 2
+    assert f["leader_stepped_down_after_heal"] and f["after"]["term"] > f["during"]["cut_off_term"]
