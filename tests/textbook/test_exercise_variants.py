@@ -198,3 +198,26 @@ def test_a_cut_off_follower_costs_its_apiserver_and_an_election_on_rejoining() -
     assert [a for k, a in f["during"]["writes"].items() if k != cut_apiserver] == \
         ["201 Created"] * 2
     assert f["leader_stepped_down_after_heal"] and f["after"]["term"] > f["during"]["cut_off_term"]
+
+
+def test_a_watch_from_a_compacted_revision_is_410_with_the_watch_message() -> None:
+    """Appendix a2, exercise 2 (interpretWatchError), on the embedded store."""
+    import pytest
+
+    from k8sbook.api import objects
+    from k8sbook.cluster import Cluster
+    from k8sbook.core.status import StatusError
+    from k8sbook.storage.etcd_api import CompactedError
+
+    cluster = Cluster(0)
+    admin = cluster.admin()
+    admin.create(objects.configmap("x", data={"v": "1"}))
+    old = int(admin.get("configmaps", "x", "default")["metadata"]["resourceVersion"])
+    admin.patch("configmaps", "x", {"data": {"v": "2"}}, "default")
+    cluster.apiserver.compact()
+    with pytest.raises(CompactedError):
+        cluster.etcd.watch("/registry/configmaps/", None, old, lambda events: None)
+    with pytest.raises(StatusError) as err:
+        cluster.apiserver.storage.watch("/registry/configmaps/", old, lambda events: None)
+    assert (err.value.code, err.value.reason) == (410, "Expired")
+    assert err.value.status["message"] == "The resourceVersion for the provided watch is too old."
