@@ -1,4 +1,4 @@
-"""Scenarios of chapter 12, "Metrics and the aggregation layer".
+"""Scenarios of chapter 9, "Metrics and the aggregation layer".
 
 Two kubelets run a few pods (created with ``spec.nodeName`` set, so no scheduler is needed);
 metrics-server is installed as ``kubectl apply -f components.yaml`` would (its RBAC, Service,

@@ -1,4 +1,4 @@
-"""Chapter 10, "Cluster DNS": resolv.conf from the kubelet, lookups through kube-dns to CoreDNS.
+"""Chapter 11, "Cluster DNS": resolv.conf from the kubelet, lookups through kube-dns to CoreDNS.
 
 Two CoreDNS pods behind the ``kube-dns`` Service listen on their pod IPs, UDP 53. The client
 pod's stub resolver (:class:`k8sbook.addons.dns.resolver.StubResolver`) reads the container's
@@ -214,7 +214,7 @@ def coredns_down(net: Net, resolver: kdns.StubResolver, pod_name: str,
 
 
 def dns_story(result: ScenarioResult) -> list[Any]:
-    """Chapter 10's sequence: CoreDNS's watches, then the client's queries."""
+    """Chapter 11's sequence: CoreDNS's watches, then the client's queries."""
     watches = [m for m in result.messages if m.src.startswith("coredns/")
                and m.src.endswith(result.facts["coredns_pods"][0]) and m.verb in ("LIST",
                                                                                    "WATCH")]

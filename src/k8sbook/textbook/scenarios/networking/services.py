@@ -1,4 +1,4 @@
-"""Chapter 9, "Services": a Service, its EndpointSlices, kube-proxy's rules and packets.
+"""Chapter 10, "Services": a Service, its EndpointSlices, kube-proxy's rules and packets.
 
 The client pod's connections to a ClusterIP are dialled through the network fabric from the
 pod, via its node: node-a's translator, which kube-proxy installed, runs each through the
@@ -149,7 +149,7 @@ def services(seed: int = 0, *, web3_port_name: str = "web",
 
 
 def service_story(result: ScenarioResult) -> list[Any]:
-    """Chapter 9's sequence: the Service is created, the controller writes its slices,
+    """Chapter 10's sequence: the Service is created, the controller writes its slices,
     kube-proxy on node-a hears of them, then the client pod's connections (the fabric
     records them; a REJECTed one names the ClusterIP it was for, no component)."""
     msgs = [m for m in result.messages
@@ -169,7 +169,7 @@ def service_story(result: ScenarioResult) -> list[Any]:
 
 
 def unready_story(result: ScenarioResult) -> list[Any]:
-    """Chapter 9's second sequence: web-2 fails its probes and leaves the rules."""
+    """Chapter 10's second sequence: web-2 fails its probes and leaves the rules."""
     t0 = next(m.t for m in result.messages if m.path == "kubelet->pod" and "web-2" in m.dst
               and "503" in m.result)
     return [m for m in result.messages if m.t >= t0 and (
