@@ -23,3 +23,17 @@ def test_without_the_schedulers_binding_the_pod_stays_unbound(
     monkeypatch.setattr(Client, "bind", lambda self, ns, pod, node: {})
     with pytest.raises(StopIteration):  # no Binding message in the trace at all
         run("hub-write-and-watch")
+
+
+def test_without_compaction_the_watch_resumes_and_nothing_relists() -> None:
+    """Chapter 2's exercise 2: the history is still there, so the old resourceVersion works."""
+    from k8sbook.textbook.scenarios.hub import compaction_relist
+
+    f = compaction_relist(compact=False).facts
+    assert f["compacted_to"] is None and f["relists_after_410"] == 0
+    assert [what for _, what in f["reflector"] if what.startswith("list")] == [
+        "list rv=0 -> 2 items at rv 34"]
+    assert f["reflector"][-1][1] == "watch from rv 34"
+    after = f["handled"][f["handled"].index("-- connection back --") + 1:]
+    assert after == ["update a rv 33->35", "delete b", "add c"]
+    assert f["informer_state"] == f["server_state"]

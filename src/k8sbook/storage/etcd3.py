@@ -134,8 +134,9 @@ class Storage:
                                         protocol=PROTOCOL, verb=verb, resource=key,
                                         result=result, error=failed)
                 break
-            except CompactedError as err:
-                raise resource_expired("The resourceVersion for the provided list is too "
+            except CompactedError as err:  # storage/errors.go and interpretWatchError
+                what = "watch" if method == "watch" else "list"
+                raise resource_expired(f"The resourceVersion for the provided {what} is too "
                                        "old.") from err
             except (DialError, EtcdError) as err:
                 # clientv3 retries on another endpoint when the call never reached a member,

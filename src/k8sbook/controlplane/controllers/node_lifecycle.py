@@ -183,6 +183,9 @@ class TaintEvictionController:
         self.recorder = EventRecorder(client, "taint-eviction-controller")
         #: pod key -> (created at, timer) of scheduled deletions
         self.scheduled: dict[str, tuple[float, Timer]] = {}
+        #: pods already deleted: TimedWorkerQueue keeps a finished key (``workers[key] = nil``)
+        #: "to prevent subsequent additions", until the pod is gone or the work is cancelled
+        self.done: set[str] = set()
         self.log: list[tuple[float, str, str]] = []
 
     def run(self) -> None:
@@ -213,6 +216,7 @@ class TaintEvictionController:
         self._cancel(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
 
     def _cancel(self, key: str) -> None:
+        self.done.discard(key)
         entry = self.scheduled.pop(key, None)
         if entry:
             entry[1].cancel()
@@ -238,6 +242,8 @@ class TaintEvictionController:
         if not seconds:
             self._cancel(key)
             return  # tolerated forever
+        if key in self.done:
+            return  # AddWork: "Trying to add already existing work, skipping"
         now = self.clock.now()
         start = self.scheduled[key][0] if key in self.scheduled else now
         trigger = start + min(seconds)
@@ -265,6 +271,7 @@ class TaintEvictionController:
             updated["status"]["conditions"] = conds
             self.client.update_status(updated)
             self.client.delete("pods", name, ns)
+            self.done.add(key)
             self.log.append((self.clock.now(), key, "deleted"))
         except (StatusError, DialError):
             pass

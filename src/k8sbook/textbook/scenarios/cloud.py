@@ -52,13 +52,19 @@ def external_cloud_provider_kubelet(cluster: Cluster, node_name: str, **kwargs: 
 
 @scenario("cloud", "cloud-controller-manager initialises a node and provisions a load "
           "balancer; the apiserver never calls the cloud", CHAPTER)
-def cloud(seed: int = 0) -> ScenarioResult:
+def cloud(seed: int = 0, *, exclude_node_a: bool = False,
+          delete_service: bool = False) -> ScenarioResult:
     """The operator launches an instance; its kubelet (``--cloud-provider=external``)
     registers a tainted Node. A pod waits (untolerated taint) until the cloud node controller
     has set providerID, labels and addresses and removed the taint; kube-scheduler then binds
     it. The route controller adds a route for the node's pod CIDR. A Service of type
     LoadBalancer gets a load balancer and ``status.loadBalancer.ingress``. The cloud API
-    listens on ``api.cloud.model.example:443``; the CCM's provider dials it."""
+    listens on ``api.cloud.model.example:443``; the CCM's provider dials it.
+
+    Chapter 6's exercises add an epilogue, from ``facts["epilogue_from"]`` on: with
+    ``exclude_node_a`` the administrator labels node-a
+    ``node.kubernetes.io/exclude-from-external-load-balancers`` and annotates the Service;
+    with ``delete_service`` the administrator deletes the Service."""
     cluster = Cluster(seed)
     api = CloudAPI()
     api.serve(cluster.network)
@@ -80,9 +86,20 @@ def cloud(seed: int = 0) -> ScenarioResult:
     cluster.run_for(14)
     cluster.admin().create(objects.service("web", selector={"app": "web"}, type="LoadBalancer"))
     cluster.run_for(4)
+    epilogue_from = cluster.clock.now()
+    if exclude_node_a:
+        cluster.admin().patch("nodes", "node-a", {"metadata": {"labels": {
+            "node.kubernetes.io/exclude-from-external-load-balancers": "true"}}})
+        cluster.admin().patch("services", "web", {"metadata": {"annotations": {
+            "example.com/changed": "true"}}}, "default")
+    if delete_service:
+        cluster.admin().delete("services", "web", "default")
+    if exclude_node_a or delete_service:
+        cluster.run_for(4)
     messages = cluster.trace.since(mark)
     node = cluster.admin().get("nodes", "node-a")
-    svc = cluster.admin().get("services", "web", "default")
+    left = {o["metadata"]["name"]: o for o in cluster.admin().list("services", "default")["items"]}
+    svc = left.get("web", {})  # gone after delete_service
     facts = {
         "registered_taints": registered["spec"].get("taints", []),
         "registered_addresses": registered["status"].get("addresses", []),
@@ -96,8 +113,9 @@ def cloud(seed: int = 0) -> ScenarioResult:
         "network_unavailable": next((c for c in node["status"]["conditions"]
                                      if c["type"] == "NetworkUnavailable"), None),
         "pod_node": cluster.admin().get("pods", "web", "default")["spec"].get("nodeName", ""),
-        "ingress": svc["status"]["loadBalancer"].get("ingress", []),
-        "finalizers": svc["metadata"].get("finalizers", []),
+        "ingress": svc.get("status", {}).get("loadBalancer", {}).get("ingress", []),
+        "finalizers": svc.get("metadata", {}).get("finalizers", []),
+        "epilogue_from": epilogue_from,
         "cloud_calls": [(m.verb, m.name, m.result) for m in messages if m.dst == "cloud-api"],
         "cloud_callers": sorted({m.src for m in messages if m.dst == "cloud-api"}),
         "cloud_endpoint": str(api.address),

@@ -58,11 +58,15 @@ def replicaset(seed: int = 0) -> ScenarioResult:
 
 @scenario("controllers-leader-election", "Two kube-controller-manager replicas, one Lease: "
           "the leader is cut off, the other takes over", CHAPTER)
-def leader_election(seed: int = 0) -> ScenarioResult:
+def leader_election(seed: int = 0, *, crash: bool = False) -> ScenarioResult:
     """cp-1 and cp-2 start 1 s apart; cp-1 takes the Lease. At t = 20 s the network isolates
     cp-1: its renewals time out, and after the 10 s renew deadline it stops leading (and
     exits). cp-2, which last saw the Lease change at cp-1's last renewal, may take it only 15 s
-    after that. A ReplicaSet created while cp-1 is cut off is reconciled once cp-2 leads."""
+    after that. A ReplicaSet created while cp-1 is cut off is reconciled once cp-2 leads.
+
+    With ``crash=True`` (chapter 3's exercise) cp-1 is killed at 20 s instead
+    (:meth:`~k8sbook.controlplane.controller_manager.KubeControllerManager.stop`): its
+    connections close and it releases nothing; the Lease is left to expire."""
     cluster = Cluster(seed)
     one = cluster.add_controller_manager("kube-controller-manager/cp-1")
     two = cluster.add_controller_manager("kube-controller-manager/cp-2")
@@ -71,7 +75,10 @@ def leader_election(seed: int = 0) -> ScenarioResult:
     cluster.run_for(1)
     two.start()
     cluster.clock.run_until(20.0)
-    cluster.network.isolate("kube-controller-manager/cp-1")
+    if crash:
+        one.stop()
+    else:
+        cluster.network.isolate("kube-controller-manager/cp-1")
     cluster.clock.run_until(24.0)
     cluster.admin().create(objects.replicaset("web", replicas=2))
     cluster.clock.run_until(50.0)
@@ -92,9 +99,10 @@ def leader_election(seed: int = 0) -> ScenarioResult:
         # from the trace: cp-1's last successful renewal, and when the network cut it off
         # (its watches broke: CLOSED; or, with none open, its first request with no answer)
         "cp1_last_renewal": max(m.t for m in lease_writes if m.result == "200"),
-        "cp1_cut_at": min(m.t for m in messages if
-                          (m.dst == one.instance and m.verb == "CLOSED")
-                          or (m.src == one.instance and "i/o timeout" in m.result)),
+        "cp1_cut_at": min((m.t for m in messages if
+                           (m.dst == one.instance and m.verb == "CLOSED")
+                           or (m.src == one.instance and "i/o timeout" in m.result)),
+                          default=None),
         "started": {"cp-1": min(m.t for m in messages if m.src == one.instance),
                     "cp-2": min(m.t for m in messages if m.src == two.instance)},
         "end": round(cluster.clock.now(), 6),

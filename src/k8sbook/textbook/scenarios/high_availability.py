@@ -7,11 +7,16 @@ The book's own code (no Kubernetes counterpart). Each run builds
 and reads what the components did off their own state and the trace: Raft's state changes
 (``raft.history``), the load balancer's health checks, the Leases, what the apiserver
 answered (:func:`~k8sbook.textbook.scenarios.outcome`).
+
+The module is over 400 lines because it also holds the variants chapter 14's exercise
+solutions run (:func:`writes_with_members_down`, :func:`follower_partition`), next to the runs
+they vary.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from typing import Any
 
 from k8sbook.api import objects
@@ -177,6 +182,62 @@ def partition(seed: int = 0) -> ScenarioResult:
         "peer_verbs": peer_verbs(messages),
     }
     return ScenarioResult("ha-etcd-partition", cluster, messages, facts)
+
+
+def writes_with_members_down(members: int, down: int, seed: int = 0) -> list[str]:
+    """Chapter 14's exercises: a control plane of ``members`` nodes (a stacked etcd member and
+    a kube-apiserver on each; one node: a single etcd), then ``down`` etcd followers stopped
+    one after the other. Before the first stop and after each one, kubectl creates a Pod;
+    what the apiserver answered each time."""
+    cluster = Cluster(seed, control_plane_nodes=members) if members > 1 else Cluster(seed)
+    admin = cluster.admin()
+    answers = [str(outcome(lambda: admin.create(_pod("p0")), cluster.trace))]
+    if down:
+        etcd = _etcd(cluster)
+        leader = _leader(cluster)
+        followers = [m for n, m in sorted(etcd.members.items()) if m is not leader]
+        for i, member in enumerate(followers[:down], start=1):
+            member.stop()
+            answers.append(str(outcome(partial(admin.create, _pod(f"p{i}")), cluster.trace)))
+    return answers
+
+
+def follower_partition(seed: int = 0) -> ScenarioResult:
+    """Chapter 14's exercise: like :func:`partition`, but a *follower* is cut off from its two
+    peers for 5 s. The leader keeps its quorum; the follower campaigns in vain, raising its
+    term; when the network heals, its higher term makes the leader step down (no pre-vote, as
+    in etcd 3.4) and the cluster elects again."""
+    cluster = Cluster(seed, control_plane_nodes=3)
+    admin = cluster.admin()
+    admin.create(_pod("web"))
+    leader = _leader(cluster)
+    term_before = leader.raft.term
+    cut = min(n for n in _etcd(cluster).members if n != leader.name)
+    member = _etcd(cluster).members[cut]
+    mark, t0 = cluster.trace.mark(), cluster.clock.now()
+    for name in sorted(_etcd(cluster).members):
+        if name != cut:
+            cluster.network.partition(member.instance, f"etcd/{name}")
+    cluster.run_for(5)
+    writes: dict[str, str] = {}
+    for apiserver in cluster.apiservers:  # an administrator on each node, dialling its apiserver
+        direct = Client("kubectl", admin.credentials, network=cluster.network,
+                        server=apiserver.address, clock=cluster.clock)
+        pod = _pod(f"during-{apiserver.instance.split('/')[1]}")
+        writes[apiserver.instance] = str(outcome(partial(direct.create, pod), cluster.trace))
+    during = {"leader": _leader(cluster).name, "leader_term": _leader(cluster).raft.term,
+              "cut_off_term": member.raft.term, "writes": writes}
+    cluster.network.heal()
+    healed_at = cluster.clock.now()
+    cluster.run_for(3)
+    after = _etcd(cluster).wait_for_leader()
+    stepped_down = any(t >= healed_at and state == "StateFollower"
+                       for t, _term, state, _lead in leader.raft.history)
+    facts = {"leader_before": leader.name, "term_before": term_before, "cut_off": cut,
+             "during": during, "leader_stepped_down_after_heal": stepped_down,
+             "after": {"leader": after.name, "term": after.raft.term},
+             "timeline": raft_timeline(cluster, t0)}
+    return ScenarioResult("ha-etcd-follower-partition", cluster, cluster.trace.since(mark), facts)
 
 
 def _read_through(cluster: Cluster, member: EtcdMember) -> list[str]:

@@ -124,12 +124,15 @@ def _state(items: list[dict[str, Any]]) -> dict[str, str]:
 
 @scenario("hub-compaction-relist", "An informer loses its watch, the history is compacted, it "
           "gets 410 Gone, relists, and misses nothing", CHAPTER)
-def compaction_relist(seed: int = 0) -> ScenarioResult:
+def compaction_relist(seed: int = 0, *, compact: bool = True) -> ScenarioResult:
     """The scheduler's Pod informer is cut off from the apiserver. While it is away, one Pod
     changes, one is deleted, one is created, and the apiserver compacts etcd. When the
     connection returns, the reflector's watch from its last resourceVersion gets 410 Expired;
     it relists and its handlers get the missed update, a delete (with a
-    DeletedFinalStateUnknown tombstone) and the add. Its cache ends equal to the server's."""
+    DeletedFinalStateUnknown tombstone) and the add. Its cache ends equal to the server's.
+
+    With ``compact=False`` (chapter 2's exercise) the apiserver does not compact while the
+    informer is away: the same watch resumes, replays the three changes and nothing relists."""
     cluster = Cluster(seed)
     admin = cluster.admin()
     admin.create(objects.namespace("demo"))
@@ -154,7 +157,7 @@ def compaction_relist(seed: int = 0) -> ScenarioResult:
     admin.patch("pods", "a", {"metadata": {"labels": {"v": "2"}}}, "demo")
     admin.delete("pods", "b", "demo")
     admin.create(objects.pod("c", "demo", labels={"v": "1"}))
-    compacted_to = cluster.apiserver.compact()
+    compacted_to = cluster.apiserver.compact() if compact else None
     cluster.run_for(1.0)
     handled.append("-- connection back --")
     cluster.network.rejoin("kube-scheduler")

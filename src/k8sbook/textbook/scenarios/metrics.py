@@ -1,4 +1,4 @@
-"""Scenarios of chapter 12, "Metrics and the aggregation layer".
+"""Scenarios of chapter 9, "Metrics and the aggregation layer".
 
 Two kubelets run a few pods (created with ``spec.nodeName`` set, so no scheduler is needed);
 metrics-server is installed as ``kubectl apply -f components.yaml`` would (its RBAC, Service,
@@ -125,6 +125,17 @@ def build(seed: int = 0, *, metric_resolution: float = METRIC_RESOLUTION
     return cluster, server, kubelets
 
 
+
+
+def first_listed(cluster: Cluster, step: float = 1.0, limit: float = 600.0) -> float | None:
+    """Run ``cluster`` ``step`` seconds at a time until ``kubectl top pods`` (as the admin)
+    lists a pod; the time it first did, or ``None`` within ``limit`` seconds."""
+    end = cluster.clock.now() + limit
+    while cluster.clock.now() <= end:
+        if kubectl_top_pods(cluster.admin())["items"]:
+            return cluster.clock.now()
+        cluster.run_for(step)
+    return None
 
 
 def _attempt(fn: Any) -> tuple[str, dict[str, Any]]:

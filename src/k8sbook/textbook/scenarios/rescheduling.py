@@ -14,6 +14,7 @@ from k8sbook.textbook.scenarios import (
     ScenarioResult,
     apply,
     events,
+    outcome,
     pods,
     scenario,
     user_of,
@@ -76,11 +77,14 @@ def rescheduling(seed: int = 0) -> ScenarioResult:
 
 
 @scenario("preemption", "A high-priority pod preempts a low-priority one", CHAPTER)
-def preemption(seed: int = 0) -> ScenarioResult:
+def preemption(seed: int = 0, *, batch_priority_class: str = "") -> ScenarioResult:
     """One node with 2 CPUs runs ``batch`` (priority 0, 1500m). ``critical`` (PriorityClass
     ``high``, value 1000000, 1 CPU) does not fit; DefaultPreemption picks ``batch`` as the
     victim, sets ``status.nominatedNodeName`` and deletes it; once the kubelet has stopped it,
-    ``critical`` is bound."""
+    ``critical`` is bound.
+
+    ``batch_priority_class="high"`` (chapter 5's exercise) gives ``batch`` the same class:
+    there is then no lower-priority victim, and ``critical`` stays pending."""
     cluster = Cluster(seed)
     admin = cluster.admin()
     cluster.add_kubelet("node-a", cpu="2").start()
@@ -90,7 +94,8 @@ def preemption(seed: int = 0) -> ScenarioResult:
     admin.create({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
                   "metadata": {"name": "high"}, "value": 1000000,
                   "description": "for pods that must run"})
-    admin.create(cpu_pod("batch", "1500m"))
+    admin.create(cpu_pod("batch", "1500m", **(
+        {"priorityClassName": batch_priority_class} if batch_priority_class else {})))
     cluster.run_for(10)
     mark = cluster.trace.mark()
     admin.create(cpu_pod("critical", "1", priorityClassName="high"))
@@ -108,6 +113,47 @@ def preemption(seed: int = 0) -> ScenarioResult:
                                                             "FailedScheduling")],
     }
     return ScenarioResult("preemption", cluster, messages, facts)
+
+
+def budget_status(seed: int = 0, **budget: int | str) -> dict[str, int]:
+    """What the disruption controller writes into a budget's status for ``web`` (a ReplicaSet
+    of 2, running on node-a), given ``min_available=`` or ``max_unavailable=`` (see
+    :func:`~k8sbook.api.objects.pdb`): ``currentHealthy``, ``desiredHealthy``,
+    ``disruptionsAllowed`` and ``expectedPods``, read back from the apiserver."""
+    cluster = Cluster(seed)
+    admin = cluster.admin()
+    cluster.add_kubelet("node-a").start()
+    cluster.add_controller_manager("kube-controller-manager/cp-1").start()
+    cluster.add_scheduler("kube-scheduler/cp-1").start()
+    cluster.run_for(3)
+    admin.create(objects.replicaset("web", replicas=2))
+    admin.create(objects.pdb("web", selector={"app": "web"}, **budget))  # type: ignore[arg-type]
+    cluster.run_for(20)
+    status = admin.get("poddisruptionbudgets", "web", "default")["status"]
+    return {k: status[k] for k in BUDGET_KEYS}
+
+
+def evict_pending(seed: int = 0) -> ScenarioResult:
+    """Chapter 5's exercise: a Pod that no scheduler places stays ``Pending``; a budget that
+    allows no disruption covers it; kubectl evicts it. ``facts["answer"]`` is what the
+    apiserver answered, ``facts["budget"]`` the budget's status, ``facts["pod_left"]`` whether
+    the Pod still exists afterwards."""
+    cluster = Cluster(seed)
+    admin = cluster.admin()
+    cluster.add_controller_manager("kube-controller-manager/cp-1").start()
+    cluster.run_for(3)
+    admin.create(objects.pod("lonely", labels={"app": "lonely"}))
+    admin.create(objects.pdb("lonely", selector={"app": "lonely"}, min_available=1))
+    cluster.run_for(5)
+    status = admin.get("poddisruptionbudgets", "lonely", "default")["status"]
+    phase = admin.get("pods", "lonely", "default")["status"]["phase"]
+    mark = cluster.trace.mark()
+    answer = outcome(lambda: admin.evict("default", "lonely"), cluster.trace)
+    cluster.run_for(1)
+    left = [p["metadata"]["name"] for p in pods(cluster)]
+    facts = {"phase": phase, "budget": {k: status[k] for k in BUDGET_KEYS},
+             "answer": str(answer), "pod_left": "lonely" in left}
+    return ScenarioResult("evict-pending", cluster, cluster.trace.since(mark), facts)
 
 
 def eviction_story(result: ScenarioResult) -> list[Message]:
@@ -129,4 +175,4 @@ def eviction_story(result: ScenarioResult) -> list[Message]:
     return out
 
 
-__all__ = ["eviction_story", "preemption", "rescheduling"]
+__all__ = ["budget_status", "evict_pending", "eviction_story", "preemption", "rescheduling"]

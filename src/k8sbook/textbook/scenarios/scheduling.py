@@ -23,12 +23,17 @@ def cpu_pod(name: str, cpu: str, **spec: Any) -> Obj:
 
 @scenario("scheduling", "kube-scheduler filters and scores nodes, binds one pod, cannot place "
           "another until a node is added", CHAPTER)
-def scheduling(seed: int = 0) -> ScenarioResult:
+def scheduling(seed: int = 0, *, tolerations: list[Obj] | None = None,
+               uncordon: bool = False) -> ScenarioResult:
     """Three nodes: node-a (2 CPUs), node-b (4 CPUs, tainted dedicated=gpu:NoSchedule) and
     node-c (4 CPUs, cordoned). ``web`` asks for 500m and lands on node-a; ``batch`` asks for 3
     CPUs, fits nowhere, and gets PodScheduled=False with the reasons; node-d (8 CPUs) joins
     and ``batch`` is retried and bound there. The nodes are created by the administrator,
-    standing in for kubelets registering (chapter 7)."""
+    standing in for kubelets registering (chapter 7).
+
+    Chapter 4's exercises vary it: ``tolerations`` are given to ``batch``; with ``uncordon``
+    the administrator patches node-c to ``spec.unschedulable: false`` instead of adding
+    node-d."""
     cluster = Cluster(seed)
     admin = cluster.admin()
     admin.create(objects.node("node-a", cpu="2"))
@@ -42,10 +47,13 @@ def scheduling(seed: int = 0) -> ScenarioResult:
     cluster.run_for(3)
     mark = cluster.trace.mark()
     admin.create(cpu_pod("web", "500m"))
-    admin.create(cpu_pod("batch", "3"))
+    admin.create(cpu_pod("batch", "3", **({"tolerations": tolerations} if tolerations else {})))
     cluster.run_for(2)
     batch_before = admin.get("pods", "batch", "default")
-    admin.create(objects.node("node-d", cpu="8"))
+    if uncordon:
+        admin.patch("nodes", "node-c", {"spec": {"unschedulable": False}})
+    else:
+        admin.create(objects.node("node-d", cpu="8"))
     cluster.run_for(3)
     messages = cluster.trace.since(mark)
     now = {p["metadata"]["name"]: p for p in pods(cluster)}
@@ -56,9 +64,10 @@ def scheduling(seed: int = 0) -> ScenarioResult:
         "batch_condition_after": next(c for c in now["batch"]["status"]["conditions"]
                                       if c["type"] == "PodScheduled"),
         "attempts": sched.attempts, "queue_moves": sched.queue.moves,
-        # from the trace: when the administrator's request to add node-d was made
-        "node_added_at": next(m.t for m in messages if m.verb == "CREATE"
-                              and m.resource == "nodes" and m.name == "node-d"),
+        # from the trace: when the administrator's request to add node-d (or to uncordon
+        # node-c) was made
+        "node_added_at": next(m.t for m in messages if m.verb in ("CREATE", "PATCH")
+                              and m.resource == "nodes" and m.name in ("node-d", "node-c")),
         "events": events(cluster),
         "scheduler_peers": sorted({m.dst for m in messages if m.src.startswith("kube-scheduler")}
                                   | {m.src for m in messages

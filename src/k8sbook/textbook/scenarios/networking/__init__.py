@@ -1,5 +1,5 @@
-"""Scenarios of the Service networking part: chapters 9 (Services, :mod:`.services`), 10
-(cluster DNS, :mod:`.cluster_dns`) and 11 (Ingress, :mod:`.ingress`), on the common two-node
+"""Scenarios of the Service networking part: chapters 10 (Services, :mod:`.services`), 11
+(cluster DNS, :mod:`.cluster_dns`) and 12 (Ingress, :mod:`.ingress`), on the common two-node
 cluster of :mod:`.common`.
 
 Importing the package registers the three chapters' scenarios; the chapters use the helpers

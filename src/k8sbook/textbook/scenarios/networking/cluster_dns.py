@@ -1,4 +1,4 @@
-"""Chapter 10, "Cluster DNS": resolv.conf from the kubelet, lookups through kube-dns to CoreDNS.
+"""Chapter 11, "Cluster DNS": resolv.conf from the kubelet, lookups through kube-dns to CoreDNS.
 
 Two CoreDNS pods behind the ``kube-dns`` Service listen on their pod IPs, UDP 53. The client
 pod's stub resolver (:class:`k8sbook.addons.dns.resolver.StubResolver`) reads the container's
@@ -9,7 +9,7 @@ scenario neither records nor picks a server.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from k8sbook.addons import dns as kdns
 from k8sbook.apiserver.kubelet_client import pod_exec
@@ -87,6 +87,19 @@ def pod_resolver(net: Net, pod: Obj, resolv_conf_text: str) -> kdns.StubResolver
     return kdns.StubResolver(net.cluster.network, pod["metadata"]["name"],
                              pod["status"]["podIP"], pod["spec"]["nodeName"],
                              resolv_conf_text, id_source=net.cluster.ids.random)
+
+
+def new_client(result: ScenarioResult, name: str, **spec: Any) -> kdns.StubResolver:
+    """Chapter 11's exercises: in the cluster of a :func:`cluster_dns` run, create a client
+    pod ``name`` on node-a (``spec`` adds pod fields such as ``dnsConfig``), wait until it
+    runs, and return its resolver, reading the resolv.conf the kubelet wrote for it."""
+    net = cast(Net, result.cluster.components["net"])
+    pod = client_pod(name)
+    pod["spec"].update(spec)
+    net.cluster.admin().create(pod)
+    wait_until(net.cluster, lambda: pods_ready(net, [name]))
+    created = net.pod(name)
+    return pod_resolver(net, created, read_resolv_conf(net, created))
 
 
 def malformed_query(seed: int = 0) -> bytes:
@@ -201,7 +214,7 @@ def coredns_down(net: Net, resolver: kdns.StubResolver, pod_name: str,
 
 
 def dns_story(result: ScenarioResult) -> list[Any]:
-    """Chapter 10's sequence: CoreDNS's watches, then the client's queries."""
+    """Chapter 11's sequence: CoreDNS's watches, then the client's queries."""
     watches = [m for m in result.messages if m.src.startswith("coredns/")
                and m.src.endswith(result.facts["coredns_pods"][0]) and m.verb in ("LIST",
                                                                                    "WATCH")]

@@ -1,4 +1,4 @@
-"""Chapter 11, "Ingress": an ingress controller routes by host and path straight to pods.
+"""Chapter 12, "Ingress": an ingress controller routes by host and path straight to pods.
 
 A client outside the cluster dials the controller's address (:80, :443); the controller
 (:class:`k8sbook.addons.ingress.IngressController`) matches the Ingress rules, picks a ready
@@ -192,7 +192,7 @@ def ingress(seed: int = 0) -> ScenarioResult:
 
 
 def ingress_story(result: ScenarioResult, limit: int = 12) -> list[Any]:
-    """Chapter 11's sequence: the controller's lists and watches, then the first requests:
+    """Chapter 12's sequence: the controller's lists and watches, then the first requests:
     client -> controller, controller -> pod."""
     return [m for m in result.messages if m.path == "ingress-controller->kube-apiserver"
             and m.verb in ("LIST", "WATCH", "UPDATE")] + \

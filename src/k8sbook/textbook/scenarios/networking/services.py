@@ -1,4 +1,4 @@
-"""Chapter 9, "Services": a Service, its EndpointSlices, kube-proxy's rules and packets.
+"""Chapter 10, "Services": a Service, its EndpointSlices, kube-proxy's rules and packets.
 
 The client pod's connections to a ClusterIP are dialled through the network fabric from the
 pod, via its node: node-a's translator, which kube-proxy installed, runs each through the
@@ -42,10 +42,15 @@ CH10 = "10-services"
 
 @scenario("services", "A Service, its EndpointSlices, kube-proxy's rules and packets "
           "through them", CH10)
-def services(seed: int = 0) -> ScenarioResult:
+def services(seed: int = 0, *, web3_port_name: str = "web",
+             delete_pod: str = "") -> ScenarioResult:
     """A NodePort Service ``web`` over three ready pods (a fourth matches its selector but
     names its port ``web`` instead of ``http``) and a Service ``ghost`` that selects nothing;
-    a client pod connects to both; then ``web-2`` turns unready and leaves the rules."""
+    a client pod connects to both; then ``web-2`` turns unready and leaves the rules.
+
+    Chapter 10's exercises vary it: ``web3_port_name`` names web-3's port; with
+    ``delete_pod`` that pod is deleted instead of web-2 failing its probe, and
+    ``facts["slices_after"]`` is read while it terminates."""
     net = start_network(seed)
     cluster, admin = net.cluster, net.cluster.admin()
     mark = cluster.trace.mark()
@@ -56,7 +61,7 @@ def services(seed: int = 0) -> ScenarioResult:
     placement = {"web-0": "node-a", "web-1": "node-b", "web-2": "node-a", "web-3": "node-b"}
     for name, node in placement.items():
         admin.create(app_pod(name, node, labels={"app": "web"},
-                             port_name="web" if name == "web-3" else "http"))
+                             port_name=web3_port_name if name == "web-3" else "http"))
     admin.create(client_pod())
     took = wait_until(cluster, lambda: pods_ready(net, [*placement, "client"]))
     cluster.settle(2.0)
@@ -87,9 +92,19 @@ def services(seed: int = 0) -> ScenarioResult:
                                 dport=80, local_ips=[proxy_a.node_ip], seed=seed)
     # web-2's application starts failing its readiness probe
     t_unhealthy = cluster.clock.now()
-    victim = net.pod("web-2")
-    net.kubelet_of(victim).set_app_healthy("default", "web-2", False)
-    took_unready = wait_until(cluster, lambda: not is_ready(net.pod("web-2")), timeout=120)
+    victim = net.pod(delete_pod or "web-2")
+    seen: list[dict[str, Any]] = []
+    if delete_pod:  # watch the slices as `kubectl get endpointslices -w` would
+        watcher = cluster.client("kubectl").watch(
+            "endpointslices", lambda e: seen.append(e) if e else None, "default")
+        cluster.settle(0.5)
+        admin.delete("pods", delete_pod, "default")
+        took_unready = wait_until(
+            cluster, lambda: victim["status"]["podIP"] not in proxy_a.iptables_save, timeout=10)
+        watcher.stop()
+    else:
+        net.kubelet_of(victim).set_app_healthy("default", "web-2", False)
+        took_unready = wait_until(cluster, lambda: not is_ready(net.pod("web-2")), timeout=120)
     wait_until(cluster, lambda: victim["status"]["podIP"] not in proxy_a.iptables_save,
                timeout=10)
     t_rules = cluster.clock.now()
@@ -99,7 +114,7 @@ def services(seed: int = 0) -> ScenarioResult:
     spread_after = spread(rules_after, src=pod_ip, dst=ip, dport=80, n=600,
                           seed=seed, local_ips=[proxy_a.node_ip])
     messages = cluster.trace.since(mark)
-    pods = {p: net.pod(p) for p in [*placement, "client"]}
+    pods = {p: victim if p == delete_pod else net.pod(p) for p in [*placement, "client"]}
     behind = {pods[p]["status"]["podIP"]: p for p in pods}
     facts = {
         "cluster_ip": ip, "node_port": node_port, "ghost_ip": ghost["spec"]["clusterIP"],
@@ -123,13 +138,18 @@ def services(seed: int = 0) -> ScenarioResult:
         "proxy_syncs": {n: p.syncs for n, p in sorted(net.proxies.items())},
         "endpointslice_log": net.endpointslices.log,
     }
+    if delete_pod:  # the victim's endpoint in each slice event the watch delivered
+        facts["victim_endpoint_events"] = [
+            (ev["type"], ep["conditions"]) for ev in seen
+            for ep in ev["object"].get("endpoints") or []
+            if ep.get("targetRef", {}).get("name") == delete_pod and ev["type"] != "ADDED"]
     cluster.components["net"] = net
     return ScenarioResult("services", cluster, messages, facts)
 
 
 
 def service_story(result: ScenarioResult) -> list[Any]:
-    """Chapter 9's sequence: the Service is created, the controller writes its slices,
+    """Chapter 10's sequence: the Service is created, the controller writes its slices,
     kube-proxy on node-a hears of them, then the client pod's connections (the fabric
     records them; a REJECTed one names the ClusterIP it was for, no component)."""
     msgs = [m for m in result.messages
@@ -149,7 +169,7 @@ def service_story(result: ScenarioResult) -> list[Any]:
 
 
 def unready_story(result: ScenarioResult) -> list[Any]:
-    """Chapter 9's second sequence: web-2 fails its probes and leaves the rules."""
+    """Chapter 10's second sequence: web-2 fails its probes and leaves the rules."""
     t0 = next(m.t for m in result.messages if m.path == "kubelet->pod" and "web-2" in m.dst
               and "503" in m.result)
     return [m for m in result.messages if m.t >= t0 and (

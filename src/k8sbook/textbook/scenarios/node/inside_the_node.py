@@ -32,9 +32,10 @@ from k8sbook.textbook.scenarios.node.common import (
 # -- chapter 8 ------------------------------------------------------------------------------
 @scenario("node-cri-lifecycle", "A two-container pod through the CRI: sandbox, CNI, images, "
           "containers, then deletion", CH8)
-def cri_lifecycle(seed: int = 0) -> ScenarioResult:
+def cri_lifecycle(seed: int = 0, *, other_pull_policy: str = "") -> ScenarioResult:
     """A pod with a web server and a sidecar, bound to node-a, then deleted. A second pod
-    shows what sharing a network namespace means."""
+    shows what sharing a network namespace means; ``other_pull_policy`` (chapter 8's
+    exercise) sets its container's ``imagePullPolicy``."""
     cluster, kubelet = one_node(seed)
     adm = cluster.admin()
     mark = cluster.trace.mark()
@@ -44,7 +45,10 @@ def cri_lifecycle(seed: int = 0) -> ScenarioResult:
     cluster.run_for(2)
     started = cluster.trace.mark()
     other_mark = cluster.trace.mark()
-    adm.create(objects.pod("other", node_name="node-a", image="busybox:1.36"))
+    other = objects.pod("other", node_name="node-a", image="busybox:1.36")
+    if other_pull_policy:
+        other["spec"]["containers"][0]["imagePullPolicy"] = other_pull_policy
+    adm.create(other)
     cluster.run_for(2)
     other_msgs = cluster.trace.since(other_mark)
     rt = machine_of(cluster, "node-a").runtime
@@ -105,12 +109,14 @@ def pleg_restart(seed: int = 0) -> ScenarioResult:
 
 @scenario("node-crashloop", "A container that exits at once: restarts back off 10 s, 20 s, "
           "40 s ... up to 5 min (CrashLoopBackOff)", CH8)
-def crashloop(seed: int = 0) -> ScenarioResult:
+def crashloop(seed: int = 0, *, script: str = "exit 1", duration: float = 900) -> ScenarioResult:
+    """The container runs ``sh -c <script>`` and the cluster runs for ``duration`` seconds
+    (chapter 8's exercise changes both)."""
     cluster, _ = one_node(seed)
     c = objects.container("app", "busybox:1.36")
-    c["command"] = ["sh", "-c", "exit 1"]
+    c["command"] = ["sh", "-c", script]
     cluster.admin().create(objects.pod("crash", node_name="node-a", containers=[c]))
-    cluster.run_for(900)
+    cluster.run_for(duration)
     pod = get_pod(cluster, "crash")
     starts = [m.t for m in cluster.trace.filter(verb="StartContainer")]
     runs = sorted(((c.started_at, c.finished_at)
@@ -119,7 +125,7 @@ def crashloop(seed: int = 0) -> ScenarioResult:
     facts = {"starts": starts,
              "gaps": [round(b - a, 1) for a, b in pairwise(starts)],
              "runs": runs, "phase": pod["status"]["phase"],
-             "waiting": pod["status"]["containerStatuses"][0]["state"]["waiting"],
+             "waiting": pod["status"]["containerStatuses"][0]["state"].get("waiting"),
              "restart_count": pod["status"]["containerStatuses"][0]["restartCount"]}
     return ScenarioResult("node-crashloop", cluster, cluster.trace.filter(
         path="kubelet->container-runtime", verb="StartContainer"), facts)
@@ -199,12 +205,41 @@ def cni_failure(seed: int = 0) -> ScenarioResult:
     return ScenarioResult("node-cni-failure", cluster, messages, facts)
 
 
+def cni_breaks_later(seed: int = 0) -> ScenarioResult:
+    """Chapter 8's exercise: pod ``web`` starts; then the CNI plugin starts failing every ADD
+    (``fail_add``) and a second pod, ``late``, is created. ``facts`` hold both pods' phase and
+    IP, and whether ``web``'s containers kept running."""
+    cluster, _ = one_node(seed)
+    adm = cluster.admin()
+    adm.create(objects.pod("web", node_name="node-a", image="nginx:1.27"))
+    cluster.run_for(3)
+    cni = machine_of(cluster, "node-a").cni
+    cni.fail_add("failed to allocate for range 0: no IP addresses available in range set: "
+                 "10.244.0.2-10.244.0.254")
+    mark = cluster.trace.mark()
+    adm.create(objects.pod("late", node_name="node-a", image="nginx:1.27"))
+    cluster.run_for(15)
+    messages = [m for m in cluster.trace.since(mark)
+                if m.path in ("kubelet->container-runtime", "container-runtime->cni-plugin")
+                and m.verb not in RELIST]
+    facts: dict[str, Any] = {}
+    for name in ("late", "web"):
+        p = get_pod(cluster, name)
+        facts[name] = {"phase": p["status"]["phase"], "podIP": p["status"].get("podIP"),
+                       "ready": pod_conditions(p).get("Ready")}
+    facts["cni_calls"] = sorted({(m.verb, m.result) for m in messages
+                                 if m.path == "container-runtime->cni-plugin"})
+    return ScenarioResult("node-cni-breaks-later", cluster, messages, facts)
+
+
 @scenario("node-readiness-probe", "The kubelet probes the pod; the application starts "
           "failing and the pod turns unready, then ready again", CH8)
-def readiness_probe(seed: int = 0) -> ScenarioResult:
+def readiness_probe(seed: int = 0, *, kind: str = "readiness") -> ScenarioResult:
+    """With ``kind="liveness"`` (chapter 8's exercise) the same probe is a ``livenessProbe``;
+    ``facts["restarts"]`` then shows what the kubelet did instead."""
     cluster, kubelet = one_node(seed)
     c = objects.container("app", "nginx:1.27", ports=[8080])
-    c["readinessProbe"] = http_probe(8080, "/healthz", period=2)
+    c[f"{kind}Probe"] = http_probe(8080, "/healthz", period=2)
     cluster.admin().create(objects.pod("web", node_name="node-a", containers=[c]))
     cluster.run_for(4)
     ready_before = pod_conditions(get_pod(cluster, "web"))["Ready"]
@@ -220,7 +255,15 @@ def readiness_probe(seed: int = 0) -> ScenarioResult:
               if m.resource == "pods/status"]
     facts = {"ready": [ready_before, ready_during, ready_after], "broke_at": broke_at,
              "probe_results": [(m.t, m.result) for m in probes], "status_writes": writes,
-             "failure_threshold": c["readinessProbe"]["failureThreshold"]}
+             "failure_threshold": c[f"{kind}Probe"]["failureThreshold"]}
+    if kind != "readiness":
+        cs = get_pod(cluster, "web")["status"]["containerStatuses"][0]
+        facts["restarts"] = {
+            "killed": [(m.t, m.verb) for m in cluster.trace.filter(path="kubelet->container-runtime")
+                       if m.verb in ("StopContainer", "StartContainer")],
+            "restart_count": cs["restartCount"],
+            "events": sorted({(e["reason"], e["message"]) for e in cluster.admin().list(
+                "events", "default")["items"] if e["reason"] in ("Unhealthy", "Killing")})}
     return ScenarioResult("node-readiness-probe", cluster, probes, facts)
 
 

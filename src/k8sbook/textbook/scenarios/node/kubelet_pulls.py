@@ -115,20 +115,31 @@ def heartbeats(seed: int = 0) -> ScenarioResult:
 
 @scenario("node-unreachable", "A kubelet stops: Ready becomes Unknown after the grace "
           "period, the node is tainted, its pod is evicted 300 s later", CH7)
-def unreachable(seed: int = 0) -> ScenarioResult:
+def unreachable(seed: int = 0, *, tolerations: list[dict[str, Any]] | None = None,
+                rejoin_at: float | None = None) -> ScenarioResult:
     """kube-controller-manager runs the node lifecycle and taint eviction controllers. At
     t=60 s the kubelet on node-a stops (the machine died). Nobody tells the control plane:
-    it notices the Lease is no longer renewed."""
+    it notices the Lease is no longer renewed.
+
+    Chapter 7's exercises vary it: ``tolerations`` go into the pod's spec (admission adds the
+    default ones it lacks); with ``rejoin_at`` the network isolates the kubelet at 60 s instead
+    of stopping it, and lets it back at that time."""
     cluster = Cluster(seed)
     kcm = cluster.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
     kcm.start()
     kubelet = cluster.add_kubelet("node-a").start()
     cluster.run_for(20)
-    cluster.admin().create(objects.pod("web", image="nginx:1.27", node_name="node-a"))
+    extra: dict[str, Any] = {"tolerations": tolerations} if tolerations else {}
+    cluster.admin().create(objects.pod("web", image="nginx:1.27", node_name="node-a", **extra))
     cluster.run_for(40)
     stopped_at = cluster.clock.now()
-    kubelet.stop()
-    cluster.run_for(480)
+    if rejoin_at is None:
+        kubelet.stop()
+    else:
+        cluster.network.isolate("kubelet/node-a")
+        cluster.clock.run_until(rejoin_at)
+        cluster.network.rejoin("kubelet/node-a")
+    cluster.clock.run_until(stopped_at + 480)
     lifecycle, eviction = kcm.controllers["nodelifecycle"], kcm.controllers["tainteviction"]
     node = cluster.admin().get("nodes", "node-a")
     pod = get_pod(cluster, "web")

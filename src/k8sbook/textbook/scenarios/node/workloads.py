@@ -75,7 +75,7 @@ def apiserver_to_pod(seed: int = 0) -> ScenarioResult:
 
 @scenario("node-pod-to-apiserver", "A workload calls the API: the kubelet gets it a bound "
           "service-account token (TokenRequest), the pod uses it on the kubernetes Service", CH7)
-def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
+def pod_to_apiserver(seed: int = 0, *, unbind: bool = False) -> ScenarioResult:
     """Pod ``app`` on node-a runs as ServiceAccount ``reader``, which a Role lets list pods.
     Starting the pod, node-a's kubelet requests a token bound to it and writes it into the
     container's ``/var/run/secrets/kubernetes.io/serviceaccount/``. Code in the container
@@ -83,7 +83,10 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
     and dials ``10.96.0.1:443`` from the pod's IP, through node-a's netfilter rules (kube-proxy
     writes them; without them the dial is refused). It may list pods and is refused Secrets.
     The kubelet is refused a token for a pod on another node, and one for a ServiceAccount no
-    pod of its node uses."""
+    pod of its node uses.
+
+    With ``unbind`` (chapter 7's exercise) the administrator then deletes the RoleBinding and
+    the pod lists pods again with the same token: ``facts["after_unbind"]``."""
     cluster = Cluster(seed)
     kubelet = cluster.add_kubelet("node-a").start()
     kubernetes_endpointslice(cluster)
@@ -120,6 +123,10 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
         secrets = outcome(lambda: client.list("secrets", "default"))
     except DialError as err:
         listed, secrets = f"dial refused: {err}", Outcome("not tried")
+    after_unbind = None
+    if unbind:
+        adm.delete("rolebindings", "reader-reads-pods", "default")
+        after_unbind = str(outcome(lambda: client.list("pods", "default"), cluster.trace))
     pod_ip = get_pod(cluster, "app")["status"]["podIP"]
     route = walk_iptables(proxy.iptables_save, src=pod_ip, dst="10.96.0.1", dport=443)
     other = token_request(get_pod(cluster, "elsewhere"))
@@ -147,5 +154,6 @@ def pod_to_apiserver(seed: int = 0) -> ScenarioResult:
              "identity": user.name, "groups": list(user.groups), "extra": dict(user.extra),
              "listed_pods": listed, "secrets": secrets,
              "route": {"dst": "10.96.0.1:443", "verdict": route.verdict},
-             "other_node": other_node, "no_relation": no_relation}
+             "other_node": other_node, "no_relation": no_relation,
+             **({"after_unbind": after_unbind} if unbind else {})}
     return ScenarioResult("node-pod-to-apiserver", cluster, messages, facts)
