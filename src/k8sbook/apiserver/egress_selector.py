@@ -14,7 +14,7 @@ calls to extension API servers dial through it; simplified: admission webhooks s
 directly.
 
 What travels is a :class:`TunnelDial`: the destination and the request for it. A refused dial
-comes back as a :class:`~k8sbook.client.network.DialError` with the tunnel's reason.
+comes back as a :class:`~k8sbook.client.address.DialError` with the tunnel's reason.
 """
 
 from __future__ import annotations
