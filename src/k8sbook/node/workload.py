@@ -17,6 +17,7 @@ from typing import Any
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import Address, DialError, Network
 from k8sbook.node import shell
+from k8sbook.node.containerd_attach import reads_stdin
 from k8sbook.node.containerd_store import CONTAINER_RUNNING, Container, Sandbox
 
 
@@ -28,8 +29,11 @@ def main_process(command: list[str], proc: shell.Process) -> tuple[float | None,
     3'``, ``sleep 5``, ``true``) is run by :mod:`k8sbook.node.shell` when the container
     starts: it prints at once and exits after the seconds its ``sleep`` s add up to. Any other
     command (or none: the image's entrypoint, a server) runs until it is stopped, as does
-    ``sleep infinity``."""
-    if not command or command[0].rsplit("/", 1)[-1] not in shell.BINARIES:
+    ``sleep infinity``, and a shell that reads its script from stdin (``sh``, as ``kubectl
+    run -i`` starts it): it waits for what an attached client writes
+    (:mod:`k8sbook.node.containerd_attach`)."""
+    if not command or command[0].rsplit("/", 1)[-1] not in shell.BINARIES \
+            or reads_stdin(command):
         return None, 0, ""
     try:
         result = shell.run(command, proc)
