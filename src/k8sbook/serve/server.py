@@ -22,42 +22,32 @@ the wall clock (a loop thread advances ``cluster.clock``), or stands still until
 :meth:`ModelServer.advance` is called (``realtime=False``, for deterministic pages). The model
 stays single-threaded: the loop and every HTTP handler take one lock around any model call.
 
-Transport and identity: HTTPS on 127.0.0.1 (a real kube-apiserver serves HTTPS only, on port
-6443 with kubeadm), with certificates made as kubeadm makes them (:mod:`k8sbook.serve.certs`). The
-kubeconfig it writes holds kubeadm's ``admin.conf`` identity: a client certificate with CN
-``kubernetes-admin`` and O ``kubeadm:cluster-admins``, which the apiserver's x509
-authenticator maps to that user and group. Plain HTTP would not do: client-go reads a
-kubeconfig's credentials only when the transport is TLS, so kubectl over ``http://`` is always
-``system:anonymous``. A bearer token (:attr:`ModelServer.token`, mapped to the same identity
-with ``authn.add_token``) works too, for clients such as ``curl``.
+Transport and identity: HTTPS on 127.0.0.1 (a real kube-apiserver serves HTTPS only), with
+certificates made as kubeadm makes them (:mod:`k8sbook.serve.certs`). The kubeconfig holds
+kubeadm's ``admin.conf`` identity: CN ``kubernetes-admin``, O ``kubeadm:cluster-admins``.
+(client-go sends a kubeconfig's credentials only over TLS: over ``http://`` kubectl is always
+``system:anonymous``.) A bearer token (:attr:`ModelServer.token`) works too, for ``curl``.
 
 Different from a real kube-apiserver, said out loud:
 
-- loopback only. ``/openapi/v3`` (:mod:`k8sbook.serve.openapi`) carries each group version's
-  operations and the official schemas (``kubectl explain``, ``apply``); ``/openapi/v2`` is JSON
-  only (406 for its protobuf form). Bodies are JSON, YAML or protobuf, answers come in the
-  media type ``Accept`` negotiates (:mod:`k8sbook.serve.negotiation`), YAML as JSON;
+- loopback only; ``/openapi/v2`` is JSON only (406 for protobuf; v3 carries the official
+  schemas). Bodies are JSON, YAML or protobuf; answers as ``Accept`` negotiates, YAML as JSON;
 - timestamps come from the model's clock; ``k8sbook serve`` (``wall_clock=True``) starts it
   at the wall clock's instant, so ages kubectl computes itself read right; otherwise it starts
   at its epoch (2026-01-01T00:00:00Z), as in the chapters, for deterministic pages.
 
-The front end is not part of the apiserver: it hands each decoded request to the model's
-kube-apiserver *through the model's network* (:mod:`k8sbook.client.network`), dialling the
-apiserver's address (``192.168.0.2:6443``) as ``kubectl`` when the User-Agent says kubectl and
-as ``http-client`` otherwise, so the trace shows ``kubectl->kube-apiserver`` and faults
-injected into the network apply. A watch opens a connection on the network; each event the
-apiserver pushes travels on it (and is recorded there) before it is written to the HTTP
-stream, and a fault that cuts the connection ends the HTTP stream. A dial the network refuses
-is answered ``503`` with the dial error (an HTTP server that has already accepted the TCP
-connection cannot refuse it any more).
+The front end is not part of the apiserver: it hands each request to the model's apiserver
+*through the model's network*, dialling ``192.168.0.2:6443`` as ``kubectl`` (User-Agent
+kubectl) or ``http-client``, so the trace shows ``kubectl->kube-apiserver`` and network faults
+apply. A watch's events travel on a network connection (and are recorded) before the HTTP
+stream gets them; a cut connection ends it. A dial the network refuses is answered ``503``
+with the dial error (the HTTP server has already accepted the TCP connection).
 
 Split as upstream is: :mod:`~k8sbook.serve.routing` (the REST mapping), ``discovery``,
 ``watch``, ``logs`` (``pods/log``, ``-f``), ``streams`` (exec and cp over WebSocket),
 ``portforward`` and ``spdy`` (SPDY/3.1 in a WebSocket), ``aggregated`` (kube-aggregator's
-discovery and proxy), ``kubeconfig`` (``admin.conf``, running kubectl). It runs
-:data:`k8sbook.serve.components.COMPONENT_MODULES`: a kubelet per node, the scheduler, the
-controller manager and the add-ons of :mod:`k8sbook.serve.addons` (EndpointSlice controller,
-kube-proxy, CoreDNS, metrics-server); :func:`register_component` adds others.
+discovery and proxy), ``kubeconfig``. It runs :data:`~k8sbook.serve.components.COMPONENT_MODULES`
+(kubelets, scheduler, controller manager, the add-ons of ``serve/addons.py``).
 """
 
 from __future__ import annotations
