@@ -103,3 +103,17 @@ def test_the_seed_page_quotes_every_claim_in_chinese(page, site_url):  # noqa: F
     anchors = page.evaluate("""() => Array.from(document.querySelectorAll('[id^="claim-"]'))
         .map((e) => e.id)""")
     assert len(set(anchors)) == 29 and "claim-b5" in anchors
+
+
+def test_the_introduction_shows_both_maps_and_an_arrow_opens_its_path(page, site_url):  # noqa: F811
+    page.goto(f"{site_url}/book/intro.html", wait_until="load")
+    widths = page.evaluate("""() => Array.from(document.querySelectorAll('.k8sbook-maps object'))
+        .map((o) => o.getBoundingClientRect().width)""")
+    column = page.evaluate("document.querySelector('article section p').getBoundingClientRect().width")
+    assert len(widths) == 2 and all(w >= 0.95 * column for w in widths), (widths, column)
+    real = next(f for f in page.frames if f.url.endswith("/_static/map-real.svg"))
+    label = real.locator("a:has(text)").first
+    target = label.get_attribute("xlink:href").split("#", 1)[1]
+    label.click(timeout=5_000)
+    page.wait_for_url(f"**/book/paths.html#{target}", timeout=5_000)
+    assert page.locator(f"[id='{target}']").count() == 1

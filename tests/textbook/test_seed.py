@@ -13,7 +13,7 @@ SEED_TEXT = Path("/work/shared/reference/seed-qa.txt")
 
 def test_committed_page_is_what_the_catalog_says():
     assert PAGE.read_text(encoding="utf-8") == seed.seed_page(), (
-        "book/the-seed.md is stale: run `python scripts/seed_page.py`")
+        "book/the-seed.md is stale: run `python scripts/catalog_pages.py`")
 
 
 def test_every_claim_is_quoted_in_chinese_translated_and_anchored():

@@ -38,6 +38,7 @@ __all__ = [
     "claims_by_verdict",
     "claims_table",
     "edge_label",
+    "path_anchor",
     "paths_into",
     "paths_out_of",
     "paths_table",
@@ -136,13 +137,23 @@ def edge_label(p: CommPath) -> str:
     return ""
 
 
-def real_edges(given: Iterable[CommPath] | None = None, *, labels: bool = True) -> list[Edge]:
-    """Every catalog path as an edge, coloured by plane (:data:`figures.PLANE_COLOURS`)."""
+def path_anchor(path_id: str) -> str:
+    """The label of a path's entry on the paths page: ``kubelet->kube-apiserver`` ->
+    ``path-kubelet-kube-apiserver``."""
+    return "path-" + path_id.replace("->", "-")
+
+
+def real_edges(given: Iterable[CommPath] | None = None, *, labels: bool = True,
+               link: str | None = None) -> list[Edge]:
+    """Every catalog path as an edge, coloured by plane (:data:`figures.PLANE_COLOURS`);
+    with ``link`` (the URL of the paths page), each arrow links to its path's entry."""
     edges: list[Edge] = []
     for p in sorted(_paths(given), key=lambda q: q.id):
         attrs: dict[str, Any] = {"colour": PLANE_COLOURS[p.plane], "style": "-", "width": 1.4}
         if labels and edge_label(p):
             attrs["label"] = edge_label(p)
+        if link is not None:
+            attrs["url"] = f"{link}#{path_anchor(p.id)}"
         edges.append((p.initiator, p.target, attrs))
     return edges
 
@@ -283,9 +294,11 @@ def _legend(fig: Figure, entries: Sequence[tuple[str, str, str]]) -> Figure:
     return fig
 
 
-def real_map(title: str = "", given: Iterable[CommPath] | None = None) -> Figure:
-    """The map: every catalog path drawn from initiator to target, coloured by plane."""
-    fig = communication_graph(real_edges(given), title=title, size=MAP_SIZE,
+def real_map(title: str = "", given: Iterable[CommPath] | None = None,
+             link: str | None = None) -> Figure:
+    """The map: every catalog path drawn from initiator to target, coloured by plane (each
+    arrow a link to its path's entry when ``link`` is the paths page's URL)."""
+    fig = communication_graph(real_edges(given, link=link), title=title, size=MAP_SIZE,
                               positions=MAP_LAYOUT, label_on_curve=True)
     return _legend(fig, [(f"{plane} plane", PLANE_COLOURS[plane], "-")
                          for plane in ("control", "node", "data")])

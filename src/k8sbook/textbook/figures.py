@@ -317,7 +317,8 @@ def communication_graph(edges: Sequence[tuple[str, str, dict[str, Any]]], title:
                         positions: Mapping[str, tuple[float, float]] | None = None,
                         label_on_curve: bool = False) -> Figure:
     """Draw initiator→target edges. Edge attributes: ``colour``, ``style`` ('-' or '--'),
-    ``label`` (short, drawn at the middle), ``width``. ``positions`` overrides :data:`LAYOUT`
+    ``label`` (short, drawn at the middle), ``width``, ``url`` (the arrow and its label link
+    there in the SVG). ``positions`` overrides :data:`LAYOUT`
     for the names it lists; ``label_on_curve`` puts labels on the drawn arc rather than on the
     straight line between the ends (clearer when two edges join the same pair). An edge from
     a component to itself (``etcd->etcd``) is drawn as a small loop above its box."""
@@ -336,11 +337,14 @@ def communication_graph(edges: Sequence[tuple[str, str, dict[str, Any]]], title:
             _self_loop(ax, pos[a], attrs)
             continue
         rad = 0.18 if g.has_edge(b, a) else 0.06
-        ax.annotate("", xy=pos[b], xytext=pos[a],
-                    arrowprops={"arrowstyle": "-|>", "color": attrs.get("colour", "#333333"),
-                                "lw": attrs.get("width", 1.3), "linestyle": style,
-                                "shrinkA": 16, "shrinkB": 16,
-                                "connectionstyle": f"arc3,rad={rad}"})
+        arrow = ax.annotate("", xy=pos[b], xytext=pos[a],
+                            arrowprops={"arrowstyle": "-|>",
+                                        "color": attrs.get("colour", "#333333"),
+                                        "lw": attrs.get("width", 1.3), "linestyle": style,
+                                        "shrinkA": 16, "shrinkB": 16,
+                                        "connectionstyle": f"arc3,rad={rad}"})
+        if attrs.get("url") and arrow.arrow_patch is not None:  # a link in the SVG
+            arrow.arrow_patch.set_url(attrs["url"])
         if attrs.get("label"):
             mx, my = (pos[a][0] + pos[b][0]) / 2, (pos[a][1] + pos[b][1]) / 2
             ha, va = "center", "center"
@@ -353,7 +357,7 @@ def communication_graph(edges: Sequence[tuple[str, str, dict[str, Any]]], title:
                     else:
                         va = "bottom" if oy > 0 else "top"
             ax.text(mx, my, attrs["label"], fontsize=TEXT_PT, ha=ha, va=va,
-                    color=attrs.get("colour", "#333333"),
+                    color=attrs.get("colour", "#333333"), url=attrs.get("url"),
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                           "alpha": 0.85})
     for n in sorted(g.nodes):

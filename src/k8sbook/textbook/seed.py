@@ -4,7 +4,7 @@ The book's own code, with no Kubernetes counterpart. :func:`seed_page` turns the
 claims (``data/claims.toml``: the Chinese quote, an English translation, the verdict, the
 correction, the sources and the chapter that shows it) into the Markdown of ``book/the-seed.md``,
 with one anchor per claim (``claim-b5``) that chapters and tables link to. The page is generated,
-never edited by hand: ``python scripts/seed_page.py`` writes it, and a test fails when the
+never edited by hand: ``python scripts/catalog_pages.py`` writes it, and a test fails when the
 committed page differs from what the catalog says.
 """
 
