@@ -117,3 +117,11 @@ def test_the_introduction_shows_both_maps_and_an_arrow_opens_its_path(page, site
     label.click(timeout=5_000)
     page.wait_for_url(f"**/book/paths.html#{target}", timeout=5_000)
     assert page.locator(f"[id='{target}']").count() == 1
+
+
+def test_the_index_lists_glossary_terms_and_the_models_names(page, site_url):  # noqa: F811
+    page.goto(f"{site_url}/book/index-of-terms.html", wait_until="load")
+    page.locator("article a[href$='genindex.html']").first.click()
+    page.wait_for_url("**/genindex.html")
+    text = page.locator("article").inner_text()
+    assert "Lease" in text and "PLEG" in text and "KubeScheduler" in text
