@@ -30,3 +30,6 @@ def test_every_path_has_an_entry_and_a_linked_arrow():
         if p.initiator != p.target:  # a loop (etcd->etcd) is drawn without an arrow head
             assert atlas.path_anchor(p.id) in linked, p.id
     assert 'target="_top"' in real and 'target="_blank"' not in real
+    seed = map_svg("seed")
+    xml.dom.minidom.parseString(seed)
+    assert set(re.findall(r'the-seed\.html#(claim-[a-c]\d+)', seed)) >= {"claim-b4", "claim-b15"}

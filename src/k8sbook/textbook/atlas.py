@@ -176,15 +176,18 @@ def _seed_index(given: Iterable[Claim] | None) -> dict[str, tuple[SeedEdge, list
     return index
 
 
-def seed_edges(given: Iterable[Claim] | None = None, *, undrawn: Iterable[CommPath] = ()
-               ) -> list[Edge]:
+def seed_edges(given: Iterable[Claim] | None = None, *, undrawn: Iterable[CommPath] = (),
+               link: str | None = None) -> list[Edge]:
     """The graph the seed describes: one edge per asserted connection, labelled with the ids
     of the claims that assert it. Connections a current cluster has are grey and solid; the
     ones it does not have are red (:data:`figures.WRONG`) and dashed. Paths passed in
-    ``undrawn`` (see :func:`undrawn_paths`) are added thin and light grey, unlabelled."""
+    ``undrawn`` (see :func:`undrawn_paths`) are added thin and light grey, unlabelled. With
+    ``link`` (the URL of the seed page), each edge links to the first claim asserting it."""
     edges: list[Edge] = []
     for eid, (e, ids) in sorted(_seed_index(given).items()):
         attrs: dict[str, Any] = {"label": " ".join(ids)}
+        if link is not None:
+            attrs["url"] = f"{link}#{anchor(ids[0])}"
         if e.real:
             attrs.update(colour=SEED_EDGE_COLOUR, style="-", width=1.3)
         else:
@@ -305,11 +308,13 @@ def real_map(title: str = "", given: Iterable[CommPath] | None = None,
 
 
 def seed_map(title: str = "", given: Iterable[Claim] | None = None,
-             undrawn: Iterable[CommPath] = ()) -> Figure:
+             undrawn: Iterable[CommPath] = (), link: str | None = None) -> Figure:
     """The seed's graph: its asserted edges, the wrong ones red and dashed (optionally with
-    the catalog paths it never draws, in light grey)."""
+    the catalog paths it never draws, in light grey; each edge a link to its claim on the
+    seed page when ``link`` is that page's URL)."""
     undrawn = list(undrawn)
-    fig = communication_graph(seed_edges(given, undrawn=undrawn), title=title, size=MAP_SIZE,
+    fig = communication_graph(seed_edges(given, undrawn=undrawn, link=link), title=title,
+                              size=MAP_SIZE,
                               positions=SEED_LAYOUT, label_on_curve=True)
     entries = [("real (for kube-dns and rescheduler: in their day)", SEED_EDGE_COLOUR, "-"),
                ("wrong: no such connection, or not as described", WRONG, "--")]

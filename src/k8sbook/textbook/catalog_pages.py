@@ -75,12 +75,14 @@ def paths_page() -> str:
 def map_svg(which: str) -> str:
     """The introduction's map ``which`` ("real": the cluster's paths; "seed": what the seed
     page claims) as SVG; on the real map every arrow and label links to its entry on the
-    paths page, opened in the whole window (the SVG is shown in an ``<object>``)."""
+    paths page, on the seed's map to the claim that asserts it; links open in the whole window
+    (the SVG is shown in an ``<object>``)."""
     if which == "real":
         fig = atlas.real_map(title="Who opens which connection (click an arrow)",
                              link="../book/paths.html")
     elif which == "seed":
-        fig = atlas.seed_map(title="What the seed page claims")
+        fig = atlas.seed_map(title="What the seed page claims (click an arrow)",
+                             link="../book/the-seed.html")
     else:
         raise ValueError(f"no map {which!r}: choose one of {sorted(MAPS)}")
     text = figures.svg(fig).replace('target="_blank"', 'target="_top"')
