@@ -35,7 +35,9 @@ Mirrors ``pkg/serviceaccount`` (``jwt.go``, ``claims.go``, ``legacy.go``, v1.35)
 JWS encoding and RS256 come from PyJWT (with ``cryptography``), the maintained Python library
 for JWTs, rather than hand-rolled base64url and PKCS #1 code: it refuses the ``none`` algorithm
 and algorithms not asked for. PyJWT's own time checks read the wall clock, so they are off and
-the go-jose rules above run on the model's virtual clock.
+the go-jose rules above run on the model's virtual clock. PyJWT and ``cryptography`` are
+imported by the functions that sign or read a token, so that a cluster which never meets a
+service-account token needs neither.
 """
 
 from __future__ import annotations
@@ -45,15 +47,14 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING, Any
 
 from k8sbook.api.request import UserInfo
 from k8sbook.apiserver.authentication import InvalidToken
 from k8sbook.core.clock import EPOCH, Clock
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = ["DEFAULT_LEEWAY", "ISSUER", "LEGACY_ISSUER", "InvalidToken", "JWTAuthenticator",
            "TokenGenerator", "bound_claims", "decode_unverified", "key_id", "legacy_claims",
@@ -81,6 +82,8 @@ def unix_time(virtual: float) -> int:
 
 def key_id(public_key: rsa.RSAPublicKey) -> str:
     """``keyIDFromPublicKey``: base64url (unpadded) of SHA-256 over the PKIX DER."""
+    from cryptography.hazmat.primitives import serialization
+
     der = public_key.public_bytes(serialization.Encoding.DER,
                                   serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
@@ -88,6 +91,8 @@ def key_id(public_key: rsa.RSAPublicKey) -> str:
 
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and claims of a token, *not* verified (what ``jwt.io`` shows)."""
+    import jwt
+
     return jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
 
 
@@ -100,6 +105,8 @@ class TokenGenerator:
         self.kid = key_id(key.public_key())
 
     def generate(self, claims: dict[str, Any]) -> str:
+        import jwt
+
         payload = dict(sorted({**claims, "iss": self.issuer}.items()))
         return jwt.encode(payload, self.key, algorithm="RS256",
                           headers={"kid": self.kid, "typ": None})
@@ -169,6 +176,8 @@ class JWTAuthenticator:
             tuple[UserInfo, tuple[str, ...]] | None:
         """The user and the audiences the token is good for; ``None`` if the token is not one
         of ours; :class:`InvalidToken` if it is and is refused."""
+        import jwt
+
         try:
             header, unverified = decode_unverified(token)
         except jwt.PyJWTError:

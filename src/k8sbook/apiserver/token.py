@@ -20,9 +20,7 @@ from run to run.
 
 from __future__ import annotations
 
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING, Any
 
 from k8sbook.api import validation
 from k8sbook.api.request import Request, Response, UserInfo
@@ -36,6 +34,9 @@ from k8sbook.apiserver.serviceaccount import (
 )
 from k8sbook.core.keys import rsa_key
 from k8sbook.core.status import bad_request, conflict, invalid, method_not_supported, not_found
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 #: kubeadm: ``--service-account-issuer=https://kubernetes.default.svc.<dnsDomain>``; with no
 #: ``--api-audiences`` the apiserver's audiences default to the issuer

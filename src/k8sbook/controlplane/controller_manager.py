@@ -118,8 +118,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     # started with the controller manager's own credentials (the root client builder), and
     # --service-account-private-key-file / --root-ca-file: no service account ("")
     "serviceaccount-token": ("", lambda c, f: TokensController(
-        c, f.informer("serviceaccounts"), f.informer("secrets"), key=rsa_key("sa"),
-        root_ca=pki.pem(pki.ca().certificate))),
+        c, f.informer("serviceaccounts"), f.informer("secrets"), key=lambda: rsa_key("sa"),
+        root_ca=lambda: pki.pem(pki.ca().certificate))),
 }
 
 

@@ -12,6 +12,9 @@ uses). Every model cluster therefore has the same keys, whatever its seed: findi
 1024-bit primes in pure Python costs about a second on a busy machine, so a key is made once
 per process (cached) rather than once per cluster.
 
+``cryptography`` is imported when a key is made, not with this module: a model run that never
+signs anything needs no ``cryptography`` (the browser edition fetches it only on demand).
+
 These keys are for a model and are predictable by construction: never use them for anything
 else.
 """
@@ -21,8 +24,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 __all__ = ["PUBLIC_EXPONENT", "ec_key", "rsa_key"]
 
@@ -71,6 +76,8 @@ def _prime(bits: int, rng: random.Random) -> int:
 def ec_key(purpose: str) -> ec.EllipticCurvePrivateKey:
     """A P-256 key for ``purpose`` (what the kubelet generates for its client certificate:
     ``ecdsa.GenerateKey(elliptic.P256(), …)``), derived from a hash of the purpose."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     digest = hashlib.sha256(f"k8sbook/{purpose}".encode()).digest()
     return ec.derive_private_key(int.from_bytes(digest, "big") % _P256_ORDER or 1,
                                  ec.SECP256R1())
@@ -82,6 +89,8 @@ _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 @functools.lru_cache(maxsize=64)
 def rsa_key(purpose: str, bits: int = 2048) -> rsa.RSAPrivateKey:
     """The model's RSA key for ``purpose`` (``"sa"``, ``"ca"`` ...)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     rng = random.Random(f"k8sbook/{purpose}/{bits}")
     while True:
         p, q = _prime(bits // 2, rng), _prime(bits // 2, rng)
