@@ -1,10 +1,11 @@
-"""The model runs without cryptography, PyJWT and PyYAML until it uses them.
+"""The model runs without matplotlib, cryptography, PyJWT and PyYAML until it uses them.
 
-The browser edition bundles only pure-Python wheels; cryptography and PyYAML are compiled, so it
-fetches them from Pyodide's package index online (scripts/browser_edition.py, ``FETCHED``).
-Offline, a chapter must still run every cell that signs, checks and prints none of those, so
-the model imports them where it uses them. This runs CPython with the three made unimportable
-(a meta path finder, as Pyodide without them answers: ``ModuleNotFoundError``).
+The browser edition bundles only pure-Python wheels; matplotlib, cryptography and PyYAML are
+compiled, so it fetches them from Pyodide's package index online (scripts/browser_edition.py,
+``FETCHED``). Offline, a chapter must still run every cell that draws, signs, checks and prints
+none of those, so the model imports them where it uses them. This runs CPython with the four
+made unimportable (a meta path finder, as Pyodide without them answers:
+``ModuleNotFoundError``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ BLOCK = textwrap.dedent("""
     class Block:
         def find_spec(self, name, path=None, target=None):
             top = name.split(".")[0]
-            if top in ("cryptography", "jwt", "yaml"):
+            if top in ("cryptography", "jwt", "yaml", "matplotlib"):
                 raise ModuleNotFoundError(f"No module named {top!r}", name=top)
             return None
 

@@ -15,15 +15,16 @@ resource: :mod:`k8sbook.core.trace`) and reports what the fabric counted:
 
 from __future__ import annotations
 
-from typing import Any
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.scheduler.framework import num_feasible_nodes_to_find
 from k8sbook.core.trace import COUNTS
 from k8sbook.textbook import bench, figures
 from k8sbook.textbook.scenarios import ScenarioResult, scenario
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.figure import Figure
 
 CHAPTER = "15-scale-shapes-the-paths"
 KUBELET_PATH = "kubelet->kube-apiserver"
