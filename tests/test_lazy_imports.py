@@ -23,16 +23,18 @@ BLOCK = textwrap.dedent("""
     class Block:
         def find_spec(self, name, path=None, target=None):
             top = name.split(".")[0]
-            if top in ("cryptography", "jwt", "yaml", "matplotlib"):
+            if top in BLOCKED:
                 raise ModuleNotFoundError(f"No module named {top!r}", name=top)
             return None
 
     sys.meta_path.insert(0, Block())
 """)
+ALL = ("cryptography", "jwt", "yaml", "matplotlib")
 
 
-def _run(code: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", BLOCK + textwrap.dedent(code)],
+def _run(code: str, blocked: tuple[str, ...] = ALL) -> str:
+    program = f"BLOCKED = {blocked!r}\n" + BLOCK + textwrap.dedent(code)
+    proc = subprocess.run([sys.executable, "-c", program],
                           capture_output=True, text=True, timeout=300, check=False,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
@@ -79,3 +81,25 @@ def test_field_sets_do_not_depend_on_kubernetes_validate():
     """
     hidden = "import importlib.util\nimportlib.util.find_spec = lambda name, *a: None\n"
     assert _run(hidden + textwrap.dedent(code)) == _run(code)
+
+
+def test_service_account_tokens_without_cryptography_are_the_same_tokens():
+    """PyJWT is bundled; without cryptography it gets the model's pure-Python RS256
+    (k8sbook.core.rs256) over the same key numbers: every controller's client still
+    authenticates, and the tokens are the same bytes."""
+    code = """
+        from k8sbook.cluster import Cluster
+        c = Cluster(seed=7)
+        client = c.service_account_client("kube-controller-manager", "kube-system", "x")
+        print(client.credentials.token)
+        try:
+            client.list("pods", "default")
+        except Exception as err:  # authenticated as x, who may not list pods: 403, not 401
+            print(err)
+        print(c.apiserver.tokens.claims(client.credentials.token)["sub"])
+    """
+    out = _run(code, blocked=("cryptography",))
+    assert out == _run(code, blocked=()), out
+    forbidden = ('pods is forbidden: User "system:serviceaccount:kube-system:x" cannot list '
+                 'resource "pods" in API group "" in the namespace "default"')
+    assert out.splitlines()[1:] == [forbidden, "system:serviceaccount:kube-system:x"]

@@ -45,6 +45,8 @@ UID_KEY = "kubernetes.io/service-account.uid"
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    from k8sbook.core import rs256
+
 
 def _b64(text: str | bytes) -> str:
     raw = text.encode() if isinstance(text, str) else text
@@ -55,7 +57,7 @@ class TokensController:
     """``TokensController``: fills and garbage-collects token Secrets."""
 
     def __init__(self, client: Client, sa_informer: SharedIndexInformer,
-                 secret_informer: SharedIndexInformer, *, key: Callable[[], rsa.RSAPrivateKey],
+                 secret_informer: SharedIndexInformer, *, key: Callable[[], rsa.RSAPrivateKey | rs256.PrivateKey],
                  root_ca: Callable[[], bytes]) -> None:
         self.client = client
         self.sa_informer = sa_informer
