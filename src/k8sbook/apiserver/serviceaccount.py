@@ -91,8 +91,10 @@ def pyjwt() -> ModuleType:
     from jwt.algorithms import Algorithm
 
     class PureRS256(Algorithm):
+        # registered once per process, so keys are checked by their fields, not their class
+        # (a reloaded k8sbook has new classes)
         def prepare_key(self, key: Any) -> Any:
-            if not isinstance(key, rs256.PrivateKey | rs256.PublicKey):
+            if not (hasattr(key, "n") and hasattr(key, "e")):
                 raise jwt.InvalidKeyError("RS256 without cryptography takes the model's keys")
             return key
 
@@ -100,8 +102,7 @@ def pyjwt() -> ModuleType:
             return rs256.sign(key, msg)
 
         def verify(self, msg: bytes, key: Any, sig: bytes) -> bool:
-            return rs256.verify(key.public_key() if isinstance(key, rs256.PrivateKey) else key,
-                                msg, sig)
+            return rs256.verify(key, msg, sig)  # a private key has its public n and e too
 
         @staticmethod
         def to_jwk(key_obj: Any, as_dict: bool = False) -> Any:
