@@ -88,8 +88,7 @@ EPOCH = "315532800"
 #: uses it, so that offline every other cell runs.
 FETCHED = {
     "matplotlib": ("matplotlib", "the cells that draw a figure"),
-    "cryptography": ("cryptography",
-                     "the cells that sign or check a certificate or a service-account token"),
+    "cryptography": ("cryptography", "the cells that make or check an x509 certificate"),
     "pyyaml": ("yaml", "the cells that print YAML"),
 }
 
@@ -245,7 +244,7 @@ def banner_source(wheel_name: str, reason: str | None) -> str:
         "compiled to WebAssembly) and nothing runs on a server. Run the cells from the top "
         "(Shift+Enter): the next cell installs the book's model from the wheel bundled with "
         "this site, and fetches from Pyodide's package index matplotlib (for the figures), "
-        "cryptography (for certificates and service-account tokens) and PyYAML. "
+        "cryptography (for x509 certificates) and PyYAML (to print YAML). "
         "Change any cell and run it again to see the model's new answer.\n\n"
         "To run it on your own computer instead, download this notebook (File, Download) "
         f"and the wheel `{wheel_name}` (linked at the top of the chapter's page in the book), "

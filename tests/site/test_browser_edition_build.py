@@ -136,8 +136,9 @@ def test_the_lock_bundles_what_the_kernel_and_k8sbook_need(built, wheel):
     needs = browser_edition.requires(wheel, "3.14")
     # what the site fetches from Pyodide's CDN: k8sbook's requirements with compiled code and
     # no Pyodide wheel on PyPI (browser_edition.FETCHED says which cells need each):
-    # matplotlib draws the figures, cryptography makes and checks the x509 certificates and
-    # the RS256 service-account tokens, PyYAML prints objects as YAML
+    # matplotlib draws the figures, cryptography makes and checks the x509 certificates (the
+    # RS256 of service-account tokens has a pure-Python stand-in, core.rs256), PyYAML prints
+    # objects as YAML
     assert set(needs) - set(local) == {"matplotlib", "cryptography", "pyyaml"}, needs
     assert set(browser_edition.FETCHED) == {"matplotlib", "cryptography", "pyyaml"}
     for name in browser_edition.FETCHED:

@@ -16,13 +16,14 @@ skipped silently):
 * cells that draw a figure need matplotlib, which Pyodide's CDN serves and this offline run
   cannot fetch: they run, must fail with ``ModuleNotFoundError: No module named
   'matplotlib'``, and whatever they printed before the figure must equal the stored text;
-* cells that sign or check a certificate or a service-account token need cryptography, and
+* cells that make or check an x509 certificate need cryptography, and
   those that print YAML need PyYAML, both fetched from Pyodide's package index online as
   matplotlib is (see :data:`FETCHED`): they run, must fail with ``ModuleNotFoundError`` for that
   package, and what they printed before must be the start of the stored text;
 * a later cell of a notebook in which such a cell failed may lack what that cell would have
-  made (its variables, the state of its cluster): if it differs from the stored text it must
-  end in an error, and it is listed as depending on the package.
+  made (its variables, the state of its cluster), or need the package in a way that shows only
+  as another error (a controller that could not sign, hence an object without its data): if it
+  differs from the stored text it must end in an error, and it is listed with the package.
 
 Any other difference fails the test.
 
@@ -208,8 +209,8 @@ def test_every_chapter_runs_under_pyodide(shipped, tmp_path, record_property):
                 lost.append(missing)
                 continue
             if missing != "matplotlib" and lost and got and got[-1][0] == "error":
-                why = (f"{label}: {got[-1][1]}, as it uses what an earlier cell would have "
-                       f"made, which {FETCHED[lost[0]]}")
+                why = (f"{label}: {got[-1][1]}, after an earlier cell that {FETCHED[lost[0]]} "
+                       "(it needs what that cell would have made, or the package itself)")
                 unrun.append(("after", why))
                 continue
             mismatches.append(f"{label}:\n  stored:  {want!r}\n  pyodide: {got!r}")
