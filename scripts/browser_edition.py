@@ -18,7 +18,8 @@ What it assembles, all from local files (nothing is fetched at build time):
   each entry's sha256. Pyodide resolves a lock entry's `file_name` against its `indexURL`, so
   an absolute URL stays as it is, and checks the download against `sha256`; a package that
   fails to load is reported, not raised (pyodide/pyodide, `src/js/package-manager.ts`,
-  `downloadPackage`, `downloadAndInstall`), hence the install cell checks for matplotlib;
+  `downloadPackage`, `downloadAndInstall`), hence the install cell checks for each package it
+  fetches (:data:`FETCHED`: matplotlib, cryptography, PyYAML);
 * every chapter notebook of `_toc.yml`, with a banner cell and an install cell added after its
   title (see :func:`browser_notebook`), and `jupyter lite build` (jupyterlite-core, with the
   jupyterlite-pyodide-kernel addons) run over them. The Pyodide addon serves a runtime put in
@@ -81,6 +82,15 @@ APPS = ("notebooks", "lab", "tree")
 KERNELSPEC = {"name": "python", "display_name": "Python (Pyodide)", "language": "python"}
 #: SOURCE_DATE_EPOCH for the wheel: the same tree gives the same bytes (1980-01-01, zip's epoch).
 EPOCH = "315532800"
+#: k8sbook's requirements that the site cannot bundle (no Pyodide wheel on PyPI: compiled code,
+#: built by Pyodide and served from its CDN), so the install cell fetches them online: by
+#: project name, (import name, the cells that need it). The model imports each only where it
+#: uses it, so that offline every other cell runs.
+FETCHED = {
+    "matplotlib": ("matplotlib", "the cells that draw a figure"),
+    "cryptography": ("cryptography", "the cells that make or check an x509 certificate"),
+    "pyyaml": ("yaml", "the cells that print YAML"),
+}
 
 
 def pyodide_version() -> str:
@@ -205,21 +215,23 @@ def install_source(k8sbook: Path, wheels: dict[str, Path]) -> str:
     fetched = [n for n in needs if n not in wheels]
     lines = [
         "# Browser edition only: install the book's model from the wheel bundled with this site",
-        "# (nothing is downloaded for it), then what the figures need from Pyodide's package",
-        "# index. Offline, every cell runs except those that draw a figure.",
+        "# (nothing is downloaded for it), then fetch from Pyodide's package index what it",
+        f"# cannot bundle ({', '.join(fetched)}). Offline, every cell runs except those that",
+        "# need one of them.",
         "import importlib.util",
         "import piplite",
         f"await piplite.install({['k8sbook', *local]!r}, deps=False)",
     ]
     for name in fetched:
+        module, cells = FETCHED.get(name, (name, "the cells that use it"))
         lines += [
             "try:",
             f"    await piplite.install({name!r})",
             "except Exception:",
             "    pass",
-            f"if importlib.util.find_spec({name!r}) is None:",
+            f"if importlib.util.find_spec({module!r}) is None:",
             f"    print('{name} could not be fetched from Pyodide\\'s package index (offline?): '",
-            "          'the cells that draw a figure will fail, all the others run.')",
+            f"          '{cells} will fail, all the others run.')",
         ]
     return "\n".join(lines)
 
@@ -231,7 +243,8 @@ def banner_source(wheel_name: str, reason: str | None) -> str:
         "This notebook runs in your browser: Python is [Pyodide](https://pyodide.org) (CPython "
         "compiled to WebAssembly) and nothing runs on a server. Run the cells from the top "
         "(Shift+Enter): the next cell installs the book's model from the wheel bundled with "
-        "this site, and fetches matplotlib from Pyodide's package index for the figures. "
+        "this site, and fetches from Pyodide's package index matplotlib (for the figures), "
+        "cryptography (for x509 certificates) and PyYAML (to print YAML). "
         "Change any cell and run it again to see the model's new answer.\n\n"
         "To run it on your own computer instead, download this notebook (File, Download) "
         f"and the wheel `{wheel_name}` (linked at the top of the chapter's page in the book), "

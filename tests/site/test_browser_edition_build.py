@@ -82,11 +82,14 @@ def test_browser_notebook_marks_what_cannot_run(wheel):
         f"# ⚠ Cannot run in the browser edition: {reason}\nsrv = start()")
 
 
-def test_install_cell_takes_k8sbook_from_the_site_and_matplotlib_from_pyodide(wheel):
+def test_install_cell_takes_k8sbook_from_the_site_and_the_rest_from_pyodide(wheel):
     source = browser_edition.install_source(wheel, browser_edition.bundled_wheels())
-    assert "await piplite.install(['k8sbook', 'dnspython', 'networkx'], deps=False)" in source
-    assert "await piplite.install('matplotlib')" in source
-    assert "find_spec('matplotlib')" in source  # a failed fetch is said, not silent
+    assert ("await piplite.install(['k8sbook', 'croniter', 'dnspython', 'networkx', "
+            "'protobuf', 'pyjwt'], deps=False)") in source
+    for name, (module, cells) in browser_edition.FETCHED.items():
+        assert f"await piplite.install({name!r})" in source
+        assert f"find_spec({module!r})" in source  # a failed fetch is said, not silent
+        assert f"'{cells} will fail, all the others run.'" in source
     compile(source, "install", "exec", flags=0x2000)  # PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
@@ -131,7 +134,15 @@ def test_the_lock_bundles_what_the_kernel_and_k8sbook_need(built, wheel):
     # packages/pyodide-kernel/src/worker.ts: micropip, then piplite installs the others)
     assert {"micropip", "comm", "jedi", "ipython"} <= set(local)
     needs = browser_edition.requires(wheel, "3.14")
-    assert set(needs) - set(local) == {"matplotlib"}, needs
+    # what the site fetches from Pyodide's CDN: k8sbook's requirements with compiled code and
+    # no Pyodide wheel on PyPI (browser_edition.FETCHED says which cells need each):
+    # matplotlib draws the figures, cryptography makes and checks the x509 certificates (the
+    # RS256 of service-account tokens has a pure-Python stand-in, core.rs256), PyYAML prints
+    # objects as YAML
+    assert set(needs) - set(local) == {"matplotlib", "cryptography", "pyyaml"}, needs
+    assert set(browser_edition.FETCHED) == {"matplotlib", "cryptography", "pyyaml"}
+    for name in browser_edition.FETCHED:
+        assert lock[name]["file_name"].startswith(cdn), name  # Pyodide's build of it
 
 
 def test_the_offered_wheel_is_the_working_tree(wheel):

@@ -3,8 +3,9 @@ the notebook loads with all its cells, and a changed cell gets the model's new a
 
 Drives the built site (`_build/html`, served on 127.0.0.1 by the fixtures of test_site.py) with
 Playwright in /usr/bin/chromium. Requests that would leave 127.0.0.1 (Pyodide's CDN, where the
-install cell fetches matplotlib from) are refused by the page's router at once: the chapter must
-load, start its kernel and run the model offline. Skipped without Chromium or Playwright.
+install cell fetches matplotlib, cryptography and PyYAML from) are refused by the page's router
+at once: the chapter must load, start its kernel and run the model offline (chapter 2 needs
+none of the three). Skipped without Chromium or Playwright.
 """
 
 from __future__ import annotations

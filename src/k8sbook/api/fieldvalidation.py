@@ -10,6 +10,11 @@ default) unknown fields are dropped silently. kubectl 1.32 sends ``Strict`` by d
 
 Which fields are known comes from the official schemas that ``kubernetes-validate`` ships
 (generated from the upstream OpenAPI), in their strict form (``additionalProperties: false``).
+The package keeps a copy of that release's definitions file (``data/definitions-v1.35.0-local-
+strict.json.gz``, the same bytes, compressed; a test compares them), read when
+``kubernetes-validate`` is not installed: its ``[serve]`` and ``[test]`` extras install it, a
+plain ``pip install`` and the browser edition do not, and field sets (:mod:`k8sbook.api.fieldpath`,
+hence ``managedFields`` and the bytes they take in etcd) must not depend on which.
 Simplified, said out loud: duplicate JSON fields are not detected, and wrong types are left to
 the model's validation (a real apiserver fails them while decoding).
 """
@@ -17,6 +22,7 @@ the model's validation (a real apiserver fails them while decoding).
 from __future__ import annotations
 
 import functools
+import gzip
 import importlib.util
 import json
 from pathlib import Path
@@ -25,25 +31,32 @@ from typing import Any
 #: The schema release to check against (the release the model follows).
 SCHEMA_VERSION = "1.35.0"
 DIRECTIVES = ("Strict", "Warn", "Ignore")
+#: the copy of kubernetes-validate's definitions of SCHEMA_VERSION that the package carries
+BUNDLED = Path(__file__).parent / "data" / f"definitions-v{SCHEMA_VERSION}-local-strict.json.gz"
 
 
 @functools.cache
 def _definitions() -> dict[str, Any]:
     """The strict schema definitions, read from kubernetes-validate's data files (without
-    importing the package, whose JSON Schema validator is slow to import and not needed)."""
+    importing the package, whose JSON Schema validator is slow to import and not needed), or
+    from the package's own copy of them when kubernetes-validate is not installed."""
     spec = importlib.util.find_spec("kubernetes_validate")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    root = Path(next(iter(spec.submodule_search_locations)), "kubernetes-json-schema",
-                f"v{SCHEMA_VERSION}-local-strict", "_definitions.json")
-    if not root.exists():
-        return {}
-    return json.loads(root.read_text())["$defs"]
+    if spec is not None and spec.submodule_search_locations:
+        root = Path(next(iter(spec.submodule_search_locations)), "kubernetes-json-schema",
+                    f"v{SCHEMA_VERSION}-local-strict", "_definitions.json")
+        if root.exists():
+            return json.loads(root.read_text())["$defs"]
+    return bundled_definitions()
+
+
+def bundled_definitions() -> dict[str, Any]:
+    """The definitions of the package's copy (:data:`BUNDLED`)."""
+    defs: dict[str, Any] = json.loads(gzip.decompress(BUNDLED.read_bytes()))["$defs"]
+    return defs
 
 
 def definitions() -> dict[str, Any]:
-    """The official schema definitions (JSON Schema, ``$defs``), strict form; empty when
-    kubernetes-validate is not installed. The OpenAPI documents of ``k8sbook serve`` are
+    """The official schema definitions (JSON Schema, ``$defs``), strict form. The OpenAPI documents of ``k8sbook serve`` are
     made from them too (:mod:`k8sbook.serve.openapi`)."""
     return _definitions()
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cryptography import x509
-
 from k8sbook.api.request import (
     CLUSTER_CA,
     BearerToken,
@@ -101,7 +99,10 @@ class Authenticator:
 
     def _verify_certificate(self, pem: bytes) -> UserInfo:
         """``x509.Authenticator``: the chain must verify to ``--client-ca-file`` (the
-        cluster CA) at the current (virtual) time; then CN is the user, O the groups."""
+        cluster CA) at the current (virtual) time; then CN is the user, O the groups.
+        (``cryptography`` is imported here: only a request with a real certificate needs it.)"""
+        from cryptography import x509
+
         try:
             cert = x509.load_pem_x509_certificate(pem)
         except ValueError:

@@ -35,7 +35,11 @@ Mirrors ``pkg/serviceaccount`` (``jwt.go``, ``claims.go``, ``legacy.go``, v1.35)
 JWS encoding and RS256 come from PyJWT (with ``cryptography``), the maintained Python library
 for JWTs, rather than hand-rolled base64url and PKCS #1 code: it refuses the ``none`` algorithm
 and algorithms not asked for. PyJWT's own time checks read the wall clock, so they are off and
-the go-jose rules above run on the model's virtual clock.
+the go-jose rules above run on the model's virtual clock. PyJWT and ``cryptography`` are
+imported by the functions that sign or read a token, so that a cluster which never meets a
+service-account token needs neither; where ``cryptography`` cannot be imported at all (the
+browser edition offline) PyJWT gets an RS256 of :mod:`k8sbook.core.rs256` over the same key
+numbers (:func:`k8sbook.core.keys.signing_key`), which signs the same bytes.
 """
 
 from __future__ import annotations
@@ -45,19 +49,21 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING, Any
 
 from k8sbook.api.request import UserInfo
 from k8sbook.apiserver.authentication import InvalidToken
+from k8sbook.core import rs256
 from k8sbook.core.clock import EPOCH, Clock
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = ["DEFAULT_LEEWAY", "ISSUER", "LEGACY_ISSUER", "InvalidToken", "JWTAuthenticator",
            "TokenGenerator", "bound_claims", "decode_unverified", "key_id", "legacy_claims",
-           "unix_time", "user_info"]
+           "pyjwt", "unix_time", "user_info"]
 
 #: kubeadm's ``--service-account-issuer`` (``https://kubernetes.default.svc.<dnsDomain>``)
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -79,27 +85,70 @@ def unix_time(virtual: float) -> int:
     return _EPOCH_UNIX + int(virtual)
 
 
-def key_id(public_key: rsa.RSAPublicKey) -> str:
+def pyjwt() -> ModuleType:
+    """PyJWT, with an RS256 of :mod:`k8sbook.core.rs256` if it has none (no cryptography)."""
+    import jwt
+    from jwt.algorithms import Algorithm
+
+    class PureRS256(Algorithm):
+        # registered once per process, so keys are checked by their fields, not their class
+        # (a reloaded k8sbook has new classes)
+        def prepare_key(self, key: Any) -> Any:
+            if not (hasattr(key, "n") and hasattr(key, "e")):
+                raise jwt.InvalidKeyError("RS256 without cryptography takes the model's keys")
+            return key
+
+        def sign(self, msg: bytes, key: Any) -> bytes:
+            return rs256.sign(key, msg)
+
+        def verify(self, msg: bytes, key: Any, sig: bytes) -> bool:
+            return rs256.verify(key, msg, sig)  # a private key has its public n and e too
+
+        @staticmethod
+        def to_jwk(key_obj: Any, as_dict: bool = False) -> Any:
+            raise NotImplementedError
+
+        @staticmethod
+        def from_jwk(jwk: Any) -> Any:
+            raise NotImplementedError
+
+    try:
+        jwt.api_jws.get_algorithm_by_name("RS256")
+    except NotImplementedError:  # PyJWT has RS256 only with cryptography
+        jwt.register_algorithm("RS256", PureRS256())
+    return jwt
+
+
+def key_id(public_key: rsa.RSAPublicKey | rs256.PublicKey) -> str:
     """``keyIDFromPublicKey``: base64url (unpadded) of SHA-256 over the PKIX DER."""
-    der = public_key.public_bytes(serialization.Encoding.DER,
-                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    if isinstance(public_key, rs256.PublicKey):
+        der = rs256.spki_der(public_key)
+    else:
+        from cryptography.hazmat.primitives import serialization
+
+        der = public_key.public_bytes(serialization.Encoding.DER,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
 
 
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and claims of a token, *not* verified (what ``jwt.io`` shows)."""
+    import jwt
+
     return jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
 
 
 class TokenGenerator:
     """``JWTTokenGenerator``: signs claims with ``key``, adding ``iss``."""
 
-    def __init__(self, issuer: str, key: rsa.RSAPrivateKey) -> None:
+    def __init__(self, issuer: str, key: rsa.RSAPrivateKey | rs256.PrivateKey) -> None:
         self.issuer = issuer
         self.key = key
         self.kid = key_id(key.public_key())
 
     def generate(self, claims: dict[str, Any]) -> str:
+        jwt = pyjwt()
+
         payload = dict(sorted({**claims, "iss": self.issuer}.items()))
         return jwt.encode(payload, self.key, algorithm="RS256",
                           headers={"kid": self.kid, "typ": None})
@@ -160,7 +209,7 @@ class JWTAuthenticator:
 
     issuers: tuple[str, ...]
     #: the verifying keys (``--service-account-key-file``), read when first needed
-    public_keys: Callable[[], tuple[rsa.RSAPublicKey, ...]]
+    public_keys: Callable[[], tuple[rsa.RSAPublicKey | rs256.PublicKey, ...]]
     implicit_audiences: tuple[str, ...]
     get: Getter
     clock: Clock
@@ -169,6 +218,8 @@ class JWTAuthenticator:
             tuple[UserInfo, tuple[str, ...]] | None:
         """The user and the audiences the token is good for; ``None`` if the token is not one
         of ours; :class:`InvalidToken` if it is and is refused."""
+        jwt = pyjwt()
+
         try:
             header, unverified = decode_unverified(token)
         except jwt.PyJWTError:

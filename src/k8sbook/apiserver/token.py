@@ -13,16 +13,14 @@ used: signature, issuer, audiences, expiry with go-jose's leeway, and the Servic
 bound Pod, Secret or Node still there with the same UID). The client only sees ``401
 Unauthorized``; the reason is what kube-apiserver logs (here ``Authenticator.last_failure``).
 
-The key is made once per process (:func:`k8sbook.core.keys.rsa_key`), when the first token is
+The key is made once per process (:func:`k8sbook.core.keys.signing_key`), when the first token is
 signed or checked; each token's ``jti`` is drawn from the model's seeded ids, so tokens repeat
 from run to run.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING, Any
 
 from k8sbook.api import validation
 from k8sbook.api.request import Request, Response, UserInfo
@@ -33,9 +31,14 @@ from k8sbook.apiserver.serviceaccount import (
     JWTAuthenticator,
     TokenGenerator,
     bound_claims,
+    pyjwt,
 )
-from k8sbook.core.keys import rsa_key
+from k8sbook.core import rs256
+from k8sbook.core.keys import signing_key
 from k8sbook.core.status import bad_request, conflict, invalid, method_not_supported, not_found
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 #: kubeadm: ``--service-account-issuer=https://kubernetes.default.svc.<dnsDomain>``; with no
 #: ``--api-audiences`` the apiserver's audiences default to the issuer
@@ -64,9 +67,9 @@ class TokenREST:
         self._generator: TokenGenerator | None = None
 
     @property
-    def key(self) -> rsa.RSAPrivateKey:
+    def key(self) -> rsa.RSAPrivateKey | rs256.PrivateKey:
         """``sa.key``: the service-account signing key (``sa.pub`` is its public half)."""
-        return rsa_key("sa")
+        return signing_key("sa")
 
     @property
     def generator(self) -> TokenGenerator:
@@ -177,7 +180,7 @@ class TokenREST:
     def claims(self, token: str) -> dict[str, Any]:
         """The claims of a token this apiserver signed, verified with ``sa.pub`` (what a
         relying party that fetched the JWKS does); raises ``jwt.InvalidTokenError``."""
-        import jwt
+        jwt = pyjwt()
         out: dict[str, Any] = jwt.decode(token, self.key.public_key(), algorithms=["RS256"],
                                          options={"verify_exp": False, "verify_aud": False,
                                                   "verify_nbf": False, "verify_iat": False})

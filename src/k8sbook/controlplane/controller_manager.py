@@ -52,7 +52,7 @@ from k8sbook.controlplane.controllers.serviceaccount_tokens import TokensControl
 from k8sbook.controlplane.controllers.statefulset import StatefulSetController
 from k8sbook.core import pki
 from k8sbook.core.clock import Clock
-from k8sbook.core.keys import rsa_key
+from k8sbook.core.keys import signing_key
 from k8sbook.core.status import StatusError
 
 LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-controller-manager"
@@ -118,8 +118,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     # started with the controller manager's own credentials (the root client builder), and
     # --service-account-private-key-file / --root-ca-file: no service account ("")
     "serviceaccount-token": ("", lambda c, f: TokensController(
-        c, f.informer("serviceaccounts"), f.informer("secrets"), key=rsa_key("sa"),
-        root_ca=pki.pem(pki.ca().certificate))),
+        c, f.informer("serviceaccounts"), f.informer("secrets"), key=lambda: signing_key("sa"),
+        root_ca=lambda: pki.pem(pki.ca().certificate))),
 }
 
 

@@ -12,6 +12,9 @@ uses). Every model cluster therefore has the same keys, whatever its seed: findi
 1024-bit primes in pure Python costs about a second on a busy machine, so a key is made once
 per process (cached) rather than once per cluster.
 
+``cryptography`` is imported when a key is made, not with this module: a model run that never
+signs anything needs no ``cryptography`` (the browser edition fetches it only on demand).
+
 These keys are for a model and are predictable by construction: never use them for anything
 else.
 """
@@ -21,10 +24,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from k8sbook.core import rs256
 
-__all__ = ["PUBLIC_EXPONENT", "ec_key", "rsa_key"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+__all__ = ["PUBLIC_EXPONENT", "ec_key", "rsa_key", "rsa_numbers", "signing_key"]
 
 PUBLIC_EXPONENT = 65537
 _SMALL_PRIMES = [p for p in range(3, 5000) if all(p % d for d in range(2, int(p ** 0.5) + 1))]
@@ -71,6 +78,8 @@ def _prime(bits: int, rng: random.Random) -> int:
 def ec_key(purpose: str) -> ec.EllipticCurvePrivateKey:
     """A P-256 key for ``purpose`` (what the kubelet generates for its client certificate:
     ``ecdsa.GenerateKey(elliptic.P256(), …)``), derived from a hash of the purpose."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     digest = hashlib.sha256(f"k8sbook/{purpose}".encode()).digest()
     return ec.derive_private_key(int.from_bytes(digest, "big") % _P256_ORDER or 1,
                                  ec.SECP256R1())
@@ -80,16 +89,36 @@ _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 @functools.lru_cache(maxsize=64)
-def rsa_key(purpose: str, bits: int = 2048) -> rsa.RSAPrivateKey:
-    """The model's RSA key for ``purpose`` (``"sa"``, ``"ca"`` ...)."""
+def rsa_numbers(purpose: str, bits: int = 2048) -> tuple[int, int, int]:
+    """The primes ``p > q`` and the private exponent ``d`` of the key for ``purpose``."""
     rng = random.Random(f"k8sbook/{purpose}/{bits}")
     while True:
         p, q = _prime(bits // 2, rng), _prime(bits // 2, rng)
         if p != q:
             break
     p, q = max(p, q), min(p, q)
-    d = pow(PUBLIC_EXPONENT, -1, (p - 1) * (q - 1))
+    return p, q, pow(PUBLIC_EXPONENT, -1, (p - 1) * (q - 1))
+
+
+@functools.lru_cache(maxsize=64)
+def rsa_key(purpose: str, bits: int = 2048) -> rsa.RSAPrivateKey:
+    """The model's RSA key for ``purpose`` (``"sa"``, ``"ca"`` ...)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    p, q, d = rsa_numbers(purpose, bits)
     numbers = rsa.RSAPrivateNumbers(
         p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q),
         rsa.RSAPublicNumbers(PUBLIC_EXPONENT, p * q))
     return numbers.private_key()
+
+
+def signing_key(purpose: str) -> rsa.RSAPrivateKey | rs256.PrivateKey:
+    """The key for ``purpose`` as ``cryptography`` holds it, or, where ``cryptography`` cannot
+    be imported (the browser edition offline), the same numbers for :mod:`k8sbook.core.rs256`."""
+    try:
+        return rsa_key(purpose)
+    except ModuleNotFoundError as err:
+        if (err.name or "cryptography").split(".")[0] != "cryptography":
+            raise
+    p, q, d = rsa_numbers(purpose)
+    return rs256.PrivateKey(p * q, PUBLIC_EXPONENT, d)

@@ -15,6 +15,9 @@ kubelet's certificate manager sends. Keys come from :func:`k8sbook.core.keys.rsa
 validity windows from virtual time (seconds since :data:`k8sbook.core.clock.EPOCH`), so every
 certificate is the same bytes in every run. (``k8sbook serve``'s certificates, which real TLS
 clients check against the wall clock, are made in :mod:`k8sbook.serve.certs`.)
+
+``cryptography`` is imported by the functions that build, sign, read or verify a certificate,
+not with this module, so that a run which never does any of that needs no ``cryptography``.
 """
 
 from __future__ import annotations
@@ -23,15 +26,14 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from k8sbook.core.clock import EPOCH
 from k8sbook.core.keys import rsa_key
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 __all__ = [
     "CAS",
@@ -81,6 +83,9 @@ def _at(virtual: float) -> datetime:
 
 
 def _name(cn: str, orgs: tuple[str, ...] = ()) -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     return x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs),
                       x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -103,6 +108,9 @@ class CA:
 @functools.lru_cache(maxsize=8)
 def ca(file: str = "ca") -> CA:
     """The CA kubeadm writes as ``/etc/kubernetes/pki/<file>.crt`` (see :data:`CAS`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     key = rsa_key(file)
     name = _name(CAS[file])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
@@ -123,6 +131,10 @@ def certificate_request(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, cn:
                         orgs: tuple[str, ...] = ()) -> bytes:
     """A PEM ``CERTIFICATE REQUEST`` for subject CN/O (``certutil.MakeCSR``); an ECDSA
     signature is made deterministic (RFC 6979) so that runs repeat."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     builder = x509.CertificateSigningRequestBuilder().subject_name(_name(cn, orgs))
     if isinstance(key, ec.EllipticCurvePrivateKey):
         csr = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
@@ -137,6 +149,11 @@ def sign(request_pem: bytes, *, by: CA, now: float, duration: float,
     seconds but never past the CA's own expiry (the signer's ``PermissiveSigningPolicy``
     clamps ``notAfter`` to the CA's), with a back-dated ``notBefore`` of five minutes
     (``backdate``) as upstream does to absorb clock skew."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     csr = x509.load_pem_x509_csr(request_pem)
     not_before = _at(max(0.0, now - 300))
     not_after = min(_at(now + duration), by.certificate.not_valid_after_utc)
@@ -162,11 +179,15 @@ def sign(request_pem: bytes, *, by: CA, now: float, duration: float,
 
 
 def pem(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def subject_of(cert: x509.Certificate) -> tuple[str, tuple[str, ...]]:
     """(CN, Os) of a certificate: what the x509 authenticator turns into user and groups."""
+    from cryptography.x509.oid import NameOID
+
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return (str(cn[0].value) if cn else "", tuple(str(o.value) for o in orgs))
@@ -174,6 +195,8 @@ def subject_of(cert: x509.Certificate) -> tuple[str, tuple[str, ...]]:
 
 def subject_of_request(csr: x509.CertificateSigningRequest) -> tuple[str, tuple[str, ...]]:
     """(CN, Os) of a certificate request."""
+    from cryptography.x509.oid import NameOID
+
     cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     orgs = csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return (str(cn[0].value) if cn else "", tuple(str(o.value) for o in orgs))
@@ -182,6 +205,8 @@ def subject_of_request(csr: x509.CertificateSigningRequest) -> tuple[str, tuple[
 def verify(cert: x509.Certificate, by: CA, now: float) -> str:
     """Why ``cert`` does not verify against ``by`` at virtual time ``now``, or ``""``: the
     messages of Go's ``crypto/x509`` that the apiserver logs."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         cert.verify_directly_issued_by(by.certificate)
     except (InvalidSignature, ValueError, TypeError):

@@ -10,7 +10,8 @@ default; the CA is valid for ten years and the others for one, as kubeadm makes 
 
 These certificates are real (the only part of the model that reads the wall clock, since TLS
 clients check validity against it): client-go sends a kubeconfig's credentials only over TLS,
-so kubectl needs HTTPS to be anyone but ``system:anonymous``.
+so kubectl needs HTTPS to be anyone but ``system:anonymous``. ``cryptography`` is imported
+when certificates are made, as in the rest of the model.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 CA_NAME = "kubernetes"
 SERVER_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -43,16 +44,23 @@ class PKI:
 
 
 def _key() -> rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(serialization.Encoding.PEM,
                              serialization.PrivateFormat.TraditionalOpenSSL,
                              serialization.NoEncryption())
 
 
 def _name(cn: str, orgs: tuple[str, ...] = ()) -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
     return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -61,6 +69,9 @@ def _sign(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: x509.Name,
           issuer_key: rsa.RSAPrivateKey, *, days: int, ca: bool = False,
           usage: x509.ObjectIdentifier | None = None,
           sans: list[x509.GeneralName] | None = None) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
     now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -80,6 +91,9 @@ def _sign(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: x509.Name,
 
 def make_pki() -> PKI:
     """A fresh CA, apiserver serving certificate and kubectl client certificate."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     ca_key, server_key, admin_key = _key(), _key(), _key()
     ca_name = _name(CA_NAME)
     ca_pem = _sign(ca_name, ca_key, ca_name, ca_key, days=3650, ca=True)
@@ -95,6 +109,9 @@ def make_pki() -> PKI:
 
 def subject(cert_pem: bytes) -> str:
     """A certificate's subject as OpenSSL prints it, e.g. ``O = g, CN = user``."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     cert = x509.load_pem_x509_certificate(cert_pem)
     short = {NameOID.ORGANIZATION_NAME: "O", NameOID.COMMON_NAME: "CN"}
     return ", ".join(f"{short.get(a.oid, a.oid.dotted_string)} = {_text(a.value)}"

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptography import x509
-
 from k8sbook.apiserver.certificates import KUBELET_CLIENT_SIGNER, is_denied_or_failed
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.rest import Client
@@ -48,6 +46,8 @@ def is_kubelet_client_csr(csr: Obj) -> bool:
     spec = csr.get("spec") or {}
     if spec.get("signerName") != KUBELET_CLIENT_SIGNER:
         return False
+    from cryptography import x509  # here: only a CSR needs it
+
     try:
         req = x509.load_pem_x509_csr(spec.get("request", "").encode())
     except ValueError:
@@ -87,6 +87,8 @@ class CSRApprovingController:
             return
         if not is_kubelet_client_csr(csr):
             return
+        from cryptography import x509
+
         req = x509.load_pem_x509_csr(csr["spec"]["request"].encode())
         cn, _ = pki.subject_of_request(req)
         for subresource, message in RECOGNIZERS:

@@ -41,12 +41,18 @@ class CSRSigningController:
                  duration: float = CLUSTER_SIGNING_DURATION) -> None:
         self.client = client
         self.informer = csr_informer
-        self.ca = ca or pki.ca()
+        self._ca = ca
         self.duration = duration
         self.queue = RateLimitingQueue(client.clock, "csrsigning")
         csr_informer.add_event_handler(lambda c: self.queue.add(c["metadata"]["name"]),
                                        lambda o, n: self.queue.add(n["metadata"]["name"]),
                                        lambda c: None)
+
+    @property
+    def ca(self) -> pki.CA:
+        """``--cluster-signing-cert-file``/``-key-file``: the cluster CA unless given, made
+        when the first certificate is signed (it needs ``cryptography``)."""
+        return self._ca or pki.ca()
 
     def run(self) -> None:
         self.queue.run_worker(self.sync)

@@ -19,14 +19,17 @@ TokenRequest uses too):
 Since v1.24 (``LegacyServiceAccountTokenNoAutoGeneration``) the controller no longer creates
 such Secrets by itself: a user creates one and the controller fills it. The token is valid
 while the Secret holds it and the account is the same; it never expires.
+
+The key and the CA bundle are read when the first Secret is filled (upstream reads both files at
+start-up), so that a controller manager which never fills one needs no ``cryptography``.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric import rsa
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from k8sbook.apiserver.serviceaccount import LEGACY_ISSUER, TokenGenerator, legacy_claims
 from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
@@ -39,6 +42,11 @@ SECRET_TYPE = "kubernetes.io/service-account-token"
 NAME_KEY = "kubernetes.io/service-account.name"
 UID_KEY = "kubernetes.io/service-account.uid"
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from k8sbook.core import rs256
+
 
 def _b64(text: str | bytes) -> str:
     raw = text.encode() if isinstance(text, str) else text
@@ -49,13 +57,13 @@ class TokensController:
     """``TokensController``: fills and garbage-collects token Secrets."""
 
     def __init__(self, client: Client, sa_informer: SharedIndexInformer,
-                 secret_informer: SharedIndexInformer, *, key: rsa.RSAPrivateKey,
-                 root_ca: bytes) -> None:
+                 secret_informer: SharedIndexInformer, *, key: Callable[[], rsa.RSAPrivateKey | rs256.PrivateKey],
+                 root_ca: Callable[[], bytes]) -> None:
         self.client = client
         self.sa_informer = sa_informer
         self.secret_informer = secret_informer
-        self.generator = TokenGenerator(LEGACY_ISSUER, key)
-        self.root_ca = root_ca
+        #: ``--service-account-private-key-file`` and ``--root-ca-file``, read when first used
+        self._key, self._root_ca = key, root_ca
         self.queue = RateLimitingQueue(client.clock, "serviceaccount_tokens_secret")
         secret_informer.add_event_handler(
             self._secret_changed, lambda o, n: self._secret_changed(n),
@@ -63,6 +71,14 @@ class TokensController:
         sa_informer.add_event_handler(
             lambda sa: None, lambda o, n: None,
             lambda sa: self._account_deleted(final_state(sa)))
+
+    @functools.cached_property
+    def generator(self) -> TokenGenerator:
+        return TokenGenerator(LEGACY_ISSUER, self._key())
+
+    @functools.cached_property
+    def root_ca(self) -> bytes:
+        return self._root_ca()
 
     def run(self) -> None:
         self.queue.run_worker(self.sync)

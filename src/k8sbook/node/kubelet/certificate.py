@@ -24,6 +24,8 @@ Mirrors ``pkg/kubelet/certificate/bootstrap`` (``LoadClientCert``) and client-go
 
 Simplified: connections already open (watches) keep the certificate they were opened with
 (upstream closes them when the certificate changes); the bootstrap has no one-hour timeout.
+``cryptography`` is imported where a key or certificate is handled: a kubelet that is not
+bootstrapped never needs it.
 """
 
 from __future__ import annotations
@@ -32,11 +34,7 @@ import base64
 import hashlib
 import random
 from collections.abc import Callable
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING, Any
 
 from k8sbook.api.request import ClientCertificate
 from k8sbook.client.network import DialError
@@ -52,10 +50,16 @@ PKI_DIR = "/var/lib/kubelet/pki"
 CURRENT = f"{PKI_DIR}/kubelet-client-current.pem"
 BACKOFF_INITIAL, BACKOFF_CAP = 2.0, 128.0
 
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
 
 def digested_name(public_key: ec.EllipticCurvePublicKey, cn: str, orgs: tuple[str, ...],
                   usages: tuple[str, ...]) -> str:
     """``digestedName``: the bootstrap CSR's name, the same for the same key and request."""
+    from cryptography.hazmat.primitives import serialization
+
     h = hashlib.new("sha512_256")
 
     def write(data: bytes) -> None:
@@ -158,6 +162,8 @@ class CertificateManager:
                              done, bootstrap)
                 return
         if status.get("certificate"):
+            from cryptography import x509
+
             state["finished"] = True
             if "watch" in state:
                 state["watch"].stop()
@@ -175,6 +181,8 @@ class CertificateManager:
 
     # -- using a certificate -----------------------------------------------------------------
     def _install(self, cert: x509.Certificate) -> None:
+        from cryptography.hazmat.primitives import serialization
+
         self.current = cert
         self._backoff = BACKOFF_INITIAL
         cn, orgs = pki.subject_of(cert)
