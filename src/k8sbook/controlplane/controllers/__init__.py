@@ -7,6 +7,7 @@ every controller, running under kube-controller-manager's own identity) and its 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 Obj = dict[str, Any]
@@ -18,6 +19,37 @@ def controller_of(obj: Obj) -> Obj | None:
         if ref.get("controller"):
             return ref
     return None
+
+
+def owner_key(obj: Obj, kind: str) -> str | None:
+    """The work-queue key (``namespace/name``) of ``obj``'s controller when it is a ``kind``,
+    or None: what a controller's pod handlers enqueue (``resolveControllerRef``)."""
+    ref = controller_of(obj)
+    if ref and ref.get("kind") == kind:
+        return f"{obj['metadata']['namespace']}/{ref['name']}"
+    return None
+
+
+def pod_from_template(owner: Obj, api_version: str, kind: str,
+                      finalizers: tuple[str, ...] = ()) -> Obj:
+    """``controller.GetPodFromTemplate`` (``pkg/controller/controller_utils.go``): a pod made
+    from ``owner``'s ``spec.template`` (labels, annotations, spec), named after the owner
+    (``generateName``), in its namespace, and owned by it through a controller reference
+    (``metav1.NewControllerRef``: ``controller`` and ``blockOwnerDeletion`` true)."""
+    tmpl = copy.deepcopy(owner["spec"]["template"])
+    meta = tmpl.get("metadata") or {}
+    om = owner["metadata"]
+    pod_meta: Obj = {"generateName": f"{om['name']}-", "namespace": om["namespace"]}
+    if finalizers:
+        pod_meta["finalizers"] = list(finalizers)
+    pod_meta["ownerReferences"] = [{"apiVersion": api_version, "kind": kind,
+                                    "name": om["name"], "uid": om["uid"],
+                                    "controller": True, "blockOwnerDeletion": True}]
+    for k in ("labels", "annotations"):
+        if meta.get(k):
+            pod_meta[k] = dict(meta[k])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
+            "spec": tmpl.get("spec", {})}
 
 
 #: ``controller.PodControllerUIDIndex`` (``pkg/controller/controller_utils.go``): the pod

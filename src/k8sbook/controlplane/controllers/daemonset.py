@@ -36,7 +36,13 @@ from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
 from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_active, is_pod_ready
+from k8sbook.controlplane.controllers import (
+    Obj,
+    controller_of,
+    is_pod_active,
+    is_pod_ready,
+    owner_key,
+)
 from k8sbook.controlplane.controllers.deployment_util import compute_hash, scaled_value
 from k8sbook.controlplane.controllers.expectations import ControllerExpectations
 from k8sbook.controlplane.scheduler.plugins.nodeaffinity import node_selector_term_matches
@@ -107,9 +113,7 @@ class DaemonSetsController:
             self._enqueue(ds)
 
     def _pod_changed(self, pod: Obj) -> str:
-        ref = controller_of(pod)
-        if ref and ref.get("kind") == "DaemonSet":
-            key = f"{pod['metadata']['namespace']}/{ref['name']}"
+        if key := owner_key(pod, "DaemonSet"):
             self.queue.add(key)
             return key
         return ""

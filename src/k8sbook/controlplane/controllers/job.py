@@ -39,7 +39,13 @@ from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
 from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_ready
+from k8sbook.controlplane.controllers import (
+    Obj,
+    controller_of,
+    is_pod_ready,
+    owner_key,
+    pod_from_template,
+)
 
 NAME = "job-controller"
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
@@ -85,9 +91,8 @@ class JobController:
         self.queue.add(meta_namespace_key(job))
 
     def _pod_changed(self, pod: Obj) -> None:
-        ref = controller_of(pod)
-        if ref and ref.get("kind") == "Job":
-            self.queue.add(f"{pod['metadata']['namespace']}/{ref['name']}")
+        if key := owner_key(pod, "Job"):
+            self.queue.add(key)
 
     def pods(self, job: Obj) -> list[Obj]:
         uid = job["metadata"]["uid"]
@@ -200,19 +205,8 @@ class JobController:
 
     @staticmethod
     def pod_from_template(job: Obj) -> Obj:
-        tmpl = copy.deepcopy(job["spec"]["template"])
-        meta = tmpl.get("metadata") or {}
-        jm = job["metadata"]
-        pod_meta: Obj = {"generateName": f"{jm['name']}-", "namespace": jm["namespace"],
-                         "finalizers": [TRACKING_FINALIZER],
-                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
-                                              "name": jm["name"], "uid": jm["uid"],
-                                              "controller": True, "blockOwnerDeletion": True}]}
-        for k in ("labels", "annotations"):
-            if meta.get(k):
-                pod_meta[k] = dict(meta[k])
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
-                "spec": tmpl.get("spec", {})}
+        """``GetPodFromTemplate``, with the job-tracking finalizer (upstream 1.26+)."""
+        return pod_from_template(job, "batch/v1", "Job", finalizers=(TRACKING_FINALIZER,))
 
     def _delete(self, job: Obj, pods: list[Obj]) -> None:
         for pod in pods:

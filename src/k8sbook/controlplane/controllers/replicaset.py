@@ -41,6 +41,7 @@ from k8sbook.controlplane.controllers import (
     controller_of,
     is_pod_active,
     is_pod_ready,
+    pod_from_template,
 )
 from k8sbook.controlplane.controllers.expectations import ControllerExpectations
 from k8sbook.core.status import StatusError
@@ -184,20 +185,7 @@ class ReplicaSetController:
     @staticmethod
     def pod_from_template(rs: Obj) -> Obj:
         """``GetPodFromTemplate``: labels and spec from the template, owned by ``rs``."""
-        tmpl = copy.deepcopy(rs["spec"]["template"])
-        meta = tmpl.get("metadata") or {}
-        rs_meta = rs["metadata"]
-        pod_meta: Obj = {"generateName": f"{rs_meta['name']}-",
-                         "namespace": rs_meta["namespace"],
-                         "ownerReferences": [{
-                             "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                             "name": rs_meta["name"], "uid": rs_meta["uid"],
-                             "controller": True, "blockOwnerDeletion": True}]}
-        for k in ("labels", "annotations"):
-            if meta.get(k):
-                pod_meta[k] = dict(meta[k])
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
-                "spec": tmpl.get("spec", {})}
+        return pod_from_template(rs, "apps/v1", "ReplicaSet")
 
     def calculate_status(self, rs: Obj, pods: list[Obj]) -> Obj:
         """``calculateStatus``."""

@@ -36,7 +36,7 @@ from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
 from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_ready
+from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_ready, owner_key
 from k8sbook.controlplane.controllers.deployment_util import compute_hash
 from k8sbook.core.status import StatusError
 
@@ -80,9 +80,8 @@ class StatefulSetController:
         self.queue.add(meta_namespace_key(sts))
 
     def _pod_changed(self, pod: Obj) -> None:
-        ref = controller_of(pod)
-        if ref and ref.get("kind") == "StatefulSet":
-            self.queue.add(f"{pod['metadata']['namespace']}/{ref['name']}")
+        if key := owner_key(pod, "StatefulSet"):
+            self.queue.add(key)
 
     def sync(self, key: Any) -> None:
         """``updateStatefulSet`` for scaling, then ``updateStatefulSetStatus``."""
