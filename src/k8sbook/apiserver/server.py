@@ -30,7 +30,7 @@ from k8sbook.apiserver.admission import (
     NamespaceLifecycle,
     Priority,
 )
-from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
+from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator, PeerConnections
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
 from k8sbook.apiserver.bootstrap import BootstrapTokenAuthenticator
 from k8sbook.apiserver.certificates import (
@@ -135,6 +135,8 @@ class APIServer(Store, PodSubresources):
                                                       Response]] = {}
         #: ``--egress-selector-config-file`` (none: the apiserver dials nodes directly)
         self.egress = EgressSelector(network)
+        #: the TLS state of the connections it serves watches on (``r.TLS``)
+        self.peers = PeerConnections()
         from k8sbook.apiserver.kubelet_client import install as install_kubelet_client
         self.kubelet_client = install_kubelet_client(self)
         from k8sbook.apiserver.aggregator import install as install_aggregator
@@ -212,8 +214,11 @@ class APIServer(Store, PodSubresources):
         connection)`` from :meth:`k8sbook.client.network.Network.open`."""
         if isinstance(request, Request):
             return self.handle(request)
-        (req, on_event), _conn = request
-        return self.handle(req, on_event)
+        (req, on_event), conn = request
+        resp = self.handle(req, on_event)
+        if resp.watch is not None:
+            self.peers.add(conn, req)
+        return resp
 
     def _bootstrap(self, obj: dict[str, Any]) -> None:
         rt = _rt_for_kind(obj["kind"])

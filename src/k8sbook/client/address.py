@@ -101,6 +101,13 @@ def timed_out(address: Address) -> DialError:
 Verify = str | Callable[[str | None], bool]
 
 
+def no_certificate(address: Address) -> DialError:
+    """The server has no certificate to present (a kubelet with ``serverTLSBootstrap`` whose
+    serving CSR is not issued yet: its ``GetCertificate`` fails), so it aborts the handshake
+    with an alert, which Go's client reports as a remote error."""
+    return DialError("tls", address, "remote error: tls: internal error")
+
+
 def untrusted(address: Address, certificate: str | None) -> DialError:
     """The TLS handshake failed: Go's ``crypto/tls`` words. A listener without a certificate
     speaks plain TCP, so the client's handshake reads something that is not TLS."""

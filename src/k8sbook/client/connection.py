@@ -36,7 +36,8 @@ class Listener:
     handler: Handler
     protocol: str = ""
     closed: bool = False
-    #: who issued the serving certificate a TLS listener presents (None: no TLS)
+    #: who issued the serving certificate a TLS listener presents (None: no TLS; "": TLS
+    #: but no certificate to present yet)
     certificate: str | None = None
 
 

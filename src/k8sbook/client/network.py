@@ -18,7 +18,9 @@ address. The fabric then
 * checks, when the dialer asks it to, the serving certificate a TLS listener presents: a
   listener says which authority issued its certificate (``listen(..., certificate=issuer)``)
   and a dialer that verifies (``dial(..., verify=issuer or callable)``) fails with Go's
-  ``crypto/tls`` / ``crypto/x509`` text when the issuer is not one it trusts;
+  ``crypto/tls`` / ``crypto/x509`` text when the issuer is not one it trusts; a TLS listener
+  with no certificate yet (``certificate=""``) fails every handshake
+  (``remote error: tls: internal error``);
 * hands the request to the listener's handler and returns its reply.
 
 Errors are :class:`DialError` with Go's wording (``dial tcp 10.0.0.1:10250: connect:
@@ -56,6 +58,7 @@ from k8sbook.client.address import (
     Translator,
     Transport,
     Verify,
+    no_certificate,
     refused,
     timed_out,
     untrusted,
@@ -286,6 +289,8 @@ class Network:
             listener = self._listeners.get(target)
             owner = listener.owner if listener is not None and not listener.closed else ""
             self._check(src, owner, target, timeout)
+            if listener is not None and listener.certificate == "":
+                raise no_certificate(target)
             if verify is not None and listener is not None:
                 cert = listener.certificate
                 trusted = verify(cert) if callable(verify) else cert == verify
