@@ -16,6 +16,7 @@ with errors as ``Status`` bodies, which is what an HTTP front end needs to serve
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -134,7 +135,7 @@ class APIServer(Store, PodSubresources):
         self.handlers: dict[tuple[str, str], Callable[[ResourceType, Request, UserInfo],
                                                       Response]] = {}
         #: ``--egress-selector-config-file`` (none: the apiserver dials nodes directly)
-        self.egress = EgressSelector(network)
+        self.egress = EgressSelector(network, rand=random.Random(f"{seed}/{instance}/egress"))
         #: the TLS state of the connections it serves watches on (``r.TLS``)
         self.peers = PeerConnections()
         from k8sbook.apiserver.kubelet_client import install as install_kubelet_client

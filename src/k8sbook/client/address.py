@@ -54,7 +54,9 @@ class Address:
         return Address(host, self.port, self.transport, self.path)
 
 
-DialErrorKind = Literal["refused", "timeout", "no such host", "no such file", "rejected", "tls"]
+#: ``tunnel``: a proxy's own words (Konnectivity's ``No agent available``, ``EOF``)
+DialErrorKind = Literal["refused", "timeout", "no such host", "no such file", "rejected", "tls",
+                        "tunnel"]
 
 
 class DialError(Exception):
@@ -70,6 +72,8 @@ class DialError(Exception):
         """What the trace shows for the failed message."""
         if self.kind == "tls":
             return str(self).removeprefix("tls: ")
+        if self.kind == "tunnel":
+            return str(self)
         return {"refused": "connection refused", "timeout": "i/o timeout",
                 "no such host": "no such host", "no such file": "no such file or directory",
                 "rejected": "connection refused (REJECT)"}[self.kind]

@@ -196,7 +196,7 @@ class CertificateManager:
         self.generation += 1
         key = ec_key(f"kubelet-{self.kind}/{self.node_name}/{self.generation}")
         cn, orgs = self.subject
-        usages = USAGES
+        usages: tuple[str, ...] = USAGES
         dns: tuple[str, ...] = ()
         ips: tuple[str, ...] = ()
         if self.kind == "server":
