@@ -107,8 +107,8 @@ def test_a_refused_kubelet_is_the_agents_dial_error(c: Cluster):
     assert code == 500 and message.endswith(
         ": dial tcp 192.168.0.10:10250: connect: connection refused")
     rsp = [m for m in c.trace.since(mark) if m.verb == "DIAL_RSP"]
-    assert [m.result for m in rsp] == ["dial tcp 192.168.0.10:10250: connect: connection "
-                                       "refused"] * 2
+    assert [m.result for m in rsp] == [("dial tcp 192.168.0.10:10250: connect: connection "
+                                       "refused")] * 2
     assert not [m for m in c.trace.since(mark) if m.verb == "DATA"]
 
 
@@ -184,3 +184,18 @@ def test_pods_proxy_goes_through_the_tunnel_too():
     paths = {m.path for m in cluster.trace.since(mark)}
     assert "kube-apiserver->konnectivity-server" in paths and "konnectivity-agent->pod" in paths
     assert "kube-apiserver->pod" not in paths
+
+
+def test_agent_gone_before_its_dial_rsp_reaches_the_server(c: Cluster):
+    """No DIAL_RSP ever reaches the apiserver: it gives the dial up with DIAL_CLS."""
+    server = c.add_konnectivity()
+    c.run_for(1)
+    c.network.firewall("kube-apiserver", "kubelet")
+    c.network.cut_after("konnectivity-agent->konnectivity-server", "DIAL_RSP")
+    mark = c.trace.mark()
+    code, message = logs(c)
+    assert code == 500 and message.endswith(": dial timeout, context")
+    verbs = [(m.src, m.verb) for m in c.trace.since(mark) if "konnectivity" in m.path]
+    assert verbs[-2:] == [("konnectivity-agent/node-a", "DIAL_RSP"),
+                          ("kube-apiserver", "DIAL_CLS")]
+    assert server.pending == {}

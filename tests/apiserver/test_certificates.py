@@ -38,8 +38,8 @@ def test_validate_kubelet_serving_csr(obj, why):
     (csr("c", "system:node:a", dns=("a",)), "DNS subjectAltNames are not allowed"),
     (csr("c", "system:node:a", ips=("10.0.0.1",)), "IP subjectAltNames are not allowed"),
     (csr("c", "a"), "subject common name does not begin with system:node:"),
-    (csr("c", "a", usages=("server auth",)), "subject common name does not begin with "
-                                             "system:node:"),  # CN is checked before usages
+    (csr("c", "a", usages=("server auth",)), ("subject common name does not begin with "
+                                             "system:node:")),  # CN is checked before usages
     (csr("c", "system:node:a", usages=("server auth",)),
      "usages did not match [client auth digital signature key encipherment]"),
 ])

@@ -50,13 +50,13 @@ def test_each_kind_of_csr_is_deleted_after_its_deadline(c: Cluster):
     c.run_for(3600)
     assert names(c) == ["pending"]
     assert sorted((n, why) for _, n, why in cleaner(c).cleaned) == [
-        ("denied", "more than 1h0m0s old and denied"),
-        ("failed", "more than 1h0m0s old and failed"),
-        ("issued", "more than 1h0m0s old and approved")]
+        ("denied", "more than deniedExpiration duration old and denied (deniedExpiration=1h0m0s)"),
+        ("failed", "more than deniedExpiration duration old and failed (deniedExpiration=1h0m0s)"),
+        ("issued", "more than approvedExpiration duration old and approved (approvedExpiration=1h0m0s)")]
     pending = c.admin().get("certificatesigningrequests", "pending")
     born = c.clock.parse(pending["metadata"]["creationTimestamp"])
     assert why_clean(pending, born + 24 * 3600) == ""
-    assert why_clean(pending, born + 24 * 3600 + 1) == "more than 24h0m0s old and unhandled"
+    assert why_clean(pending, born + 24 * 3600 + 1) == "more than pendingExpiration duration old and unhandled (pendingExpiration=24h0m0s)"
     deletes = [m for m in c.trace.filter(resource="certificatesigningrequests")
                if m.verb == "DELETE"]
     assert {m.src for m in deletes} == {"kube-controller-manager/cp-1"}

@@ -169,9 +169,9 @@ def test_until_approved_every_handshake_on_10250_fails(serving):
     adm = c.admin()
     adm.create(objects.pod("web", node_name="node-a"))
     c.run_for(3)
-    logs = lambda: status_error(lambda: pod_logs(adm, "default", "web"))  # noqa: E731
-    want = (500, 'Get "https://node-a:10250/containerLogs/default/web/app": '
-                 "remote error: tls: internal error")
+    logs = lambda: status_error(lambda: pod_logs(adm, "default", "web"))
+    want = (500, ('Get "https://node-a:10250/containerLogs/default/web/app": '
+                 "remote error: tls: internal error"))
     assert logs() == want
     c.apiserver.kubelet_client.certificate_authority = "kubernetes"
     assert logs() == want
@@ -191,9 +191,9 @@ def test_until_approved_every_handshake_on_10250_fails(serving):
                                     "name": "jane"}]})
     jane = c.client("kubectl", ClientCertificate("jane"))
     assert status_error(lambda: certificate_approve(jane, name)) == (
-        403, f'certificatesigningrequests.certificates.k8s.io "{name}" is forbidden: user '
+        403, (f'certificatesigningrequests.certificates.k8s.io "{name}" is forbidden: user '
              'not permitted to approve requests with signerName '
-             '"kubernetes.io/kubelet-serving"')
+             '"kubernetes.io/kubelet-serving"'))
     assert certificate_approve(adm, name) == \
         f"certificatesigningrequest.certificates.k8s.io/{name} approved"
     c.run_for(2)
@@ -218,8 +218,8 @@ def test_a_kubelet_without_server_tls_bootstrap_is_refused_by_a_verifying_apiser
     c.run_for(3)
     c.apiserver.kubelet_client.certificate_authority = "kubernetes"
     assert status_error(lambda: pod_logs(c.admin(), "default", "web")) == (
-        500, 'Get "https://node-b:10250/containerLogs/default/web/app": tls: failed to verify '
-             "certificate: x509: certificate signed by unknown authority")
+        500, ('Get "https://node-b:10250/containerLogs/default/web/app": tls: failed to verify '
+             "certificate: x509: certificate signed by unknown authority"))
 
 
 def test_a_serving_csr_nobody_approves_is_given_up_after_15_minutes(serving):

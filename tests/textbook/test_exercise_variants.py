@@ -221,3 +221,13 @@ def test_a_watch_from_a_compacted_revision_is_410_with_the_watch_message() -> No
         cluster.apiserver.storage.watch("/registry/configmaps/", old, lambda events: None)
     assert (err.value.code, err.value.reason) == (410, "Expired")
     assert err.value.status["message"] == "The resourceVersion for the provided watch is too old."
+
+
+def test_konnectivity_packets_cut_after_dial_rsp():
+    """Chapter 13, exercise 6: the agent's stream breaks before its DIAL_RSP is read."""
+    from k8sbook.textbook.scenarios import certificates
+
+    f = certificates.konnectivity_packets(cut_after="DIAL_RSP").facts
+    assert f["agent_gone"].endswith(": dial timeout, context")
+    assert [p[2] for p in f["agent_gone_packets"]][-2:] == ["DIAL_RSP", "DIAL_CLS"]
+    assert f["no_agent"].endswith("No agent available") and f["agent_back"] == "allowed"

@@ -36,7 +36,9 @@ Mirrors kubernetes-sigs/apiserver-network-proxy (``cmd/server``, ``cmd/agent``,
   agent available`` (``ErrNotFound``), and the apiserver's request fails with it. If an
   agent's stream breaks, the server drops it and sends ``CLOSE_RSP`` to the apiserver for
   every connection established through it (the deferred clean-up of ``serveRecvBackend``): a
-  request in flight ends with ``EOF``. The agent dials the server again.
+  request in flight ends with ``EOF``. A dial still pending when the agent goes gets no
+  ``DIAL_RSP`` at all (upstream does not close pending dials then); the apiserver gives it up
+  with ``DIAL_CLS``, which removes it. The agent dials the server again.
 
 Simplified: the agents' tokens are signed in-process (a kubelet would request them for the
 DaemonSet's pods); the model keeps one stream per dial on the apiserver's side, as the
@@ -232,6 +234,8 @@ class KonnectivityServer:
             fe.backend, fe.dial_id = backend, p.random
             self.pending[p.random] = fe
             self._to_backend(backend, frame)
+        elif kind == "DIAL_CLS":  # the apiserver gave the dial up
+            self.pending.pop(p.random, None)
         elif fe.backend is not None and kind in ("DATA", "CLOSE_REQ"):
             self._to_backend(fe.backend, frame)
 

@@ -24,7 +24,10 @@ with ``protocol: tcp``, the destination ``address`` and a ``random`` dial id
 it). Then the bytes of the connection travel as ``DATA`` packets with that ``connectID``, and
 closing it is ``CLOSE_REQ``, answered by ``CLOSE_RSP``. A ``CLOSE_RSP`` that comes first (the
 agent went away) ends the connection: the reader gets end of file, which the apiserver's HTTP
-client reports as ``EOF``.
+client reports as ``EOF``. A ``DIAL_RSP`` that never comes ends the dial when the request's
+context does (the kubelet client's timeout): the client sends ``DIAL_CLS`` and fails with
+``dial timeout, context`` (``dial timeout, backstop`` after 30 s without a deadline); the
+model's calls take no virtual time, so it gives up at once.
 
 Simplified: a ``DATA`` packet carries the first line of the HTTP message where upstream it
 carries TLS records (the model does not encrypt), and the Python request and reply travel
@@ -224,7 +227,11 @@ def proxy(network: Network, socket: Address, dial: Any, rand: _random.Random, *,
         server.send(Frame(packet("DIAL_REQ", protocol="tcp", address=str(dial.address),
                                  random=random), dial))
         rsp = stream.take("DIAL_RSP", "DIAL_CLS")
-        if rsp is None or rsp.kind == "DIAL_CLS":
+        if rsp is None:  # no answer will come: give the dial up, and say so with DIAL_CLS
+            server.send(Frame(packet("DIAL_CLS", random=random)))
+            return DialError("tunnel", dial.address, "dial timeout, context"
+                             if dial.timeout is not None else "dial timeout, backstop")
+        if rsp.kind == "DIAL_CLS":
             return DialError("tunnel", dial.address, "dial closed")
         if rsp.payload.error:
             return DialError("tunnel", dial.address, rsp.payload.error)

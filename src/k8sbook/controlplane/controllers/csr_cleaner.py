@@ -64,23 +64,24 @@ def _expired(csr: Obj, now: float) -> bool:
 
 def why_clean(csr: Obj, now: float) -> str:
     """Which of the cleaner's rules makes ``csr`` due for deletion at ``now``, or ``""``:
-    the words of the cleaner's log lines."""
+    the words of the cleaner's log lines ("Cleaning CSR as it is ..."), with their
+    duration key."""
     conditions = _conditions(csr)
     for c in conditions:
         if c.get("type") == "Approved" and _issued(csr) and \
                 _older_than(c.get("lastUpdateTime", ""), APPROVED_EXPIRATION, now):
-            return "more than 1h0m0s old and approved"
+            return ("more than approvedExpiration duration old and approved (approvedExpiration=1h0m0s)")
     for c in conditions:
         if c.get("type") == "Denied" and \
                 _older_than(c.get("lastUpdateTime", ""), DENIED_EXPIRATION, now):
-            return "more than 1h0m0s old and denied"
+            return ("more than deniedExpiration duration old and denied (deniedExpiration=1h0m0s)")
     for c in conditions:
         if c.get("type") == "Failed" and \
                 _older_than(c.get("lastUpdateTime", ""), DENIED_EXPIRATION, now):
-            return "more than 1h0m0s old and failed"
+            return ("more than deniedExpiration duration old and failed (deniedExpiration=1h0m0s)")
     if not conditions and _older_than(csr.get("metadata", {}).get("creationTimestamp", ""),
                                       PENDING_EXPIRATION, now):
-        return "more than 24h0m0s old and unhandled"
+        return ("more than pendingExpiration duration old and unhandled (pendingExpiration=24h0m0s)")
     for c in conditions:
         if c.get("type") == "Approved" and _issued(csr) and _expired(csr, now):
             return "the associated certificate is expired"
