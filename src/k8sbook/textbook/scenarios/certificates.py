@@ -231,12 +231,22 @@ def konnectivity_packets(seed: int = 0, cut_after: str = "DATA") -> ScenarioResu
 
 
 def rotation_messages(messages: list[Message], node: str) -> list[Message]:
-    """What the rotation figure draws: the kubelet's CSR and its watches ending and opening
-    again (not their events, not etcd)."""
+    """What the rotation figure draws: the kubelet's renewal CSR, its approval (after a
+    SubjectAccessReview) and signature, and the kubelet's watches ending and opening again
+    (not their other events, not etcd)."""
     kubelet = f"kubelet/{node}"
-    return [m for m in messages if m.dst != "etcd" and (
-        (m.src == kubelet and m.verb in ("CREATE", "WATCH") and not m.resource.startswith(
-            "events")) or (m.dst == kubelet and m.verb == "CLOSED"))]
+    csr = "certificatesigningrequests"
+
+    def keep(m: Message) -> bool:
+        if m.dst == "etcd":
+            return False
+        if m.src == kubelet:
+            return m.verb in ("CREATE", "WATCH") and not m.resource.startswith("events")
+        if m.dst == kubelet:
+            return m.verb == "CLOSED" or (m.resource == csr and m.verb == "MODIFIED")
+        return m.src.startswith("kube-controller-manager") and m.verb in ("CREATE", "UPDATE") \
+            and (m.resource.startswith(csr + "/") or m.resource == "subjectaccessreviews")
+    return [m for m in messages if keep(m)]
 
 
 @scenario("rotation-reconnects", "After rotation the kubelet closes its connections, and its "
