@@ -82,3 +82,12 @@ def test_same_run_same_bytes():
     a = scenarios.run("konnectivity-packets").to_dict()
     b = scenarios.run("konnectivity-packets").to_dict()
     assert a == b
+
+
+def test_packet_lines_name_the_three_by_their_short_names():
+    lines = certificates.packet_lines([
+        ["kube-apiserver", "konnectivity-server", "DIAL_REQ", "node-a:10250", "random=7", ""],
+        ["konnectivity-agent/node-a", "kubelet/node-a", "GET", "/containerLogs", "", "200"]])
+    assert lines[0].split() == ["apiserver", "->", "server", "DIAL_REQ", "node-a:10250",
+                                "random=7"]
+    assert lines[1].split() == ["agent", "->", "kubelet", "GET", "/containerLogs", "200"]

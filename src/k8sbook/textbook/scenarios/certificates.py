@@ -273,3 +273,19 @@ def rotation_reconnects(seed: int = 0) -> ScenarioResult:
              "closes": mgr.connection_closes, "closed": mgr.closed_connections}
     return ScenarioResult("rotation-reconnects", c,
                           rotation_messages(c.trace.since(mark), "node-b"), facts)
+
+
+#: the short names :func:`packet_lines` prints
+SHORT = {"kube-apiserver": "apiserver", "konnectivity-server": "server",
+         "konnectivity-agent": "agent"}
+
+
+def packet_lines(packets: list[list[str]]) -> list[str]:
+    """One line per message of a packet run, as the chapter prints them: who sent it to
+    whom (``apiserver``, ``server``, ``agent``, ``kubectl``, ``kubelet``), the packet type or
+    HTTP verb, what it carries, the dial or connection id and the result."""
+    def short(name: str) -> str:
+        component = name.split("/", 1)[0]
+        return SHORT.get(component, component)
+    return [f"{short(src):>9} -> {short(dst):9} {verb:9} {what:43} {ids:26} {result}".rstrip()
+            for src, dst, verb, what, ids, result in packets]
