@@ -246,3 +246,21 @@ def test_the_serving_certificate_rotates(serving):
     certificate_approve(c.admin(), renewal)
     c.run_for(2)
     assert kubelet.serving_certificates.current.serial_number != first.serial_number
+
+
+def test_an_expired_serving_certificate_is_not_presented(serving):
+    """``Current()`` returns no certificate past ``notAfter``: without an approved renewal the
+    handshakes fail again."""
+    from k8sbook.api import objects
+    from k8sbook.apiserver.certificates import certificate_approve
+    from k8sbook.apiserver.kubelet_client import pod_logs
+
+    c, kubelet = serving
+    c.components["kube-controller-manager/cp-1"].controllers["csrsigning"].duration = 3600.0
+    c.admin().create(objects.pod("web", node_name="node-a"))
+    certificate_approve(c.admin(), kubelet.serving_certificates.requests[0])
+    c.run_for(3)
+    assert pod_logs(c.admin(), "default", "web") == "app: started (attempt 0)\n"
+    c.run_for(3600)  # the renewal's CSR is pending; the certificate expires
+    assert status_error(lambda: pod_logs(c.admin(), "default", "web"))[1].endswith(
+        "remote error: tls: internal error")

@@ -43,7 +43,9 @@ and client-go's ``util/certificate`` (``certificate_manager.go``), ``util/certif
   is issued, port 10250's ``GetCertificate`` fails ("no serving certificate available for the
   kubelet"), so every TLS client's handshake ends with ``remote error: tls: internal error``.
   The approver never approves such a CSR; an administrator does. The certificate is kept in
-  ``/var/lib/kubelet/pki/kubelet-server-current.pem`` and rotated as the client one is.
+  ``/var/lib/kubelet/pki/kubelet-server-current.pem`` and rotated as the client one is; past
+  its ``notAfter`` the manager's ``Current`` has no certificate, so without an approved renewal
+  the handshakes fail again (the kubelet clears what port 10250 presents).
 
 Simplified: the bootstrap has no one-hour timeout. ``cryptography`` is imported where a key or
 certificate is handled: a kubelet that is not bootstrapped never needs it.

@@ -34,7 +34,7 @@ from k8sbook.client.network import Address, DialError, Listener, Network
 from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.core import pki
-from k8sbook.core.clock import Clock
+from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.status import StatusError
 from k8sbook.node import dns
@@ -210,9 +210,18 @@ class Kubelet:
 
     def _serve_with(self, cert: Any) -> None:
         """The serving manager has a new certificate: port 10250's ``GetCertificate`` returns
-        it from the next handshake on."""
-        if self._listener is not None:
-            self._listener.certificate = pki.issuer_of(cert)
+        it from the next handshake on, until it expires (the manager's ``Current`` returns no
+        certificate past ``notAfter``, so handshakes fail again unless a renewal came)."""
+        if self._listener is None:
+            return
+        self._listener.certificate = pki.issuer_of(cert)
+        expiry = (cert.not_valid_after_utc - EPOCH).total_seconds()
+
+        def expired() -> None:
+            serving = self.serving_certificates
+            if self._listener is not None and serving is not None and serving.current is cert:
+                self._listener.certificate = ""
+        self.clock.call_at(expiry + 1, expired, f"{self.instance} serving certificate expiry")
 
     def is_running(self) -> bool:
         """Whether the kubelet process runs (its managers' loops end when it stops)."""
