@@ -92,7 +92,7 @@ class EtcdMember:
     # -- the process -----------------------------------------------------------------------
     def start(self) -> None:
         self.network.listen(self.client_address, self.instance, self._serve_client,
-                            protocol=CLIENT_PROTOCOL, certificate=PEER_CA)
+                            protocol=CLIENT_PROTOCOL, certificate=PEER_CA, client_ca=PEER_CA)
         self.network.listen(self.peer_address, self.instance, self._serve_peer,
                             protocol=PEER_PROTOCOL, certificate=PEER_CA)
         self.store.running = True
