@@ -171,7 +171,7 @@ def test_kubelet_metrics_resource_needs_a_valid_token_and_nodes_metrics() -> Non
     assert get(BearerToken("forged")).status == 401
     other = cluster.service_account_client("pod/x", "default", "nosy")
     resp = get(other.credentials)
-    assert resp.status == 403 and "subresource=metrics" in resp.body["message"]
+    assert resp.status == 403 and "subresource(s)=[metrics]" in resp.body["message"]
     resp = get(server.token)
     assert resp.status == 200
     body = resp.body

@@ -1,0 +1,29 @@
+"""Chapter 13's scenarios, "Who is calling": the cluster PKI, every catalogued path with the
+right identity let in and the wrong one refused (:mod:`.per_path`, with its rows in
+:mod:`.api_clients`, :mod:`.node_paths` and :mod:`.server_paths`), TLS bootstrapping, a
+service-account token decoded, the escalation attempts refused, and Konnectivity
+(:mod:`.credentials`), on the small cluster of :mod:`.common`.
+
+Importing the package registers the scenarios; the chapter uses the names re-exported here
+(``from k8sbook.textbook.scenarios import identity``).
+"""
+
+from k8sbook.textbook.scenarios.identity.common import CH, base_cluster, token
+from k8sbook.textbook.scenarios.identity.credentials import (
+    PKI_EDGES,
+    PKI_POSITIONS,
+    bootstrap_messages,
+    escalations,
+    konnectivity,
+    pki_figure,
+    pki_table,
+    tls_bootstrap,
+    token_decoded,
+)
+from k8sbook.textbook.scenarios.identity.per_path import identity_per_path, per_path_table
+from k8sbook.textbook.scenarios.identity.rows import CHECKED, KINDS, Row
+
+__all__ = ["CH", "CHECKED", "KINDS", "PKI_EDGES", "PKI_POSITIONS", "Row", "base_cluster",
+           "bootstrap_messages", "escalations", "identity_per_path", "konnectivity",
+           "per_path_table", "pki_figure", "pki_table", "tls_bootstrap", "token",
+           "token_decoded"]
