@@ -23,7 +23,8 @@ from k8sbook.core import pki
 from k8sbook.core.clock import EPOCH
 from k8sbook.core.trace import Message
 from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
-from k8sbook.textbook.scenarios.identity.common import CH, RBAC, base_cluster, token
+from k8sbook.textbook.scenarios.identity.common import CH, RBAC, base_cluster
+from k8sbook.textbook.scenarios.identity.common import token as sa_token
 
 
 def bootstrap_messages(messages: list[Message]) -> list[Message]:
@@ -107,8 +108,8 @@ def token_decoded(seed: int = 0) -> ScenarioResult:
     attempt("the pod's token", as_pod)
     attempt("payload edited to claim 'reader'", c.client("pod/default/web", BearerToken(forged)))
     attempt("a token for audience 'vault'", c.client(
-        "pod/default/web", BearerToken(token(c, "default", audiences=["vault"]))))
-    short = token(c, "default", expirationSeconds=600)
+        "pod/default/web", BearerToken(sa_token(c, "default", audiences=["vault"]))))
+    short = sa_token(c, "default", expirationSeconds=600)
     c.run_for(661)
     attempt("a 600 s token, 661 s later", c.client("pod/default/web", BearerToken(short)))
     c.admin().delete("pods", "web", "default", gracePeriodSeconds=0)
@@ -152,7 +153,7 @@ def escalations(seed: int = 0) -> ScenarioResult:
                 "subjects": [{"kind": "ServiceAccount", "name": "robot",
                               "namespace": "default"}]})
     c.run_for(1)
-    robot = c.client("pod/default/web", BearerToken(token(c, "robot")))
+    robot = c.client("pod/default/web", BearerToken(sa_token(c, "robot")))
     grab = {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding",
             "metadata": {"name": "robot-is-admin", "namespace": "default"},
             "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "cluster-admin"},

@@ -63,7 +63,7 @@ def socket_rows(c: Cluster, mark: int) -> list[Row]:
     where = "a process on node-b, where no such socket exists"
     return [
         Row("kubelet->container-runtime", "Unix socket (file access)",
-            "none: whoever can open /run/containerd/containerd.sock (root, mode 0660)",
+            "none: whoever can open /run/containerd/containerd.sock, a root-owned socket",
             "none (containerd serves every call on its socket)", "—",
             "the kubelet on node-a", on_trace(t, mark, "kubelet->container-runtime", grpc_ok),
             where, attempt(lambda: cri.call("ListPodSandbox"))),

@@ -48,7 +48,6 @@ from k8sbook.textbook.scenarios.metrics import install_metrics_server
 from k8sbook.textbook.scenarios.networking.common import (
     app_pod,
     client_pod,
-    pods_ready,
     service,
     start_endpointslices,
     wait_until,
