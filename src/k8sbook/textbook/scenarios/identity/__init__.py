@@ -20,10 +20,14 @@ from k8sbook.textbook.scenarios.identity.credentials import (
     tls_bootstrap,
     token_decoded,
 )
-from k8sbook.textbook.scenarios.identity.per_path import identity_per_path, per_path_table
+from k8sbook.textbook.scenarios.identity.per_path import (
+    identity_per_path,
+    per_path_table,
+    verdicts,
+)
 from k8sbook.textbook.scenarios.identity.rows import CHECKED, KINDS, Row
 
 __all__ = ["CH", "CHECKED", "KINDS", "PKI_EDGES", "PKI_POSITIONS", "Row", "base_cluster",
            "bootstrap_messages", "escalations", "identity_per_path", "konnectivity",
            "per_path_table", "pki_figure", "pki_table", "tls_bootstrap", "token",
-           "token_decoded"]
+           "token_decoded", "verdicts"]

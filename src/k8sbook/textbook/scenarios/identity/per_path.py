@@ -185,3 +185,18 @@ def per_path_table(rows: list[dict[str, Any]], width: int = 88) -> str:
         if r["also"]:
             line("also", r["also"])
     return "\n".join(out)
+
+
+def verdicts(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """kind of identity -> one line per row: the path, and what the wrong caller got (its
+    code), or that it was served too."""
+    out: dict[str, list[str]] = {k: [] for k in KINDS}
+    for r in rows:
+        if not r["ok"]:
+            got = "the right caller was not served"
+        elif r["refused"]:
+            got = f"wrong caller refused ({r['refusal_code']})"
+        else:
+            got = "wrong caller served too"
+        out[r["kind"]].append(f"{r['path']}: {got}")
+    return {k: v for k, v in out.items() if v}

@@ -66,7 +66,8 @@ def on_trace(trace: Trace, mark: int, path: str, served: Callable[[Message], boo
         return Answer(f"no message on {path}", False, "none")
     m = found[-1]
     what = f"{m.verb} {m.resource}".strip()
-    return Answer(f"{what}: {m.result}", served(m), m.result.split(" ", 1)[0])
+    code = "tls" if "tls: " in m.result else m.result.split(" ", 1)[0]
+    return Answer(f"{what}: {m.result}", served(m), code)
 
 
 def dial_error(fn: Callable[[], Any]) -> Answer:
@@ -74,7 +75,7 @@ def dial_error(fn: Callable[[], Any]) -> Answer:
     try:
         fn()
     except DialError as err:
-        return Answer(str(err), False, err.kind)
+        return Answer(str(err), False, err.result if err.kind != "tls" else "tls")
     except StatusError as err:  # pragma: no cover - a component answered after all
         return Answer(f"{err.code}: {err.status.get('message', '')}", False, str(err.code))
     return Answer("served", True, "ok")
