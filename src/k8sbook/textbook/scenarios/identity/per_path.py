@@ -188,15 +188,15 @@ def per_path_table(rows: list[dict[str, Any]], width: int = 88) -> str:
 
 
 def verdicts(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """kind of identity -> one line per row: the path, and what the wrong caller got (its
-    code), or that it was served too."""
+    """kind of identity -> one line per row: the path, and what the wrong caller got
+    (``refused`` with its code), or ``served`` when nothing checks."""
     out: dict[str, list[str]] = {k: [] for k in KINDS}
     for r in rows:
         if not r["ok"]:
             got = "the right caller was not served"
         elif r["refused"]:
-            got = f"wrong caller refused ({r['refusal_code']})"
+            got = f"refused ({r['refusal_code']})"
         else:
-            got = "wrong caller served too"
+            got = "served"
         out[r["kind"]].append(f"{r['path']}: {got}")
     return {k: v for k, v in out.items() if v}
