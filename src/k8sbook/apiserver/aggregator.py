@@ -26,8 +26,9 @@ handlers:
   availability check's TLS configuration, ``CAData``); a certificate no CA of the bundle
   signed fails the handshake with ``tls: failed to verify certificate: x509: certificate
   signed by unknown authority``, a 503 from the proxy and ``FailedDiscoveryCheck`` from the
-  availability controller. An empty bundle trusts nothing the model has (upstream: the host's
-  system roots).
+  availability controller (``controllers/status/remote``'s ``BuildTransportConfig`` serves
+  both). An empty bundle trusts nothing the model has (upstream: the host's system roots);
+  so does one that is not PEM (upstream cannot build the transport and answers 500).
 * **The availability controller** (``pkg/controllers/status``): for each service-backed
   APIService, checks that the Service exists (``ServiceNotFound``) and has a ready endpoint
   on the referenced port (``MissingEndpoints``), then GETs the group version's discovery
