@@ -16,9 +16,7 @@ from typing import Any
 
 from k8sbook.addons import ingress as king
 from k8sbook.addons.dns import StubResolver
-from k8sbook.addons.konnectivity import SERVER_USER
 from k8sbook.api import objects
-from k8sbook.api.request import ClientCertificate
 from k8sbook.apiserver.kubelet_client import pod_logs
 from k8sbook.client.http import HTTPRequest
 from k8sbook.client.network import Address
@@ -126,7 +124,6 @@ def identity_per_path(seed: int = 0) -> ScenarioResult:
     c = base_cluster(seed)
     t = c.trace
     parts = _components(c)
-    mark = t.mark()
     rows: list[Row] = apiserver_rows(c, parts)
     rows += socket_rows(c, 0)
     rows += kubelet_rows(c, 0)
@@ -148,8 +145,6 @@ def identity_per_path(seed: int = 0) -> ScenarioResult:
     c.run_for(1)
     tunnel = t.mark()
     pod_logs(c.admin(), "default", "web")
-    konn = c.client("konnectivity-server", ClientCertificate(SERVER_USER))
-    assert konn.credentials == server.client.credentials
     rows.append(Row("konnectivity-server->kube-apiserver", "x509 client certificate",
                     "CN system:konnectivity-server (its --kubeconfig)",
                     "RBAC: system:auth-delegator (TokenReview, SubjectAccessReview)", "—",
@@ -159,7 +154,6 @@ def identity_per_path(seed: int = 0) -> ScenarioResult:
     rows += konnectivity_rows(c, server, tunnel)
     order = {p.id: i for i, p in enumerate(catalog.paths())}
     rows.sort(key=lambda r: order.get(r.path, len(order)))
-    del mark
     facts = {"rows": [r.facts() for r in rows],
              "kinds": {k: n for k, n in sorted(Counter(r.kind for r in rows).items(),
                                                key=lambda kv: KINDS.index(kv[0]))}}
