@@ -8,7 +8,15 @@ Importing the package registers the scenarios; the chapter uses the names re-exp
 (``from k8sbook.textbook.scenarios import identity``).
 """
 
-from k8sbook.textbook.scenarios.identity.common import CH, base_cluster, token
+from k8sbook.textbook.scenarios.identity.common import (
+    CH,
+    RBAC,
+    TOKEN_REQUEST,
+    base_cluster,
+    kubelet_api,
+    logs_outcome,
+    token,
+)
 from k8sbook.textbook.scenarios.identity.credentials import (
     PKI_EDGES,
     PKI_POSITIONS,
@@ -27,7 +35,27 @@ from k8sbook.textbook.scenarios.identity.per_path import (
 )
 from k8sbook.textbook.scenarios.identity.rows import CHECKED, KINDS, Row
 
-__all__ = ["CH", "CHECKED", "KINDS", "PKI_EDGES", "PKI_POSITIONS", "Row", "base_cluster",
-           "bootstrap_messages", "escalations", "identity_per_path", "konnectivity",
-           "per_path_table", "pki_figure", "pki_table", "tls_bootstrap", "token",
-           "token_decoded", "verdicts"]
+__all__ = [
+    "CH",
+    "CHECKED",
+    "KINDS",
+    "PKI_EDGES",
+    "PKI_POSITIONS",
+    "RBAC",
+    "TOKEN_REQUEST",
+    "Row",
+    "base_cluster",
+    "bootstrap_messages",
+    "escalations",
+    "identity_per_path",
+    "konnectivity",
+    "kubelet_api",
+    "logs_outcome",
+    "per_path_table",
+    "pki_figure",
+    "pki_table",
+    "tls_bootstrap",
+    "token",
+    "token_decoded",
+    "verdicts",
+]
