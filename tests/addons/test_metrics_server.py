@@ -8,6 +8,7 @@ import pytest
 
 from k8sbook.addons.metrics_server import (
     GROUP,
+    VERSION,
     cpu_quantity,
     go_duration,
     memory_quantity,
@@ -170,7 +171,7 @@ def test_kubelet_metrics_resource_needs_a_valid_token_and_nodes_metrics() -> Non
     assert get(BearerToken("forged")).status == 401
     other = cluster.service_account_client("pod/x", "default", "nosy")
     resp = get(other.credentials)
-    assert resp.status == 403 and "subresource=metrics" in resp.body["message"]
+    assert resp.status == 403 and "subresource(s)=[metrics]" in resp.body["message"]
     resp = get(server.token)
     assert resp.status == 200
     body = resp.body
@@ -236,3 +237,46 @@ def test_quantities_and_durations() -> None:
     assert memory_quantity(1536 * 2**10) == "1536Ki"
     assert memory_quantity(1000) == "1000"
     assert go_duration(15) == "15s" and go_duration(60) == "1m0s"
+
+
+def _verify_with(cluster: Any, bundle: str) -> None:
+    """Turn ``insecureSkipTLSVerify`` off and give the APIService ``bundle``."""
+    cluster.admin().patch("apiservices", f"{VERSION}.{GROUP}",
+                          {"spec": {"insecureSkipTLSVerify": False, "caBundle": bundle}},
+                          content_type="application/merge-patch+json")
+
+
+def test_the_self_signed_serving_certificate_is_why_the_manifest_skips_verification() -> None:
+    cluster, server, _ = _ready()
+    assert server.serving_ca.startswith("localhost-ca@")
+    assert cluster.admin().get("apiservices", f"{VERSION}.{GROUP}")["spec"][
+        "insecureSkipTLSVerify"] is True
+    assert kubectl_top_pods(cluster.admin())
+
+
+def test_a_ca_bundle_that_does_not_vouch_for_the_callee_is_a_503() -> None:
+    from k8sbook.core import pki
+
+    cluster, server, _ = _ready()
+    _verify_with(cluster, pki.bundle("ca"))  # the cluster CA did not sign metrics-server's
+    before = len(server.scrapes)
+    with pytest.raises(StatusError) as err:
+        kubectl_top_pods(cluster.admin())
+    assert err.value.code == 503
+    assert err.value.status["details"]["causes"] == [
+        {"reason": "UnexpectedServerResponse",
+         "message": "tls: failed to verify certificate: x509: certificate signed by unknown "
+                    "authority"}]
+    cluster.run_for(11)  # the availability check fails the same way
+    cond = cluster.admin().get("apiservices", f"{VERSION}.{GROUP}")["status"]["conditions"][0]
+    assert (cond["status"], cond["reason"]) == ("False", "FailedDiscoveryCheck")
+    assert cond["message"].endswith("x509: certificate signed by unknown authority")
+    assert len(server.scrapes) >= before  # metrics-server itself keeps working
+
+
+def test_a_ca_bundle_with_the_callee_s_ca_is_trusted() -> None:
+    from k8sbook.core import pki
+
+    cluster, server, _ = _ready()
+    _verify_with(cluster, pki.bundle("ca", server.serving_ca))
+    assert kubectl_top_pods(cluster.admin())

@@ -170,3 +170,58 @@ def test_scenario_webhook_failure_policy():
     assert "connect: connection refused" in facts["outcomes"][
         "4 webhook down, failurePolicy Fail"]
     assert facts["outcomes"]["5 webhook down, failurePolicy Ignore"] == "201 Created"
+
+
+def served_with_ca(cluster: Cluster, ca: str) -> WebhookServer:
+    server = WebhookServer("srv.hooks.svc", lambda r: {"uid": r["uid"], "allowed": True},
+                           certificate=ca)
+    return serve_behind_service(server, cluster.admin(), cluster.network, "hooks", "srv")
+
+
+def bundled(ca_file: str, failure: str = "Fail") -> dict:
+    from k8sbook.core import pki
+
+    hook = config("ValidatingWebhookConfiguration", failure)
+    hook["webhooks"][0]["clientConfig"]["caBundle"] = pki.bundle(ca_file)
+    return hook
+
+
+def test_the_serving_certificate_is_verified_against_the_ca_bundle():
+    cluster = Cluster()
+    served_with_ca(cluster, "webhook-ca")
+    admin = cluster.admin()
+    admin.create(bundled("webhook-ca"))
+    assert admin.create(objects.configmap("ok"))["metadata"]["name"] == "ok"
+
+
+def test_a_certificate_the_bundle_does_not_vouch_for_fails_the_call():
+    cluster = Cluster()
+    served_with_ca(cluster, "impostor-ca")
+    admin = cluster.admin()
+    admin.create(bundled("webhook-ca"))
+    before = snapshot(cluster)
+    code, message = failure(admin)
+    assert code == 500
+    assert message == (
+        'Internal error occurred: failed calling webhook "demo.example.com": failed to call webhook: Post '
+        '"https://srv.hooks.svc:443/admit?timeout=10s": tls: failed to verify certificate: '
+        "x509: certificate signed by unknown authority")
+    assert snapshot(cluster) == before
+    (call,) = [m for m in cluster.trace.messages if m.path == "kube-apiserver->webhook"]
+    assert "certificate signed by unknown authority" in call.result
+
+
+def test_an_unverifiable_webhook_with_failure_policy_ignore_is_skipped():
+    cluster = Cluster()
+    served_with_ca(cluster, "impostor-ca")
+    admin = cluster.admin()
+    admin.create(bundled("webhook-ca", failure="Ignore"))
+    assert admin.create(objects.configmap("c"))["metadata"]["name"] == "c"
+
+
+def test_a_webhook_that_speaks_no_tls_fails_a_bundle_check():
+    cluster = Cluster()
+    serve(cluster, deny)  # no serving certificate at all
+    admin = cluster.admin()
+    admin.create(bundled("webhook-ca"))
+    assert failure(admin)[1].endswith("tls: first record does not look like a TLS handshake")

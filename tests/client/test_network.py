@@ -232,3 +232,20 @@ def test_firewall_drops_new_connections_one_way_only(net: Network) -> None:
     assert net.dial("konnectivity-agent/node-a", node, "logs", protocol="HTTPS", verb="GET")
     net.firewall("kube-apiserver", "kubelet", on=False)
     assert net.dial("kube-apiserver", node, "logs", protocol="HTTPS", verb="GET")
+
+
+def test_a_listener_that_requires_client_certificates_checks_the_issuer(net: Network) -> None:
+    addr = Address.tcp("10.0.0.9", 2379)
+    net.listen(addr, "etcd", echo, protocol="gRPC", certificate="etcd-ca", client_ca="etcd-ca")
+    assert net.dial("kube-apiserver", addr, "x", protocol="gRPC", verb="Range",
+                    verify="etcd-ca", client_certificate="etcd-ca") == "echo x"
+    with pytest.raises(DialError) as err:
+        net.dial("kube-apiserver", addr, "x", protocol="gRPC", verb="Range",
+                 client_certificate="kubernetes")
+    assert (err.value.kind, str(err.value)) == (
+        "tls", "remote error: tls: unknown certificate authority")
+    with pytest.raises(DialError, match="remote error: tls: certificate required"):
+        net.dial("kube-apiserver", addr, "x", protocol="gRPC", verb="Range")
+    assert [m.result for m in net.trace.messages][-2:] == [
+        "remote error: tls: unknown certificate authority",
+        "remote error: tls: certificate required"]

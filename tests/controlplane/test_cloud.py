@@ -88,3 +88,30 @@ def test_controlplane_does_not_import_node_addons_or_the_composition_root():
             if re.match(r"\s*(from|import) k8sbook\.(node|addons|cluster)\b", line):
                 bad.append(f"{path.relative_to(root)}: {line.strip()}")
     assert bad == []
+
+
+def test_the_cloud_authenticates_every_call_with_its_own_credentials():
+    cluster, api, cloud = _cloud()
+    api.launch("node-a", "192.168.0.10")
+    assert cloud.instance_metadata({"metadata": {"name": "node-a"}, "spec": {}}).provider_id
+    stranger = ModelCloud(cluster.network, "pod/default/web", credentials="key/stolen")
+    with pytest.raises(CloudError) as err:
+        stranger.instance_metadata({"metadata": {"name": "node-a"}, "spec": {}})
+    assert str(err.value) == ("InstanceMetadata: 401 AuthFailure: The provided credentials "
+                              "could not be validated.")
+
+
+def test_the_cloud_s_policy_limits_what_a_principal_may_do():
+    cluster, api, _ = _cloud()
+    api.principals["key/read-only"] = frozenset({"InstanceMetadata", "ListRoutes"})
+    reader = ModelCloud(cluster.network, "cloud-controller-manager/cp-1",
+                        credentials="key/read-only")
+    assert reader.list_routes("kubernetes") == []
+    before = dict(api.load_balancers)
+    with pytest.raises(CloudError) as err:
+        reader.ensure_load_balancer("kubernetes", {
+            "metadata": {"name": "web", "namespace": "default", "uid": "u-1"},
+            "spec": {"ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}]}}, [])
+    assert "403 UnauthorizedOperation: You are not authorized to perform this operation." \
+        in str(err.value)
+    assert api.load_balancers == before

@@ -319,7 +319,7 @@ def test_kubelet_api_refuses_unauthorized_callers():
     code, body = k.server.handle("GET", "/containerLogs/default/web/app",
                                  ClientCertificate("mallory"), {})
     assert code == 403 and body["message"] == (
-        "Forbidden (user=mallory, verb=get, resource=nodes, subresource=proxy)")
+        "Forbidden (user=mallory, verb=get, resource=nodes, subresource(s)=[proxy])")
     code, _ = k.server.handle("GET", "/containerLogs/default/web/app",
                               ClientCertificate("x", issuer="evil"), {})
     assert code == 401

@@ -40,7 +40,7 @@ def etcd() -> EtcdCluster:
 def call(member: EtcdMember, method: str, *args: object, **kwargs: object) -> object:
     net = member.network
     return net.dial("kube-apiserver", member.client_address, (method, args, kwargs),
-                    protocol="gRPC", verb=method)
+                    protocol="gRPC", verb=method, client_certificate=PEER_CA)
 
 
 def followers(etcd: EtcdCluster) -> list[EtcdMember]:
@@ -67,9 +67,22 @@ def test_the_peer_port_wants_the_etcd_ca_both_ways(etcd: EtcdCluster) -> None:
     with pytest.raises(DialError, match="certificate signed by unknown authority"):
         member.network.dial("etcd/rogue", member.peer_address, None, protocol=PEER_PROTOCOL,
                             verb="MsgApp", verify="kubernetes")  # trusts another CA
-    with pytest.raises(Exception, match="bad certificate"):
-        member.network.dial("etcd/rogue", member.peer_address, ("kubernetes", "x", None),
-                            protocol=PEER_PROTOCOL, verb="MsgApp", verify=PEER_CA)
+    with pytest.raises(DialError, match="remote error: tls: unknown certificate authority"):
+        member.network.dial("etcd/rogue", member.peer_address, ("x", None),
+                            protocol=PEER_PROTOCOL, verb="MsgApp", verify=PEER_CA,
+                            client_certificate="kubernetes")
+
+
+def test_the_client_port_wants_a_client_certificate_from_the_etcd_ca(
+        etcd: EtcdCluster) -> None:
+    member = etcd.members["cp-1"]
+    with pytest.raises(DialError) as err:
+        member.network.dial("kube-apiserver", member.client_address, ("range", ("/k",), {}),
+                            protocol="gRPC", verb="range", client_certificate="kubernetes")
+    assert str(err.value) == "remote error: tls: unknown certificate authority"
+    with pytest.raises(DialError, match="remote error: tls: certificate required"):
+        member.network.dial("kube-apiserver", member.client_address, ("range", ("/k",), {}),
+                            protocol="gRPC", verb="range")
 
 
 def test_without_quorum_writes_and_linearizable_reads_time_out(etcd: EtcdCluster) -> None:
@@ -86,7 +99,7 @@ def test_without_quorum_writes_and_linearizable_reads_time_out(etcd: EtcdCluster
     etcd.clock.run_for(3 * ELECTION_TIMEOUT)
     watch = alone.network.open("kube-apiserver", alone.client_address,
                                ("watch", ("/k", None, 0, lambda evs: None), {}),
-                               protocol="gRPC", verb="Watch")[1]
+                               protocol="gRPC", verb="Watch", client_certificate=PEER_CA)[1]
     assert str(watch) == ERR_NO_LEADER
 
 

@@ -24,7 +24,7 @@ from k8sbook.core.clock import Clock
 from k8sbook.core.trace import Trace
 from k8sbook.storage.etcd_api import UnavailableError
 from k8sbook.storage.etcd_client import RealEtcd
-from k8sbook.storage.etcd_cluster import EtcdCluster
+from k8sbook.storage.etcd_cluster import PEER_CA, EtcdCluster
 from k8sbook.storage.etcd_process import EtcdServers, etcd_binary
 from tests.storage.test_etcd_differential import (  # noqa: F401  (fixtures and tests reused)
     fresh_etcd,
@@ -128,7 +128,8 @@ def test_the_leader_dies_then_two_members_are_down_as_in_the_model(
     for method, args in (("put", ("/b", "v")), ("range", ("/after-failover",))):
         with pytest.raises(UnavailableError):
             model_alone.network.dial("kube-apiserver", model_alone.client_address,
-                                     (method, args, {}), protocol="gRPC", verb=method)
+                                     (method, args, {}), protocol="gRPC", verb=method,
+                                     client_certificate=PEER_CA)
     assert model_alone.store.range("/b").kvs == []
 
     # one member back: a quorum again, writes go through

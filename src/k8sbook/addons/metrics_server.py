@@ -24,7 +24,11 @@ Mirrors kubernetes-sigs/metrics-server (v0.6 and later), trimmed to pod metrics:
   (``front-proxy-client``) makes metrics-server trust the ``X-Remote-User`` and
   ``X-Remote-Group`` headers (``--requestheader-*``, read from the ConfigMap
   ``kube-system/extension-apiserver-authentication``); it then asks kube-apiserver whether that
-  user may do this with a SubjectAccessReview (delegated authorization).
+  user may do this with a SubjectAccessReview (delegated authorization). With no
+  ``--tls-cert-file`` it serves a self-signed certificate made at start-up, whose CA is
+  ``localhost-ca@<unix time>`` (``MaybeDefaultWithSelfSignedCerts("localhost", ...)`` and
+  client-go's ``GenerateSelfSignedCertKeyWithFixtures``): no cluster CA vouches for it, which
+  is why the manifest's APIService sets ``insecureSkipTLSVerify: true``.
 * Nodes and Pods come from informers (LIST + WATCH as ``system:serviceaccount:kube-system:
   metrics-server``).
 
@@ -32,8 +36,8 @@ Simplified: ``NodeMetrics`` (what ``kubectl top nodes`` reads) are the sums of t
 container samples, since the model's kubelet reports no node-level counters
 (``node_cpu_usage_seconds_total``); a node is listed once it has been scraped twice. No label
 selectors on lists; no authorization cache (the real
-delegating authorizer caches answers for 10 s); no TLS (the kubelet's serving certificate is
-not verified, as with ``--kubelet-insecure-tls``); the extension ConfigMap is not read (its
+delegating authorizer caches answers for 10 s); the kubelet's serving certificate is not
+verified (as with ``--kubelet-insecure-tls``); the extension ConfigMap is not read (its
 values are kubeadm's, set as constants in :mod:`k8sbook.apiserver.aggregator`).
 
 What ``components.yaml`` creates (RBAC, Service, the pod) and its flags are in
@@ -71,7 +75,7 @@ from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.network import Address, DialError, Network
 from k8sbook.client.rest import Client
-from k8sbook.core.clock import Clock
+from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.node.kubelet import KUBELET_PORT
 
 __all__ = ["CODE_DEFAULT_METRIC_RESOLUTION", "GROUP", "KUBELET_REQUEST_TIMEOUT",
@@ -152,13 +156,17 @@ class MetricsServer:
         self.scrapes: list[tuple[float, str, str]] = []
         self.running = False
         self._timer: Any = None
+        #: the self-signed CA of its serving certificate, named when the process starts
+        self.serving_ca = ""
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> MetricsServer:
         self.running = True
+        self.serving_ca = f"localhost-ca@{int(EPOCH.timestamp() + self.clock.now())}"
         self.nodes.run()
         self.pods.run()
-        self.network.listen(self.address, self.instance, self.serve_http, protocol="HTTPS")
+        self.network.listen(self.address, self.instance, self.serve_http, protocol="HTTPS",
+                            certificate=self.serving_ca)
         self._timer = self.clock.call_soon(self._tick, "metrics-server scrape")
         return self
 

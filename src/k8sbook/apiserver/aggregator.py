@@ -20,6 +20,15 @@ handlers:
   ``--enable-aggregator-routing`` selects), and dialled through the network; a Service
   without a ready endpoint gets ``503 service unavailable``, and a failed dial ``503`` with
   the dial error as the body (the proxy's ``responder``).
+* **The callee's serving certificate**: unless the APIService sets
+  ``insecureSkipTLSVerify`` (metrics-server's manifest does, since it serves a self-signed
+  certificate), both dials verify it against ``spec.caBundle`` (the proxy transport's and the
+  availability check's TLS configuration, ``CAData``); a certificate no CA of the bundle
+  signed fails the handshake with ``tls: failed to verify certificate: x509: certificate
+  signed by unknown authority``, a 503 from the proxy and ``FailedDiscoveryCheck`` from the
+  availability controller (``controllers/status/remote``'s ``BuildTransportConfig`` serves
+  both). An empty bundle trusts nothing the model has (upstream: the host's system roots);
+  so does one that is not PEM (upstream cannot build the transport and answers 500).
 * **The availability controller** (``pkg/controllers/status``): for each service-backed
   APIService, checks that the Service exists (``ServiceNotFound``) and has a ready endpoint
   on the referenced port (``MissingEndpoints``), then GETs the group version's discovery
@@ -31,8 +40,7 @@ Simplified: no local APIServices (the real apiserver registers one per built-in 
 ``v1.``, ``v1.apps`` ...; here built-in groups are served directly); one version per group;
 endpoint routing always (kubeadm leaves ``--enable-aggregator-routing`` off, so the real
 proxy dials the ClusterIP and the control-plane node's kube-proxy rules pick the endpoint;
-the model's control-plane node runs no kube-proxy); no TLS, so
-``insecureSkipTLSVerify``/``caBundle`` are not checked; the availability controller runs on a
+the model's control-plane node runs no kube-proxy); the availability controller runs on a
 fixed model period rather than on Service, Endpoints and resync events; discovery documents
 of aggregated groups are not merged.
 """
@@ -48,7 +56,7 @@ from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator, Clien
 from k8sbook.apiserver.authorization import Attributes, UnionAuthorizer
 from k8sbook.apiserver.egress_selector import EgressSelector
 from k8sbook.client.http import HTTPRequest, HTTPResponse
-from k8sbook.client.network import Address, DialError, Network
+from k8sbook.client.network import Address, DialError, Network, Verify
 from k8sbook.core.clock import Clock
 from k8sbook.core.status import StatusError, forbidden, status_object
 
@@ -79,13 +87,15 @@ class Unresolved(Exception):
 
 def apiservice(group: str, version: str, namespace: str, service: str, port: int = 443, *,
                group_priority_minimum: int = 100, version_priority: int = 100,
-               insecure_skip_tls_verify: bool = True) -> dict[str, Any]:
-    """An APIService like metrics-server's manifest registers (``v1beta1.metrics.k8s.io``)."""
+               insecure_skip_tls_verify: bool = True, ca_bundle: str = "") -> dict[str, Any]:
+    """An APIService like metrics-server's manifest registers (``v1beta1.metrics.k8s.io``);
+    ``ca_bundle`` (base64 PEM) with ``insecure_skip_tls_verify=False`` to verify the callee."""
+    extra = {"caBundle": ca_bundle} if ca_bundle else {}
     return {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
             "metadata": {"name": f"{version}.{group}"},
             "spec": {"group": group, "version": version,
                      "service": {"namespace": namespace, "name": service, "port": port},
-                     "insecureSkipTLSVerify": insecure_skip_tls_verify,
+                     "insecureSkipTLSVerify": insecure_skip_tls_verify, **extra,
                      "groupPriorityMinimum": group_priority_minimum,
                      "versionPriority": version_priority}}
 
@@ -209,15 +219,30 @@ class Aggregator:
         return any(c.get("type") == "Available" and c.get("status") == "True"
                    for c in svc.get("status", {}).get("conditions", []))
 
+    @staticmethod
+    def verifier(svc: dict[str, Any]) -> Verify | None:
+        """How the dials check the callee's serving certificate: not at all with
+        ``insecureSkipTLSVerify``, else against the roots of ``caBundle``."""
+        spec = svc.get("spec") or {}
+        if spec.get("insecureSkipTLSVerify"):
+            return None
+        bundle = spec.get("caBundle") or ""
+        if not bundle:
+            return lambda _issuer: False
+        from k8sbook.core import pki
+
+        roots = set(pki.bundle_subjects(bundle))
+        return lambda issuer: issuer in roots
+
     def _dial(self, target: Address, path: str, user: str, groups: tuple[str, ...],
               params: dict[str, Any] | None = None,
-              timeout: float | None = None) -> HTTPResponse:
+              timeout: float | None = None, verify: Verify | None = None) -> HTTPResponse:
         headers = ((USERNAME_HEADER, user), *((GROUP_HEADER, g) for g in groups))
         req = HTTPRequest("GET", path, headers, credentials=PROXY_CLIENT_CERT,
                           params=dict(params or {}))
         resp: HTTPResponse = self.apiserver.egress.dial(  # directly, or through Konnectivity
             target, req, protocol=PROTOCOL, verb="GET", resource=path,
-            result=lambda r: r.result(), timeout=timeout)
+            result=lambda r: r.result(), timeout=timeout, verify=verify)
         return resp
 
     # -- the proxy handler -----------------------------------------------------------------
@@ -247,7 +272,8 @@ class Aggregator:
                                                       "service unavailable")) from err
             path = path_of(req, svc["spec"]["version"])
             try:
-                resp = self._dial(target, path, user.name, tuple(user.groups), req.params)
+                resp = self._dial(target, path, user.name, tuple(user.groups), req.params,
+                                  verify=self.verifier(svc))
             except DialError as err:
                 # the proxy's responder writes the error text with a 503
                 raise StatusError(service_unavailable(http_verb, group_resource,
@@ -271,7 +297,7 @@ class Aggregator:
                 target = self.resolve(ref)
                 url = f"https://{target}{path}"
                 resp = self._dial(target, path, AVAILABILITY_USER, AVAILABILITY_GROUPS,
-                                  timeout=DISCOVERY_TIMEOUT)
+                                  timeout=DISCOVERY_TIMEOUT, verify=self.verifier(svc))
                 if not resp.ok:
                     cond = {"type": "Available", "status": "False",
                             "reason": "FailedDiscoveryCheck",

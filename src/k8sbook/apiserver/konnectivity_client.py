@@ -209,15 +209,16 @@ def http_line(obj: Any) -> bytes:
 
 
 def proxy(network: Network, socket: Address, dial: Any, rand: _random.Random, *,
-          protocol: str) -> Any:
+          protocol: str, src: str = "kube-apiserver") -> Any:
     """``CreateSingleUseGrpcTunnel`` + ``DialContext`` + one request + ``Close``: open a
     ``Proxy`` stream to the konnectivity-server on ``socket``, dial ``dial.address`` through
     it, send ``dial.request`` as ``DATA``, read the reply, close. Returns the reply, or a
     :class:`DialError` with the tunnel's words (``No agent available``, the agent's dial
-    error, ``EOF``)."""
+    error, ``EOF``). ``src`` is who opens the stream: the apiserver, or any other process
+    that can open the socket (the socket has no authentication of its own)."""
     stream = TunnelStream()
     try:
-        conn, server = network.open("kube-apiserver", socket, stream, protocol=protocol,
+        conn, server = network.open(src, socket, stream, protocol=protocol,
                                     verb="POST", resource=PROXY_METHOD,
                                     result=lambda r: "stream" if hasattr(r, "send") else str(r))
     except DialError as err:

@@ -32,7 +32,16 @@ Post "<url>": ...``). A webhook that is down is a fault of the network (its list
 :meth:`WebhookServer.stop`, or latency past the timeout), not a flag on the server. Trace
 messages travel on ``kube-apiserver->webhook``.
 
-The model does not check the ``caBundle``: the webhook's serving certificate is accepted.
+**The webhook's serving certificate** is verified against ``clientConfig.caBundle``, as the
+client ``ClientManager`` builds for a hook does (``CAData`` of its ``rest.Config``): a
+:class:`WebhookServer` says which authority signed its certificate (``certificate``, the CN of
+that CA), and the apiserver's dial trusts only the authorities whose certificates are in the
+bundle (read with ``cryptography``: :func:`k8sbook.core.pki.bundle_subjects`). Another
+issuer fails the call with Go's ``crypto/tls`` text (``tls: failed to verify certificate:
+x509: certificate signed by unknown authority``), which ``failurePolicy`` then handles like
+any failed call. Simplified: a hook with no ``caBundle`` is called without verification;
+upstream verifies it against the apiserver host's system roots, which no certificate of the
+model chains to, so a book run that names no bundle keeps the old behaviour.
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ from k8sbook.api.patch import json_patch
 from k8sbook.api.selectors import selector_matches
 from k8sbook.apiserver.admission import AdmissionAttributes
 from k8sbook.client.http import HTTPRequest, HTTPResponse
-from k8sbook.client.network import Address, DialError, Network
+from k8sbook.client.network import Address, DialError, Network, Verify
 from k8sbook.core.status import StatusError, bad_request, internal_error, status_object
 
 PATH = "kube-apiserver->webhook"
@@ -77,13 +86,16 @@ class WebhookServer:
     name: str  # e.g. "policy.example.svc" (the name its serving certificate carries)
     handler: Handler
     received: list[Review] = field(default_factory=list)
+    #: the CN of the CA that signed its serving certificate (what a caBundle must hold)
+    certificate: str | None = None
     address: Address | None = None
     _network: Network | None = field(default=None, repr=False)
 
     def serve(self, network: Network, address: Address) -> WebhookServer:
         """Listen on ``address`` (the Service's cluster IP and port, or the URL's host)."""
         self._network, self.address = network, address
-        network.listen(address, f"webhook/{self.name}", self.serve_http, protocol="HTTPS")
+        network.listen(address, f"webhook/{self.name}", self.serve_http, protocol="HTTPS",
+                       certificate=self.certificate)
         return self
 
     def stop(self) -> None:
@@ -250,7 +262,8 @@ class AdmissionWebhookPlugin:
         review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                   "request": json.loads(json.dumps(request))}
         try:
-            url, host, address = self._target(hook.get("clientConfig") or {}, timeout)
+            client_config = hook.get("clientConfig") or {}
+            url, host, address = self._target(client_config, timeout)
             parts = urlsplit(url)
             try:
                 resp: HTTPResponse = self.network.dial(
@@ -258,7 +271,8 @@ class AdmissionWebhookPlugin:
                     HTTPRequest("POST", f"{parts.path or '/'}?{parts.query}",
                                 (("Content-Type", "application/json"),), review),
                     protocol=PROTOCOL, verb="POST", resource=host, name=name,
-                    result=_review_result, timeout=timeout)
+                    result=_review_result, timeout=timeout,
+                    verify=trusting(client_config.get("caBundle") or ""))
             except DialError as err:
                 # the request's context ends after timeoutSeconds: a dial or an answer that
                 # does not come in time is the context's error, not the dialer's
@@ -292,6 +306,17 @@ class AdmissionWebhookPlugin:
             patched = json_patch(attrs.obj, ops)
             attrs.obj.clear()
             attrs.obj.update(patched)
+
+
+def trusting(ca_bundle: str) -> Verify | None:
+    """How a dial verifies a serving certificate against ``ca_bundle``: trust the issuers
+    whose certificates the bundle holds; ``None`` (no verification) for an empty bundle."""
+    if not ca_bundle:
+        return None
+    from k8sbook.core import pki
+
+    roots = set(pki.bundle_subjects(ca_bundle))
+    return lambda issuer: issuer in roots
 
 
 class _CallError(Exception):

@@ -121,6 +121,14 @@ def untrusted(address: Address, certificate: str | None) -> DialError:
                                      "signed by unknown authority")
 
 
+def client_refused(address: Address, presented: str | None) -> DialError:
+    """The server refused the client's certificate, as the client reads it: Go's server sends
+    the alert ``unknown_ca`` for a certificate no CA it trusts signed (``processCertsFromClient``
+    in ``crypto/tls/handshake_server.go``), and ``certificate_required`` when none was sent."""
+    alert = "certificate required" if presented is None else "unknown certificate authority"
+    return DialError("tls", address, f"remote error: tls: {alert}")
+
+
 @dataclass(frozen=True)
 class Translation:
     """What the netfilter rules of a node did to a packet: its new destination and a note

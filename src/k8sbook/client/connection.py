@@ -40,6 +40,9 @@ class Listener:
     #: who issued the serving certificate a TLS listener presents (None: no TLS; "": TLS
     #: but no certificate to present yet)
     certificate: str | None = None
+    #: the CA whose client certificates it requires (``ClientAuth: RequireAndVerifyClientCert``
+    #: with ``ClientCAs``, etcd's ``--client-cert-auth``); None: no client certificate asked
+    client_ca: str | None = None
 
 
 @dataclass(eq=False)

@@ -21,6 +21,10 @@ address. The fabric then
   ``crypto/tls`` / ``crypto/x509`` text when the issuer is not one it trusts; a TLS listener
   with no certificate yet (``certificate=""``) fails every handshake
   (``remote error: tls: internal error``);
+* checks, when a listener requires client certificates (``listen(..., client_ca=issuer)``,
+  mutual TLS as etcd's ``--client-cert-auth``), the one the dialer presents
+  (``dial(..., client_certificate=issuer)``): another issuer, or none, fails the handshake
+  with the alert Go's server sends (``remote error: tls: unknown certificate authority``);
 * hands the request to the listener's handler and returns its reply.
 
 Errors are :class:`DialError` with Go's wording (``dial tcp 10.0.0.1:10250: connect:
@@ -58,6 +62,7 @@ from k8sbook.client.address import (
     Translator,
     Transport,
     Verify,
+    client_refused,
     no_certificate,
     refused,
     timed_out,
@@ -70,8 +75,8 @@ from k8sbook.core.trace import Message, Trace, component_of, wire_bytes
 NODE_LOCAL = ("unix", "exec")  #: never leave the node: counted with 0 bytes at ``counts``
 
 __all__ = ["Address", "Connection", "DialError", "DialErrorKind", "Handler", "Listener",
-           "Network", "Translation", "Translator", "Transport", "Verify", "refused",
-           "timed_out", "untrusted"]
+           "Network", "Translation", "Translator", "Transport", "Verify", "client_refused",
+           "refused", "timed_out", "untrusted"]
 
 class Network:
     """The fabric: listeners by address, host names, netfilter hooks, faults, the trace."""
@@ -106,13 +111,16 @@ class Network:
 
     # -- listening -------------------------------------------------------------------------
     def listen(self, address: Address, owner: str, handler: Handler, *,
-               protocol: str = "", certificate: str | None = None) -> Listener:
+               protocol: str = "", certificate: str | None = None,
+               client_ca: str | None = None) -> Listener:
         """Bind ``handler`` to ``address`` for ``owner``; ``address already in use`` if taken.
-        ``certificate`` names the issuer of the serving certificate a TLS server presents."""
+        ``certificate`` names the issuer of the serving certificate a TLS server presents;
+        ``client_ca`` the issuer whose client certificates it requires (mutual TLS)."""
         current = self._listeners.get(address)
         if current is not None and not current.closed:
             raise OSError(f"listen {address.transport} {address}: bind: address already in use")
-        listener = Listener(address, owner, handler, protocol, certificate=certificate)
+        listener = Listener(address, owner, handler, protocol, certificate=certificate,
+                            client_ca=client_ca)
         self._listeners[address] = listener
         self._last_owner[address] = owner
         if address.transport in ("tcp", "udp"):
@@ -231,7 +239,7 @@ class Network:
              result: Callable[[Any], str] | None = None,
              error: Callable[[Exception], str] | None = None, via: str | None = None,
              source_ip: str = "", timeout: float | None = None,
-             verify: Verify | None = None) -> Any:
+             verify: Verify | None = None, client_certificate: str | None = None) -> Any:
         """Open a connection from ``src`` to ``address``, send ``request``, return the reply.
 
         ``via`` names the node the packet leaves from (its netfilter rules apply, seen from
@@ -239,12 +247,13 @@ class Network:
         handler raises, ``error(exc)`` is (default: ``str``) and the exception propagates.
         ``verify`` checks the listener's serving certificate (the issuer the dialer trusts,
         or a predicate over the listener's issuer); unset, any certificate is accepted, as
-        with Go's ``InsecureSkipVerify``.
+        with Go's ``InsecureSkipVerify``. ``client_certificate`` names the issuer of the client
+        certificate the dialer presents, for a listener that requires one.
         """
         listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
                                       resource=resource, name=name, via=via,
                                       source_ip=source_ip, timeout=timeout, verify=verify,
-                                      payload=request)
+                                      payload=request, client_certificate=client_certificate)
         try:
             reply = listener.handler(request)
         except Exception as exc:
@@ -261,14 +270,15 @@ class Network:
              result: Callable[[Any], str] | None = None, stream_protocol: str = "",
              via: str | None = None, source_ip: str = "",
              on_open: Callable[[Connection], None] | None = None,
-             verify: Verify | None = None) -> tuple[Connection, Any]:
+             verify: Verify | None = None,
+             client_certificate: str | None = None) -> tuple[Connection, Any]:
         """Like :meth:`dial`, but the connection stays open for a stream: the handler gets
         ``(request, connection)`` and the server pushes on the connection. ``on_open`` sees
         the connection before the request is sent."""
         listener, msg = self._connect(src, address, protocol=protocol, verb=verb,
                                       resource=resource, name=name, via=via,
                                       source_ip=source_ip, timeout=None, verify=verify,
-                                      payload=request)
+                                      payload=request, client_certificate=client_certificate)
         conn = Connection(self, src, listener.owner, self.path_of(src, listener.owner),
                           stream_protocol or protocol)
         self._next_conn += 1
@@ -299,8 +309,8 @@ class Network:
 
     def _connect(self, src: str, address: Address, *, protocol: str, verb: str,
                  resource: str, name: str, via: str | None, source_ip: str,
-                 timeout: float | None, verify: Verify | None = None, payload: Any = None
-                 ) -> tuple[Listener, Message | None]:
+                 timeout: float | None, verify: Verify | None = None, payload: Any = None,
+                 client_certificate: str | None = None) -> tuple[Listener, Message | None]:
         note = ""
         try:
             target = self._route(src, address, via, source_ip)
@@ -316,6 +326,9 @@ class Network:
                 trusted = verify(cert) if callable(verify) else cert == verify
                 if cert is None or not trusted:
                     raise untrusted(target, cert)
+            if listener is not None and listener.client_ca is not None and \
+                    client_certificate != listener.client_ca:
+                raise client_refused(target, client_certificate)
         except DialError as err:
             dst = self._owner_hint(err.address)
             self._record(src, dst, protocol, verb, resource, name,

@@ -40,6 +40,8 @@ __all__ = [
     "CA_DAYS",
     "KUBEADM_CERTIFICATES",
     "LEAF_DAYS",
+    "bundle",
+    "bundle_subjects",
     "ca",
     "certificate_request",
     "issuer_of",
@@ -109,12 +111,14 @@ class CA:
 
 @functools.lru_cache(maxsize=8)
 def ca(file: str = "ca") -> CA:
-    """The CA kubeadm writes as ``/etc/kubernetes/pki/<file>.crt`` (see :data:`CAS`)."""
+    """The CA kubeadm writes as ``/etc/kubernetes/pki/<file>.crt`` (see :data:`CAS`); any
+    other name is a self-signed authority of that CN that kubeadm does not make (a webhook's
+    own CA, say)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
     key = rsa_key(file)
-    name = _name(CAS[file])
+    name = _name(CAS.get(file, file))
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(_serial("ca", file))
             .not_valid_before(_at(0)).not_valid_after(_at(CA_DAYS * 86400))
@@ -222,6 +226,29 @@ def pem(cert: x509.Certificate) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def bundle(*files: str) -> str:
+    """A ``caBundle`` value: the PEM certificates of the CAs ``files``, base64-encoded, as a
+    webhook configuration or an APIService carries them."""
+    import base64
+
+    return base64.b64encode(b"".join(pem(ca(f).certificate) for f in files)).decode()
+
+
+def bundle_subjects(ca_bundle: str) -> tuple[str, ...]:
+    """The subject CNs of the certificates in a base64 ``caBundle`` (the roots a client that
+    verifies with it trusts); none for an empty bundle or one that is not PEM."""
+    import base64
+    import binascii
+
+    from cryptography import x509
+
+    try:
+        certs = x509.load_pem_x509_certificates(base64.b64decode(ca_bundle))
+    except (ValueError, binascii.Error):
+        return ()
+    return tuple(subject_of(c)[0] for c in certs)
 
 
 def subject_of(cert: x509.Certificate) -> tuple[str, tuple[str, ...]]:

@@ -60,6 +60,10 @@ COMPACT_REV_KEY = "compact_rev_key"
 COMPACTION_INTERVAL = 300.0
 #: where kubeadm's stacked etcd member serves clients (``--listen-client-urls``)
 ETCD_ADDRESS = Address.tcp("127.0.0.1", 2379)
+#: the CA of etcd's serving certificate and of the client certificates it accepts
+#: (kubeadm's ``etcd/ca.crt``: ``--trusted-ca-file`` with ``--client-cert-auth=true``); the
+#: apiserver presents ``apiserver-etcd-client``, signed by it (``--etcd-certfile``)
+ETCD_CA = "etcd-ca"
 
 
 def serve(network: Network, store: Etcd, address: Address = ETCD_ADDRESS,
@@ -68,7 +72,12 @@ def serve(network: Network, store: Etcd, address: Address = ETCD_ADDRESS,
     member is :func:`stop`; starting it again is another ``serve``, which also starts a stopped
     embedded store (its leases get their TTL again: see :meth:`MemoryEtcd.start`). Only
     ``network.close(address)`` is a member still running that nobody can reach: its leases
-    keep expiring."""
+    keep expiring.
+
+    The port speaks mutual TLS as kubeadm configures it (``--client-cert-auth=true``,
+    ``--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt``): a client whose certificate the
+    etcd CA did not sign fails the handshake (``remote error: tls: unknown certificate
+    authority``) before any call reaches the store."""
     if isinstance(store, etcdapi.MemoryEtcd):
         store.start()
 
@@ -76,7 +85,8 @@ def serve(network: Network, store: Etcd, address: Address = ETCD_ADDRESS,
         method, args, kwargs = call
         return getattr(store, method)(*args, **kwargs)
 
-    network.listen(address, owner, handle, protocol=PROTOCOL)
+    network.listen(address, owner, handle, protocol=PROTOCOL, certificate=ETCD_CA,
+                   client_ca=ETCD_CA)
 
 
 def stop(network: Network, store: Etcd, address: Address = ETCD_ADDRESS) -> None:
@@ -104,13 +114,16 @@ class Storage:
 
     def __init__(self, network: Network, clock: Clock,
                  address: Address | Sequence[Address] = ETCD_ADDRESS,
-                 client: str = "kube-apiserver") -> None:
+                 client: str = "kube-apiserver", certificate: str | None = ETCD_CA) -> None:
         self.network = network
         #: ``--etcd-servers``; with several, the client balancer keeps to one endpoint until a
         #: call to it cannot be made (or a read times out there), then moves to the next
         self.endpoints = [address] if isinstance(address, Address) else list(address)
         self.address = self.endpoints[0]
         self.client = client
+        #: the issuer of the client certificate it presents (``--etcd-certfile``, kubeadm's
+        #: ``apiserver-etcd-client`` from the etcd CA)
+        self.certificate = certificate
         self.clock = clock
         #: etcd's revision as the last response header (or watch event) told it
         self.revision = 0
@@ -132,7 +145,8 @@ class Storage:
             try:
                 out = self.network.dial(self.client, self.address, (method, args, kwargs),
                                         protocol=PROTOCOL, verb=verb, resource=key,
-                                        result=result, error=failed)
+                                        result=result, error=failed,
+                                        client_certificate=self.certificate)
                 break
             except CompactedError as err:  # storage/errors.go and interpretWatchError
                 what = "watch" if method == "watch" else "list"
@@ -267,7 +281,8 @@ class Storage:
                         self.client, address,
                         ("watch", (prefix, etcdapi.prefix_end(prefix), last[0] + 1, on_events),
                          {}),
-                        protocol=PROTOCOL, verb="Watch", resource=prefix, result=describe)
+                        protocol=PROTOCOL, verb="Watch", resource=prefix, result=describe,
+                        client_certificate=self.certificate)
                 except DialError:
                     continue
                 if isinstance(inner, EtcdError):  # refused: etcdserver: no leader

@@ -31,7 +31,10 @@ one store implementation of the model), so every member has the same revisions.
 * **The peer path** is mutual TLS with certificates from the etcd CA (kubeadm:
   ``/etc/kubernetes/pki/etcd/ca.crt``, each member's ``peer.crt`` with
   ``--peer-client-cert-auth``; https://etcd.io/docs/v3.5/op-guide/security/): the dialler checks
-  the member's serving certificate and the member checks the dialler's client certificate.
+  the member's serving certificate and the member checks the dialler's client certificate
+  (both in the network fabric's handshake: a peer whose certificate another CA signed gets
+  ``remote error: tls: unknown certificate authority``). The client port on 2379 requires a
+  client certificate from the same CA (``--client-cert-auth``).
 
 Simplified: see :mod:`k8sbook.storage.raft`; no learners, no member add/remove, no defrag.
 """
@@ -92,9 +95,9 @@ class EtcdMember:
     # -- the process -----------------------------------------------------------------------
     def start(self) -> None:
         self.network.listen(self.client_address, self.instance, self._serve_client,
-                            protocol=CLIENT_PROTOCOL, certificate=PEER_CA)
+                            protocol=CLIENT_PROTOCOL, certificate=PEER_CA, client_ca=PEER_CA)
         self.network.listen(self.peer_address, self.instance, self._serve_peer,
-                            protocol=PEER_PROTOCOL, certificate=PEER_CA)
+                            protocol=PEER_PROTOCOL, certificate=PEER_CA, client_ca=PEER_CA)
         self.store.running = True
         self.raft.start()
 
@@ -115,17 +118,16 @@ class EtcdMember:
         host = self.peers[m.to]
         try:
             out = self.network.dial(self.instance, Address.tcp(host, PEER_PORT),
-                                    (PEER_CA, self.instance, m), protocol=PEER_PROTOCOL,
+                                    (self.instance, m), protocol=PEER_PROTOCOL,
                                     verb=m.type, resource=_summary(m),
-                                    result=lambda reply: _describe(m, reply), verify=PEER_CA)
+                                    result=lambda reply: _describe(m, reply), verify=PEER_CA,
+                                    client_certificate=PEER_CA)
         except DialError:
             return None
         return out if isinstance(out, Message) else None
 
-    def _serve_peer(self, request: tuple[str, str, Any]) -> Any:
-        issuer, _who, payload = request
-        if issuer != PEER_CA:  # --peer-client-cert-auth
-            raise EtcdError("remote error: tls: bad certificate")
+    def _serve_peer(self, request: tuple[str, Any]) -> Any:
+        _who, payload = request  # the handshake checked the peer's certificate
         if isinstance(payload, Message):
             return self.raft.step(payload)
         return self.store.lease_keepalive(payload)  # a keep-alive a follower forwarded
@@ -226,9 +228,10 @@ class EtcdMember:
             raise _timeout(ERR_TIMEOUT)
         try:
             out = self.network.dial(self.instance, Address.tcp(self.peers[lead], PEER_PORT),
-                                    (PEER_CA, self.instance, lease_id), protocol=PEER_PROTOCOL,
+                                    (self.instance, lease_id), protocol=PEER_PROTOCOL,
                                     verb="LeaseKeepAlive", resource=f"lease {lease_id:x}",
-                                    result=lambda ttl: f"ttl {ttl}s", verify=PEER_CA)
+                                    result=lambda ttl: f"ttl {ttl}s", verify=PEER_CA,
+                                    client_certificate=PEER_CA)
         except DialError as err:
             raise _timeout(ERR_CONNECTION_LOST) from err
         return int(out)

@@ -7,8 +7,18 @@ Compute Engine). :func:`serve` registers the endpoint's host name with the netwo
 the trace shows every call on the path ``cloud-controller-manager->cloud-api``; nothing in
 the cluster but cloud-controller-manager dials it, and kube-apiserver never does.
 
-Requests are ``{"action": ..., "params": {...}}``; answers ``{"code": 200, "body": ...}`` or
-``{"code": 404, "error": "InstanceNotFound", "message": ...}``. Provider IDs look like
+Requests are ``{"action": ..., "params": {...}, "credentials": <access key id>}``; answers
+``{"code": 200, "body": ...}`` or ``{"code": 404, "error": "InstanceNotFound", "message": ...}``.
+
+Every call is authenticated and authorized by the cloud, not by Kubernetes: the credentials
+name a principal the cloud knows (:attr:`CloudAPI.principals`: access key id -> the actions
+its policy allows, ``*`` for all), as a provider's IAM does. By default the only principal is
+:data:`INSTANCE_ROLE`, the role attached to the control-plane machine that
+cloud-controller-manager runs on (what an instance profile or a workload identity gives it).
+Unknown or missing credentials get ``401 AuthFailure``, an action the policy does not allow
+``403 UnauthorizedOperation``, worded after EC2's error codes
+(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html); nothing changes
+in the cloud. Provider IDs look like
 ``model://<zone>/<instance-id>``; load balancers get addresses from 203.0.113.0/24
 (TEST-NET-3), instances public ones from 198.51.100.0/24 (TEST-NET-2), and the endpoint
 192.0.2.10 (TEST-NET-1): all reserved for documentation.
@@ -30,6 +40,8 @@ ENDPOINT_HOST = "api.cloud.model.example"
 ENDPOINT_IP = "192.0.2.10"
 PORT = 443
 OWNER = "cloud-api"
+#: the access key of the control-plane machine's role, allowed every action
+INSTANCE_ROLE = "role/control-plane"
 LB_RANGE = "203.0.113.0/24"
 EXTERNAL_RANGE = "198.51.100.0/24"
 
@@ -84,6 +96,8 @@ class CloudAPI:
         self._lb_ips = (str(ip) for ip in ipaddress.ip_network(LB_RANGE).hosts())
         self._ext_ips = (str(ip) for ip in ipaddress.ip_network(EXTERNAL_RANGE).hosts())
         self.address = Address.tcp(ENDPOINT_IP, PORT)
+        #: access key id -> the actions its policy allows (``*``: every action)
+        self.principals: dict[str, frozenset[str]] = {INSTANCE_ROLE: frozenset({"*"})}
 
     # -- the operator's console (not an API call of the cluster) --------------------------
     def launch(self, name: str, internal_ip: str, zone: str = "zone-a",
@@ -110,7 +124,15 @@ class CloudAPI:
             "CreateRoute": self._create_route, "DeleteRoute": self._delete_route,
             "EnsureLoadBalancer": self._ensure_lb, "EnsureLoadBalancerDeleted": self._delete_lb,
         }
+        allowed = self.principals.get(str(request.get("credentials") or ""))
+        if allowed is None:
+            return {"code": 401, "error": "AuthFailure",
+                    "message": "The provided credentials could not be validated."}
         action = actions.get(request.get("action", ""))
+        if action is not None and "*" not in allowed and request["action"] not in allowed:
+            return {"code": 403, "error": "UnauthorizedOperation",
+                    "message": "You are not authorized to perform this operation. "
+                               f"(action {request['action']})"}
         if action is None:
             return {"code": 400, "error": "InvalidAction",
                     "message": f"unknown action {request.get('action')!r}"}

@@ -13,7 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from k8sbook.client.network import Address, DialError, Network
-from k8sbook.controlplane.cloud.api import ENDPOINT_HOST, PORT, PROTOCOL, PROVIDER
+from k8sbook.controlplane.cloud.api import (
+    ENDPOINT_HOST,
+    INSTANCE_ROLE,
+    PORT,
+    PROTOCOL,
+    PROVIDER,
+)
 from k8sbook.controlplane.cloud.provider import (
     CloudError,
     InstanceMetadata,
@@ -35,16 +41,20 @@ def _result(reply: Obj) -> str:
 class ModelCloud:
     """The provider: one object that is its InstancesV2, Routes and LoadBalancer."""
 
-    def __init__(self, network: Network, instance: str, endpoint: str = ENDPOINT_HOST) -> None:
+    def __init__(self, network: Network, instance: str, endpoint: str = ENDPOINT_HOST, *,
+                 credentials: str = INSTANCE_ROLE) -> None:
         self.network = network
         self.instance = instance
+        #: the cloud credentials it signs its calls with (default: the machine's role)
+        self.credentials = credentials
         self.address = Address.tcp(endpoint, PORT)
 
     def _call(self, action: str, resource: str, target: str, **params: Any) -> Any:
         """Send ``action`` about ``target`` (what the trace names) with ``params``."""
         try:
             reply: Obj = self.network.dial(
-                self.instance, self.address, {"action": action, "params": params},
+                self.instance, self.address,
+                {"action": action, "params": params, "credentials": self.credentials},
                 protocol=PROTOCOL, verb=action, resource=resource, name=target,
                 result=_result)
         except DialError as err:

@@ -1,150 +1,30 @@
-"""Chapter 13's runs: who is calling on each path, and what stops the wrong caller.
+"""Chapter 13's runs about credentials: the PKI kubeadm builds, TLS bootstrapping, a token
+decoded, the escalation attempts refused, and Konnectivity.
 
 The book's own code. Each scenario sets a cluster up, lets the components work, and reports
 what the servers answered (:func:`~k8sbook.textbook.scenarios.outcome`); the refusals are the
-apiserver's, the kubelet's and konnectivity-server's own.
+apiserver's, the kubelet's and konnectivity-server's own. The per-path table is
+:mod:`.per_path`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from http import HTTPStatus
 from typing import Any
 
-from k8sbook.addons.konnectivity import AGENT_PORT, KonnectivityAgent
 from k8sbook.api import objects
-from k8sbook.api.request import BearerToken, ClientCertificate, Request
+from k8sbook.api.request import BearerToken, Request
 from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs
 from k8sbook.apiserver.serviceaccount import decode_unverified
-from k8sbook.client.http import HTTPRequest
 from k8sbook.client.in_cluster import TOKEN_PATH
-from k8sbook.client.network import Address
 from k8sbook.cluster import Cluster
 from k8sbook.core import pki
 from k8sbook.core.clock import EPOCH
-from k8sbook.core.keys import ec_key
 from k8sbook.core.trace import Message
-from k8sbook.textbook.scenarios import Outcome, ScenarioResult, outcome, scenario
-
-CH = "13-who-is-calling"
-RBAC = "rbac.authorization.k8s.io"
-TOKEN_REQUEST = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
-
-
-def _cluster(seed: int) -> Cluster:
-    c = Cluster(seed)
-    c.add_kubelet("node-a").start()
-    c.run_for(2)
-    adm = c.admin()
-    for name in ("default", "reader", "robot"):  # no ServiceAccount controller runs here
-        adm.create({"apiVersion": "v1", "kind": "ServiceAccount",
-                    "metadata": {"name": name, "namespace": "default"}})
-    adm.create(objects.pod("web", node_name="node-a"))
-    adm.create({"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": "db-password", "namespace": "default"},
-                "data": {"password": base64.b64encode(b"hunter2").decode()}})
-    adm.create({"apiVersion": f"{RBAC}/v1", "kind": "Role",
-                "metadata": {"name": "pod-reader", "namespace": "default"},
-                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]})
-    adm.create({"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding",
-                "metadata": {"name": "reader-reads-pods", "namespace": "default"},
-                "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "pod-reader"},
-                "subjects": [{"kind": "ServiceAccount", "name": "reader",
-                              "namespace": "default"}]})
-    c.run_for(5)
-    return c
-
-
-def _token(c: Cluster, account: str, **spec: Any) -> str:
-    body = {**TOKEN_REQUEST, "spec": spec}
-    out = c.admin().request(Request("create", "serviceaccounts", "", "default", account,
-                                    "token", body=body))
-    token: str = out["status"]["token"]
-    return token
-
-
-def _kubelet_api(c: Cluster, src: str, creds: Any) -> Outcome:
-    """A caller dialling the kubelet's port 10250 for the logs of ``web``."""
-    resp = c.network.dial(src, Address.tcp("192.168.0.10", 10250),
-                          HTTPRequest("GET", "/containerLogs/default/web/app",
-                                      credentials=creds),
-                          protocol="HTTPS", verb="GET", resource="/containerLogs/default/web/app",
-                          result=lambda r: r.result())
-    text = f"{resp.status}: {resp.body.get('message', '')}" if resp.status >= 400 else \
-        f"{resp.status} OK"
-    return Outcome(text, resp.status)
-
-
-def _logs_outcome(c: Cluster) -> Outcome:
-    """``kubectl logs web``: what the apiserver answered kubectl (read off the trace)."""
-    mark = c.trace.mark()
-    pod_logs(c.admin(), "default", "web")
-    (msg,) = [m for m in c.trace.since(mark) if m.resource == "pods/log"]
-    code = int(msg.result[:3])
-    return Outcome(f"{code} {HTTPStatus(code).phrase}", code)
-
-
-@scenario("identity-per-path", "Every path: the right identity gets in, the wrong one is refused",
-          CH)
-def identity_per_path(seed: int = 0) -> ScenarioResult:
-    c = _cluster(seed)
-    t = c.trace
-    adm = c.admin()
-    server = c.add_konnectivity()
-    c.run_for(1)
-    reader = c.client("pod/default/web", BearerToken(_token(c, "reader")))
-    robot = c.client("pod/default/web", BearerToken(_token(c, "robot")))
-    node_a, node_b = c.client("kubelet/node-a"), c.client("kubelet/node-b")
-    sched = c.client("kube-scheduler")
-    bootstrap = c.client("kubelet/node-new", BearerToken(c.create_bootstrap_token()))
-    csr = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
-           "metadata": {"generateName": "csr-"},
-           "spec": {"request": pki.certificate_request(ec_key("node-new"), "system:node:node-new", ("system:nodes",)).decode(),
-                    "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
-                    "usages": ["digital signature", "client auth"]}}
-    agent_sa = adm.get("serviceaccounts", "konnectivity-agent", "kube-system")
-    # an agent on a new node whose token is for the apiserver, not for konnectivity-server
-    KonnectivityAgent("konnectivity-agent/node-x", c.network, c.clock, node="node-x",
-                      node_ip="192.168.0.99", server=Address.tcp("192.168.0.2", AGENT_PORT),
-                      token=c.apiserver.tokens.issue(agent_sa, expiration_seconds=3600)
-                      ).start().stop()
-    rows = [
-        ("kubectl->kube-apiserver", "x509: kubernetes-admin, O kubeadm:cluster-admins",
-         "RBAC (cluster-admin via kubeadm:cluster-admins)", "—",
-         outcome(lambda: adm.list("secrets", "default"), t),
-         outcome(lambda: c.client("kubectl", ClientCertificate("alice")).list(
-             "secrets", "default"), t)),
-        ("kube-scheduler->kube-apiserver", "x509: system:kube-scheduler",
-         "RBAC (system:kube-scheduler)", "—",
-         outcome(lambda: sched.list("nodes"), t),
-         outcome(lambda: sched.list("secrets", "default"), t)),
-        ("kubelet->kube-apiserver", "x509: system:node:node-a, O system:nodes",
-         "Node (graph of the node's pods)", "NodeRestriction",
-         outcome(lambda: node_a.get("pods", "web", "default"), t),
-         outcome(lambda: node_b.get("pods", "web", "default"), t)),
-        ("kubelet->kube-apiserver (bootstrap)", "bootstrap token: system:bootstrap:<id>",
-         "RBAC (system:node-bootstrapper)", "—",
-         outcome(lambda: bootstrap.create(csr), t),
-         outcome(lambda: bootstrap.list("pods", "default"), t)),
-        ("pod->kube-apiserver", "bound service-account token (JWT)", "RBAC (Role pod-reader)",
-         "—", outcome(lambda: reader.list("pods", "default"), t),
-         outcome(lambda: robot.list("pods", "default"), t)),
-        ("kube-apiserver->kubelet", "x509: kube-apiserver-kubelet-client",
-         "kubelet webhook: SubjectAccessReview on nodes/proxy", "—",
-         _logs_outcome(c),
-         _kubelet_api(c, "pod/default/web", BearerToken(_token(c, "robot")))),
-        ("konnectivity-agent->konnectivity-server",
-         "service-account token, audience system:konnectivity-server",
-         "server checks the account (kube-system/konnectivity-agent)", "—",
-         Outcome("connected: " + ", ".join(sorted(server.backends)), 200),
-         Outcome("refused: " + server.log[-1], 401)),
-    ]
-    facts = {"rows": [{"path": p, "authentication": a, "authorization": z, "admission": m,
-                       "success": str(ok), "refusal": str(no), "ok": ok.ok,
-                       "refused": not no.ok}
-                      for p, a, z, m, ok, no in rows]}
-    return ScenarioResult("identity-per-path", c, list(t.messages), facts)
+from k8sbook.textbook.scenarios import ScenarioResult, outcome, scenario
+from k8sbook.textbook.scenarios.identity.common import CH, RBAC, base_cluster
+from k8sbook.textbook.scenarios.identity.common import token as sa_token
 
 
 def bootstrap_messages(messages: list[Message]) -> list[Message]:
@@ -206,7 +86,7 @@ def tls_bootstrap(seed: int = 0) -> ScenarioResult:
 @scenario("token-decoded", "A pod's service-account token, claim by claim, and when it stops "
           "working", CH)
 def token_decoded(seed: int = 0) -> ScenarioResult:
-    c = _cluster(seed)
+    c = base_cluster(seed)
     runtime = c.components["machine/node-a"].runtime  # type: ignore[attr-defined]
     kubelet = c.components["kubelet/node-a"]
     process = runtime.process(kubelet.container_id("default", "web", "app"))  # type: ignore[attr-defined]
@@ -228,8 +108,8 @@ def token_decoded(seed: int = 0) -> ScenarioResult:
     attempt("the pod's token", as_pod)
     attempt("payload edited to claim 'reader'", c.client("pod/default/web", BearerToken(forged)))
     attempt("a token for audience 'vault'", c.client(
-        "pod/default/web", BearerToken(_token(c, "default", audiences=["vault"]))))
-    short = _token(c, "default", expirationSeconds=600)
+        "pod/default/web", BearerToken(sa_token(c, "default", audiences=["vault"]))))
+    short = sa_token(c, "default", expirationSeconds=600)
     c.run_for(661)
     attempt("a 600 s token, 661 s later", c.client("pod/default/web", BearerToken(short)))
     c.admin().delete("pods", "web", "default", gracePeriodSeconds=0)
@@ -253,7 +133,7 @@ def token_decoded(seed: int = 0) -> ScenarioResult:
 
 @scenario("escalations", "The escalation attempts an attacker tries first, refused", CH)
 def escalations(seed: int = 0) -> ScenarioResult:
-    c = _cluster(seed)
+    c = base_cluster(seed)
     t = c.trace
     adm = c.admin()
     node_uid = adm.get("nodes", "node-a")["metadata"]["uid"]
@@ -273,7 +153,7 @@ def escalations(seed: int = 0) -> ScenarioResult:
                 "subjects": [{"kind": "ServiceAccount", "name": "robot",
                               "namespace": "default"}]})
     c.run_for(1)
-    robot = c.client("pod/default/web", BearerToken(_token(c, "robot")))
+    robot = c.client("pod/default/web", BearerToken(sa_token(c, "robot")))
     grab = {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding",
             "metadata": {"name": "robot-is-admin", "namespace": "default"},
             "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "cluster-admin"},
@@ -304,7 +184,7 @@ def escalations(seed: int = 0) -> ScenarioResult:
 @scenario("konnectivity", "The control plane reaches a node it cannot dial, through the "
           "agent's tunnel", CH)
 def konnectivity(seed: int = 0) -> ScenarioResult:
-    c = _cluster(seed)
+    c = base_cluster(seed)
     adm = c.admin()
     c.network.firewall("kube-apiserver", "kubelet")
     before = outcome(lambda: pod_logs(adm, "default", "web"), c.trace)
