@@ -12,6 +12,7 @@ def setup() -> tuple[Cluster, KubeControllerManager, Kubelet]:
     kcm = c.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
     kcm.start()
     k = c.add_kubelet("node-a").start()
+    c.add_kubelet("node-b").start()  # alone, node-a would put the cluster in full disruption
     c.run_for(20)
     c.admin().create(objects.pod("web", node_name="node-a"))
     c.run_for(40)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from k8sbook.api import objects
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.scheduler.framework import num_feasible_nodes_to_find
 from k8sbook.core.trace import COUNTS
@@ -157,3 +158,88 @@ def heartbeat_timeline(minutes: float = 11, *, seed: int = 0) -> Figure:
             points.append((lanes[1], m.t, f"{m.t:.0f} s"))
     return figures.timeline(lanes, [], points,
                             title="node-a: a Lease every 10 s, its NodeStatus every 5 min")
+
+
+# -- a zone outage: the node lifecycle controller's eviction rates ----------------------------
+ZONE_LABEL, REGION_LABEL = "topology.kubernetes.io/zone", "topology.kubernetes.io/region"
+#: what goes dark in :func:`zone_outage`
+OUTAGES = ("zone", "partial", "cluster")
+
+
+def zone_outage(outage: str = "zone", *, zones: int = 3,
+                nodes_per_zone: int | tuple[int, ...] = 5,
+                dark: int | None = None, after: float = 420.0,
+                seed: int = 0) -> dict[str, Any]:
+    """Nodes in ``zones`` zones (``topology.kubernetes.io/zone`` zone-a, zone-b ...; each of
+    ``nodes_per_zone`` nodes, or as many as its entry in a tuple of sizes), one pod
+    on each, kube-controller-manager with the node lifecycle and taint eviction controllers.
+    At 60 s the network cuts kubelets off (``outage``): every node of zone-a (``"zone"``),
+    the first ``dark`` nodes of zone-a (``"partial"``, default 3) or every node
+    (``"cluster"``). Reports, ``after`` seconds on, when each node got the NoExecute taint
+    and each pod was deleted (the controllers' own logs), each zone's state changes and the
+    rates read off the taint times."""
+    if outage not in OUTAGES:
+        raise ValueError(f"outage must be one of {OUTAGES}")
+    cluster = Cluster(seed)
+    cluster.trace.level = COUNTS
+    kcm = cluster.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
+    kcm.start()
+    cluster.run_for(1)
+    names: dict[str, list[str]] = {}
+    sizes = nodes_per_zone if isinstance(nodes_per_zone, tuple) else (nodes_per_zone,) * zones
+    for z, size in enumerate(sizes):
+        zone = f"zone-{chr(ord('a') + z)}"
+        for i in range(size):
+            name = f"{zone}-{i:02d}"
+            names.setdefault(zone, []).append(name)
+            cluster.add_kubelet(name, labels={ZONE_LABEL: zone,
+                                              REGION_LABEL: "region-1"}).start()
+    cluster.run_for(19)
+    admin = cluster.admin()
+    for zone in sorted(names):
+        for name in names[zone]:
+            admin.create(objects.pod(f"web-{name}", node_name=name))
+    cluster.clock.run_until(60)
+    if outage == "zone":
+        cut = names["zone-a"]
+    elif outage == "partial":
+        cut = names["zone-a"][:3 if dark is None else dark]
+    else:
+        cut = [n for zone in sorted(names) for n in names[zone]]
+    for name in cut:
+        cluster.network.isolate(f"kubelet/{name}")
+    cluster.clock.run_until(60 + after)
+    lifecycle = kcm.controllers["nodelifecycle"]
+    eviction = kcm.controllers["tainteviction"]
+    tainted = [(round(t, 3), node) for t, node, what in lifecycle.log
+               if what.startswith("taint ")]
+    unknown = [(round(t, 3), node) for t, node, what in lifecycle.log if what == "Ready=Unknown"]
+    deleted = [(round(t, 3), key.split("/", 1)[1].removeprefix("web-"))
+               for t, key, what in eviction.log if what == "deleted"]
+    gaps = sorted({round(b[0] - a[0], 3) for a, b in zip(tainted, tainted[1:], strict=False)})
+    return {"outage": outage, "zones": len(sizes), "nodes_per_zone": list(sizes),
+            "dark": len(cut), "cut_at": 60.0, "until": 60.0 + after,
+            "unknown": unknown, "tainted": tainted, "deleted": deleted,
+            "seconds_between_taints": gaps,
+            "zone_states": [(round(t, 3), zone, state, qps)
+                            for t, zone, state, qps in lifecycle.zone_log if t > 60],
+            "rate_per_s": {zone: qps for _, zone, _, qps in lifecycle.zone_log},
+            "master_disruption": any(what.startswith("all nodes not Ready")
+                                     for _, _, what in lifecycle.log)}
+
+
+def zone_outage_timeline(runs: dict[str, dict[str, Any]]) -> Figure:
+    """One lane per run: a dot when a node got the NoExecute taint, a cross when its pod
+    was deleted, and the instant the network cut the nodes off."""
+    lanes = []
+    points: list[tuple[str, float, str]] = []
+    for label, run_ in runs.items():
+        taint_lane, delete_lane = f"{label}: taints", f"{label}: pods deleted"
+        lanes += [taint_lane, delete_lane]
+        points.append((taint_lane, run_["cut_at"], "cut"))
+        for t, _ in run_["tainted"]:
+            points.append((taint_lane, t, ""))
+        for t, _ in run_["deleted"]:
+            points.append((delete_lane, t, ""))
+    return figures.timeline(lanes, [], points,
+                            title="NoExecute taints and pod deletions after the outage at 60 s")
