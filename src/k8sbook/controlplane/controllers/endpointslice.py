@@ -83,11 +83,15 @@ def endpoint_ports(service: Obj, pod: Obj) -> list[Obj]:
     return out
 
 
-def should_pod_be_in_endpoints(pod: Obj) -> bool:
-    """``ShouldPodBeInEndpoints(pod, includeTerminating=true)``: it has an IP and is not
-    finished (a Pod with restartPolicy Always never counts as finished)."""
+def should_pod_be_in_endpoints(pod: Obj, *, include_terminating: bool = True) -> bool:
+    """``ShouldPodBeInEndpoints(pod, includeTerminating)``: it has an IP and is not finished
+    (a Pod with restartPolicy Always never counts as finished), and, unless
+    ``include_terminating`` (the EndpointSlice controller's choice; the Endpoints controller
+    passes the Service's ``publishNotReadyAddresses``), it is not being deleted."""
     status = pod.get("status", {})
     if not status.get("podIP"):
+        return False
+    if not include_terminating and pod["metadata"].get("deletionTimestamp"):
         return False
     policy = pod.get("spec", {}).get("restartPolicy", "Always")
     if policy == "Never":
