@@ -43,14 +43,12 @@ from k8sbook.controlplane.controllers.garbagecollector import (
 )
 from k8sbook.controlplane.controllers.job import JobController
 from k8sbook.controlplane.controllers.namespace import NamespaceController
-from k8sbook.controlplane.controllers.node_lifecycle import (
-    NodeLifecycleController,
-    TaintEvictionController,
-)
+from k8sbook.controlplane.controllers.node_lifecycle import NodeLifecycleController
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
 from k8sbook.controlplane.controllers.serviceaccount import ServiceAccountsController
 from k8sbook.controlplane.controllers.serviceaccount_tokens import TokensController
 from k8sbook.controlplane.controllers.statefulset import StatefulSetController
+from k8sbook.controlplane.controllers.tainteviction import TaintEvictionController
 from k8sbook.core import pki
 from k8sbook.core.clock import Clock
 from k8sbook.core.keys import signing_key

@@ -82,13 +82,13 @@ def repack_subsets(subsets: list[Obj]) -> list[Obj]:
         for port in subset.get("ports") or []:
             key_p = _port_tuple(port)
             ports_of[key_p] = port
-            for ready, field in ((True, "addresses"), (False, "notReadyAddresses")):
+            for is_ready, field in ((True, "addresses"), (False, "notReadyAddresses")):
                 for addr in subset.get(field) or []:
                     key_a = (addr["ip"], (addr.get("targetRef") or {}).get("uid", ""))
                     addresses.setdefault(key_a, addr)
                     seen = per_port.setdefault(key_p, {})
                     if seen.get(key_a, True):
-                        seen[key_a] = ready
+                        seen[key_a] = is_ready
     groups: dict[tuple[tuple[tuple[str, str], bool], ...], list[Obj]] = {}
     for key_p in sorted(per_port):
         members = tuple(sorted(per_port[key_p].items()))
@@ -97,13 +97,13 @@ def repack_subsets(subsets: list[Obj]) -> list[Obj]:
     for members, ports in groups.items():
         ready = sorted((addresses[a] for a, r in members if r), key=_address_sort_key)
         not_ready = sorted((addresses[a] for a, r in members if not r), key=_address_sort_key)
-        subset: Obj = {}
+        packed: Obj = {}
         if ready:
-            subset["addresses"] = ready
+            packed["addresses"] = ready
         if not_ready:
-            subset["notReadyAddresses"] = not_ready
-        subset["ports"] = ports
-        out.append(subset)
+            packed["notReadyAddresses"] = not_ready
+        packed["ports"] = ports
+        out.append(packed)
     return sorted(out, key=lambda s: [_port_tuple(p) for p in s["ports"]])
 
 

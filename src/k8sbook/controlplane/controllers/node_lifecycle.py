@@ -1,35 +1,26 @@
-"""What the control plane does when a node goes quiet: node lifecycle and taint eviction.
+"""What the control plane does when a node goes quiet: the node lifecycle controller.
 
-Mirrors two controllers of kube-controller-manager, both running with the ``node-controller``
-service account (the taint eviction controller reuses its role, as ``startTaintEvictionController``
-says):
+Mirrors ``pkg/controller/nodelifecycle`` (:class:`NodeLifecycleController`), run by
+kube-controller-manager as the ``node-controller`` service account. Every
+``--node-monitor-period`` (5 s) it looks at each Node and its Lease in ``kube-node-lease``,
+remembering when either last changed (the *probe timestamp*); after
+``--node-monitor-grace-period`` (50 s since v1.32, 40 s before) of silence it sets the Node's
+conditions to ``Unknown`` (reason ``NodeStatusUnknown``, "Kubelet stopped posting node
+status."), marks its pods not Ready, records ``NodeNotReady``, and taints the Node
+``node.kubernetes.io/unreachable`` (``not-ready`` when the kubelet reports Ready=False):
+``NoSchedule`` at once, ``NoExecute`` through its zone's rate limiter. A Ready node loses them.
 
-* ``pkg/controller/nodelifecycle`` (:class:`NodeLifecycleController`). Every
-  ``--node-monitor-period`` (5 s) it looks at each Node and at its Lease in
-  ``kube-node-lease``. It remembers when it last saw either change (the *probe timestamp*); if
-  that is longer ago than ``--node-monitor-grace-period`` (50 s since v1.32, 40 s before) it
-  sets the Node's conditions to ``Unknown`` (reason ``NodeStatusUnknown``, "Kubelet stopped
-  posting node status."), marks the node's pods not Ready, records a ``NodeNotReady`` event,
-  and taints the Node ``node.kubernetes.io/unreachable`` with effects ``NoSchedule`` and
-  ``NoExecute`` (``not-ready`` when the kubelet itself reports Ready=False). When the node
-  reports again the taints are removed.
-  Nodes are grouped into zones by their ``topology.kubernetes.io/region`` and ``zone``
-  labels (``GetZoneKey``; nodes without them form the zone ``""``). Each zone has a state
-  (``ComputeZoneState``: ``Initial``, ``Normal``, ``PartialDisruption`` when more than two
-  nodes and at least ``--unhealthy-zone-threshold`` 0.55 of them are not Ready,
-  ``FullDisruption`` when none is Ready) and a token bucket (burst 1) that limits how fast
-  nodes get the ``NoExecute`` taint: ``--node-eviction-rate`` 0.1/s when Normal or fully
-  disrupted, ``--secondary-node-eviction-rate`` 0.01/s when partially disrupted, and 0 in a
-  partially disrupted zone of at most ``--large-cluster-size-threshold`` 50 nodes. When every
-  zone is fully disrupted ("master disruption mode") the controller removes the NoExecute
-  taints and stops tainting: it assumes it, not the nodes, has lost the network. Since
-  taint-based eviction the rate limit is on *tainting*; the deletions are the taint eviction
-  controller's, each pod after its ``tolerationSeconds``.
-* ``pkg/controller/tainteviction`` (:class:`TaintEvictionController`): a pod on a node with a
-  ``NoExecute`` taint it does not tolerate is deleted at once; one that tolerates it for
-  ``tolerationSeconds`` (the DefaultTolerationSeconds admission plugin gives every pod 300 s
-  for ``unreachable`` and ``not-ready``) is deleted when that time has passed, after a
-  ``DisruptionTarget`` condition is added to its status.
+Nodes are grouped into zones by their ``topology.kubernetes.io/region`` and ``zone`` labels
+(``GetZoneKey``; without them, the zone ``""``). Each zone has a state (``ComputeZoneState``:
+``Initial``, ``Normal``, ``PartialDisruption`` when more than two nodes and at least
+``--unhealthy-zone-threshold`` 0.55 of them are not Ready, ``FullDisruption`` when none is)
+and a token bucket (burst 1) on the ``NoExecute`` taint: ``--node-eviction-rate`` 0.1/s when
+Normal or fully disrupted, ``--secondary-node-eviction-rate`` 0.01/s when partially
+disrupted, 0 in a partially disrupted zone of at most ``--large-cluster-size-threshold`` 50
+nodes. When every zone is fully disrupted ("master disruption mode") it removes the NoExecute
+taints and stops tainting: it assumes it, not the nodes, lost the network. Since taint-based
+eviction the limit is on *tainting*; the pods are deleted by the taint eviction controller
+(:mod:`k8sbook.controlplane.controllers.tainteviction`), each after its ``tolerationSeconds``.
 
 Simplified: the NoExecute tainting pass runs every 100 ms (``NodeEvictionPeriod``) and also
 right after each monitor pass, so a node whose zone has a token is tainted in the same instant
@@ -41,11 +32,10 @@ makes first; no node startup grace period (60 s) for nodes that never reported.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
-from k8sbook.api.taints import NO_EXECUTE, matching_tolerations
+from k8sbook.api.taints import NO_EXECUTE
 from k8sbook.client.events import EventRecorder
-from k8sbook.client.informer import SharedIndexInformer, final_state
+from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers import Obj
@@ -408,110 +398,3 @@ class NodeLifecycleController:
                 continue
             self._set_limiter_in_zone(zone, len(zone_conditions[zone]), new_states[zone])
             self.zone_states[zone] = new_states[zone]
-
-
-class TaintEvictionController:
-    """Delete pods from nodes with NoExecute taints, after their tolerationSeconds."""
-
-    def __init__(self, client: Client, nodes: SharedIndexInformer,
-                 pods: SharedIndexInformer) -> None:
-        self.client = client
-        self.nodes = nodes
-        self.pods = pods
-        self.clock = client.clock
-        self.recorder = EventRecorder(client, "taint-eviction-controller")
-        #: pod key -> (created at, timer) of scheduled deletions
-        self.scheduled: dict[str, tuple[float, Timer]] = {}
-        #: pods already deleted: TimedWorkerQueue keeps a finished key (``workers[key] = nil``)
-        #: "to prevent subsequent additions", until the pod is gone or the work is cancelled
-        self.done: set[str] = set()
-        self.log: list[tuple[float, str, str]] = []
-
-    def run(self) -> None:
-        self.nodes.add_event_handler(on_add=self._node_changed,
-                                     on_update=lambda old, new: self._node_changed(new))
-        self.pods.add_event_handler(on_add=self._pod_changed,
-                                    on_update=lambda old, new: self._pod_changed(new),
-                                    on_delete=self._pod_deleted)
-
-    def stop(self) -> None:
-        for _, timer in self.scheduled.values():
-            timer.cancel()
-        self.scheduled.clear()
-
-    def _node_changed(self, node: Obj) -> None:
-        name = node["metadata"]["name"]
-        for pod in self.pods.lister():
-            if pod.get("spec", {}).get("nodeName") == name:
-                self._process(pod, node)
-
-    def _pod_changed(self, pod: Obj) -> None:
-        node = self.nodes.get(pod.get("spec", {}).get("nodeName", ""))
-        if node is not None:
-            self._process(pod, node)
-
-    def _pod_deleted(self, pod: Any) -> None:
-        pod = final_state(pod)
-        self._cancel(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
-
-    def _cancel(self, key: str) -> None:
-        self.done.discard(key)
-        entry = self.scheduled.pop(key, None)
-        if entry:
-            entry[1].cancel()
-
-    def _process(self, pod: Obj, node: Obj) -> None:
-        """``processPodOnNode``."""
-        key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
-        if pod["metadata"].get("deletionTimestamp"):
-            return
-        taints = [t for t in node.get("spec", {}).get("taints", []) or []
-                  if t.get("effect") == NO_EXECUTE]
-        if not taints:
-            self._cancel(key)
-            return
-        seconds: list[float] = []
-        for taint in taints:
-            tol = next(iter(matching_tolerations(pod, taint)), None)
-            if tol is None:
-                seconds = [0.0]
-                break
-            if tol.get("tolerationSeconds") is not None:
-                seconds.append(max(float(tol["tolerationSeconds"]), 0.0))
-        if not seconds:
-            self._cancel(key)
-            return  # tolerated forever
-        if key in self.done:
-            return  # AddWork: "Trying to add already existing work, skipping"
-        now = self.clock.now()
-        start = self.scheduled[key][0] if key in self.scheduled else now
-        trigger = start + min(seconds)
-        if key in self.scheduled:
-            self._cancel(key)
-        timer = self.clock.call_at(trigger, lambda: self._evict(key), "taint eviction")
-        self.scheduled[key] = (start, timer)
-
-    def _evict(self, key: str) -> None:
-        self.scheduled.pop(key, None)
-        pod = self.pods.get(key)
-        if pod is None:
-            return
-        ns, name = key.split("/", 1)
-        self.recorder.event(pod, "Normal", "TaintManagerEviction",
-                            f"Marking for deletion Pod {key}")
-        try:
-            updated = copy.deepcopy(pod)
-            conds = [c for c in updated["status"].get("conditions", [])
-                     if c["type"] != "DisruptionTarget"]
-            conds.append({"type": "DisruptionTarget", "status": "True",
-                          "lastTransitionTime": self.clock.timestamp(),
-                          "reason": "DeletionByTaintManager",
-                          "message": "Taint manager: deleting due to NoExecute taint"})
-            updated["status"]["conditions"] = conds
-            self.client.update_status(updated)
-            self.client.delete("pods", name, ns)
-            self.done.add(key)
-            self.log.append((self.clock.now(), key, "deleted"))
-        except (StatusError, DialError):
-            pass
-
