@@ -299,6 +299,15 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
           "NodeStatus write only every 5 minutes (KEP-589)."),
          ("Timeline with two lanes. The Lease lane has a marker every 10 seconds; the "
           "NodeStatus lane has markers at registration and then one every 300 seconds.")),
+        ("scale.zone_outage_timeline(", "fig-scale-zone-outage",
+         ("NoExecute taints and pod deletions after the network cuts nodes off at 60 s: one "
+          "dark zone is tainted a node every 10 s, a mostly dark small zone not at all, a "
+          "whole dark cluster not at all, a mostly dark zone of 51 nodes a node every 100 s; "
+          "each pod is deleted 300 s after its node's taint."),
+         ("Timeline with eight lanes, a taint lane and a deletion lane for each of four "
+          "outages. One dark zone: five taints 10 seconds apart from 110 s and five deletions "
+          "300 seconds later. Small partial zone and whole cluster: only the cut marker. "
+          "Large partial zone: taints at 110, 210, 310 and 410 s and one deletion at 410 s.")),
     ],
 }
 
