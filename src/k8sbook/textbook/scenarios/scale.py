@@ -275,14 +275,15 @@ def _app_pod(name: str, node: str) -> dict[str, Any]:
 
 def endpoint_update(endpoints: int = 200, nodes: int = 50, *, per_slice: int = 100,
                     seed: int = 0) -> dict[str, Any]:
-    """A Service of ``endpoints`` Pods spread over ``nodes`` nodes (real kubelets, a readiness
-    probe on each Pod), kube-controller-manager's Endpoints controller and its EndpointSlice
-    controller (``--max-endpoints-per-slice=per_slice``), and on every node a kube-proxy
-    watching Endpoints and EndpointSlices (the watch kube-proxy made before v1.19, and the one
-    it makes now). Then one endpoint changes: the network refuses the first Pod's port, its
-    readiness probe fails three times, the kubelet reports it not Ready, and each controller
-    rewrites what holds it. Reports what kube-apiserver's watches sent the kube-proxies for
-    that one change, per resource (the trace's counts), and what the controllers wrote."""
+    """``endpoints`` Pods spread over ``nodes`` nodes (real kubelets, a readiness probe on
+    each Pod), then a Service selecting them; kube-controller-manager's Endpoints controller
+    and its EndpointSlice controller (``--max-endpoints-per-slice=per_slice``), and on every
+    node a kube-proxy watching Endpoints and EndpointSlices (what kube-proxy watched before
+    EndpointSlices, and what it watches now). Then one endpoint changes: the network refuses
+    the first Pod's port, its readiness probe fails three times, the kubelet reports it not
+    Ready, and each controller rewrites what holds it. Reports what kube-apiserver's watches
+    sent the kube-proxies for that one change, per resource (the trace's counts), and what
+    the controllers wrote."""
     from k8sbook.client.network import Address
     from k8sbook.controlplane.controllers import endpointslice
 
@@ -299,11 +300,14 @@ def endpoint_update(endpoints: int = 200, nodes: int = 50, *, per_slice: int = 1
         cluster.add_kubelet(name).start()
     cluster.run_for(2)
     admin = cluster.admin()
-    admin.create(objects.service("web", selector={"app": "web"},
-                                 ports=[{"name": "http", "port": 80, "targetPort": APP_PORT}]))
     for i in range(endpoints):
         admin.create(_app_pod(f"web-{i:05d}", names[i % nodes]))
-    cluster.run_for(30)  # started, probed Ready, in the Endpoints object and the slices
+    cluster.run_for(30)  # started and probed Ready
+    # the Service comes last, so each controller sees every Pod in its first sync and packs
+    # full slices (Pods that become Ready one by one would leave the slices as they filled)
+    admin.create(objects.service("web", selector={"app": "web"},
+                                 ports=[{"name": "http", "port": 80, "targetPort": APP_PORT}]))
+    cluster.run_for(2)
     for name in names:
         proxy = cluster.client(f"kube-proxy/{name}")
         for resource in ("endpoints", "endpointslices"):
