@@ -140,3 +140,19 @@ def test_over_capacity_annotation_when_more_than_1000_pods(ep_cluster):
     assert ep["metadata"]["annotations"][endpoint.ANNOTATION_OVER_CAPACITY] == "truncated"
     assert sum(len(s.get("addresses", [])) for s in ep["subsets"]) == 1000
     kubernetes_validate.validate(ep, "1.35.0", strict=True)
+
+
+def test_headless_service_without_ports_keeps_its_addresses(ep_cluster):
+    cluster, _ = ep_cluster
+    admin = cluster.admin()
+    svc = net.service("web", selector={"app": "web"}, ports=[], cluster_ip="None")
+    svc["spec"].pop("ports", None)
+    admin.create(svc)
+    ready_pod(admin, "web-0", "10.244.0.2", labels={"app": "web"})
+    ready_pod(admin, "web-1", "10.244.0.3", labels={"app": "web"})
+    cluster.settle(1)
+    ep = admin.get("endpoints", "web", "default")
+    assert [[a["ip"] for a in s["addresses"]] for s in ep["subsets"]] == [
+        ["10.244.0.2", "10.244.0.3"]]
+    assert "ports" not in ep["subsets"][0]
+    kubernetes_validate.validate(ep, "1.35.0", strict=True)

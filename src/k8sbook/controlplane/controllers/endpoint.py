@@ -67,6 +67,10 @@ def _address_sort_key(addr: Obj) -> tuple[bytes, str]:
     return addr["ip"].encode(), (addr.get("targetRef") or {}).get("uid", "")
 
 
+#: ``RepackSubsets``' sentinel port for subsets without ports
+_NO_PORT = ("", -1, "", "")
+
+
 def _port_tuple(port: Obj) -> tuple[str, int, str, str]:
     return (port.get("name", ""), port["port"], port.get("protocol", "TCP"),
             port.get("appProtocol", ""))
@@ -79,9 +83,11 @@ def repack_subsets(subsets: list[Obj]) -> list[Obj]:
     per_port: dict[tuple[str, int, str, str], dict[tuple[str, str], bool]] = {}
     ports_of: dict[tuple[str, int, str, str], Obj] = {}
     for subset in subsets:
-        for port in subset.get("ports") or []:
-            key_p = _port_tuple(port)
-            ports_of[key_p] = port
+        # a subset without ports (a headless Service with none) is kept under a sentinel
+        for port in subset.get("ports") or [None]:
+            key_p = _port_tuple(port) if port is not None else _NO_PORT
+            if port is not None:
+                ports_of[key_p] = port
             for is_ready, field in ((True, "addresses"), (False, "notReadyAddresses")):
                 for addr in subset.get(field) or []:
                     key_a = (addr["ip"], (addr.get("targetRef") or {}).get("uid", ""))
@@ -92,7 +98,9 @@ def repack_subsets(subsets: list[Obj]) -> list[Obj]:
     groups: dict[tuple[tuple[tuple[str, str], bool], ...], list[Obj]] = {}
     for key_p in sorted(per_port):
         members = tuple(sorted(per_port[key_p].items()))
-        groups.setdefault(members, []).append(ports_of[key_p])
+        group = groups.setdefault(members, [])
+        if key_p != _NO_PORT:
+            group.append(ports_of[key_p])
     out = []
     for members, ports in groups.items():
         ready = sorted((addresses[a] for a, r in members if r), key=_address_sort_key)
@@ -102,9 +110,10 @@ def repack_subsets(subsets: list[Obj]) -> list[Obj]:
             packed["addresses"] = ready
         if not_ready:
             packed["notReadyAddresses"] = not_ready
-        packed["ports"] = ports
+        if ports:
+            packed["ports"] = ports
         out.append(packed)
-    return sorted(out, key=lambda s: [_port_tuple(p) for p in s["ports"]])
+    return sorted(out, key=lambda s: [_port_tuple(p) for p in s.get("ports", [])])
 
 
 def truncate_endpoints(subsets: list[Obj]) -> bool:
@@ -256,9 +265,6 @@ class EndpointsController:
                 if not port["name"]:
                     del port["name"]
                 subsets.append({field: [addr], "ports": [port]})
-        with_ports = [s for s in subsets if "ports" in s]
-        if len(with_ports) < len(subsets):
-            return subsets  # headless without ports: not repacked, as upstream
         return repack_subsets(subsets)
 
     def sync_service(self, key: Any) -> None:
