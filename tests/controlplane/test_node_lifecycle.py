@@ -3,6 +3,7 @@
 from k8sbook.api import objects
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controller_manager import KubeControllerManager
+from k8sbook.controlplane.controllers import node_lifecycle as nl
 from k8sbook.controlplane.controllers.node_lifecycle import NODE_MONITOR_GRACE_PERIOD
 from k8sbook.node.kubelet import Kubelet
 
@@ -60,7 +61,6 @@ def test_node_that_comes_back_is_untainted_and_pod_survives():
 
 
 # -- zones and rate limits (handleDisruption, ComputeZoneState) ------------------------------
-from k8sbook.controlplane.controllers import node_lifecycle as nl  # noqa: E402
 
 
 def test_compute_zone_state():
