@@ -305,9 +305,10 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
           "whole dark cluster not at all, a mostly dark zone of 51 nodes a node every 100 s; "
           "each pod is deleted 300 s after its node's taint."),
          ("Timeline with eight lanes, a taint lane and a deletion lane for each of four "
-          "outages. One dark zone: four taints 10 seconds apart from 110 s and four deletions "
-          "300 seconds later. Small partial zone and whole cluster: only the cut marker. "
-          "Large partial zone: taints at 110, 210 and 310 s.")),
+          "outages; each taint lane is grey from the cut at 60 s. One dark zone: four taints "
+          "10 seconds apart from 110 s and four deletions 300 seconds later. Small partial "
+          "zone and whole cluster: no marker at all. Large partial zone: taints at 110, 210 "
+          "and 310 s.")),
     ],
 }
 

@@ -242,20 +242,22 @@ def zone_outage(outage: str = "zone", *, zones: int = 3,
 
 
 def zone_outage_timeline(runs: dict[str, dict[str, Any]]) -> Figure:
-    """One lane per run: a dot when a node got the NoExecute taint, a cross when its pod
-    was deleted, and the instant the network cut the nodes off."""
+    """Two lanes per run: a marker when a node got the NoExecute taint, over a grey span
+    while the nodes are cut off, and a marker when its pod was deleted."""
     lanes = []
+    spans: list[tuple[str, float, float, str, str]] = []
     points: list[tuple[str, float, str]] = []
     for label, run_ in runs.items():
         taint_lane, delete_lane = f"{label}: taints", f"{label}: pods deleted"
         lanes += [taint_lane, delete_lane]
-        points.append((taint_lane, run_["cut_at"], "cut"))
+        spans.append((taint_lane, run_["cut_at"], run_["until"], "", "#e5e7e9"))
         for t, _ in run_["tainted"]:
             points.append((taint_lane, t, ""))
         for t, _ in run_["deleted"]:
             points.append((delete_lane, t, ""))
-    return figures.timeline(lanes, [], points,
-                            title="NoExecute taints and pod deletions after the outage at 60 s")
+    return figures.timeline(lanes, spans, points,
+                            title="NoExecute taints (grey: the nodes are cut off) and pod "
+                                  "deletions")
 
 
 # -- KEP-752: what one endpoint's change sends to every kube-proxy -----------------------------
