@@ -221,3 +221,15 @@ def test_a_watch_from_a_compacted_revision_is_410_with_the_watch_message() -> No
         cluster.apiserver.storage.watch("/registry/configmaps/", old, lambda events: None)
     assert (err.value.code, err.value.reason) == (410, "Expired")
     assert err.value.status["message"] == "The resourceVersion for the provided watch is too old."
+
+
+def test_endpoint_slices_of_fifty_for_chapter_15() -> None:
+    """Exercise 4 of chapter 15: ``per_slice=50`` gives slices of 50 and 10; one change, one
+    event per watcher, about half a slice of 100's bytes."""
+    from k8sbook.textbook.scenarios import scale
+
+    fifty = scale.endpoint_update(60, 15, per_slice=50)
+    es = fifty["endpointslices"]
+    assert fifty["slices"] == 2 and es["endpoints_in_changed_slice"] == 50
+    assert es["watch_events"] == 15 and es["writes"] == 1
+    assert 4000 < es["protobuf_bytes_per_event"] < 7000
