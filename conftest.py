@@ -17,7 +17,9 @@ everything):
 - ``real_etcd``: tests/storage/test_etcd_differential.py and notebooks/a2-real-etcd start etcd;
 - ``https_server``: tests/serve/ and notebooks/a1-kubectl-against-the-model start
   ``k8sbook serve`` on loopback and drive it with the official client or kubectl;
-- ``browser``: tests/site/ (also set in those modules) drive the built site in Chromium.
+- ``browser``: tests/site/ (also set in those modules) drive the built site in Chromium;
+- ``slow``: tests/textbook/test_scale_results.py reruns chapter 15's stored full-size
+  benchmarks (tens of seconds); ``--quick`` leaves out everything marked ``slow``.
 
 The guard is a plugin object registered from ``pytest_configure`` in this root conftest, so
 it applies to every item pytest collects, ``notebooks/`` and ``tests/`` alike, however pytest
@@ -80,6 +82,7 @@ MARKS_BY_PATH: dict[str, str] = {
     "tests/serve/": "https_server",
     "notebooks/a1-kubectl-against-the-model.ipynb": "https_server",
     "tests/site/": "browser",
+    "tests/textbook/test_scale_results.py": "slow",
 }
 
 

@@ -328,6 +328,16 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
           "NodeStatus write only every 5 minutes (KEP-589)."),
          ("Timeline with two lanes. The Lease lane has a marker every 10 seconds; the "
           "NodeStatus lane has markers at registration and then one every 300 seconds.")),
+        ("scale.zone_outage_timeline(", "fig-scale-zone-outage",
+         ("NoExecute taints and pod deletions after the network cuts nodes off at 60 s: one "
+          "dark zone is tainted a node every 10 s, a mostly dark small zone not at all, a "
+          "whole dark cluster not at all, a mostly dark zone of 51 nodes a node every 100 s; "
+          "each pod is deleted 300 s after its node's taint."),
+         ("Timeline with eight lanes, a taint lane and a deletion lane for each of four "
+          "outages; each taint lane is grey from the cut at 60 s. One dark zone: four taints "
+          "10 seconds apart from 110 s and four deletions 300 seconds later. Small partial "
+          "zone and whole cluster: no marker at all. Large partial zone: taints at 110, 210 "
+          "and 310 s.")),
     ],
 }
 

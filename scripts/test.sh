@@ -10,9 +10,9 @@
 #
 # `bash scripts/test.sh --quick` (first argument) is the quick loop while editing: ruff, mypy
 # and pytest on two workers over the model's tests and the notebooks, without the book build
-# and without anything that starts a real server or a browser (the markers `browser`,
-# `real_etcd` and `https_server`, set by location in conftest.py). The full command above is
-# the one CI runs.
+# and without anything that starts a real server or a browser, or reruns a stored full-size
+# benchmark (the markers `browser`, `real_etcd`, `https_server` and `slow`, set by location in
+# conftest.py). The full command above is the one CI runs.
 set -uo pipefail
 quick=false
 if [ "${1:-}" = "--quick" ]; then
@@ -32,7 +32,7 @@ elif ! python -c 'import playwright.sync_api' >/dev/null 2>&1; then
 fi
 
 if $quick; then
-    echo "test: --quick: no book build, no browser, no real etcd, no HTTPS server or kubectl"
+    echo "test: --quick: no book build, no browser, no real etcd, no HTTPS server or kubectl, no slow benchmark reruns"
 elif ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
     echo "test: no etcd binary: the real-etcd tests will be SKIPPED (FAILED when CI=true) and notebooks/a2-real-etcd.ipynb will FAIL (Debian: apt-get install etcd-server)"
 fi
@@ -49,7 +49,7 @@ mypy || failed+=("mypy")
 if $quick; then
     echo "test: pytest (quick)"
     python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests notebooks \
-        -m "not browser and not real_etcd and not https_server" "$@" || failed+=("pytest")
+        -m "not browser and not real_etcd and not https_server and not slow" "$@" || failed+=("pytest")
 else
     echo "test: building the book (strict)"
     jupyter-book build . -W -n --keep-going || failed+=("book build")

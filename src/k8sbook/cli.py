@@ -3,7 +3,9 @@
 ``k8sbook claims``, ``k8sbook paths``, ``k8sbook scenarios``, ``k8sbook trace NAME``; each
 prints JSON with ``--json`` (sorted keys, the same bytes on every run). ``k8sbook serve`` runs
 a model cluster and serves its kube-apiserver over HTTP for kubectl. ``k8sbook bench`` runs the
-scale benchmark (:mod:`k8sbook.textbook.bench`; its times depend on the machine).
+scale benchmark (:mod:`k8sbook.textbook.bench`; its times depend on the machine);
+``k8sbook scale-results`` reruns chapter 15's stored full-size results
+(:mod:`k8sbook.textbook.scale_results`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,17 @@ def _bench(args: argparse.Namespace) -> str:
         f"({s['go_threshold_pods_per_second']} pods/s)")])
 
 
+def _scale_results(args: argparse.Namespace) -> str:
+    from k8sbook.textbook import scale_results  # imported here: only this verb needs it
+    results, seconds = scale_results.timed()
+    if args.write:
+        where = scale_results.write(results)
+        return f"wrote {where} ({', '.join(f'{k}: {v:g} s CPU' for k, v in seconds.items())})"
+    same = results == scale_results.stored()
+    return _dump(results) + "\n" + ("same as the stored results" if same else
+                                    "DIFFERENT from the stored results")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="k8sbook", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -124,6 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(fn=_bench)
+    p = sub.add_parser("scale-results", help="rerun chapter 15's full-size benchmarks and "
+                       "compare them with the stored results (--write: store them)")
+    p.add_argument("--write", action="store_true",
+                   help="store the results in the package data (textbook/data)")
+    p.set_defaults(fn=_scale_results)
     args = parser.parse_args(argv)
     try:
         out = args.fn(args)

@@ -3,6 +3,7 @@
 from k8sbook.api import objects
 from k8sbook.cluster import Cluster
 from k8sbook.controlplane.controller_manager import KubeControllerManager
+from k8sbook.controlplane.controllers import node_lifecycle as nl
 from k8sbook.controlplane.controllers.node_lifecycle import NODE_MONITOR_GRACE_PERIOD
 from k8sbook.node.kubelet import Kubelet
 
@@ -12,6 +13,7 @@ def setup() -> tuple[Cluster, KubeControllerManager, Kubelet]:
     kcm = c.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
     kcm.start()
     k = c.add_kubelet("node-a").start()
+    c.add_kubelet("node-b").start()  # alone, node-a would put the cluster in full disruption
     c.run_for(20)
     c.admin().create(objects.pod("web", node_name="node-a"))
     c.run_for(40)
@@ -56,3 +58,55 @@ def test_node_that_comes_back_is_untainted_and_pod_survives():
     pod = adm.get("pods", "web", "default")
     assert not pod["metadata"].get("deletionTimestamp")
     assert kcm.controllers["tainteviction"].scheduled == {}
+
+
+# -- zones and rate limits (handleDisruption, ComputeZoneState) ------------------------------
+
+
+def test_compute_zone_state():
+    assert nl.compute_zone_state(["True", "True"]) == (0, nl.NORMAL)
+    assert nl.compute_zone_state(["Unknown", None]) == (2, nl.FULL_DISRUPTION)
+    # more than two not Ready and at least 55 %: partial
+    assert nl.compute_zone_state(["Unknown"] * 3 + ["True"] * 2) == (3, nl.PARTIAL_DISRUPTION)
+    # two of three is 67 %, but not more than two nodes: still Normal
+    assert nl.compute_zone_state(["Unknown"] * 2 + ["True"]) == (2, nl.NORMAL)
+    assert nl.compute_zone_state(["Unknown"] * 5 + ["True"] * 5) == (5, nl.NORMAL)
+
+
+def test_zone_key_from_topology_labels():
+    node = {"metadata": {"labels": {nl.LABEL_ZONE: "zone-a", nl.LABEL_REGION: "r1"}}}
+    assert nl.zone_key(node) == "r1:\x00:zone-a" and nl.zone_name(nl.zone_key(node)) == "zone-a"
+    assert nl.zone_key({"metadata": {}}) == ""
+    beta = {"metadata": {"labels": {nl.LABEL_ZONE: "new", nl.LABEL_BETA_ZONE: "old"}}}
+    assert nl.zone_key(beta) == ":\x00:old"
+
+
+def test_reduced_rate_is_zero_in_a_small_zone():
+    c = Cluster(0)
+    kcm = c.add_controller_manager(controllers=("nodelifecycle",))
+    kcm.start()
+    c.run_for(1)
+    ctrl = kcm.controllers["nodelifecycle"]
+    assert ctrl.reduced_qps(50) == 0.0 and ctrl.reduced_qps(51) == 0.01
+    assert (ctrl.eviction_rate, ctrl.unhealthy_zone_threshold,
+            ctrl.large_cluster_threshold) == (0.1, 0.55, 50)
+
+
+def test_a_single_node_cluster_never_evicts():
+    """Its only node down, every zone is fully disrupted: master disruption mode."""
+    c = Cluster(0)
+    kcm = c.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
+    kcm.start()
+    k = c.add_kubelet("node-a").start()
+    c.run_for(20)
+    c.admin().create(objects.pod("web", node_name="node-a"))
+    c.run_for(40)
+    k.stop()
+    c.run_for(500)
+    nl_ctrl = kcm.controllers["nodelifecycle"]
+    assert any(what == "all nodes not Ready: no evictions" for _, _, what in nl_ctrl.log)
+    node = c.admin().get("nodes", "node-a")
+    assert {(t["key"], t["effect"]) for t in node["spec"]["taints"]} == {
+        ("node.kubernetes.io/unreachable", "NoSchedule")}
+    assert kcm.controllers["tainteviction"].log == []
+    assert not c.admin().get("pods", "web", "default")["metadata"].get("deletionTimestamp")

@@ -231,3 +231,15 @@ def test_konnectivity_packets_cut_after_dial_rsp():
     assert f["agent_gone"].endswith(": dial timeout, context")
     assert [p[2] for p in f["agent_gone_packets"]][-2:] == ["DIAL_RSP", "DIAL_CLS"]
     assert f["no_agent"].endswith("No agent available") and f["agent_back"] == "allowed"
+
+
+def test_endpoint_slices_of_fifty_for_chapter_15() -> None:
+    """Exercise 4 of chapter 15: ``per_slice=50`` gives slices of 50 and 10; one change, one
+    event per watcher, about half a slice of 100's bytes."""
+    from k8sbook.textbook.scenarios import scale
+
+    fifty = scale.endpoint_update(60, 15, per_slice=50)
+    es = fifty["endpointslices"]
+    assert fifty["slices"] == 2 and es["endpoints_in_changed_slice"] == 50
+    assert es["watch_events"] == 15 and es["writes"] == 1
+    assert 4000 < es["protobuf_bytes_per_event"] < 7000

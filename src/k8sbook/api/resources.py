@@ -58,6 +58,9 @@ RESOURCES: tuple[ResourceType, ...] = (
         ("status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy")),
     _RT("", "v1", "Service", "services", True, "/registry/services/specs", ("svc",),
         ("status", "proxy")),
+    # deprecated since v1.33 (KEP-4974), still served and still written by the Endpoints
+    # controller; stored under the Services' key space, as upstream
+    _RT("", "v1", "Endpoints", "endpoints", True, "/registry/services/endpoints", ("ep",)),
     _RT("", "v1", "ConfigMap", "configmaps", True, "/registry/configmaps", ("cm",)),
     _RT("", "v1", "PersistentVolume", "persistentvolumes", False, "/registry/persistentvolumes",
         ("pv",), ("status",)),

@@ -32,6 +32,11 @@ CONTROLLER_ROLES: dict[str, list[Rule]] = {
         _r(["apps"], ["replicasets"], READ + ["create", "update", "patch", "delete"]),
         _r([""], ["pods"], ["get", "list", "update", "watch"]),
         EVENTS],
+    "endpoint-controller": [
+        _r([""], ["services", "pods"], READ),
+        _r([""], ["endpoints"], ["get", "list", "create", "update", "delete"]),
+        _r([""], ["endpoints/restricted"], ["create"]),
+        EVENTS],
     "generic-garbage-collector": [
         _r(["*"], ["*"], READ + ["patch", "update", "delete"]), EVENTS],
     "namespace-controller": [

@@ -55,7 +55,7 @@ CLUSTER_ROLES: dict[str, list[Rule]] = {
         rule(["policy"], ["poddisruptionbudgets"], READ),
     ],
     "system:node-proxier": [
-        rule([""], ["services"], ["list", "watch"]),
+        rule([""], ["services", "endpoints"], ["list", "watch"]),
         rule(["discovery.k8s.io"], ["endpointslices"], ["list", "watch"]),
         rule([""], ["nodes"], READ),
         rule([""], ["events"], ["create", "patch", "update"]),

@@ -37,20 +37,19 @@ from k8sbook.controlplane.controllers.csr_signer import CSRSigningController
 from k8sbook.controlplane.controllers.daemonset import DaemonSetsController
 from k8sbook.controlplane.controllers.deployment import DeploymentController
 from k8sbook.controlplane.controllers.disruption import DisruptionController
+from k8sbook.controlplane.controllers.endpoint import EndpointsController
 from k8sbook.controlplane.controllers.garbagecollector import (
     GarbageCollector,
     deletable_resources,
 )
 from k8sbook.controlplane.controllers.job import JobController
 from k8sbook.controlplane.controllers.namespace import NamespaceController
-from k8sbook.controlplane.controllers.node_lifecycle import (
-    NodeLifecycleController,
-    TaintEvictionController,
-)
+from k8sbook.controlplane.controllers.node_lifecycle import NodeLifecycleController
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
 from k8sbook.controlplane.controllers.serviceaccount import ServiceAccountsController
 from k8sbook.controlplane.controllers.serviceaccount_tokens import TokensController
 from k8sbook.controlplane.controllers.statefulset import StatefulSetController
+from k8sbook.controlplane.controllers.tainteviction import TaintEvictionController
 from k8sbook.core import pki
 from k8sbook.core.clock import Clock
 from k8sbook.core.keys import signing_key
@@ -97,6 +96,9 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("deployments"), f.informer("replicasets"), f.informer("pods"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(
         c, f.informer("poddisruptionbudgets"), f.informer("pods"), f.informer("replicasets"))),
+    # ``endpoints-controller`` upstream; ``endpoint`` is the alias --controllers accepts
+    "endpoint": ("endpoint-controller", lambda c, f: EndpointsController(
+        c, f.informer("services"), f.informer("pods"), f.informer("endpoints"))),
     "garbagecollector": ("generic-garbage-collector", lambda c, f: GarbageCollector(
         c, {r: f.informer(r) for r in deletable_resources()})),
     "job": ("job-controller", lambda c, f: JobController(

@@ -23,9 +23,13 @@ What it writes is what the real controller writes:
   the Service;
 * an empty placeholder slice when a Service selects nothing.
 
+The reconciler minimises churn as upstream's does (``reconcileByPortMapping``): an endpoint
+stays in the slice that holds it, so one Pod's change rewrites one slice; new endpoints fill
+the slices already being rewritten, then the fullest unchanged slice that fits them all, then
+new slices (upstream's ``PopAny`` picks any endpoint; the model takes them in Pod-name order).
+
 Simplified: no ``zone`` or ``hints`` (no Node informer), IPv4 only, no
-``endpoints.kubernetes.io/last-change-trigger-time`` annotation, and the reconciler packs
-endpoints into slices in Pod-name order instead of the real churn-minimising placement. A
+``endpoints.kubernetes.io/last-change-trigger-time`` annotation. A
 deleted Service's slices are left to the garbage collector (through the ownerReference), as in
 Kubernetes.
 """
@@ -83,11 +87,15 @@ def endpoint_ports(service: Obj, pod: Obj) -> list[Obj]:
     return out
 
 
-def should_pod_be_in_endpoints(pod: Obj) -> bool:
-    """``ShouldPodBeInEndpoints(pod, includeTerminating=true)``: it has an IP and is not
-    finished (a Pod with restartPolicy Always never counts as finished)."""
+def should_pod_be_in_endpoints(pod: Obj, *, include_terminating: bool = True) -> bool:
+    """``ShouldPodBeInEndpoints(pod, includeTerminating)``: it has an IP and is not finished
+    (a Pod with restartPolicy Always never counts as finished), and, unless
+    ``include_terminating`` (the EndpointSlice controller's choice; the Endpoints controller
+    passes the Service's ``publishNotReadyAddresses``), it is not being deleted."""
     status = pod.get("status", {})
     if not status.get("podIP"):
+        return False
+    if not include_terminating and pod["metadata"].get("deletionTimestamp"):
         return False
     policy = pod.get("spec", {}).get("restartPolicy", "Always")
     if policy == "Never":
@@ -115,6 +123,14 @@ def pod_to_endpoint(pod: Obj, service: Obj) -> Obj:
     ep["targetRef"] = {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
                        "uid": meta.get("uid", "")}
     return ep
+
+
+def _endpoint_key(ep: Obj) -> tuple[Any, ...]:
+    """``endpointHash``: what makes an endpoint the same one (its addresses, hostname and
+    target), whatever its conditions."""
+    ref = ep.get("targetRef") or {}
+    return (tuple(ep.get("addresses") or []), ep.get("hostname", ""),
+            ref.get("namespace", ""), ref.get("name", ""))
 
 
 def _port_key(ports: list[Obj]) -> str:
@@ -225,35 +241,95 @@ class EndpointSliceController:
         if service["spec"].get("selector") is None:
             return  # no selector: slices are the user's to manage
         desired = self.desired(service)
-        chunks: list[tuple[list[Obj], list[Obj]]] = []
-        for pkey in sorted(desired):
-            ports, eps = desired[pkey]
-            eps = sorted(eps, key=lambda e: e["targetRef"]["name"])
-            for i in range(0, len(eps), self.max_endpoints_per_slice):
-                chunks.append((ports, eps[i:i + self.max_endpoints_per_slice]))
         existing = sorted(self.existing_slices(ns, name), key=lambda s: s["metadata"]["name"])
-        if not chunks:
-            chunks = [([], [])]  # a Service that selects nothing gets one empty placeholder
         by_ports: dict[str, list[Obj]] = {}
         for s in existing:
             by_ports.setdefault(_port_key(s.get("ports") or []), []).append(s)
         to_create: list[tuple[list[Obj], list[Obj]]] = []
-        for ports, eps in chunks:
-            reuse = by_ports.get(_port_key(ports))
-            if reuse:
-                self._update(key, reuse.pop(0), ports, eps)
+        to_update: list[tuple[Obj, list[Obj], list[Obj]]] = []
+        to_delete: list[Obj] = []
+        for pkey in sorted(desired):
+            ports, eps = desired[pkey]
+            eps = sorted(eps, key=lambda e: e["targetRef"]["name"])
+            creates, updates, deletes = self.reconcile_port_mapping(by_ports.pop(pkey, []),
+                                                                    ports, eps)
+            to_create += creates
+            to_update += updates
+            to_delete += deletes
+        to_delete += [s for pkey in sorted(by_ports) for s in by_ports[pkey]]
+        if len(existing) == len(to_delete) and not to_create:
+            # a Service that selects nothing keeps one empty placeholder slice
+            placeholder = [s for s in to_delete if not s.get("endpoints") and not s.get("ports")]
+            if len(to_delete) == 1 and placeholder:
+                to_delete = []
             else:
-                to_create.append((ports, eps))
-        to_delete = [s for key_ in sorted(by_ports) for s in by_ports[key_]]
+                to_create.append(([], []))
         # finalize(): a slice that would be deleted is updated into one that would be created
         while to_create and to_delete:
             ports, eps = to_create.pop(0)
-            self._update(key, to_delete.pop(0), ports, eps)
+            to_update.append((to_delete.pop(0), ports, eps))
+        for current, ports, eps in to_update:
+            self._update(key, current, ports, eps)
         for ports, eps in to_create:
             created = self.client.create(self.new_slice(service, ports, eps))
             self._note(key, f"create {created['metadata']['name']} ({len(eps)} endpoints)")
         for s in to_delete:
             self._delete(key, s)
+
+    def reconcile_port_mapping(self, existing: list[Obj], ports: list[Obj],
+                               desired: list[Obj]) -> tuple[list[tuple[list[Obj], list[Obj]]],
+                                                            list[tuple[Obj, list[Obj],
+                                                                       list[Obj]]],
+                                                            list[Obj]]:
+        """``reconcileByPortMapping``: keep each desired endpoint in the slice that holds it
+        (rewriting only slices whose endpoints changed or left), fill the slices already
+        being updated, then the fullest unchanged slice that fits the rest, then new slices.
+        Returns (slices to create, slices to update, slices to delete)."""
+        wanted = {_endpoint_key(e): e for e in desired}
+        updates: dict[str, tuple[Obj, list[Obj]]] = {}
+        unchanged: list[Obj] = []
+        deletes: list[Obj] = []
+        for current in existing:
+            kept, changed = [], False
+            for ep in current.get("endpoints") or []:
+                got = wanted.pop(_endpoint_key(ep), None)
+                if got is not None:
+                    kept.append(got)
+                    changed = changed or got != ep
+            if changed or len(kept) != len(current.get("endpoints") or []):
+                if kept:
+                    updates[current["metadata"]["name"]] = (current, kept)
+                else:
+                    deletes.append(current)
+            else:
+                unchanged.append(current)
+        left = [wanted[k] for k in sorted(wanted, key=lambda k: wanted[k]["targetRef"]["name"])]
+        # 2. fill the slices being updated, fullest first
+        for name_ in sorted(updates, key=lambda n: (-len(updates[n][1]), n)):
+            eps = updates[name_][1]
+            while left and len(eps) < self.max_endpoints_per_slice:
+                eps.append(left.pop(0))
+        # 3. the rest: into the fullest unchanged slice with room, else into new slices
+        creates: list[tuple[list[Obj], list[Obj]]] = []
+        while left:
+            fill = None
+            if len(left) < self.max_endpoints_per_slice:
+                fits = [s for s in unchanged if len(s.get("endpoints") or []) + len(left)
+                        <= self.max_endpoints_per_slice]
+                if fits:
+                    fill = max(fits, key=lambda s: (len(s.get("endpoints") or []),
+                                                    s["metadata"]["name"]))
+            if fill is None:
+                chunk = left[:self.max_endpoints_per_slice]
+                left = left[self.max_endpoints_per_slice:]
+                creates.append((ports, chunk))
+            else:
+                unchanged.remove(fill)
+                updates[fill["metadata"]["name"]] = (fill, list(fill.get("endpoints") or [])
+                                                     + left)
+                left = []
+        return (creates, [(s, ports, eps) for s, eps in
+                          (updates[n] for n in sorted(updates))], deletes)
 
     def _update(self, key: str, current: Obj, ports: list[Obj], eps: list[Obj]) -> None:
         if (current.get("endpoints") or []) == eps and (current.get("ports") or []) == ports:

@@ -128,6 +128,9 @@ def unreachable(seed: int = 0, *, tolerations: list[dict[str, Any]] | None = Non
     kcm = cluster.add_controller_manager(controllers=("nodelifecycle", "tainteviction"))
     kcm.start()
     kubelet = cluster.add_kubelet("node-a").start()
+    # a second node that stays up: were node-a the only node, every zone would be fully
+    # disrupted and the node lifecycle controller would evict nothing (handleDisruption)
+    cluster.add_kubelet("node-b").start()
     cluster.run_for(20)
     extra: dict[str, Any] = {"tolerations": tolerations} if tolerations else {}
     cluster.admin().create(objects.pod("web", image="nginx:1.27", node_name="node-a", **extra))
@@ -143,7 +146,8 @@ def unreachable(seed: int = 0, *, tolerations: list[dict[str, Any]] | None = Non
     lifecycle, eviction = kcm.controllers["nodelifecycle"], kcm.controllers["tainteviction"]
     node = cluster.admin().get("nodes", "node-a")
     pod = get_pod(cluster, "web")
-    renewals = [m.t for m in cluster.trace.filter(path="kubelet->kube-apiserver")
+    renewals = [m.t for m in cluster.trace.filter(path="kubelet->kube-apiserver",
+                                                  src="kubelet/node-a")
                 if m.resource == "leases" and m.verb == "UPDATE"]
     facts = {
         "kubelet_stopped_at": stopped_at,
