@@ -91,7 +91,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "cronjob": ("cronjob-controller", lambda c, f: CronJobController(
         c, f.informer("cronjobs"), f.informer("jobs"))),
     "daemonset": ("daemon-set-controller", lambda c, f: DaemonSetsController(
-        c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"))),
+        c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"),
+        f.informer("controllerrevisions"))),
     "deployment": ("deployment-controller", lambda c, f: DeploymentController(
         c, f.informer("deployments"), f.informer("replicasets"), f.informer("pods"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(

@@ -81,3 +81,15 @@ def is_pod_active(pod: Obj) -> bool:
     """``controller.IsPodActive``: not finished and not being deleted."""
     return (pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
             and not pod["metadata"].get("deletionTimestamp"))
+
+
+def is_pod_available(pod: Obj, min_ready_seconds: int, now: float, parse: Any) -> bool:
+    """``podutil.IsPodAvailable``: Ready, and for at least ``minReadySeconds`` (``parse``
+    turns the condition's ``lastTransitionTime`` into virtual seconds)."""
+    if not is_pod_ready(pod):
+        return False
+    if not min_ready_seconds:
+        return True
+    cond = next(c for c in pod["status"]["conditions"] if c.get("type") == "Ready")
+    since = cond.get("lastTransitionTime")
+    return bool(since) and parse(since) + min_ready_seconds <= now

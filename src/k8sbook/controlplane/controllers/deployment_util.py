@@ -25,11 +25,14 @@ ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def compute_hash(template: Obj, collision_count: int | None = None) -> str:
-    """``controller.ComputeHash``: FNV-32a of the template (+ collision count), safe-encoded."""
+    """``controller.ComputeHash``: FNV-32a of the template, then (when there is one) of the
+    collision count as 8 little-endian bytes (a ``uint32`` in an 8-byte buffer), safe-encoded.
+    Upstream hashes ``DeepHashObject``'s printout of the Go struct; the model hashes the
+    template's JSON with sorted keys, so the names differ from a real cluster's."""
     h = 0x811C9DC5
     data = json.dumps(template, sort_keys=True).encode()
-    if collision_count:
-        data += str(collision_count).encode()
+    if collision_count is not None:
+        data += (int(collision_count) & 0xFFFFFFFF).to_bytes(4, "little") + bytes(4)
     for b in data:
         h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
     return "".join(ALPHANUMS[ord(c) % len(ALPHANUMS)] for c in str(h))
