@@ -106,7 +106,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "serviceaccount": ("service-account-controller", lambda c, f: ServiceAccountsController(
         c, f.informer("serviceaccounts"), f.informer("namespaces"))),
     "statefulset": ("statefulset-controller", lambda c, f: StatefulSetController(
-        c, f.informer("statefulsets"), f.informer("pods"))),
+        c, f.informer("statefulsets"), f.informer("pods"),
+        f.informer("controllerrevisions"))),
     # both run with the node-controller service account, as in kube-controller-manager
     "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),

@@ -47,6 +47,10 @@ Status: ``desiredNumberScheduled``, ``currentNumberScheduled``, ``numberMissched
 rollout status daemonset`` reads; ``rollout history`` and ``undo`` read the
 ControllerRevisions. Simplified: no burst limits (``SlowStartBatch``), no back-off for pods a
 kubelet keeps failing, no adoption of orphaned revisions or pods.
+
+The module is over 400 lines because it is upstream's ``daemon_controller.go`` and
+``update.go`` in one: the history, the per-node manage loop and both rolling-update modes
+(without and with surge) read and write the same per-node pod map in one sync.
 """
 
 from __future__ import annotations
