@@ -11,8 +11,12 @@ Deployment and ReplicaSet informers queue the Deployment's key; ``syncDeployment
   the annotations ``deployment.kubernetes.io/revision`` (one more than the highest),
   ``desired-replicas`` and ``max-replicas``;
 * on a pure scale (``desired-replicas`` differs) or while ``spec.paused``, only resizes
-  (``sync``): the single active ReplicaSet takes the new size; with several, the difference
-  goes to the largest (simplified from proportional scaling);
+  (``sync``, ``scale``): the single active ReplicaSet takes the new size; in the middle of a
+  rolling update the change is spread over all active ReplicaSets in proportion to their
+  sizes (*proportional scaling*: each gets ``round(size * (replicas + maxSurge) /
+  max-replicas) - size`` more, bounded by what is left to hand out, larger ones first; what
+  rounding leaves over goes to the largest), so a scale-up does not all land on a new
+  ReplicaSet that may be broken;
 * otherwise rolls (``rolloutRolling``): the new ReplicaSet grows while all pods stay within
   ``replicas + maxSurge`` (rounded up), old ones shrink while ``replicas - maxUnavailable``
   (rounded down; both 25 % by default; 1 unavailable if both resolve to 0) stay available;
@@ -54,10 +58,13 @@ from k8sbook.controlplane.controllers.deployment_util import (
     deployment_complete,
     deployment_progressing,
     fenceposts,
+    find_active_or_latest,
     find_new_replicaset,
     get_condition,
+    is_saturated,
     is_scaling_event,
     new_rs_new_replicas,
+    proportional_sizes,
     replicas_of,
     revision,
     set_condition,
@@ -251,8 +258,10 @@ class DeploymentController:
         d["metadata"].setdefault("annotations", {})[REVISION] = str(new_revision)
         return created, self.client.update_status(d)
 
-    def _scale_rs(self, d: Obj, rs: Obj, size: int) -> Obj:
-        """``scaleReplicaSetAndRecordEvent``."""
+    def _scale_rs(self, d: Obj, rs: Obj, size: int, operation: str = "") -> Obj:
+        """``scaleReplicaSetAndRecordEvent`` (``scaleReplicaSet`` when ``scale`` gives the
+        direction of the whole Deployment as ``operation``): the size and the
+        ``desired-replicas``/``max-replicas`` annotations, one update."""
         old = replicas_of(rs)
         surge, _ = fenceposts(d)
         replicas = d["spec"].get("replicas", 1)
@@ -266,18 +275,33 @@ class DeploymentController:
         written = self.client.update(new)
         if old != size:
             self.recorder.event(d, "Normal", "ScalingReplicaSet", f"Scaled "
-                                f"{'up' if size > old else 'down'} replica set "
+                                f"{operation or ('up' if size > old else 'down')} replica set "
                                 f"{rs['metadata']['name']} from {old} to {size}")
         return written
 
     def _scale(self, d: Obj, new: Obj | None, old: list[Obj]) -> None:
-        """``scale``: a resize goes to the only active ReplicaSet (or the largest)."""
-        active = [rs for rs in [*old, new] if rs is not None and replicas_of(rs) > 0]
-        target = max(active, key=replicas_of) if active else (new or (old[-1] if old else None))
-        if target is None:
+        """``scale``: one active ReplicaSet (or none: the newest) takes the new size; a
+        saturated new one leaves the old ones at 0; otherwise, in a rolling update, the
+        difference to ``replicas + maxSurge`` is spread over the active ReplicaSets in
+        proportion to their sizes (``GetProportion``), the largest first, and what rounding
+        leaves over goes to the first of them."""
+        replicas = d["spec"].get("replicas", 1)
+        target = find_active_or_latest(new, old)
+        if target is not None:
+            if replicas_of(target) != replicas:
+                self._scale_rs(d, target, replicas)
             return
-        others = sum(replicas_of(rs) for rs in active if rs is not target)
-        self._scale_rs(d, target, max(d["spec"].get("replicas", 1) - others, 0))
+        if is_saturated(d, new):
+            for rs in old:
+                if replicas_of(rs) > 0:
+                    self._scale_rs(d, rs, 0)
+            return
+        if (d["spec"].get("strategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+            return
+        sizes, operation = proportional_sizes(d, [rs for rs in [*old, new]
+                                                  if rs is not None and replicas_of(rs) > 0])
+        for rs, size in sizes:
+            self._scale_rs(d, rs, size, operation)
 
     def _rollout_rolling(self, d: Obj, rs_list: list[Obj]) -> None:
         """``rolloutRolling``."""
