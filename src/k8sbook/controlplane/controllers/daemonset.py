@@ -164,8 +164,8 @@ class DaemonSetsController:
         node_informer.add_event_handler(self._all, lambda old, new: self._all(new),
                                         lambda node: self._all(node))
         history_informer.add_event_handler(
-            self._owner_changed, lambda old, new: self._owner_changed(new),
-            lambda rev: self._owner_changed(final_state(rev)))
+            self._history_changed, lambda old, new: self._history_changed(new),
+            lambda rev: self._history_changed(final_state(rev)))
 
     def run(self) -> None:
         self.queue.run_worker(self.sync)
@@ -185,6 +185,10 @@ class DaemonSetsController:
             self.queue.add(key)
             return key
         return ""
+
+    def _history_changed(self, rev: Obj) -> None:
+        """``addHistory``/``updateHistory``/``deleteHistory``: the owner is synced again."""
+        self._owner_changed(rev)
 
     def _pod_added(self, pod: Obj) -> None:
         if key := self._owner_changed(pod):
