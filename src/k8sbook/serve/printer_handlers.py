@@ -4,8 +4,7 @@ Mirrors the rest of ``AddHandlers`` in ``pkg/printers/internalversion/printers.g
 the column definitions and the ``print<Kind>`` functions for Events, Secrets, ConfigMaps,
 ServiceAccounts, PodDisruptionBudgets, Ingresses, IngressClasses, RoleBindings,
 ClusterRoleBindings, Leases, EndpointSlices, PriorityClasses, webhook configurations,
-PersistentVolumes and their claims, Jobs, CronJobs, DaemonSets, StatefulSets and
-ControllerRevisions; the default
+PersistentVolumes and their claims, Jobs, CronJobs, DaemonSets and StatefulSets; the default
 table of ``k8s.io/apiserver/pkg/registry/rest/table.go`` (``Name`` and ``Created At``, an
 RFC 3339 time) for kinds with no printer (Roles, ClusterRoles); and kube-aggregator's
 APIService table (``Name``, ``Service``, ``Available``, ``Age``). The server prints every
@@ -205,18 +204,6 @@ def _statefulset_row(ss: Obj, clock: Clock) -> list[Any]:
     return [ss["metadata"]["name"], ready, age(ss, clock), names, images]
 
 
-def _controller_revision_row(rev: Obj, clock: Clock) -> list[Any]:
-    """``printControllerRevision``: the controller as ``kind.group/name``
-    (``formatResourceName`` with the kind), or ``<none>``."""
-    ref = next((r for r in rev["metadata"].get("ownerReferences") or [] if r.get("controller")),
-               None)
-    owner = "<none>"
-    if ref is not None:
-        group = ref.get("apiVersion", "").rpartition("/")[0]
-        owner = f"{ref.get('kind', '')}.{group}".rstrip(".").lower() + f"/{ref.get('name', '')}"
-    return [rev["metadata"]["name"], owner, rev.get("revision", 0), age(rev, clock)]
-
-
 def _modes(modes: list[str] | None) -> str:
     short = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
              "ReadWriteOncePod": "RWOP"}
@@ -397,10 +384,6 @@ def handlers() -> dict[str, tuple[list[Obj], Row]]:
                            apps, "DaemonSet", "spec.selector"))], _daemonset_row),
         "StatefulSet": ([NAME, col("Ready", description="Number of the pod with ready state"),
                          AGE, *_WIDE], _statefulset_row),
-        "ControllerRevision": ([NAME, col("Controller", description="Controller of the object"),
-                                col("Revision", description=doc(apps, "ControllerRevision",
-                                                                "revision")), AGE],
-                               _controller_revision_row),
         "APIService": ([NAME, col("Service"), col("Available"), AGE], _apiservice_row),
     }
 

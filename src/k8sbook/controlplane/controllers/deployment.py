@@ -32,6 +32,10 @@ Deployment and ReplicaSet informers queue the Deployment's key; ``syncDeployment
   ``progressDeadlineSeconds``, ``DeploymentPaused``/``DeploymentResumed``), which is what
   ``kubectl rollout status`` waits on.
 
+The module is over 400 lines because ``syncDeployment`` with its three strategies (scale,
+rolling, recreate), the new ReplicaSet's creation and the status and its conditions share one
+Deployment copy per sync; the pure parts live in ``deployment_util``.
+
 Rollback is client-side since ``apps/v1`` (:func:`k8sbook.client.kubectl_rollout.rollout_undo`).
 Simplified: the hash is FNV-32a over the template's JSON (upstream hashes Go's printout of
 the struct), so names differ from a real cluster's; no adoption

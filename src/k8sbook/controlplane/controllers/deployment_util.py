@@ -6,7 +6,10 @@ Mirrors ``pkg/controller/deployment/util/deployment_util.go`` (``ComputeHash`` i
 ``EqualIgnoreHash``, ``SetDeploymentCondition``, ``DeploymentComplete``,
 ``DeploymentProgressing``, ``FindActiveOrLatest``, ``IsSaturated`` and proportional scaling
 (``GetProportion``, ``getReplicaSetFraction``, the orders ``ReplicaSetsBySizeNewer`` and
-``ReplicaSetsBySizeOlder`` of ``pkg/controller/controller_utils.go``). Used by :mod:`k8sbook.controlplane.controllers.deployment`.
+``ReplicaSetsBySizeOlder`` of ``pkg/controller/controller_utils.go``).
+
+The module is over 400 lines because it is upstream's ``deployment_util.go``: the pure
+functions the controller's sync is built from, each small and tested on its own. Used by :mod:`k8sbook.controlplane.controllers.deployment`.
 """
 
 from __future__ import annotations

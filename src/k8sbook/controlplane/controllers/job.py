@@ -42,6 +42,11 @@ the shared Job and Pod informers queue the Job's key. A sync:
 * writes ``status`` (``startTime``, ``active``, ``ready``, ``terminating``, ``succeeded``,
   ``failed``, ``completedIndexes``, ``failedIndexes``) through the ``status`` subresource.
 
+The module is over 400 lines because ``syncJob``, ``manageJob`` and
+``trackJobStatusAndRemoveFinalizers`` read and write one sync context (the pods, the
+interim condition, the indexes) and keep upstream's order of writes; the pure decisions
+(indexes, policies) live in ``job_policies``.
+
 Simplified: no per-index back-off delay (the Job-wide pod-failure back-off applies), no
 ``MaxUncountedPods`` batching, one worker; ``suspend`` stops creations, deletes the active
 pods and sets ``Suspended`` (``JobSuspended``/``JobResumed``).
