@@ -59,16 +59,15 @@ import copy
 from typing import Any
 
 from k8sbook.api import taints
-from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.controlplane.controllers import (
     Obj,
+    QueueController,
     controller_of,
+    controller_ref,
     is_pod_available,
     is_pod_ready,
-    owner_key,
 )
 from k8sbook.controlplane.controllers.deployment_util import compute_hash, scaled_value
 from k8sbook.controlplane.controllers.expectations import ControllerExpectations
@@ -147,65 +146,33 @@ class _Collision(Exception):
 
 
 
-class DaemonSetsController:
+class DaemonSetsController(QueueController):
     def __init__(self, client: Client, ds_informer: SharedIndexInformer,
                  pod_informer: SharedIndexInformer, node_informer: SharedIndexInformer,
                  history_informer: SharedIndexInformer) -> None:
-        self.client = client
-        self.clock = client.clock
+        super().__init__(client, "daemonset", NAME)
         self.ds_informer, self.pod_informer, self.node_informer = \
             ds_informer, pod_informer, node_informer
         self.history = History(client, history_informer)
-        self.queue = RateLimitingQueue(client.clock, "daemonset")
-        self.recorder = EventRecorder(client, NAME)
         self.expectations = ControllerExpectations()
-        ds_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new))
-        pod_informer.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        ds_informer.add_event_handler(self.enqueue, lambda old, new: self.enqueue(new))
+        self.observe_owned_pods(pod_informer, "DaemonSet")
         node_informer.add_event_handler(self._all, lambda old, new: self._all(new),
                                         lambda node: self._all(node))
         history_informer.add_event_handler(
             self._history_changed, lambda old, new: self._history_changed(new),
             lambda rev: self._history_changed(final_state(rev)))
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
-    def _enqueue(self, ds: Obj) -> None:
-        self.queue.add(meta_namespace_key(ds))
-
     def _all(self, node: Any) -> None:
         for ds in self.ds_informer.lister():
-            self._enqueue(ds)
+            self.enqueue(ds)
 
     def _owner_changed(self, obj: Obj) -> str:
-        if key := owner_key(obj, "DaemonSet"):
-            self.queue.add(key)
-            return key
-        return ""
+        return self.enqueue_owner(obj, "DaemonSet")
 
     def _history_changed(self, rev: Obj) -> None:
         """``addHistory``/``updateHistory``/``deleteHistory``: the owner is synced again."""
         self._owner_changed(rev)
-
-    def _pod_added(self, pod: Obj) -> None:
-        if key := self._owner_changed(pod):
-            self.expectations.creation_observed(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        """``updatePod``: a pod marked for deletion is a deletion observed."""
-        key = self._owner_changed(new)
-        if key and new["metadata"].get("deletionTimestamp") and \
-                not old["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key)
-
-    def _pod_deleted(self, pod: Any) -> None:
-        pod = final_state(pod)
-        key = self._owner_changed(pod)
-        if key and not pod["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key)
 
     @staticmethod
     def node_of(pod: Obj) -> str:
@@ -286,9 +253,7 @@ class DaemonSetsController:
                   REVISION_LABEL: h}
         rev_meta: Obj = {"name": f"{meta['name']}-{h}", "namespace": meta["namespace"],
                          "labels": labels,
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet",
-                                              "name": meta["name"], "uid": meta["uid"],
-                                              "controller": True, "blockOwnerDeletion": True}]}
+                         "ownerReferences": [controller_ref(ds, "apps/v1", "DaemonSet")]}
         if meta.get("annotations"):
             rev_meta["annotations"] = dict(meta["annotations"])
         data = get_patch(ds)
@@ -523,9 +488,7 @@ class DaemonSetsController:
                   GENERATION_LABEL: str(dm.get("generation", 1))}
         pod_meta: Obj = {"generateName": f"{dm['name']}-", "namespace": dm["namespace"],
                          "labels": labels,
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet",
-                                              "name": dm["name"], "uid": dm["uid"],
-                                              "controller": True, "blockOwnerDeletion": True}]}
+                         "ownerReferences": [controller_ref(ds, "apps/v1", "DaemonSet")]}
         if meta.get("annotations"):
             pod_meta["annotations"] = dict(meta["annotations"])
         pod = self.client.create({"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
@@ -571,13 +534,4 @@ class DaemonSetsController:
             status["numberUnavailable"] = desired - available
         if (ds.get("status") or {}).get("collisionCount") is not None:
             status["collisionCount"] = ds["status"]["collisionCount"]
-        if status == ds.get("status"):
-            return
-        new = copy.deepcopy(ds)
-        new["status"] = status
-        try:
-            self.client.update_status(new)
-        except StatusError as err:
-            if err.code != 409:
-                raise
-            self.queue.add(meta_namespace_key(ds))
+        self.write_status(ds, status)

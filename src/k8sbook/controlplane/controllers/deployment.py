@@ -47,11 +47,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of
+from k8sbook.controlplane.controllers import Obj, QueueController, controller_of, controller_ref
 from k8sbook.controlplane.controllers.deployment_util import (
     DESIRED,
     HASH_LABEL,
@@ -80,34 +78,20 @@ from k8sbook.core.status import StatusError
 NAME = "deployment-controller"
 
 
-class DeploymentController:
+class DeploymentController(QueueController):
     def __init__(self, client: Client, d_informer: SharedIndexInformer,
                  rs_informer: SharedIndexInformer, pod_informer: SharedIndexInformer) -> None:
-        self.client = client
-        self.clock = client.clock
+        super().__init__(client, "deployment", NAME)
         self.d_informer, self.rs_informer, self.pod_informer = \
             d_informer, rs_informer, pod_informer
-        self.queue = RateLimitingQueue(client.clock, "deployment")
-        self.recorder = EventRecorder(client, NAME)
-        d_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new),
-                                     lambda d: self._enqueue(final_state(d)))
+        d_informer.add_event_handler(self.enqueue, lambda old, new: self.enqueue(new),
+                                     lambda d: self.enqueue(final_state(d)))
         rs_informer.add_event_handler(self._rs_changed, lambda old, new: self._rs_changed(new),
                                       lambda rs: self._rs_changed(final_state(rs)))
         pod_informer.add_event_handler(on_delete=self._pod_deleted)
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
-    def _enqueue(self, d: Obj) -> None:
-        self.queue.add(meta_namespace_key(d))
-
     def _rs_changed(self, rs: Obj) -> None:
-        ref = controller_of(rs)
-        if ref and ref.get("kind") == "Deployment":
-            self.queue.add(f"{rs['metadata']['namespace']}/{ref['name']}")
+        self.enqueue_owner(rs, "Deployment")
 
     def _pod_deleted(self, pod: Any) -> None:
         """``deletePod``: a ``Recreate`` rollout waits for the old pods to be gone."""
@@ -120,7 +104,7 @@ class DeploymentController:
         d = self.d_informer.get(f"{ns}/{owner['name']}") if owner and \
             owner.get("kind") == "Deployment" else None
         if d and (d["spec"].get("strategy") or {}).get("type") == "Recreate":
-            self._enqueue(d)
+            self.enqueue(d)
 
     # -- the sync ----------------------------------------------------------------------
     def owned(self, d: Obj) -> list[Obj]:
@@ -237,9 +221,7 @@ class DeploymentController:
                                k != "kubectl.kubernetes.io/last-applied-configuration"},
                             REVISION: str(new_revision), DESIRED: str(replicas),
                             MAX_REPLICAS: str(replicas + surge)},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                 "name": meta["name"], "uid": meta["uid"],
-                                 "controller": True, "blockOwnerDeletion": True}]},
+            "ownerReferences": [controller_ref(d, "apps/v1", "Deployment")]},
             "spec": {"replicas": 0, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
                      "selector": selector, "template": template}}
         new_rs["spec"]["replicas"] = new_rs_new_replicas(d, rs_list + [new_rs], new_rs)

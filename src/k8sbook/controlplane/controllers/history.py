@@ -29,7 +29,7 @@ from typing import Any
 
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.rest import Client
-from k8sbook.controlplane.controllers import Obj, controller_of
+from k8sbook.controlplane.controllers import Obj, controller_of, controller_ref
 from k8sbook.controlplane.controllers.deployment_util import ALPHANUMS
 from k8sbook.core.status import StatusError
 
@@ -98,9 +98,7 @@ def new_controller_revision(parent: Obj, kind: str, data: Obj, revision: int,
     return {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {
         "name": revision_name(meta["name"], h), "namespace": meta["namespace"],
         "labels": labels,
-        "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": meta["name"],
-                             "uid": meta["uid"], "controller": True,
-                             "blockOwnerDeletion": True}]},
+        "ownerReferences": [controller_ref(parent, "apps/v1", kind)]},
         "data": data, "revision": revision}
 
 

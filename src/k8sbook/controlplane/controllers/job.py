@@ -58,16 +58,14 @@ import copy
 from typing import Any
 
 from k8sbook.api.strategicpatch import STRATEGIC
-from k8sbook.client.events import EventRecorder
-from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
+from k8sbook.client.informer import SharedIndexInformer, meta_namespace_key
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.controlplane.controllers import (
     Obj,
+    QueueController,
     controller_of,
     is_pod_active,
     is_pod_ready,
-    owner_key,
     pod_from_template,
 )
 from k8sbook.controlplane.controllers import job_policies as jp
@@ -129,52 +127,17 @@ class _Ctx:
         self.delayed: dict[int, Obj] = {}
 
 
-class JobController:
+class JobController(QueueController):
     def __init__(self, client: Client, job_informer: SharedIndexInformer,
                  pod_informer: SharedIndexInformer) -> None:
-        self.client = client
-        self.clock = client.clock
+        super().__init__(client, "job", NAME)
         self.job_informer, self.pod_informer = job_informer, pod_informer
-        self.queue = RateLimitingQueue(client.clock, "job")
-        self.recorder = EventRecorder(client, NAME)
         #: pod uids whose finalizer removal was issued (``finalizerExpectations``)
         self.counted: set[str] = set()
         #: pod creations and deletions asked for and not yet seen (``expectations``)
         self.expectations = ControllerExpectations()
-        job_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new))
-        pod_informer.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
-
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
-    def _enqueue(self, job: Obj) -> None:
-        self.queue.add(meta_namespace_key(job))
-
-    def _pod_changed(self, pod: Obj) -> str:
-        if key := owner_key(pod, "Job"):
-            self.queue.add(key)
-            return key
-        return ""
-
-    def _pod_added(self, pod: Obj) -> None:
-        if key := self._pod_changed(pod):
-            self.expectations.creation_observed(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        """``updatePod``: a pod marked for deletion is a deletion observed."""
-        key = self._pod_changed(new)
-        if key and new["metadata"].get("deletionTimestamp") and \
-                not old["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key)
-
-    def _pod_deleted(self, pod: Any) -> None:
-        pod = final_state(pod)
-        key = self._pod_changed(pod)
-        if key and not pod["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key)
+        job_informer.add_event_handler(self.enqueue, lambda old, new: self.enqueue(new))
+        self.observe_owned_pods(pod_informer, "Job")
 
     def pods(self, job: Obj) -> list[Obj]:
         uid = job["metadata"]["uid"]

@@ -48,16 +48,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from k8sbook.client.events import EventRecorder
-from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
+from k8sbook.client.informer import SharedIndexInformer, final_state
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.controlplane.controllers import (
     Obj,
+    QueueController,
     controller_of,
+    controller_ref,
     is_pod_available,
     is_pod_ready,
-    owner_key,
 )
 from k8sbook.controlplane.controllers.history import (
     History,
@@ -101,35 +100,22 @@ def apply_revision(sts: Obj, revision: Obj) -> Obj:
     return out
 
 
-class StatefulSetController:
+class StatefulSetController(QueueController):
     def __init__(self, client: Client, set_informer: SharedIndexInformer,
                  pod_informer: SharedIndexInformer,
                  history_informer: SharedIndexInformer) -> None:
-        self.client = client
-        self.clock = client.clock
+        super().__init__(client, "statefulset", NAME)
         self.set_informer, self.pod_informer = set_informer, pod_informer
         self.history = History(client, history_informer)
-        self.queue = RateLimitingQueue(client.clock, "statefulset")
-        self.recorder = EventRecorder(client, NAME)
-        set_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new))
+        set_informer.add_event_handler(self.enqueue, lambda old, new: self.enqueue(new))
         pod_informer.add_event_handler(self._pod_changed, lambda old, new: self._pod_changed(new),
                                        lambda pod: self._pod_changed(final_state(pod)))
         history_informer.add_event_handler(
             self._pod_changed, lambda old, new: self._pod_changed(new),
             lambda rev: self._pod_changed(final_state(rev)))
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
-    def _enqueue(self, sts: Obj) -> None:
-        self.queue.add(meta_namespace_key(sts))
-
     def _pod_changed(self, obj: Obj) -> None:
-        if key := owner_key(obj, "StatefulSet"):
-            self.queue.add(key)
+        self.enqueue_owner(obj, "StatefulSet")
 
     def revisions(self, sts: Obj) -> tuple[Obj, Obj, int, list[Obj]]:
         """``getStatefulSetRevisions``: (current, update, collision count, all revisions)."""
@@ -252,9 +238,7 @@ class StatefulSetController:
                   POD_NAME_LABEL: pod_name, POD_INDEX_LABEL: str(i),
                   REVISION_LABEL: revision["metadata"]["name"]}
         pod_meta: Obj = {"name": pod_name, "namespace": meta["namespace"], "labels": labels,
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
-                                              "name": meta["name"], "uid": meta["uid"],
-                                              "controller": True, "blockOwnerDeletion": True}]}
+                         "ownerReferences": [controller_ref(sts, "apps/v1", "StatefulSet")]}
         if (tmpl.get("metadata") or {}).get("annotations"):
             pod_meta["annotations"] = dict(tmpl["metadata"]["annotations"])
         try:
@@ -300,15 +284,7 @@ class StatefulSetController:
                 status["updatedReplicas"] == status["replicas"] == status["readyReplicas"]:
             status["currentReplicas"] = status["updatedReplicas"]
             status["currentRevision"] = upd
-        if status == sts.get("status"):
-            return
-        new = copy.deepcopy(sts)
-        new["status"] = status
-        try:
-            self.client.update_status(new)
-        except StatusError as err:
-            if err.code != 409:
-                raise
+        self.write_status(sts, status, requeue=False)
 
     def _truncate_history(self, sts: Obj, pods: list[Obj], revisions: list[Obj],
                           current: Obj, update: Obj) -> None:
