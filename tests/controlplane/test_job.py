@@ -137,14 +137,6 @@ def test_an_indexed_job_gives_each_pod_its_index_and_lists_them_compressed(clust
     kubernetes_validate.validate(pods[0], "1.35.0", strict=True)
 
 
-def test_compressed_interval_lists_as_upstream():
-    from k8sbook.controlplane.controllers import job_policies as jp
-    iv = jp.with_indexes([], [7, 1, 3, 4, 5])
-    assert jp.to_string(iv) == "1,3-5,7" and jp.total(iv) == 5
-    assert jp.parse_indexes("1,3-5,7", 6) == [(1, 1), (3, 5)]  # 7 is past completions
-    assert jp.first_pending_indexes([(0, 1)], [(3, 3)], [2], 2, 6) == [4, 5]
-
-
 def test_a_fail_job_rule_on_an_exit_code_fails_the_job_with_upstreams_message(cluster):
     adm = cluster.admin()
     adm.create(job("pfp", "exit 42", backoffLimit=6, podFailurePolicy={"rules": [
@@ -170,29 +162,6 @@ def test_an_ignore_rule_does_not_count_the_failures_toward_the_backoff_limit(clu
     j = adm.get("jobs", "ign", "default")
     assert len(_pods(cluster)) >= 2  # each ignored failure is replaced
     assert j["status"]["failed"] == 0 and not j["status"].get("conditions")
-
-
-def test_pod_failure_policy_rules_match_in_order():
-    from k8sbook.controlplane.controllers import job_policies as jp
-    j = {"spec": {"podFailurePolicy": {"rules": [
-        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget",
-                                                  "status": "True"}]},
-        {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [0, 42]}},
-        {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}}}
-
-    def pod(code: int, disrupted: bool = False) -> dict:
-        conds = [{"type": "DisruptionTarget", "status": "True"}] if disrupted else []
-        return {"metadata": {"namespace": "ns", "name": "p"}, "status": {
-            "phase": "Failed", "conditions": conds, "containerStatuses": [
-                {"name": "c", "state": {"terminated": {"exitCode": code}}}]}}
-    assert jp.match_pod_failure_policy(j, pod(137, disrupted=True)) == (None, False, "Ignore")
-    assert jp.match_pod_failure_policy(j, pod(1)) == (None, True, "Count")
-    assert jp.match_pod_failure_policy(j, pod(42)) == (
-        "Container c for pod ns/p failed with exit code 42 matching FailJob rule at index 2",
-        True, "FailJob")
-    j["spec"]["podFailurePolicy"]["rules"][0]["action"] = "FailJob"
-    assert jp.match_pod_failure_policy(j, pod(1, disrupted=True))[0] == \
-        "Pod ns/p has condition DisruptionTarget matching FailJob rule at index 0"
 
 
 def _index_pods(c: Cluster, ix: str) -> list[dict]:

@@ -131,16 +131,6 @@ def test_revisions_are_named_by_upstreams_hash_and_pods_name_their_revision():
     assert st["currentRevision"] == st["updateRevision"] == f"db-{h}"
 
 
-def test_fnv1_and_fnv1a_known_answers():
-    from k8sbook.controlplane.controllers import history
-    from k8sbook.controlplane.controllers.deployment_util import compute_hash
-    assert history.fnv1_32(b"") == 0x811C9DC5
-    assert history.fnv1_32(b"a") == 0x050C5D7E  # FNV-1, what fnv.New32 computes
-    assert history.go_json({"b": "<&>", "a": [1, "é"]}) == \
-        '{"a":[1,"é"],"b":"\\u003c\\u0026\\u003e"}'.encode()
-    assert compute_hash({}, None) != compute_hash({}, 0)  # a collision count is hashed
-
-
 def test_a_partition_keeps_the_lower_ordinals_on_the_current_revision():
     c = _cluster()
     adm = c.admin()
