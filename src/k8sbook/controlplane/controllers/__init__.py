@@ -96,6 +96,15 @@ class QueueController:
                 self.enqueue(obj)
 
 
+def omit_empty(status: Obj, *keys: str) -> Obj:
+    """The ``omitempty`` fields of a Go status struct: a 0 or ``""`` is left out of the
+    JSON, so the model leaves it out of the object."""
+    for key in keys:
+        if status.get(key) in (0, ""):
+            status.pop(key, None)
+    return status
+
+
 def controller_of(obj: Obj) -> Obj | None:
     """``metav1.GetControllerOf``: the ownerReference with ``controller: true``, if any."""
     for ref in obj.get("metadata", {}).get("ownerReferences", []) or []:

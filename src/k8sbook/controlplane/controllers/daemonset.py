@@ -68,6 +68,7 @@ from k8sbook.controlplane.controllers import (
     controller_ref,
     is_pod_available,
     is_pod_ready,
+    omit_empty,
 )
 from k8sbook.controlplane.controllers.deployment_util import compute_hash, scaled_value
 from k8sbook.controlplane.controllers.expectations import ControllerExpectations
@@ -529,9 +530,8 @@ class DaemonSetsController(QueueController):
         status: Obj = {"currentNumberScheduled": current, "numberMisscheduled": misscheduled,
                        "desiredNumberScheduled": desired, "numberReady": ready,
                        "observedGeneration": generation, "updatedNumberScheduled": updated,
-                       "numberAvailable": available}
-        if desired - available:
-            status["numberUnavailable"] = desired - available
+                       "numberAvailable": available, "numberUnavailable": desired - available}
+        omit_empty(status, "updatedNumberScheduled", "numberAvailable", "numberUnavailable")
         if (ds.get("status") or {}).get("collisionCount") is not None:
             status["collisionCount"] = ds["status"]["collisionCount"]
         self.write_status(ds, status)

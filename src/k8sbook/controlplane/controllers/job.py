@@ -40,7 +40,8 @@ the shared Job and Pod informers queue the Job's key. A sync:
   ``Ignore`` rule matches (say a ``DisruptionTarget`` condition) is not counted; a
   ``FailIndex`` rule fails the pod's index at once;
 * writes ``status`` (``startTime``, ``active``, ``ready``, ``terminating``, ``succeeded``,
-  ``failed``, ``completedIndexes``, ``failedIndexes``) through the ``status`` subresource.
+  ``failed``, ``completedIndexes``, ``failedIndexes``) through the ``status`` subresource,
+  zero counters left out as ``omitempty`` leaves them out of the JSON.
 
 The module is over 400 lines because ``syncJob``, ``manageJob`` and
 ``trackJobStatusAndRemoveFinalizers`` read and write one sync context (the pods, the
@@ -66,6 +67,7 @@ from k8sbook.controlplane.controllers import (
     controller_of,
     is_pod_active,
     is_pod_ready,
+    omit_empty,
     pod_from_template,
 )
 from k8sbook.controlplane.controllers import job_policies as jp
@@ -494,6 +496,7 @@ class JobController(QueueController):
                 status.setdefault("conditions", []).append(finished)
                 needs_flush = True
             finished = self._condition("Complete", (finished["reason"], finished["message"]))
+        _omit_empty(status)
         needs_flush |= job != self.job_informer.get(meta_namespace_key(job))
         if needs_flush:  # flushUncountedAndRemoveFinalizers
             job = self.client.update_status(job)
@@ -512,6 +515,7 @@ class JobController(QueueController):
             if kind == "Complete":
                 status["completionTime"] = finished["lastTransitionTime"]
         if needs_flush or done:
+            _omit_empty(status)
             self.client.update_status(job)
         if done and finished is not None:  # recordJobFinished
             if finished["type"] == "Complete":
@@ -551,9 +555,14 @@ class JobController(QueueController):
                 uncounted[phase] = keep
             else:
                 uncounted.pop(phase, None)
-        for phase in ("succeeded", "failed"):
-            status.setdefault(phase, status.get(phase, 0))
         return changed
+
+
+def _omit_empty(status: Obj) -> None:
+    """``batch/v1`` ``JobStatus`` as its JSON has it: ``active``, ``succeeded``, ``failed``
+    and ``completedIndexes`` are ``omitempty`` (``ready``, ``terminating`` and
+    ``failedIndexes`` are pointers, shown when 0 or empty)."""
+    omit_empty(status, "active", "succeeded", "failed", "completedIndexes")
 
 
 def _has_finalizer(pod: Obj) -> bool:

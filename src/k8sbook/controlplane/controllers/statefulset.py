@@ -57,6 +57,7 @@ from k8sbook.controlplane.controllers import (
     controller_ref,
     is_pod_available,
     is_pod_ready,
+    omit_empty,
 )
 from k8sbook.controlplane.controllers.history import (
     History,
@@ -284,6 +285,7 @@ class StatefulSetController(QueueController):
                 status["updatedReplicas"] == status["replicas"] == status["readyReplicas"]:
             status["currentReplicas"] = status["updatedReplicas"]
             status["currentRevision"] = upd
+        omit_empty(status, "readyReplicas", "currentReplicas", "updatedReplicas")
         self.write_status(sts, status, requeue=False)
 
     def _truncate_history(self, sts: Obj, pods: list[Obj], revisions: list[Obj],
