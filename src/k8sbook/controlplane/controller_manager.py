@@ -90,7 +90,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "cronjob": ("cronjob-controller", lambda c, f: CronJobController(
         c, f.informer("cronjobs"), f.informer("jobs"))),
     "daemonset": ("daemon-set-controller", lambda c, f: DaemonSetsController(
-        c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"))),
+        c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"),
+        f.informer("controllerrevisions"))),
     "deployment": ("deployment-controller", lambda c, f: DeploymentController(
         c, f.informer("deployments"), f.informer("replicasets"), f.informer("pods"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(
@@ -107,7 +108,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "serviceaccount": ("service-account-controller", lambda c, f: ServiceAccountsController(
         c, f.informer("serviceaccounts"), f.informer("namespaces"))),
     "statefulset": ("statefulset-controller", lambda c, f: StatefulSetController(
-        c, f.informer("statefulsets"), f.informer("pods"))),
+        c, f.informer("statefulsets"), f.informer("pods"),
+        f.informer("controllerrevisions"))),
     # both run with the node-controller service account, as in kube-controller-manager
     "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),

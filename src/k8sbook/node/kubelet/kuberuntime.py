@@ -221,7 +221,7 @@ class RuntimeManager:
         return {"metadata": {"name": name, "attempt": attempt},
                 "image": {"image": c["image"]}, "command": c.get("command", []),
                 "args": c.get("args", []),
-                "envs": make_environment_variables(c, self.kubernetes_service),
+                "envs": make_environment_variables(c, self.kubernetes_service, pod),
                 "mounts": mounts,
                 "ports": [p["containerPort"] for p in c.get("ports", [])],
                 "logPath": f"{name}/{attempt}.log"}
