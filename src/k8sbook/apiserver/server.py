@@ -114,7 +114,8 @@ class APIServer(Store, PodSubresources):
         #: controller that creates the ``default`` accounts it requires
         #: (``Cluster(service_account_admission=True)``)
         self.service_account_admission = ServiceAccount(
-            lambda ns, name: self.cached("serviceaccounts", ns, name), ids.suffix,
+            lambda ns, name: self.cached("serviceaccounts", ns, name)
+            or self.storage.get(f"/registry/serviceaccounts/{ns}/{name}"), ids.suffix,
             enabled=False)
         self.admission = AdmissionChain(
             mutating=[self.service_account_admission, DefaultTolerationSeconds(),

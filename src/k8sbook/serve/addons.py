@@ -34,8 +34,12 @@ def kube_proxies(cluster: Cluster, nodes: list[str]) -> None:
 
 
 def coredns(cluster: Cluster, nodes: list[str]) -> None:
-    """The ``kube-dns`` Service (10.96.0.10) and one CoreDNS pod, then its process."""
+    """The ``coredns`` ServiceAccount (kubeadm's CoreDNS addon makes it; the ServiceAccount
+    admission plugin refuses a pod whose account does not exist), the ``kube-dns`` Service
+    (10.96.0.10) and one CoreDNS pod, then its process."""
     admin = cluster.admin()
+    admin.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                  "metadata": {"name": "coredns", "namespace": "kube-system"}})
     admin.create(kube_dns_service())
     name = admin.create(coredns_pod(nodes[0]))["metadata"]["name"]
     deadline = cluster.clock.now() + WAIT

@@ -30,6 +30,10 @@ kubeadm's ``admin.conf`` identity: CN ``kubernetes-admin``, O ``kubeadm:cluster-
 
 Different from a real kube-apiserver, said out loud:
 
+- the apiserver runs the ServiceAccount admission plugin as kubeadm's does
+  (``service_account_admission``; by default on when the components run, since without a
+  controller manager nothing makes the ``default`` accounts it requires): pods get
+  ``serviceAccountName: default`` and the ``kube-api-access-*`` volume the kubelets mount;
 - loopback only; ``/openapi/v2`` is JSON only (406 for protobuf; v3 carries the official
   schemas). Bodies are JSON, YAML or protobuf; answers as ``Accept`` negotiates, YAML as JSON;
 - timestamps come from the model's clock; ``k8sbook serve`` (``wall_clock=True``) starts it
@@ -55,8 +59,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import secrets
-import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -114,9 +116,13 @@ class ModelServer:
     def __init__(self, cluster: Cluster | None = None, *, seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0, realtime: bool = True,
                  nodes: tuple[str, ...] | list[str] = DEFAULT_NODES,
-                 components: bool = True, tick: float = 0.02, wall_clock: bool = False) -> None:
+                 components: bool = True, tick: float = 0.02, wall_clock: bool = False,
+                 service_account_admission: bool | None = None) -> None:
         start = max(time.time() - EPOCH.timestamp(), 0.0) if wall_clock else 0.0
-        self.cluster = cluster if cluster is not None else Cluster(seed, clock=Clock(start))
+        admission = components if service_account_admission is None \
+            else service_account_admission
+        self.cluster = cluster if cluster is not None else Cluster(
+            seed, clock=Clock(start), service_account_admission=admission)
         self.lock = threading.RLock()
         self.realtime = realtime
         self.tick = tick
@@ -127,21 +133,10 @@ class ModelServer:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.pki = certs.make_pki()
-        self._httpd = TLSServer((host, port), Handler, self._tls_context())
+        self._httpd = TLSServer((host, port), Handler, certs.tls_context(self.pki))
         self._httpd.daemon_threads = True
         self._httpd.model = self  # type: ignore[attr-defined]
         self.requests = 0
-
-    def _tls_context(self) -> ssl.SSLContext:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        with tempfile.TemporaryDirectory(prefix="k8sbook-pki-") as d:
-            cert, key = Path(d, "apiserver.crt"), Path(d, "apiserver.key")
-            cert.write_bytes(self.pki.apiserver.cert_pem)
-            key.write_bytes(self.pki.apiserver.key_pem)
-            ctx.load_cert_chain(cert, key)
-        ctx.load_verify_locations(cadata=self.pki.ca.cert_pem.decode())
-        ctx.verify_mode = ssl.CERT_OPTIONAL  # --client-ca-file: a certificate, if one is sent
-        return ctx
 
     # -- life cycle ------------------------------------------------------------------------
     @property

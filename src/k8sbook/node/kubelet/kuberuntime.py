@@ -215,8 +215,9 @@ class RuntimeManager:
                            "readonly": True})
         for vm in c.get("volumeMounts") or []:
             mounted = rec.mounted.get(vm["name"])
-            if mounted is not None:
-                mounts.append({"containerPath": vm["mountPath"], "hostPath": mounted[2],
+            host = mounted[2] if mounted is not None else rec.projected.get(vm["name"])
+            if host is not None:
+                mounts.append({"containerPath": vm["mountPath"], "hostPath": host,
                                "readonly": bool(vm.get("readOnly"))})
         return {"metadata": {"name": name, "attempt": attempt},
                 "image": {"image": c["image"]}, "command": c.get("command", []),
