@@ -10,8 +10,14 @@ process's output does.
 In the model a main process that is a shell reading its script from stdin (``sh``,
 ``/bin/sh``, ``ash``, ``bash`` with no ``-c``: ``kubectl run -it --image=busybox -- sh``) runs
 what the client writes, and when stdin is closed the shell exits and so does the container
-(``Completed``, or ``Error`` with the script's exit code). Simplified: any other main program
-(``sleep``, an application) writes nothing the model knows of, so an attach to it ends at once.
+(``Completed``, or ``Error`` with the script's exit code). An interactive attach
+(:func:`attach_session`) feeds that shell line by line as the client types: the shell is the
+container's own, kept between attaches, and with ``tty: true`` in the container's spec its
+stdin and stdout are the container's pseudo-terminal (containerd takes ``tty`` from the
+container's config, not from the request); the prompt it printed when the container started
+went to the log before anyone attached, which is why ``kubectl run -it`` says "If you don't
+see a command prompt, try pressing enter." Simplified: any other main program (``sleep``, an
+application) writes nothing the model knows of, so an attach to it ends at once.
 """
 
 from __future__ import annotations
@@ -20,14 +26,11 @@ from typing import Any
 
 from k8sbook.node import shell
 from k8sbook.node.containerd_store import CONTAINER_RUNNING
+from k8sbook.node.containerd_streaming import StreamSession, exit_status
 from k8sbook.node.cri import RPCError
 
-SHELLS = ("sh", "ash", "bash")
-
-
-def reads_stdin(command: list[str]) -> bool:
-    """Whether the main process is a shell that reads its script from stdin."""
-    return bool(command) and command[0].rsplit("/", 1)[-1] in SHELLS and "-c" not in command
+#: whether the main process is a shell that reads its script from stdin
+reads_stdin = shell.reads_script
 
 
 def attach(runtime: Any, cid: str, stdin: str) -> shell.Result:
@@ -46,3 +49,39 @@ def attach(runtime: Any, cid: str, stdin: str) -> shell.Result:
         runtime.log_line(c, line)
     runtime.kill(cid, out.exit_code, "Completed" if out.exit_code == 0 else "Error")
     return out
+
+
+def attach_session(runtime: Any, cid: str, stdin: bool) -> StreamSession:
+    """An interactive attach to container ``cid``'s main process (see the module's
+    docstring): its main shell, made when the first client attaches, fed as input arrives;
+    when it exits, so does the container."""
+    c = runtime.containers.get(cid)
+    if c is None or c.state != CONTAINER_RUNNING:
+        raise RPCError("Unknown", f"container {cid} is not running")
+
+    def ended(code: int) -> dict[str, Any]:
+        return exit_status([], 0)  # ServeAttach: Success when the streams end
+    if not reads_stdin(c.command):
+        return StreamSession(tty=c.tty, stdin=stdin, reads=False, shell=None,
+                             run=lambda data: shell.Result(0, ""), ended=ended,
+                             terminal=c.terminal,
+                             running=lambda: c.state == CONTAINER_RUNNING, killed=0)
+    if c.main_shell is None:
+        disk, sb = runtime.filesystem, runtime.sandboxes[c.sandbox_id]
+        proc = shell.Process(lambda p: c.read(disk, p), dict(c.env), sb.hostname, None,
+                             lambda p, t: c.write(disk, p, t), lambda: c.paths(disk),
+                             winsize=c.terminal.winsize if c.tty else None)
+        c.main_shell = shell.Interactive(proc, interactive=c.tty)
+        for _fd, text in c.main_shell.take():  # the prompt, printed before anyone attached
+            runtime.log_line(c, text)
+
+    def log(text: str) -> None:
+        for line in text.splitlines():
+            runtime.log_line(c, line)
+
+    def exited(code: int) -> None:
+        runtime.kill(cid, code, "Completed" if code == 0 else "Error")
+    return StreamSession(tty=c.tty, stdin=stdin, reads=True, shell=c.main_shell,
+                         run=lambda data: shell.Result(0, ""), ended=ended, on_exit=exited,
+                         terminal=c.terminal, log=log,
+                         running=lambda: c.state == CONTAINER_RUNNING, killed=0)

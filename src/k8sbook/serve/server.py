@@ -276,8 +276,9 @@ class ModelServer:
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         if route.subresource in ("exec", "attach", "portforward"):
-            serve = streams.serve if streams.is_upgrade(h) else streams.refuse
-            return serve(h, route, self._stream_call(h))
+            if not streams.is_upgrade(h):
+                return streams.refuse(h, route, self._stream_call(h))
+            return streams.serve(h, route, self._stream_call(h), self.lock)
         req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
                                        current=self._current,
                                        dry_run_values=parse_qs(urlsplit(h.path).query).get(
