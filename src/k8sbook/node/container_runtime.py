@@ -42,7 +42,7 @@ from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.node import shell
-from k8sbook.node.containerd_attach import attach, attach_session
+from k8sbook.node.containerd_attach import attach, attach_session, start_main_shell
 from k8sbook.node.containerd_images import ImageService, Registry, normalize_image
 from k8sbook.node.containerd_sandbox import SANDBOX_IMAGE, SandboxController
 from k8sbook.node.containerd_store import (
@@ -285,6 +285,8 @@ class ContainerRuntime:
         seconds, code, output = main_process(c.command, c.process)
         for line in output.splitlines():
             self.log_line(c, line)
+        if c.stdin:  # a shell reading stdin that the kubelet left open (``stdin: true``)
+            start_main_shell(self, c)
         if seconds is not None:
             c.timer = self.clock.call_later(
                 seconds, lambda: self._exit(c, code, "Completed" if code == 0 else "Error"),

@@ -22,6 +22,7 @@ application) writes nothing the model knows of, so an attach to it ends at once.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from k8sbook.node import shell
@@ -35,20 +36,29 @@ reads_stdin = shell.reads_script
 
 def attach(runtime: Any, cid: str, stdin: str) -> shell.Result:
     """Join a client to container ``cid``'s main process (a
-    :class:`~k8sbook.node.container_runtime.ContainerRuntime`'s container)."""
-    c = runtime.containers.get(cid)
-    if c is None or c.state != CONTAINER_RUNNING:
-        raise RPCError("Unknown", f"container {cid} is not running")
-    if not reads_stdin(c.command):
-        return shell.Result(0, "")
-    disk, sb = runtime.filesystem, runtime.sandboxes[c.sandbox_id]
-    proc = shell.Process(lambda p: c.read(disk, p), dict(c.env), sb.hostname, None,
-                         lambda p, t: c.write(disk, p, t), lambda: c.paths(disk))
-    out = shell.run(list(c.command), proc, stdin)
-    for line in out.output.splitlines():
-        runtime.log_line(c, line)
-    runtime.kill(cid, out.exit_code, "Completed" if out.exit_code == 0 else "Error")
-    return out
+    :class:`~k8sbook.node.container_runtime.ContainerRuntime`'s container) with all of
+    ``stdin`` at once, then close it: :func:`attach_session`, written to and read whole."""
+    session = attach_session(runtime, cid, True)
+    session.start()
+    session.write(stdin.encode("utf-8", "surrogateescape"))
+    session.close_stdin()
+    chunks = [(ch, data.decode("utf-8", "surrogateescape")) for ch, data in session.read()]
+    c = runtime.containers[cid]
+    code = c.main_shell.exit_code if c.main_shell is not None else 0
+    return shell.Result(code or 0, "".join(t for _, t in chunks),
+                        stdout="".join(t for ch, t in chunks if ch == 1),
+                        stderr="".join(t for ch, t in chunks if ch == 2))
+
+
+def start_main_shell(runtime: Any, c: Any) -> None:
+    """The main process of container ``c`` is a shell reading stdin: it starts (on the
+    container's terminal with ``tty``, where it prints its prompt, which goes to the log)."""
+    if c.main_shell is not None or not reads_stdin(c.command):
+        return
+    proc = dataclasses.replace(c.process, winsize=c.terminal.winsize if c.tty else None)
+    c.main_shell = shell.Interactive(proc, interactive=c.tty)
+    for _fd, text in c.main_shell.take():
+        runtime.log_line(c, text)
 
 
 def attach_session(runtime: Any, cid: str, stdin: bool) -> StreamSession:
@@ -66,14 +76,7 @@ def attach_session(runtime: Any, cid: str, stdin: bool) -> StreamSession:
                              run=lambda data: shell.Result(0, ""), ended=ended,
                              terminal=c.terminal,
                              running=lambda: c.state == CONTAINER_RUNNING, killed=0)
-    if c.main_shell is None:
-        disk, sb = runtime.filesystem, runtime.sandboxes[c.sandbox_id]
-        proc = shell.Process(lambda p: c.read(disk, p), dict(c.env), sb.hostname, None,
-                             lambda p, t: c.write(disk, p, t), lambda: c.paths(disk),
-                             winsize=c.terminal.winsize if c.tty else None)
-        c.main_shell = shell.Interactive(proc, interactive=c.tty)
-        for _fd, text in c.main_shell.take():  # the prompt, printed before anyone attached
-            runtime.log_line(c, text)
+    start_main_shell(runtime, c)
 
     def log(text: str) -> None:
         for line in text.splitlines():
