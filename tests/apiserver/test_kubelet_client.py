@@ -95,7 +95,7 @@ def test_the_exec_url_is_encoded_as_params_encode_and_every_argument_survives(se
     from k8sbook.api.request import Request
     from k8sbook.apiserver.kubelet_client import stream_query
 
-    cluster, kubelet, adm = setup
+    _, kubelet, adm = setup
     argv = ["echo", "a b", "x&y=1", "why?", "naïve 東京", "100%", "/etc/hosts"]
     query = stream_query("exec", {"command": argv, "stdin": True, "stdout": True,
                                   "tty": False, "stderr": "true"})
@@ -108,9 +108,9 @@ def test_the_exec_url_is_encoded_as_params_encode_and_every_argument_survives(se
         return handle(method, path, *args, **kw)
     kubelet.server.handle = spy
     assert pod_exec(adm, "default", "web", argv) == "a b x&y=1 why? naïve 東京 100% /etc/hosts\n"
-    assert seen == ["/exec/default/web/app?command=echo&command=a+b&command=x%26y%3D1"
-                    "&command=why%3F&command=na%C3%AFve+%E6%9D%B1%E4%BA%AC&command=100%25"
-                    "&command=%2Fetc%2Fhosts"]
+    assert seen == [("/exec/default/web/app?command=echo&command=a+b&command=x%26y%3D1"
+                     "&command=why%3F&command=na%C3%AFve+%E6%9D%B1%E4%BA%AC&command=100%25"
+                     "&command=%2Fetc%2Fhosts")]
     # attach has no command; flags only, sorted; no "?" without a query
     resp = adm.request(Request("create", "pods", "", "default", "web", "attach",
                                params={"stdout": True}))
