@@ -126,8 +126,9 @@ class KubeletClient:
         if isinstance(req.body, dict) and "upgrade" in req.body and \
                 str(req.body["upgrade"]).lower() != "websocket":
             # UpgradeAwareHandler(upgradeRequired=true): a request that is not an upgrade is
-            # refused after the location checks; the model streams only over WebSocket, so
-            # a SPDY upgrade (kubectl's fallback) is refused the same way
+            # refused after the location checks; the front end serves exec and attach over
+            # WebSocket and SPDY and port-forward over WebSocket only, so
+            # a bare SPDY port-forward (kubectl's fallback) is refused the same way
             raise bad_request("Upgrade request required")
         ns, name = req.namespace, req.name
         if req.subresource == "log":

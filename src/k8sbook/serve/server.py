@@ -49,6 +49,7 @@ with the dial error (the HTTP server has already accepted the TCP connection).
 
 Split as upstream is: :mod:`~k8sbook.serve.routing` (the REST mapping), ``discovery``,
 ``watch``, ``logs`` (``pods/log``, ``-f``), ``streams`` (exec and cp over WebSocket),
+``spdy_exec`` (exec and attach over SPDY/3.1),
 ``portforward`` and ``spdy`` (SPDY/3.1 in a WebSocket), ``aggregated`` (kube-aggregator's
 discovery and proxy), ``kubeconfig``. It runs :data:`~k8sbook.serve.components.COMPONENT_MODULES`
 (kubelets, scheduler, controller manager, the add-ons of ``serve/addons.py``).
@@ -72,7 +73,7 @@ from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
 from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.core.status import StatusError, status_object
-from k8sbook.serve import aggregated, certs, logs, negotiation, printers, streams
+from k8sbook.serve import aggregated, certs, logs, negotiation, printers, spdy_exec, streams
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
     COMPONENT_MODULES,
@@ -276,6 +277,9 @@ class ModelServer:
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         if route.subresource in ("exec", "attach", "portforward"):
+            if route.subresource != "portforward" and spdy_exec.is_spdy(h):  # no WebSocket
+                return spdy_exec.serve(h, route, self._stream_call(h), streams.exec_request,
+                                       self.lock)
             if not streams.is_upgrade(h):
                 return streams.refuse(h, route, self._stream_call(h))
             return streams.serve(h, route, self._stream_call(h), self.lock)

@@ -36,7 +36,8 @@ are on the trace. The WebSocket ``GET`` is authorized as ``create`` on ``pods/ex
 1.35 authorizes ``get`` and then, with ``AuthorizePodWebsocketUpgradeCreatePermission`` on by
 default, ``create`` as well). ``pods/attach`` (``kubectl attach``, ``kubectl run -i``) is the
 same protocol, joined to the container's main process (:mod:`k8sbook.node.containerd_attach`).
-Port-forward (``SPDY/3.1+portforward.k8s.io``) is :mod:`k8sbook.serve.portforward`.
+Port-forward (``SPDY/3.1+portforward.k8s.io``) is :mod:`k8sbook.serve.portforward`; exec and
+attach for clients without WebSockets (``Upgrade: SPDY/3.1``) are :mod:`k8sbook.serve.spdy_exec`.
 """
 
 from __future__ import annotations
@@ -106,9 +107,10 @@ def exec_request(h: Handler, route: Route, query: dict[str, list[str]]) -> Reque
 
 
 def refuse(h: Handler, route: Route, call: Call) -> None:
-    """A request for exec or port-forward that is not a WebSocket upgrade (a plain POST, or
-    SPDY, kubectl's fallback): the apiserver checks the location first (no such pod or
-    container), then answers ``400 Upgrade request required``."""
+    """A request for exec or port-forward that is not an upgrade the model serves (a plain
+    POST; port-forward over bare SPDY, kubectl's fallback there): the apiserver checks the
+    location first (no such pod or container), then answers ``400 Upgrade request
+    required``."""
     query = parse_qs(urlsplit(h.path).query, keep_blank_values=True)
     if route.subresource in ("exec", "attach"):
         req = exec_request(h, route, query)
