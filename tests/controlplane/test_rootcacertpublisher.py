@@ -15,7 +15,9 @@ from k8sbook.core import pki
 
 
 def test_every_namespace_gets_the_root_ca_and_edits_are_put_back():
-    c = Cluster(0)
+    # the controller's role is bootstrapped where the ServiceAccount admission plugin runs
+    # (apiserver/rbac.py: ADMISSION_ADDITIONS)
+    c = Cluster(0, service_account_admission=True)
     c.add_controller_manager(controllers=("root-ca-cert-publisher",)).start()
     c.run_for(3)
     adm = c.admin()
