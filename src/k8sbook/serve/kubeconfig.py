@@ -110,8 +110,9 @@ def kubectl_terminal(kubeconfig: str | Path, *args: str, keys: list[tuple[str, s
     ``attach -it``): for each ``(wait, type)`` of ``keys``, wait until the screen shows
     ``wait`` (a prompt), then type ``type`` (``\r`` is the Enter key, ``\x04`` ^D,
     ``\x03`` ^C); ``during()`` runs meanwhile in a thread (to move virtual time while kubectl
-    waits for a pod). Returns what the terminal showed (its ``\r\n`` as ``\n``) and
-    kubectl's exit code, once it has ended."""
+    waits for a pod). With ``-t`` a key is typed only once kubectl has put the terminal in
+    raw mode (before, the terminal itself would echo it). Returns what the terminal showed
+    (its ``\r\n`` as ``\n``) and kubectl's exit code, once it has ended."""
     import fcntl
     import pty
     import select
@@ -133,9 +134,13 @@ def kubectl_terminal(kubeconfig: str | Path, *args: str, keys: list[tuple[str, s
         mover.start()
     screen, seen, pending = b"", 0, list(keys)
     deadline = time.monotonic() + timeout
+    tty = bool({"-t", "-it", "-ti", "--tty", "--tty=true"} & set(args))
+
+    def raw() -> bool:  # with -t kubectl puts the terminal in raw mode before it streams
+        return not tty or not termios.tcgetattr(master)[3] & termios.ICANON
     try:
         while time.monotonic() < deadline:
-            if pending and pending[0][0].encode() in screen[seen:]:
+            if pending and pending[0][0].encode() in screen[seen:] and raw():
                 wait, typed = pending.pop(0)
                 seen = screen.index(wait.encode(), seen) + len(wait.encode())
                 os.write(master, typed.encode())
