@@ -199,7 +199,8 @@ def test_exec_it_sh_is_a_terminal_session(srv: server.ModelServer, web: str,
     # the ServiceAccount admission plugin's volume, mounted by the kubelet
     child.send(f"cat {SA_DIR}/namespace; echo; ls {SA_DIR}\r")
     child.expect_exact("/ # ")
-    assert child.before.split(b"\r\n")[1:-1] == [b"default", b"ca.crt", b"namespace", b"token"]
+    # ls on a terminal: columns, as wide as the longest name and two spaces
+    assert child.before.split(b"\r\n")[1:-1] == [b"default", b"ca.crt     namespace  token"]
     child.send("ech\x7fho bye\x03")  # DEL rubs out, ^C drops the line: a new prompt
     child.expect_exact("/ # ")
     assert child.before == b"ech\b \bho bye^C\r\n"

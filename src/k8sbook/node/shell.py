@@ -349,7 +349,8 @@ def _command(argv: list[str], proc: Process, out: Output, slept: list[float],
 
 def files_of(proc: Process) -> tar_applet.Files:
     """The process's view of the file system, for the file applets."""
-    return tar_applet.Files(proc.files, proc.write, proc.paths)
+    width = (proc.winsize()[1] or 80) if proc.winsize is not None else 0  # 80: no size yet
+    return tar_applet.Files(proc.files, proc.write, proc.paths, width)
 
 
 def _dial(proc: Process, host: str, port: int, path: str) -> tuple[int | None, str]:
