@@ -293,3 +293,21 @@ def test_attach_it_joins_a_running_main_shell(srv: server.ModelServer,
     child.close()
     assert child.exitstatus == 0
     wait_for(lambda: phase(srv, name) == "Succeeded")
+
+
+def test_the_service_account_admission_plugin_runs_in_serve(srv: server.ModelServer,
+                                                            kubectl: Kubectl) -> None:
+    """kubeadm's apiserver runs the ServiceAccount admission plugin: a pod naming an account
+    that does not exist is refused with upstream's message and not stored."""
+    name = f"ghost-sa-{minor(kubectl)}"
+    out = kubectl("run", name, "--image=busybox:1.37", "--restart=Never",
+                  '--overrides={"spec": {"serviceAccountName": "ghost"}}')
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        f'Error from server (Forbidden): pods "{name}" is forbidden: error looking up service '
+        'account default/ghost: serviceaccount "ghost" not found')
+    assert phase(srv, name) == ""
+    with srv.model() as cluster:
+        roots = [cm["metadata"]["namespace"] for cm in cluster.apiserver.cached_objects(
+            "configmaps") if cm["metadata"]["name"] == "kube-root-ca.crt"]
+    assert {"default", "kube-node-lease", "kube-public", "kube-system"} <= set(roots)

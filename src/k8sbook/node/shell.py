@@ -33,16 +33,16 @@ the container's writable layer, or a writable mount).
 A shell that reads its script from standard input (``sh`` with no ``-c``) can also run line
 by line as the input arrives (:class:`Interactive`: what ``kubectl exec -i ... -- sh`` and an
 attach to a main ``sh`` drive): each complete line (a line with an unclosed quote waits for
-the next, with the ``PS2`` prompt ``> ``) runs at once, ``$?`` carries over, ``exit N`` ends
+the next, with the ``PS2`` prompt ``"> "``) runs at once, ``$?`` carries over, ``exit N`` ends
 it with ``N``, and the end of input with the last status. When its standard input is a
 terminal it is interactive, as ash is: it prints its prompt, BusyBox's default ``PS1``
-``\\w \\$ `` for root in ``/``, that is ``/ # ``, before each line, a new prompt after an
+``"\\w \\$ "`` for root in ``/``, that is ``"/ # "``, before each line, a new prompt after an
 interrupt (^C), and ``stty size`` prints the terminal's rows and columns.
 
 Simplified: the model is synchronous, so ``sleep`` inside ``exec`` returns at once (its
 seconds are counted in :attr:`Result.slept`, the clock does not move); commands inside a
 script read no standard input (``cat`` with no file in ``sh -c`` or at the prompt reads
-nothing); there is no working directory (``cd``) and the prompt is always ``/ # ``.
+nothing); there is no working directory (``cd``) and the prompt is always ``"/ # "``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from k8sbook.node import tar_applet
 #: the applets the model's image has (``/bin/<name>``)
 BINARIES = ("cat", "echo", "env", "exit", "false", "hostname", "ls", "nc", "printenv", "sh",
             "sleep", "stty", "tar", "test", "true", "wget")
-#: ash's prompts for root in ``/`` (``PS1`` ``\w \$ ``, ``PS2`` ``> ``)
+#: ash's prompts for root in ``/`` (``PS1`` ``"\w \$ "``, ``PS2`` ``"> "``)
 PS1, PS2 = "/ # ", "> "
 
 #: ``dial(host, port, path) -> (status or None when refused, body)``

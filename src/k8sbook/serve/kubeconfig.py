@@ -105,7 +105,7 @@ def kubectl_while(kubeconfig: str | Path, *args: str, during: Callable[[], None]
 def kubectl_terminal(kubeconfig: str | Path, *args: str, keys: list[tuple[str, str]],
                      rows: int = 24, cols: int = 80, during: Callable[[], None] | None = None,
                      timeout: float = 30) -> tuple[str, int]:
-    """Run the real ``kubectl`` on a pseudo-terminal of ``rows`` x ``cols`` (the standard
+    r"""Run the real ``kubectl`` on a pseudo-terminal of ``rows`` x ``cols`` (the standard
     library's :mod:`pty`), as in a learner's terminal (``exec -it``, ``run -it``,
     ``attach -it``): for each ``(wait, type)`` of ``keys``, wait until the screen shows
     ``wait`` (a prompt), then type ``type`` (``\r`` is the Enter key, ``\x04`` ^D,
