@@ -95,3 +95,26 @@ def test_attach_with_a_terminal_feeds_the_main_shell_and_its_exit_ends_the_conta
     c.run_for(2)
     status = c.admin().get("pods", "shell", "default")["status"]["containerStatuses"][0]
     assert status["state"]["terminated"]["exitCode"] == 5
+
+
+def test_without_stdin_once_closing_stdin_only_detaches(node_a):
+    c, k = node_a
+    pod = objects.pod("keep", node_name="node-a",
+                      containers=[objects.container("app", "busybox:1.36")])
+    pod["spec"]["containers"][0].update(command=["sh"], stdin=True)  # no stdinOnce
+    pod["spec"]["restartPolicy"] = "Never"
+    c.admin().create(pod)
+    c.run_for(2)
+    first = open_session(k, "/attach/default/keep/app")
+    first.write(b"false\n")
+    first.close_stdin()
+    assert first.status == SUCCESS  # the client detached ...
+    c.run_for(2)
+    status = c.admin().get("pods", "keep", "default")["status"]["containerStatuses"][0]
+    assert "running" in status["state"]  # ... and the shell still runs
+    second = open_session(k, "/attach/default/keep/app")
+    second.write(b"echo $?\nexit 2\n")  # the same shell: $? is still false's
+    assert text(second) == [(1, "1\n")]
+    c.run_for(2)
+    status = c.admin().get("pods", "keep", "default")["status"]["containerStatuses"][0]
+    assert status["state"]["terminated"]["exitCode"] == 2

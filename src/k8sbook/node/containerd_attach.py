@@ -16,7 +16,10 @@ container's own, kept between attaches, and with ``tty: true`` in the container'
 stdin and stdout are the container's pseudo-terminal (containerd takes ``tty`` from the
 container's config, not from the request); the prompt it printed when the container started
 went to the log before anyone attached, which is why ``kubectl run -it`` says "If you don't
-see a command prompt, try pressing enter." Simplified: any other main program (``sleep``, an
+see a command prompt, try pressing enter." When a client closes its stdin, the container's
+stdin is closed too only if its spec says ``stdinOnce`` (as ``kubectl run -i`` sets it): then
+the shell reads the end of its input and exits; otherwise the client just detaches and the
+shell waits for the next one. Simplified: any other main program (``sleep``, an
 application) writes nothing the model knows of, so an attach to it ends at once.
 """
 
@@ -87,4 +90,5 @@ def attach_session(runtime: Any, cid: str, stdin: bool) -> StreamSession:
     return StreamSession(tty=c.tty, stdin=stdin, reads=True, shell=c.main_shell,
                          run=lambda data: shell.Result(0, ""), ended=ended, on_exit=exited,
                          terminal=c.terminal, log=log,
-                         running=lambda: c.state == CONTAINER_RUNNING, killed=0)
+                         running=lambda: c.state == CONTAINER_RUNNING, killed=0,
+                         detach_on_close=not c.stdin_once)

@@ -60,8 +60,10 @@ class StreamSession:
                  on_exit: Callable[[int], None] | None = None,
                  terminal: Terminal | None = None,
                  log: Callable[[str], None] | None = None,
-                 running: Callable[[], bool] | None = None, killed: int = 137) -> None:
+                 running: Callable[[], bool] | None = None, killed: int = 137,
+                 detach_on_close: bool = False) -> None:
         self.tty, self.stdin, self.reads = tty, stdin, reads
+        self.detach_on_close = detach_on_close
         #: whether the container still runs; when it stops, so does the process (its status
         #: then is ``ended(killed)``: 137, SIGKILL, for an exec'd process)
         self.running, self.killed = running, killed
@@ -144,7 +146,13 @@ class StreamSession:
             self._deliver(event.text, eof=event.kind == "eof", intr=event.kind == "intr")
 
     def close_stdin(self) -> None:
-        """The client closed stdin (v5's close message, or the connection ended)."""
+        """The client closed stdin (v5's close message, or the connection ended). With
+        ``detach_on_close`` (an attach to a container without ``stdinOnce``) the process's
+        stdin stays open: the client only detaches, and the session ends."""
+        if self.detach_on_close:
+            if self.status is None:
+                self.status = self.ended(0)
+            return
         if self.terminal is not None:
             self._deliver("".join(self.terminal.line), eof=True)
             self.terminal.line.clear()
