@@ -45,6 +45,7 @@ from k8sbook.controlplane.controllers.job import JobController
 from k8sbook.controlplane.controllers.namespace import NamespaceController
 from k8sbook.controlplane.controllers.node_lifecycle import NodeLifecycleController
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
+from k8sbook.controlplane.controllers.rootcacertpublisher import Publisher
 from k8sbook.controlplane.controllers.serviceaccount import ServiceAccountsController
 from k8sbook.controlplane.controllers.serviceaccount_tokens import TokensController
 from k8sbook.controlplane.controllers.statefulset import StatefulSetController
@@ -105,6 +106,10 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("jobs"), f.informer("pods"))),
     "namespace": ("namespace-controller", lambda c, f: NamespaceController(
         c, f.informer("namespaces"))),
+    # --root-ca-file (kubeadm: /etc/kubernetes/pki/ca.crt), as the tokens controller's
+    "root-ca-cert-publisher": ("root-ca-cert-publisher", lambda c, f: Publisher(
+        c, f.informer("configmaps"), f.informer("namespaces"),
+        root_ca=lambda: pki.pem(pki.ca().certificate))),
     "serviceaccount": ("service-account-controller", lambda c, f: ServiceAccountsController(
         c, f.informer("serviceaccounts"), f.informer("namespaces"))),
     "statefulset": ("statefulset-controller", lambda c, f: StatefulSetController(
