@@ -140,9 +140,8 @@ class Cluster:
             if etcd is not None:
                 raise ValueError("control_plane_nodes > 1 runs its own etcd cluster: "
                                  "give no etcd")
-            self._highly_available(control_plane_nodes, start, trace_bootstrap)
-            for apiserver in self.apiservers:
-                apiserver.service_account_admission.enabled = service_account_admission
+            self._highly_available(control_plane_nodes, start, trace_bootstrap,
+                                   service_account_admission)
             return
         if callable(etcd):  # a factory, e.g. etcd_server.connect(endpoint): it needs the clock
             etcd = etcd(self.clock)
@@ -162,7 +161,8 @@ class Cluster:
             self._kubeadm_objects()
             self.trace.enabled = True
 
-    def _highly_available(self, nodes: int, start: bool, trace_bootstrap: bool) -> None:
+    def _highly_available(self, nodes: int, start: bool, trace_bootstrap: bool,
+                          service_account_admission: bool = False) -> None:
         """kubeadm's stacked topology (https://kubernetes.io/docs/setup/production-environment/
         tools/kubeadm/ha-topology/): control-plane nodes ``cp-1`` ... on 192.168.0.2 ...,
         each with an etcd member and a kube-apiserver (``--etcd-servers`` lists its local
@@ -181,6 +181,8 @@ class Cluster:
                 etcd_servers=[endpoints[i], *endpoints[:i], *endpoints[i + 1:]],
                 instance=f"kube-apiserver/{name}", hostname=name,
                 endpoint_reconciler_type="lease", identity_lease=True))
+        for apiserver in self.apiservers:
+            apiserver.service_account_admission.enabled = service_account_admission
         self.apiserver = self.apiservers[0]
         self.components = {}
         self.load_balancer = LoadBalancer(self.network, self.clock, LOAD_BALANCER,

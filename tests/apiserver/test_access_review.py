@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,8 @@ from k8sbook.client.rest import Client
 from k8sbook.cluster import Cluster
 from k8sbook.serve import server
 from tests.helpers import snapshot, status_error
+from tests.serve.conftest import KUBECTLS as FOUND
+from tests.serve.conftest import REQUIRED
 
 AUTHZ = "authorization.k8s.io"
 
@@ -136,7 +137,8 @@ def test_self_subject_review_says_who_the_caller_is(cluster: Cluster) -> None:
 
 
 # -- the real kubectl ---------------------------------------------------------------------
-KUBECTLS = {"1.32": shutil.which("kubectl"), "1.37": shutil.which("kubectl-1.37")}
+#: both versions (None: not on this machine), found as ``tests/serve/conftest.py`` finds them
+KUBECTLS = {v: FOUND.get(v) for v in REQUIRED}
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +160,8 @@ def test_kubectl_auth_can_i_and_whoami(served: tuple[server.ModelServer, Path],
                                        version: str) -> None:
     binary = KUBECTLS[version]
     if binary is None:
-        if version == "1.32" and os.environ.get("CI") == "true":
-            pytest.fail("kubectl is required in CI")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"kubectl {version} is required in CI")
         pytest.skip(f"no kubectl {version}")
     _srv, kubeconfig = served
 

@@ -87,3 +87,31 @@ def test_bad_requests_never_dial(setup):
     assert _error(lambda: pod_logs(adm, "default", "web", "nope")) == (
         400, "container nope is not valid for pod web")
     assert not [m for m in cluster.trace.since(mark) if m.path == "kube-apiserver->kubelet"]
+
+
+def test_the_exec_url_is_encoded_as_params_encode_and_every_argument_survives(setup):
+    """``streamLocation``'s ``params.Encode()``: keys sorted, a key's values in order, each
+    escaped as Go's ``QueryEscape`` does; the kubelet decodes the same argv."""
+    from k8sbook.api.request import Request
+    from k8sbook.apiserver.kubelet_client import stream_query
+
+    _, kubelet, adm = setup
+    argv = ["echo", "a b", "x&y=1", "why?", "naïve 東京", "100%", "/etc/hosts"]
+    query = stream_query("exec", {"command": argv, "stdin": True, "stdout": True,
+                                  "tty": False, "stderr": "true"})
+    assert [k for k, _ in query] == ["command"] * 7 + ["error", "input", "output"]
+    seen = []
+    handle = kubelet.server.handle
+
+    def spy(method, path, *args, **kw):
+        seen.append(path)
+        return handle(method, path, *args, **kw)
+    kubelet.server.handle = spy
+    assert pod_exec(adm, "default", "web", argv) == "a b x&y=1 why? naïve 東京 100% /etc/hosts\n"
+    assert seen == [("/exec/default/web/app?command=echo&command=a+b&command=x%26y%3D1"
+                     "&command=why%3F&command=na%C3%AFve+%E6%9D%B1%E4%BA%AC&command=100%25"
+                     "&command=%2Fetc%2Fhosts")]
+    # attach has no command; flags only, sorted; no "?" without a query
+    resp = adm.request(Request("create", "pods", "", "default", "web", "attach",
+                               params={"stdout": True}))
+    assert resp["exitCode"] == 0 and seen[-1] == "/attach/default/web/app?output=1"

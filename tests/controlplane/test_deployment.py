@@ -144,3 +144,60 @@ def test_recreate_removes_every_old_pod_before_the_new_replicaset_grows(cluster)
     assert sorted(t for t, v in pod_writes if v == "CREATE")[-2] >= last_delete
     d = adm.get("deployments", "web", "default")
     assert d["status"]["updatedReplicas"] == 2 and d["status"]["availableReplicas"] == 2
+
+
+def test_proportional_scaling_as_in_the_kubernetes_docs():
+    """kubernetes.io's "Proportional scaling": 10 replicas, maxSurge 3, maxUnavailable 2, an
+    image that cannot be pulled (the new ReplicaSet stuck at 5, the old one at 8), then
+    scaled to 15: 3 more go to the old ReplicaSet, 2 to the new one (11 and 7)."""
+    from k8sbook.node.containerd_images import Registry
+    c = Cluster(0)
+    c.add_kubelet("node-a", registry=Registry(missing={"nginx:1.161"})).start()
+    c.add_scheduler().start()
+    c.add_controller_manager(controllers=("replicaset", "deployment")).start()
+    c.run_for(3)
+    adm = c.admin()
+    adm.create(deployment(10, strategy={"type": "RollingUpdate", "rollingUpdate": {
+        "maxSurge": 3, "maxUnavailable": 2}}))
+    c.run_for(20)
+    set_image(c, "nginx:1.161")
+    c.run_for(20)
+    sizes = sorted((rs["spec"]["replicas"], rs["spec"]["template"]["spec"]["containers"][0][
+        "image"]) for rs in replicasets_by_name(c).values())
+    assert sizes == [(5, "nginx:1.161"), (8, "nginx:1.27")]
+    adm.patch("deployments", "web", {"spec": {"replicas": 15}}, "default")
+    c.run_for(5)
+    rs = {r["spec"]["template"]["spec"]["containers"][0]["image"]: r
+          for r in replicasets_by_name(c).values()}
+    assert (rs["nginx:1.27"]["spec"]["replicas"], rs["nginx:1.161"]["spec"]["replicas"]) == \
+        (11, 7)
+    for r in rs.values():  # both now record the Deployment's new size and ceiling
+        annotations = r["metadata"]["annotations"]
+        assert (annotations["deployment.kubernetes.io/desired-replicas"],
+                annotations["deployment.kubernetes.io/max-replicas"]) == ("15", "18")
+    scaled = [m for m in _events(c) if "from 8 to 11" in m or "from 5 to 7" in m]
+    assert len(scaled) == 2 and all(m.startswith("Scaled up replica set") for m in scaled)
+    d = adm.get("deployments", "web", "default")
+    assert (d["status"]["replicas"], d["status"]["updatedReplicas"]) == (18, 7)
+    # and back down to 10: the larger (old) one loses more, older first on ties
+    adm.patch("deployments", "web", {"spec": {"replicas": 10}}, "default")
+    c.run_for(5)
+    rs = {r["spec"]["template"]["spec"]["containers"][0]["image"]: r
+          for r in replicasets_by_name(c).values()}
+    assert (rs["nginx:1.27"]["spec"]["replicas"], rs["nginx:1.161"]["spec"]["replicas"]) == \
+        (8, 5)
+
+
+def test_get_proportion_rounds_half_away_from_zero_and_leftovers_go_first():
+    from k8sbook.controlplane.controllers import deployment_util as du
+
+    def rs(name: str, replicas: int, stamp: str, max_replicas: int) -> dict:
+        return {"metadata": {"name": name, "creationTimestamp": stamp, "annotations": {
+            du.MAX_REPLICAS: str(max_replicas)}}, "spec": {"replicas": replicas}}
+    d = deployment(3, strategy={"type": "RollingUpdate", "rollingUpdate": {
+        "maxSurge": 1, "maxUnavailable": 0}})
+    a, b = rs("a", 1, "2026-01-01T00:00:00Z", 2), rs("b", 1, "2026-01-01T00:01:00Z", 2)
+    sizes, op = du.proportional_sizes(d, [a, b])
+    # 4 allowed, 2 to add: each 1 * 4 / 2 = 2 -> +1; equal sizes: the newer first
+    assert op == "up" and [(r["metadata"]["name"], n) for r, n in sizes] == [("b", 2), ("a", 2)]
+    assert du._round(2.5) == 3 and du._round(-2.5) == -3

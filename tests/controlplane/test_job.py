@@ -7,6 +7,7 @@ from itertools import pairwise
 import kubernetes_validate
 import pytest
 
+from k8sbook.apiserver.kubelet_client import pod_logs
 from k8sbook.cluster import Cluster
 from k8sbook.core.status import StatusError
 
@@ -53,7 +54,9 @@ def test_a_job_runs_its_completions_in_parallel_and_completes(cluster):
     assert pod["metadata"]["generateName"] == "ok-"
     cluster.run_for(10)
     j = adm.get("jobs", "ok", "default")
-    assert (j["status"]["succeeded"], j["status"]["failed"], j["status"]["active"]) == (3, 0, 0)
+    assert j["status"]["succeeded"] == 3
+    assert "failed" not in j["status"] and "active" not in j["status"]  # omitempty
+    assert (j["status"]["ready"], j["status"]["terminating"]) == (0, 0)  # pointers: shown
     assert _conditions(j) == [
         ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
         ("Complete", "CompletionsReached", "Reached expected number of succeeded pods")]
@@ -103,3 +106,120 @@ def test_a_job_that_would_restart_forever_is_invalid_and_stores_nothing():
     assert 'spec.template.spec.restartPolicy: Unsupported value: "Always": supported ' \
         'values: "OnFailure", "Never"' in st["message"]
     assert snapshot(c) == before
+
+
+def _pods(c: Cluster) -> list[dict]:
+    return sorted(c.admin().list("pods", "default")["items"],
+                  key=lambda p: p["metadata"]["name"])
+
+
+def test_an_indexed_job_gives_each_pod_its_index_and_lists_them_compressed(cluster):
+    adm = cluster.admin()
+    adm.create(job("idx", 'echo "index $JOB_COMPLETION_INDEX"', completions=3, parallelism=3,
+                   completionMode="Indexed"))
+    cluster.run_for(15)
+    pods = _pods(cluster)
+    assert [p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+            for p in pods] == ["0", "1", "2"]
+    for p in pods:
+        ix = p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+        assert p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == ix
+        assert p["metadata"]["generateName"] == f"idx-{ix}-"
+        assert p["spec"]["hostname"] == f"idx-{ix}"
+        [env] = [e for e in p["spec"]["containers"][0]["env"]
+                 if e["name"] == "JOB_COMPLETION_INDEX"]
+        assert env["valueFrom"]["fieldRef"]["fieldPath"] == \
+            "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+        # the kubelet resolved the fieldRef: each container printed its own index
+        assert f"index {ix}" in pod_logs(adm, "default", p["metadata"]["name"]).splitlines()
+    j = adm.get("jobs", "idx", "default")
+    assert (j["status"]["completedIndexes"], j["status"]["succeeded"]) == ("0-2", 3)
+    assert _conditions(j)[-1][:2] == ("Complete", "CompletionsReached")
+    kubernetes_validate.validate(j, "1.35.0", strict=True)
+    kubernetes_validate.validate(pods[0], "1.35.0", strict=True)
+
+
+def test_a_fail_job_rule_on_an_exit_code_fails_the_job_with_upstreams_message(cluster):
+    adm = cluster.admin()
+    adm.create(job("pfp", "exit 42", backoffLimit=6, podFailurePolicy={"rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In",
+                                              "values": [42]}}]}))
+    cluster.run_for(15)
+    j = adm.get("jobs", "pfp", "default")
+    [pod] = _pods(cluster)  # no retry: the rule failed the Job at the first failure
+    msg = (f"Container c for pod default/{pod['metadata']['name']} failed with exit code 42 "
+           "matching FailJob rule at index 0")
+    assert _conditions(j) == [("FailureTarget", "PodFailurePolicy", msg),
+                              ("Failed", "PodFailurePolicy", msg)]
+    assert j["status"]["failed"] == 1
+    assert j["spec"]["podReplacementPolicy"] == "Failed"  # the default with a policy
+    kubernetes_validate.validate(j, "1.35.0", strict=True)
+
+
+def test_an_ignore_rule_does_not_count_the_failures_toward_the_backoff_limit(cluster):
+    adm = cluster.admin()
+    adm.create(job("ign", "exit 3", backoffLimit=0, podFailurePolicy={"rules": [
+        {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [3]}}]}))
+    cluster.run_for(40)
+    j = adm.get("jobs", "ign", "default")
+    assert len(_pods(cluster)) >= 2  # each ignored failure is replaced
+    assert "failed" not in j["status"] and not j["status"].get("conditions")
+
+
+def _index_pods(c: Cluster, ix: str) -> list[dict]:
+    return [p for p in _pods(c)
+            if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == ix]
+
+
+def test_backoff_limit_per_index_and_max_failed_indexes(cluster):
+    adm = cluster.admin()
+    # each index exits with its own number: index 0 succeeds, index 1 fails
+    adm.create(job("per", "exit $JOB_COMPLETION_INDEX", completions=2, parallelism=2,
+                   completionMode="Indexed", backoffLimitPerIndex=1))
+    cluster.run_for(120)
+    j = adm.get("jobs", "per", "default")
+    st = j["status"]
+    assert (st["completedIndexes"], st["failedIndexes"], st["succeeded"], st["failed"]) == \
+        ("0", "1", 1, 2)  # index 1 ran twice (backoffLimitPerIndex 1), then failed
+    assert j["spec"]["backoffLimit"] == 2147483647  # the default with a per-index limit
+    assert sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"]
+                  for p in _index_pods(cluster, "1")) == ["0", "1"]
+    assert _conditions(j) == [("FailureTarget", "FailedIndexes", "Job has failed indexes"),
+                              ("Failed", "FailedIndexes", "Job has failed indexes")]
+    kubernetes_validate.validate(j, "1.35.0", strict=True)
+    adm.create(job("max", "exit 1", completions=4, parallelism=4, completionMode="Indexed",
+                   backoffLimitPerIndex=0, maxFailedIndexes=1))
+    cluster.run_for(60)
+    j = adm.get("jobs", "max", "default")
+    message = "Job has exceeded the specified maximal number of failed indexes"
+    assert _conditions(j)[-1] == ("Failed", "MaxFailedIndexesExceeded", message)
+
+
+def test_fail_index_fails_only_that_index(cluster):
+    adm = cluster.admin()
+    adm.create(job("fi", "exit $JOB_COMPLETION_INDEX", completions=3, parallelism=3,
+                   completionMode="Indexed", backoffLimitPerIndex=2, podFailurePolicy={
+                       "rules": [{"action": "FailIndex", "onExitCodes": {
+                           "operator": "In", "values": [1]}}]}))
+    cluster.run_for(400)
+    st = adm.get("jobs", "fi", "default")["status"]
+    assert (st["completedIndexes"], st["failedIndexes"]) == ("0", "1-2")
+    assert len(_index_pods(cluster, "1")) == 1  # FailIndex: no retry
+    assert len(_index_pods(cluster, "2")) == 3  # a counted failure: backoffLimitPerIndex 2
+
+
+def test_a_success_policy_ends_the_job_early(cluster):
+    adm = cluster.admin()
+    # index 0 finishes at once, the others would run for minutes
+    adm.create(job("sp", "sleep ${JOB_COMPLETION_INDEX}00", completions=3, parallelism=3,
+                   completionMode="Indexed", successPolicy={"rules": [
+                       {"succeededIndexes": "0"}]}))
+    cluster.run_for(60)
+    j = adm.get("jobs", "sp", "default")
+    assert _conditions(j) == [("SuccessCriteriaMet", "SuccessPolicy", "Matched rules at index 0"),
+                              ("Complete", "SuccessPolicy", "Matched rules at index 0")]
+    assert "active" not in j["status"] and j["status"]["completionTime"]
+    deleted = [e["message"] for e in adm.list("events", "default")["items"]
+               if e["reason"] == "SuccessfulDelete"]
+    assert sorted(m.rsplit("-", 2)[0] for m in deleted) == ["Deleted pod: sp", "Deleted pod: sp"]
+    kubernetes_validate.validate(j, "1.35.0", strict=True)

@@ -50,3 +50,42 @@ def test_stdin_and_the_two_output_streams():
     assert r.stdout == "one\ntwo\n"
     assert r.stderr == "cat: can't open '/nope': No such file or directory\n"
     assert r.output == "one\n" + r.stderr + "two\n"  # interleaved as written
+
+
+def test_an_interactive_shell_runs_each_line_as_it_arrives():
+    from k8sbook.node.shell import Interactive
+
+    sh = Interactive(proc(winsize=lambda: (40, 120)), interactive=True)
+    assert sh.take() == [(2, "/ # ")]  # ash writes its prompt to stderr
+    sh.feed("echo $A")
+    assert sh.take() == []  # not a whole line yet
+    sh.feed("\nfalse\necho $?\n")
+    assert sh.take() == [(1, "1\n"), (2, "/ # "), (2, "/ # "), (1, "1\n"), (2, "/ # ")]
+    sh.feed("echo 'one\n")  # an open quote: the command goes on, with PS2
+    assert sh.take() == [(2, "> ")]
+    sh.feed("two'\nstty size\n")
+    assert sh.take() == [(1, "one\ntwo\n"), (2, "/ # "), (1, "40 120\n"), (2, "/ # ")]
+    sh.interrupt()
+    assert sh.take() == [(2, "\n"), (2, "/ # ")] and sh.last == 130
+    sh.feed("exit 4\necho never\n")
+    assert sh.exit_code == 4 and sh.take() == []
+
+
+def test_without_a_terminal_no_prompt_and_eof_ends_with_the_last_status():
+    from k8sbook.node.shell import Interactive, reads_stdin
+
+    sh = Interactive(proc())
+    sh.feed("cat /nope\nstty size\necho tail")
+    assert sh.take() == [(2, "cat: can't open '/nope': No such file or directory\n"),
+                         (2, "stty: standard input: Not a tty\n")]
+    sh.eof()  # the unterminated last line runs, then the shell exits with its status
+    assert sh.take() == [(1, "tail\n")] and sh.exit_code == 0
+    assert [reads_stdin(a) for a in (["sh"], ["sh", "-c", "cat"], ["cat"], ["cat", "-"],
+                                     ["cat", "/etc/hostname"], ["tar", "-xmf", "-"],
+                                     ["tar", "cf", "-", "/tmp"], ["ls"])] == \
+        [True, False, True, True, False, True, False, False]
+
+
+def test_new_lines_inside_quotes_stay_in_the_word():
+    assert run(["sh", "-c", "echo 'a\nb'\necho c"], proc()).output == "a\nb\nc\n"
+    assert run(["sh", "-c", "false &&\necho no\necho $?"], proc()).output == "1\n"

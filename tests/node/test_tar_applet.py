@@ -61,3 +61,16 @@ def test_ls_and_test():
     assert run(["test", "-d", "/data/a.txt"], proc).exit_code == 1
     assert run(["test", "-f", "/data/a.txt"], proc).exit_code == 0
     assert run(["test", "-e", "/missing"], proc).exit_code == 1
+
+
+def test_ls_on_a_terminal_lays_names_out_in_columns():
+    from k8sbook.node.shell import Process, run
+
+    files = {f"/d/{n}": "x" for n in ("ca.crt", "namespace", "token", "a", "bb")}
+    proc = Process(files=files.get, paths=lambda: sorted(files))
+    assert run(["ls", "/d"], proc).output == "a\nbb\nca.crt\nnamespace\ntoken\n"  # a pipe
+    wide = Process(files=files.get, paths=lambda: sorted(files), winsize=lambda: (24, 80))
+    assert run(["ls", "/d"], wide).output == "a          bb         ca.crt     namespace  token\n"
+    narrow = Process(files=files.get, paths=lambda: sorted(files), winsize=lambda: (24, 30))
+    # two columns of 11 fit in 30; filled top to bottom
+    assert run(["ls", "/d"], narrow).output == "a          namespace\nbb         token\nca.crt\n"

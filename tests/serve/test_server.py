@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import ssl
 import subprocess
@@ -32,8 +31,6 @@ from k8sbook.api import strategicpatch
 from k8sbook.api.objects import node as node_object
 from k8sbook.api.resources import RESOURCES, by_plural
 from k8sbook.serve import printers, server
-
-KUBECTL = shutil.which("kubectl")
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +62,7 @@ def kubectl(kubeconfig: Path, kubectl_bin: str) -> Callable[..., subprocess.Comp
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
         return proc
+    run.binary = kubectl_bin  # type: ignore[attr-defined]
     return run
 
 
@@ -337,7 +335,7 @@ def test_kubectl_watch_sees_a_pod_go_pending_then_running(srv: server.ModelServe
     if not {"kubelet", "kube-scheduler"} <= set(srv.attached):
         pytest.skip("needs the model's kubelet and scheduler")
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    watcher = subprocess.Popen([KUBECTL or "kubectl", "get", "pods", "--watch",
+    watcher = subprocess.Popen([kubectl.binary, "get", "pods", "--watch",
                                 "--request-timeout=4s", "-l", "app=watched"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env)
@@ -386,7 +384,7 @@ def test_k8sbook_serve_writes_a_kubeconfig_and_prints_the_kubectl_line(
         assert banner.startswith("k8sbook: the model's kube-apiserver is serving on "
                                  "https://127.0.0.1:")
         assert line == f"KUBECONFIG={config} kubectl get nodes"
-        out = subprocess.run([KUBECTL or "kubectl", "get", "namespaces", "-o", "name"],
+        out = subprocess.run([kubectl.binary, "get", "namespaces", "-o", "name"],
                              env={**os.environ, "KUBECONFIG": str(config)}, capture_output=True,
                              text=True, timeout=20, check=True).stdout.split()
         assert "namespace/kube-system" in out

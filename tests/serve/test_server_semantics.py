@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
@@ -22,10 +21,12 @@ from kubernetes import config as k8s_config
 from kubernetes import utils as k8s_utils
 
 from k8sbook.serve import server
+from tests.serve.conftest import KUBECTLS as FOUND
+from tests.serve.conftest import REQUIRED
 from tests.serve.test_server import model_get, model_names, raw, wait_for
 
-KUBECTLS = {"1.32": shutil.which("kubectl") or "/usr/bin/kubectl",
-            "1.37": shutil.which("kubectl-1.37") or "/usr/local/bin/kubectl-1.37"}
+#: both versions, found as ``tests/serve/conftest.py`` finds them ("": not on this machine)
+KUBECTLS = {v: FOUND.get(v, "") for v in REQUIRED}
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
@@ -164,7 +165,11 @@ def test_kubectl_prints_the_servers_tables(srv: server.ModelServer, kubectl: Any
     kubectl("apply", "-f", "-", stdin=MULTI.replace("py-", f"t{suffix}-"))
     out = kubectl("get", "secret,configmap", "-o", "wide").stdout
     assert f"secret/t{suffix}-secret" in out and "TYPE" in out and "DATA" in out
-    assert f"configmap/t{suffix}-config   2 " in out
+    assert [f"configmap/t{suffix}-config", "2"] in [line.split()[:2] for line in
+                                                    out.splitlines()]
+    # and the root CA the root-ca-cert-publisher writes into every namespace
+    assert ["configmap/kube-root-ca.crt", "1"] in [line.split()[:2] for line in
+                                                   out.splitlines()]
     roles = kubectl("get", "clusterroles").stdout.splitlines()
     assert roles[0].split() == ["NAME", "CREATED", "AT"]
     # kubectl follows the tables' continue tokens page by page

@@ -161,3 +161,153 @@ def test_run_i_attaches_to_the_main_shell_and_returns_its_exit_code(
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
     assert kubectl("logs", name + "-x").stdout.splitlines()[1:] == [
         "bye", f"{name}-x: exited with code 2"]
+
+
+# -- interactive sessions, driven through a pseudo-terminal as a learner types ------------------
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def spawn(kubectl: Kubectl, *args: str, rows: int = 24, cols: int = 80) -> Any:
+    """The real kubectl on a pseudo-terminal of ``rows`` x ``cols`` (pexpect)."""
+    import pexpect
+
+    return pexpect.spawn(kubectl.binary, list(args), env=kubectl.env,  # type: ignore[attr-defined]
+                         dimensions=(rows, cols), timeout=20)
+
+
+def minor(kubectl: Kubectl) -> str:
+    return str(kubectl("version", "--client", "-o", "json").stdout.split('"minor": "')[1][:2])
+
+
+def test_exec_it_sh_is_a_terminal_session(srv: server.ModelServer, web: str,
+                                          kubectl: Kubectl) -> None:
+    import pexpect
+
+    child = spawn(kubectl, "exec", "-it", web, "--", "sh", rows=33, cols=101)
+    child.expect_exact("/ # ")  # ash's prompt: stdin is a terminal
+    child.send("echo hello $MODE\r")  # Enter sends \r; the container's pty echoes
+    child.expect_exact("/ # ")
+    assert child.before == b"echo hello $MODE\r\nhello test\r\n"
+    child.send("stty size\r")  # the size kubectl sent on the resize channel
+    child.expect_exact("/ # ")
+    assert child.before == b"stty size\r\n33 101\r\n"
+    child.setwinsize(40, 120)  # SIGWINCH: kubectl sends the new size
+    time.sleep(0.3)
+    child.send("stty size\r")
+    child.expect_exact("/ # ")
+    assert child.before == b"stty size\r\n40 120\r\n"
+    # the ServiceAccount admission plugin's volume, mounted by the kubelet
+    child.send(f"cat {SA_DIR}/namespace; echo; ls {SA_DIR}\r")
+    child.expect_exact("/ # ")
+    # ls on a terminal: columns, as wide as the longest name and two spaces
+    assert child.before.split(b"\r\n")[1:-1] == [b"default", b"ca.crt     namespace  token"]
+    child.send("ech\x7fho bye\x03")  # DEL rubs out, ^C drops the line: a new prompt
+    child.expect_exact("/ # ")
+    assert child.before == b"ech\b \bho bye^C\r\n"
+    child.send("exit 3\r")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    assert child.before == b"exit 3\r\ncommand terminated with exit code 3\r\n"
+
+
+def test_ctrl_d_ends_a_terminal_session_with_the_last_status(web: str, kubectl: Kubectl) -> None:
+    import pexpect
+
+    child = spawn(kubectl, "exec", "-it", web, "--", "sh")
+    child.expect_exact("/ # ")
+    child.send("false\r")
+    child.expect_exact("/ # ")
+    child.send("\x04")  # ^D at an empty line: end of input
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+
+
+def test_exec_i_runs_each_line_before_stdin_closes(srv: server.ModelServer, web: str,
+                                                  kubectl: Kubectl) -> None:
+    import pexpect
+
+    child = spawn(kubectl, "exec", "-i", web, "--", "sh")  # no -t: no prompt, no echo
+    child.sendline("echo one; hostname")
+    child.expect_exact("one\r\nweb\r\n")  # answered while stdin is still open
+    with srv.model() as cluster:
+        kubelet = cluster.components["kubelet/" + _node(cluster, web)]
+        running = [c for c in kubelet.runtime.containers.values()  # type: ignore[attr-defined]
+                   if c.name == "app" and c.state == "CONTAINER_RUNNING"]
+    assert running  # the container still runs, and so does the session's shell
+    child.sendline("exit 6")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 6
+    child = spawn(kubectl, "exec", "-i", web, "--", "sh")
+    child.sendline("true")
+    child.sendeof()  # ^D on kubectl's own terminal: kubectl closes stdin (v5's close)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_run_it_rm_attaches_to_the_main_shell_on_its_terminal(srv: server.ModelServer,
+                                                               kubectl: Kubectl) -> None:
+    import pexpect
+
+    name = f"term-{minor(kubectl)}"
+    child = spawn(kubectl, "run", name, "-it", "--rm", "--restart=Never",
+                  "--image=busybox:1.37", "--", "sh")
+    child.expect_exact("If you don't see a command prompt, try pressing enter.")
+    child.send("\r")
+    child.expect_exact("/ # ")
+    child.send("echo $HOSTNAME\r")
+    child.expect_exact("/ # ")
+    assert child.before == f"echo $HOSTNAME\r\n{name}\r\n".encode()
+    child.send("exit 5\r")
+    child.expect(pexpect.EOF, timeout=40)
+    child.close()
+    assert child.exitstatus == 5  # the container's exit code (kubectl waits for the pod)
+    assert f'pod "{name}" deleted'.encode() in child.before
+    assert phase(srv, name) == ""
+
+
+def test_attach_it_joins_a_running_main_shell(srv: server.ModelServer,
+                                              kubectl: Kubectl) -> None:
+    import pexpect
+
+    name = f"tty-{minor(kubectl)}"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+           "spec": {"restartPolicy": "Never", "containers": [{
+               "name": "sh", "image": "busybox:1.37", "command": ["sh"],
+               "stdin": True, "tty": True}]}}
+    with srv.model() as cluster:
+        cluster.admin().create(pod)
+    wait_for(lambda: phase(srv, name) == "Running")
+    child = spawn(kubectl, "attach", "-it", name)
+    child.expect_exact("If you don't see a command prompt, try pressing enter.")
+    child.send("\r")
+    child.expect_exact("/ # ")
+    child.send("export\r")  # not one of the image's applets
+    child.expect_exact("/ # ")
+    assert b"sh: export: not found" in child.before
+    child.send("exit 0\r")
+    child.expect(pexpect.EOF, timeout=40)
+    child.close()
+    assert child.exitstatus == 0
+    wait_for(lambda: phase(srv, name) == "Succeeded")
+
+
+def test_the_service_account_admission_plugin_runs_in_serve(srv: server.ModelServer,
+                                                            kubectl: Kubectl) -> None:
+    """kubeadm's apiserver runs the ServiceAccount admission plugin: a pod naming an account
+    that does not exist is refused with upstream's message and not stored."""
+    name = f"ghost-sa-{minor(kubectl)}"
+    out = kubectl("run", name, "--image=busybox:1.37", "--restart=Never",
+                  '--overrides={"spec": {"serviceAccountName": "ghost"}}')
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        f'Error from server (Forbidden): pods "{name}" is forbidden: error looking up service '
+        'account default/ghost: serviceaccount "ghost" not found')
+    assert phase(srv, name) == ""
+    with srv.model() as cluster:
+        roots = [cm["metadata"]["namespace"] for cm in cluster.apiserver.cached_objects(
+            "configmaps") if cm["metadata"]["name"] == "kube-root-ca.crt"]
+    assert {"default", "kube-node-lease", "kube-public", "kube-system"} <= set(roots)

@@ -1,16 +1,17 @@
 """The workload controllers through ``k8sbook serve``, driven by the real kubectl: rollout
 status, undo, Jobs, DaemonSets, cascading and namespace deletion, as a learner types them.
 
-kubectl 1.32 sends protobuf for ``kubectl create deployment|job|namespace``, so the objects are
-created from manifests (``kubectl create -f``, JSON on the wire). Skipped without a kubectl,
-failed without one in CI.
+Each test runs with both kubectl versions (``kubectl_bin``, from ``conftest.py``: skipped when
+one is missing, failed in CI), each in a namespace of its own on one server. kubectl 1.32 and
+newer send protobuf, which the server reads, so Deployments, Jobs and Namespaces are made with
+``kubectl create deployment|job|namespace`` as a learner makes them; DaemonSets and
+StatefulSets, which ``kubectl create`` has no subcommand for, from manifests.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,31 +20,8 @@ import pytest
 
 from k8sbook.serve import server
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.slow
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: app, image: nginx:1.27}]}
-"""
-JOB = """\
-apiVersion: batch/v1
-kind: Job
-metadata: {name: hello}
-spec:
-  completions: 2
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{name: c, image: busybox:1.36, command: [sh, -c, "echo hello"]}]
-"""
 DAEMONSET = """\
 apiVersion: apps/v1
 kind: DaemonSet
@@ -78,28 +56,37 @@ def srv() -> Iterator[server.ModelServer]:
 
 
 @pytest.fixture()
-def kubectl(srv: server.ModelServer, tmp_path: Path) -> Kubectl:
-    if KUBECTL is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("kubectl is required in CI (.ci/run installs it)")
-        pytest.skip("no kubectl binary on PATH")
+def kubectl(srv: server.ModelServer, kubectl_bin: str, tmp_path: Path,
+            request: pytest.FixtureRequest) -> Kubectl:
+    """kubectl ``kubectl_bin`` in a namespace of its own (``kubectl create namespace``), made
+    for the test and the version: ``-n`` is put first in every command that names none."""
     env = {**os.environ, "KUBECONFIG": str(srv.write_kubeconfig(tmp_path / "config"))}
+    version = request.node.callspec.params["kubectl_bin"].replace(".", "-")
+    namespace = f"{request.node.originalname.removeprefix('test_')[:40].rstrip('_')}-{version}"
+    namespace = namespace.replace("_", "-")
 
     def run(*args: str, stdin: str | None = None, check: bool = True,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(KUBECTL), *args], input=stdin, capture_output=True,
-                              text=True, env=env, timeout=timeout, check=False)
+        scoped = "-n" in args or "--all-namespaces" in args or args[:2] == ("create",
+                                                                              "namespace")
+        argv = [kubectl_bin, *([] if scoped else ["-n", namespace]), *args]  # before a --
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env,
+                              timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
         return proc
+    out = run("create", "namespace", namespace).stdout.strip()
+    assert out == f"namespace/{namespace} created"
+    run.namespace = namespace  # type: ignore[attr-defined]
     return run
 
 
 def test_rollout_status_set_image_and_undo(kubectl: Kubectl) -> None:
-    kubectl("create", "-f", "-", stdin=DEPLOYMENT)
+    created = kubectl("create", "deployment", "web", "--image=nginx:1.27", "--replicas=2")
+    assert created.stdout.strip() == "deployment.apps/web created"
     out = kubectl("rollout", "status", "deployment/web", "--timeout=40s").stdout
     assert 'deployment "web" successfully rolled out' in out
-    kubectl("set", "image", "deployment/web", "app=nginx:1.28")
+    kubectl("set", "image", "deployment/web", "nginx=nginx:1.28")
     kubectl("rollout", "status", "deployment/web", "--timeout=40s")
     history = kubectl("rollout", "history", "deployment/web").stdout
     assert "1 " in history and "2 " in history
@@ -115,10 +102,15 @@ def test_rollout_status_set_image_and_undo(kubectl: Kubectl) -> None:
 
 
 def test_a_job_runs_to_completion_and_a_daemonset_covers_every_node(kubectl: Kubectl) -> None:
-    kubectl("create", "-f", "-", stdin=JOB)
+    created = kubectl("create", "job", "hello", "--image=busybox:1.36", "--", "sh", "-c",
+                      "echo hello")
+    assert created.stdout.strip() == "job.batch/hello created"
     kubectl("wait", "--for=condition=complete", "job/hello", "--timeout=40s")
     job = json.loads(kubectl("get", "job", "hello", "-o", "json").stdout)
-    assert job["status"]["succeeded"] == 2
+    assert job["status"]["succeeded"] == 1
+    [pod] = json.loads(kubectl("get", "pods", "-l", "job-name=hello", "-o", "json").stdout
+                       )["items"]
+    assert "hello" in kubectl("logs", pod["metadata"]["name"]).stdout.splitlines()
     kubectl("create", "-f", "-", stdin=DAEMONSET)
     kubectl("rollout", "status", "daemonset/agent", "--timeout=40s")
     pods = json.loads(kubectl("get", "pods", "-l", "app=agent", "-o", "json").stdout)["items"]
@@ -128,14 +120,13 @@ def test_a_job_runs_to_completion_and_a_daemonset_covers_every_node(kubectl: Kub
 
 
 def test_deleting_a_namespace_completes(kubectl: Kubectl) -> None:
-    kubectl("create", "-f", "-", stdin="apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n")
-    kubectl("create", "-n", "team", "-f", "-", stdin=DEPLOYMENT)
-    kubectl("rollout", "status", "-n", "team", "deployment/web", "--timeout=40s")
-    sa = json.loads(kubectl("get", "serviceaccount", "default", "-n", "team", "-o",
-                            "json").stdout)
+    team = kubectl.namespace  # type: ignore[attr-defined]
+    kubectl("create", "deployment", "web", "--image=nginx:1.27", "--replicas=2")
+    kubectl("rollout", "status", "deployment/web", "--timeout=40s")
+    sa = json.loads(kubectl("get", "serviceaccount", "default", "-o", "json").stdout)
     assert sa["metadata"]["name"] == "default"
-    kubectl("delete", "namespace", "team", "--timeout=60s")
-    gone = kubectl("get", "namespace", "team", check=False)
+    kubectl("delete", "namespace", team, "--timeout=60s")
+    gone = kubectl("get", "namespace", team, check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr
 
 

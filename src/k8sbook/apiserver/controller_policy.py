@@ -43,6 +43,7 @@ CONTROLLER_ROLES: dict[str, list[Rule]] = {
         _r([""], ["namespaces"], ["get", "list", "watch", "delete"]),
         _r([""], ["namespaces/finalize", "namespaces/status"], ["update"]),
         _r(["*"], ["*"], ["get", "list", "delete", "deletecollection"])],
+    "root-ca-cert-publisher": [_r([""], ["configmaps"], ["create", "update"]), EVENTS],
     "service-account-controller": [_r([""], ["serviceaccounts"], ["create"]), EVENTS],
     "job-controller": [
         _r(["batch"], ["jobs"], READ + ["update", "patch"]),

@@ -33,6 +33,7 @@ listening on (node IP, 10250).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from k8sbook.api.request import Request, Response
 from k8sbook.api.resources import ResourceType
@@ -52,6 +53,21 @@ KUBELET_TIMEOUT = 5.0
 #: (``api.ExecStdinParam`` ``input``, ``ExecStdoutParam`` ``output``, ``ExecStderrParam``
 #: ``error``, ``ExecTTYParam`` ``tty``)
 STREAM_PARAMS = (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty"))
+
+
+def stream_query(subresource: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """``streamParams`` then ``params.Encode()`` (``pkg/registry/core/pod/strategy.go``,
+    ``ExecLocation``/``AttachLocation``): ``stdin``, ``stdout``, ``stderr`` and ``tty`` become
+    ``input``, ``output``, ``error`` and ``tty`` ``=1``, each exec argument a ``command``;
+    Go's ``url.Values.Encode`` sorts by key and keeps each key's values in order, and
+    :func:`urllib.parse.urlencode` escapes them as its ``QueryEscape`` does (a space as
+    ``+``, ``/``, ``&``, ``?`` and non-ASCII bytes as ``%XX``)."""
+    query = [(kubelet, "1") for opt, kubelet in STREAM_PARAMS
+             if str(params.get(opt, "")).lower() in ("1", "true")]
+    if subresource == "exec":
+        cmd = params.get("command") or []
+        query += [("command", str(c)) for c in ([cmd] if isinstance(cmd, str) else cmd)]
+    return sorted(query, key=lambda kv: kv[0])  # stable: a key's values stay in order
 
 
 def _url_op(method: str) -> str:
@@ -110,27 +126,31 @@ class KubeletClient:
         if isinstance(req.body, dict) and "upgrade" in req.body and \
                 str(req.body["upgrade"]).lower() != "websocket":
             # UpgradeAwareHandler(upgradeRequired=true): a request that is not an upgrade is
-            # refused after the location checks; the model streams only over WebSocket, so
-            # a SPDY upgrade (kubectl's fallback) is refused the same way
+            # refused after the location checks; the front end serves exec and attach over
+            # WebSocket and SPDY and port-forward over WebSocket only, so
+            # a bare SPDY port-forward (kubectl's fallback) is refused the same way
             raise bad_request("Upgrade request required")
         ns, name = req.namespace, req.name
         if req.subresource == "log":
             method, path = "GET", f"/containerLogs/{ns}/{name}/{container}"
+            label = path
         elif req.subresource in ("exec", "attach"):
-            cmd = (req.params.get("command") or []) if req.subresource == "exec" else []
-            if isinstance(cmd, str):
-                cmd = [cmd]
-            # streamParams (pkg/registry/core/pod/strategy.go): stdin/stdout/stderr/tty are
-            # passed on as input/output/error/tty=1
-            flags = [f"{kubelet}=1" for opt, kubelet in STREAM_PARAMS
-                     if str(req.params.get(opt, "")).lower() in ("1", "true")]
-            method, path = "POST", f"/{req.subresource}/{ns}/{name}/{container}?" + "&".join(
-                [f"command={c}" for c in cmd] + flags)
+            query = stream_query(req.subresource, req.params)
+            method = "POST"
+            path = f"/{req.subresource}/{ns}/{name}/{container}" + \
+                (f"?{urlencode(query)}" if query else "")
+            # the trace shows the query decoded, as a reader reads it
+            label = path.split("?", 1)[0] + ("?" + "&".join(f"{k}={v}" for k, v in query)
+                                             if query else "")
         else:
             method, path = "POST", f"/portForward/{ns}/{name}"
+            label = path
         url = f"https://{host}:{port}{path}"
-        streams = None  # what the client wrote on the upgraded connection's streams
-        if isinstance(req.body, dict) and req.subresource in ("exec", "attach"):
+        streams: dict[str, Any] | None = None  # what the client wrote on the streams
+        if isinstance(req.body, dict) and req.subresource in ("exec", "attach") and \
+                isinstance(req.body.get("session"), dict):
+            streams = {"session": dict(req.body["session"])}  # an interactive session
+        elif isinstance(req.body, dict) and req.subresource in ("exec", "attach"):
             streams = {"stdin": str(req.body.get("stdin", ""))}
         elif isinstance(req.body, dict) and req.subresource == "portforward":
             streams = {"data": str(req.body.get("data", ""))}
@@ -142,7 +162,7 @@ class KubeletClient:
             # through the egress selector: directly, or through the Konnectivity tunnel
             resp: HTTPResponse = self.apiserver.egress.dial(
                 Address.tcp(host, port), request, protocol=PROTOCOL, verb=method,
-                resource=path, result=HTTPResponse.result, timeout=KUBELET_TIMEOUT,
+                resource=label, result=HTTPResponse.result, timeout=KUBELET_TIMEOUT,
                 verify=self.certificate_authority)
         except DialError as err:
             # not an API error: ``ErrorToAPIStatus`` makes it a 500 with the error's own text

@@ -238,6 +238,13 @@ LATER_ADDITIONS = ("system:discovery", "system:public-info-viewer", "system:basi
                    "system:controller:certificate-controller", "system:auth-delegator")
 
 
+#: bootstrap roles (and bindings) of controllers that only a cluster with the ServiceAccount
+#: admission plugin runs (``k8sbook serve``): upstream's policy has them always; the model
+#: creates them only there (from a side stream of ids), so that the chapters' clusters, which
+#: never run these controllers, keep the etcd revisions their pages show
+ADMISSION_ADDITIONS = ("system:controller:root-ca-cert-publisher",)
+
+
 def bootstrap_objects() -> list[dict[str, Any]]:
     """The ClusterRoles, then the ClusterRoleBindings, as API objects, sorted by name."""
     labels = {"kubernetes.io/bootstrapping": "rbac-defaults"}

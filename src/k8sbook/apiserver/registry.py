@@ -71,11 +71,16 @@ def _default_job_spec(spec: dict[str, Any]) -> None:
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
     spec.setdefault("parallelism", 1)
-    spec.setdefault("backoffLimit", 6)
+    # with backoffLimitPerIndex the Job-wide limit is math.MaxInt32
+    spec.setdefault("backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None
+                    else 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
-    if not spec.get("podFailurePolicy"):
-        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    spec.setdefault("podReplacementPolicy",
+                    "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    for rule in (spec.get("podFailurePolicy") or {}).get("rules") or []:
+        for pattern in rule.get("onPodConditions") or []:
+            pattern.setdefault("status", "True")
     default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
 
 

@@ -115,7 +115,8 @@ class APIServer(Store, PodSubresources):
         #: controller that creates the ``default`` accounts it requires
         #: (``Cluster(service_account_admission=True)``)
         self.service_account_admission = ServiceAccount(
-            lambda ns, name: self.cached("serviceaccounts", ns, name), ids.suffix,
+            lambda ns, name: self.cached("serviceaccounts", ns, name)
+            or self.storage.get(f"/registry/serviceaccounts/{ns}/{name}"), ids.suffix,
             enabled=False)
         self.admission = AdmissionChain(
             mutating=[self.service_account_admission, DefaultTolerationSeconds(),
@@ -178,13 +179,14 @@ class APIServer(Store, PodSubresources):
         self.started = True
         for ns in SYSTEM_NAMESPACES:
             self._bootstrap({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        later = [o for o in rbac.bootstrap_objects()
-                 if o["metadata"]["name"] in rbac.LATER_ADDITIONS]
-        for obj in rbac.bootstrap_objects():
-            if obj not in later:
+        objs = rbac.bootstrap_objects()
+        later = [o for o in objs if o["metadata"]["name"] in rbac.LATER_ADDITIONS]
+        extra = [o for o in objs if o["metadata"]["name"] in rbac.ADMISSION_ADDITIONS]
+        for obj in objs:
+            if obj not in later and obj not in extra:
                 self._bootstrap(obj)
         with self.ids.side_stream():
-            for obj in later:
+            for obj in later + (extra if self.service_account_admission.enabled else []):
                 self._bootstrap(obj)
         ip = str(self.ips.net.network_address + 1)  # the first address of the service range
         self._bootstrap({"apiVersion": "v1", "kind": "Service",

@@ -3,7 +3,8 @@
 Mirrors ``plugin/pkg/admission/serviceaccount/admission.go`` (``Admit`` for a pod CREATE):
 
 * an empty ``spec.serviceAccountName`` becomes ``default``;
-* the ServiceAccount must exist (read from the apiserver's own cache), or the pod is refused
+* the ServiceAccount must exist (read from the apiserver's own cache, then, if the cache does
+  not hold it, read live: ``getServiceAccount``'s direct lookup), or the pod is refused
   with 403 ``pods "web" is forbidden: error looking up service account default/default:
   serviceaccount "default" not found``; this is why every namespace needs the ServiceAccount
   controller's ``default`` account;

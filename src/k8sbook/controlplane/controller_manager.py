@@ -46,6 +46,7 @@ from k8sbook.controlplane.controllers.job import JobController
 from k8sbook.controlplane.controllers.namespace import NamespaceController
 from k8sbook.controlplane.controllers.node_lifecycle import NodeLifecycleController
 from k8sbook.controlplane.controllers.replicaset import ReplicaSetController
+from k8sbook.controlplane.controllers.rootcacertpublisher import Publisher
 from k8sbook.controlplane.controllers.serviceaccount import ServiceAccountsController
 from k8sbook.controlplane.controllers.serviceaccount_tokens import TokensController
 from k8sbook.controlplane.controllers.statefulset import StatefulSetController
@@ -91,7 +92,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "cronjob": ("cronjob-controller", lambda c, f: CronJobController(
         c, f.informer("cronjobs"), f.informer("jobs"))),
     "daemonset": ("daemon-set-controller", lambda c, f: DaemonSetsController(
-        c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"))),
+        c, f.informer("daemonsets"), f.informer("pods"), f.informer("nodes"),
+        f.informer("controllerrevisions"))),
     "deployment": ("deployment-controller", lambda c, f: DeploymentController(
         c, f.informer("deployments"), f.informer("replicasets"), f.informer("pods"))),
     "disruption": ("disruption-controller", lambda c, f: DisruptionController(
@@ -105,10 +107,15 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
         c, f.informer("jobs"), f.informer("pods"))),
     "namespace": ("namespace-controller", lambda c, f: NamespaceController(
         c, f.informer("namespaces"))),
+    # --root-ca-file (kubeadm: /etc/kubernetes/pki/ca.crt), as the tokens controller's
+    "root-ca-cert-publisher": ("root-ca-cert-publisher", lambda c, f: Publisher(
+        c, f.informer("configmaps"), f.informer("namespaces"),
+        root_ca=lambda: pki.pem(pki.ca().certificate))),
     "serviceaccount": ("service-account-controller", lambda c, f: ServiceAccountsController(
         c, f.informer("serviceaccounts"), f.informer("namespaces"))),
     "statefulset": ("statefulset-controller", lambda c, f: StatefulSetController(
-        c, f.informer("statefulsets"), f.informer("pods"))),
+        c, f.informer("statefulsets"), f.informer("pods"),
+        f.informer("controllerrevisions"))),
     # both run with the node-controller service account, as in kube-controller-manager
     "nodelifecycle": ("node-controller", lambda c, f: NodeLifecycleController(
         c, f.informer("nodes"), f.informer("pods"), f.informer("leases"))),

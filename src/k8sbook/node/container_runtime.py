@@ -27,11 +27,14 @@ code after its ``sleep`` s; anything else runs until stopped) and serves HTTP on
 
 This module is the runtime service (containers, and the CRI server that dispatches every
 call); the plugin's other parts are modules of their own, as in containerd: records in
-:mod:`~k8sbook.node.containerd_store`, then ``containerd_images``, ``_sandbox``, ``_streaming``.
+:mod:`~k8sbook.node.containerd_store`, then ``containerd_images``, ``_sandbox``, ``_streaming``,
+``_attach``. It is over 400 lines because the CRI server's dispatch table and one method per
+CRI call stay in one place, as in containerd's ``internal/cri/server``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +42,7 @@ from k8sbook.client.network import Address, Network
 from k8sbook.core.clock import Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.node import shell
-from k8sbook.node.containerd_attach import attach
+from k8sbook.node.containerd_attach import attach, attach_session, start_main_shell
 from k8sbook.node.containerd_images import ImageService, Registry, normalize_image
 from k8sbook.node.containerd_sandbox import SANDBOX_IMAGE, SandboxController
 from k8sbook.node.containerd_store import (
@@ -54,9 +57,17 @@ from k8sbook.node.containerd_store import (
     Sandbox,
     new_id,
 )
-from k8sbook.node.containerd_streaming import STREAM_PORT, STREAM_PROTOCOL, StreamServer, loopback
+from k8sbook.node.containerd_streaming import (
+    STREAM_PORT,
+    STREAM_PROTOCOL,
+    StreamServer,
+    StreamSession,
+    exec_session,
+    loopback,
+)
 from k8sbook.node.cri import CRI_SOCKET, PROTOCOL, CRIRequest, RPCError
 from k8sbook.node.runc import exec_runc
+from k8sbook.node.tty import Terminal
 from k8sbook.node.workload import dial_from, listen, main_process, program_of, unlisten
 
 __all__ = [  # the names other modules import from here (some are the parts' names)
@@ -107,7 +118,8 @@ class ContainerRuntime:
             self.instance, node, network, clock, ids, self._id, self.filesystem,
             self.image_service, self._oci, cni_type)
         self.stream_server = StreamServer(ids, self._exec, self._port_forward,
-                                          lambda cid, stdin: attach(self, cid, stdin))
+                                          lambda cid, stdin: attach(self, cid, stdin),
+                                          self._open_session)
         self.registry = self.image_service.registry
         self.images = self.image_service.images  # normalized ref -> image id
         self.sandboxes: dict[str, Sandbox] = self.sandbox_controller.sandboxes
@@ -141,10 +153,13 @@ class ContainerRuntime:
         return new_id(self.ids)  # sandboxes, containers and images share the generator
 
     def _oci(self, verb: str, cid: str, *, bundle: shell.Process | None = None,
-             argv: list[str] | None = None, signal: str = "", stdin: str = "") -> Any:
+             argv: list[str] | None = None, signal: str = "", stdin: str = "",
+             interactive: bool = False,
+             winsize: Callable[[], tuple[int, int]] | None = None) -> Any:
         """Execute ``runc <verb> <id>``."""
         return exec_runc(self.network, self.instance, self.node, verb, cid, bundle=bundle,
-                         argv=argv, signal=signal, stdin=stdin)
+                         argv=argv, signal=signal, stdin=stdin, interactive=interactive,
+                         winsize=winsize)
 
     # -- the CRI server ------------------------------------------------------------------
     def serve_cri(self, req: CRIRequest) -> Any:
@@ -239,7 +254,11 @@ class ContainerRuntime:
             list(config.get("command", [])) + list(config.get("args", [])),
             list(config.get("ports", [])), env, mounts, created_at=self.clock.now(),
             log_file=f"{sb.log_directory}/{config['logPath']}"
-            if sb.log_directory and config.get("logPath") else "")
+            if sb.log_directory and config.get("logPath") else "",
+            tty=bool(config.get("tty")), stdin=bool(config.get("stdin")),
+            stdin_once=bool(config.get("stdinOnce")))
+        if c.tty:
+            c.terminal = Terminal()
         def dial(host: str, port: int, path: str) -> tuple[int | None, str]:
             return dial_from(self.network, self.node, sb, host, port, path)
         disk = self.filesystem
@@ -266,6 +285,8 @@ class ContainerRuntime:
         seconds, code, output = main_process(c.command, c.process)
         for line in output.splitlines():
             self.log_line(c, line)
+        if c.stdin:  # a shell reading stdin that the kubelet left open (``stdin: true``)
+            start_main_shell(self, c)
         if seconds is not None:
             c.timer = self.clock.call_later(
                 seconds, lambda: self._exit(c, code, "Completed" if code == 0 else "Error"),
@@ -337,10 +358,23 @@ class ContainerRuntime:
         out = self._exec(cid, cmd)
         return out.exit_code, out.output
 
-    def _exec(self, cid: str, cmd: list[str], stdin: str = "") -> shell.Result:
-        """``runc exec`` of ``cmd`` with ``stdin`` (ExecSync and streaming exec sessions)."""
+    def _exec(self, cid: str, cmd: list[str], stdin: str = "",
+              winsize: Callable[[], tuple[int, int]] | None = None) -> shell.Result:
+        """``runc exec`` of ``cmd`` with ``stdin`` (ExecSync and streaming exec sessions);
+        ``winsize``: on a terminal of that size."""
         self._running(cid)
-        return self._oci("exec", cid, argv=cmd, stdin=stdin)
+        return self._oci("exec", cid, argv=cmd, stdin=stdin, winsize=winsize)
+
+    def _open_session(self, kind: str, cid: str, cmd: list[str],
+                      opts: dict[str, Any]) -> StreamSession:
+        """An interactive exec or attach session (:class:`StreamSession`)."""
+        if kind == "attach":
+            return attach_session(self, cid, bool(opts.get("stdin")))
+        c = self._running(cid)
+        return exec_session(cmd, opts, start=lambda winsize: self._oci(
+            "exec", cid, argv=cmd, interactive=True, winsize=winsize),
+            run=lambda data, winsize: self._exec(cid, cmd, data, winsize),
+            running=lambda: c.state == CONTAINER_RUNNING)
 
     def streaming_url(self, kind: str, target: str, arg: Any = None) -> str:
         """A one-time URL on the runtime's streaming server (CRI ``Exec``/``PortForward``)."""

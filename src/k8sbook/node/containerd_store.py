@@ -75,6 +75,14 @@ class Container:
     #: the container's writable layer (the snapshotter's upper directory): files its
     #: processes wrote outside any mount, by path
     rootfs: dict[str, str] = field(default_factory=dict)
+    #: the CRI config's ``tty``, ``stdin`` and ``stdin_once``
+    tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    #: the main process's pseudo-terminal (``tty``) and, once a client attached, the main
+    #: shell reading its stdin (:mod:`k8sbook.node.containerd_attach`)
+    terminal: Any = None
+    main_shell: Any = None
 
     def add_log(self, line: str, at: float) -> None:
         self.logs.append(line)

@@ -15,6 +15,8 @@ container really holds.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,20 +39,29 @@ class OCIRequest:
     signal: str = ""
     #: what the exec'd process reads on standard input (``runc exec`` keeps it open)
     stdin: str = ""
+    #: ``runc exec`` of a shell whose standard input stays open: the live process
+    #: (:class:`~k8sbook.node.shell.Interactive`) is returned, fed as input arrives; with a
+    #: terminal (``runc exec --tty``) this gives its window size
+    interactive: bool = False
+    winsize: Callable[[], tuple[int, int]] | None = None
 
 
 def oci_result(reply: Any) -> str:
     if isinstance(reply, shell.Result):
         return f"exit {reply.exit_code}"
+    if isinstance(reply, shell.Interactive):
+        return "running"
     return str(reply)
 
 
 def exec_runc(network: Network, src: str, node: str, verb: str, cid: str, *,
               bundle: shell.Process | None = None, argv: list[str] | None = None,
-              signal: str = "", stdin: str = "") -> Any:
+              signal: str = "", stdin: str = "", interactive: bool = False,
+              winsize: Callable[[], tuple[int, int]] | None = None) -> Any:
     """What ``containerd-shim-runc-v2`` does to run ``runc <verb> <id>`` on ``node``."""
     return network.dial(src, Address.exec(node, RUNC_PATH),
-                        OCIRequest(verb, cid, bundle, tuple(argv or ()), signal, stdin),
+                        OCIRequest(verb, cid, bundle, tuple(argv or ()), signal, stdin,
+                                   interactive, winsize),
                         protocol=OCI_PROTOCOL, verb=verb, resource=cid[:13], result=oci_result)
 
 
@@ -88,5 +99,8 @@ class Runc:
             bundle = self.bundles.get(req.id)
             if bundle is None:
                 return shell.Result(1, f'container "{req.id}" does not exist\n')
+            if req.interactive:
+                return shell.Interactive(dataclasses.replace(bundle, winsize=req.winsize),
+                                         interactive=req.winsize is not None)
             return shell.run(list(req.argv), bundle, req.stdin)
         return "ok"  # start

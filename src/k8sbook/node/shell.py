@@ -30,9 +30,19 @@ that are not UTF-8 (a tar archive) travel as ``surrogateescape`` characters, so 
 out unchanged. Files a process writes go where :attr:`Process.write` puts them (the runtime:
 the container's writable layer, or a writable mount).
 
+A shell that reads its script from standard input (``sh`` with no ``-c``) can also run line
+by line as the input arrives (:class:`Interactive`: what ``kubectl exec -i ... -- sh`` and an
+attach to a main ``sh`` drive): each complete line (a line with an unclosed quote waits for
+the next, with the ``PS2`` prompt ``"> "``) runs at once, ``$?`` carries over, ``exit N`` ends
+it with ``N``, and the end of input with the last status. When its standard input is a
+terminal it is interactive, as ash is: it prints its prompt, BusyBox's default ``PS1``
+``"\\w \\$ "`` for root in ``/``, that is ``"/ # "``, before each line, a new prompt after an
+interrupt (^C), and ``stty size`` prints the terminal's rows and columns.
+
 Simplified: the model is synchronous, so ``sleep`` inside ``exec`` returns at once (its
-seconds are counted in :attr:`Result.slept`, the clock does not move); a script runs once its
-standard input is closed, not line by line as it arrives.
+seconds are counted in :attr:`Result.slept`, the clock does not move); commands inside a
+script read no standard input (``cat`` with no file in ``sh -c`` or at the prompt reads
+nothing); there is no working directory (``cd``) and the prompt is always ``"/ # "``.
 """
 
 from __future__ import annotations
@@ -46,7 +56,9 @@ from k8sbook.node import tar_applet
 
 #: the applets the model's image has (``/bin/<name>``)
 BINARIES = ("cat", "echo", "env", "exit", "false", "hostname", "ls", "nc", "printenv", "sh",
-            "sleep", "tar", "test", "true", "wget")
+            "sleep", "stty", "tar", "test", "true", "wget")
+#: ash's prompts for root in ``/`` (``PS1`` ``"\w \$ "``, ``PS2`` ``"> "``)
+PS1, PS2 = "/ # ", "> "
 
 #: ``dial(host, port, path) -> (status or None when refused, body)``
 Dialer = Callable[[str, int, str], tuple[int | None, str]]
@@ -64,6 +76,8 @@ class Process:
     write: Callable[[str, str], bool] | None = None
     #: every path the process can see (for ``ls`` and ``tar`` of a directory)
     paths: Callable[[], list[str]] | None = None
+    #: the terminal's (rows, columns) when standard input is one (None: not a terminal)
+    winsize: Callable[[], tuple[int, int]] | None = None
 
 
 @dataclass
@@ -135,11 +149,111 @@ def _expand(word: str, proc: Process, last: int) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+|\?)", sub, word)
 
 
-def _script(text: str, proc: Process, out: Output, slept: list[float]) -> int:
-    lexer = shlex.shlex(text.replace("\n", " ; "), posix=True, punctuation_chars=";&|")
+#: the shells of the model's images
+SHELLS = ("sh", "ash", "bash")
+
+
+def reads_script(command: list[str]) -> bool:
+    """Whether ``command`` is a shell that reads its script from stdin (no ``-c``)."""
+    return bool(command) and command[0].rsplit("/", 1)[-1] in SHELLS and "-c" not in command
+
+
+def reads_stdin(argv: list[str]) -> bool:
+    """Whether ``argv`` reads its standard input: ``sh`` with no ``-c`` (its script), ``cat``
+    with no file or ``-``, ``tar`` extracting from ``-f -``. Other commands never read it, so
+    a session runs them at once, whatever its stdin."""
+    if not argv:
+        return False
+    name, args = argv[0].rsplit("/", 1)[-1], argv[1:]
+    if name == "sh":
+        return "-c" not in args
+    if name == "cat":
+        return not args or "-" in args
+    return name == "tar" and bool(args) and "x" in args[0] and "-" in args[1:]
+
+
+class Interactive:
+    """``sh`` reading its script from standard input as the input arrives (see the module's
+    docstring). :meth:`feed` takes what arrived, :meth:`interrupt` is a SIGINT, :meth:`eof`
+    the end of input; :meth:`take` returns what the shell wrote since the last call, as
+    (stream, text) pairs (1 stdout, 2 stderr); :attr:`exit_code` is set once it has ended."""
+
+    def __init__(self, proc: Process, *, interactive: bool = False) -> None:
+        self.proc = proc
+        self.interactive = interactive
+        self.out = Output()
+        self.pending = ""  # the partial line not yet ended by a newline
+        self.buffered = ""  # complete lines of a command still open (an unclosed quote)
+        self.last = 0
+        self.exit_code: int | None = None
+        self.slept = 0.0
+        self._prompt()
+
+    def _prompt(self) -> None:
+        if self.interactive and self.exit_code is None:
+            self.out.err(PS2 if self.buffered else PS1)  # ash writes its prompt to stderr
+
+    def feed(self, text: str) -> None:
+        self.pending += text
+        while "\n" in self.pending and self.exit_code is None:
+            line, self.pending = self.pending.split("\n", 1)
+            self._line(line + "\n")
+
+    def _line(self, line: str) -> None:
+        text = self.buffered + line
+        try:
+            shlex.split(text)
+        except ValueError:  # "No closing quotation": the command goes on on the next line
+            self.buffered = text
+            self._prompt()
+            return
+        self.buffered = ""
+        slept = [0.0]
+        try:
+            self.last = _script(text, self.proc, self.out, slept, self.last)
+        except _Exit as e:
+            self.exit_code = e.code
+        self.slept += slept[0]
+        self._prompt()
+
+    def interrupt(self) -> None:
+        """SIGINT at the prompt: the line is dropped, ``$?`` is 130, a new prompt."""
+        if self.exit_code is None:
+            self.pending = self.buffered = ""
+            self.last = 130
+            if self.interactive:
+                self.out.err("\n")
+            self._prompt()
+
+    def eof(self) -> None:
+        """The end of standard input: a last unterminated line runs, then the shell exits
+        with the last status."""
+        if self.exit_code is None and (self.pending or self.buffered):
+            rest, self.pending = self.pending, ""
+            self._line(rest)
+        if self.exit_code is None:
+            self.exit_code = self.last
+
+    def take(self) -> list[tuple[int, str]]:
+        chunks, self.out.chunks = self.out.chunks, []
+        return chunks
+
+
+def _operator(word: str) -> str:
+    """A run of operator characters as the lexer gives it: a new line ends a command as
+    ``;`` does, and after ``&&`` or ``||`` it only continues the line."""
+    if not word or not set(word) <= set(";&|\n"):
+        return word
+    core = word.replace("\n", "")
+    return core or ";"
+
+
+def _script(text: str, proc: Process, out: Output, slept: list[float], last: int = 0) -> int:
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|\n")
+    lexer.whitespace = " \t\r"  # a new line is an operator (inside quotes: part of a word)
     lexer.whitespace_split = True
-    words = list(lexer)
-    last, op = 0, ";"
+    words = [_operator(w) for w in lexer]
+    op = ";"
     cmd: list[str] = []
     for w in [*words, ";"]:
         if w in (";", "&&", "||"):
@@ -196,6 +310,16 @@ def _command(argv: list[str], proc: Process, out: Output, slept: list[float],
         return 0
     if name in ("true", "false"):
         return 0 if name == "true" else 1
+    if name == "stty":
+        if proc.winsize is None:
+            out.err("stty: standard input: Not a tty\n")
+            return 1
+        if args == ["size"]:
+            rows, cols = proc.winsize()
+            out.append(f"{rows} {cols}\n")
+            return 0
+        out.err(f"stty: invalid argument '{' '.join(args)}'\n")
+        return 1
     if name == "exit":
         raise _Exit(int(args[0]) if args else last)
     if name == "sleep":
@@ -225,7 +349,8 @@ def _command(argv: list[str], proc: Process, out: Output, slept: list[float],
 
 def files_of(proc: Process) -> tar_applet.Files:
     """The process's view of the file system, for the file applets."""
-    return tar_applet.Files(proc.files, proc.write, proc.paths)
+    width = (proc.winsize()[1] or 80) if proc.winsize is not None else 0  # 80: no size yet
+    return tar_applet.Files(proc.files, proc.write, proc.paths, width)
 
 
 def _dial(proc: Process, host: str, port: int, path: str) -> tuple[int | None, str]:

@@ -12,7 +12,8 @@ writer), so what kubectl sends and reads is a real tar stream.
 Directories are implicit: a directory exists where a file under it exists (the model keeps
 files, not inodes). Member times are 0 (the model's files carry no times), owners root.
 Messages are BusyBox's: ``tar: removing leading '/' from member names``,
-``ls: /x: No such file or directory``.
+``ls: /x: No such file or directory``. ``ls`` writes one name a line, or, when its standard
+output is a terminal, columns across the terminal's width.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Files:
     read: Callable[[str], str | None]
     write: Callable[[str, str], bool] | None = None
     paths: Callable[[], list[str]] | None = None
+    #: the terminal's width when standard output is one (0: not a terminal)
+    columns: int = 0
 
     def all(self) -> list[str]:
         return sorted(self.paths()) if self.paths is not None else []
@@ -84,12 +87,28 @@ def _ls(args: list[str], files: Files, out: Out) -> int:
         elif files.is_dir(path):
             base = path.rstrip("/") + "/"
             names = sorted({p[len(base):].split("/", 1)[0] for p in files.under(path)})
-            for n in names:
-                out.append(n + "\n")
+            for line in _columns(names, files.columns):
+                out.append(line)
         else:
             out.err(f"ls: {arg}: No such file or directory\n")
             code = 1
     return code
+
+
+def _columns(names: list[str], width: int) -> list[str]:
+    """``ls``'s lines: one name a line unless standard output is a terminal; on one, as
+    many columns as fit its width, each as wide as the longest name and two spaces, filled
+    top to bottom (``display_files`` in ``coreutils/ls.c``)."""
+    if not width or not names:
+        return [n + "\n" for n in names]
+    column = max(len(n) for n in names) + 2
+    ncols = max(width // column, 1)
+    nrows = -(-len(names) // ncols)
+    lines = []
+    for row in range(nrows):
+        cells = [names[c * nrows + row] for c in range(ncols) if c * nrows + row < len(names)]
+        lines.append("".join(n.ljust(column) for n in cells[:-1]) + cells[-1] + "\n")
+    return lines
 
 
 def _options(args: list[str]) -> tuple[str, str, str, list[str]]:

@@ -17,7 +17,6 @@ from typing import Any
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import Address, DialError, Network
 from k8sbook.node import shell
-from k8sbook.node.containerd_attach import reads_stdin
 from k8sbook.node.containerd_store import CONTAINER_RUNNING, Container, Sandbox
 
 
@@ -33,7 +32,7 @@ def main_process(command: list[str], proc: shell.Process) -> tuple[float | None,
     run -i`` starts it): it waits for what an attached client writes
     (:mod:`k8sbook.node.containerd_attach`)."""
     if not command or command[0].rsplit("/", 1)[-1] not in shell.BINARIES \
-            or reads_stdin(command):
+            or shell.reads_script(command):
         return None, 0, ""
     try:
         result = shell.run(command, proc)

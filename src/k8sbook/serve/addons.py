@@ -33,9 +33,27 @@ def kube_proxies(cluster: Cluster, nodes: list[str]) -> None:
         cluster.add_kube_proxy(n)
 
 
+def root_ca_published(cluster: Cluster, namespace: str = "kube-system") -> None:
+    """Wait until the root-ca-cert-publisher has written ``kube-root-ca.crt`` into
+    ``namespace``: every pod's token volume projects it, and the kubelet retries a mount that
+    lacks it only after a back-off (on a real cluster the control plane has been up a while
+    before the add-ons come)."""
+    deadline = cluster.clock.now() + WAIT
+    while cluster.apiserver.cached("configmaps", namespace, "kube-root-ca.crt") is None:
+        if cluster.clock.now() >= deadline:
+            raise TimeoutError(f"kube-root-ca.crt was not published in {namespace}")
+        cluster.settle(0.5)
+
+
 def coredns(cluster: Cluster, nodes: list[str]) -> None:
-    """The ``kube-dns`` Service (10.96.0.10) and one CoreDNS pod, then its process."""
+    """The ``coredns`` ServiceAccount (kubeadm's CoreDNS addon makes it; the ServiceAccount
+    admission plugin refuses a pod whose account does not exist), the ``kube-dns`` Service
+    (10.96.0.10) and one CoreDNS pod, then its process."""
+    if cluster.apiserver.service_account_admission.enabled:
+        root_ca_published(cluster)
     admin = cluster.admin()
+    admin.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                  "metadata": {"name": "coredns", "namespace": "kube-system"}})
     admin.create(kube_dns_service())
     name = admin.create(coredns_pod(nodes[0]))["metadata"]["name"]
     deadline = cluster.clock.now() + WAIT

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -120,3 +123,17 @@ def subject(cert_pem: bytes) -> str:
 
 def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode()
+
+
+def tls_context(pki: PKI) -> ssl.SSLContext:
+    """The apiserver's TLS: its serving certificate, and ``--client-ca-file``: a client
+    certificate signed by the CA, if one is sent (tokens work too)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory(prefix="k8sbook-pki-") as d:
+        cert, key = Path(d, "apiserver.crt"), Path(d, "apiserver.key")
+        cert.write_bytes(pki.apiserver.cert_pem)
+        key.write_bytes(pki.apiserver.key_pem)
+        ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(cadata=pki.ca.cert_pem.decode())
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx

@@ -102,6 +102,65 @@ def kubectl_while(kubeconfig: str | Path, *args: str, during: Callable[[], None]
     return (out + err).rstrip("\n")
 
 
+def kubectl_terminal(kubeconfig: str | Path, *args: str, keys: list[tuple[str, str]],
+                     rows: int = 24, cols: int = 80, during: Callable[[], None] | None = None,
+                     timeout: float = 30) -> tuple[str, int]:
+    r"""Run the real ``kubectl`` on a pseudo-terminal of ``rows`` x ``cols`` (the standard
+    library's :mod:`pty`), as in a learner's terminal (``exec -it``, ``run -it``,
+    ``attach -it``): for each ``(wait, type)`` of ``keys``, wait until the screen shows
+    ``wait`` (a prompt), then type ``type`` (``\r`` is the Enter key, ``\x04`` ^D,
+    ``\x03`` ^C); ``during()`` runs meanwhile in a thread (to move virtual time while kubectl
+    waits for a pod). With ``-t`` a key is typed only once kubectl has put the terminal in
+    raw mode (before, the terminal itself would echo it). Returns what the terminal showed
+    (its ``\r\n`` as ``\n``) and kubectl's exit code, once it has ended."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import threading
+
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise FileNotFoundError("kubectl is not on PATH")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen([binary, *args], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    mover = threading.Thread(target=during, daemon=True) if during is not None else None
+    if mover is not None:
+        mover.start()
+    screen, seen, pending = b"", 0, list(keys)
+    deadline = time.monotonic() + timeout
+    tty = bool({"-t", "-it", "-ti", "--tty", "--tty=true"} & set(args))
+
+    def raw() -> bool:  # with -t kubectl puts the terminal in raw mode before it streams
+        return not tty or not termios.tcgetattr(master)[3] & termios.ICANON
+    try:
+        while time.monotonic() < deadline:
+            if pending and pending[0][0].encode() in screen[seen:] and raw():
+                wait, typed = pending.pop(0)
+                seen = screen.index(wait.encode(), seen) + len(wait.encode())
+                os.write(master, typed.encode())
+                continue
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: kubectl has exited and closed the terminal
+                    data = b""
+                if not data:
+                    break
+                screen += data
+    finally:
+        code = proc.wait(timeout=timeout)
+        os.close(master)
+        if mover is not None:
+            mover.join(timeout)
+    return screen.decode("utf-8", "replace").replace("\r\n", "\n"), code
+
+
 def with_etcd_calls(messages: list[Message], src: str = "kubectl") -> list[Message]:
     """The requests ``src`` sent, each followed by the etcd calls kube-apiserver made to
     serve it (recorded right after the request, as the apiserver is single-threaded)."""

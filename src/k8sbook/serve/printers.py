@@ -1,7 +1,8 @@
 """Server-side printing: the ``Table`` kube-apiserver returns when kubectl asks for one.
 
 Mirrors ``pkg/printers/internalversion`` (the column handlers ``printPod``, ``printNode``,
-``printDeployment``, ``printReplicaSet``, ``printService``, ``printNamespace``) and
+``printDeployment``, ``printReplicaSet``, ``printControllerRevision``, ``printService``,
+``printNamespace``) and
 ``k8s.io/apimachinery/pkg/apis/meta/v1`` ``Table``: ``kubectl get`` sends
 ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``, and the apiserver answers with column
 definitions (``priority`` 1 columns are the extra ones of ``-o wide``) and one row of cells per
@@ -31,7 +32,7 @@ from k8sbook.serve.columns import (
     label_selector,
     none,
 )
-from k8sbook.serve.printer_handlers import CREATED_AT, created_at, handlers
+from k8sbook.serve.printer_handlers import CREATED_AT, created_at, doc, handlers
 
 Obj = dict[str, Any]
 __all__ = ["PRINTERS", "human_duration", "partial_metadata", "table"]
@@ -158,6 +159,16 @@ def _service_row(svc: Obj, clock: Clock) -> list[Any]:
             ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"]
 
 
+def _controller_revision_row(rev: Obj, clock: Clock) -> list[Any]:
+    """``printControllerRevision``: the controller as ``kind.group/name``
+    (``formatResourceName`` with the kind), or ``<none>``."""
+    ref = next((r for r in rev["metadata"].get("ownerReferences") or [] if r.get("controller")),
+               {"kind": "", "apiVersion": "", "name": "<none>"})
+    kind = f"{ref['kind']}.{ref['apiVersion'].rpartition('/')[0]}".strip(".").lower()
+    return [rev["metadata"]["name"], f"{kind}/{ref['name']}" if kind else ref["name"],
+            rev.get("revision", 0), age(rev, clock)]
+
+
 PRINTERS: dict[str, tuple[list[Obj], Any]] = {
     "Pod": (_pod_columns(), _pod_row),
     "Node": (_node_columns(), _node_row),
@@ -174,6 +185,10 @@ PRINTERS: dict[str, tuple[list[Obj], Any]] = {
                          "observed number of replicas."),
                     col("Ready", "integer", description="The number of ready replicas for "
                          "this replica set."), AGE, *_WORKLOAD_WIDE], _replicaset_row),
+    "ControllerRevision": ([NAME, col("Controller", description="Controller of the object"),
+                            col("Revision", description=doc("apps/v1", "ControllerRevision",
+                                                            "revision")), AGE],
+                           _controller_revision_row),
     "Service": ([NAME, col("Type", description="The type of the service."),
                  col("Cluster-IP", description="The IP address of the service."),
                  col("External-IP", description="The external IP address of the service."),

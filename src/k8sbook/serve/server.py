@@ -30,6 +30,10 @@ kubeadm's ``admin.conf`` identity: CN ``kubernetes-admin``, O ``kubeadm:cluster-
 
 Different from a real kube-apiserver, said out loud:
 
+- the apiserver runs the ServiceAccount admission plugin as kubeadm's does
+  (``service_account_admission``; by default on when the components run, since without a
+  controller manager nothing makes the ``default`` accounts it requires): pods get
+  ``serviceAccountName: default`` and the ``kube-api-access-*`` volume the kubelets mount;
 - loopback only; ``/openapi/v2`` is JSON only (406 for protobuf; v3 carries the official
   schemas). Bodies are JSON, YAML or protobuf; answers as ``Accept`` negotiates, YAML as JSON;
 - timestamps come from the model's clock; ``k8sbook serve`` (``wall_clock=True``) starts it
@@ -45,6 +49,7 @@ with the dial error (the HTTP server has already accepted the TCP connection).
 
 Split as upstream is: :mod:`~k8sbook.serve.routing` (the REST mapping), ``discovery``,
 ``watch``, ``logs`` (``pods/log``, ``-f``), ``streams`` (exec and cp over WebSocket),
+``spdy_exec`` (exec and attach over SPDY/3.1),
 ``portforward`` and ``spdy`` (SPDY/3.1 in a WebSocket), ``aggregated`` (kube-aggregator's
 discovery and proxy), ``kubeconfig``. It runs :data:`~k8sbook.serve.components.COMPONENT_MODULES`
 (kubelets, scheduler, controller manager, the add-ons of ``serve/addons.py``).
@@ -55,8 +60,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import secrets
-import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -70,7 +73,7 @@ from k8sbook.apiserver.authentication import UserInfo
 from k8sbook.cluster import Cluster
 from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.core.status import StatusError, status_object
-from k8sbook.serve import aggregated, certs, logs, negotiation, printers, streams
+from k8sbook.serve import aggregated, certs, logs, negotiation, printers, spdy_exec, streams
 from k8sbook.serve import watch as watching
 from k8sbook.serve.components import (
     COMPONENT_MODULES,
@@ -114,9 +117,13 @@ class ModelServer:
     def __init__(self, cluster: Cluster | None = None, *, seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0, realtime: bool = True,
                  nodes: tuple[str, ...] | list[str] = DEFAULT_NODES,
-                 components: bool = True, tick: float = 0.02, wall_clock: bool = False) -> None:
+                 components: bool = True, tick: float = 0.02, wall_clock: bool = False,
+                 service_account_admission: bool | None = None) -> None:
         start = max(time.time() - EPOCH.timestamp(), 0.0) if wall_clock else 0.0
-        self.cluster = cluster if cluster is not None else Cluster(seed, clock=Clock(start))
+        admission = components if service_account_admission is None \
+            else service_account_admission
+        self.cluster = cluster if cluster is not None else Cluster(
+            seed, clock=Clock(start), service_account_admission=admission)
         self.lock = threading.RLock()
         self.realtime = realtime
         self.tick = tick
@@ -127,21 +134,10 @@ class ModelServer:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.pki = certs.make_pki()
-        self._httpd = TLSServer((host, port), Handler, self._tls_context())
+        self._httpd = TLSServer((host, port), Handler, certs.tls_context(self.pki))
         self._httpd.daemon_threads = True
         self._httpd.model = self  # type: ignore[attr-defined]
         self.requests = 0
-
-    def _tls_context(self) -> ssl.SSLContext:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        with tempfile.TemporaryDirectory(prefix="k8sbook-pki-") as d:
-            cert, key = Path(d, "apiserver.crt"), Path(d, "apiserver.key")
-            cert.write_bytes(self.pki.apiserver.cert_pem)
-            key.write_bytes(self.pki.apiserver.key_pem)
-            ctx.load_cert_chain(cert, key)
-        ctx.load_verify_locations(cadata=self.pki.ca.cert_pem.decode())
-        ctx.verify_mode = ssl.CERT_OPTIONAL  # --client-ca-file: a certificate, if one is sent
-        return ctx
 
     # -- life cycle ------------------------------------------------------------------------
     @property
@@ -281,8 +277,12 @@ class ModelServer:
     def _serve_resource(self, h: Handler, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         if route.subresource in ("exec", "attach", "portforward"):
-            serve = streams.serve if streams.is_upgrade(h) else streams.refuse
-            return serve(h, route, self._stream_call(h))
+            if route.subresource != "portforward" and spdy_exec.is_spdy(h):  # no WebSocket
+                return spdy_exec.serve(h, route, self._stream_call(h), streams.exec_request,
+                                       self.lock)
+            if not streams.is_upgrade(h):
+                return streams.refuse(h, route, self._stream_call(h))
+            return streams.serve(h, route, self._stream_call(h), self.lock)
         req, warnings = decode_request(h, route, query, serves_subresource=self._serves_subresource,
                                        current=self._current,
                                        dry_run_values=parse_qs(urlsplit(h.path).query).get(

@@ -34,11 +34,9 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter  # type: ignore[import-untyped]
 
-from k8sbook.client.events import EventRecorder
-from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
+from k8sbook.client.informer import SharedIndexInformer, final_state
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of
+from k8sbook.controlplane.controllers import Obj, QueueController, controller_of, controller_ref
 from k8sbook.controlplane.controllers.job import job_finished
 from k8sbook.core.status import StatusError
 
@@ -46,31 +44,17 @@ NAME = "cronjob-controller"
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 
-class CronJobController:
+class CronJobController(QueueController):
     def __init__(self, client: Client, cj_informer: SharedIndexInformer,
                  job_informer: SharedIndexInformer) -> None:
-        self.client = client
-        self.clock = client.clock
+        super().__init__(client, "cronjob", NAME)
         self.cj_informer, self.job_informer = cj_informer, job_informer
-        self.queue = RateLimitingQueue(client.clock, "cronjob")
-        self.recorder = EventRecorder(client, NAME)
-        cj_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new))
+        cj_informer.add_event_handler(self.enqueue, lambda old, new: self.enqueue(new))
         job_informer.add_event_handler(self._job_changed, lambda old, new: self._job_changed(new),
                                        lambda j: self._job_changed(final_state(j)))
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
-    def _enqueue(self, cj: Obj) -> None:
-        self.queue.add(meta_namespace_key(cj))
-
     def _job_changed(self, job: Obj) -> None:
-        ref = controller_of(job)
-        if ref and ref.get("kind") == "CronJob":
-            self.queue.add(f"{job['metadata']['namespace']}/{ref['name']}")
+        self.enqueue_owner(job, "CronJob")
 
     # -- time --------------------------------------------------------------------------
     def _datetime(self, t: float, tz: str | None) -> datetime:
@@ -167,9 +151,7 @@ class CronJobController:
             "name": name, "namespace": cm["namespace"],
             "labels": dict(meta.get("labels") or {}),
             "annotations": {**(meta.get("annotations") or {}), SCHEDULED_TIMESTAMP: stamp},
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob",
-                                 "name": cm["name"], "uid": cm["uid"], "controller": True,
-                                 "blockOwnerDeletion": True}]},
+            "ownerReferences": [controller_ref(cj, "batch/v1", "CronJob")]},
             "spec": template.get("spec", {})}
         if not job["metadata"]["labels"]:
             del job["metadata"]["labels"]

@@ -31,8 +31,7 @@ from typing import Any
 from k8sbook.apiserver.certificates import is_denied_or_failed, is_kubelet_client_csr
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj
+from k8sbook.controlplane.controllers import Obj, QueueController
 from k8sbook.core import pki
 from k8sbook.core.status import StatusError
 
@@ -44,20 +43,13 @@ RECOGNIZERS = (
 )
 
 
-class CSRApprovingController:
+class CSRApprovingController(QueueController):
     def __init__(self, client: Client, csr_informer: SharedIndexInformer) -> None:
-        self.client = client
+        super().__init__(client, "certificate")
         self.informer = csr_informer
-        self.queue = RateLimitingQueue(client.clock, "certificate")
         csr_informer.add_event_handler(lambda c: self.queue.add(c["metadata"]["name"]),
                                        lambda o, n: self.queue.add(n["metadata"]["name"]),
                                        lambda c: None)
-
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
 
     def sync(self, name: Any) -> None:
         csr = self.informer.indexer.get_by_key(name)

@@ -28,8 +28,7 @@ from k8sbook.apiserver.certificates import (
 )
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj
+from k8sbook.controlplane.controllers import Obj, QueueController
 from k8sbook.core import pki
 from k8sbook.core.status import StatusError
 
@@ -38,15 +37,14 @@ CLUSTER_SIGNING_DURATION = 8760 * 3600.0
 SIGNERS = (KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER, KUBE_APISERVER_CLIENT_SIGNER)
 
 
-class CSRSigningController:
+class CSRSigningController(QueueController):
     def __init__(self, client: Client, csr_informer: SharedIndexInformer, *,
                  ca: pki.CA | None = None,
                  duration: float = CLUSTER_SIGNING_DURATION) -> None:
-        self.client = client
+        super().__init__(client, "csrsigning")
         self.informer = csr_informer
         self._ca = ca
         self.duration = duration
-        self.queue = RateLimitingQueue(client.clock, "csrsigning")
         csr_informer.add_event_handler(lambda c: self.queue.add(c["metadata"]["name"]),
                                        lambda o, n: self.queue.add(n["metadata"]["name"]),
                                        lambda c: None)
@@ -56,12 +54,6 @@ class CSRSigningController:
         """``--cluster-signing-cert-file``/``-key-file``: the cluster CA unless given, made
         when the first certificate is signed (it needs ``cryptography``)."""
         return self._ca or pki.ca()
-
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
 
     def sync(self, name: Any) -> None:
         csr: Obj | None = self.informer.indexer.get_by_key(name)

@@ -11,8 +11,12 @@ Deployment and ReplicaSet informers queue the Deployment's key; ``syncDeployment
   the annotations ``deployment.kubernetes.io/revision`` (one more than the highest),
   ``desired-replicas`` and ``max-replicas``;
 * on a pure scale (``desired-replicas`` differs) or while ``spec.paused``, only resizes
-  (``sync``): the single active ReplicaSet takes the new size; with several, the difference
-  goes to the largest (simplified from proportional scaling);
+  (``sync``, ``scale``): the single active ReplicaSet takes the new size; in the middle of a
+  rolling update the change is spread over all active ReplicaSets in proportion to their
+  sizes (*proportional scaling*: each gets ``round(size * (replicas + maxSurge) /
+  max-replicas) - size`` more, bounded by what is left to hand out, larger ones first; what
+  rounding leaves over goes to the largest), so a scale-up does not all land on a new
+  ReplicaSet that may be broken;
 * otherwise rolls (``rolloutRolling``): the new ReplicaSet grows while all pods stay within
   ``replicas + maxSurge`` (rounded up), old ones shrink while ``replicas - maxUnavailable``
   (rounded down; both 25 % by default; 1 unavailable if both resolve to 0) stay available;
@@ -28,6 +32,10 @@ Deployment and ReplicaSet informers queue the Deployment's key; ``syncDeployment
   ``progressDeadlineSeconds``, ``DeploymentPaused``/``DeploymentResumed``), which is what
   ``kubectl rollout status`` waits on.
 
+The module is over 400 lines because ``syncDeployment`` with its three strategies (scale,
+rolling, recreate), the new ReplicaSet's creation and the status and its conditions share one
+Deployment copy per sync; the pure parts live in ``deployment_util``.
+
 Rollback is client-side since ``apps/v1`` (:func:`k8sbook.client.kubectl_rollout.rollout_undo`).
 Simplified: the hash is FNV-32a over the template's JSON (upstream hashes Go's printout of
 the struct), so names differ from a real cluster's; no adoption
@@ -39,11 +47,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of
+from k8sbook.controlplane.controllers import Obj, QueueController, controller_of, controller_ref
 from k8sbook.controlplane.controllers.deployment_util import (
     DESIRED,
     HASH_LABEL,
@@ -54,10 +60,13 @@ from k8sbook.controlplane.controllers.deployment_util import (
     deployment_complete,
     deployment_progressing,
     fenceposts,
+    find_active_or_latest,
     find_new_replicaset,
     get_condition,
+    is_saturated,
     is_scaling_event,
     new_rs_new_replicas,
+    proportional_sizes,
     replicas_of,
     revision,
     set_condition,
@@ -69,34 +78,20 @@ from k8sbook.core.status import StatusError
 NAME = "deployment-controller"
 
 
-class DeploymentController:
+class DeploymentController(QueueController):
     def __init__(self, client: Client, d_informer: SharedIndexInformer,
                  rs_informer: SharedIndexInformer, pod_informer: SharedIndexInformer) -> None:
-        self.client = client
-        self.clock = client.clock
+        super().__init__(client, "deployment", NAME)
         self.d_informer, self.rs_informer, self.pod_informer = \
             d_informer, rs_informer, pod_informer
-        self.queue = RateLimitingQueue(client.clock, "deployment")
-        self.recorder = EventRecorder(client, NAME)
-        d_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new),
-                                     lambda d: self._enqueue(final_state(d)))
+        d_informer.add_event_handler(self.enqueue, lambda old, new: self.enqueue(new),
+                                     lambda d: self.enqueue(final_state(d)))
         rs_informer.add_event_handler(self._rs_changed, lambda old, new: self._rs_changed(new),
                                       lambda rs: self._rs_changed(final_state(rs)))
         pod_informer.add_event_handler(on_delete=self._pod_deleted)
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
-    def _enqueue(self, d: Obj) -> None:
-        self.queue.add(meta_namespace_key(d))
-
     def _rs_changed(self, rs: Obj) -> None:
-        ref = controller_of(rs)
-        if ref and ref.get("kind") == "Deployment":
-            self.queue.add(f"{rs['metadata']['namespace']}/{ref['name']}")
+        self.enqueue_owner(rs, "Deployment")
 
     def _pod_deleted(self, pod: Any) -> None:
         """``deletePod``: a ``Recreate`` rollout waits for the old pods to be gone."""
@@ -109,7 +104,7 @@ class DeploymentController:
         d = self.d_informer.get(f"{ns}/{owner['name']}") if owner and \
             owner.get("kind") == "Deployment" else None
         if d and (d["spec"].get("strategy") or {}).get("type") == "Recreate":
-            self._enqueue(d)
+            self.enqueue(d)
 
     # -- the sync ----------------------------------------------------------------------
     def owned(self, d: Obj) -> list[Obj]:
@@ -226,9 +221,7 @@ class DeploymentController:
                                k != "kubectl.kubernetes.io/last-applied-configuration"},
                             REVISION: str(new_revision), DESIRED: str(replicas),
                             MAX_REPLICAS: str(replicas + surge)},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                 "name": meta["name"], "uid": meta["uid"],
-                                 "controller": True, "blockOwnerDeletion": True}]},
+            "ownerReferences": [controller_ref(d, "apps/v1", "Deployment")]},
             "spec": {"replicas": 0, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
                      "selector": selector, "template": template}}
         new_rs["spec"]["replicas"] = new_rs_new_replicas(d, rs_list + [new_rs], new_rs)
@@ -251,8 +244,10 @@ class DeploymentController:
         d["metadata"].setdefault("annotations", {})[REVISION] = str(new_revision)
         return created, self.client.update_status(d)
 
-    def _scale_rs(self, d: Obj, rs: Obj, size: int) -> Obj:
-        """``scaleReplicaSetAndRecordEvent``."""
+    def _scale_rs(self, d: Obj, rs: Obj, size: int, operation: str = "") -> Obj:
+        """``scaleReplicaSetAndRecordEvent`` (``scaleReplicaSet`` when ``scale`` gives the
+        direction of the whole Deployment as ``operation``): the size and the
+        ``desired-replicas``/``max-replicas`` annotations, one update."""
         old = replicas_of(rs)
         surge, _ = fenceposts(d)
         replicas = d["spec"].get("replicas", 1)
@@ -266,18 +261,33 @@ class DeploymentController:
         written = self.client.update(new)
         if old != size:
             self.recorder.event(d, "Normal", "ScalingReplicaSet", f"Scaled "
-                                f"{'up' if size > old else 'down'} replica set "
+                                f"{operation or ('up' if size > old else 'down')} replica set "
                                 f"{rs['metadata']['name']} from {old} to {size}")
         return written
 
     def _scale(self, d: Obj, new: Obj | None, old: list[Obj]) -> None:
-        """``scale``: a resize goes to the only active ReplicaSet (or the largest)."""
-        active = [rs for rs in [*old, new] if rs is not None and replicas_of(rs) > 0]
-        target = max(active, key=replicas_of) if active else (new or (old[-1] if old else None))
-        if target is None:
+        """``scale``: one active ReplicaSet (or none: the newest) takes the new size; a
+        saturated new one leaves the old ones at 0; otherwise, in a rolling update, the
+        difference to ``replicas + maxSurge`` is spread over the active ReplicaSets in
+        proportion to their sizes (``GetProportion``), the largest first, and what rounding
+        leaves over goes to the first of them."""
+        replicas = d["spec"].get("replicas", 1)
+        target = find_active_or_latest(new, old)
+        if target is not None:
+            if replicas_of(target) != replicas:
+                self._scale_rs(d, target, replicas)
             return
-        others = sum(replicas_of(rs) for rs in active if rs is not target)
-        self._scale_rs(d, target, max(d["spec"].get("replicas", 1) - others, 0))
+        if is_saturated(d, new):
+            for rs in old:
+                if replicas_of(rs) > 0:
+                    self._scale_rs(d, rs, 0)
+            return
+        if (d["spec"].get("strategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+            return
+        sizes, operation = proportional_sizes(d, [rs for rs in [*old, new]
+                                                  if rs is not None and replicas_of(rs) > 0])
+        for rs, size in sizes:
+            self._scale_rs(d, rs, size, operation)
 
     def _rollout_rolling(self, d: Obj, rs_list: list[Obj]) -> None:
         """``rolloutRolling``."""

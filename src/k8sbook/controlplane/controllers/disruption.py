@@ -19,21 +19,16 @@ the pod is gone, not after ``DeletionTimeout`` (2 min); no ``unhealthyPodEvictio
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
 from k8sbook.api.selectors import selector_matches
-from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import (
     SharedIndexInformer,
     final_state,
-    meta_namespace_key,
 )
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_ready
-from k8sbook.core.status import StatusError
+from k8sbook.controlplane.controllers import Obj, QueueController, controller_of, is_pod_ready
 
 NAME = "disruption-controller"
 
@@ -47,30 +42,21 @@ def _scaled(value: int | str, total: int, round_up: bool) -> int:
     return math.ceil(x) if round_up else math.floor(x)
 
 
-class DisruptionController:
+class DisruptionController(QueueController):
     def __init__(self, client: Client, pdb_informer: SharedIndexInformer,
                  pod_informer: SharedIndexInformer, rs_informer: SharedIndexInformer) -> None:
-        self.client = client
+        super().__init__(client, "disruption", "controllermanager")
         self.pdb_informer = pdb_informer
         self.pod_informer = pod_informer
         self.rs_informer = rs_informer
-        self.queue = RateLimitingQueue(client.clock, "disruption")
-        self.recorder = EventRecorder(client, "controllermanager")
-        pdb_informer.add_event_handler(lambda p: self.queue.add(meta_namespace_key(p)),
-                                       lambda o, n: self.queue.add(meta_namespace_key(n)),
-                                       lambda p: self.queue.add(meta_namespace_key(final_state(p))))
+        pdb_informer.add_event_handler(self.enqueue, lambda o, n: self.enqueue(n),
+                                       lambda p: self.enqueue(final_state(p)))
         pod_informer.add_event_handler(self._pod_changed, lambda o, n: self._pod_changed(n),
                                        lambda p: self._pod_changed(final_state(p)))
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
     def _pod_changed(self, pod: Obj) -> None:
         for pdb in self.pdbs_for(pod):
-            self.queue.add(meta_namespace_key(pdb))
+            self.enqueue(pdb)
 
     def pdbs_for(self, pod: Obj) -> list[Obj]:
         ns = pod["metadata"].get("namespace", "")
@@ -138,13 +124,4 @@ class DisruptionController:
                        "conditions": [cond]}
         if disrupted:
             status["disruptedPods"] = disrupted
-        if status == old:
-            return
-        new = copy.deepcopy(pdb)
-        new["status"] = status
-        try:
-            self.client.update_status(new)
-        except StatusError as err:
-            if err.code != 409:
-                raise
-            self.queue.add(key)
+        self.write_status(pdb, status)

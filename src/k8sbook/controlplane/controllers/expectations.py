@@ -40,6 +40,10 @@ class ControllerExpectations:
     def expect_deletions(self, key: str, n: int, now: float) -> None:
         self.store[key] = Expectation(0, n, now)
 
+    def set_expectations(self, key: str, add: int, delete: int, now: float) -> None:
+        """``SetExpectations``: creations and deletions asked for in one sync."""
+        self.store[key] = Expectation(add, delete, now)
+
     def creation_observed(self, key: str) -> None:
         if key in self.store:
             self.store[key].add -= 1

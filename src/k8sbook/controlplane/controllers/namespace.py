@@ -28,10 +28,9 @@ import copy
 from typing import Any
 
 from k8sbook.api.resources import RESOURCES, ResourceType
-from k8sbook.client.informer import SharedIndexInformer, meta_namespace_key
+from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj
+from k8sbook.controlplane.controllers import Obj, QueueController
 from k8sbook.core.status import StatusError
 
 NAME = "namespace-controller"
@@ -58,22 +57,16 @@ def namespaced_resources() -> list[ResourceType]:
                    set(rt.verbs)), key=lambda rt: (rt.group, rt.plural))
 
 
-class NamespaceController:
+class NamespaceController(QueueController):
     def __init__(self, client: Client, ns_informer: SharedIndexInformer) -> None:
-        self.client = client
+        super().__init__(client, "namespace")
         self.ns_informer = ns_informer
-        self.queue = RateLimitingQueue(client.clock, "namespace")
         ns_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new))
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
     def _enqueue(self, ns: Obj) -> None:
+        """Only namespaces being deleted have work."""
         if ns["metadata"].get("deletionTimestamp"):
-            self.queue.add(meta_namespace_key(ns))
+            self.enqueue(ns)
 
     def sync(self, key: Any) -> None:
         """``syncNamespaceFromKey`` -> ``namespacedResourcesDeleter.Delete``."""

@@ -25,7 +25,6 @@ import copy
 from typing import Any
 
 from k8sbook.api.selectors import selector_matches
-from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import (
     SharedIndexInformer,
     final_state,
@@ -33,10 +32,10 @@ from k8sbook.client.informer import (
 )
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
 from k8sbook.controlplane.controllers import (
     POD_CONTROLLER_UID_INDEX,
     Obj,
+    QueueController,
     add_pod_controller_uid_indexer,
     controller_of,
     is_pod_active,
@@ -53,33 +52,25 @@ SLOW_START_INITIAL_BATCH_SIZE = 1
 NAME = "replicaset-controller"
 
 
-class ReplicaSetController:
+class ReplicaSetController(QueueController):
     def __init__(self, client: Client, rs_informer: SharedIndexInformer,
                  pod_informer: SharedIndexInformer) -> None:
-        self.client = client
+        super().__init__(client, "replicaset", NAME)
         self.rs_informer = rs_informer
         self.pod_informer = pod_informer
-        self.queue = RateLimitingQueue(client.clock, "replicaset")
         self.expectations = ControllerExpectations()
-        self.recorder = EventRecorder(client, NAME)
         #: (time, key, action) for every decision, for chapters and tests
         self.log: list[tuple[float, str, str]] = []
         add_pod_controller_uid_indexer(pod_informer.indexer)
         rs_informer.add_event_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         pod_informer.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
-
     # -- event handlers ----------------------------------------------------------------
     def _rs_added(self, rs: Obj) -> None:
-        self.queue.add(meta_namespace_key(rs))
+        self.enqueue(rs)
 
     def _rs_updated(self, old: Obj, new: Obj) -> None:
-        self.queue.add(meta_namespace_key(new))
+        self.enqueue(new)
 
     def _rs_deleted(self, rs: Any) -> None:
         key = meta_namespace_key(final_state(rs))

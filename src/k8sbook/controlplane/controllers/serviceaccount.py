@@ -18,8 +18,7 @@ from typing import Any
 
 from k8sbook.client.informer import SharedIndexInformer, final_state
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj
+from k8sbook.controlplane.controllers import Obj, QueueController
 from k8sbook.core.status import StatusError
 
 NAME = "service-account-controller"
@@ -27,24 +26,17 @@ NAME = "service-account-controller"
 SERVICE_ACCOUNTS = ("default",)
 
 
-class ServiceAccountsController:
+class ServiceAccountsController(QueueController):
     def __init__(self, client: Client, sa_informer: SharedIndexInformer,
                  ns_informer: SharedIndexInformer,
                  service_accounts: tuple[str, ...] = SERVICE_ACCOUNTS) -> None:
-        self.client = client
+        super().__init__(client, "serviceaccount")
         self.sa_informer, self.ns_informer = sa_informer, ns_informer
         self.service_accounts = service_accounts
-        self.queue = RateLimitingQueue(client.clock, "serviceaccount")
         sa_informer.add_event_handler(
             on_delete=lambda sa: self.queue.add(final_state(sa)["metadata"]["namespace"]))
         ns_informer.add_event_handler(lambda ns: self.queue.add(ns["metadata"]["name"]),
                                       lambda old, new: self.queue.add(new["metadata"]["name"]))
-
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
 
     def sync(self, key: Any) -> None:
         """``syncNamespace``."""

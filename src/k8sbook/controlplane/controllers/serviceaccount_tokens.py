@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING, Any
 from k8sbook.apiserver.serviceaccount import LEGACY_ISSUER, TokenGenerator, legacy_claims
 from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj
+from k8sbook.controlplane.controllers import Obj, QueueController
 from k8sbook.core.status import StatusError
 
 SECRET_TYPE = "kubernetes.io/service-account-token"
@@ -53,18 +52,17 @@ def _b64(text: str | bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-class TokensController:
+class TokensController(QueueController):
     """``TokensController``: fills and garbage-collects token Secrets."""
 
     def __init__(self, client: Client, sa_informer: SharedIndexInformer,
                  secret_informer: SharedIndexInformer, *, key: Callable[[], rsa.RSAPrivateKey | rs256.PrivateKey],
                  root_ca: Callable[[], bytes]) -> None:
-        self.client = client
+        super().__init__(client, "serviceaccount_tokens_secret")
         self.sa_informer = sa_informer
         self.secret_informer = secret_informer
         #: ``--service-account-private-key-file`` and ``--root-ca-file``, read when first used
         self._key, self._root_ca = key, root_ca
-        self.queue = RateLimitingQueue(client.clock, "serviceaccount_tokens_secret")
         secret_informer.add_event_handler(
             self._secret_changed, lambda o, n: self._secret_changed(n),
             lambda s: self._secret_changed(final_state(s)))
@@ -79,12 +77,6 @@ class TokensController:
     @functools.cached_property
     def root_ca(self) -> bytes:
         return self._root_ca()
-
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
-
-    def stop(self) -> None:
-        self.queue.shut_down()
 
     def _secret_changed(self, secret: Obj) -> None:
         if secret.get("type") == SECRET_TYPE:

@@ -18,13 +18,29 @@ them all at once. A failed pod is deleted and made again with the same name. Eve
 upstream's: ``SuccessfulCreate`` ``create Pod web-0 in StatefulSet web successful``,
 ``create Claim data-web-0 Pod web-0 in StatefulSet web success``, ``SuccessfulDelete``.
 
+Each template the set has run is a ``ControllerRevision`` (``getStatefulSetRevisions``,
+``newRevision``; :mod:`~k8sbook.controlplane.controllers.history`): named
+``<set>-<hash>`` with upstream's ``HashControllerRevision`` (FNV-1 of the ``data`` bytes and
+the collision count), labelled with the template's labels and
+``controller.kubernetes.io/hash``, carrying the set's annotations, owned by the set, numbered
+by ``revision``. The revision equal to the current template is the *update revision*; a
+template that comes back renumbers its old revision rather than making a new one. Each pod's
+``controller-revision-hash`` label names the revision it was made from, and a missing pod is
+made from the revision it should run (``newVersionedStatefulSetPod``: below ``partition`` the
+*current revision*, otherwise the update revision), applied to the set (``ApplyRevision``).
+
 A changed template rolls out with ``updateStrategy: RollingUpdate`` (the default): from the
 highest ordinal down to ``partition``, one pod at a time, each replaced once the ones above
-it are healthy again; ``currentRevision`` becomes ``updateRevision`` when all pods run it.
+it are healthy again; ``currentRevision`` becomes ``updateRevision`` once every pod runs the
+update revision and is ready (``completeRollingUpdate``), which a partition or ``OnDelete``
+(pods replaced only when someone deletes them) put off. Revisions no pod runs, other than
+the current and update ones, are deleted beyond ``revisionHistoryLimit`` (default 10),
+oldest first (``truncateHistory``). ``kubectl rollout status|history|undo statefulset`` read
+the status and the revisions.
 
-Simplified: no ControllerRevisions (the revision is ``<set>-<hash of the template>``, and a
-pod is remade from the set's current template), ``minReadySeconds`` 0, no
-``ordinals.start``.
+Simplified: ``minReadySeconds`` counts only toward ``availableReplicas``; no
+``ordinals.start``, ``maxUnavailable`` (``MaxUnavailableStatefulSet``) or adoption of
+orphaned pods and revisions.
 """
 
 from __future__ import annotations
@@ -32,12 +48,26 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from k8sbook.client.events import EventRecorder
-from k8sbook.client.informer import SharedIndexInformer, final_state, meta_namespace_key
+from k8sbook.client.informer import SharedIndexInformer, final_state
 from k8sbook.client.rest import Client
-from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.controlplane.controllers import Obj, controller_of, is_pod_ready, owner_key
-from k8sbook.controlplane.controllers.deployment_util import compute_hash
+from k8sbook.controlplane.controllers import (
+    Obj,
+    QueueController,
+    controller_of,
+    controller_ref,
+    is_pod_available,
+    is_pod_ready,
+    omit_empty,
+)
+from k8sbook.controlplane.controllers.history import (
+    History,
+    equal_revision,
+    get_patch,
+    new_controller_revision,
+    next_revision,
+    sort_revisions,
+    template_of,
+)
 from k8sbook.core.status import StatusError
 
 NAME = "statefulset-controller"
@@ -59,37 +89,64 @@ def _healthy(pod: Obj) -> bool:
         not pod["metadata"].get("deletionTimestamp")
 
 
-class StatefulSetController:
+def _revision_of(pod: Obj) -> str:
+    """``getPodRevision``: the revision a pod was made from."""
+    return str((pod["metadata"].get("labels") or {}).get(REVISION_LABEL, ""))
+
+
+def apply_revision(sts: Obj, revision: Obj) -> Obj:
+    """``ApplyRevision``: the set with the revision's template."""
+    out = copy.deepcopy(sts)
+    out["spec"]["template"] = template_of(revision)
+    return out
+
+
+class StatefulSetController(QueueController):
     def __init__(self, client: Client, set_informer: SharedIndexInformer,
-                 pod_informer: SharedIndexInformer) -> None:
-        self.client = client
+                 pod_informer: SharedIndexInformer,
+                 history_informer: SharedIndexInformer) -> None:
+        super().__init__(client, "statefulset", NAME)
         self.set_informer, self.pod_informer = set_informer, pod_informer
-        self.queue = RateLimitingQueue(client.clock, "statefulset")
-        self.recorder = EventRecorder(client, NAME)
-        set_informer.add_event_handler(self._enqueue, lambda old, new: self._enqueue(new))
+        self.history = History(client, history_informer)
+        set_informer.add_event_handler(self.enqueue, lambda old, new: self.enqueue(new))
         pod_informer.add_event_handler(self._pod_changed, lambda old, new: self._pod_changed(new),
                                        lambda pod: self._pod_changed(final_state(pod)))
+        history_informer.add_event_handler(
+            self._pod_changed, lambda old, new: self._pod_changed(new),
+            lambda rev: self._pod_changed(final_state(rev)))
 
-    def run(self) -> None:
-        self.queue.run_worker(self.sync)
+    def _pod_changed(self, obj: Obj) -> None:
+        self.enqueue_owner(obj, "StatefulSet")
 
-    def stop(self) -> None:
-        self.queue.shut_down()
-
-    def _enqueue(self, sts: Obj) -> None:
-        self.queue.add(meta_namespace_key(sts))
-
-    def _pod_changed(self, pod: Obj) -> None:
-        if key := owner_key(pod, "StatefulSet"):
-            self.queue.add(key)
+    def revisions(self, sts: Obj) -> tuple[Obj, Obj, int, list[Obj]]:
+        """``getStatefulSetRevisions``: (current, update, collision count, all revisions)."""
+        revisions = self.history.list(sts)
+        collision = int((sts.get("status") or {}).get("collisionCount") or 0)
+        update = new_controller_revision(sts, "StatefulSet", get_patch(sts),
+                                         next_revision(revisions), collision)
+        if sts["metadata"].get("annotations"):
+            update["metadata"]["annotations"] = dict(sts["metadata"]["annotations"])
+        equal = [r for r in revisions if equal_revision(r, update)]
+        if equal and equal_revision(revisions[-1], equal[-1]):
+            update = revisions[-1]  # the template has not changed
+        elif equal:  # an older template is back: renumber its revision
+            update = self.history.update(equal[-1], update["revision"])
+            revisions = sort_revisions([update if r is equal[-1] else r for r in revisions])
+        else:
+            update, collision = self.history.create(sts, update, collision)
+            revisions = revisions + [update]
+        want = (sts.get("status") or {}).get("currentRevision")
+        current = next((r for r in revisions if r["metadata"]["name"] == want), update)
+        return current, update, collision, revisions
 
     def sync(self, key: Any) -> None:
-        """``updateStatefulSet`` for scaling, then ``updateStatefulSetStatus``."""
+        """``UpdateStatefulSet``: revisions, ``updateStatefulSet`` (scaling, then the rolling
+        update), ``updateStatefulSetStatus``, ``truncateHistory``."""
         sts = self.set_informer.get(key)
         if sts is None or sts["metadata"].get("deletionTimestamp"):
             return
         name, uid = sts["metadata"]["name"], sts["metadata"]["uid"]
-        revision = f"{name}-{compute_hash(sts['spec']['template'])}"
+        current, update, collision, revisions = self.revisions(sts)
         pods = {ordinal(name, p): p for p in self.pod_informer.indexer.by_index(
             "namespace", sts["metadata"]["namespace"])
             if (controller_of(p) or {}).get("uid") == uid and ordinal(name, p) >= 0}
@@ -104,7 +161,7 @@ class StatefulSetController:
                     break
                 continue
             if pod is None:
-                self._create(sts, i, revision)
+                self._create(sts, i, current, update)
                 if ordered:
                     break
                 continue
@@ -121,31 +178,41 @@ class StatefulSetController:
                 if ordered:
                     break
             if not condemned:
-                self._roll(sts, pods, replicas, revision)
-        self._update_status(sts, list(pods.values()), revision)
+                self._roll(sts, pods, replicas, update["metadata"]["name"])
+        self._update_status(sts, list(pods.values()), current, update, collision)
+        self._truncate_history(sts, list(pods.values()), revisions, current, update)
 
     def _roll(self, sts: Obj, pods: dict[int, Obj], replicas: int, revision: str) -> None:
         """``RollingUpdate``: from the highest ordinal down to ``partition``, one pod of an
-        old revision at a time is deleted (and made again from the new template), each once
-        every higher one is healthy. ``OnDelete`` waits for someone else to delete them."""
+        old revision at a time is deleted (and made again from the update revision), each
+        once every higher one is healthy. ``OnDelete`` waits for someone else to delete them."""
         strategy = sts["spec"].get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return
-        partition = (strategy.get("rollingUpdate") or {}).get("partition", 0)
+        partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
         for i in range(replicas - 1, partition - 1, -1):
             pod = pods[i]
-            if (pod["metadata"].get("labels") or {}).get(REVISION_LABEL) != revision:
+            if _revision_of(pod) != revision:
                 if not pod["metadata"].get("deletionTimestamp"):
                     self._delete(sts, pod)
                 return
             if not _healthy(pod):
                 return
 
-    def _create(self, sts: Obj, i: int, revision: str) -> None:
-        """``newVersionedStatefulSetPod`` + ``CreateStatefulPod``: claims first."""
+    def _create(self, sts: Obj, i: int, current: Obj, update: Obj) -> None:
+        """``newVersionedStatefulSetPod`` + ``CreateStatefulPod``: claims first. Below the
+        partition (or, without ``rollingUpdate``, below ``currentReplicas``) the pod is made
+        from the current revision, otherwise from the update revision."""
+        strategy = sts["spec"].get("updateStrategy") or {}
+        ru = strategy.get("rollingUpdate")
+        old = (strategy.get("type", "RollingUpdate") == "RollingUpdate" and ru is None and
+               i < int((sts.get("status") or {}).get("currentReplicas") or 0)) or \
+            (ru is not None and i < int(ru.get("partition") or 0))
+        revision = current if old else update
+        versioned = apply_revision(sts, revision)
         meta, spec = sts["metadata"], sts["spec"]
         pod_name = f"{meta['name']}-{i}"
-        tmpl = copy.deepcopy(spec["template"])
+        tmpl = versioned["spec"]["template"]
         pod_spec = tmpl.get("spec", {})
         for claim in spec.get("volumeClaimTemplates") or []:
             claim_name = f"{claim['metadata']['name']}-{pod_name}"
@@ -169,11 +236,10 @@ class StatefulSetController:
         if spec.get("serviceName"):
             pod_spec["subdomain"] = spec["serviceName"]
         labels = {**((tmpl.get("metadata") or {}).get("labels") or {}),
-                  POD_NAME_LABEL: pod_name, POD_INDEX_LABEL: str(i), REVISION_LABEL: revision}
+                  POD_NAME_LABEL: pod_name, POD_INDEX_LABEL: str(i),
+                  REVISION_LABEL: revision["metadata"]["name"]}
         pod_meta: Obj = {"name": pod_name, "namespace": meta["namespace"], "labels": labels,
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
-                                              "name": meta["name"], "uid": meta["uid"],
-                                              "controller": True, "blockOwnerDeletion": True}]}
+                         "ownerReferences": [controller_ref(sts, "apps/v1", "StatefulSet")]}
         if (tmpl.get("metadata") or {}).get("annotations"):
             pod_meta["annotations"] = dict(tmpl["metadata"]["annotations"])
         try:
@@ -197,27 +263,37 @@ class StatefulSetController:
                             f"{pod['metadata']['name']} in StatefulSet "
                             f"{sts['metadata']['name']} successful")
 
-    def _update_status(self, sts: Obj, pods: list[Obj], revision: str) -> None:
-        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-        ready = sum(1 for p in live if is_pod_ready(p))
-        def count(rev: str) -> int:
-            return sum(1 for p in live if (p["metadata"].get("labels") or {}).get(
-                REVISION_LABEL) == rev)
-        updated = count(revision)
-        # the current revision becomes the update revision once every pod runs it
-        current = revision if updated == len(live) else \
-            (sts.get("status") or {}).get("currentRevision") or revision
-        status = {"observedGeneration": sts["metadata"].get("generation", 1),
-                  "replicas": len(live), "readyReplicas": ready,
-                  "currentReplicas": count(current), "updatedReplicas": updated,
-                  "currentRevision": current, "updateRevision": revision, "collisionCount": 0,
-                  "availableReplicas": ready}
-        if status == sts.get("status"):
-            return
-        new = copy.deepcopy(sts)
-        new["status"] = status
-        try:
-            self.client.update_status(new)
-        except StatusError as err:
-            if err.code != 409:
-                raise
+    def _update_status(self, sts: Obj, pods: list[Obj], current: Obj, update: Obj,
+                       collision: int) -> None:
+        """``updateStatus`` over the pods, then ``completeRollingUpdate``."""
+        min_ready = int(sts["spec"].get("minReadySeconds", 0))
+        cur, upd = current["metadata"]["name"], update["metadata"]["name"]
+        created = [p for p in pods if (p.get("status") or {}).get("phase")]
+        live = [p for p in created if not p["metadata"].get("deletionTimestamp")]
+        ready = [p for p in pods if p.get("status", {}).get("phase") == "Running" and
+                 is_pod_ready(p)]
+        status: Obj = {
+            "observedGeneration": sts["metadata"].get("generation", 1),
+            "replicas": len(created), "readyReplicas": len(ready),
+            "currentReplicas": sum(1 for p in live if _revision_of(p) == cur),
+            "updatedReplicas": sum(1 for p in live if _revision_of(p) == upd),
+            "currentRevision": cur, "updateRevision": upd, "collisionCount": collision,
+            "availableReplicas": sum(1 for p in ready if is_pod_available(
+                p, min_ready, self.clock.now(), self.clock.parse))}
+        strategy = (sts["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate")
+        if strategy == "RollingUpdate" and \
+                status["updatedReplicas"] == status["replicas"] == status["readyReplicas"]:
+            status["currentReplicas"] = status["updatedReplicas"]
+            status["currentRevision"] = upd
+        omit_empty(status, "readyReplicas", "currentReplicas", "updatedReplicas")
+        self.write_status(sts, status, requeue=False)
+
+    def _truncate_history(self, sts: Obj, pods: list[Obj], revisions: list[Obj],
+                          current: Obj, update: Obj) -> None:
+        """``truncateHistory``: revisions no pod runs, beyond ``revisionHistoryLimit``."""
+        live = {current["metadata"]["name"], update["metadata"]["name"]} | \
+            {_revision_of(p) for p in pods}
+        history = [r for r in revisions if r["metadata"]["name"] not in live]
+        extra = len(history) - int(sts["spec"].get("revisionHistoryLimit", 10))
+        for rev in history[:max(extra, 0)]:
+            self.history.delete(rev)

@@ -8,7 +8,12 @@ writes to ``/var/lib/kubelet/pods/<uid>/etc-hosts`` for pods not on the host net
 
 Simplified: the kubelet does not watch Services here, so only the ``kubernetes`` Service's
 variables are set, from the kubelet's settings (``enableServiceLinks`` variables of other
-Services are not); ``env`` entries with ``valueFrom`` are skipped.
+Services are not). Of ``env`` entries with ``valueFrom`` only ``fieldRef`` to the pod's own
+metadata and spec is resolved (``podFieldSelectorRuntimeValue``: ``metadata.name``,
+``metadata.namespace``, ``metadata.uid``, ``metadata.labels['k']``,
+``metadata.annotations['k']``, ``spec.nodeName``, ``spec.serviceAccountName``; the Job
+controller's ``JOB_COMPLETION_INDEX`` is one); ``status.*`` fields, ``configMapKeyRef``,
+``secretKeyRef`` and ``resourceFieldRef`` are skipped.
 """
 
 from __future__ import annotations
@@ -48,11 +53,30 @@ def service_env(host: str, port: int, name: str = "kubernetes",
     return env
 
 
-def make_environment_variables(container: dict[str, Any], master: tuple[str, int]) \
-        -> list[dict[str, str]]:
+def field_ref_value(pod: dict[str, Any], path: str) -> str | None:
+    """``podFieldSelectorRuntimeValue`` / ``fieldpath.ExtractFieldPathAsString`` for the
+    pod's metadata and spec; None for a field the model does not resolve."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    for prefix, source in (("metadata.labels['", meta.get("labels")),
+                           ("metadata.annotations['", meta.get("annotations"))):
+        if path.startswith(prefix) and path.endswith("']"):
+            return str((source or {}).get(path[len(prefix):-2], ""))
+    simple = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
+              "metadata.uid": meta.get("uid"), "spec.nodeName": spec.get("nodeName"),
+              "spec.serviceAccountName": spec.get("serviceAccountName")}
+    return str(simple[path] or "") if path in simple else None
+
+
+def make_environment_variables(container: dict[str, Any], master: tuple[str, int],
+                               pod: dict[str, Any] | None = None) -> list[dict[str, str]]:
     """The CRI ``envs``: Service variables first, the container's ``env`` over them."""
     env = service_env(*master)
     for e in container.get("env") or []:
         if "value" in e or "valueFrom" not in e:
             env[e["name"]] = str(e.get("value", ""))
+            continue
+        ref = (e.get("valueFrom") or {}).get("fieldRef")
+        if pod is not None and ref and (value := field_ref_value(
+                pod, ref.get("fieldPath", ""))) is not None:
+            env[e["name"]] = value
     return [{"key": k, "value": v} for k, v in env.items()]

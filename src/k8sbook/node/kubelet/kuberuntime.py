@@ -215,16 +215,22 @@ class RuntimeManager:
                            "readonly": True})
         for vm in c.get("volumeMounts") or []:
             mounted = rec.mounted.get(vm["name"])
-            if mounted is not None:
-                mounts.append({"containerPath": vm["mountPath"], "hostPath": mounted[2],
+            host = mounted[2] if mounted is not None else rec.projected.get(vm["name"])
+            if host is not None:
+                mounts.append({"containerPath": vm["mountPath"], "hostPath": host,
                                "readonly": bool(vm.get("readOnly"))})
-        return {"metadata": {"name": name, "attempt": attempt},
-                "image": {"image": c["image"]}, "command": c.get("command", []),
-                "args": c.get("args", []),
-                "envs": make_environment_variables(c, self.kubernetes_service),
-                "mounts": mounts,
-                "ports": [p["containerPort"] for p in c.get("ports", [])],
-                "logPath": f"{name}/{attempt}.log"}
+        config: Obj = {"metadata": {"name": name, "attempt": attempt},
+                       "image": {"image": c["image"]}, "command": c.get("command", []),
+                       "args": c.get("args", []),
+                       "envs": make_environment_variables(c, self.kubernetes_service, pod),
+                       "mounts": mounts,
+                       "ports": [p["containerPort"] for p in c.get("ports", [])],
+                       "logPath": f"{name}/{attempt}.log"}
+        # Stdin, StdinOnce and Tty from the container's spec (proto3: unset when false)
+        for field, key in (("stdin", "stdin"), ("stdinOnce", "stdinOnce"), ("tty", "tty")):
+            if c.get(field):
+                config[key] = True
+        return config
 
     def start_container(self, pod: Obj, rec: PodRecord, c: Obj, attempt: int) -> bool:
         """``startContainer``: image, CreateContainer, StartContainer, then its probes."""

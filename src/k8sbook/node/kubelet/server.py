@@ -15,7 +15,10 @@ runtime ran in the container.
 :meth:`KubeletServer.handle` answers ``(HTTP status, body)``; for ``/exec`` the body is
 ``{"text": <stdout and stderr>, "exitCode": <int>, "stdout", "stderr", "error": <Status>}``
 (status 200 whatever the exit code: kubectl learns a non-zero code from the ``Status`` on the
-stream's error channel; what the caller wrote on stdin is the request body's ``stdin``),
+stream's error channel; what the caller wrote on stdin is the request body's ``stdin``), or
+for an interactive session (the body ``{"session": {"stdin": .., "tty": ..}}``)
+``{"session": <the runtime's StreamSession>}``, whose streams the kubelet relays as they flow,
+as its streaming proxy does,
 for ``/containerLogs``
 ``{"text": ...}`` (and ``"follow"``, a callable that gives later lines, when following), for ``/portForward`` ``{"text": "Forwarding from ..."}``, and for errors
 ``{"message": ...}``. :meth:`KubeletServer.serve_http` is the same as an
@@ -25,6 +28,7 @@ for ``/containerLogs``
 from __future__ import annotations
 
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from k8sbook.api.request import CLUSTER_CA, BearerToken, ClientCertificate
 from k8sbook.client.http import HTTPRequest, HTTPResponse
@@ -182,18 +186,24 @@ class KubeletServer:
             return 404, {"message": f'container "{container}" in pod "{pod}" is not available'}
         if action == "containerLogs":
             return self._container_logs(rec, pod, container, cid, params)
-        cmd = list(params.get("command") or [])
         if action not in ("exec", "attach"):
             return 404, {"message": "404 page not found"}
+        # getExecRequestParams: the command is the URL's ``command`` values, decoded
+        query = parse_qs(urlsplit(path).query, keep_blank_values=True)
+        cmd = query.get("command") or []
+        interactive = isinstance(body, dict) and isinstance(body.get("session"), dict)
         try:
             url = k.cri.exec(cid, cmd) if action == "exec" else k.cri.attach(cid)
             stdin = body.get("stdin", "") if isinstance(body, dict) else ""
-            resp = self._stream(url, {"stdin": str(stdin)})
+            resp = self._stream(url, {"session": body["session"]} if interactive
+                                else {"stdin": str(stdin)})
         except (RPCError, DialError) as err:
             return 500, {"message": str(err)}
         if resp.status != 101:
             return 500, {"message": resp.body["message"]}
         b = resp.body
+        if interactive:  # the streams stay open: the session relays them as they flow
+            return 200, {"session": b["session"]}
         return 200, {"text": b["output"], "exitCode": b["exitCode"], "stdout": b["stdout"],
                      "stderr": b["stderr"], "error": b["error"]}
 
@@ -241,4 +251,6 @@ def _stream_result(resp: HTTPResponse) -> str:
     body = resp.body or {}
     if "exitCode" in body:
         return f"101 Switching Protocols, exit code {body['exitCode']}"
+    if "session" in body:
+        return "101 Switching Protocols (streaming)"
     return "101 Switching Protocols"

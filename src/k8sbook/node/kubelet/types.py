@@ -45,6 +45,8 @@ class PodRecord:
     sandbox_error: str = ""
     #: volume name -> (driver, volume handle, target path) of published CSI volumes
     mounted: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: projected volume name -> its host directory, once written
+    projected: dict[str, str] = field(default_factory=dict)
     #: the host directory of the pod's service-account token volume, once written
     token_dir: str = ""
     #: when a TokenRequest last failed because the ServiceAccount does not exist

@@ -15,12 +15,23 @@ Mirrors ``pkg/kubelet/volumemanager`` (``WaitForAttachAndMount``) with two volum
   at ``/var/run/secrets/kubernetes.io/serviceaccount``. It is set up again at every sync, so
   the token manager's refresh reaches the file the container reads.
 
-Simplified: the ServiceAccount admission plugin, which adds the ``kube-api-access-<random>``
-projected volume to every pod that does not opt out (``automountServiceAccountToken:
-false``) and refuses pods whose ServiceAccount does not exist, is not modelled: the kubelet
-mounts the token for every pod that does not opt out, as ``kube-api-access``, and starts a
-pod whose ServiceAccount does not exist without it (asking again after ``syncFrequency``).
-``ca.crt`` (from the ConfigMap ``kube-root-ca.crt``) is not written. No other volume types.
+* projected volumes (``pkg/volume/projected``): each source written into
+  ``/var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~projected/<volume>/`` and bind-mounted
+  where the containers' ``volumeMounts`` say: a ``serviceAccountToken`` (a TokenRequest bound
+  to the pod, with the source's ``expirationSeconds`` and ``audience``, through the token
+  manager), a ``configMap`` (read from the apiserver: the Node authorizer lets a kubelet read
+  the ConfigMaps its pods reference; a missing one that is not ``optional`` fails the mount
+  with ``configmap "kube-root-ca.crt" not found``) and a ``downwardAPI`` item of the pod's
+  ``metadata``. This is how the ServiceAccount admission plugin's ``kube-api-access-<random>``
+  volume (``token``, ``ca.crt``, ``namespace``) reaches
+  ``/var/run/secrets/kubernetes.io/serviceaccount``.
+
+Simplified: where the ServiceAccount admission plugin is off (the model's default,
+``Cluster(service_account_admission=False)``), a pod has no such volume; the kubelet then
+mounts a token for every pod that does not opt out (``automountServiceAccountToken:
+false``) as ``kube-api-access``, with ``token`` and ``namespace`` only, and starts a pod whose
+ServiceAccount does not exist without it (asking again after ``syncFrequency``). No other
+volume types.
 """
 
 from __future__ import annotations
@@ -94,6 +105,72 @@ class VolumeManager:
             rec.token_dir = d
         return out
 
+    def projected_dir(self, uid: str, volume: str) -> str:
+        return f"{pod_dir(self.root_dir, uid)}/volumes/kubernetes.io~projected/{volume}"
+
+    def _projected_files(self, pod: Obj, volume: Obj) -> dict[str, str]:
+        """The files of a projected volume, source by source (``projectedVolumeMounter``'s
+        ``collectData``); raises :class:`_MountError` or :class:`StatusError`."""
+        meta = pod["metadata"]
+        files: dict[str, str] = {}
+        for src in volume["projected"].get("sources") or []:
+            if "serviceAccountToken" in src:
+                sat = src["serviceAccountToken"]
+                audience = sat.get("audience")
+                tr = token_request(pod, sat.get("expirationSeconds", 3600),
+                                   [audience] if audience else None)
+                try:
+                    out = self.tokens.get_service_account_token(
+                        meta["namespace"], tr["metadata"]["name"], tr)
+                except StatusError as err:
+                    raise _MountError(f"failed to fetch token: {err.status.get('message', '')}"
+                                      ) from None
+                files[sat["path"]] = out["status"]["token"]
+            elif "configMap" in src:
+                ref = src["configMap"]
+                try:
+                    data = self.client.get("configmaps", ref["name"],
+                                           meta["namespace"]).get("data") or {}
+                except StatusError as err:
+                    if err.code == 404 and ref.get("optional"):
+                        continue
+                    if err.code == 404:
+                        raise _MountError(f'configmap "{ref["name"]}" not found') from None
+                    raise
+                for item in ref.get("items") or [{"key": k, "path": k} for k in sorted(data)]:
+                    if item["key"] not in data:
+                        if ref.get("optional"):
+                            continue
+                        raise _MountError("configmap references non-existent config key: "
+                                          f"{item['key']}")
+                    files[item["path"]] = data[item["key"]]
+            elif "downwardAPI" in src:
+                for item in src["downwardAPI"].get("items") or []:
+                    path = (item.get("fieldRef") or {}).get("fieldPath", "")
+                    field = path.removeprefix("metadata.")
+                    if path.startswith("metadata.") and field in ("name", "namespace", "uid"):
+                        files[item["path"]] = str(meta.get(field, ""))
+        return files
+
+    def _mount_projected(self, pod: Obj, rec: PodRecord) -> bool:
+        """Set up each projected volume again (tokens refresh through the token manager);
+        False (and a FailedMount event) when one cannot be."""
+        for v in pod["spec"].get("volumes") or []:
+            if "projected" not in v:
+                continue
+            try:
+                files = self._projected_files(pod, v)
+            except (_MountError, StatusError) as err:
+                msg = str(err) if not isinstance(err, StatusError) else err.status["message"]
+                self.recorder.event(pod, "Warning", "FailedMount",
+                                    f'MountVolume.SetUp failed for volume "{v["name"]}" : {msg}')
+                return False
+            d = self.projected_dir(rec.uid, v["name"])
+            for path, text in files.items():
+                self.filesystem[f"{d}/{path}"] = text
+            rec.projected[v["name"]] = d
+        return True
+
     def _mount_token(self, pod: Obj, rec: PodRecord) -> bool:
         if pod["spec"].get("automountServiceAccountToken") is False:
             return True
@@ -150,6 +227,11 @@ class VolumeManager:
                                     f'MountVolume.SetUp failed for volume "{v["name"]}" : {msg}')
                 return False
             rec.mounted[v["name"]] = (driver, handle, target)
+        if not self._mount_projected(pod, rec):
+            return False
+        if any("serviceAccountToken" in src for v in pod["spec"].get("volumes") or []
+               for src in (v.get("projected") or {}).get("sources") or []):
+            return True  # the admission plugin's kube-api-access-* volume
         return self._mount_token(pod, rec)
 
     def unmount_volumes(self, rec: PodRecord) -> None:
@@ -170,3 +252,4 @@ class VolumeManager:
         for path in [p for p in self.filesystem if p.startswith(prefix)]:
             del self.filesystem[path]
         rec.token_dir = ""
+        rec.projected.clear()
