@@ -21,16 +21,26 @@ JSON_PATCH = "application/json-patch+json"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge key by key, ``null`` deletes, anything else replaces."""
+    """RFC 7386: objects merge key by key, ``null`` deletes, anything else replaces. The
+    target is copied once and the patch merged into the copy (``target`` is not changed)."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    _merge_into(out, patch)
+    return out
+
+
+def _merge_into(out: dict[str, Any], patch: dict[str, Any]) -> None:
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
+        elif isinstance(value, dict):
+            inner = out.get(key)
+            if not isinstance(inner, dict):
+                inner = out[key] = {}
+            _merge_into(inner, value)
         else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
+            out[key] = copy.deepcopy(value)
 
 
 def _pointer(path: str) -> list[str]:

@@ -30,13 +30,28 @@ from typing import Any
 MESSAGES, COUNTS = "messages", "counts"
 
 
+class Encoded(dict):  # type: ignore[type-arg]
+    """A JSON object decoded from text whose size on the wire is already known (a watch
+    event the watch cache encoded once for all its watchers): :func:`wire_bytes` reads
+    :attr:`wire_size` instead of encoding it again."""
+
+    __slots__ = ("wire_size",)
+
+    def __init__(self, value: dict[str, Any], wire_size: int) -> None:
+        super().__init__(value)
+        self.wire_size = wire_size
+
+
 def wire_bytes(payload: Any) -> int:
     """The size of a payload on the wire: a dict or list (an API body) as compact JSON; an
     object with a ``body`` (a request, a response) by its body; a tuple by its parts; text by
     its UTF-8 length; a dataclass (an etcd gRPC message, protobuf on the wire) by
-    :func:`proto_bytes`; anything else (a callable, a message the model keeps as an object) 0."""
+    :func:`proto_bytes`; anything else (a callable, a message the model keeps as an object) 0.
+    An :class:`Encoded` object counts the size of the text it was decoded from."""
     if payload is None or callable(payload):
         return 0
+    if type(payload) is Encoded:
+        return payload.wire_size
     if isinstance(payload, (dict, list)):
         try:
             return len(json.dumps(payload, separators=(",", ":")).encode())
