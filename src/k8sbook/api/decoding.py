@@ -113,6 +113,14 @@ def check_value(value: Any, *, numbers: bool = True) -> bool:
     return big
 
 
+def copy_json(value: Any) -> Any:
+    """A deep copy of a value made only of JSON types (dicts with string keys, lists,
+    strings, numbers, booleans, ``None``: what etcd's values and a checked body decode to),
+    through the C encoder and decoder, which is faster than ``copy.deepcopy``. Not for a
+    value holding a :class:`BigNumber` (it would come back a plain string)."""
+    return json.loads(json.dumps(value))
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
@@ -276,4 +284,4 @@ def query_bool(value: str) -> bool:
 
 
 __all__ = ["MAX_DEPTH", "UPSTREAM_MAX_DEPTH", "BigNumber", "StatusError", "check_decodes",
-           "check_patched", "check_value", "parse_json", "query_bool", "type_error"]
+           "check_patched", "check_value", "copy_json", "parse_json", "query_bool", "type_error"]

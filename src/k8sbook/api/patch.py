@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from k8sbook.api.decoding import copy_json
 from k8sbook.api.strategicpatch import STRATEGIC, strategic_merge_patch
 from k8sbook.core.status import StatusError, status_object, unsupported_media_type
 
@@ -95,7 +96,9 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[s
         if content_type == MERGE:
             if not isinstance(patch, dict):
                 raise ValueError("a merge patch must be a JSON object")
-            return merge_patch(target, patch)
+            out = copy_json(target)  # a stored object: JSON types only
+            _merge_into(out, patch)
+            return out  # type: ignore[no-any-return]
         if content_type == JSON_PATCH:
             if not isinstance(patch, list):
                 raise ValueError("a JSON patch must be a JSON array of operations")

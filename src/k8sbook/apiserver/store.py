@@ -179,7 +179,7 @@ class Store(APIServerPart):
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
         big = decoding.check_value(body, numbers=False)
-        body = copy.deepcopy(body)
+        body = copy.deepcopy(body) if big else decoding.copy_json(body)
         # the handler decodes with the URL's group, version and kind as defaults
         # (``decoder.Decode(body, &defaultGVK, original)`` in ``handlers/create.go``)
         if not body.get("kind"):

@@ -76,6 +76,22 @@ def proto_bytes(value: Any) -> int:
     """An estimate of a protobuf message's size: its strings' and bytes' lengths, 8 per
     number, summed through nested messages and lists (close for etcd's messages, whose size
     is their keys and values)."""
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type (the size of every etcd call)
+        return len(value) if value.isascii() else len(value.encode())
+    if kind is int or kind is float:
+        return 8
+    if kind is list or kind is tuple:
+        total = 0
+        for v in value:
+            total += proto_bytes(v)
+        return total
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        total = 0
+        for n in names:
+            total += proto_bytes(getattr(value, n))
+        return total
     if isinstance(value, str):
         return len(value) if value.isascii() else len(value.encode())
     if isinstance(value, (list, tuple)):
@@ -88,11 +104,8 @@ def proto_bytes(value: Any) -> int:
         return len(value)
     if isinstance(value, dict):
         return wire_bytes(value)
-    cls = type(value)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = tuple(f.name for f in fields(value)) if is_dataclass(value) else ()
-        _FIELD_NAMES[cls] = names
+    names = tuple(f.name for f in fields(value)) if is_dataclass(value) else ()
+    _FIELD_NAMES[kind] = names
     return sum(proto_bytes(getattr(value, n)) for n in names)
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from k8sbook.api import objects
-from k8sbook.cluster import Cluster
+from k8sbook.cluster import Cluster, NodeIPAM
 from k8sbook.core.trace import COUNTS
 
 #: scheduler_perf ``SchedulingBasic/5000Nodes_10000Pods``: ``threshold: 680`` pods/s
@@ -42,6 +42,10 @@ SCHEDULING_BASIC = {"nodes": 5000, "init_pods": 1000, "measure_pods": 10000}
 ENVELOPE = {"nodes": 5000, "pods": 150000}
 WATCH_EVENTS = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
 REPLICAS_PER_SET = 100
+#: the envelope's ``--cluster-cidr`` (kubeadm's ``podSubnet``): 5,000 nodes with a ``/24``
+#: each (``--node-cidr-mask-size=24``) need 5,000 of the 8,192 ``/24`` of a ``/11``; the
+#: model's default, 10.244.0.0/16, has 256
+ENVELOPE_POD_CIDR = "10.0.0.0/11"
 
 
 def peak_rss_mb() -> float:
@@ -88,6 +92,7 @@ def envelope(nodes: int = 5000, pods: int = 150000, *, seed: int = 0,
     wall, cpu = time.perf_counter(), time.process_time()
     cluster = Cluster(seed)
     cluster.trace.level = COUNTS
+    cluster.ipam = NodeIPAM(ENVELOPE_POD_CIDR)
     for i in range(nodes):
         cluster.add_kubelet(node_name(i)).start()
     sched = cluster.add_scheduler()
