@@ -25,6 +25,7 @@ are doubled together, which does not.
 
 from __future__ import annotations
 
+import math
 import resource
 import time
 from collections.abc import Callable
@@ -40,6 +41,8 @@ GO_SCHEDULER_THRESHOLD = 680
 SCHEDULING_BASIC = {"nodes": 5000, "init_pods": 1000, "measure_pods": 10000}
 #: the official envelope (kubernetes.io, "Considerations for large clusters")
 ENVELOPE = {"nodes": 5000, "pods": 150000}
+#: issue 13's targets for the envelope: ten minutes of one core, 8 GB
+TARGET_CPU_SECONDS, TARGET_RSS_MB = 600.0, 8192.0
 WATCH_EVENTS = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
 REPLICAS_PER_SET = 100
 #: the envelope's ``--cluster-cidr`` (kubeadm's ``podSubnet``): 5,000 nodes with a ``/24``
@@ -111,12 +114,32 @@ def envelope(nodes: int = 5000, pods: int = 150000, *, seed: int = 0,
                          step=5.0, limit=limit)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     running = _count_pods(cluster, _running)
-    return {"nodes": nodes, "pods": pods, "running": running, "replicasets": n,
-            "virtual_seconds": virtual, "wall_seconds": round(wall, 2),
-            "cpu_seconds": round(cpu, 2), "setup_cpu_seconds": round(setup_cpu, 2),
-            "setup_wall_seconds": round(setup_wall, 2),
-            "pods_per_second": round(running / wall, 1) if wall else 0.0,
-            **_counted(cluster), "peak_rss_mb": peak_rss_mb()}
+    out = {"nodes": nodes, "pods": pods, "running": running, "replicasets": n,
+           "virtual_seconds": virtual, "wall_seconds": round(wall, 2),
+           "cpu_seconds": round(cpu, 2), "setup_cpu_seconds": round(setup_cpu, 2),
+           "setup_wall_seconds": round(setup_wall, 2),
+           "pods_per_second": round(running / wall, 1) if wall else 0.0,
+           "pods_per_cpu_second": round(running / cpu, 1) if cpu else 0.0,
+           **_counted(cluster), "peak_rss_mb": peak_rss_mb()}
+    out["against_targets"] = against_targets(out)
+    return out
+
+
+def against_targets(result: dict[str, Any], growth_ratio: float = 2.0) -> dict[str, Any]:
+    """The envelope's CPU seconds and peak RSS against the targets: measured at full size,
+    projected otherwise (CPU and memory per pod times 150,000, CPU scaled by
+    ``growth_ratio`` per doubling of nodes and pods: 2 for linear cost)."""
+    full = ENVELOPE["pods"]
+    measured = result["pods"] >= full and result["nodes"] >= ENVELOPE["nodes"]
+    factor = full / result["pods"] if result["pods"] else 0.0
+    doublings = math.log2(factor) if factor > 0 else 0.0
+    cpu = result["cpu_seconds"] * (growth_ratio ** doublings if factor > 1 else factor)
+    rss = result["peak_rss_mb"] * factor if factor > 1 else result["peak_rss_mb"]
+    return {"basis": "measured" if measured else
+            f"projected from {result['nodes']}/{result['pods']}",
+            "cpu_seconds": round(cpu, 1), "rss_mb": round(rss),
+            "target_cpu_seconds": TARGET_CPU_SECONDS, "target_rss_mb": TARGET_RSS_MB,
+            "cpu_within": cpu <= TARGET_CPU_SECONDS, "rss_within": rss <= TARGET_RSS_MB}
 
 
 def perf_pod(name: str) -> dict[str, Any]:
@@ -166,7 +189,7 @@ def scheduling_basic(nodes: int = 5000, init_pods: int = 1000, measure_pods: int
 
 def growth(nodes: int, pods: int, *, seed: int = 0) -> dict[str, Any]:
     """:func:`envelope` at (nodes, pods) and at twice both: the ratio of CPU seconds (linear
-    cost gives 2)."""
+    cost gives 2; the target is at most 2.2)."""
     small, large = envelope(nodes, pods, seed=seed), envelope(2 * nodes, 2 * pods, seed=seed)
     ratio = large["cpu_seconds"] / small["cpu_seconds"] if small["cpu_seconds"] else 0.0
     return {"small": small, "large": large, "cpu_ratio": round(ratio, 3)}
@@ -176,7 +199,9 @@ def run(*, nodes: int, pods: int, sched_nodes: int, init_pods: int, measure_pods
         growth_nodes: int, growth_pods: int, seed: int = 0) -> dict[str, Any]:
     """Everything ``k8sbook bench`` prints: growth first (small runs), then the envelope,
     then SchedulingBasic."""
-    return {"growth": growth(growth_nodes, growth_pods, seed=seed),
-            "envelope": envelope(nodes, pods, seed=seed),
+    grown = growth(growth_nodes, growth_pods, seed=seed)
+    env = envelope(nodes, pods, seed=seed)
+    env["against_targets"] = against_targets(env, max(grown["cpu_ratio"], 2.0))
+    return {"growth": grown, "envelope": env,
             "scheduling_basic": scheduling_basic(sched_nodes, init_pods, measure_pods,
                                                  seed=seed)}
