@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
 
     root = Path(__file__).resolve().parent.parent
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+                            check=False, capture_output=True, text=True).stdout.strip()
     before = os.getloadavg()
     result = bench.envelope(nodes, pods)
     record = {

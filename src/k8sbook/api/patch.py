@@ -98,7 +98,7 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[s
                 raise ValueError("a merge patch must be a JSON object")
             out = copy_json(target)  # a stored object: JSON types only
             _merge_into(out, patch)
-            return out  # type: ignore[no-any-return]
+            return out
         if content_type == JSON_PATCH:
             if not isinstance(patch, list):
                 raise ValueError("a JSON patch must be a JSON array of operations")

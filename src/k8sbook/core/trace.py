@@ -30,7 +30,7 @@ from typing import Any
 MESSAGES, COUNTS = "messages", "counts"
 
 
-class Encoded(dict):  # type: ignore[type-arg]
+class Encoded(dict[str, Any]):
     """A JSON object decoded from text whose size on the wire is already known (a watch
     event the watch cache encoded once for all its watchers): :func:`wire_bytes` reads
     :attr:`wire_size` instead of encoding it again."""

@@ -114,13 +114,14 @@ def envelope(nodes: int = 5000, pods: int = 150000, *, seed: int = 0,
                          step=5.0, limit=limit)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     running = _count_pods(cluster, _running)
-    out = {"nodes": nodes, "pods": pods, "running": running, "replicasets": n,
-           "virtual_seconds": virtual, "wall_seconds": round(wall, 2),
-           "cpu_seconds": round(cpu, 2), "setup_cpu_seconds": round(setup_cpu, 2),
-           "setup_wall_seconds": round(setup_wall, 2),
-           "pods_per_second": round(running / wall, 1) if wall else 0.0,
-           "pods_per_cpu_second": round(running / cpu, 1) if cpu else 0.0,
-           **_counted(cluster), "peak_rss_mb": peak_rss_mb()}
+    out: dict[str, Any] = {"nodes": nodes, "pods": pods, "running": running, "replicasets": n,
+                           "virtual_seconds": virtual, "wall_seconds": round(wall, 2),
+                           "cpu_seconds": round(cpu, 2),
+                           "setup_cpu_seconds": round(setup_cpu, 2),
+                           "setup_wall_seconds": round(setup_wall, 2),
+                           "pods_per_second": round(running / wall, 1) if wall else 0.0,
+                           "pods_per_cpu_second": round(running / cpu, 1) if cpu else 0.0,
+                           **_counted(cluster), "peak_rss_mb": peak_rss_mb()}
     out["against_targets"] = against_targets(out)
     return out
 
