@@ -1,7 +1,7 @@
 """Run the envelope at one size and store its result with the machine's facts.
 
-    PYTHONPATH=src .venv/bin/python scripts/bench_record.py 1000 30000 \\
-        benchmarks/envelope-1000x30000.json
+    PYTHONPATH=src .venv/bin/python scripts/bench_record.py 500 15000 \\
+        benchmarks/envelope-500x15000.json
 
 The run is ``k8sbook.textbook.bench.envelope(nodes, pods)`` (the same as ``k8sbook bench``'s
 envelope); the address space is capped at 8 GiB (``RLIMIT_AS``), the issue's memory target,

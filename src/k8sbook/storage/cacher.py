@@ -142,6 +142,8 @@ class WatchCache:
             prev = self.objects.get(ev.kv.key)
             if ev.type == "PUT":
                 obj = decode(ev.kv)
+                if prev is not None:
+                    _share_unchanged(obj, prev)
                 kind = "MODIFIED" if prev is not None else "ADDED"
                 self.objects[ev.kv.key] = obj
                 self._index(ev.kv.key, prev, obj)
@@ -384,3 +386,24 @@ def _sized(event: WatchEvent) -> Encoded:
     if _SENT is not None:
         _SENT.append((payload, text))
     return payload
+
+
+def _share_unchanged(obj: dict[str, Any], prev: dict[str, Any]) -> None:
+    """Let a new version hold the previous version's subtrees where they are equal (a pod's
+    spec through its status updates, most of its metadata), two levels deep: the window then
+    keeps each unchanged part once. The cache's objects are never mutated, so sharing is
+    invisible (and the mutation detector would see a mutation as it sees any other)."""
+    for key, value in obj.items():
+        old = prev.get(key)
+        if old is None or old is value:
+            continue
+        if type(value) is dict and type(old) is dict:
+            for inner, sub in value.items():
+                was = old.get(inner)
+                if was is not None and was is not sub and type(sub) in (dict, list) \
+                        and was == sub:
+                    value[inner] = was
+            if value == old:
+                obj[key] = old
+        elif type(value) is list and value == old:
+            obj[key] = old
