@@ -21,15 +21,13 @@ def esc_cluster():
 def _cache_mutation_detector():
     """With ``KUBE_CACHE_MUTATION_DETECTOR=true`` (as client-go reads it), every test fails
     if a component changed an object the watch cache sent it (they are shared)."""
-    import os
-
-    from k8sbook.storage import cacher
-    if os.environ.get("KUBE_CACHE_MUTATION_DETECTOR", "") != "true":
+    from k8sbook.core import mutation_detector
+    if not mutation_detector.enabled_by_environment():
         yield
         return
-    cacher.detect_mutations()
+    mutation_detector.detect()
     yield
     try:
-        cacher.check_mutations()
+        mutation_detector.check()
     finally:
-        cacher.detect_mutations()
+        mutation_detector.detect()

@@ -169,20 +169,17 @@ def test_watchers_share_the_caches_object_and_its_one_encoding() -> None:
 
 
 def test_the_mutation_detector_catches_a_component_changing_a_shared_object() -> None:
-    from k8sbook.storage import cacher
-    cacher.detect_mutations()
+    from k8sbook.core import mutation_detector
+    mutation_detector.detect()
     try:
         cluster = Cluster(0)
         seen: list[dict[str, Any]] = []
         cluster.admin().watch("configmaps", lambda e: seen.append(e) if e else None, "default")
         cluster.admin().create(_configmap("x"))
         cluster.settle(1)
-        cacher.check_mutations()  # nobody changed anything
+        mutation_detector.check()  # nobody changed anything
         seen[-1]["object"]["data"]["k"] = "changed"  # what client-go forbids
         with pytest.raises(AssertionError, match="cache mutation detected"):
-            cacher.check_mutations()
+            mutation_detector.check()
     finally:
-        cacher.detect_mutations(False)
-        import os
-        if os.environ.get("KUBE_CACHE_MUTATION_DETECTOR", "") == "true":
-            cacher.detect_mutations()
+        mutation_detector.detect(mutation_detector.enabled_by_environment())

@@ -25,8 +25,9 @@ Two things keep the cost of an event independent of the number of watchers, as u
   processes each decode their own copy; what they may do with it is the same: client-go's
   informers hand out shared objects that must not be mutated). The model checks that rule
   as client-go's ``KUBE_CACHE_MUTATION_DETECTOR`` does (``tools/cache/mutation_detector.go``):
-  with the variable set to ``true`` (or :func:`detect_mutations`), every event's encoding is
-  kept and :func:`check_mutations` fails on an object changed since it was sent.
+  with the variable set to ``true`` (or ``mutation_detector.detect()``), every event's
+  encoding is kept and ``mutation_detector.check()`` fails on an object changed since it was
+  sent (:mod:`k8sbook.core.mutation_detector`).
 
 The window of recent events is bounded as ``watch_cache.go`` bounds it (v1.35.0): a ring of
 ``capacity`` events, starting at :data:`LOWER_BOUND_CAPACITY` (100); when it is full and its
@@ -43,13 +44,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from k8sbook.api.resources import ResourceType
+from k8sbook.core import mutation_detector
 from k8sbook.core.clock import Clock, Timer
 from k8sbook.core.status import status_object
 from k8sbook.core.trace import Encoded
@@ -357,34 +358,12 @@ class WatchCache:
             w.stop()
 
 
-#: ``KUBE_CACHE_MUTATION_DETECTOR``: (event as sent, its encoding) while detecting
-_SENT: list[tuple[Encoded, str]] | None = \
-    [] if os.environ.get("KUBE_CACHE_MUTATION_DETECTOR", "") == "true" else None
-
-
-def detect_mutations(on: bool = True) -> None:
-    """Start (or stop) keeping every event's encoding, for :func:`check_mutations`."""
-    global _SENT
-    _SENT = [] if on else None
-
-
-def check_mutations() -> None:
-    """Fail (``AssertionError``) if any object sent to watchers since detection started
-    has been changed since: a component mutated a shared object, which client-go forbids
-    ("cache mutation detected")."""
-    for payload, text in _SENT or []:
-        now = json.dumps(payload, separators=(",", ":"))
-        if now != text:
-            raise AssertionError(f"cache mutation detected: sent {text[:300]}, now {now[:300]}")
-
-
 def _sized(event: WatchEvent) -> Encoded:
     """The event as every watcher receives it, with the size of its one encoding (compact,
     as Go's ``encoding/json`` writes it; ASCII, so its length is its size in bytes)."""
     text = json.dumps(event, separators=(",", ":"))
     payload = Encoded(event, len(text))
-    if _SENT is not None:
-        _SENT.append((payload, text))
+    mutation_detector.sent(payload, text)
     return payload
 
 
