@@ -33,7 +33,7 @@ MESSAGES, COUNTS = "messages", "counts"
 class Encoded(dict[str, Any]):
     """A JSON object decoded from text whose size on the wire is already known (a watch
     event the watch cache encoded once for all its watchers): :func:`wire_bytes` reads
-    :attr:`wire_size` instead of encoding it again."""
+    ``wire_size`` instead of encoding it again."""
 
     __slots__ = ("wire_size",)
 

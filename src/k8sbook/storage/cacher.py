@@ -61,8 +61,10 @@ from k8sbook.storage.etcd3 import Storage, decode
 BOOKMARK_INTERVAL = 60.0
 #: ``metav1.InitialEventsAnnotationKey``: the bookmark that ends a streaming list's state
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-#: ``watch_cache.go``: ``defaultLowerBoundCapacity`` and ``defaultUpperBoundCapacity``
-LOWER_BOUND_CAPACITY, UPPER_BOUND_CAPACITY = 100, 100 * 1024
+#: ``watch_cache.go``: ``defaultLowerBoundCapacity``, the window's first and smallest size
+LOWER_BOUND_CAPACITY = 100
+#: ``watch_cache.go``: ``defaultUpperBoundCapacity``, its largest
+UPPER_BOUND_CAPACITY = 100 * 1024
 #: ``cacher.go``: ``DefaultEventFreshDuration = defaultBookmarkFrequency + 15*time.Second``
 EVENT_FRESH_DURATION = BOOKMARK_INTERVAL + 15.0
 
