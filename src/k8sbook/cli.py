@@ -94,7 +94,8 @@ def _bench(args: argparse.Namespace) -> str:
         (f"SchedulingBasic: {s['nodes']} nodes, {s['init_pods']} initial + "
         f"{s['scheduled']}/{s['measure_pods']} measured pods: {s['pods_per_second']:.1f} "
         f"pods/s = {s['ratio_to_go_threshold']:.3f} x the Go scheduler's CI gate "
-        f"({s['go_threshold_pods_per_second']} pods/s)")])
+        f"({s['go_threshold_pods_per_second']} pods/s); per CPU second "
+        f"{s['pods_per_cpu_second']:.1f} pods/s = {s['cpu_ratio_to_go_threshold']:.3f} x")])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -194,11 +194,14 @@ def scheduling_basic(nodes: int = 5000, init_pods: int = 1000, measure_pods: int
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     bound = _count_pods(cluster, _bound) - init_pods
     rate = bound / wall if wall else 0.0
+    cpu_rate = bound / cpu if cpu else 0.0
     return {"nodes": nodes, "init_pods": init_pods, "measure_pods": measure_pods,
             "scheduled": bound, "virtual_seconds": virtual, "wall_seconds": round(wall, 2),
             "cpu_seconds": round(cpu, 2), "pods_per_second": round(rate, 1),
+            "pods_per_cpu_second": round(cpu_rate, 1),
             "go_threshold_pods_per_second": GO_SCHEDULER_THRESHOLD,
             "ratio_to_go_threshold": round(rate / GO_SCHEDULER_THRESHOLD, 4),
+            "cpu_ratio_to_go_threshold": round(cpu_rate / GO_SCHEDULER_THRESHOLD, 4),
             **_counted(cluster), "peak_rss_mb": peak_rss_mb()}
 
 
