@@ -26,7 +26,7 @@ size or projected from a smaller run; ``scripts/bench_record.py`` stores a run w
 machine's facts under ``benchmarks/``.
 
 Where the model stands, said out loud: at 500 nodes and 15,000 pods it runs at roughly 60 to
-100 pods per CPU second and about 170 KB per pod, so the full envelope projects to well over
+100 pods per CPU second and about 155 KB per pod, so the full envelope projects to well over
 the targets (``benchmarks/``). The cost is the faithful path of every pod: about ten API writes
 (the pod, its binding, two status patches, five Events), each authenticated, decoded, checked
 against the schema, given managedFields, committed to the MVCC store and fanned out to its
