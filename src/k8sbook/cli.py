@@ -79,6 +79,7 @@ def _bench(args: argparse.Namespace) -> str:
     if args.json:
         return _dump(result)
     g, e, s = result["growth"], result["envelope"], result["scheduling_basic"]
+    t = e["against_targets"]
     return "\n".join([
         (f"growth: {g['small']['nodes']}/{g['small']['pods']} -> "
         f"{g['large']['nodes']}/{g['large']['pods']} nodes/pods: "
@@ -88,10 +89,15 @@ def _bench(args: argparse.Namespace) -> str:
         f"{e['virtual_seconds']:g} s virtual), {e['pods_per_second']:.1f} pods/s, "
         f"{e['messages']} messages, {e['watch_events']} watch events, "
         f"peak RSS {e['peak_rss_mb']:.0f} MB"),
+        (f"envelope against the targets ({t['basis']}): {t['cpu_seconds']:.0f} s CPU "
+         f"(target {t['target_cpu_seconds']:.0f} s: {'met' if t['cpu_within'] else 'not met'}),"
+         f" {t['rss_mb']:.0f} MB (target {t['target_rss_mb']:.0f} MB: "
+         f"{'met' if t['rss_within'] else 'not met'})"),
         (f"SchedulingBasic: {s['nodes']} nodes, {s['init_pods']} initial + "
         f"{s['scheduled']}/{s['measure_pods']} measured pods: {s['pods_per_second']:.1f} "
         f"pods/s = {s['ratio_to_go_threshold']:.3f} x the Go scheduler's CI gate "
-        f"({s['go_threshold_pods_per_second']} pods/s)")])
+        f"({s['go_threshold_pods_per_second']} pods/s); per CPU second "
+        f"{s['pods_per_cpu_second']:.1f} pods/s = {s['cpu_ratio_to_go_threshold']:.3f} x")])
 
 
 def _scale_results(args: argparse.Namespace) -> str:

@@ -65,6 +65,7 @@ CLUSTER_CIDR = "10.244.0.0/16"
 NODE_CIDR_MASK = 24
 #: the machines' network: the control plane is 192.168.0.2, nodes from 192.168.0.10
 NODE_NETWORK_FIRST = 10
+MACHINE_NETWORK = "192.168.0.0"
 from k8sbook.storage import etcd3
 from k8sbook.storage.etcd import Etcd, MemoryEtcd
 from k8sbook.storage.etcd_cluster import EtcdCluster
@@ -104,8 +105,11 @@ class NodeIPAM:
         return self._cidrs[node]
 
     def node_ip(self, node: str) -> str:
+        """The node's InternalIP: 192.168.0.10, .11, ... in the order nodes appear, and on
+        into 192.168.1.0 ... past the 246th (the machines' network is a /16)."""
         if node not in self._ips:
-            self._ips[node] = f"192.168.0.{NODE_NETWORK_FIRST + len(self._ips)}"
+            self._ips[node] = str(ipaddress.IPv4Address(MACHINE_NETWORK)
+                                  + NODE_NETWORK_FIRST + len(self._ips))
         return self._ips[node]
 
     def nodes(self) -> list[str]:

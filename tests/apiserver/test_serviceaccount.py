@@ -194,3 +194,15 @@ def test_tokens_repeat_for_the_same_seed():
                           "metadata": {"name": "robot", "namespace": "default"}})
         return token_for(c)
     assert one() == one()
+
+
+def test_a_token_presented_again_skips_only_the_signature_check(cluster: Cluster):
+    """The signature is checked once per token; expiry, audiences and the bound objects are
+    checked on every request."""
+    token = token_for(cluster, expirationSeconds=600)
+    assert who(cluster, token)[0] == 403  # authenticated as robot
+    assert who(cluster, token)[0] == 403  # again: the remembered signature check
+    assert review(cluster, token, ["vault"])["error"].startswith("token audiences")
+    cluster.run_for(661)  # past exp + the 60 s leeway: refused although remembered
+    assert who(cluster, token) == (401, "Unauthorized")
+    assert cluster.apiserver.authn.last_failure == "service account token has expired"

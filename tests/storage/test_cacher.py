@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from k8sbook.api import objects
 from k8sbook.api.request import Request
@@ -77,3 +80,106 @@ def test_send_initial_events_ends_the_state_with_an_annotated_bookmark() -> None
     admin.create(objects.pod("c"))
     cluster.settle(0.1)
     assert (events[-1]["type"], events[-1]["object"]["metadata"]["name"]) == ("ADDED", "c")
+
+
+# -- the window of recent events, bounded as watch_cache.go bounds it -------------------------
+def _configmap(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"}, "data": {"k": "v"}}
+
+
+def test_the_window_doubles_while_its_events_are_fresh() -> None:
+    from k8sbook.storage.cacher import LOWER_BOUND_CAPACITY
+    cluster = Cluster(0)
+    cache = cluster.apiserver.caches["configmaps"]
+    assert cache.capacity == LOWER_BOUND_CAPACITY == 100
+    admin = cluster.admin()
+    for i in range(250):
+        admin.create(_configmap(f"cm-{i:03d}"))
+    # 250 events within a few seconds: full at 100 and at 200, each time fresh, so doubled
+    assert cache.capacity == 400
+    assert len(cache.events) == 250  # none dropped
+    first = cache.events[0][0]
+    seen: list[str] = []
+    admin.watch("configmaps", lambda e: seen.append(e["type"]) if e else None,
+                "default", resourceVersion=str(first - 1))
+    cluster.settle(1)
+    assert seen.count("ADDED") == 250
+
+
+def test_a_stale_full_window_drops_its_oldest_and_answers_410_before_it() -> None:
+    from k8sbook.storage.cacher import EVENT_FRESH_DURATION
+    cluster = Cluster(0)
+    cache = cluster.apiserver.caches["configmaps"]
+    admin = cluster.admin()
+    for i in range(100):
+        admin.create(_configmap(f"old-{i:03d}"))
+    oldest_rv = cache.events[0][0]
+    cluster.run_for(EVENT_FRESH_DURATION + 5)  # the window is full and its events are stale
+    admin.create(_configmap("new"))
+    assert cache.capacity == 100  # not doubled: the oldest event was not fresh
+    assert len(cache.events) == 100 and cache.events[0][0] == oldest_rv + 1
+    assert cache.oldest == oldest_rv  # the revision before the oldest event kept
+    out: list[dict[str, Any]] = []
+    admin.watch("configmaps", lambda e: out.append(e) if e else None, "default",
+                resourceVersion=str(oldest_rv - 1))
+    cluster.settle(1)
+    assert out[0]["type"] == "ERROR"
+    status = out[0]["object"]
+    assert (status["code"], status["reason"]) == (410, "Expired")
+    assert status["message"] == f"too old resource version: {oldest_rv - 1} ({oldest_rv})"
+
+
+def test_the_window_halves_when_a_quarter_of_it_is_stale() -> None:
+    from k8sbook.storage.cacher import EVENT_FRESH_DURATION
+    cluster = Cluster(0)
+    cache = cluster.apiserver.caches["configmaps"]
+    admin = cluster.admin()
+    for i in range(190):
+        admin.create(_configmap(f"a-{i:03d}"))
+    assert cache.capacity == 200
+    cluster.run_for(EVENT_FRESH_DURATION + 5)
+    for i in range(10):
+        admin.create(_configmap(f"b-{i:03d}"))
+    assert cache.capacity == 200 and len(cache.events) == 200  # full, not yet resized
+    last = cache.events[-1][0]
+    admin.create(_configmap("b-010"))
+    # the 201st event found the ring full and the event a quarter back (50) stale: halved,
+    # keeping the newest 100 events, then the oldest of those dropped for the new one
+    assert cache.capacity == 100 and len(cache.events) == 100
+    assert cache.events[-1][0] == last + 1 and cache.events[0][0] == last - 98
+
+
+# -- one decoded object for every watcher, and the mutation detector --------------------------
+def test_watchers_share_the_caches_object_and_its_one_encoding() -> None:
+    from k8sbook.core.trace import Encoded, wire_bytes
+    cluster = Cluster(0)
+    got: list[list[dict[str, Any]]] = [[], []]
+    for box in got:
+        cluster.admin().watch("configmaps", lambda e, box=box: box.append(e) if e else None,
+                              "default")
+    cluster.admin().create(_configmap("shared"))
+    cluster.settle(1)
+    (a,), (b,) = ([e for e in box if e["type"] == "ADDED"] for box in got)
+    cached = cluster.apiserver.cached("configmaps", "default", "shared")
+    assert a["object"] is b["object"] is cached
+    assert type(a) is Encoded and a.wire_size == len(
+        json.dumps(dict(a), separators=(",", ":")))
+    assert wire_bytes(a) == wire_bytes(dict(a))  # the size without encoding again
+
+
+def test_the_mutation_detector_catches_a_component_changing_a_shared_object() -> None:
+    from k8sbook.core import mutation_detector
+    mutation_detector.detect()
+    try:
+        cluster = Cluster(0)
+        seen: list[dict[str, Any]] = []
+        cluster.admin().watch("configmaps", lambda e: seen.append(e) if e else None, "default")
+        cluster.admin().create(_configmap("x"))
+        cluster.settle(1)
+        mutation_detector.check()  # nobody changed anything
+        seen[-1]["object"]["data"]["k"] = "changed"  # what client-go forbids
+        with pytest.raises(AssertionError, match="cache mutation detected"):
+            mutation_detector.check()
+    finally:
+        mutation_detector.detect(mutation_detector.enabled_by_environment())

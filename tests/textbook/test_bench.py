@@ -35,3 +35,27 @@ def test_k8sbook_bench_prints_json(capsys) -> None:
     assert sorted(result) == ["envelope", "growth", "scheduling_basic"]
     assert result["growth"]["large"]["pods"] == 20 and result["growth"]["cpu_ratio"] > 0
     assert result["envelope"]["running"] == 20
+
+
+def test_against_targets_projects_a_smaller_run_and_judges_a_full_one() -> None:
+    small = {"nodes": 500, "pods": 15000, "cpu_seconds": 100.0, "peak_rss_mb": 1000.0}
+    linear = bench.against_targets(small)
+    assert linear["basis"] == "projected from 500/15000"
+    assert (linear["cpu_seconds"], linear["rss_mb"]) == (1000.0, 10000)  # 10x the pods
+    assert not linear["cpu_within"] and not linear["rss_within"]
+    steeper = bench.against_targets(small, growth_ratio=2.2)  # 2.2x per doubling
+    assert steeper["cpu_seconds"] == round(100.0 * 2.2 ** __import__("math").log2(10), 1)
+    full = {"nodes": 5000, "pods": 150000, "cpu_seconds": 590.0, "peak_rss_mb": 8000.0}
+    judged = bench.against_targets(full)
+    assert judged["basis"] == "measured" and judged["cpu_within"] and judged["rss_within"]
+    assert (judged["target_cpu_seconds"], judged["target_rss_mb"]) == (600.0, 8192.0)
+
+
+def test_the_envelope_gives_kubelets_past_the_256th_node_their_own_ip_and_cidr() -> None:
+    from k8sbook.cluster import NodeIPAM
+    ipam = NodeIPAM(bench.ENVELOPE_POD_CIDR)
+    ips = [ipam.node_ip(bench.node_name(i)) for i in range(5000)]
+    cidrs = {ipam.pod_cidr(bench.node_name(i)) for i in range(5000)}
+    assert ips[0] == "192.168.0.10" and ips[245] == "192.168.0.255" and ips[246] == "192.168.1.0"
+    assert len(set(ips)) == 5000 and len(cidrs) == 5000
+    assert ipam.pod_cidr(bench.node_name(4999)) == "10.19.135.0/24"

@@ -82,11 +82,13 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
-def check_value(value: Any, *, numbers: bool = True) -> None:
+def check_value(value: Any, *, numbers: bool = True) -> bool:
     """Refuse what is not JSON (NaN, non-string keys, other Python types) or nests beyond
     :data:`MAX_DEPTH`, without recursing (a body from an in-process client); with
     ``numbers``, also a number no Go type holds (after :func:`type_error` has named the
-    field, if the schema knows it)."""
+    field, if the schema knows it). Returns whether the value holds such a number (so a
+    caller that has checked once need not walk again to learn there is none)."""
+    big = False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -100,6 +102,7 @@ def check_value(value: Any, *, numbers: bool = True) -> None:
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
         elif isinstance(item, BigNumber):
+            big = True
             if numbers:
                 raise bad_request(PARSE_ERROR + f"json: cannot unmarshal number {item} into "
                                   "Go value of type float64")
@@ -107,6 +110,15 @@ def check_value(value: Any, *, numbers: bool = True) -> None:
             raise bad_request(PARSE_ERROR + f"json: unsupported value: {item}")
         elif item is not None and not isinstance(item, str | int | float | bool):
             raise bad_request(PARSE_ERROR + f"json: unsupported type: {type(item).__name__}")
+    return big
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a value made only of JSON types (dicts with string keys, lists,
+    strings, numbers, booleans, ``None``: what etcd's values and a checked body decode to),
+    through the C encoder and decoder, which is faster than ``copy.deepcopy``. Not for a
+    value holding a :class:`BigNumber` (it would come back a plain string)."""
+    return json.loads(json.dumps(value))
 
 
 def _json_type(value: Any) -> str:
@@ -231,21 +243,25 @@ def type_error(obj: dict[str, Any], api_version: str = "", kind: str = "") -> st
     return _walk(obj, schema, kind, "")
 
 
-def check_decodes(obj: dict[str, Any], kind: str, version: str) -> None:
-    """Create and update: 400 ``<Kind> in version "<v>" cannot be handled as a <Kind>``."""
-    check_value(obj, numbers=False)
+def check_decodes(obj: dict[str, Any], kind: str, version: str, *,
+                  checked: bool | None = None) -> None:
+    """Create and update: 400 ``<Kind> in version "<v>" cannot be handled as a <Kind>``.
+    ``checked``: what :func:`check_value` (``numbers=False``) already returned for ``obj``,
+    so the value is walked once, not three times (one decode per request, as upstream)."""
+    big = check_value(obj, numbers=False) if checked is None else checked
     err = type_error(obj)
     if err:
         raise bad_request(f"{kind} in version {json.dumps(version)} cannot be handled as a "
                           f"{kind}: {err}")
-    check_value(obj)
+    if big:
+        check_value(obj)
 
 
 def check_patched(obj: dict[str, Any], api_version: str, kind: str) -> None:
     """Patch: the patched object must decode as the resource's kind (422 Invalid on
     ``patch``, kind and name ""); a patch that changes ``kind`` or ``apiVersion`` fails the
     same way (upstream: the conversion into the resource's type fails)."""
-    check_value(obj, numbers=False)
+    big = check_value(obj, numbers=False)
     err = type_error(obj, api_version, kind)
     if obj.get("kind") != kind or obj.get("apiVersion") != api_version:
         err = (f"the patched object's kind and apiVersion ({obj.get('kind')!r}, "
@@ -254,7 +270,8 @@ def check_patched(obj: dict[str, Any], api_version: str, kind: str) -> None:
         text = json.dumps(obj, separators=(",", ":"))
         raise invalid("", "", "", [{"reason": "FieldValueInvalid", "field": "patch",
                                     "message": f"Invalid value: {json.dumps(text)}: {err}"}])
-    check_value(obj)
+    if big:
+        check_value(obj)
 
 
 def query_bool(value: str) -> bool:
@@ -267,4 +284,4 @@ def query_bool(value: str) -> bool:
 
 
 __all__ = ["MAX_DEPTH", "UPSTREAM_MAX_DEPTH", "BigNumber", "StatusError", "check_decodes",
-           "check_patched", "check_value", "parse_json", "query_bool", "type_error"]
+           "check_patched", "check_value", "copy_json", "parse_json", "query_bool", "type_error"]

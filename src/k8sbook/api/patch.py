@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from k8sbook.api.decoding import copy_json
 from k8sbook.api.strategicpatch import STRATEGIC, strategic_merge_patch
 from k8sbook.core.status import StatusError, status_object, unsupported_media_type
 
@@ -21,16 +22,26 @@ JSON_PATCH = "application/json-patch+json"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge key by key, ``null`` deletes, anything else replaces."""
+    """RFC 7386: objects merge key by key, ``null`` deletes, anything else replaces. The
+    target is copied once and the patch merged into the copy (``target`` is not changed)."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    _merge_into(out, patch)
+    return out
+
+
+def _merge_into(out: dict[str, Any], patch: dict[str, Any]) -> None:
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
+        elif isinstance(value, dict):
+            inner = out.get(key)
+            if not isinstance(inner, dict):
+                inner = out[key] = {}
+            _merge_into(inner, value)
         else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
+            out[key] = copy.deepcopy(value)
 
 
 def _pointer(path: str) -> list[str]:
@@ -85,7 +96,9 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[s
         if content_type == MERGE:
             if not isinstance(patch, dict):
                 raise ValueError("a merge patch must be a JSON object")
-            return merge_patch(target, patch)
+            out = copy_json(target)  # a stored object: JSON types only
+            _merge_into(out, patch)
+            return out
         if content_type == JSON_PATCH:
             if not isinstance(patch, list):
                 raise ValueError("a JSON patch must be a JSON array of operations")

@@ -16,7 +16,7 @@ import ipaddress
 import random
 from typing import Any
 
-from k8sbook.api import fieldvalidation, validation
+from k8sbook.api import decoding, fieldvalidation, validation
 from k8sbook.api.request import Request, UserInfo
 from k8sbook.api.resources import ResourceType
 from k8sbook.apiserver import certificates
@@ -243,12 +243,12 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
     if subresource == "status":
         for k, v in old.items():
             if k not in ("status", "metadata"):
-                new[k] = copy.deepcopy(v)
+                new[k] = decoding.copy_json(v)  # the stored object: JSON types only
         for k in list(new):
             if k not in old and k not in ("status", "metadata"):
                 del new[k]
         annotations = meta.get("annotations")
-        new["metadata"] = {**copy.deepcopy(old_meta), "resourceVersion":
+        new["metadata"] = {**decoding.copy_json(old_meta), "resourceVersion":
                            meta.get("resourceVersion", old_meta.get("resourceVersion"))}
         if rt.kind == "Deployment":
             # deploymentStatusStrategy resets only spec and labels: the controller records

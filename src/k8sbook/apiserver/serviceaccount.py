@@ -48,7 +48,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from k8sbook.api.request import UserInfo
@@ -213,11 +213,15 @@ class JWTAuthenticator:
     implicit_audiences: tuple[str, ...]
     get: Getter
     clock: Clock
+    #: token -> (the keys it was checked against, what its signature check gave): the
+    #: check is a pure function of the token and the keys, so a token presented again is not
+    #: parsed and verified again (every time-, audience- and object-dependent check below
+    #: still runs on every request)
+    _signatures: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False,
+                                                    compare=False)
 
-    def __call__(self, token: str, audiences: tuple[str, ...] = ()) -> \
-            tuple[UserInfo, tuple[str, ...]] | None:
-        """The user and the audiences the token is good for; ``None`` if the token is not one
-        of ours; :class:`InvalidToken` if it is and is refused."""
+    def _signed_claims(self, token: str) -> dict[str, Any] | str | None:
+        """The verified claims; ``None`` if the token is not ours; the refusal's message."""
         jwt = pyjwt()
 
         try:
@@ -229,20 +233,37 @@ class JWTAuthenticator:
         keys = [k for k in self.public_keys() if not header.get("kid") or
                 key_id(k) == header["kid"]]
         if not keys:
-            raise InvalidToken("invalid signature, no keys found")
-        claims: dict[str, Any] | None = None
+            return "invalid signature, no keys found"
         for key in keys:
             try:
-                claims = jwt.decode(token, key, algorithms=["RS256"], options={
+                claims: dict[str, Any] = jwt.decode(token, key, algorithms=["RS256"], options={
                     "verify_exp": False, "verify_nbf": False, "verify_iat": False,
                     "verify_aud": False, "verify_iss": False})
-                break
+                return claims
             except jwt.InvalidSignatureError:
                 continue
             except jwt.PyJWTError as err:
-                raise InvalidToken(str(err)) from None
-        if claims is None:
-            raise InvalidToken("go-jose/go-jose: error in cryptographic primitive")
+                return str(err)
+        return "go-jose/go-jose: error in cryptographic primitive"
+
+    def __call__(self, token: str, audiences: tuple[str, ...] = ()) -> \
+            tuple[UserInfo, tuple[str, ...]] | None:
+        """The user and the audiences the token is good for; ``None`` if the token is not one
+        of ours; :class:`InvalidToken` if it is and is refused."""
+        keys_now = self.public_keys()
+        seen = self._signatures.get(token)
+        if seen is not None and seen[0] == keys_now:
+            checked = seen[1]
+        else:
+            checked = self._signed_claims(token)
+            if len(self._signatures) >= 4096:
+                self._signatures.clear()
+            self._signatures[token] = (keys_now, checked)
+        if checked is None:
+            return None
+        if isinstance(checked, str):
+            raise InvalidToken(checked)
+        claims = checked
         token_auds = claims.get("aud") or []
         token_auds = [token_auds] if isinstance(token_auds, str) else list(token_auds)
         if not token_auds:

@@ -178,8 +178,8 @@ class Store(APIServerPart):
         body = req.body
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
-        decoding.check_value(body, numbers=False)
-        body = copy.deepcopy(body)
+        big = decoding.check_value(body, numbers=False)
+        body = copy.deepcopy(body) if big else decoding.copy_json(body)
         # the handler decodes with the URL's group, version and kind as defaults
         # (``decoder.Decode(body, &defaultGVK, original)`` in ``handlers/create.go``)
         if not body.get("kind"):
@@ -187,7 +187,7 @@ class Store(APIServerPart):
         if not body.get("apiVersion"):
             body["apiVersion"] = rt.api_version
         if body.get("kind") == rt.kind:
-            decoding.check_decodes(body, rt.kind, rt.version)
+            decoding.check_decodes(body, rt.kind, rt.version, checked=big)
         if body.get("kind") != rt.kind:
             raise bad_request(f"the kind in the data ({body.get('kind')!r}) does not match the "
                               f"expected kind ({rt.kind!r})")

@@ -30,13 +30,28 @@ from typing import Any
 MESSAGES, COUNTS = "messages", "counts"
 
 
+class Encoded(dict[str, Any]):
+    """A JSON object decoded from text whose size on the wire is already known (a watch
+    event the watch cache encoded once for all its watchers): :func:`wire_bytes` reads
+    ``wire_size`` instead of encoding it again."""
+
+    __slots__ = ("wire_size",)
+
+    def __init__(self, value: dict[str, Any], wire_size: int) -> None:
+        super().__init__(value)
+        self.wire_size = wire_size
+
+
 def wire_bytes(payload: Any) -> int:
     """The size of a payload on the wire: a dict or list (an API body) as compact JSON; an
     object with a ``body`` (a request, a response) by its body; a tuple by its parts; text by
     its UTF-8 length; a dataclass (an etcd gRPC message, protobuf on the wire) by
-    :func:`proto_bytes`; anything else (a callable, a message the model keeps as an object) 0."""
+    :func:`proto_bytes`; anything else (a callable, a message the model keeps as an object) 0.
+    An :class:`Encoded` object counts the size of the text it was decoded from."""
     if payload is None or callable(payload):
         return 0
+    if type(payload) is Encoded:
+        return payload.wire_size
     if isinstance(payload, (dict, list)):
         try:
             return len(json.dumps(payload, separators=(",", ":")).encode())
@@ -61,6 +76,22 @@ def proto_bytes(value: Any) -> int:
     """An estimate of a protobuf message's size: its strings' and bytes' lengths, 8 per
     number, summed through nested messages and lists (close for etcd's messages, whose size
     is their keys and values)."""
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type (the size of every etcd call)
+        return len(value) if value.isascii() else len(value.encode())
+    if kind is int or kind is float:
+        return 8
+    if kind is list or kind is tuple:
+        total = 0
+        for v in value:
+            total += proto_bytes(v)
+        return total
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        total = 0
+        for n in names:
+            total += proto_bytes(getattr(value, n))
+        return total
     if isinstance(value, str):
         return len(value) if value.isascii() else len(value.encode())
     if isinstance(value, (list, tuple)):
@@ -73,11 +104,8 @@ def proto_bytes(value: Any) -> int:
         return len(value)
     if isinstance(value, dict):
         return wire_bytes(value)
-    cls = type(value)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = tuple(f.name for f in fields(value)) if is_dataclass(value) else ()
-        _FIELD_NAMES[cls] = names
+    names = tuple(f.name for f in fields(value)) if is_dataclass(value) else ()
+    _FIELD_NAMES[kind] = names
     return sum(proto_bytes(getattr(value, n)) for n in names)
 
 

@@ -19,24 +19,41 @@ Two things keep the cost of an event independent of the number of watchers, as u
   (``triggerValuesThreadUnsafe``), plus the watchers without one. A pod event reaches its own
   node's kubelet, not all 5,000.
 * *One serialization per event* (``cachingObject``): the event is encoded once, and every
-  watcher that gets it receives the same bytes (each decodes its own copy).
+  watcher that gets it receives the same bytes. In one Python process the model goes one
+  step further: every watcher receives the cache's own decoded object, not a copy decoded
+  per watcher, so each object is held once however many informers hold it (upstream's
+  processes each decode their own copy; what they may do with it is the same: client-go's
+  informers hand out shared objects that must not be mutated). The model checks that rule
+  as client-go's ``KUBE_CACHE_MUTATION_DETECTOR`` does (``tools/cache/mutation_detector.go``):
+  with the variable set to ``true`` (or ``mutation_detector.detect()``), every event's
+  encoding is kept and ``mutation_detector.check()`` fails on an object changed since it was
+  sent (:mod:`k8sbook.core.mutation_detector`).
 
-Difference from the real cache, said out loud: the real window is bounded by size and age
-(at least 75 s of events); here it reaches back to the last etcd compaction, so the model
-answers 410 exactly when a resourceVersion has been compacted.
+The window of recent events is bounded as ``watch_cache.go`` bounds it (v1.35.0): a ring of
+``capacity`` events, starting at :data:`LOWER_BOUND_CAPACITY` (100); when it is full and its
+oldest event is younger than :data:`EVENT_FRESH_DURATION` (75 s: ``DefaultEventFreshDuration``,
+the 60 s bookmark frequency plus 15 s), it doubles, up to :data:`UPPER_BOUND_CAPACITY`
+(100 × 1024); when it is full and the event a quarter of the ring back is older than that, it
+halves, down to the lower bound (``resizeCacheLocked``); a full ring drops its oldest event.
+A watch from a resourceVersion older than the window gets the 410 (``too old resource version:
+<rv> (<oldest - 1>)``), and so does one from before the last etcd compaction, which the model
+also drops from the window (upstream's window does not follow compactions: said out loud).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from k8sbook.api.resources import ResourceType
+from k8sbook.core import mutation_detector
 from k8sbook.core.clock import Clock, Timer
 from k8sbook.core.status import status_object
+from k8sbook.core.trace import Encoded
 from k8sbook.storage import etcd_api as etcdapi
 from k8sbook.storage.etcd3 import Storage, decode
 
@@ -44,6 +61,12 @@ from k8sbook.storage.etcd3 import Storage, decode
 BOOKMARK_INTERVAL = 60.0
 #: ``metav1.InitialEventsAnnotationKey``: the bookmark that ends a streaming list's state
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+#: ``watch_cache.go``: ``defaultLowerBoundCapacity``, the window's first and smallest size
+LOWER_BOUND_CAPACITY = 100
+#: ``watch_cache.go``: ``defaultUpperBoundCapacity``, its largest
+UPPER_BOUND_CAPACITY = 100 * 1024
+#: ``cacher.go``: ``DefaultEventFreshDuration = defaultBookmarkFrequency + 15*time.Second``
+EVENT_FRESH_DURATION = BOOKMARK_INTERVAL + 15.0
 
 WatchEvent = dict[str, Any]
 Filter = Callable[[dict[str, Any]], bool]
@@ -92,8 +115,14 @@ class WatchCache:
         self.storage = storage
         self.clock = clock
         self.objects: dict[str, dict[str, Any]] = {}
-        #: (revision, type, object, previous object) for every change after ``start_revision``
-        self.events: list[tuple[int, str, dict[str, Any], dict[str, Any] | None]] = []
+        #: (revision, type, object, previous object) for the changes in the window, oldest
+        #: first, and when each was recorded (virtual seconds)
+        self.events: deque[tuple[int, str, dict[str, Any], dict[str, Any] | None]] = deque()
+        self._times: deque[float] = deque()
+        #: the window's size now (``watchCache.capacity``), and whether it has dropped an
+        #: event since the cache started (``removedEventSinceRelist``)
+        self.capacity = LOWER_BOUND_CAPACITY
+        self._dropped = False
         self.start_revision = 0
         self._revision = 0
         self.compacted = 0
@@ -116,6 +145,8 @@ class WatchCache:
             prev = self.objects.get(ev.kv.key)
             if ev.type == "PUT":
                 obj = decode(ev.kv)
+                if prev is not None:
+                    _share_unchanged(obj, prev)
                 kind = "MODIFIED" if prev is not None else "ADDED"
                 self.objects[ev.kv.key] = obj
                 self._index(ev.kv.key, prev, obj)
@@ -128,11 +159,28 @@ class WatchCache:
                 del self.objects[ev.kv.key]
                 self._index(ev.kv.key, prev, None)
             rev = ev.kv.mod_revision
-            self.events.append((rev, kind, obj, prev))
+            self._record(rev, kind, obj, prev)
             self._revision = rev
-            encoded: dict[str, str] = {}  # one serialization per event type, for all watchers
+            encoded: dict[str, Encoded] = {}  # one serialization per event type, for all
             for w in self._interested(obj, prev):
                 self._dispatch(w, kind, obj, prev, encoded)
+
+    def _record(self, rev: int, kind: str, obj: dict[str, Any],
+                prev: dict[str, Any] | None) -> None:
+        """``updateCache``: resize the ring if due, drop its oldest event if full, append."""
+        now = self.clock.now()
+        if len(self.events) >= self.capacity:
+            if now - self._times[0] < EVENT_FRESH_DURATION:
+                self.capacity = min(self.capacity * 2, UPPER_BOUND_CAPACITY)
+            elif now - self._times[len(self._times) - self.capacity // 4] \
+                    > EVENT_FRESH_DURATION:
+                self.capacity = max(self.capacity // 2, LOWER_BOUND_CAPACITY)
+            while len(self.events) >= self.capacity:
+                self.events.popleft()
+                self._times.popleft()
+                self._dropped = True
+        self.events.append((rev, kind, obj, prev))
+        self._times.append(now)
 
     def _index(self, key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         if self.trigger is None:
@@ -190,12 +238,18 @@ class WatchCache:
 
     def on_compacted(self, revision: int) -> None:
         self.compacted = max(self.compacted, revision)
-        self.events = [e for e in self.events if e[0] > revision]
+        while self.events and self.events[0][0] <= revision:
+            self.events.popleft()
+            self._times.popleft()
 
     @property
     def oldest(self) -> int:
-        """The oldest resourceVersion a watch may start from."""
-        return max(self.start_revision, self.compacted)
+        """The oldest resourceVersion a watch may start from: the cache's start, the last
+        compaction, or, once the ring has dropped events, the revision before its oldest."""
+        window = self.events[0][0] - 1 if self._dropped and self.events else 0
+        if self._dropped and not self.events:
+            window = self._revision
+        return max(self.start_revision, self.compacted, window)
 
     # -- serving ---------------------------------------------------------------------------
     def list(self, namespace: str, matches: Filter) -> tuple[list[dict[str, Any]], int]:
@@ -204,9 +258,10 @@ class WatchCache:
                  and matches(o)]
         return items, self.revision
 
-    def _deliver(self, w: Watcher, event: WatchEvent, text: str | None = None) -> None:
-        # each watcher gets its own copy, decoded from the event's one encoding
-        payload = json.loads(text if text is not None else json.dumps(event))
+    def _deliver(self, w: Watcher, event: WatchEvent, payload: Encoded | None = None) -> None:
+        # the event as sent: its one encoding gives its size on the wire; watchers share it
+        if payload is None:
+            payload = _sized(event)
 
         def send() -> None:
             if not w.stopped:
@@ -220,7 +275,8 @@ class WatchCache:
         return (not w.namespace or ns == w.namespace) and w.matches(obj)
 
     def _dispatch(self, w: Watcher, kind: str, obj: dict[str, Any],
-                  prev: dict[str, Any] | None, encoded: dict[str, str] | None = None) -> None:
+                  prev: dict[str, Any] | None, encoded: dict[str, Encoded] | None = None
+                  ) -> None:
         now, before = self._visible(w, obj if kind != "DELETED" else prev), self._visible(w, prev)
         if kind == "DELETED":
             sent = "DELETED" if before else ""
@@ -237,7 +293,7 @@ class WatchCache:
             self._deliver(w, event)
             return
         if sent not in encoded:
-            encoded[sent] = json.dumps(event)
+            encoded[sent] = _sized(event)
         self._deliver(w, event, encoded[sent])
 
     def watch(self, namespace: str, matches: Filter, resource_version: str,
@@ -302,3 +358,33 @@ class WatchCache:
     def stop_all(self) -> None:
         for w in list(self.watchers.values()):
             w.stop()
+
+
+def _sized(event: WatchEvent) -> Encoded:
+    """The event as every watcher receives it, with the size of its one encoding (compact,
+    as Go's ``encoding/json`` writes it; ASCII, so its length is its size in bytes)."""
+    text = json.dumps(event, separators=(",", ":"))
+    payload = Encoded(event, len(text))
+    mutation_detector.sent(payload, text)
+    return payload
+
+
+def _share_unchanged(obj: dict[str, Any], prev: dict[str, Any]) -> None:
+    """Let a new version hold the previous version's subtrees where they are equal (a pod's
+    spec through its status updates, most of its metadata), two levels deep: the window then
+    keeps each unchanged part once. The cache's objects are never mutated, so sharing is
+    invisible (and the mutation detector would see a mutation as it sees any other)."""
+    for key, value in obj.items():
+        old = prev.get(key)
+        if old is None or old is value:
+            continue
+        if type(value) is dict and type(old) is dict:
+            for inner, sub in value.items():
+                was = old.get(inner)
+                if was is not None and was is not sub and type(sub) in (dict, list) \
+                        and was == sub:
+                    value[inner] = was
+            if value == old:
+                obj[key] = old
+        elif type(value) is list and value == old:
+            obj[key] = old

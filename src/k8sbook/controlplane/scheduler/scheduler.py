@@ -300,13 +300,15 @@ class KubeScheduler:
             self._fail(info, pod, "no nodes available to schedule pods", set())
             return
         feasible, statuses = self.find_nodes_that_fit(pod)
-        record["filtered"] = {n: list(s.reasons) for n, s in sorted(statuses.items())}
+        if self.record_attempts:  # the record is the model's, for chapters: none at scale
+            record["filtered"] = {n: list(s.reasons) for n, s in sorted(statuses.items())}
         if not feasible:
             self._unschedulable(info, pod, statuses, record)
             return
         scores = self.prioritize(pod, feasible)
         totals = {n: sum(v.values()) for n, v in scores.items()}
-        record["scores"] = {n: dict(sorted(v.items())) for n, v in sorted(scores.items())}
+        if self.record_attempts:
+            record["scores"] = {n: dict(sorted(v.items())) for n, v in sorted(scores.items())}
         node = self.select_host(totals)
         record["node"] = node
         # assume, then bind
