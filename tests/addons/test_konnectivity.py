@@ -97,3 +97,62 @@ def test_pods_proxy_goes_through_the_tunnel_too():
     paths = {m.path for m in cluster.trace.since(mark)}
     assert "kube-apiserver->konnectivity-server" in paths and "konnectivity-agent->pod" in paths
     assert "kube-apiserver->pod" not in paths
+
+
+# -- TLS runs end to end inside the tunnel ------------------------------------------------------
+# Upstream the tunnel hands the apiserver a net.Conn (``grpcProxier.proxy`` in
+# ``k8s.io/apiserver/pkg/server/egressselector``) and the apiserver's own TLS client runs its
+# handshake over it: the kubelet client's ``http.Transport{DialContext: egress, TLSClientConfig}``
+# and the aggregator's ``transport.Config{TLS: caBundle, DialHolder: egress}``. So the checks
+# the apiserver makes of the callee's serving certificate still apply through Konnectivity.
+
+def test_kubelet_certificate_authority_still_applies_through_the_tunnel(c: Cluster):
+    c.apiserver.kubelet_client.certificate_authority = "kubernetes"  # not the kubelet's issuer
+    direct = logs(c)
+    assert direct == (500, ('Get "https://node-a:10250/containerLogs/default/web/app": tls: '
+                            'failed to verify certificate: x509: certificate signed by unknown '
+                            'authority'))
+    c.add_konnectivity()
+    c.run_for(1)
+    c.network.firewall("kube-apiserver", "kubelet")
+    mark = c.trace.mark()
+    assert logs(c) == direct  # the same check, the same words
+    handshake = [m for m in c.trace.since(mark) if m.path == "konnectivity-agent->kubelet"]
+    assert [m.result for m in handshake] == [
+        "failed to verify certificate: x509: certificate signed by unknown authority"]
+    # the agent's TCP dial succeeded: the tunnel opened, the handshake inside it failed
+    rsp = [m.result for m in c.trace.since(mark) if m.verb == "DIAL_RSP"]
+    assert rsp == ["ok"]
+    kubelet = c.components["kubelet/node-a"]
+    c.apiserver.kubelet_client.certificate_authority = kubelet.server.serving_cert_issuer
+    assert pod_logs(c.admin(), "default", "web") == "app: started (attempt 0)\n"
+
+
+def test_an_apiservice_ca_bundle_still_applies_through_the_tunnel():
+    from k8sbook.addons.metrics_server import GROUP, VERSION
+    from k8sbook.core import pki
+    from k8sbook.core.status import StatusError
+    from k8sbook.textbook.scenarios.metrics import build, kubectl_top_pods
+
+    cluster, server, _ = build()
+    cluster.add_konnectivity()
+    cluster.run_for(server.metric_resolution + 1)
+    cluster.admin().patch("apiservices", f"{VERSION}.{GROUP}",
+                          {"spec": {"insecureSkipTLSVerify": False,
+                                    "caBundle": pki.bundle("ca")}},
+                          content_type="application/merge-patch+json")
+    mark = cluster.trace.mark()
+    with pytest.raises(StatusError) as err:
+        kubectl_top_pods(cluster.admin())
+    assert err.value.code == 503
+    assert err.value.status["details"]["causes"] == [
+        {"reason": "UnexpectedServerResponse",
+         "message": "tls: failed to verify certificate: x509: certificate signed by unknown "
+                    "authority"}]
+    paths = {m.path for m in cluster.trace.since(mark)}
+    assert "kube-apiserver->konnectivity-server" in paths
+    assert "kube-apiserver->metrics-server" not in paths
+    cluster.admin().patch("apiservices", f"{VERSION}.{GROUP}",
+                          {"spec": {"caBundle": pki.bundle("ca", server.serving_ca)}},
+                          content_type="application/merge-patch+json")
+    assert kubectl_top_pods(cluster.admin())

@@ -25,6 +25,12 @@ Mirrors kubernetes-sigs/apiserver-network-proxy (``cmd/server``, ``cmd/agent``,
   agent's path), and the agent opens the TCP connection to the kubelet from the node itself
   (path ``konnectivity-agent->kubelet``). The answer returns the same way. With no agent
   connected, the dial fails with ``No agent available``.
+- **TLS end to end.** The tunnel carries the apiserver's bytes; the TLS handshake inside it is
+  the apiserver's, with the kubelet or the extension API server. So the agent's connection is
+  checked against what the apiserver trusts (``TunnelDial.verify``:
+  ``--kubelet-certificate-authority``, an APIService's ``caBundle``), and a certificate the
+  apiserver does not trust fails the call with Go's ``x509`` words although the agent's TCP
+  dial succeeded (``DIAL_RSP`` is ``ok``).
 
 Simplified: one gRPC stream per agent carries whole requests and replies rather than
 ``DIAL_REQ``/``DATA``/``CLOSE_REQ`` packets; the agents' tokens are signed in-process (a
@@ -154,8 +160,11 @@ class KonnectivityServer:
             return DialError("refused", dial.address, "No agent available")
         backend.conn.deliver("DIAL_REQ", dial.resource, str(dial.address))
         reply = backend.serve(dial)
+        # a failed handshake is not a failed dial: the TCP connection opened, the apiserver's
+        # TLS client inside the tunnel refused the certificate
+        failed = isinstance(reply, DialError) and reply.kind != "tls"
         backend.conn.deliver("DIAL_RSP", dial.resource, str(dial.address),
-                             reply.result if isinstance(reply, DialError) else "ok")
+                             reply.result if failed else "ok")
         return reply
 
 
@@ -219,6 +228,7 @@ class KonnectivityAgent:
             return self.network.dial(self.instance, dial.address, dial.request,
                                      protocol=dial.protocol, verb=dial.verb,
                                      resource=dial.resource, timeout=dial.timeout,
+                                     verify=dial.verify,  # the apiserver's TLS, end to end
                                      result=lambda r: r.result() if hasattr(r, "result")
                                      else str(r))
         except DialError as err:

@@ -13,8 +13,15 @@ stay direct. The kubelet client (logs, exec, port-forward), ``pods/proxy`` and t
 calls to extension API servers dial through it; simplified: admission webhooks still dial
 directly.
 
-What travels is a :class:`TunnelDial`: the destination and the request for it. A refused dial
-comes back as a :class:`~k8sbook.client.address.DialError` with the tunnel's reason.
+What travels is a :class:`TunnelDial`: the destination, the request for it and the
+apiserver's own TLS client settings (``verify``). Upstream the tunnel only carries bytes: the
+GRPC dialer returns a ``net.Conn`` (``grpcProxier.proxy``) and the caller's ``http.Transport``
+runs its TLS handshake over it, end to end with the kubelet or the extension API server, so
+``--kubelet-certificate-authority`` and an APIService's ``caBundle`` apply through the tunnel
+as they do on a direct dial. The agent opens the TCP connection; the fabric checks the callee's
+certificate on it against what the apiserver trusts. A refused dial comes back as a
+:class:`~k8sbook.client.address.DialError` with the tunnel's reason, a failed handshake with
+Go's ``crypto/tls`` words, as on a direct dial.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from k8sbook.client.network import Address, DialError, Network
+from k8sbook.client.network import Address, DialError, Network, Verify
 
 #: the socket of the documented set-up
 UDS_NAME = "/etc/kubernetes/konnectivity-server/konnectivity-server.socket"
@@ -32,7 +39,11 @@ PROTOCOL = "gRPC (konnectivity proxy) over a Unix socket"
 
 @dataclass(frozen=True)
 class TunnelDial:
-    """``DIAL_REQ`` as the apiserver's konnectivity client sends it, with what to send then."""
+    """``DIAL_REQ`` as the apiserver's konnectivity client sends it, with what to send then.
+
+    ``verify`` is the apiserver's TLS client configuration for the callee (unset: no check, as
+    ``InsecureSkipVerify``): the handshake runs inside the tunnel, between the apiserver and the
+    callee, so the agent that opens the connection does not loosen it."""
 
     address: Address
     request: Any
@@ -40,6 +51,7 @@ class TunnelDial:
     verb: str
     resource: str
     timeout: float | None = None
+    verify: Verify | None = None
 
 
 def configuration(uds_name: str = UDS_NAME) -> dict[str, Any]:
@@ -75,7 +87,7 @@ class EgressSelector:
         tunnel = Address.unix(CONTROL_PLANE_NODE, self.uds)
         reply = self.network.dial(
             "kube-apiserver", tunnel, TunnelDial(address, request, protocol, verb, resource,
-                                                 timeout),
+                                                 timeout, verify),
             protocol=PROTOCOL, verb="DIAL_REQ", resource=str(address),
             result=lambda r: r.result if isinstance(r, DialError) else result(r))
         if isinstance(reply, DialError):
