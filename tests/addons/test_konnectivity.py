@@ -199,3 +199,57 @@ def test_agent_gone_before_its_dial_rsp_reaches_the_server(c: Cluster):
     assert verbs[-2:] == [("konnectivity-agent/node-a", "DIAL_RSP"),
                           ("kube-apiserver", "DIAL_CLS")]
     assert server.pending == {}
+
+
+# -- TLS runs end to end inside the tunnel ------------------------------------------------------
+# Upstream the tunnel hands the apiserver a net.Conn (``grpcProxier.proxy`` in
+# ``k8s.io/apiserver/pkg/server/egressselector``) and the apiserver's own TLS client runs its
+# handshake over it: the kubelet client's ``http.Transport{DialContext: egress, TLSClientConfig}``
+# and the aggregator's ``transport.Config{TLS: caBundle, DialHolder: egress}``. So the checks
+# the apiserver makes of the callee's serving certificate still apply through Konnectivity.
+
+def test_kubelet_certificate_authority_gives_the_direct_dial_s_words_through_the_tunnel(c: Cluster):
+    c.apiserver.kubelet_client.certificate_authority = "kubernetes"  # not the kubelet's issuer
+    direct = logs(c)
+    assert direct == (500, ('Get "https://node-a:10250/containerLogs/default/web/app": tls: '
+                            'failed to verify certificate: x509: certificate signed by unknown '
+                            'authority'))
+    c.add_konnectivity()
+    c.run_for(1)
+    c.network.firewall("kube-apiserver", "kubelet")
+    mark = c.trace.mark()
+    assert logs(c) == direct  # the same check, the same words
+    assert "konnectivity-agent->kubelet" in {m.path for m in c.trace.since(mark)}
+    kubelet = c.components["kubelet/node-a"]
+    c.apiserver.kubelet_client.certificate_authority = kubelet.server.serving_cert_issuer
+    assert pod_logs(c.admin(), "default", "web") == "app: started (attempt 0)\n"
+
+
+def test_an_apiservice_ca_bundle_still_applies_through_the_tunnel():
+    from k8sbook.addons.metrics_server import GROUP, VERSION
+    from k8sbook.core import pki
+    from k8sbook.core.status import StatusError
+    from k8sbook.textbook.scenarios.metrics import build, kubectl_top_pods
+
+    cluster, server, _ = build()
+    cluster.add_konnectivity()
+    cluster.run_for(server.metric_resolution + 1)
+    cluster.admin().patch("apiservices", f"{VERSION}.{GROUP}",
+                          {"spec": {"insecureSkipTLSVerify": False,
+                                    "caBundle": pki.bundle("ca")}},
+                          content_type="application/merge-patch+json")
+    mark = cluster.trace.mark()
+    with pytest.raises(StatusError) as err:
+        kubectl_top_pods(cluster.admin())
+    assert err.value.code == 503
+    assert err.value.status["details"]["causes"] == [
+        {"reason": "UnexpectedServerResponse",
+         "message": "tls: failed to verify certificate: x509: certificate signed by unknown "
+                    "authority"}]
+    paths = {m.path for m in cluster.trace.since(mark)}
+    assert "kube-apiserver->konnectivity-server" in paths
+    assert "kube-apiserver->metrics-server" not in paths
+    cluster.admin().patch("apiservices", f"{VERSION}.{GROUP}",
+                          {"spec": {"caBundle": pki.bundle("ca", server.serving_ca)}},
+                          content_type="application/merge-patch+json")
+    assert kubectl_top_pods(cluster.admin())

@@ -8,6 +8,7 @@ import pytest
 from k8sbook.api import objects
 from k8sbook.apiserver.kubelet_client import pod_exec, pod_logs
 from k8sbook.client.network import Address
+from k8sbook.core.status import StatusError
 from k8sbook.node.kubelet import KUBELET_PORT
 from tests.helpers import node_with_pod, snapshot, status_error
 
@@ -115,3 +116,32 @@ def test_the_exec_url_is_encoded_as_params_encode_and_every_argument_survives(se
     resp = adm.request(Request("create", "pods", "", "default", "web", "attach",
                                params={"stdout": True}))
     assert resp["exitCode"] == 0 and seen[-1] == "/attach/default/web/app?output=1"
+
+
+def _unbind_the_apiservers_kubelet_client(cluster):
+    cluster.admin().delete("clusterrolebindings", "kubeadm:apiserver-kubelet-client")
+    cluster.run_for(1)
+
+
+def test_a_kubelet_403_on_logs_is_relayed_as_generic_http_response_checker_makes_it(setup):
+    """``pods/log`` streams through ``LocationStreamer`` with
+    ``NewGenericHttpResponseChecker(pods/log, name)``: the kubelet's plain-text body is kept
+    (with its newline) and ``NewGenericServerResponse`` appends ``( pods/log <name>)``."""
+    cluster, _kubelet, adm = setup
+    _unbind_the_apiservers_kubelet_client(cluster)
+    with pytest.raises(StatusError) as err:
+        pod_logs(adm, "default", "web")
+    body = ("Forbidden (user=kube-apiserver-kubelet-client, verb=get, resource=nodes, "
+            "subresource(s)=[proxy])\n")
+    assert err.value.status == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": body + " ( pods/log web)", "reason": "Forbidden", "code": 403,
+        "details": {"name": "web", "kind": "pods/log"}}
+
+
+def test_a_kubelet_403_on_exec_is_trimmed_as_the_upgrade_path_trims_it(setup):
+    cluster, _kubelet, adm = setup
+    _unbind_the_apiservers_kubelet_client(cluster)
+    code, message = status_error(lambda: pod_exec(adm, "default", "web", ["true"]))
+    assert (code, message) == (403, ("Forbidden (user=kube-apiserver-kubelet-client, "
+                                    "verb=create, resource=nodes, subresource(s)=[proxy])"))

@@ -318,8 +318,9 @@ def test_kubelet_api_refuses_unauthorized_callers():
     from k8sbook.apiserver.authentication import ClientCertificate
     code, body = k.server.handle("GET", "/containerLogs/default/web/app",
                                  ClientCertificate("mallory"), {})
+    # a plain-text body; upstream's format string ends with a newline (InstallAuthFilter)
     assert code == 403 and body["message"] == (
-        "Forbidden (user=mallory, verb=get, resource=nodes, subresource(s)=[proxy])")
+        "Forbidden (user=mallory, verb=get, resource=nodes, subresource(s)=[proxy])\n")
     code, _ = k.server.handle("GET", "/containerLogs/default/web/app",
                               ClientCertificate("x", issuer="evil"), {})
     assert code == 401

@@ -113,6 +113,9 @@ def test_rbac_is_checked_on_every_request_of_a_valid_token() -> None:
 
     f = pod_to_apiserver(unbind=True).facts
     assert "app" in f["listed_pods"] and f["after_unbind"].startswith("403 Forbidden")
+    gone = pod_to_apiserver(delete_pod=True).facts
+    assert "app" in gone["listed_pods"]  # the token worked while its pod existed
+    assert gone["after_delete"] == {"pod_gone": 404, "list": "401 Unauthorized: Unauthorized"}
 
 
 def test_inside_the_node_variants() -> None:

@@ -59,7 +59,7 @@ def test_refusals_are_the_components_own_words(rows: list[dict[str, Any]]) -> No
         (r,) = rows_of[path]
         sub = "metrics" if path.startswith("metrics") else "proxy"
         assert r["refusal"] == ("403: Forbidden (user=system:serviceaccount:default:robot, "
-                                f"verb=get, resource=nodes, subresource(s)=[{sub}])"), r
+                                f"verb=get, resource=nodes, subresource(s)=[{sub}])\n"), r
     (agg,) = rows_of["kube-apiserver->metrics-server"]
     assert agg["refusal"].startswith('403: pods.metrics.k8s.io is forbidden: User '
                                      '"front-proxy-client"')

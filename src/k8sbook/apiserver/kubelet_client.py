@@ -25,7 +25,10 @@ dials the address the Node advertises (a ``Hostname`` resolves through the netwo
 table, as the control plane's DNS would) with an :class:`~k8sbook.client.http.HTTPRequest`,
 verifies the serving certificate's issuer only when ``certificate_authority`` is set, and
 maps a failed dial to a ``500`` with Go's error and no reason (``Get "https://node-a:10250/...": dial tcp
-192.168.0.3:10250: connect: connection refused``). The model installs these handlers in the
+192.168.0.3:10250: connect: connection refused``). An error the kubelet answers with (its
+bodies are plain text) becomes, for ``log``, what ``GenericHttpResponseChecker`` makes of it
+(:func:`response_check`: a 403 keeps the kubelet's text, newline and all, followed by
+`` ( pods/log <pod>)``). The model installs these handlers in the
 apiserver with :func:`install`; the kubelet side is :class:`k8sbook.node.kubelet.server.KubeletServer`
 listening on (node IP, 10250).
 """
@@ -41,7 +44,14 @@ from k8sbook.apiserver.authentication import ClientCertificate, UserInfo
 from k8sbook.apiserver.authorization import Attributes
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import Address, DialError, Network
-from k8sbook.core.status import StatusError, bad_request, not_found, unknown_error
+from k8sbook.core.status import (
+    StatusError,
+    bad_request,
+    generic_server_response,
+    internal_error,
+    not_found,
+    unknown_error,
+)
 
 KUBELET_CLIENT_CERT = ClientCertificate("kube-apiserver-kubelet-client")
 #: ``--kubelet-preferred-address-types`` default order
@@ -169,13 +179,31 @@ class KubeletClient:
             raise unknown_error(f'{_url_op(method)} "{url}": {err}') from None
         body = resp.body if isinstance(resp.body, dict) else {"text": str(resp.body or "")}
         if resp.status >= 400:
+            text = str(body.get("message", ""))  # the kubelet's plain-text error body
+            if req.subresource == "log":
+                raise response_check(resp.status, "pods/log", name, text)
+            # simplified: the upgrade paths (exec, attach, port-forward) keep the kubelet's
+            # code; client-go's upgrading round trippers read a non-Status body trimmed
+            # (``strings.TrimSpace``)
             raise StatusError({"kind": "Status", "apiVersion": "v1", "metadata": {},
                                "status": "Failure", "code": resp.status,
                                "reason": {400: "BadRequest", 401: "Unauthorized",
                                           403: "Forbidden", 404: "NotFound"}.get(
                                    resp.status, "InternalError"),
-                               "message": body.get("message", "")})
+                               "message": text.strip()})
         return Response(200, body)
+
+
+def response_check(code: int, resource: str, name: str, body: str) -> StatusError:
+    """``GenericHttpResponseChecker.Check`` (``k8s.io/apiserver/pkg/registry/generic/rest``),
+    which ``pods/log`` streams through: an error from the kubelet becomes an API error with the
+    body's text as it came (a 500 an internal error, a 400 a bad request, anything else
+    ``NewGenericServerResponse`` for ``resource`` and ``name``)."""
+    if code == 500:
+        return internal_error(body)
+    if code == 400:
+        return bad_request(body)
+    return generic_server_response(code, "", resource, "", name, body)
 
 
 def subject_access_review(apiserver: Any, rt: ResourceType, req: Request,

@@ -13,9 +13,13 @@ Mirrors ``pkg/controlplane/reconcilers/lease.go`` (``storageLeases``,
    if the list is not empty, makes the ``kubernetes`` endpoints list exactly those IPs on
    port 6443 (``https``).
 
-Upstream the adapter writes the ``Endpoints`` object and mirrors it into an EndpointSlice named
-``kubernetes`` (label ``kubernetes.io/service-name``); the model has EndpointSlices only, so it
-writes the slice. A single-apiserver model cluster leaves the reconciler off (as
+The ``EndpointsAdapter`` (:func:`sync`) writes two objects, in this order: the ``Endpoints``
+``default/kubernetes``, one subset with the IPs (sorted) and the port ``https`` 6443/TCP, labelled
+``endpointslice.kubernetes.io/skip-mirror: "true"`` so that the EndpointSliceMirroring controller
+leaves it alone; then the EndpointSlice ``kubernetes`` made from the same IPs and port (label
+``kubernetes.io/service-name: kubernetes``, ``addressType: IPv4``, every endpoint ready). Each
+is created when missing and updated only when its addresses, ports or labels differ, so a
+steady round writes nothing. A single-apiserver model cluster leaves the reconciler off (as
 ``--endpoint-reconciler-type=none``) so that earlier chapters' traces stay as they are.
 """
 
@@ -91,29 +95,62 @@ class LeaseEndpointReconciler:
         ips = self.list_leases()
         if not ips:  # "no API server IP addresses were listed in storage, refusing to erase"
             return ips
-        want = endpoint_slice(ips, self.port)
-        got = self._call("get", "kubernetes")
-        if got.code == 404:
-            if self._call("create", body=want).ok:
-                self.changes.append((self.clock.now(), ips))
-        elif got.ok and got.body is not None:
-            have = got.body
-            if (have.get("endpoints"), have.get("ports")) != (want["endpoints"], want["ports"]):
-                new = {**have, "endpoints": want["endpoints"], "ports": want["ports"]}
-                if self._call("update", "kubernetes", body=new).ok:
-                    self.changes.append((self.clock.now(), ips))
+        if sync(self.handle, ips, self.port):
+            self.changes.append((self.clock.now(), ips))
         return ips
 
-    def _call(self, verb: str, name: str = "", body: dict[str, Any] | None = None) -> Response:
-        return self.handle(Request(verb, "endpointslices", "discovery.k8s.io", "default", name,
-                                   body=body, user=LOOPBACK_USER))
+
+SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror"
+
+
+def _port(port: int) -> dict[str, Any]:
+    return {"name": "https", "port": port, "protocol": "TCP"}
+
+
+def endpoints_object(ips: list[str], port: int = 6443) -> dict[str, Any]:
+    """The ``kubernetes`` Endpoints listing ``ips`` (``updateEndpoints``)."""
+    return {"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {SKIP_MIRROR_LABEL: "true"}},
+            "subsets": [{"addresses": [{"ip": ip} for ip in sorted(ips)],
+                         "ports": [_port(port)]}]}
 
 
 def endpoint_slice(ips: list[str], port: int = 6443) -> dict[str, Any]:
-    """The ``kubernetes`` EndpointSlice listing ``ips`` (``endpointSliceFromEndpoints``)."""
+    """The ``kubernetes`` EndpointSlice listing ``ips`` (``updateEndpointSlice``)."""
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": "kubernetes", "namespace": "default",
                          "labels": {SERVICE_NAME_LABEL: "kubernetes"}},
             "addressType": "IPv4",
-            "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ips],
-            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}
+                          for ip in sorted(ips)],
+            "ports": [_port(port)]}
+
+
+def sync(handle: Callable[[Request], Response], ips: list[str], port: int = 6443) -> bool:
+    """``EndpointsAdapter.Sync``: make the Endpoints, then the EndpointSlice, list ``ips``
+    (each created if missing, updated only if it differs); whether anything was written.
+    ``handle`` is the apiserver's own handler, called as its loopback client."""
+    wrote = False
+    for resource, group, want, fields in (
+            ("endpoints", "", endpoints_object(ips, port), ("subsets",)),
+            ("endpointslices", "discovery.k8s.io", endpoint_slice(ips, port),
+             ("endpoints", "ports", "addressType"))):
+        def call(verb: str, name: str = "", body: dict[str, Any] | None = None,
+                 resource: str = resource, group: str = group) -> Response:
+            return handle(Request(verb, resource, group, "default", name, body=body,
+                                  user=LOOPBACK_USER))
+        got = call("get", "kubernetes")
+        if got.code == 404:
+            wrote = call("create", body=want).ok or wrote
+        elif got.ok and got.body is not None:
+            have = got.body
+            labels = (have.get("metadata") or {}).get("labels")
+            if labels != want["metadata"]["labels"] or \
+                    any(have.get(f) != want[f] for f in fields):
+                new = {**have, **{f: want[f] for f in fields},
+                       "metadata": {**have["metadata"], "labels": want["metadata"]["labels"]}}
+                wrote = call("update", "kubernetes", body=new).ok or wrote
+        else:
+            break  # not found is the only answer to act on (etcd down: next round)
+    return wrote

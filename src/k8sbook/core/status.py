@@ -185,6 +185,54 @@ def unknown_error(message: str) -> StatusError:
     return StatusError(status_object(500, "", message))
 
 
+#: ``NewGenericServerResponse``: the reason and the message for a code, when the server's own
+#: message is not kept (``None``: it is)
+_GENERIC: dict[int, tuple[str, str | None]] = {
+    404: ("NotFound", "the server could not find the requested resource"),
+    400: ("BadRequest", "the server rejected our request for an unknown reason"),
+    401: ("Unauthorized", "the server has asked for the client to provide credentials"),
+    403: ("Forbidden", None),
+    405: ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+    415: ("UnsupportedMediaType", None),
+    422: ("Invalid", "the server rejected our request due to an error in our request"),
+    503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
+    504: ("Timeout", ("the server was unable to return a response in the time allotted, but may "
+                    "still be processing the request")),
+    429: ("TooManyRequests", ("the server has received too many requests and has asked us to "
+                            "try again later")),
+}
+
+
+def generic_server_response(code: int, verb: str, resource: str, group: str, name: str,
+                            server_message: str) -> StatusError:
+    """``errors.NewGenericServerResponse`` (no retry-after, not an unexpected response): a
+    Status for an HTTP error some server answered with a body that is not a Status. A 403 and a
+    415 keep the server's message; the others get the code's own words (a 5xx quotes the
+    server's); then `` (<verb> <resource> <name>)`` with the verb in lower case."""
+    reason, message = _GENERIC.get(code, ("", None))
+    if message is None and reason:
+        message = server_message
+    elif message is None:
+        message = f"the server responded with the status code {code} but did not return " \
+                  "more information"
+        if code >= 500:
+            reason = "InternalError"
+            message = f"an error on the server ({_go_quote(server_message)}) has prevented " \
+                      "the request from succeeding"
+    if resource:
+        what = _qualified(resource, group)
+        message += f" ({verb.lower()} {what} {name})" if name else f" ({verb.lower()} {what})"
+    return StatusError(status_object(code, reason, message, name=name, group=group,
+                                     kind=resource))
+
+
+def _go_quote(text: str) -> str:
+    """Go's ``%q`` for the texts servers answer with (JSON string escapes)."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
 def service_unavailable(message: str) -> StatusError:
     return StatusError(status_object(503, "ServiceUnavailable", message))
 

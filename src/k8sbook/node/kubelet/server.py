@@ -151,10 +151,10 @@ class KubeletServer:
         # pkg/kubelet/server/auth.go: /metrics/* is nodes/metrics, /stats/* nodes/stats ...
         sub = "metrics" if bare == "/metrics" or bare.startswith("/metrics/") else "proxy"
         if not self._authorize(user, groups, verb, sub):
-            # ``InstallAuthFilter`` (v1.35): the subresources it tried, as Go prints a slice;
-            # the body's trailing newline is left out
+            # ``InstallAuthFilter`` (v1.35): the subresources it tried, as Go prints a slice,
+            # written as plain text (``WriteErrorString``) by a format that ends in a newline
             return 403, {"message": f"Forbidden (user={user}, verb={verb}, resource=nodes, "
-                                    f"subresource(s)=[{sub}])"}
+                                    f"subresource(s)=[{sub}])\n"}
         if bare == "/metrics/resource":
             return 200, {"text": self.kubelet.resource_metrics()}
         parts = bare.strip("/").split("/")

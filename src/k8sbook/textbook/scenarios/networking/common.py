@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k8sbook.addons.dns import CoreDNS
-from k8sbook.api.request import Request
-from k8sbook.apiserver.server import LOOPBACK_USER
+from k8sbook.apiserver import reconcilers
 from k8sbook.client.http import HTTPRequest, HTTPResponse
 from k8sbook.client.network import Address, DialError
 from k8sbook.cluster import Cluster
@@ -58,16 +57,11 @@ class Net:
 
 
 def kubernetes_endpointslice(cluster: Cluster, ip: str = CONTROL_PLANE_IP) -> None:
-    """What kube-apiserver's endpoint reconciler writes for the ``kubernetes`` Service: one
-    endpoint per apiserver, port ``https`` 6443."""
-    es = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-          "metadata": {"name": "kubernetes", "namespace": "default",
-                       "labels": {"kubernetes.io/service-name": "kubernetes"}},
-          "addressType": "IPv4",
-          "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
-          "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}
-    cluster.apiserver.handle(Request("create", "endpointslices", "discovery.k8s.io", "default",
-                                     body=es, user=LOOPBACK_USER))
+    """What kube-apiserver's endpoint reconciler writes for the ``kubernetes`` Service, by its
+    own code (:func:`k8sbook.apiserver.reconcilers.sync`, one round): the ``Endpoints`` and
+    the EndpointSlice, one endpoint per apiserver, port ``https`` 6443. A one-apiserver model
+    cluster runs no reconciler (see :mod:`k8sbook.apiserver.reconcilers`)."""
+    reconcilers.sync(cluster.apiserver.handle, [ip])
 
 
 

@@ -75,7 +75,8 @@ def apiserver_to_pod(seed: int = 0) -> ScenarioResult:
 
 @scenario("node-pod-to-apiserver", "A workload calls the API: the kubelet gets it a bound "
           "service-account token (TokenRequest), the pod uses it on the kubernetes Service", CH7)
-def pod_to_apiserver(seed: int = 0, *, unbind: bool = False) -> ScenarioResult:
+def pod_to_apiserver(seed: int = 0, *, unbind: bool = False,
+                     delete_pod: bool = False) -> ScenarioResult:
     """Pod ``app`` on node-a runs as ServiceAccount ``reader``, which a Role lets list pods.
     Starting the pod, node-a's kubelet requests a token bound to it and writes it into the
     container's ``/var/run/secrets/kubernetes.io/serviceaccount/``. Code in the container
@@ -86,7 +87,10 @@ def pod_to_apiserver(seed: int = 0, *, unbind: bool = False) -> ScenarioResult:
     pod of its node uses.
 
     With ``unbind`` (chapter 7's exercise) the administrator then deletes the RoleBinding and
-    the pod lists pods again with the same token: ``facts["after_unbind"]``."""
+    the pod lists pods again with the same token: ``facts["after_unbind"]``. With
+    ``delete_pod`` the administrator deletes pod ``app`` instead and, once the kubelet has
+    finished and the object is gone, the same token is sent again: ``facts["after_delete"]``
+    (the apiserver's service-account authenticator no longer finds the pod it is bound to)."""
     cluster = Cluster(seed)
     kubelet = cluster.add_kubelet("node-a").start()
     kubernetes_endpointslice(cluster)
@@ -138,6 +142,13 @@ def pod_to_apiserver(seed: int = 0, *, unbind: bool = False) -> ScenarioResult:
         "create", "serviceaccounts", "", "default", "builder", "token", body=unrelated)))
     claims = cluster.apiserver.tokens.claims(token)  # verified with sa.pub
     k8s_claims = claims["kubernetes.io"]
+    after_delete = None
+    if delete_pod:
+        adm.delete("pods", "app", "default")
+        cluster.run_for(40)  # the kubelet stops the container and removes the object
+        after_delete = {"pod_gone": outcome(lambda: adm.get("pods", "app", "default")).code,
+                        "list": str(outcome(lambda: client.list("pods", "default"),
+                                            cluster.trace))}
     requests = [m for m in cluster.trace.since(mark) if m.resource == "serviceaccounts/token"]
     first = next(m for m in requests if m.src == "kubelet/node-a")
     messages = [m for m in cluster.trace.since(mark)
@@ -155,5 +166,6 @@ def pod_to_apiserver(seed: int = 0, *, unbind: bool = False) -> ScenarioResult:
              "listed_pods": listed, "secrets": secrets,
              "route": {"dst": "10.96.0.1:443", "verdict": route.verdict},
              "other_node": other_node, "no_relation": no_relation,
-             **({"after_unbind": after_unbind} if unbind else {})}
+             **({"after_unbind": after_unbind} if unbind else {}),
+             **({"after_delete": after_delete} if delete_pod else {})}
     return ScenarioResult("node-pod-to-apiserver", cluster, messages, facts)
