@@ -214,6 +214,26 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          ("Sequence diagram between the kubelet, kube-apiserver and kube-controller-manager: "
           "CREATE certificatesigningrequests, watch events, CREATE subjectaccessreviews, UPDATE "
           "approval, UPDATE status, then CREATE nodes.")),
+        ("serve.messages", "fig-identity-serving",
+         ("A serving certificate: the kubelet's CSR stays pending and the apiserver's dial of "
+          "port 10250 fails in the handshake; a user without approve on the signer is refused; "
+          "the administrator approves, the controller manager signs, and the same dial "
+          "succeeds. At rotation a new CSR is created, pending again."),
+         ("Sequence diagram between the kubelet, kube-apiserver, kubectl and "
+          "kube-controller-manager: CREATE certificatesigningrequests by the kubelet; GET "
+          "pods/log and a failed GET /containerLogs with remote error tls internal error; "
+          "UPDATE approval refused with 403, then UPDATE approval and UPDATE status; GET "
+          "pods/log and GET /containerLogs with 200; a later CREATE certificatesigningrequests.")),
+        ("rot.messages", "fig-identity-rotation",
+         ("A client-certificate rotation: the kubelet creates its renewal CSR and waits on a "
+          "watch; the controller manager approves it after a SubjectAccessReview and signs it; "
+          "when the certificate arrives the kubelet's open watches are closed and opened "
+          "again, now presenting the new certificate."),
+         ("Sequence diagram between the kubelet, kube-apiserver and kube-controller-manager: "
+          "CREATE and WATCH certificatesigningrequests by the kubelet; CREATE "
+          "subjectaccessreviews, UPDATE approval and UPDATE status by the controller manager, "
+          "each followed by a MODIFIED event to the kubelet; then CLOSED for the CSR, pod and "
+          "node watches, and new WATCH requests for pods and nodes.")),
         ("konn.messages", "fig-identity-konnectivity",
          ("kubectl logs through Konnectivity: the apiserver dials the server's socket, the server "
           "sends the dial down the agent's tunnel, and the agent reaches the kubelet from the "
@@ -221,6 +241,15 @@ FIGURES: dict[str, list[tuple[str, str, str, str]]] = {
          ("Sequence diagram: kubectl asks kube-apiserver for logs; kube-apiserver sends DIAL_REQ to "
           "konnectivity-server, which forwards it on the agent's connection; the agent calls the "
           "kubelet, which checks with a SubjectAccessReview, and the answer returns.")),
+        ("pk.messages", "fig-identity-packets",
+         ("One kubectl logs through Konnectivity, packet by packet: DIAL_REQ and DIAL_RSP with "
+          "the connection's id, DATA both ways, CLOSE_REQ and CLOSE_RSP, each relayed by the "
+          "server between the apiserver's stream and the agent's."),
+         ("Sequence diagram between kubectl, kube-apiserver, konnectivity-server, "
+          "konnectivity-agent and the kubelet: GET pods/log; POST /ProxyService/Proxy; DIAL_REQ "
+          "to the server and on to the agent; DIAL_RSP back with connectID 1; DATA with the "
+          "request to the agent, which GETs /containerLogs from the kubelet; DATA with the "
+          "response back; CLOSE_REQ and CLOSE_RSP the same way.")),
     ],
     "09-metrics-and-aggregation": [
         ("ms.scrape_timeline(", "fig-metrics-scrapes",

@@ -172,6 +172,39 @@ def test_streams_carry_events_and_break_with_the_network(net: Network) -> None:
     assert broken == [True] and conn.broken and net.connections("kube-scheduler") == []
 
 
+def test_a_bidirectional_stream_records_both_directions_and_can_be_cut(net: Network) -> None:
+    net.listen(A, "konnectivity-server", lambda req_conn: "stream")
+    conn, _ = net.open("konnectivity-agent/node-a", A, None, protocol="gRPC", verb="POST")
+    broken: list[bool] = []
+    conn.on_break = lambda: broken.append(True)
+    conn.send("DIAL_RSP")
+    conn.deliver("DATA")
+    up, down = net.trace.messages[-2:]
+    assert (up.src, up.dst) == ("konnectivity-agent/node-a", "konnectivity-server")
+    assert (down.src, down.dst) == ("konnectivity-server", "konnectivity-agent/node-a")
+    assert up.path == down.path == "konnectivity-agent->konnectivity-server"
+    net.cut_after("konnectivity-agent->konnectivity-server", "DATA", count=2)
+    conn.deliver("DATA")
+    assert not conn.closed
+    conn.send("DATA")  # the second: recorded, then the connection breaks
+    assert net.trace.messages[-1].verb == "DATA" and conn.broken and broken == [True]
+
+
+def test_tcp_connect_fails_as_a_dial_would_and_records_nothing(net: Network) -> None:
+    with pytest.raises(DialError, match="connect: connection refused"):
+        net.tcp_connect("konnectivity-agent/node-a", A)
+    net.listen(A, "kubelet/node-a", echo)
+    net.tcp_connect("konnectivity-agent/node-a", A)
+    assert net.trace.messages == []
+
+
+def test_a_tls_listener_without_a_certificate_fails_every_handshake(net: Network) -> None:
+    net.listen(A, "kubelet/node-a", echo, protocol="HTTPS", certificate="")
+    for verify in (None, "kubernetes"):
+        with pytest.raises(DialError, match="^remote error: tls: internal error$"):
+            net.dial("kube-apiserver", A, "GET", protocol="HTTPS", verb="GET", verify=verify)
+
+
 def test_cost_per_message_does_not_grow_with_listeners() -> None:
     """The fabric's work per dial is dictionary lookups: 10,000 idle listeners and open
     connections elsewhere do not add to the count of handler calls or records per dial."""

@@ -19,8 +19,9 @@ def c() -> Cluster:
 
 
 def csr(name: str, cn: str, orgs=("system:nodes",), signer="kubernetes.io/kube-apiserver-client-kubelet",
-        usages=("digital signature", "client auth")) -> dict:
-    request = pki.certificate_request(ec_key(name), cn, tuple(orgs)).decode()
+        usages=("digital signature", "client auth"), dns=(), ips=()) -> dict:
+    request = pki.certificate_request(ec_key(name), cn, tuple(orgs), dns_names=tuple(dns),
+                                      ips=tuple(ips)).decode()
     return {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
             "metadata": {"name": name},
             "spec": {"request": request, "signerName": signer, "usages": list(usages)}}
@@ -34,7 +35,8 @@ def conditions(c: Cluster, name: str) -> list[tuple[str, str]]:
 def test_serving_certificates_are_not_auto_approved(c: Cluster):
     node = c.client("kubelet/node-a")
     node.create(csr("serving", "system:node:node-a", signer="kubernetes.io/kubelet-serving",
-                    usages=("digital signature", "server auth")))
+                    usages=("digital signature", "server auth"), dns=("node-a",),
+                    ips=("192.168.0.10",)))
     c.run_for(5)
     got = c.admin().get("certificatesigningrequests", "serving")
     assert got["status"] == {}  # pending: a human must approve it
@@ -47,6 +49,35 @@ def test_serving_certificates_are_not_auto_approved(c: Cluster):
     ekus = x509.load_pem_x509_certificate(cert.encode()).extensions.get_extension_for_class(
         x509.ExtendedKeyUsage).value
     assert list(ekus) == [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+    # the SANs are copied from the request
+    issued = x509.load_pem_x509_certificate(cert.encode())
+    assert pki.sans_of(issued) == (("node-a",), ("192.168.0.10",), (), ())
+
+
+@pytest.mark.parametrize(("kwargs", "why"), [
+    ({}, "DNS or IP subjectAltName is required"),
+    ({"dns": ("node-a",), "orgs": ("system:masters",)}, "subject organization is not system:nodes"),
+    ({"dns": ("node-a",), "usages": ("digital signature", "client auth")},
+     "usages did not match [digital signature key encipherment server auth]"),
+    ({"dns": ("node-a",), "cn": "node-a"}, "subject common name does not begin with system:node:"),
+])
+def test_csrsigning_fails_a_serving_csr_that_is_not_a_kubelets(c: Cluster, kwargs, why):
+    """``ValidateKubeletServingCSR``: approved or not, the signer refuses what is not a
+    kubelet's serving request, with the helper's error as the Failed condition's message."""
+    cn = kwargs.pop("cn", "system:node:node-a")
+    c.admin().create(csr("odd", cn, signer="kubernetes.io/kubelet-serving",
+                         **{"usages": ("digital signature", "server auth"), **kwargs}))
+    from k8sbook.apiserver.certificates import certificate_approve
+
+    assert certificate_approve(c.admin(), "odd") == \
+        "certificatesigningrequest.certificates.k8s.io/odd approved"
+    c.run_for(2)
+    got = c.admin().get("certificatesigningrequests", "odd")
+    assert "certificate" not in got["status"]
+    failed = got["status"]["conditions"][-1]
+    assert (failed["type"], failed["reason"], failed["message"]) == (
+        "Failed", "SignerValidationFailure", why)
+    assert failed["lastUpdateTime"] == failed["lastTransitionTime"]
 
 
 def test_requester_is_recorded_not_claimed(c: Cluster):

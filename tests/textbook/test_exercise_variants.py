@@ -223,6 +223,16 @@ def test_a_watch_from_a_compacted_revision_is_410_with_the_watch_message() -> No
     assert err.value.status["message"] == "The resourceVersion for the provided watch is too old."
 
 
+def test_konnectivity_packets_cut_after_dial_rsp():
+    """Chapter 13, exercise 6: the agent's stream breaks before its DIAL_RSP is read."""
+    from k8sbook.textbook.scenarios import certificates
+
+    f = certificates.konnectivity_packets(cut_after="DIAL_RSP").facts
+    assert f["agent_gone"].endswith(": dial timeout, context")
+    assert [p[2] for p in f["agent_gone_packets"]][-2:] == ["DIAL_RSP", "DIAL_CLS"]
+    assert f["no_agent"].endswith("No agent available") and f["agent_back"] == "allowed"
+
+
 def test_endpoint_slices_of_fifty_for_chapter_15() -> None:
     """Exercise 4 of chapter 15: ``per_slice=50`` gives slices of 50 and 10; one change, one
     event per watcher, about half a slice of 100's bytes."""

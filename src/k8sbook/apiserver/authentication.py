@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from k8sbook.api.request import (
     CLUSTER_CA,
@@ -37,7 +38,7 @@ from k8sbook.core.clock import Clock
 from k8sbook.core.status import unauthorized
 
 __all__ = ["CLUSTER_CA", "LOOPBACK_USER", "Authenticator", "BearerToken", "ClientCertificate",
-           "Credentials", "InvalidToken", "TokenAuthenticator", "UserInfo", "component_certificate", "node_certificate",
+           "Credentials", "InvalidToken", "PeerConnections", "TokenAuthenticator", "UserInfo", "component_certificate", "node_certificate",
            "service_account_user"]
 
 #: The apiserver's own loopback identity (a member of system:masters): what kube-apiserver's
@@ -150,3 +151,39 @@ def node_certificate(node: str) -> ClientCertificate:
 def component_certificate(user: str, groups: tuple[str, ...] = ()) -> ClientCertificate:
     """kubeadm's certificates for the scheduler (``system:kube-scheduler``) and friends."""
     return ClientCertificate(user, groups)
+
+
+class PeerConnections:
+    """What the apiserver knows of the TLS connections its open watches travel on: the
+    client certificate each connection's handshake presented (``r.TLS.PeerCertificates[0]``,
+    fixed for the connection's life). A client that gets a new certificate is seen with it
+    only on connections it opens afterwards."""
+
+    def __init__(self) -> None:
+        self._open: list[tuple[Any, str, Credentials]] = []
+
+    def add(self, conn: Any, req: Any) -> None:
+        if len(self._open) > 64:
+            self._open = [e for e in self._open if not e[0].closed]
+        self._open.append((conn, req.resource, req.credentials))
+
+    def of(self, instance: str) -> list[dict[str, str]]:
+        """The open watch connections of ``instance``, sorted: the resource watched and,
+        for a real certificate, its subject, serial number (hex) and ``notAfter``."""
+        out = []
+        for conn, resource, creds in self._open:
+            if conn.closed or conn.src != instance:
+                continue
+            row = {"resource": resource, "user": "", "serial": "", "notAfter": ""}
+            if isinstance(creds, ClientCertificate):
+                row["user"] = creds.common_name
+                if creds.pem:
+                    from cryptography import x509  # here: only a real certificate needs it
+
+                    cert = x509.load_pem_x509_certificate(creds.pem)
+                    row["serial"] = format(cert.serial_number, "x")
+                    row["notAfter"] = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+            elif isinstance(creds, BearerToken):
+                row["user"] = "(bearer token)"
+            out.append(row)
+        return sorted(out, key=lambda r: (r["resource"], r["serial"]))

@@ -6,9 +6,13 @@ Mirrors ``k8s.io/apiserver/pkg/server/egressselector`` (v1.35) and its configura
 directly. With an ``egressSelections`` entry named ``cluster`` whose connection is
 ``proxyProtocol: GRPC`` over ``transport.uds.udsName`` (the documented
 ``/etc/kubernetes/konnectivity-server/konnectivity-server.socket``), every such dial goes to the
-konnectivity-server over that Unix socket instead (path ``kube-apiserver->konnectivity-server``)
-as a dial request for the real destination, which the server sends down the tunnel an agent
-opened from the node; the reply comes back the same way. ``controlplane`` and ``etcd`` egress
+konnectivity-server over that Unix socket instead (path ``kube-apiserver->konnectivity-server``):
+a single-use gRPC stream per connection, on which a ``DIAL_REQ`` for the real destination is
+answered by ``DIAL_RSP``, the bytes travel as ``DATA`` and ``CLOSE_REQ``/``CLOSE_RSP`` end it
+(:mod:`k8sbook.apiserver.konnectivity_client`); the server relays each packet down the tunnel
+an agent opened from the node. TLS to the destination is end to end, so
+``--kubelet-certificate-authority`` still checks the kubelet's certificate through the
+tunnel. ``controlplane`` and ``etcd`` egress
 stay direct. The kubelet client (logs, exec, port-forward), ``pods/proxy`` and the aggregator's
 calls to extension API servers dial through it; simplified: admission webhooks still dial
 directly.
@@ -19,10 +23,12 @@ comes back as a :class:`~k8sbook.client.address.DialError` with the tunnel's rea
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
-from k8sbook.client.network import Address, DialError, Network
+from k8sbook.apiserver import konnectivity_client
+from k8sbook.client.network import Address, DialError, Network, Verify
 
 #: the socket of the documented set-up
 UDS_NAME = "/etc/kubernetes/konnectivity-server/konnectivity-server.socket"
@@ -40,6 +46,8 @@ class TunnelDial:
     verb: str
     resource: str
     timeout: float | None = None
+    #: what the apiserver's TLS client trusts at the far end (end-to-end TLS)
+    verify: Verify | None = None
 
 
 def configuration(uds_name: str = UDS_NAME) -> dict[str, Any]:
@@ -52,8 +60,11 @@ def configuration(uds_name: str = UDS_NAME) -> dict[str, Any]:
 class EgressSelector:
     """``EgressSelector.Lookup(cluster)``: a dialer for the cluster network."""
 
-    def __init__(self, network: Network, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, network: Network, config: dict[str, Any] | None = None, *,
+                 rand: random.Random | None = None) -> None:
         self.network = network
+        #: where the konnectivity client's dial ids (``rand.Int63()``) come from
+        self.rand = rand or random.Random("egress")
         self.uds: str | None = None
         if config is not None:
             self.configure(config)
@@ -73,11 +84,10 @@ class EgressSelector:
                                      verb=verb, resource=resource, result=result,
                                      timeout=timeout, verify=verify)
         tunnel = Address.unix(CONTROL_PLANE_NODE, self.uds)
-        reply = self.network.dial(
-            "kube-apiserver", tunnel, TunnelDial(address, request, protocol, verb, resource,
-                                                 timeout),
-            protocol=PROTOCOL, verb="DIAL_REQ", resource=str(address),
-            result=lambda r: r.result if isinstance(r, DialError) else result(r))
+        reply = konnectivity_client.proxy(
+            self.network, tunnel, TunnelDial(address, request, protocol, verb, resource,
+                                             timeout, verify),
+            self.rand, protocol=PROTOCOL)
         if isinstance(reply, DialError):
             raise reply
         return reply

@@ -225,7 +225,7 @@ def merge_string_data(secret: dict[str, Any]) -> None:
 
 
 def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any],
-                       subresource: str) -> None:
+                       subresource: str, now: str = "") -> None:
     """``PrepareForUpdate``: keep what this endpoint may not change; bump generation."""
     meta, old_meta = new["metadata"], old["metadata"]
     for k in ("finalizers", "ownerReferences"):  # ``omitempty``: an emptied list is no field
@@ -238,7 +238,7 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
         else:
             meta.pop(k, None)
     if rt.kind == "CertificateSigningRequest":
-        certificates.prepare_for_update(new, old, subresource)
+        certificates.prepare_for_update(new, old, subresource, now)
         return
     if subresource == "status":
         for k, v in old.items():

@@ -16,6 +16,7 @@ with errors as ``Status`` bodies, which is what an HTTP front end needs to serve
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ from k8sbook.apiserver.admission import (
     NamespaceLifecycle,
     Priority,
 )
-from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator
+from k8sbook.apiserver.authentication import LOOPBACK_USER, Authenticator, PeerConnections
 from k8sbook.apiserver.authorization import Attributes, Authorizer, RBACAuthorizer, UnionAuthorizer
 from k8sbook.apiserver.bootstrap import BootstrapTokenAuthenticator
 from k8sbook.apiserver.certificates import (
@@ -135,7 +136,9 @@ class APIServer(Store, PodSubresources):
         self.handlers: dict[tuple[str, str], Callable[[ResourceType, Request, UserInfo],
                                                       Response]] = {}
         #: ``--egress-selector-config-file`` (none: the apiserver dials nodes directly)
-        self.egress = EgressSelector(network)
+        self.egress = EgressSelector(network, rand=random.Random(f"{seed}/{instance}/egress"))
+        #: the TLS state of the connections it serves watches on (``r.TLS``)
+        self.peers = PeerConnections()
         from k8sbook.apiserver.kubelet_client import install as install_kubelet_client
         self.kubelet_client = install_kubelet_client(self)
         from k8sbook.apiserver.aggregator import install as install_aggregator
@@ -214,8 +217,11 @@ class APIServer(Store, PodSubresources):
         connection)`` from :meth:`k8sbook.client.network.Network.open`."""
         if isinstance(request, Request):
             return self.handle(request)
-        (req, on_event), _conn = request
-        return self.handle(req, on_event)
+        (req, on_event), conn = request
+        resp = self.handle(req, on_event)
+        if resp.watch is not None:
+            self.peers.add(conn, req)
+        return resp
 
     def _bootstrap(self, obj: dict[str, Any]) -> None:
         rt = _rt_for_kind(obj["kind"])

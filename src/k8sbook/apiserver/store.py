@@ -312,7 +312,7 @@ class Store(APIServerPart):
         if not managed:  # the field manager's Update (apply has recorded its own)
             fieldmanager.update(rt, old, obj, req.params.get("fieldManager", ""),
                                 req.subresource, self.clock.timestamp())
-        registry.prepare_for_update(rt, obj, old, req.subresource)
+        registry.prepare_for_update(rt, obj, old, req.subresource, self.clock.timestamp())
         self.admit("UPDATE", rt, req, user, obj, old)
         self._validate(rt, obj, old)
         if rt.kind == "Service":

@@ -54,7 +54,9 @@ class Address:
         return Address(host, self.port, self.transport, self.path)
 
 
-DialErrorKind = Literal["refused", "timeout", "no such host", "no such file", "rejected", "tls"]
+#: ``tunnel``: a proxy's own words (Konnectivity's ``No agent available``, ``EOF``)
+DialErrorKind = Literal["refused", "timeout", "no such host", "no such file", "rejected", "tls",
+                        "tunnel"]
 
 
 class DialError(Exception):
@@ -70,6 +72,8 @@ class DialError(Exception):
         """What the trace shows for the failed message."""
         if self.kind == "tls":
             return str(self).removeprefix("tls: ")
+        if self.kind == "tunnel":
+            return str(self)
         return {"refused": "connection refused", "timeout": "i/o timeout",
                 "no such host": "no such host", "no such file": "no such file or directory",
                 "rejected": "connection refused (REJECT)"}[self.kind]
@@ -99,6 +103,13 @@ def timed_out(address: Address) -> DialError:
 
 #: ``verify``: the issuer a dialer trusts, or a predicate over the listener's issuer
 Verify = str | Callable[[str | None], bool]
+
+
+def no_certificate(address: Address) -> DialError:
+    """The server has no certificate to present (a kubelet with ``serverTLSBootstrap`` whose
+    serving CSR is not issued yet: its ``GetCertificate`` fails), so it aborts the handshake
+    with an alert, which Go's client reports as a remote error."""
+    return DialError("tls", address, "remote error: tls: internal error")
 
 
 def untrusted(address: Address, certificate: str | None) -> DialError:

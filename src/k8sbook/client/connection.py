@@ -22,7 +22,8 @@ class Fabric(Protocol):
     """What a connection needs of the network it runs on."""
 
     def record_stream(self, conn: Connection, verb: str, resource: str, name: str,
-                      result: str, payload: Any = None) -> Message | None: ...
+                      result: str, payload: Any = None, upward: bool = False
+                      ) -> Message | None: ...
 
     def forget(self, conn: Connection) -> None: ...
 
@@ -36,7 +37,8 @@ class Listener:
     handler: Handler
     protocol: str = ""
     closed: bool = False
-    #: who issued the serving certificate a TLS listener presents (None: no TLS)
+    #: who issued the serving certificate a TLS listener presents (None: no TLS; "": TLS
+    #: but no certificate to present yet)
     certificate: str | None = None
     #: the CA whose client certificates it requires (``ClientAuth: RequireAndVerifyClientCert``
     #: with ``ClientCAs``, etcd's ``--client-cert-auth``); None: no client certificate asked
@@ -64,6 +66,13 @@ class Connection:
         """Record one message the server pushes on this connection (a watch event);
         ``payload`` (the event) gives its size on the wire when the trace counts bytes."""
         return self.network.record_stream(self, verb, resource, name, result, payload)
+
+    def send(self, verb: str, resource: str = "", name: str = "", result: str = "",
+             payload: Any = None) -> Message | None:
+        """Record one message the dialer sends on this open connection (a frame of a
+        bidirectional stream, such as a gRPC stream's)."""
+        return self.network.record_stream(self, verb, resource, name, result, payload,
+                                          upward=True)
 
     def close(self) -> None:
         if not self.closed:

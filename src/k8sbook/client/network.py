@@ -18,7 +18,9 @@ address. The fabric then
 * checks, when the dialer asks it to, the serving certificate a TLS listener presents: a
   listener says which authority issued its certificate (``listen(..., certificate=issuer)``)
   and a dialer that verifies (``dial(..., verify=issuer or callable)``) fails with Go's
-  ``crypto/tls`` / ``crypto/x509`` text when the issuer is not one it trusts;
+  ``crypto/tls`` / ``crypto/x509`` text when the issuer is not one it trusts; a TLS listener
+  with no certificate yet (``certificate=""``) fails every handshake
+  (``remote error: tls: internal error``);
 * checks, when a listener requires client certificates (``listen(..., client_ca=issuer)``,
   mutual TLS as etcd's ``--client-cert-auth``), the one the dialer presents
   (``dial(..., client_certificate=issuer)``): another issuer, or none, fails the handshake
@@ -61,6 +63,7 @@ from k8sbook.client.address import (
     Transport,
     Verify,
     client_refused,
+    no_certificate,
     refused,
     timed_out,
     untrusted,
@@ -94,6 +97,8 @@ class Network:
         self._dropping: set[Address] = set()
         self._latency: dict[Address, float] = {}
         self._down: set[str] = set()
+        #: (path, verb) -> how many more such messages pass before the connection is cut
+        self._cut_after: dict[tuple[str, str], int] = {}
         # open connections, by the instances at either end
         self._conns: dict[str, dict[int, Connection]] = {}
         self._next_conn = 0
@@ -193,6 +198,12 @@ class Network:
         everything sent back on it (a stateful firewall in front of the nodes)."""
         (self._firewalled.add if on else self._firewalled.discard)((src, dst))
 
+    def cut_after(self, path: str, verb: str, count: int = 1) -> None:
+        """The connection carrying the ``count``-th next message with ``verb`` on an open
+        connection of ``path`` breaks right after that message (the peer at the far end
+        goes away in the middle of a stream). One-shot."""
+        self._cut_after[(path, verb)] = count
+
     def refuse(self, address: Address, on: bool = True) -> None:
         """The host answers ``address`` with a reset (as when nothing listens)."""
         (self._refusing.add if on else self._refusing.discard)(address)
@@ -280,6 +291,18 @@ class Network:
         self._complete(msg, result(reply) if result is not None else str(reply))
         return conn, reply
 
+    def tcp_connect(self, src: str, address: Address, *, via: str | None = None,
+                    source_ip: str = "", timeout: float | None = None) -> None:
+        """The TCP handshake alone: raises the :class:`DialError` a dial to ``address``
+        would (refused, timed out, no such host), and records nothing, since a handshake
+        carries no message; what the dialer then sends is recorded when it is sent."""
+        target = self._route(src, address, via, source_ip)
+        if isinstance(target, Translation):
+            target = target.address
+        listener = self._listeners.get(target)
+        owner = listener.owner if listener is not None and not listener.closed else ""
+        self._check(src, owner, target, timeout)
+
     @staticmethod
     def path_of(src: str, dst: str) -> str:
         return f"{component_of(src)}->{component_of(dst)}"
@@ -296,6 +319,8 @@ class Network:
             listener = self._listeners.get(target)
             owner = listener.owner if listener is not None and not listener.closed else ""
             self._check(src, owner, target, timeout)
+            if listener is not None and listener.certificate == "":
+                raise no_certificate(target)
             if verify is not None and listener is not None:
                 cert = listener.certificate
                 trusted = verify(cert) if callable(verify) else cert == verify
@@ -416,13 +441,28 @@ class Network:
         self.trace.complete(msg, ", ".join(parts))
 
     def record_stream(self, conn: Connection, verb: str, resource: str, name: str,
-                      result: str, payload: Any = None) -> Message | None:
-        """A message the server pushes on an open connection (a watch event, the close)."""
+                      result: str, payload: Any = None, upward: bool = False
+                      ) -> Message | None:
+        """A message on an open connection: one the server pushes (a watch event, the
+        close), or with ``upward`` one the dialer sends on a bidirectional stream (a gRPC
+        stream's frames). A :meth:`cut_after` fault breaks the connection right after it."""
+        src, dst = (conn.src, conn.dst) if upward else (conn.dst, conn.src)
         if self.trace.counting:
             self.trace.tally(conn.path, verb, wire_bytes(payload), 1, resource)
-            return None
-        return self.trace.record(self.clock.now(), conn.dst, conn.src, conn.path,
-                                 conn.protocol, verb, resource, name, result)
+            msg = None
+        else:
+            msg = self.trace.record(self.clock.now(), src, dst, conn.path, conn.protocol,
+                                    verb, resource, name, result)
+        if self._cut_after:
+            key = (conn.path, verb)
+            left = self._cut_after.get(key)
+            if left is not None:
+                if left <= 1:
+                    del self._cut_after[key]
+                    conn.cut()
+                else:
+                    self._cut_after[key] = left - 1
+        return msg
 
 
 def _is_ip(host: str) -> bool:

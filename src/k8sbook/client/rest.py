@@ -75,6 +75,9 @@ class Client:
         self.source_ip = source_ip
         #: who the client asks to act as (``Impersonate-*`` headers), if anyone
         self.impersonate: Impersonation | None = None
+        #: the streams this client opened (``connrotation``'s tracked connections)
+        self._streams: list[tuple[Connection, WatchStream]] = []
+        self._streams_bound = 16
 
     @property
     def component(self) -> str:
@@ -143,7 +146,26 @@ class Client:
             conn.close()
         else:
             conn.on_break = resp.watch.stop
+            self._track(conn, resp.watch)
         return resp
+
+    def _track(self, conn: Connection, watch: WatchStream) -> None:
+        """``connrotation.Dialer``: remember the connections this client keeps open."""
+        if len(self._streams) >= self._streams_bound:  # drop the closed ones now and then
+            self._streams = [(c, w) for c, w in self._streams if not c.closed]
+            self._streams_bound = max(16, 2 * len(self._streams))
+        self._streams.append((conn, watch))
+
+    def close_connections(self) -> int:
+        """``connrotation.Dialer.CloseAll``: close every connection this client still has
+        open (its watches end, their handlers get ``None``, and informers watch again);
+        returns how many there were. The kubelet calls it when its client certificate
+        changes."""
+        live = [(c, w) for c, w in self._streams if not c.closed and not w.stopped]
+        self._streams = []
+        for _, watch in live:
+            watch.stop()
+        return len(live)
 
     def request(self, req: Request,
                 on_event: Callable[[dict[str, Any] | None], None] | None = None,

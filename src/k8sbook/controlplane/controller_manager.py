@@ -32,6 +32,7 @@ from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers.cronjob import CronJobController
 from k8sbook.controlplane.controllers.csr_approver import CSRApprovingController
+from k8sbook.controlplane.controllers.csr_cleaner import CSRCleanerController
 from k8sbook.controlplane.controllers.csr_signer import CSRSigningController
 from k8sbook.controlplane.controllers.daemonset import DaemonSetsController
 from k8sbook.controlplane.controllers.deployment import DeploymentController
@@ -123,6 +124,8 @@ CONTROLLERS: dict[str, tuple[str, ControllerFactory]] = {
     "csrapproving": ("certificate-controller", lambda c, f: CSRApprovingController(
         c, f.informer("certificatesigningrequests"))),
     "csrsigning": ("certificate-controller", lambda c, f: CSRSigningController(
+        c, f.informer("certificatesigningrequests"))),
+    "csrcleaner": ("certificate-controller", lambda c, f: CSRCleanerController(
         c, f.informer("certificatesigningrequests"))),
     # started with the controller manager's own credentials (the root client builder), and
     # --service-account-private-key-file / --root-ca-file: no service account ("")

@@ -44,7 +44,9 @@ __all__ = [
     "bundle_subjects",
     "ca",
     "certificate_request",
+    "issuer_of",
     "pem",
+    "sans_of",
     "sign",
     "subject_of",
     "subject_of_request",
@@ -131,15 +133,30 @@ def ca(file: str = "ca") -> CA:
     return CA(file, cert, key)
 
 
+def _sans(dns_names: tuple[str, ...], ips: tuple[str, ...]) -> x509.SubjectAlternativeName:
+    import ipaddress
+
+    from cryptography import x509
+
+    return x509.SubjectAlternativeName(
+        [*(x509.DNSName(d) for d in dns_names),
+         *(x509.IPAddress(ipaddress.ip_address(i)) for i in ips)])
+
+
 def certificate_request(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, cn: str,
-                        orgs: tuple[str, ...] = ()) -> bytes:
-    """A PEM ``CERTIFICATE REQUEST`` for subject CN/O (``certutil.MakeCSR``); an ECDSA
-    signature is made deterministic (RFC 6979) so that runs repeat."""
+                        orgs: tuple[str, ...] = (), *, dns_names: tuple[str, ...] = (),
+                        ips: tuple[str, ...] = ()) -> bytes:
+    """A PEM ``CERTIFICATE REQUEST`` for subject CN/O and, for a serving certificate, the
+    subject alternative names ``dns_names`` and ``ips`` (``x509.CreateCertificateRequest`` of
+    the certificate manager's template); an ECDSA signature is made deterministic (RFC 6979)
+    so that runs repeat."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     builder = x509.CertificateSigningRequestBuilder().subject_name(_name(cn, orgs))
+    if dns_names or ips:
+        builder = builder.add_extension(_sans(dns_names, ips), critical=False)
     if isinstance(key, ec.EllipticCurvePrivateKey):
         csr = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
     else:
@@ -152,7 +169,9 @@ def sign(request_pem: bytes, *, by: CA, now: float, duration: float,
     """Sign a CSR's subject and public key with ``by``, valid from ``now`` for ``duration``
     seconds but never past the CA's own expiry (the signer's ``PermissiveSigningPolicy``
     clamps ``notAfter`` to the CA's), with a back-dated ``notBefore`` of five minutes
-    (``backdate``) as upstream does to absorb clock skew."""
+    (``backdate``) as upstream does to absorb clock skew. The request's subject alternative
+    names are copied (``authority.Sign`` takes ``DNSNames``, ``IPAddresses``, ``URIs`` and
+    ``EmailAddresses`` from the CSR)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -179,7 +198,28 @@ def sign(request_pem: bytes, *, by: CA, now: float, duration: float,
                               critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                    by.key.public_key()), critical=False))
+    try:
+        sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        builder = builder.add_extension(sans, critical=False)
+    except x509.ExtensionNotFound:
+        pass
     return builder.sign(by.key, hashes.SHA256())
+
+
+def sans_of(obj: x509.Certificate | x509.CertificateSigningRequest
+            ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The subject alternative names of a certificate or request: (DNS names, IP addresses,
+    email addresses, URIs), each in the order written."""
+    from cryptography import x509
+
+    try:
+        ext = obj.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return (), (), (), ()
+    return (tuple(ext.get_values_for_type(x509.DNSName)),
+            tuple(str(i) for i in ext.get_values_for_type(x509.IPAddress)),
+            tuple(ext.get_values_for_type(x509.RFC822Name)),
+            tuple(ext.get_values_for_type(x509.UniformResourceIdentifier)))
 
 
 def pem(cert: x509.Certificate) -> bytes:
@@ -218,6 +258,14 @@ def subject_of(cert: x509.Certificate) -> tuple[str, tuple[str, ...]]:
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return (str(cn[0].value) if cn else "", tuple(str(o.value) for o in orgs))
+
+
+def issuer_of(cert: x509.Certificate) -> str:
+    """The CN of a certificate's issuer (``kubernetes`` for what the cluster CA signed)."""
+    from cryptography.x509.oid import NameOID
+
+    cn = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cn[0].value) if cn else ""
 
 
 def subject_of_request(csr: x509.CertificateSigningRequest) -> tuple[str, tuple[str, ...]]:

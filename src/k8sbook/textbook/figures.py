@@ -174,7 +174,8 @@ _LINE_IN = TEXT_PT * 1.25 / 72  # the height of one line of label text, inches
 
 
 def _failed(m: Message) -> bool:
-    return any(s in m.result for s in ("refused", "compacted")) or (
+    return any(s in m.result for s in ("refused", "compacted", "tls: ",
+                                       "No agent available")) or (
         m.result[:1] in ("4", "5") and len(m.result) >= 3 and m.result[:3].isdigit())
 
 

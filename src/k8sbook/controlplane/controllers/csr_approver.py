@@ -9,10 +9,13 @@ Approved nor Denied, two recognizers are tried in order:
   ``spec.username`` is the CSR's CN);
 - ``nodeclient``: any kubelet client CSR (a new node with a bootstrap token);
 
-where a kubelet client CSR (``IsKubeletClientCSR``) has signer
+where a kubelet client CSR (``IsKubeletClientCSR``,
+:func:`k8sbook.apiserver.certificates.is_kubelet_client_csr`) has signer
 ``kubernetes.io/kube-apiserver-client-kubelet``, O exactly ``system:nodes``, a CN starting
 ``system:node:``, no SANs, and usages ``digital signature`` and ``client auth`` (optionally
-``key encipherment``). The controller asks with a SubjectAccessReview for the requester
+``key encipherment``). A serving CSR (``kubernetes.io/kubelet-serving``) is never one:
+upstream's approver recognises only the client signer, so a kubelet's serving certificate
+waits for ``kubectl certificate approve``. The controller asks with a SubjectAccessReview for the requester
 (``spec.username``, ``groups``, ``uid``, ``extra``) whether it may ``create`` the subresource
 ``certificatesigningrequests/<recognizer>``; kubeadm binds ``nodeclient`` to its bootstrap
 tokens' group and ``selfnodeclient`` to ``system:nodes``. If allowed, it appends the condition
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from k8sbook.apiserver.certificates import KUBELET_CLIENT_SIGNER, is_denied_or_failed
+from k8sbook.apiserver.certificates import is_denied_or_failed, is_kubelet_client_csr
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers import Obj, QueueController
@@ -38,28 +41,6 @@ RECOGNIZERS = (
                        "SubjectAccessReview.")),
     ("nodeclient", "Auto approving kubelet client certificate after SubjectAccessReview."),
 )
-
-
-def is_kubelet_client_csr(csr: Obj) -> bool:
-    """``IsKubeletClientCSR`` for the kubelet client signer."""
-    spec = csr.get("spec") or {}
-    if spec.get("signerName") != KUBELET_CLIENT_SIGNER:
-        return False
-    from cryptography import x509  # here: only a CSR needs it
-
-    try:
-        req = x509.load_pem_x509_csr(spec.get("request", "").encode())
-    except ValueError:
-        return False
-    cn, orgs = pki.subject_of_request(req)
-    try:
-        sans = req.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        sans = None
-    usages = set(spec.get("usages") or [])
-    return (orgs == ("system:nodes",) and cn.startswith("system:node:") and sans is None
-            and usages in ({"digital signature", "client auth"},
-                           {"key encipherment", "digital signature", "client auth"}))
 
 
 class CSRApprovingController(QueueController):

@@ -5,9 +5,11 @@ one signer per built-in signer name, all with kubeadm's ``--cluster-signing-cert
 ``--cluster-signing-key-file`` (the cluster CA, ``ca.crt``/``ca.key``), as the ServiceAccount
 ``kube-system/certificate-controller``. For a CSR that is Approved, not Failed and has no
 certificate yet, and whose signer is one it serves, the signer checks the request is what the
-signer may issue (``kubernetes.io/kube-apiserver-client-kubelet``: ``IsKubeletClientCSR``;
-otherwise the condition Failed/True, reason ``SignerValidationFailure``), then signs the
-request's subject and public key for ``--cluster-signing-duration`` (8760 h by default) or the
+signer may issue (``kubernetes.io/kube-apiserver-client-kubelet``:
+``ValidateKubeletClientCSR``; ``kubernetes.io/kubelet-serving``: ``ValidateKubeletServingCSR``;
+otherwise the condition Failed/True, reason ``SignerValidationFailure``, message the
+validation's error, as ``handle`` writes it), then signs the request's subject, subject
+alternative names and public key for ``--cluster-signing-duration`` (8760 h by default) or the
 CSR's ``spec.expirationSeconds`` if shorter, never past the CA's own expiry, and writes the PEM
 to ``status.certificate`` through ``/status``. Denied and pending CSRs are never signed.
 """
@@ -21,11 +23,12 @@ from k8sbook.apiserver.certificates import (
     KUBELET_CLIENT_SIGNER,
     KUBELET_SERVING_SIGNER,
     is_approved,
+    validate_kubelet_client_csr,
+    validate_kubelet_serving_csr,
 )
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.controllers import Obj, QueueController
-from k8sbook.controlplane.controllers.csr_approver import is_kubelet_client_csr
 from k8sbook.core import pki
 from k8sbook.core.status import StatusError
 
@@ -65,10 +68,12 @@ class CSRSigningController(QueueController):
         if signer not in SIGNERS:
             return
         out = {**csr, "status": dict(status)}
-        if signer == KUBELET_CLIENT_SIGNER and not is_kubelet_client_csr(csr):
+        why = (validate_kubelet_client_csr(csr) if signer == KUBELET_CLIENT_SIGNER else
+               validate_kubelet_serving_csr(csr) if signer == KUBELET_SERVING_SIGNER else "")
+        if why:
             out["status"]["conditions"] = [*(status.get("conditions") or []), {
                 "type": "Failed", "status": "True", "reason": "SignerValidationFailure",
-                "message": "invalid kubelet client certificate request"}]
+                "message": why}]
         else:
             seconds = min(self.duration, float(spec.get("expirationSeconds") or self.duration))
             usages = tuple(spec.get("usages") or ())

@@ -30,10 +30,11 @@ from typing import Any
 
 from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer
-from k8sbook.client.network import Address, DialError, Network
+from k8sbook.client.network import Address, DialError, Listener, Network
 from k8sbook.client.rest import Client
 from k8sbook.client.workqueue import RateLimitingQueue
-from k8sbook.core.clock import Clock
+from k8sbook.core import pki
+from k8sbook.core.clock import EPOCH, Clock
 from k8sbook.core.ids import IdGenerator
 from k8sbook.core.status import StatusError
 from k8sbook.node import dns
@@ -82,7 +83,7 @@ class Kubelet:
                                                         KUBERNETES_SERVICE_PORT),
                  container_runtime_endpoint: str = CRI_SOCKET,
                  root_dir: str = ROOT_DIR, bootstrap: bool = False,
-                 rotate_certificates: bool = True) -> None:
+                 rotate_certificates: bool = True, server_tls_bootstrap: bool = False) -> None:
         self.node_name = node_name
         self.instance = f"kubelet/{node_name}"
         self.client = client
@@ -160,6 +161,15 @@ class Kubelet:
         self.certificates = CertificateManager(
             client, clock, node_name, random.Random(f"{seed}/{node_name}/certificate"),
             filesystem=self.filesystem, rotate=rotate_certificates) if bootstrap else None
+        #: ``serverTLSBootstrap``: no self-signed serving certificate; a second manager
+        #: gets one through a ``kubernetes.io/kubelet-serving`` CSR, with the node's
+        #: addresses (as the Node's status reports them) for SANs
+        self._listener: Listener | None = None
+        self.serving_certificates = CertificateManager(
+            client, clock, node_name, random.Random(f"{seed}/{node_name}/serving-certificate"),
+            filesystem=self.filesystem, rotate=rotate_certificates, kind="server",
+            addresses=lambda: self.status_sync.node_status()["addresses"],
+            on_install=self._serve_with) if server_tls_bootstrap else None
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Kubelet:
@@ -177,9 +187,14 @@ class Kubelet:
         if not self.running:
             return
         self.network.add_host(self.node_name, self.address)  # the machine's DNS record
-        self.network.listen(self.server_address, self.instance, self.server.serve_http,
-                            protocol="HTTPS", certificate=self.server.serving_cert_issuer)
+        serving = self.serving_certificates
+        self._listener = self.network.listen(
+            self.server_address, self.instance, self.server.serve_http, protocol="HTTPS",
+            certificate=(self.server.serving_cert_issuer if serving is None else
+                         pki.issuer_of(serving.current) if serving.current is not None else ""))
         self.status_sync.register()
+        if serving is not None:
+            serving.start()
         self.node_informer.run()
         self.pod_informer.add_event_handler(
             on_add=lambda p: self.workers.enqueue(p),
@@ -193,6 +208,21 @@ class Kubelet:
         self._every(PLEG_RELIST_PERIOD, self.pleg.relist, "PLEG relist",
                     first=PLEG_RELIST_PERIOD)
 
+    def _serve_with(self, cert: Any) -> None:
+        """The serving manager has a new certificate: port 10250's ``GetCertificate`` returns
+        it from the next handshake on, until it expires (the manager's ``Current`` returns no
+        certificate past ``notAfter``, so handshakes fail again unless a renewal came)."""
+        if self._listener is None:
+            return
+        self._listener.certificate = pki.issuer_of(cert)
+        expiry = (cert.not_valid_after_utc - EPOCH).total_seconds()
+
+        def expired() -> None:
+            serving = self.serving_certificates
+            if self._listener is not None and serving is not None and serving.current is cert:
+                self._listener.certificate = ""
+        self.clock.call_at(expiry + 1, expired, f"{self.instance} serving certificate expiry")
+
     def is_running(self) -> bool:
         """Whether the kubelet process runs (its managers' loops end when it stops)."""
         return self.running
@@ -202,6 +232,8 @@ class Kubelet:
         self.running = False
         if self.certificates is not None:
             self.certificates.stop()
+        if self.serving_certificates is not None:
+            self.serving_certificates.stop()
         self.network.close(self.server_address)
         for t in self._timers.values():
             t.cancel()

@@ -140,7 +140,8 @@ SCENARIOS: dict[str, Scenario] = {}
 
 #: Modules that define scenarios, one per chapter; imported on first use.
 MODULES = ("hub", "networking", "controllers", "scheduling", "rescheduling", "cloud",
-           "real_etcd", "node", "metrics", "fairness", "high_availability", "identity", "scale")
+           "real_etcd", "node", "metrics", "fairness", "high_availability", "identity",
+           "certificates", "scale")
 
 
 def scenario(name: str, title: str, chapter: str) -> Callable[[Callable[[int], ScenarioResult]],

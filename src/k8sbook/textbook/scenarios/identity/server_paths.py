@@ -17,6 +17,7 @@ from typing import Any
 from k8sbook.addons.konnectivity import AGENT_PORT, KonnectivityAgent, KonnectivityServer
 from k8sbook.api import objects
 from k8sbook.api.request import BearerToken, ClientCertificate
+from k8sbook.apiserver import konnectivity_client
 from k8sbook.apiserver.aggregator import GROUP_HEADER, USERNAME_HEADER
 from k8sbook.apiserver.egress_selector import CONTROL_PLANE_NODE, UDS_NAME, TunnelDial
 from k8sbook.apiserver.webhook import WebhookServer, serve_behind_service
@@ -205,15 +206,15 @@ def konnectivity_rows(c: Cluster, server: KonnectivityServer, mark: int) -> list
 
     def through_the_tunnel() -> Any:
         # a process on the control-plane host that can open the socket sends its own dial
-        return c.network.dial(
-            "pod/kube-system/intruder", Address.unix(CONTROL_PLANE_NODE, UDS_NAME),
+        # (a Proxy stream of its own: DIAL_REQ, DATA, CLOSE_REQ)
+        return konnectivity_client.proxy(
+            c.network, Address.unix(CONTROL_PLANE_NODE, UDS_NAME),
             TunnelDial(Address.tcp(NODE_A_IP, 10250),
                        HTTPRequest("GET", path, credentials=robot), "HTTPS", "GET", path),
-            protocol="gRPC over UDS", verb="DIAL_REQ", resource=f"{NODE_A_IP}:10250",
-            result=lambda r: r.result() if hasattr(r, "result") else str(r))
+            random.Random("intruder"), protocol="gRPC over UDS", src="pod/kube-system/intruder")
 
     apiserver_dial = on_trace(t, mark, "kube-apiserver->konnectivity-server",
-                              lambda m: m.result.startswith("200"))
+                              lambda m: m.result.startswith("connectID="), verb="DIAL_RSP")
     agent_dial = on_trace(t, mark, "konnectivity-agent->kubelet",
                           lambda m: m.result.startswith("200"))
     reply = through_the_tunnel()
