@@ -70,11 +70,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 
-#: Test files that take seconds each (browser, real etcd, kubectl, notebooks): pytest-xdist
-#: deals files out in collection order, so starting these first keeps both workers busy to the
-#: end instead of leaving one finishing a long file alone.
-_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/", "tests/site/",
-               "tests/storage/test_etcd_differential", "tests/serve/")
+#: Test files that take seconds each (browser, real etcd, kubectl, notebooks), the costliest
+#: first: pytest-xdist deals files out in collection order (scripts/test.sh passes
+#: ``--no-loadscope-reorder``; by default it would deal the files with the most tests first),
+#: so starting these first keeps both workers busy to the end instead of leaving one finishing
+#: a long file alone. Chapter 15, the scenario schema checks and the scale runs each take a
+#: good part of the quick suite's CPU time.
+_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/15-",
+               "tests/textbook/test_scenarios_schema", "tests/textbook/test_scale.py",
+               "notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
+               "tests/serve/", "tests/textbook/test_exercise_variants", "tests/node/test_certificate",
+               "tests/test_lazy_imports", "tests/controlplane/test_endpoint.py")
 
 MARKS_BY_PATH: dict[str, str] = {
     "tests/storage/test_etcd_differential.py": "real_etcd",

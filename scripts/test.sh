@@ -8,6 +8,11 @@
 # Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
 # Extra arguments are passed on to pytest (e.g. `bash scripts/test.sh -k glossary`).
 #
+# Bytecode is cached (`__pycache__/`, git-ignored) even where PYTHONDONTWRITEBYTECODE is set:
+# every pytest-xdist worker, notebook kernel and subprocess imports the model, and pytest
+# rewrites the test modules' asserts in each worker; without the cache each of them compiles
+# it all again (about a quarter of a second per process, a few seconds per worker).
+#
 # `bash scripts/test.sh --quick` (first argument) is the quick loop while editing: ruff, mypy
 # and pytest on two workers over the model's tests and the notebooks, without the book build
 # and without anything that starts a real server or a browser, or reruns a stored full-size
@@ -22,6 +27,7 @@ fi
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 k8sbook_setup || exit 1
 k8sbook_setup_lite || exit 1
+unset PYTHONDONTWRITEBYTECODE
 
 failed=()
 
@@ -48,14 +54,14 @@ mypy || failed+=("mypy")
 
 if $quick; then
     echo "test: pytest (quick)"
-    python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests notebooks \
+    python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --nbval --nbval-current-env tests notebooks \
         -m "not browser and not real_etcd and not https_server and not slow" "$@" || failed+=("pytest")
 else
     echo "test: building the book (strict)"
     jupyter-book build . -W -n --keep-going || failed+=("book build")
 
     echo "test: pytest"
-    python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env tests notebooks "$@" \
+    python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --nbval --nbval-current-env tests notebooks "$@" \
         || failed+=("pytest")
 fi
 

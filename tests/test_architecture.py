@@ -4,6 +4,7 @@ and module size. See DEVELOPING.md ("The model at a glance") for the picture."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import networkx as nx
@@ -42,11 +43,27 @@ def layer_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
+@functools.cache
+def source(path: Path) -> str:
+    return path.read_text()
+
+
+@functools.cache
+def tree(path: Path) -> ast.Module:
+    """The module's syntax tree, parsed once for all the checks (read only)."""
+    return ast.parse(source(path))
+
+
+@functools.cache
+def nodes(path: Path) -> tuple[ast.AST, ...]:
+    """Every node of the module's tree (``ast.walk`` order), walked once for all the checks."""
+    return tuple(ast.walk(tree(path)))
+
+
 def imports_of(module: str, path: Path) -> set[str]:
     """Every k8sbook module ``module`` imports (top level or inside functions)."""
-    tree = ast.parse(path.read_text())
     out: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes(path):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module.split(".")[0] != "k8sbook":
                 continue
@@ -62,16 +79,21 @@ def imports_of(module: str, path: Path) -> set[str]:
     return {m for m in out if m in MODULES and m != module}
 
 
-GRAPH = nx.DiGraph()
-for _mod, _path in MODULES.items():
-    GRAPH.add_node(_mod)
-    for _dep in imports_of(_mod, _path):
-        GRAPH.add_edge(_mod, _dep)
+@functools.cache
+def import_graph() -> nx.DiGraph:
+    """Modules and their k8sbook imports (built when a test first needs it, not at collection:
+    every pytest-xdist worker collects this file)."""
+    graph = nx.DiGraph()
+    for mod, path in MODULES.items():
+        graph.add_node(mod)
+        for dep in imports_of(mod, path):
+            graph.add_edge(mod, dep)
+    return graph
 
 
 def test_layers_point_down() -> None:
     wrong = []
-    for a, b in GRAPH.edges:
+    for a, b in import_graph().edges:
         la, lb = layer_of(a), layer_of(b)
         if la != lb and LAYERS[lb] >= LAYERS[la]:
             wrong.append(f"{a} -> {b}")
@@ -80,16 +102,16 @@ def test_layers_point_down() -> None:
 
 def test_no_import_cycles() -> None:
     """Package ``__init__`` modules that re-export their own submodules are not cycles."""
-    g = GRAPH.copy()
+    g = import_graph().copy()
     for a, b in list(g.edges):
         if b.startswith(a + "."):  # a package importing its submodule for a re-export
             g.remove_edge(a, b)
     assert [sorted(c) for c in nx.simple_cycles(g)] == []
 
 
-def _defined_private_names(tree: ast.Module) -> set[str]:
+def _defined_private_names(path: Path) -> set[str]:
     names = set()
-    for node in ast.walk(tree):
+    for node in nodes(path):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
@@ -107,9 +129,8 @@ def test_no_private_names_of_other_modules() -> None:
     """``x._name`` only for names the same module defines; no ``from m import _name``."""
     wrong = []
     for mod, path in MODULES.items():
-        tree = ast.parse(path.read_text())
-        own = _defined_private_names(tree)
-        for node in ast.walk(tree):
+        own = _defined_private_names(path)
+        for node in nodes(path):
             if isinstance(node, ast.ImportFrom) and node.module and \
                     node.module.startswith("k8sbook"):
                 wrong += [f"{mod}: from {node.module} import {a.name}" for a in node.names
@@ -125,7 +146,7 @@ def test_only_the_fabric_records_trace_messages() -> None:
     for mod, path in MODULES.items():
         if mod == FABRIC or mod == "k8sbook.core.trace":
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in nodes(path):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                     node.func.attr in ("record", "complete"):
                 target = ast.unparse(node.func.value)
@@ -137,9 +158,8 @@ def test_only_the_fabric_records_trace_messages() -> None:
 def test_modules_are_small_or_say_why() -> None:
     wrong = []
     for mod, path in MODULES.items():
-        text = path.read_text()
-        lines = text.count("\n")
-        doc = ast.get_docstring(ast.parse(text)) or ""
+        lines = source(path).count("\n")
+        doc = ast.get_docstring(tree(path)) or ""
         if lines > MAX_LINES and SIZE_REASON not in doc:
             wrong.append(f"{mod}: {lines} lines")
     assert wrong == []
@@ -147,5 +167,4 @@ def test_modules_are_small_or_say_why() -> None:
 
 def test_every_module_says_what_it_mirrors() -> None:
     """Each module's docstring exists (and, by convention, names its upstream package)."""
-    assert [m for m, p in MODULES.items() if not ast.get_docstring(ast.parse(p.read_text()))] \
-        == []
+    assert [m for m, p in MODULES.items() if not ast.get_docstring(tree(p))] == []
