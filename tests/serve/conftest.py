@@ -11,10 +11,12 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from k8sbook.serve import server
 
 #: the kubectl minor versions the tests drive (and CI requires)
 REQUIRED = ("1.32", "1.37")
@@ -75,3 +77,17 @@ def kubectl(kubeconfig: Path, kubectl_bin: str) -> Kubectl:
                               env=env, timeout=timeout, check=False, cwd=cwd)
     run.binary, run.env = kubectl_bin, env  # type: ignore[attr-defined]
     return run
+
+
+@pytest.fixture(scope="module")
+def srv(request: pytest.FixtureRequest) -> Iterator[server.ModelServer]:
+    """The module's ``k8sbook serve`` with every component, seeded by the module's
+    ``SERVE_SEED`` (0 if it has none); a module that needs another server defines its own."""
+    with server.ModelServer(seed=getattr(request.module, "SERVE_SEED", 0)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kubeconfig for the module's server (kubernetes-admin's certificate)."""
+    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")

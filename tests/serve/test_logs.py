@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from k8sbook.serve import server
 from tests.serve.conftest import Kubectl
 from tests.serve.test_streams import phase, wait_for
 
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[server.ModelServer]:
-    with server.ModelServer(seed=1) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+#: the seed of the module's ``k8sbook serve`` (the ``srv`` fixture of conftest.py)
+SERVE_SEED = 1
 
 
 def start(srv: server.ModelServer, name: str, command: list[str]) -> None:

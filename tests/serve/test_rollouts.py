@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-from k8sbook.serve import server
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +35,6 @@ spec:
     metadata: {labels: {app: db}}
     spec: {containers: [{name: db, image: busybox:1.36}]}
 """
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[server.ModelServer]:
-    with server.ModelServer(seed=0) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
 
 
 def ok(proc) -> str:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import json
 import os
 import ssl
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ from k8sbook.serve import server
 from tests.serve.conftest import KUBECTLS as FOUND
 from tests.serve.conftest import REQUIRED
 from tests.serve.test_server import model_get, model_names, raw, wait_for
+
+#: the seed of the module's ``k8sbook serve`` (the ``srv`` fixture of conftest.py)
+SERVE_SEED = 3
 
 #: both versions, found as ``tests/serve/conftest.py`` finds them ("": not on this machine)
 KUBECTLS = {v: FOUND.get(v, "") for v in REQUIRED}
@@ -64,17 +67,6 @@ spec:
     metadata: {labels: {app: py-rs}}
     spec: {containers: [{name: c, image: "nginx:1.27"}]}
 """
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[server.ModelServer]:
-    with server.ModelServer(seed=3) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
 
 
 @pytest.fixture(scope="module")

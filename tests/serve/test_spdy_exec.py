@@ -30,11 +30,6 @@ def srv() -> Iterator[server.ModelServer]:
         yield s
 
 
-@pytest.fixture(scope="module")
-def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
-
-
 def spdy_kubectl(binary: str, kubeconfig: Path, *args: str, stdin: str | None = None
                  ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig),

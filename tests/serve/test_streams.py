@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,6 @@ from kubernetes.stream import stream
 
 from k8sbook.serve import server
 from tests.serve.conftest import Kubectl
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[server.ModelServer]:
-    with server.ModelServer(seed=0) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(srv: server.ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return srv.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,12 +47,6 @@ spec:
 """
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[server.ModelServer]:
-    with server.ModelServer(seed=0) as s:
-        yield s
 
 
 @pytest.fixture()
