@@ -76,3 +76,33 @@ def test_elector_uses_the_clock_it_is_given():
     other = Clock()
     e = LeaderElector(cluster.client("kube-scheduler/a"), "kube-system", "x", "a", clock=other)
     assert e.clock is other
+
+
+def _lease_calls(cluster: Cluster, src: str, mark: int) -> list[str]:
+    return [m.verb for m in cluster.trace.since(mark)
+            if m.src == src and m.resource == "leases"]
+
+
+def test_the_leader_renews_on_the_fast_path_and_falls_back_on_a_conflict():
+    """client-go's ``tryAcquireOrRenew`` step 1: a leader whose Lease is still valid updates the
+    Lease it last saw, with no GET; a failed update sends it to the slow path (GET, UPDATE)."""
+    cluster = Cluster(0)
+    cm = cluster.add_controller_manager("kube-controller-manager/cp-1", controllers=())
+    cm.start()
+    cluster.clock.run_until(1.0)
+    assert cm.elector.leading
+    mark = cluster.trace.mark()
+    cluster.clock.run_until(7.0)  # three renewals
+    assert _lease_calls(cluster, "kube-controller-manager/cp-1", mark) == ["UPDATE"] * 3
+    # someone else writes the Lease: the next optimistic update conflicts (409)
+    admin = cluster.admin()
+    lease = admin.get("leases", "kube-controller-manager", "kube-system")
+    lease["metadata"].setdefault("labels", {})["touched"] = "yes"
+    admin.update(lease)
+    mark = cluster.trace.mark()
+    cluster.clock.run_until(9.0)
+    assert _lease_calls(cluster, "kube-controller-manager/cp-1", mark) == [
+        "UPDATE", "GET", "UPDATE"]
+    assert cm.elector.leading
+    assert admin.get("leases", "kube-controller-manager", "kube-system")["spec"][
+        "holderIdentity"] == cm.elector.identity
