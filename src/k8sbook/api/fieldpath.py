@@ -74,6 +74,54 @@ def _child(schema: Schema, key: str) -> Schema:
     return resolve(extra) if isinstance(extra, dict) else {}
 
 
+class _Node:
+    """What the walks need to know of one schema, worked out once: its form, and its
+    children's schemas (``_form``/``_child``/``resolve`` of the same schema, remembered)."""
+
+    __slots__ = ("schema", "form", "items", "kids", "extra")
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.form = _form(schema)
+        self.items = resolve(schema.get("items"))
+        self.kids: dict[str, _Node] = {}  # by property name (a struct's, or "" for a map)
+
+    def child(self, key: str) -> _Node:
+        """``_node(_child(self.schema, key))``."""
+        schema = self.schema
+        if "properties" not in schema:
+            kid = self.kids.get("")
+            if kid is None:  # looked up on first use: a schema may be its own child
+                kid = self.kids[""] = _node(_child(schema, key))
+            return kid
+        kid = self.kids.get(key)
+        if kid is None:
+            if key not in schema["properties"]:
+                return _LEAF
+            kid = self.kids[key] = _node(_child(schema, key))
+        return kid
+
+
+_NODES: dict[int, _Node] = {}
+
+
+def _node(schema: Schema) -> _Node:
+    """The :class:`_Node` of ``schema`` (by identity: the schemas are the definitions'
+    own dicts, which live as long as the process; the node holds its schema, so an id
+    is never reused while it is in the table)."""
+    if not schema:
+        return _LEAF
+    found = _NODES.get(id(schema))
+    if found is None or found.schema is not schema:
+        if len(_NODES) >= 65536:
+            _NODES.clear()
+        found = _NODES[id(schema)] = _Node(schema)
+    return found
+
+
+_LEAF = _Node({})
+
+
 #: key fields with a ``+default`` in the Go types (``k8s.io/api/core/v1/types.go``:
 #: ``ContainerPort.Protocol`` and ``ServicePort.Protocol``, ``+default="TCP"``), which
 #: structured-merge-diff fills in for an item that omits them (``getAssociativeKeyDefault``);
@@ -149,44 +197,76 @@ def compare(old: Any, new: Any, schema: Schema, path: Path = (), *, creating: bo
     added: set[Path] = set()
     modified: set[Path] = set()
     removed: set[Path] = set()
+    _compare(old, new, _node(schema), path, creating, added, modified, removed)
+    return added, modified, removed
+
+
+_CONTAINERS = (dict, list, type(None))
+
+
+def _compare(old: Any, new: Any, node: _Node, path: Path, creating: bool,
+             added: set[Path], modified: set[Path], removed: set[Path]) -> None:
+    # One walk that adds to the three sets it is given, instead of three new sets per node
+    # merged on the way back up: the same paths, without the copies.
+    if old is None and new is not None:
+        _added(new, node, path, creating, added)
+        return
     if old == new and old is not None:
-        return added, modified, removed  # an unchanged subtree: nothing to walk
-    form = _form(schema)
+        return  # an unchanged subtree: nothing to walk
+    form = node.form
     empty = not old and not new and isinstance(old or new or {}, dict | list)
-    if form == "leaf" or empty or (not isinstance(old, dict | list | type(None))
-                                   or not isinstance(new, dict | list | type(None))):
-        if old is None and new is not None:
-            added.add(path)
-        elif new is None and old is not None:
+    if form == "leaf" or empty or not isinstance(old, _CONTAINERS) \
+            or not isinstance(new, _CONTAINERS):
+        if new is None and old is not None:
             removed.add(path)
         elif old != new:
             modified.add(path)
-        return added, modified, removed
+        return
     if form == "list":
-        element = resolve(schema.get("items"))
+        schema = node.schema
+        element = _node(node.items)
         left, right = _items(schema, old), _items(schema, new)
-        children = [(pe, left.get(pe), right.get(pe), element) for pe in {*left, *right}]
+        for pe in {*left, *right}:
+            if pe.startswith("v:"):  # a set item is its own leaf
+                if pe not in left:
+                    added.add((*path, pe))
+                elif pe not in right:
+                    removed.add((*path, pe))
+                continue
+            _compare(left.get(pe), right.get(pe), element, (*path, pe), creating,
+                     added, modified, removed)
     else:
-        left = old if isinstance(old, dict) else {}
-        right = new if isinstance(new, dict) else {}
-        children = [(f"f:{k}", left.get(k), right.get(k), _child(schema, k))
-                    for k in {*left, *right}]
-    for pe, lv, rv, child_schema in children:
-        if pe.startswith("v:"):  # a set item is its own leaf
-            if pe not in left:
-                added.add((*path, pe))
-            elif pe not in right:
-                removed.add((*path, pe))
-            continue
-        a, m, r = compare(lv, rv, child_schema, (*path, pe), creating=creating)
-        added |= a
-        modified |= m
-        removed |= r
-    if path and old is None and new is not None and not (creating and form == "struct"):
-        added.add(path)
-    elif path and new is None and old is not None:
+        lmap = old if isinstance(old, dict) else {}
+        rmap = new if isinstance(new, dict) else {}
+        for k in {*lmap, *rmap}:
+            _compare(lmap.get(k), rmap.get(k), node.child(k), (*path, f"f:{k}"), creating,
+                     added, modified, removed)
+    if path and new is None and old is not None:
         removed.add(path)
-    return added, modified, removed
+
+
+def _added(new: Any, node: _Node, path: Path, creating: bool, added: set[Path]) -> None:
+    """:func:`_compare` of ``None`` with ``new`` (not ``None``), the case of every field of a
+    create: the same steps with the old side known to be absent (a child ``None`` on both
+    sides adds nothing, so it is skipped)."""
+    form = node.form
+    if form == "leaf" or not new or not isinstance(new, dict | list):
+        added.add(path)
+        return
+    if form == "list":
+        if isinstance(new, list):
+            element = _node(node.items)
+            for pe, item in _items(node.schema, new).items():
+                if pe.startswith("v:"):
+                    added.add((*path, pe))
+                elif item is not None:
+                    _added(item, element, (*path, pe), creating, added)
+    elif isinstance(new, dict):
+        for k, item in new.items():
+            if item is not None:
+                _added(item, node.child(k), (*path, f"f:{k}"), creating, added)
+    if path and not (creating and form == "struct"):
+        added.add(path)
 
 
 def merge(live: Any, config: Any, schema: Schema) -> Any:
@@ -242,12 +322,37 @@ def remove(value: Any, path: Path, schema: Schema) -> Any:
     return value
 
 
+_ORDER = {".": 0, "f": 1, "k": 2, "v": 3, "i": 4}
+
+
 def _order(pe: str) -> tuple[int, str]:
-    return ({".": 0, "f": 1, "k": 2, "v": 3, "i": 4}.get(pe.split(":", 1)[0], 5), pe)
+    return (_ORDER.get(pe.split(":", 1)[0], 5), pe)
 
 
-def to_fields_v1(paths: set[Path]) -> dict[str, Any]:
+#: ``FieldsV1`` text by field set and field set by text, both ways of the same conversion
+#: (most writes record a set an earlier write of the same shape has already encoded: the
+#: pods of one template, a node's status). Each value is exactly what the conversion would
+#: compute; a copy is handed out, so no caller shares a dict with another. Bounded: cleared
+#: when full.
+_ENCODED: dict[frozenset[Path], str] = {}
+_DECODED: dict[str, frozenset[Path]] = {}
+_MEMO_SIZE = 4096
+
+
+def to_fields_v1(paths: set[Path] | frozenset[Path]) -> dict[str, Any]:
     """A set of paths as ``FieldsV1`` JSON."""
+    key = frozenset(paths)
+    text = _ENCODED.get(key)
+    if text is None:
+        text = json.dumps(_to_fields_v1(key), separators=(",", ":"))
+        if len(_ENCODED) >= _MEMO_SIZE:
+            _ENCODED.clear()
+        _ENCODED[key] = text
+    out: dict[str, Any] = json.loads(text)  # a fresh copy, members in the same order
+    return out
+
+
+def _to_fields_v1(paths: frozenset[Path]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for path in paths:
         node = tree
@@ -261,12 +366,25 @@ def to_fields_v1(paths: set[Path]) -> dict[str, Any]:
             node["."] = {}
 
     def ordered(node: dict[str, Any]) -> dict[str, Any]:
-        return {k: ordered(node[k]) for k in sorted(node, key=_order)}
+        return {k: ordered(node[k]) if node[k] else {} for k in sorted(node, key=_order)}
     return ordered(tree)
 
 
 def from_fields_v1(fields: dict[str, Any], prefix: Path = ()) -> set[Path]:
     """``FieldsV1`` JSON back to a set of paths."""
+    if prefix or not fields:
+        return _from_fields_v1(fields, prefix)
+    text = json.dumps(fields, separators=(",", ":"))
+    found = _DECODED.get(text)
+    if found is None:
+        found = frozenset(_from_fields_v1(fields, ()))
+        if len(_DECODED) >= _MEMO_SIZE:
+            _DECODED.clear()
+        _DECODED[text] = found
+    return set(found)
+
+
+def _from_fields_v1(fields: dict[str, Any], prefix: Path) -> set[Path]:
     out: set[Path] = set()
     for pe, sub in (fields or {}).items():
         if pe == ".":
@@ -276,7 +394,7 @@ def from_fields_v1(fields: dict[str, Any], prefix: Path = ()) -> set[Path]:
         if not sub:
             out.add(here)
         else:
-            out |= from_fields_v1(sub, here)
+            out |= _from_fields_v1(sub, here)
     return out
 
 
