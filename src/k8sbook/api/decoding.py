@@ -321,7 +321,7 @@ def _walk(value: Any, node: _Node, struct: str, path: str) -> str | None:
                 value[key] = _zero(extra)  # a map's null value is its type's zero value
                 continue
             if props is not None and key in props:
-                kid = node.kid(key)
+                kid = node.kids.get(key) or node.kid(key)
                 if kid.simple and type(item) in kid.ok:
                     continue  # a leaf of its type: what the call would find (nothing)
                 err = _walk(item, kid, struct, f"{path}.{key}" if path else key)

@@ -233,13 +233,18 @@ def _compare(old: Any, new: Any, node: _Node, path: Path, creating: bool,
                 elif pe not in right:
                     removed.add((*path, pe))
                 continue
-            _compare(left.get(pe), right.get(pe), element, (*path, pe), creating,
-                     added, modified, removed)
+            lv, rv = left.get(pe), right.get(pe)
+            if lv is not None and lv == rv:
+                continue  # unchanged (the call's first test, without the call)
+            _compare(lv, rv, element, (*path, pe), creating, added, modified, removed)
     else:
         lmap = old if isinstance(old, dict) else {}
         rmap = new if isinstance(new, dict) else {}
         for k in {*lmap, *rmap}:
-            _compare(lmap.get(k), rmap.get(k), node.child(k), (*path, f"f:{k}"), creating,
+            lv, rv = lmap.get(k), rmap.get(k)
+            if lv is not None and lv == rv:
+                continue
+            _compare(lv, rv, node.child(k), (*path, f"f:{k}"), creating,
                      added, modified, removed)
     if path and new is None and old is not None:
         removed.add(path)
@@ -263,8 +268,13 @@ def _added(new: Any, node: _Node, path: Path, creating: bool, added: set[Path]) 
                     _added(item, element, (*path, pe), creating, added)
     elif isinstance(new, dict):
         for k, item in new.items():
-            if item is not None:
-                _added(item, node.child(k), (*path, f"f:{k}"), creating, added)
+            if item is None:
+                continue
+            kid = node.child(k)
+            if kid.form == "leaf" or not item or not isinstance(item, dict | list):
+                added.add((*path, f"f:{k}"))  # the call's first step, without the call
+            else:
+                _added(item, kid, (*path, f"f:{k}"), creating, added)
     if path and not (creating and form == "struct"):
         added.add(path)
 

@@ -49,6 +49,8 @@ class Clock:
         self._now = float(start)
         self._seq = 0
         self._queue: list[Timer] = []
+        self._stamp_second: int | None = None
+        self._stamp = ""
 
     # -- time ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -57,8 +59,11 @@ class Clock:
 
     def timestamp(self, at: float | None = None) -> str:
         """RFC 3339 time as the API writes it (``metav1.Time``: whole seconds, UTC)."""
-        t = self._now if at is None else at
-        return (EPOCH + timedelta(seconds=int(t))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        second = int(self._now if at is None else at)
+        if second != self._stamp_second:  # the text of the last second asked, kept
+            self._stamp_second = second
+            self._stamp = (EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._stamp
 
     def micro_timestamp(self, at: float | None = None) -> str:
         """RFC 3339 with microseconds (``metav1.MicroTime``, used by Leases and Events)."""
