@@ -243,8 +243,8 @@ class _Node:
     struct it names, its JSON types, its children's nodes, and the Python types of a value
     that can never mismatch it (``_mismatch`` false whatever the value)."""
 
-    __slots__ = ("schema", "resolved", "struct", "types", "props", "extra", "items", "ok",
-                 "simple", "kids", "extra_node", "items_node")
+    __slots__ = ("extra", "extra_node", "items", "items_node", "kids", "ok", "props",
+                 "resolved", "schema", "simple", "struct", "types")
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema

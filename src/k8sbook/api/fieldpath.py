@@ -78,7 +78,7 @@ class _Node:
     """What the walks need to know of one schema, worked out once: its form, and its
     children's schemas (``_form``/``_child``/``resolve`` of the same schema, remembered)."""
 
-    __slots__ = ("schema", "form", "items", "kids", "extra")
+    __slots__ = ("form", "items", "kids", "schema")
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema

@@ -14,6 +14,7 @@ rules' ``nonResourceURLs`` (``rbac.NonResourceURLMatches``).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -62,13 +63,82 @@ class AlwaysAllow:
         return "allow", ""
 
 
+class _Bindings:
+    """The bindings of one list (ClusterRoleBindings, or the RoleBindings of one namespace),
+    in list order, indexed by the user name and the groups their subjects name, so a request
+    looks only at the bindings that can name its user. A subject whose name is not a string
+    is kept aside and always looked at (``_subject_matches`` decides, as for the others)."""
+
+    def __init__(self, items: list[dict[str, Any]], namespace: str) -> None:
+        self.items = items
+        self.by_user: dict[str, list[int]] = {}
+        self.by_group: dict[str, list[int]] = {}
+        self.always: list[int] = []
+        for i, binding in enumerate(items):
+            for subject in binding.get("subjects") or []:
+                kind, name = subject.get("kind"), subject.get("name")
+                if kind == "ServiceAccount":  # the user name _subject_matches compares with
+                    ns = subject.get("namespace") or namespace
+                    self.by_user.setdefault(f"system:serviceaccount:{ns}:{name}", []).append(i)
+                elif kind in ("User", "Group") and not isinstance(name, str):
+                    self.always.append(i)
+                elif kind == "User":
+                    self.by_user.setdefault(name, []).append(i)
+                elif kind == "Group":
+                    self.by_group.setdefault(name, []).append(i)
+
+    def candidates(self, user: UserInfo) -> list[dict[str, Any]]:
+        """The bindings with a subject that may match ``user``, in list order: a superset of
+        those ``_subject_matches`` accepts, none of the others."""
+        found = set(self.by_user.get(user.name, ()))
+        found.update(self.always)
+        for group in user.groups:
+            if isinstance(group, str):
+                found.update(self.by_group.get(group, ()))
+            else:  # an odd group value: compare it with every Group subject, as ``in`` does
+                found.update(i for i, b in enumerate(self.items) if any(
+                    s.get("kind") == "Group" and s.get("name") == group
+                    for s in b.get("subjects") or []))
+        return [self.items[i] for i in sorted(found)]
+
+
 class RBACAuthorizer:
-    """Role-based access control over Role/ClusterRole/RoleBinding/ClusterRoleBinding."""
+    """Role-based access control over Role/ClusterRole/RoleBinding/ClusterRoleBinding.
+
+    ``list_objects`` returns a resource's objects in key order (the apiserver's watch cache);
+    an object that changes is replaced by a new one, never changed in place (the cache's
+    objects are shared with every watcher). The authorizer keeps indexes of the last lists
+    it saw (bindings by subject, roles by name) and rebuilds one when its list holds other
+    objects, so it answers exactly as a scan of every binding (upstream's ``VisitRulesFor``
+    scans them all) would, without the scan."""
 
     name = "RBAC"
 
     def __init__(self, list_objects: Callable[[str], list[dict[str, Any]]]) -> None:
         self._list = list_objects
+        self._seen: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+
+    def _indexed(self, plural: str, build: Callable[[list[dict[str, Any]]], Any]) -> Any:
+        items = self._list(plural)
+        seen = self._seen.get(plural)
+        if seen is not None and len(seen[0]) == len(items) and \
+                all(map(operator.is_, seen[0], items)):
+            return seen[1]
+        index = build(items)
+        self._seen[plural] = (items, index)
+        return index
+
+    def _cluster_bindings(self) -> _Bindings:
+        return self._indexed("clusterrolebindings", lambda items: _Bindings(items, ""))
+
+    def _namespace_bindings(self, namespace: str) -> _Bindings:
+        def build(items: list[dict[str, Any]]) -> dict[str, _Bindings]:
+            by_ns: dict[str, list[dict[str, Any]]] = {}
+            for rb in items:
+                by_ns.setdefault(rb["metadata"].get("namespace"), []).append(rb)
+            return {ns: _Bindings(rbs, ns) for ns, rbs in by_ns.items()}
+        index: dict[str, _Bindings] = self._indexed("rolebindings", build)
+        return index.get(namespace) or _Bindings([], namespace)
 
     @staticmethod
     def _subject_matches(subject: dict[str, Any], user: UserInfo, namespace: str) -> bool:
@@ -102,56 +172,71 @@ class RBACAuthorizer:
                      or has(rule.get("resources"), f"*/{attrs.subresource}"))
                 and (not names or attrs.name in names))
 
-    def _rules(self, role_ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
-        if role_ref.get("kind") == "ClusterRole":
-            pool = self._list("clusterroles")
-        else:
-            pool = [r for r in self._list("roles") if r["metadata"].get("namespace") == namespace]
-        for role in pool:
-            if role["metadata"]["name"] == role_ref.get("name"):
-                return role.get("rules") or []
-        return []
+    def _role(self, role_ref: dict[str, Any], namespace: str,
+              fetched: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The role ``role_ref`` names: the first of that name in key order (in
+        ``namespace`` for a Role). ``fetched``: the role indexes already read for this
+        request (nothing changes while one request is authorized)."""
+        def build(items: list[dict[str, Any]]) -> dict[tuple[Any, Any], dict[str, Any]]:
+            out: dict[tuple[Any, Any], dict[str, Any]] = {}
+            for role in items:
+                meta = role["metadata"]
+                key = (meta.get("namespace") if plural == "roles" else "", meta["name"])
+                out.setdefault(key, role)
+            return out
+        plural = "clusterroles" if role_ref.get("kind") == "ClusterRole" else "roles"
+        index = fetched.get(plural) if fetched is not None else None
+        if index is None:
+            index = self._indexed(plural, build)
+            if fetched is not None:
+                fetched[plural] = index
+        name = role_ref.get("name")
+        try:
+            return index.get((namespace if plural == "roles" else "", name))
+        except TypeError:  # an unhashable name names no role
+            return None
+
+    def _rules(self, role_ref: dict[str, Any], namespace: str,
+               fetched: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        role = self._role(role_ref, namespace, fetched)
+        return (role.get("rules") or []) if role is not None else []
 
     def rules_for(self, user: UserInfo, namespace: str) -> list[dict[str, Any]]:
         """Every rule bound to ``user`` cluster-wide, and in ``namespace`` if one is given
         (``DefaultRuleResolver.RulesFor``, what escalation prevention compares against)."""
         out: list[dict[str, Any]] = []
-        for crb in self._list("clusterrolebindings"):
+        fetched: dict[str, Any] = {}
+        for crb in self._cluster_bindings().candidates(user):
             if any(self._subject_matches(s, user, "") for s in crb.get("subjects") or []):
-                out += self._rules(crb["roleRef"], "")
+                out += self._rules(crb["roleRef"], "", fetched)
         if namespace:
-            for rb in self._list("rolebindings"):
-                if rb["metadata"].get("namespace") == namespace and any(
-                        self._subject_matches(s, user, namespace)
-                        for s in rb.get("subjects") or []):
-                    out += self._rules(rb["roleRef"], namespace)
+            for rb in self._namespace_bindings(namespace).candidates(user):
+                if any(self._subject_matches(s, user, namespace)
+                       for s in rb.get("subjects") or []):
+                    out += self._rules(rb["roleRef"], namespace, fetched)
         return out
 
     def role_rules(self, role_ref: dict[str, Any], namespace: str) -> list[dict[str, Any]] | None:
         """The rules of the role a binding refers to (``GetRoleReferenceRules``), ``None`` if
         it does not exist."""
-        if role_ref.get("kind") == "ClusterRole":
-            pool = self._list("clusterroles")
-        else:
-            pool = [r for r in self._list("roles") if r["metadata"].get("namespace") == namespace]
-        role = next((r for r in pool if r["metadata"]["name"] == role_ref.get("name")), None)
+        role = self._role(role_ref, namespace)
         return None if role is None else list(role.get("rules") or [])
 
     def authorize(self, attrs: Attributes) -> tuple[Decision, str]:
-        for crb in self._list("clusterrolebindings"):
+        fetched: dict[str, Any] = {}
+        for crb in self._cluster_bindings().candidates(attrs.user):
             subjects = crb.get("subjects") or []
             if any(self._subject_matches(s, attrs.user, "") for s in subjects) and any(
-                    self.rule_allows(r, attrs) for r in self._rules(crb["roleRef"], "")):
+                    self.rule_allows(r, attrs) for r in self._rules(crb["roleRef"], "", fetched)):
                 name = crb["metadata"]["name"]
                 return "allow", f'RBAC: allowed by ClusterRoleBinding "{name}"'
         if attrs.namespace:
-            for rb in self._list("rolebindings"):
-                ns = rb["metadata"].get("namespace")
-                if ns != attrs.namespace:
-                    continue
+            ns = attrs.namespace
+            for rb in self._namespace_bindings(ns).candidates(attrs.user):
                 subjects = rb.get("subjects") or []
                 if any(self._subject_matches(s, attrs.user, ns) for s in subjects) and any(
-                        self.rule_allows(r, attrs) for r in self._rules(rb["roleRef"], ns)):
+                        self.rule_allows(r, attrs)
+                        for r in self._rules(rb["roleRef"], ns, fetched)):
                     name = rb["metadata"]["name"]
                     return "allow", f'RBAC: allowed by RoleBinding "{name}/{ns}"'
         return "no-opinion", ""
