@@ -122,6 +122,12 @@ def _node(schema: Schema) -> _Node:
 _LEAF = _Node({})
 
 
+#: what ``json.dumps(value, separators=(",", ":"))`` (and with ``sort_keys=True``) build for
+#: each call, built once: the same text
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_SORTED = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 #: key fields with a ``+default`` in the Go types (``k8s.io/api/core/v1/types.go``:
 #: ``ContainerPort.Protocol`` and ``ServicePort.Protocol``, ``+default="TCP"``), which
 #: structured-merge-diff fills in for an item that omits them (``getAssociativeKeyDefault``);
@@ -138,11 +144,10 @@ def item_element(schema: Schema, item: Any, index: int) -> str:
         keys = sorted(schema.get("x-kubernetes-list-map-keys") or [])
         ref = str((schema.get("items") or {}).get("$ref", "")).rsplit("/", 1)[-1]
         defaults = KEY_DEFAULTS.get(ref, {})
-        return "k:" + json.dumps({k: item[k] if k in item else defaults[k] for k in keys
-                                  if k in item or k in defaults},
-                                 separators=(",", ":"), sort_keys=True)
+        return "k:" + _SORTED.encode({k: item[k] if k in item else defaults[k] for k in keys
+                                      if k in item or k in defaults})
     if schema.get("x-kubernetes-list-type") == "set":
-        return "v:" + json.dumps(item, separators=(",", ":"), sort_keys=True)
+        return "v:" + _SORTED.encode(item)
     return f"i:{index}"
 
 
@@ -354,7 +359,7 @@ def to_fields_v1(paths: set[Path] | frozenset[Path]) -> dict[str, Any]:
     key = frozenset(paths)
     text = _ENCODED.get(key)
     if text is None:
-        text = json.dumps(_to_fields_v1(key), separators=(",", ":"))
+        text = _COMPACT.encode(_to_fields_v1(key))
         if len(_ENCODED) >= _MEMO_SIZE:
             _ENCODED.clear()
         _ENCODED[key] = text
@@ -384,7 +389,7 @@ def from_fields_v1(fields: dict[str, Any], prefix: Path = ()) -> set[Path]:
     """``FieldsV1`` JSON back to a set of paths."""
     if prefix or not fields:
         return _from_fields_v1(fields, prefix)
-    text = json.dumps(fields, separators=(",", ":"))
+    text = _COMPACT.encode(fields)
     found = _DECODED.get(text)
     if found is None:
         found = frozenset(_from_fields_v1(fields, ()))

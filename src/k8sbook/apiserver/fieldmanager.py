@@ -50,19 +50,19 @@ _META = ("name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterNa
 STRIPPED: frozenset[Path] = frozenset({("f:apiVersion",), ("f:kind",), ("f:metadata",),
                                         *((("f:metadata", f"f:{m}")) for m in _META)})
 Entry = dict[str, Any]
-
-
-def _keep(rt: ResourceType, subresource: str, path: Path) -> bool:
-    if path in STRIPPED or path[:2] == ("f:metadata", "f:managedFields"):
-        return False
-    if rt.kind in HAS_STATUS:
-        in_status = path[:1] == ("f:status",)
-        return in_status if subresource == "status" else not in_status
-    return True
+_MANAGED = ("f:metadata", "f:managedFields")
 
 
 def _filter(rt: ResourceType, subresource: str, paths: set[Path]) -> set[Path]:
-    return {p for p in paths if p and _keep(rt, subresource, p)}
+    """The paths a manager may own: not the stripped ones (``stripmeta.go``), and of a kind
+    with a status subresource only ``status`` for a write to ``/status``, everything else
+    for the others (the reset fields)."""
+    kept = {p for p in paths if p and p not in STRIPPED and p[:2] != _MANAGED}
+    if rt.kind in HAS_STATUS:
+        if subresource == "status":
+            return {p for p in kept if p[0] == "f:status"}
+        return {p for p in kept if p[0] != "f:status"}
+    return kept
 
 
 def _bare(obj: dict[str, Any] | None) -> dict[str, Any] | None:
