@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import marshal
 from typing import Any
 
 from k8sbook.api import fieldvalidation
@@ -344,12 +345,12 @@ def _order(pe: str) -> tuple[int, str]:
     return (_ORDER.get(pe.split(":", 1)[0], 5), pe)
 
 
-#: ``FieldsV1`` text by field set and field set by text, both ways of the same conversion
-#: (most writes record a set an earlier write of the same shape has already encoded: the
-#: pods of one template, a node's status). Each value is exactly what the conversion would
-#: compute; a copy is handed out, so no caller shares a dict with another. Bounded: cleared
-#: when full.
-_ENCODED: dict[frozenset[Path], str] = {}
+#: ``FieldsV1`` by field set (kept in :mod:`marshal`'s bytes) and field set by ``FieldsV1``
+#: text, both ways of the same conversion (most writes record a set an earlier write of the
+#: same shape has already encoded: the pods of one template, a node's status). Each value is
+#: exactly what the conversion would compute; a copy is handed out, so no caller shares a
+#: dict with another. Bounded: cleared when full.
+_ENCODED: dict[frozenset[Path], bytes] = {}
 _DECODED: dict[str, frozenset[Path]] = {}
 _MEMO_SIZE = 4096
 
@@ -357,13 +358,13 @@ _MEMO_SIZE = 4096
 def to_fields_v1(paths: set[Path] | frozenset[Path]) -> dict[str, Any]:
     """A set of paths as ``FieldsV1`` JSON."""
     key = frozenset(paths)
-    text = _ENCODED.get(key)
-    if text is None:
-        text = _COMPACT.encode(_to_fields_v1(key))
+    data = _ENCODED.get(key)
+    if data is None:
+        data = marshal.dumps(_to_fields_v1(key), 2)
         if len(_ENCODED) >= _MEMO_SIZE:
             _ENCODED.clear()
-        _ENCODED[key] = text
-    out: dict[str, Any] = json.loads(text)  # a fresh copy, members in the same order
+        _ENCODED[key] = data
+    out: dict[str, Any] = marshal.loads(data)  # a fresh copy, members in the same order
     return out
 
 

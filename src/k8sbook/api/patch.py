@@ -11,10 +11,9 @@ apiserver's field manager serves it (:mod:`k8sbook.apiserver.fieldmanager`).
 from __future__ import annotations
 
 import copy
-import marshal
 from typing import Any
 
-from k8sbook.api.decoding import copy_json
+from k8sbook.api.decoding import copy_json, copy_value
 from k8sbook.api.strategicpatch import STRATEGIC, strategic_merge_patch
 from k8sbook.core.status import StatusError, status_object, unsupported_media_type
 
@@ -42,23 +41,8 @@ def _merge_into(out: dict[str, Any], patch: dict[str, Any]) -> None:
                 inner = out[key] = {}
             _merge_into(inner, value)
         else:
-            out[key] = _copy(value)
+            out[key] = copy_value(value)  # deepcopy's result, faster
 
-
-def _copy(value: Any) -> Any:
-    """``copy.deepcopy`` of a patch's value, faster: a string, number, boolean or ``None`` is
-    its own copy (as deepcopy returns it); a list of exactly JSON-decoded types goes through
-    :mod:`marshal` (format 2, no shared references: equal values of the same types; the one
-    difference, an object repeated inside the value comes back as two copies, cannot arise from
-    a decoded body); anything marshal refuses (a :class:`~k8sbook.api.decoding.BigNumber`)
-    through deepcopy."""
-    kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
-        return value
-    try:
-        return marshal.loads(marshal.dumps(value, 2))
-    except ValueError:
-        return copy.deepcopy(value)
 
 
 def _pointer(path: str) -> list[str]:
@@ -77,7 +61,7 @@ def _walk(doc: Any, parts: list[str]) -> Any:
 
 def json_patch(target: Any, ops: list[dict[str, Any]]) -> Any:
     """RFC 6902: add, remove, replace, move, copy, test."""
-    doc = copy.deepcopy(target)
+    doc = copy_value(target)  # deepcopy's result, faster
     for op in ops:
         kind, parts = op.get("op"), _pointer(op.get("path", ""))
         parent, last = (_walk(doc, parts[:-1]), parts[-1]) if parts else (None, "")

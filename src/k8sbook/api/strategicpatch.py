@@ -24,6 +24,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from k8sbook.api.decoding import copy_value
+
 STRATEGIC = "application/strategic-merge-patch+json"
 
 #: Lists inside a PodSpec that merge, and their merge key (``k8s.io/api/core/v1`` PodSpec).
@@ -79,7 +81,7 @@ def strategic_merge_patch(original: dict[str, Any], patch: dict[str, Any]) -> di
     if not isinstance(patch, dict):
         raise TypeError("a strategic merge patch must be a JSON object")
     kind = str(original.get("kind", ""))
-    out = _merge_map(copy.deepcopy(original), patch, kind, ())
+    out = _merge_map(copy_value(original), patch, kind, ())  # deepcopy's result, faster
     if out is None:
         raise ValueError("a strategic merge patch may not delete the whole object")
     return out

@@ -429,9 +429,12 @@ def validate(kind: str, obj: dict[str, Any], namespaced: bool) -> list[Cause]:
 #: tolerations additions, terminationGracePeriodSeconds, schedulingGates removal).
 def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     def strip(spec: dict[str, Any]) -> dict[str, Any]:
-        s = json.loads(json.dumps(spec))
-        for c in s.get("containers", []):
-            c.pop("image", None)
+        # shallow copies of what it changes (the spec and its containers), not a deep copy
+        # of the spec: the same value to compare, made from JSON types
+        s = dict(spec)
+        if "containers" in s:
+            s["containers"] = [{k: v for k, v in c.items() if k != "image"}
+                               for c in s["containers"]]
         for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds",
                     "schedulingGates"):
             s.pop(key, None)

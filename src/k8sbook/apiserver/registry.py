@@ -11,7 +11,6 @@ Only the defaults the model's readers will meet are here; each is the real defau
 from __future__ import annotations
 
 import base64
-import copy
 import ipaddress
 import random
 from typing import Any
@@ -266,7 +265,7 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
             del new["spec"]["finalizers"]
     if rt.kind in HAS_STATUS:
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = decoding.copy_value(old["status"])
         else:
             new.pop("status", None)
     if rt.tracks_generation and new.get("spec") != old.get("spec"):
