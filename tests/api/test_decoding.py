@@ -203,3 +203,16 @@ def test_type_error_gives_the_plain_walks_message_and_changes():
             assert json.dumps(mine) == json.dumps(theirs)  # the same nulls dropped or zeroed
             checked += 1
     assert checked == 900
+
+
+def test_copy_value_is_deepcopys_result():
+    big = BigNumber("9" * 30)
+    for value in [None, "s", 1, 2.5, True, [], {}, {"a": [1, {"b": None}], "c": "é"},
+                  [{"x": big}], {"n": big}, samples()[0]]:
+        copied = decoding.copy_value(value)
+        assert copied == copy.deepcopy(value)
+        assert json.dumps(copied) == json.dumps(value)  # members in the same order
+        if isinstance(value, dict | list) and value:
+            assert copied is not value
+    kept = decoding.copy_value([big])
+    assert type(kept[0]) is BigNumber  # what marshal refuses, deepcopy copies
