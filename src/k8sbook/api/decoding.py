@@ -25,6 +25,12 @@ loud: Python's own parser and the model's recursive code cannot follow 10000 lev
 model's limit is :data:`MAX_DEPTH` (no built-in kind nests more than ~20 levels); the Go type
 names in messages are derived from the schema's definition names (``v1.Container``); a map's
 keys and a list's indices are not in the field path, as in Go's error.
+
+Every write pays for these walks, so they are made cheap without changing a result: the type
+check reads each schema once into a node (its ``$ref`` followed, its types, its children),
+the JSON check recurses over containers only, copies go through :mod:`marshal`
+(``tests/api/test_decoding.py`` compares each with the plain walk it replaces). This module
+is over 400 lines: it is one decoder, body to checked object, as upstream's handlers call it.
 """
 
 from __future__ import annotations

@@ -22,6 +22,13 @@ upstream compares with the Go zero value of the type, in which non-pointer struc
 Deployment's ``spec.template``) already exist; the model has no Go types, so on create it treats
 every struct as existing and only maps, list items and leaves as added (a pointer struct such as
 ``rollingUpdate`` then gets no ``"."`` member of its own).
+
+Every write records its fields, so the walks are made cheap without changing a result: each
+schema is read once into a node (form and children), ``compare`` adds to shared sets and walks
+a create's fields knowing the old side is absent, ``FieldsV1`` conversions are remembered by
+field set and by text (``tests/api/test_fieldpath.py`` compares ``compare`` with the plain
+walk). This module is over 400 lines: it is structured-merge-diff's set, compare and merge
+over one schema walk, as upstream's ``typed`` package is.
 """
 
 from __future__ import annotations
