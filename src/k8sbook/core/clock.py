@@ -51,6 +51,8 @@ class Clock:
         self._queue: list[Timer] = []
         self._stamp_second: int | None = None
         self._stamp = ""
+        self._micro_at: float | None = None
+        self._micro = ""
 
     # -- time ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -68,7 +70,10 @@ class Clock:
     def micro_timestamp(self, at: float | None = None) -> str:
         """RFC 3339 with microseconds (``metav1.MicroTime``, used by Leases and Events)."""
         t = self._now if at is None else at
-        return (EPOCH + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if t != self._micro_at:  # the text of the last instant asked, kept
+            self._micro = (EPOCH + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            self._micro_at = t
+        return self._micro
 
     def nano_timestamp(self, at: float | None = None) -> str:
         """Go's ``time.RFC3339Nano`` (nanoseconds, trailing zeros dropped): the time of each
