@@ -130,9 +130,8 @@ def _node(schema: Schema) -> _Node:
 _LEAF = _Node({})
 
 
-#: what ``json.dumps(value, separators=(",", ":"))`` (and with ``sort_keys=True``) build for
-#: each call, built once: the same text
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+#: what ``json.dumps(value, separators=(",", ":"), sort_keys=True)`` builds for each call,
+#: built once: the same text
 _SORTED = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 
 
@@ -352,13 +351,13 @@ def _order(pe: str) -> tuple[int, str]:
     return (_ORDER.get(pe.split(":", 1)[0], 5), pe)
 
 
-#: ``FieldsV1`` by field set (kept in :mod:`marshal`'s bytes) and field set by ``FieldsV1``
-#: text, both ways of the same conversion (most writes record a set an earlier write of the
+#: ``FieldsV1`` by field set and field set by ``FieldsV1`` (both kept as :mod:`marshal`'s
+#: bytes), both ways of the same conversion (most writes record a set an earlier write of the
 #: same shape has already encoded: the pods of one template, a node's status). Each value is
 #: exactly what the conversion would compute; a copy is handed out, so no caller shares a
 #: dict with another. Bounded: cleared when full.
 _ENCODED: dict[frozenset[Path], bytes] = {}
-_DECODED: dict[str, frozenset[Path]] = {}
+_DECODED: dict[bytes, frozenset[Path]] = {}
 _MEMO_SIZE = 4096
 
 
@@ -397,13 +396,16 @@ def from_fields_v1(fields: dict[str, Any], prefix: Path = ()) -> set[Path]:
     """``FieldsV1`` JSON back to a set of paths."""
     if prefix or not fields:
         return _from_fields_v1(fields, prefix)
-    text = _COMPACT.encode(fields)
-    found = _DECODED.get(text)
+    try:  # the members, in order, as marshal's bytes (equal bytes: equal FieldsV1)
+        data = marshal.dumps(fields, 2)
+    except ValueError:  # not JSON-decoded types: no memo
+        return _from_fields_v1(fields, ())
+    found = _DECODED.get(data)
     if found is None:
         found = frozenset(_from_fields_v1(fields, ()))
         if len(_DECODED) >= _MEMO_SIZE:
             _DECODED.clear()
-        _DECODED[text] = found
+        _DECODED[data] = found
     return set(found)
 
 
