@@ -20,10 +20,13 @@ The fabric (:mod:`k8sbook.client.network`) is still the only recorder at either 
 
 from __future__ import annotations
 
+import functools
 import json
+from json import encoder as json_encoder
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields, is_dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from operator import attrgetter
 from typing import Any
 
 #: :attr:`Trace.level` values
@@ -42,76 +45,209 @@ class Encoded(dict[str, Any]):
         self.wire_size = wire_size
 
 
+def _compact_encoder() -> Callable[[Any], int]:
+    """The length of ``json.dumps(value, separators=(",", ":"))``, from one C encoder made
+    once (``json.dumps`` builds a new encoder for every call with non-default separators).
+    ``ensure_ascii`` holds, so the text is ASCII and its length is its size in bytes. No
+    check for reference cycles (API bodies are trees). A value that is not JSON raises
+    ``TypeError``, as ``json.dumps`` does."""
+    encoder = json.JSONEncoder(separators=(",", ":"))
+    make = getattr(json_encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (CPython and Pyodide have it): the same text
+        return lambda value: len(encoder.encode(value))
+    # the arguments JSONEncoder.iterencode passes, but no dict of markers (cycle check)
+    iterencode = make(None, encoder.default, json_encoder.encode_basestring_ascii, None,
+                      encoder.key_separator, encoder.item_separator, False, False, True)
+    join = "".join
+    return lambda value: len(join(iterencode(value, 0)))
+
+
+_json_size = _compact_encoder()
+
+
+# How a payload is measured (its exact type, a subclass of dict or list, being callable, being
+# a dataclass and which fields it has) depends only on its type: the rules are applied once per
+# type, to its first value, and give a strategy that every later value of that type goes
+# straight to. The numbers are exactly those of the rules as the docstrings state them, which
+# ``tests/core/test_trace.py`` keeps as a plain recursive walk and compares with these on every
+# payload of a cluster's run.
+
 def wire_bytes(payload: Any) -> int:
     """The size of a payload on the wire: a dict or list (an API body) as compact JSON; an
     object with a ``body`` (a request, a response) by its body; a tuple by its parts; text by
     its UTF-8 length; a dataclass (an etcd gRPC message, protobuf on the wire) by
     :func:`proto_bytes`; anything else (a callable, a message the model keeps as an object) 0.
-    An :class:`Encoded` object counts the size of the text it was decoded from."""
+    An :class:`Encoded` object counts the size of the text it was decoded from.
+
+    In that order: ``None`` and a callable count 0 before anything else, and a list that is
+    not JSON (a list of gRPC messages: etcd ops, events) counts its :func:`proto_bytes`."""
+    measure = _WIRE.get(type(payload))
+    if measure is None:
+        measure = _wire_strategy(payload)
+    return measure(payload)
+
+
+def _wire_strategy(payload: Any) -> Callable[[Any], int]:
+    """How :func:`wire_bytes` measures ``payload`` and every value of its type: the checks
+    below are the rules in their order, and each depends only on the type (``callable``,
+    ``isinstance``, ``is_dataclass`` of an instance), so they are made once per type."""
+    measure: Callable[[Any], int]
     if payload is None or callable(payload):
-        return 0
-    if type(payload) is Encoded:
-        return payload.wire_size
-    if isinstance(payload, (dict, list)):
-        try:
-            return len(json.dumps(payload, separators=(",", ":")).encode())
-        except TypeError:  # a list of gRPC messages (etcd ops, events)
-            return proto_bytes(payload)
-    if isinstance(payload, (bytes, bytearray)):
-        return len(payload)
-    if isinstance(payload, str):
-        return len(payload.encode())
-    if isinstance(payload, tuple):
-        return sum(wire_bytes(p) for p in payload)
-    if is_dataclass(payload):
-        return proto_bytes(payload)
+        measure = _zero
+    elif type(payload) is Encoded:
+        measure = _encoded_size
+    elif type(payload) is list:
+        measure = _list_size
+    elif isinstance(payload, (dict, list)):
+        measure = _json_or_proto
+    elif isinstance(payload, (bytes, bytearray)):
+        measure = len
+    elif isinstance(payload, str):
+        measure = _text_size
+    elif isinstance(payload, tuple):
+        measure = _tuple_size
+    elif is_dataclass(payload):
+        measure = proto_bytes
+    else:
+        measure = _body_size
+    _WIRE[type(payload)] = measure
+    return measure
+
+
+_WIRE: dict[type, Callable[[Any], int]] = {}
+
+
+def _zero(_: Any) -> int:
+    return 0
+
+
+def _encoded_size(value: Encoded) -> int:
+    return value.wire_size
+
+
+def _text_size(value: str) -> int:
+    return len(value) if value.isascii() else len(value.encode())
+
+
+def _json_or_proto(value: dict[str, Any] | list[Any]) -> int:
+    try:
+        return _json_size(value)
+    except TypeError:  # a list of gRPC messages (etcd ops, events)
+        return proto_bytes(value)
+
+
+def _list_size(value: list[Any]) -> int:
+    # a list whose first item is a gRPC message is not JSON (json.dumps raises at that item),
+    # so it goes to the fallback at once: the same number, without raising and catching
+    if value and _is_message(type(value[0])):
+        return proto_bytes(value)
+    return _json_or_proto(value)
+
+
+@functools.cache
+def _is_message(kind: type) -> bool:
+    """A dataclass that the JSON encoder cannot write (it is none of the JSON types)."""
+    return is_dataclass(kind) and not issubclass(kind, (dict, list, tuple, str, int, float))
+
+
+def _tuple_size(value: tuple[Any, ...]) -> int:
+    total = 0
+    for part in value:
+        total += wire_bytes(part)
+    return total
+
+
+def _body_size(payload: Any) -> int:
     body = getattr(payload, "body", None)
     return wire_bytes(body) if body is not None else 0
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def proto_bytes(value: Any) -> int:
     """An estimate of a protobuf message's size: its strings' and bytes' lengths, 8 per
     number, summed through nested messages and lists (close for etcd's messages, whose size
-    is their keys and values)."""
-    kind = type(value)
-    if kind is str:  # the common cases first, by exact type (the size of every etcd call)
-        return len(value) if value.isascii() else len(value.encode())
-    if kind is int or kind is float:
-        return 8
-    if kind is list or kind is tuple:
-        total = 0
-        for v in value:
-            total += proto_bytes(v)
-        return total
-    names = _FIELD_NAMES.get(kind)
-    if names is not None:
-        total = 0
-        for n in names:
-            total += proto_bytes(getattr(value, n))
-        return total
+    is their keys and values).
+
+    Precisely: text its UTF-8 length, a list or tuple the sum of its items, a bool 1, an int
+    or float 8, bytes their length, a dict (JSON inside a message) its :func:`wire_bytes`, a
+    dataclass the sum of its fields; anything else (``None``, another object) 0."""
+    measure = _PROTO.get(type(value))
+    if measure is None:
+        measure = _proto_strategy(value)
+    return measure(value)
+
+
+def _proto_strategy(value: Any) -> Callable[[Any], int]:
+    """How :func:`proto_bytes` measures ``value`` and every value of its type (the rules in
+    their order; each depends only on the type)."""
+    measure: Callable[[Any], int]
     if isinstance(value, str):
-        return len(value) if value.isascii() else len(value.encode())
-    if isinstance(value, (list, tuple)):
-        return sum(proto_bytes(v) for v in value)
-    if isinstance(value, bool):
-        return 1
-    if isinstance(value, (int, float)):
-        return 8
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
-    if isinstance(value, dict):
-        return wire_bytes(value)
-    names = tuple(f.name for f in fields(value)) if is_dataclass(value) else ()
-    _FIELD_NAMES[kind] = names
-    return sum(proto_bytes(getattr(value, n)) for n in names)
+        measure = _text_size
+    elif isinstance(value, (list, tuple)):
+        measure = _items_size
+    elif isinstance(value, bool):
+        measure = _one
+    elif isinstance(value, (int, float)):
+        measure = _eight
+    elif isinstance(value, (bytes, bytearray)):
+        measure = len
+    elif isinstance(value, dict):
+        measure = wire_bytes
+    elif is_dataclass(value):
+        measure = _fields_size(tuple(f.name for f in fields(value)))
+    else:
+        measure = _zero
+    _PROTO[type(value)] = measure
+    return measure
+
+
+_PROTO: dict[type, Callable[[Any], int]] = {}
+
+
+def _one(_: Any) -> int:
+    return 1
+
+
+def _eight(_: Any) -> int:
+    return 8
+
+
+def _items_size(value: list[Any] | tuple[Any, ...]) -> int:
+    total = 0
+    for v in value:
+        total += proto_bytes(v)
+    return total
+
+
+def _fields_size(names: tuple[str, ...]) -> Callable[[Any], int]:
+    """The sum of a message's fields ``names``: the common field types (text, numbers,
+    ``None``, bools) measured in line, exactly as :func:`proto_bytes` measures them, the
+    others through it."""
+    if not names:
+        return _zero
+    get = attrgetter(*names)
+    single = len(names) == 1
+
+    def measure(value: Any) -> int:
+        total = 0
+        for v in (get(value),) if single else get(value):
+            k = type(v)
+            if k is str:
+                total += len(v) if v.isascii() else len(v.encode())
+            elif k is int or k is float:
+                total += 8
+            elif v is None:
+                pass
+            elif k is bool:
+                total += 1
+            else:
+                total += proto_bytes(v)
+        return total
+    return measure
 
 
 def component_of(instance: str) -> str:
     """``kubelet/node-a`` -> ``kubelet``."""
-    return instance.split("/", 1)[0]
+    return instance.partition("/")[0]
 
 
 @dataclass(frozen=True)
@@ -170,8 +306,12 @@ class Trace:
         resource."""
         if not self.enabled:
             return
-        if resource.startswith("/"):
-            resource = "/".join(resource.split("/", 3)[:3])
+        if resource.startswith("/"):  # "/registry/leases/ns/name" -> "/registry/leases"
+            second = resource.find("/", 1)
+            if second > 0:
+                third = resource.find("/", second + 1)
+                if third > 0:
+                    resource = resource[:third]
         key = (path, verb, resource)
         entry = self.tallies.get(key)
         if entry is None:
@@ -207,7 +347,9 @@ class Trace:
     def complete(self, msg: Message | None, result: str) -> None:
         """Fill in the result of a request recorded before it was served."""
         if msg is not None and self.messages[msg.seq] is msg:
-            self.messages[msg.seq] = replace(msg, result=result)
+            self.messages[msg.seq] = Message(msg.seq, msg.t, msg.src, msg.dst, msg.path,
+                                             msg.protocol, msg.verb, msg.resource, msg.name,
+                                             result)
 
     def __len__(self) -> int:
         return len(self.messages)
