@@ -260,12 +260,14 @@ class Network:
         try:
             reply = listener.handler(request)
         except Exception as exc:
-            self._complete(msg, error(exc) if error is not None else str(exc))
+            if msg is not None:  # the result is text for the trace: made only to be recorded
+                self._complete(msg, error(exc) if error is not None else str(exc))
             raise
         if self.trace.counting and address.transport not in NODE_LOCAL:  # the reply's bytes
             self.trace.tally(self._path(src, listener.owner), verb, wire_bytes(reply), 0,
                              resource)
-        self._complete(msg, result(reply) if result is not None else str(reply))
+        if msg is not None:
+            self._complete(msg, result(reply) if result is not None else str(reply))
         return reply
 
     def open(self, src: str, address: Address, request: Any = None, *, protocol: str,
@@ -291,7 +293,8 @@ class Network:
         if on_open is not None:
             on_open(conn)
         reply = listener.handler((request, conn))
-        self._complete(msg, result(reply) if result is not None else str(reply))
+        if msg is not None:
+            self._complete(msg, result(reply) if result is not None else str(reply))
         return conn, reply
 
     def tcp_connect(self, src: str, address: Address, *, via: str | None = None,

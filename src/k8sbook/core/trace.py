@@ -130,6 +130,8 @@ def _text_size(value: str) -> int:
 
 
 def _json_or_proto(value: dict[str, Any] | list[Any]) -> int:
+    if not value:  # "{}" or "[]"
+        return 2
     try:
         return _json_size(value)
     except TypeError:  # a list of gRPC messages (etcd ops, events)
