@@ -20,12 +20,11 @@ The fabric (:mod:`k8sbook.client.network`) is still the only recorder at either 
 
 from __future__ import annotations
 
-import functools
 import json
-from json import encoder as json_encoder
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields, is_dataclass
+from json import encoder as json_encoder
 from operator import attrgetter
 from typing import Any
 
@@ -141,15 +140,18 @@ def _json_or_proto(value: dict[str, Any] | list[Any]) -> int:
 def _list_size(value: list[Any]) -> int:
     # a list whose first item is a gRPC message is not JSON (json.dumps raises at that item),
     # so it goes to the fallback at once: the same number, without raising and catching
-    if value and _is_message(type(value[0])):
-        return proto_bytes(value)
+    if value:
+        kind = type(value[0])
+        message = _MESSAGE_TYPES.get(kind)
+        if message is None:  # a dataclass that is none of the types JSON can write
+            message = _MESSAGE_TYPES[kind] = is_dataclass(kind) and not issubclass(
+                kind, (dict, list, tuple, str, int, float))
+        if message:
+            return proto_bytes(value)
     return _json_or_proto(value)
 
 
-@functools.cache
-def _is_message(kind: type) -> bool:
-    """A dataclass that the JSON encoder cannot write (it is none of the JSON types)."""
-    return is_dataclass(kind) and not issubclass(kind, (dict, list, tuple, str, int, float))
+_MESSAGE_TYPES: dict[type, bool] = {}
 
 
 def _tuple_size(value: tuple[Any, ...]) -> int:
