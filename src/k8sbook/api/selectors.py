@@ -205,7 +205,7 @@ _META: dict[str, Callable[[dict[str, Any]], Any]] = {
 #: Each kind's field labels beyond metadata.name and metadata.namespace, as the field's name
 #: and how to read it from an object (``pkg/registry/core/pod/strategy.go``
 #: ``ToSelectableFields`` and its counterparts for the other kinds).
-FIELD_GETTERS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
+_FIELD_GETTERS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
     "Pod": {
         "spec.nodeName": _get("spec", "nodeName"),
         "spec.restartPolicy": _get("spec", "restartPolicy"),
@@ -230,7 +230,7 @@ FIELD_GETTERS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
 
 #: every field label a kind can be selected by, metadata's first (later ones win)
 _SELECTABLE: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
-    kind: {**_META, **getters} for kind, getters in FIELD_GETTERS.items()}
+    kind: {**_META, **getters} for kind, getters in _FIELD_GETTERS.items()}
 
 
 def _all_fields(getters: dict[str, Callable[[dict[str, Any]], Any]]
@@ -241,7 +241,7 @@ def _all_fields(getters: dict[str, Callable[[dict[str, Any]], Any]]
 #: Extra field labels per kind, beyond metadata.name and metadata.namespace: every one of an
 #: object's values at once.
 FIELD_LABELS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    kind: _all_fields(getters) for kind, getters in FIELD_GETTERS.items()}
+    kind: _all_fields(getters) for kind, getters in _FIELD_GETTERS.items()}
 
 
 def parse_field_selector(selector: str, kind: str) -> list[tuple[str, str, str]]:

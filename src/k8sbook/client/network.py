@@ -71,7 +71,8 @@ from k8sbook.client.address import (
 )
 from k8sbook.client.connection import Connection, Handler, Listener
 from k8sbook.core.clock import Clock
-from k8sbook.core.trace import Message, Trace, component_of, wire_bytes
+from k8sbook.core.trace import Message, Trace, component_of
+from k8sbook.core.wire import wire_bytes
 
 NODE_LOCAL = ("unix", "exec")  #: never leave the node: counted with 0 bytes at ``counts``
 
