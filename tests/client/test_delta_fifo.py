@@ -111,3 +111,30 @@ def test_indexer_keeps_its_indexes_up_to_date_on_every_change() -> None:
     store.add_indexer("rv", lambda o: [o["metadata"]["resourceVersion"]])
     assert [o["metadata"]["name"] for o in store.by_index("rv", "1")] == ["b"]
     assert [o["metadata"]["name"] for o in store.by_index("namespace", "ns")] == ["b"]
+
+
+def test_by_index_stays_in_key_order_through_every_change() -> None:
+    """``by_index`` keeps each entry's keys sorted until a key joins or leaves it: after any
+    sequence of adds, updates (moving or not), deletes and a new index, it is the entry's
+    keys sorted, as sorting on every call gives."""
+    import random
+
+    def node_of(o: dict[str, Any]) -> list[str]:
+        node = o.get("spec", {}).get("nodeName")
+        return [node] if node else []
+
+    rng = random.Random(7)
+    store = Indexer({"node": node_of})
+    for step in range(600):
+        name, node = f"p{rng.randrange(40)}", rng.choice(["", "n1", "n2", "n3"])
+        if rng.random() < 0.25:
+            store.delete_key(f"ns/{name}")
+        else:
+            store.update({**_obj(name, str(step)), "spec": {"nodeName": node}})
+        if step == 300:
+            store.add_indexer("rv-parity", lambda o: [str(int(o["metadata"]["resourceVersion"])
+                                                          % 2)])
+        for index, entries in store.indices.items():
+            for value in [*entries, "absent"]:
+                keys = sorted(entries.get(value, ()))
+                assert store.by_index(index, value) == [store.items[k] for k in keys]

@@ -78,7 +78,7 @@ def test_workqueue_deduplicates_and_requeues_after_done():
     q.add(item)  # added while processing: not queued twice, requeued after done
     assert len(q) == 1
     q.done(item)
-    assert q.queue == ["b", "a"]
+    assert list(q.queue) == ["b", "a"]
 
 
 def test_workqueue_worker_retries_with_exponential_backoff():

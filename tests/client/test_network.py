@@ -6,7 +6,7 @@ import pytest
 
 from k8sbook.client.network import Address, DialError, Network, Translation
 from k8sbook.core.clock import Clock
-from k8sbook.core.trace import Trace
+from k8sbook.core.trace import COUNTS, Trace
 
 A = Address.tcp("10.0.0.1", 8080)
 
@@ -249,3 +249,16 @@ def test_a_listener_that_requires_client_certificates_checks_the_issuer(net: Net
     assert [m.result for m in net.trace.messages][-2:] == [
         "remote error: tls: unknown certificate authority",
         "remote error: tls: certificate required"]
+
+
+def test_at_the_counts_level_no_result_text_is_made() -> None:
+    """A message's result is text for the trace: when the trace only counts, the fabric does
+    not make it (and the reply's bytes are still counted)."""
+    net = Network(Clock(), Trace(COUNTS))
+    net.listen(A, "kube-apiserver", lambda req: {"kind": "Pod"})
+    made: list[object] = []
+    reply = net.dial("kubectl", A, {"a": 1}, protocol="HTTPS", verb="GET", resource="pods",
+                     result=lambda r: made.append(r) or "200")
+    assert reply == {"kind": "Pod"} and made == []
+    assert net.trace.tallies == {("kubectl->kube-apiserver", "GET", "pods"):
+                                 [1, len('{"a":1}') + len('{"kind":"Pod"}')]}

@@ -74,3 +74,13 @@ def test_table_puts_the_result_right_after_the_time():
     assert conflict.split()[:2] == ["1.00", "409"]
     assert conflict.endswith("CREATE pods/default/web (Conflict)")
     assert event.split()[:2] == ["2.00", "rv=105"]
+
+
+def test_an_etcd_key_is_counted_under_its_first_two_segments() -> None:
+    keys = ["/registry/leases/kube-node-lease/node-a", "/registry/pods", "/registry/pods/",
+            "/registry", "/", "//", "/a//b/c", "/compact_rev_key", "pods", ""]
+    for key in keys:
+        trace = Trace(COUNTS)
+        trace.tally("kube-apiserver->etcd", "Range", 5, resource=key)
+        want = "/".join(key.split("/", 3)[:3]) if key.startswith("/") else key
+        assert trace.tallies == {("kube-apiserver->etcd", "Range", want): [1, 5]}, key

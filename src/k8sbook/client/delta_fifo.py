@@ -53,6 +53,10 @@ class Indexer:
         self.indexers.update(indexers or {})
         #: index name -> indexed value -> keys (``cache.Indices``)
         self.indices: dict[str, dict[str, set[str]]] = {name: {} for name in self.indexers}
+        # (index name, value) -> its keys sorted, kept until a key joins or leaves the entry
+        # (an update that leaves the value alone, most of them, keeps it): by_index sorts an
+        # entry once per change of its members, not once per call
+        self._sorted: dict[tuple[str, str], builtins.list[str]] = {}
 
     def _index(self, key: str, old: Obj | None, new: Obj | None) -> None:
         for name, fn in self.indexers.items():
@@ -65,10 +69,12 @@ class Indexer:
                 keys = index.get(value)
                 if keys is not None:
                     keys.discard(key)
+                    self._sorted.pop((name, value), None)
                     if not keys:
                         del index[value]
             for value in after:
                 index.setdefault(value, set()).add(key)
+                self._sorted.pop((name, value), None)
 
     def add(self, obj: Obj) -> None:
         key = meta_namespace_key(obj)
@@ -96,13 +102,20 @@ class Indexer:
 
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         """The objects whose index function gives ``value``, in key order (``ByIndex``)."""
-        keys = self.indices[index].get(value, ())
-        return [self.items[k] for k in sorted(keys)]
+        keys = self._sorted.get((index, value))
+        if keys is None:
+            members = self.indices[index].get(value)
+            if members is None:
+                return []
+            keys = self._sorted[(index, value)] = sorted(members)
+        items = self.items
+        return [items[k] for k in keys]
 
     def add_indexer(self, name: str, fn: Callable[[Obj], builtins.list[str]]) -> None:
         """``AddIndexers``: a new index, built over what the store already holds."""
         self.indexers[name] = fn
         self.indices[name] = {}
+        self._sorted = {k: v for k, v in self._sorted.items() if k[0] != name}
         for key, obj in self.items.items():
             for value in fn(obj):
                 self.indices[name].setdefault(value, set()).add(key)

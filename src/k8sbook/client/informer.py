@@ -200,6 +200,8 @@ class Reflector:
 
 
 Handler = Callable[..., None]
+#: where each notification's handler is in a registered (on_add, on_update, on_delete)
+_HANDLER_INDEX = {"add": 0, "update": 1, "delete": 2}
 
 
 class SharedIndexInformer:
@@ -262,7 +264,7 @@ class SharedIndexInformer:
 
     def _notify(self, what: str, key: str, *args: Any) -> None:
         self.notifications.append((round(self.client.clock.now(), 6), what, key))
-        index = {"add": 0, "update": 1, "delete": 2}[what]
+        index = _HANDLER_INDEX[what]
         for handlers in self.handlers:
             fn = handlers[index]
             if fn:

@@ -51,6 +51,7 @@ listens, injects faults and records the trace, so that nothing else can.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -70,7 +71,8 @@ from k8sbook.client.address import (
 )
 from k8sbook.client.connection import Connection, Handler, Listener
 from k8sbook.core.clock import Clock
-from k8sbook.core.trace import Message, Trace, component_of, wire_bytes
+from k8sbook.core.trace import Message, Trace, component_of
+from k8sbook.core.wire import wire_bytes
 
 NODE_LOCAL = ("unix", "exec")  #: never leave the node: counted with 0 bytes at ``counts``
 
@@ -108,6 +110,8 @@ class Network:
         self._last_owner: dict[Address, str] = {}
         # ... and on a host: a port nobody listens on is refused by that host (its pod)
         self._host_owner: dict[tuple[str, str], str] = {}
+        # path ids by (src, dst) instance: what path_of computes, once per pair
+        self._paths: dict[tuple[str, str], str] = {}
 
     # -- listening -------------------------------------------------------------------------
     def listen(self, address: Address, owner: str, handler: Handler, *,
@@ -257,12 +261,14 @@ class Network:
         try:
             reply = listener.handler(request)
         except Exception as exc:
-            self._complete(msg, error(exc) if error is not None else str(exc))
+            if msg is not None:  # the result is text for the trace: made only to be recorded
+                self._complete(msg, error(exc) if error is not None else str(exc))
             raise
         if self.trace.counting and address.transport not in NODE_LOCAL:  # the reply's bytes
-            self.trace.tally(self.path_of(src, listener.owner), verb, wire_bytes(reply), 0,
+            self.trace.tally(self._path(src, listener.owner), verb, wire_bytes(reply), 0,
                              resource)
-        self._complete(msg, result(reply) if result is not None else str(reply))
+        if msg is not None:
+            self._complete(msg, result(reply) if result is not None else str(reply))
         return reply
 
     def open(self, src: str, address: Address, request: Any = None, *, protocol: str,
@@ -279,7 +285,7 @@ class Network:
                                       resource=resource, name=name, via=via,
                                       source_ip=source_ip, timeout=None, verify=verify,
                                       payload=request, client_certificate=client_certificate)
-        conn = Connection(self, src, listener.owner, self.path_of(src, listener.owner),
+        conn = Connection(self, src, listener.owner, self._path(src, listener.owner),
                           stream_protocol or protocol)
         self._next_conn += 1
         conn.key = self._next_conn
@@ -288,7 +294,8 @@ class Network:
         if on_open is not None:
             on_open(conn)
         reply = listener.handler((request, conn))
-        self._complete(msg, result(reply) if result is not None else str(reply))
+        if msg is not None:
+            self._complete(msg, result(reply) if result is not None else str(reply))
         return conn, reply
 
     def tcp_connect(self, src: str, address: Address, *, via: str | None = None,
@@ -307,6 +314,13 @@ class Network:
     def path_of(src: str, dst: str) -> str:
         return f"{component_of(src)}->{component_of(dst)}"
 
+    def _path(self, src: str, dst: str) -> str:
+        """:meth:`path_of`, remembered per pair of instances."""
+        path = self._paths.get((src, dst))
+        if path is None:
+            path = self._paths[(src, dst)] = self.path_of(src, dst)
+        return path
+
     def _connect(self, src: str, address: Address, *, protocol: str, verb: str,
                  resource: str, name: str, via: str | None, source_ip: str,
                  timeout: float | None, verify: Verify | None = None, payload: Any = None,
@@ -319,24 +333,23 @@ class Network:
             listener = self._listeners.get(target)
             owner = listener.owner if listener is not None and not listener.closed else ""
             self._check(src, owner, target, timeout)
-            if listener is not None and listener.certificate == "":
+            assert listener is not None  # else _check refused the dial
+            if listener.certificate == "":
                 raise no_certificate(target)
-            if verify is not None and listener is not None:
+            if verify is not None:
                 cert = listener.certificate
                 trusted = verify(cert) if callable(verify) else cert == verify
                 if cert is None or not trusted:
                     raise untrusted(target, cert)
-            if listener is not None and listener.client_ca is not None and \
-                    client_certificate != listener.client_ca:
+            if listener.client_ca is not None and client_certificate != listener.client_ca:
                 raise client_refused(target, client_certificate)
         except DialError as err:
             dst = self._owner_hint(err.address)
             self._record(src, dst, protocol, verb, resource, name,
                          f"{note}, {err.result}" if note else err.result)
             raise
-        assert listener is not None
-        latency = self._latency.get(target, 0.0)
-        msg = self._record(src, listener.owner, protocol, verb, resource, name, "",
+        latency = self._latency.get(target, 0.0) if self._latency else 0.0
+        msg = self._record(src, owner, protocol, verb, resource, name, "",
                            None if address.transport in NODE_LOCAL else payload)
         if msg is not None and (note or latency):
             self._notes[msg.seq] = (note, latency)  # shown when the result comes
@@ -353,7 +366,7 @@ class Network:
                 raise DialError("no such host", address,
                                 f"dial {address.transport}: lookup {host}: no such host")
             address = address.with_host(ip)
-        if address in self._vips:
+        if self._vips and address in self._vips:
             return self._vips[address](src)
         if via is not None:
             translate = self._translators.get(via)
@@ -364,17 +377,20 @@ class Network:
         return address
 
     def _check(self, src: str, owner: str, target: Address, timeout: float | None) -> None:
-        if self.is_down(target) or target in self._dropping:
+        # each fault is looked at only when one of its kind is injected: with none, a dial
+        # costs a few truth tests (the same answers: an empty set holds nothing)
+        if self._down and self.is_down(target) or self._dropping and target in self._dropping:
             raise timed_out(target)
-        if owner and (self._blocked(src, owner) or self._firewalled and any(
-                self._matches(src, a) and self._matches(owner, b) for a, b in self._firewalled)):
-            raise timed_out(target)
-        if self._blocked_src(src):
-            raise timed_out(target)
-        if not owner or target in self._refusing:
+        if self._isolated or self._partitions or self._firewalled:
+            if owner and (self._blocked(src, owner) or self._firewalled and any(
+                    self._matches(src, a) and self._matches(owner, b)
+                    for a, b in self._firewalled)):
+                raise timed_out(target)
+            if self._blocked_src(src):
+                raise timed_out(target)
+        if not owner or self._refusing and target in self._refusing:
             raise refused(target)
-        latency = self._latency.get(target, 0.0)
-        if timeout is not None and latency >= timeout:
+        if timeout is not None and self._latency and self._latency.get(target, 0.0) >= timeout:
             raise timed_out(target)
 
     def _owner_hint(self, address: Address) -> str:
@@ -425,14 +441,18 @@ class Network:
     # -- the trace -------------------------------------------------------------------------
     def _record(self, src: str, dst: str, protocol: str, verb: str, resource: str, name: str,
                 result: str, payload: Any = None) -> Message | None:
-        if self.trace.counting:
-            self.trace.tally(self.path_of(src, dst), verb, wire_bytes(payload), 1, resource)
+        trace = self.trace
+        if trace.counting:
+            trace.tally(self._path(src, dst), verb, wire_bytes(payload), 1, resource)
             return None
-        return self.trace.record(self.clock.now(), src, dst, self.path_of(src, dst), protocol,
-                                 verb, resource, name, result)
+        return trace.record(self.clock.now(), src, dst, self._path(src, dst), protocol, verb,
+                            resource, name, result)
 
     def _complete(self, msg: Message | None, result: str) -> None:
         if msg is None:
+            return
+        if not self._notes:  # no route note and no latency: the result as it is
+            self.trace.complete(msg, result)
             return
         note, latency = self._notes.pop(msg.seq, ("", 0.0))
         parts = [p for p in (note, result) if p]
@@ -465,6 +485,7 @@ class Network:
         return msg
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _is_ip(host: str) -> bool:
     parts = host.split(".")
     if len(parts) == 4 and all(p.isdigit() for p in parts):

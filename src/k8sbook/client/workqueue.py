@@ -10,6 +10,7 @@ burst 100). Workers are callbacks on the virtual-time loop instead of goroutines
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -80,7 +81,8 @@ class RateLimitingQueue:
         self.clock = clock
         self.name = name
         self.rate_limiter = rate_limiter or default_controller_rate_limiter()
-        self.queue: list[Hashable] = []
+        #: the items waiting, oldest first (``Type.queue``)
+        self.queue: deque[Hashable] = deque()
         self.dirty: set[Hashable] = set()
         self.processing: set[Hashable] = set()
         self.shutting_down = False
@@ -121,7 +123,7 @@ class RateLimitingQueue:
     def get(self) -> Hashable | None:
         if not self.queue:
             return None
-        item = self.queue.pop(0)
+        item = self.queue.popleft()
         self.processing.add(item)
         self.dirty.discard(item)
         return item

@@ -11,8 +11,8 @@ Two levels (:attr:`Trace.level`): ``"messages"`` (the default) keeps every messa
 so that a run with thousands of nodes stays cheap (a resource that is an etcd key,
 ``/registry/leases/kube-node-lease/node-a``, is counted under its first two segments,
 ``/registry/leases``). The bytes are those of the JSON that would go
-on the wire (:func:`wire_bytes`: compact, as Go's ``encoding/json`` writes it, which is what
-kube-apiserver's JSON serializer uses), request and reply bodies and each watch event; a
+on the wire (:func:`~k8sbook.core.wire.wire_bytes`: compact, as Go's ``encoding/json``
+writes it, which is what kube-apiserver's JSON serializer uses), request and reply bodies and each watch event; a
 payload the model does not carry as JSON (a DNS message) counts 0 bytes, and so does every call
 that stays on its node (CRI on a Unix socket, a CNI or OCI plugin exec).
 The fabric (:mod:`k8sbook.client.network`) is still the only recorder at either level.
@@ -20,98 +20,22 @@ The fabric (:mod:`k8sbook.client.network`) is still the only recorder at either 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields, is_dataclass, replace
-from typing import Any
+from dataclasses import asdict, dataclass
+
+from k8sbook.core.wire import Encoded, proto_bytes, wire_bytes
+
+__all__ = ["COUNTS", "MESSAGES", "WATCH_EVENTS", "Encoded", "Message", "Trace", "component_of",
+           "proto_bytes", "wire_bytes"]
 
 #: :attr:`Trace.level` values
 MESSAGES, COUNTS = "messages", "counts"
 
 
-class Encoded(dict[str, Any]):
-    """A JSON object decoded from text whose size on the wire is already known (a watch
-    event the watch cache encoded once for all its watchers): :func:`wire_bytes` reads
-    ``wire_size`` instead of encoding it again."""
-
-    __slots__ = ("wire_size",)
-
-    def __init__(self, value: dict[str, Any], wire_size: int) -> None:
-        super().__init__(value)
-        self.wire_size = wire_size
-
-
-def wire_bytes(payload: Any) -> int:
-    """The size of a payload on the wire: a dict or list (an API body) as compact JSON; an
-    object with a ``body`` (a request, a response) by its body; a tuple by its parts; text by
-    its UTF-8 length; a dataclass (an etcd gRPC message, protobuf on the wire) by
-    :func:`proto_bytes`; anything else (a callable, a message the model keeps as an object) 0.
-    An :class:`Encoded` object counts the size of the text it was decoded from."""
-    if payload is None or callable(payload):
-        return 0
-    if type(payload) is Encoded:
-        return payload.wire_size
-    if isinstance(payload, (dict, list)):
-        try:
-            return len(json.dumps(payload, separators=(",", ":")).encode())
-        except TypeError:  # a list of gRPC messages (etcd ops, events)
-            return proto_bytes(payload)
-    if isinstance(payload, (bytes, bytearray)):
-        return len(payload)
-    if isinstance(payload, str):
-        return len(payload.encode())
-    if isinstance(payload, tuple):
-        return sum(wire_bytes(p) for p in payload)
-    if is_dataclass(payload):
-        return proto_bytes(payload)
-    body = getattr(payload, "body", None)
-    return wire_bytes(body) if body is not None else 0
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def proto_bytes(value: Any) -> int:
-    """An estimate of a protobuf message's size: its strings' and bytes' lengths, 8 per
-    number, summed through nested messages and lists (close for etcd's messages, whose size
-    is their keys and values)."""
-    kind = type(value)
-    if kind is str:  # the common cases first, by exact type (the size of every etcd call)
-        return len(value) if value.isascii() else len(value.encode())
-    if kind is int or kind is float:
-        return 8
-    if kind is list or kind is tuple:
-        total = 0
-        for v in value:
-            total += proto_bytes(v)
-        return total
-    names = _FIELD_NAMES.get(kind)
-    if names is not None:
-        total = 0
-        for n in names:
-            total += proto_bytes(getattr(value, n))
-        return total
-    if isinstance(value, str):
-        return len(value) if value.isascii() else len(value.encode())
-    if isinstance(value, (list, tuple)):
-        return sum(proto_bytes(v) for v in value)
-    if isinstance(value, bool):
-        return 1
-    if isinstance(value, (int, float)):
-        return 8
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
-    if isinstance(value, dict):
-        return wire_bytes(value)
-    names = tuple(f.name for f in fields(value)) if is_dataclass(value) else ()
-    _FIELD_NAMES[kind] = names
-    return sum(proto_bytes(getattr(value, n)) for n in names)
-
-
 def component_of(instance: str) -> str:
     """``kubelet/node-a`` -> ``kubelet``."""
-    return instance.split("/", 1)[0]
+    return instance.partition("/")[0]
 
 
 @dataclass(frozen=True)
@@ -170,8 +94,12 @@ class Trace:
         resource."""
         if not self.enabled:
             return
-        if resource.startswith("/"):
-            resource = "/".join(resource.split("/", 3)[:3])
+        if resource.startswith("/"):  # "/registry/leases/ns/name" -> "/registry/leases"
+            second = resource.find("/", 1)
+            if second > 0:
+                third = resource.find("/", second + 1)
+                if third > 0:
+                    resource = resource[:third]
         key = (path, verb, resource)
         entry = self.tallies.get(key)
         if entry is None:
@@ -207,7 +135,9 @@ class Trace:
     def complete(self, msg: Message | None, result: str) -> None:
         """Fill in the result of a request recorded before it was served."""
         if msg is not None and self.messages[msg.seq] is msg:
-            self.messages[msg.seq] = replace(msg, result=result)
+            self.messages[msg.seq] = Message(msg.seq, msg.t, msg.src, msg.dst, msg.path,
+                                             msg.protocol, msg.verb, msg.resource, msg.name,
+                                             result)
 
     def __len__(self) -> int:
         return len(self.messages)
