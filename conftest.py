@@ -14,7 +14,8 @@ and chapters that start a real server or binary are marked here, in one place, s
 `bash scripts/test.sh --quick` can leave them out with `-m` (the README's full command runs
 everything):
 
-- ``real_etcd``: tests/storage/test_etcd_differential.py and notebooks/a2-real-etcd start etcd;
+- ``real_etcd``: tests/storage/test_etcd_differential.py, tests/storage/test_etcd_cluster_real.py
+  (three members) and notebooks/a2-real-etcd start etcd;
 - ``https_server``: tests/serve/ and notebooks/a1-kubectl-against-the-model start
   ``k8sbook serve`` on loopback and drive it with the official client or kubectl;
 - ``browser``: tests/site/ (also set in those modules) drive the built site in Chromium;
@@ -84,6 +85,7 @@ _SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/15-",
 
 MARKS_BY_PATH: dict[str, str] = {
     "tests/storage/test_etcd_differential.py": "real_etcd",
+    "tests/storage/test_etcd_cluster_real.py": "real_etcd",
     "notebooks/a2-real-etcd.ipynb": "real_etcd",
     "tests/serve/": "https_server",
     "notebooks/a1-kubectl-against-the-model.ipynb": "https_server",
