@@ -75,9 +75,9 @@ def pytest_configure(config: pytest.Config) -> None:
 #: first: pytest-xdist deals files out in collection order (scripts/test.sh passes
 #: ``--no-loadscope-reorder``; by default it would deal the files with the most tests first),
 #: so starting these first keeps both workers busy to the end instead of leaving one finishing
-#: a long file alone. Chapter 15, the scenario schema checks and the scale runs each take a
-#: good part of the quick suite's CPU time.
-_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/15-",
+#: a long file alone. Chapters 15 and 13 and the scenario schema checks each take a good part
+#: of the quick suite's CPU time.
+_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/15-", "notebooks/13-",
                "tests/textbook/test_scenarios_schema", "tests/textbook/test_scale.py",
                "notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
                "tests/serve/", "tests/textbook/test_exercise_variants", "tests/node/test_certificate",
@@ -94,6 +94,15 @@ MARKS_BY_PATH: dict[str, str] = {
 }
 
 
+#: Files whose tests pytest-xdist may deal out one by one to both workers (with
+#: ``--dist loadgroup``, as scripts/test.sh runs): independent tests, no module-scoped fixture
+#: worth sharing, and together longer than most files. Every other file is one unit of work,
+#: as ``--dist loadfile`` makes it (a notebook's cells share one kernel; a module's fixtures
+#: are built once).
+SPLIT_FILES = ("tests/textbook/test_scenarios_schema.py",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         node = item.nodeid
@@ -103,6 +112,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return len(_SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the order within a file (a notebook's cells) is kept
+    grouped = getattr(config.option, "dist", "no") == "loadgroup"
     for item in items:
         try:
             where = Path(item.path).resolve().relative_to(ROOT).as_posix()
@@ -111,6 +121,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for prefix, mark in MARKS_BY_PATH.items():
             if where == prefix or (prefix.endswith("/") and where.startswith(prefix)):
                 item.add_marker(getattr(pytest.mark, mark))
+        if grouped and where not in SPLIT_FILES:
+            item.add_marker(pytest.mark.xdist_group(where))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
