@@ -94,15 +94,30 @@ MARKS_BY_PATH: dict[str, str] = {
 }
 
 
-#: Files whose tests pytest-xdist may deal out one by one to both workers (with
-#: ``--dist loadgroup``, as scripts/test.sh runs): independent tests, no module-scoped fixture
-#: worth sharing, and together longer than most files. Every other file is one unit of work,
-#: as ``--dist loadfile`` makes it (a notebook's cells share one kernel; a module's fixtures
-#: are built once).
+#: Files whose tests pytest-xdist may deal out one by one to both workers: independent tests,
+#: no module-scoped fixture worth sharing, and together longer than most files. Every other
+#: file stays one unit of work, as ``--dist loadfile`` makes it (a notebook's cells share one
+#: kernel; a module's fixtures are built once). See :func:`pytest_xdist_make_scheduler`.
 SPLIT_FILES = ("tests/textbook/test_scenarios_schema.py",)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile`` (as scripts/test.sh runs), except that the tests of
+    :data:`SPLIT_FILES` are units of their own. (``--dist loadgroup`` with ``xdist_group``
+    marks would say the same, but pytest-xdist 3.8 cannot rename pytest 9.2's node ids.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SplitSomeFiles(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return nodeid if scope in SPLIT_FILES else scope
+
+    return SplitSomeFiles(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         node = item.nodeid
@@ -112,7 +127,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return len(_SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the order within a file (a notebook's cells) is kept
-    grouped = getattr(config.option, "dist", "no") == "loadgroup"
     for item in items:
         try:
             where = Path(item.path).resolve().relative_to(ROOT).as_posix()
@@ -121,8 +135,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for prefix, mark in MARKS_BY_PATH.items():
             if where == prefix or (prefix.endswith("/") and where.startswith(prefix)):
                 item.add_marker(getattr(pytest.mark, mark))
-        if grouped and where not in SPLIT_FILES:
-            item.add_marker(pytest.mark.xdist_group(where))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

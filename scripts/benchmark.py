@@ -11,7 +11,7 @@ It runs, in this order, each once:
 1. a clean book build: `jupyter-book clean --all .` then
    `jupyter-book build . -W -n --keep-going` (the clean step is not timed);
 2. the test suite, exactly the pytest command of scripts/test.sh
-   (`python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --nbval --nbval-current-env
+   (`python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --nbval --nbval-current-env
    tests notebooks`),
    which then finds the site built by step 1;
 3. the quick suite, the pytest command of `scripts/test.sh --quick` (the same, without the
@@ -48,7 +48,7 @@ BIN = Path(sys.executable).parent
 BUILD = [str(BIN / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going"]
 CLEAN = [str(BIN / "jupyter-book"), "clean", "--all", "."]
 TESTS = [
-    sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder",
+    sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder",
     "--nbval", "--nbval-current-env", "tests", "notebooks", "-q",
 ]
 QUICK = TESTS + ["-m", "not browser and not real_etcd and not https_server and not slow"]

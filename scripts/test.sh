@@ -19,7 +19,7 @@
 # benchmark (the markers `browser`, `real_etcd`, `https_server` and `slow`, set by location in
 # conftest.py). The full command above is the one CI runs.
 #
-# pytest-xdist runs with `--dist loadgroup`: conftest.py puts each file's tests in one group
+# pytest-xdist runs with `--dist loadfile`: conftest.py puts each file's tests in one group
 # (as `--dist loadfile` would: one kernel per notebook, module fixtures built once), except the
 # files in its SPLIT_FILES, whose independent tests are dealt out one by one to both workers.
 set -uo pipefail
@@ -58,14 +58,14 @@ mypy || failed+=("mypy")
 
 if $quick; then
     echo "test: pytest (quick)"
-    python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --nbval --nbval-current-env tests notebooks \
+    python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --nbval --nbval-current-env tests notebooks \
         -m "not browser and not real_etcd and not https_server and not slow" "$@" || failed+=("pytest")
 else
     echo "test: building the book (strict)"
     jupyter-book build . -W -n --keep-going || failed+=("book build")
 
     echo "test: pytest"
-    python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --nbval --nbval-current-env tests notebooks "$@" \
+    python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --nbval --nbval-current-env tests notebooks "$@" \
         || failed+=("pytest")
 fi
 
