@@ -13,16 +13,20 @@ from k8sbook.node.kubelet.certificate import CURRENT, digested_name
 from tests.helpers import status_error
 
 
-@pytest.fixture()
-def boot():
+def _bootstrapped(signing_duration: float) -> tuple[Cluster, object]:
     c = Cluster(0)
     kcm = c.add_controller_manager(controllers=("csrapproving", "csrsigning"))
     kcm.start()
     c.run_for(20)
-    kcm.controllers["csrsigning"].duration = 3600.0  # --cluster-signing-duration=1h
+    kcm.controllers["csrsigning"].duration = signing_duration  # --cluster-signing-duration
     kubelet = c.add_kubelet("node-b", bootstrap=True).start()
     c.run_for(5)
     return c, kubelet
+
+
+@pytest.fixture()
+def boot():
+    return _bootstrapped(3600.0)  # --cluster-signing-duration=1h
 
 
 def test_kubelet_bootstraps_its_client_certificate(boot):
@@ -57,11 +61,11 @@ def test_kubelet_bootstraps_its_client_certificate(boot):
         resource="certificatesigningrequests/status")[0].t
 
 
-def test_an_expired_client_certificate_is_401(boot):
-    c, kubelet = boot
+def test_an_expired_client_certificate_is_401():
+    c, kubelet = _bootstrapped(600.0)  # a 10-minute certificate: expired sooner
     old = kubelet.client.credentials
     kubelet.certificates.stop()  # no rotation
-    c.run_for(3600 + 5)
+    c.run_for(600 + 5)
     stale = c.client("curl", old)
     assert status_error(lambda: stale.get("nodes", "node-b")) == (401, "Unauthorized")
     assert c.apiserver.authn.last_failure.startswith(
