@@ -75,13 +75,14 @@ def pytest_configure(config: pytest.Config) -> None:
 #: first: pytest-xdist deals files out in collection order (scripts/test.sh passes
 #: ``--no-loadscope-reorder``; by default it would deal the files with the most tests first),
 #: so starting these first keeps both workers busy to the end instead of leaving one finishing
-#: a long file alone. Chapters 15 and 13 and the scenario schema checks each take a good part
-#: of the quick suite's CPU time.
+#: a long file alone. Chapters 15 and 13 each take a good part of the quick suite's CPU time.
+#: The tests of SPLIT_FILES (below), small units of work each, come last: they fill in
+#: whichever worker is free at the end.
 _SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/15-", "notebooks/13-",
-               "tests/textbook/test_scenarios_schema", "tests/textbook/test_scale.py",
                "notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
-               "tests/serve/", "tests/textbook/test_exercise_variants", "tests/node/test_certificate",
-               "tests/test_lazy_imports", "tests/controlplane/test_endpoint.py")
+               "tests/serve/", "tests/node/test_certificate", "tests/test_lazy_imports",
+               "tests/textbook/test_exercise_variants", "tests/controlplane/test_endpoint.py",
+               "tests/textbook/test_scale.py")
 
 MARKS_BY_PATH: dict[str, str] = {
     "tests/storage/test_etcd_differential.py": "real_etcd",
@@ -124,6 +125,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for i, prefix in enumerate(_SLOW_FIRST):
             if node.startswith(prefix):
                 return i
+        if node.split("::", 1)[0] in SPLIT_FILES:
+            return len(_SLOW_FIRST) + 1
         return len(_SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the order within a file (a notebook's cells) is kept
