@@ -18,6 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from k8sbook.textbook.scenarios import ScenarioResult
 
 #: the seed of the determinism runs (not the chapters' seed 0)
 SEED = 3
@@ -25,10 +29,9 @@ SEED = 3
 DIGESTS = Path(__file__).resolve().parent / "scenario_digests.json"
 
 
-def digest(result: object) -> str:
-    """SHA-256 of a :class:`~k8sbook.textbook.scenarios.ScenarioResult` as canonical JSON."""
-    data = result.to_dict()  # type: ignore[attr-defined]
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+def digest(result: ScenarioResult) -> str:
+    """SHA-256 of a scenario's result as canonical JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(result.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
 def stored() -> dict[str, str]:
