@@ -49,6 +49,16 @@ def test_a_changed_result_fails_with_a_message_naming_the_scenario():
     assert "tests/textbook/scenario_digests.json" in message
 
 
+def test_the_refresh_stores_what_the_check_compares_and_drops_unknown_names(tmp_path,
+                                                                             monkeypatch):
+    import json
+
+    monkeypatch.setattr(scenario_digests, "DIGESTS", tmp_path / "digests.json")
+    scenario_digests.DIGESTS.write_text(json.dumps({"seed": 3, "digests": {"gone": "0"}}))
+    assert scenario_digests.refresh(["hub-write-and-watch"]) == ["hub-write-and-watch"]
+    assert scenario_digests.stored() == {"hub-write-and-watch": STORED["hub-write-and-watch"]}
+
+
 def test_the_helper_agrees_with_kubernetes_validate():
     import kubernetes_validate
 
