@@ -14,7 +14,8 @@ and chapters that start a real server or binary are marked here, in one place, s
 `bash scripts/test.sh --quick` can leave them out with `-m` (the README's full command runs
 everything):
 
-- ``real_etcd``: tests/storage/test_etcd_differential.py and notebooks/a2-real-etcd start etcd;
+- ``real_etcd``: tests/storage/test_etcd_differential.py, tests/storage/test_etcd_cluster_real.py
+  (three members) and notebooks/a2-real-etcd start etcd;
 - ``https_server``: tests/serve/ and notebooks/a1-kubectl-against-the-model start
   ``k8sbook serve`` on loopback and drive it with the official client or kubectl;
 - ``browser``: tests/site/ (also set in those modules) drive the built site in Chromium;
@@ -74,16 +75,18 @@ def pytest_configure(config: pytest.Config) -> None:
 #: first: pytest-xdist deals files out in collection order (scripts/test.sh passes
 #: ``--no-loadscope-reorder``; by default it would deal the files with the most tests first),
 #: so starting these first keeps both workers busy to the end instead of leaving one finishing
-#: a long file alone. Chapter 15, the scenario schema checks and the scale runs each take a
-#: good part of the quick suite's CPU time.
-_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/15-",
-               "tests/textbook/test_scenarios_schema", "tests/textbook/test_scale.py",
+#: a long file alone. Chapters 15 and 13 each take a good part of the quick suite's CPU time.
+#: The tests of SPLIT_FILES (below), small units of work each, come last: they fill in
+#: whichever worker is free at the end.
+_SLOW_FIRST = ("tests/site/test_browser_edition_pyodide", "notebooks/15-", "notebooks/13-",
                "notebooks/", "tests/site/", "tests/storage/test_etcd_differential",
-               "tests/serve/", "tests/textbook/test_exercise_variants", "tests/node/test_certificate",
-               "tests/test_lazy_imports", "tests/controlplane/test_endpoint.py")
+               "tests/serve/", "tests/node/test_certificate", "tests/test_lazy_imports",
+               "tests/textbook/test_exercise_variants", "tests/controlplane/test_endpoint.py",
+               "tests/textbook/test_scale.py")
 
 MARKS_BY_PATH: dict[str, str] = {
     "tests/storage/test_etcd_differential.py": "real_etcd",
+    "tests/storage/test_etcd_cluster_real.py": "real_etcd",
     "notebooks/a2-real-etcd.ipynb": "real_etcd",
     "tests/serve/": "https_server",
     "notebooks/a1-kubectl-against-the-model.ipynb": "https_server",
@@ -92,12 +95,38 @@ MARKS_BY_PATH: dict[str, str] = {
 }
 
 
+#: Files whose tests pytest-xdist may deal out one by one to both workers: independent tests,
+#: no module-scoped fixture worth sharing, and together longer than most files. Every other
+#: file stays one unit of work, as ``--dist loadfile`` makes it (a notebook's cells share one
+#: kernel; a module's fixtures are built once). See :func:`pytest_xdist_make_scheduler`.
+SPLIT_FILES = ("tests/textbook/test_scenarios_schema.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile`` (as scripts/test.sh runs), except that the tests of
+    :data:`SPLIT_FILES` are units of their own. (``--dist loadgroup`` with ``xdist_group``
+    marks would say the same, but pytest-xdist 3.8 cannot rename pytest 9.2's node ids.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SplitSomeFiles(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return nodeid if scope in SPLIT_FILES else scope
+
+    return SplitSomeFiles(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         node = item.nodeid
         for i, prefix in enumerate(_SLOW_FIRST):
             if node.startswith(prefix):
                 return i
+        if node.split("::", 1)[0] in SPLIT_FILES:
+            return len(_SLOW_FIRST) + 1
         return len(_SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the order within a file (a notebook's cells) is kept

@@ -5,6 +5,9 @@
 #   bash scripts/refresh-notebooks.sh
 #   bash scripts/refresh-notebooks.sh notebooks/02-the-hub.ipynb
 #
+# It also rewrites the refreshed chapters' scenario digests (tests/textbook/scenario_digests.json;
+# every one: `bash scripts/refresh-notebooks.sh --digests-only`).
+#
 # Then review the diff of the notebooks and run `bash scripts/test.sh`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"

@@ -4,6 +4,7 @@ Usage (from the repository root, inside .venv; `bash scripts/refresh-notebooks.s
 
     python scripts/refresh_notebooks.py                 # every notebooks/*.ipynb
     python scripts/refresh_notebooks.py notebooks/02-the-hub.ipynb
+    python scripts/refresh_notebooks.py --digests-only  # only the scenarios' stored digests
 
 Each notebook runs top to bottom in a fresh `python3` kernel (jupyter_client starts it with
 this very interpreter, so it sees the same packages as nbval's --nbval-current-env), with
@@ -17,6 +18,10 @@ deterministic before it is written back:
   and keep their stored outputs;
 * cells marked `# NBVAL_RAISES_EXCEPTION` (or tagged `raises-exception`) may raise: the error
   is stored as their output. Any other error stops the refresh and leaves the file untouched.
+
+Then it rewrites the stored digests of the scenarios those chapters run (every scenario's when
+every notebook was refreshed), `tests/textbook/scenario_digests.json`, which the determinism
+test compares one run of each scenario with (`tests/textbook/scenario_digests.py`).
 """
 
 from __future__ import annotations
@@ -115,10 +120,32 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def refresh_digests(chapters: list[str] | None) -> None:
+    """Store the seed-3 digests of the scenarios of ``chapters`` (notebook names without
+    ``.ipynb``; None: every scenario)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from k8sbook.textbook.scenarios import all_scenarios
+    from tests.textbook import scenario_digests
+
+    names = None if chapters is None else [
+        s.name for s in all_scenarios() if s.chapter in chapters]
+    start = time.perf_counter()
+    done = scenario_digests.refresh(names)
+    took = time.perf_counter() - start
+    print(f"refresh: {_shown(scenario_digests.DIGESTS)}: {len(done)} scenario digests "
+          f"in {took:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    parser.add_argument("--digests-only", action="store_true",
+                        help="only rewrite every scenario's stored digest")
     args = parser.parse_args(argv)
+    if args.digests_only:
+        refresh_digests(None)
+        return 0
     paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("*.ipynb"))
     if not paths:
         print("refresh: no notebooks found", file=sys.stderr)
@@ -135,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         took = time.perf_counter() - start
         print(f"refresh: {_shown(path)}: ran {ran} code cells in {took:.1f} s")
+    refresh_digests(None if not args.notebooks else [p.stem for p in paths])
     if failed:
         print(f"refresh: {len(failed)} notebook(s) failed", file=sys.stderr)
         return 1

@@ -18,6 +18,10 @@
 # and without anything that starts a real server or a browser, or reruns a stored full-size
 # benchmark (the markers `browser`, `real_etcd`, `https_server` and `slow`, set by location in
 # conftest.py). The full command above is the one CI runs.
+#
+# pytest-xdist runs with `--dist loadfile`: conftest.py puts each file's tests in one group
+# (as `--dist loadfile` would: one kernel per notebook, module fixtures built once), except the
+# files in its SPLIT_FILES, whose independent tests are dealt out one by one to both workers.
 set -uo pipefail
 quick=false
 if [ "${1:-}" = "--quick" ]; then

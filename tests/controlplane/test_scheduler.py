@@ -73,8 +73,15 @@ def test_queue_moves_a_backing_off_pod_to_backoffq_then_flushes_it():
     assert q.pending()["activeQ"] == ["default/p"]
 
 
-def test_unschedulable_pod_gets_the_condition_and_is_retried_when_a_node_is_added():
-    facts = run("scheduling").facts
+@pytest.fixture(scope="module")
+def scheduling_run():
+    """Chapter 4's run, once for the tests that only read it."""
+    return run("scheduling")
+
+
+def test_unschedulable_pod_gets_the_condition_and_is_retried_when_a_node_is_added(
+        scheduling_run):
+    facts = scheduling_run.facts
     cond = facts["batch_condition"]
     assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
     assert cond["message"] == (
@@ -92,8 +99,8 @@ def test_unschedulable_pod_gets_the_condition_and_is_retried_when_a_node_is_adde
     assert retry["t"] >= facts["node_added_at"] and retry["node"] == "node-d"
 
 
-def test_the_scheduler_binds_where_its_scores_point():
-    result = run("scheduling")
+def test_the_scheduler_binds_where_its_scores_point(scheduling_run):
+    result = scheduling_run
     web = next(a for a in result.facts["attempts"] if a["pod"] == "default/web")
     totals = {n: sum(s.values()) for n, s in web["scores"].items()}
     assert web["node"] == max(totals, key=lambda n: (totals[n], n == web["node"]))
@@ -102,8 +109,8 @@ def test_the_scheduler_binds_where_its_scores_point():
     assert binding.src == "kube-scheduler/cp-1" and binding.result == "201"
 
 
-def test_scheduler_talks_only_to_the_apiserver():
-    result = run("scheduling")
+def test_scheduler_talks_only_to_the_apiserver(scheduling_run):
+    result = scheduling_run
     paths = {m.path for m in result.messages if "kube-scheduler" in (m.src.split("/")[0],
                                                                       m.dst.split("/")[0])}
     assert paths == {"kube-scheduler->kube-apiserver"}

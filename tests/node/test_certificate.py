@@ -13,16 +13,20 @@ from k8sbook.node.kubelet.certificate import CURRENT, digested_name
 from tests.helpers import status_error
 
 
-@pytest.fixture()
-def boot():
+def _bootstrapped(signing_duration: float) -> tuple[Cluster, object]:
     c = Cluster(0)
     kcm = c.add_controller_manager(controllers=("csrapproving", "csrsigning"))
     kcm.start()
     c.run_for(20)
-    kcm.controllers["csrsigning"].duration = 3600.0  # --cluster-signing-duration=1h
+    kcm.controllers["csrsigning"].duration = signing_duration  # --cluster-signing-duration
     kubelet = c.add_kubelet("node-b", bootstrap=True).start()
     c.run_for(5)
     return c, kubelet
+
+
+@pytest.fixture()
+def boot():
+    return _bootstrapped(3600.0)  # --cluster-signing-duration=1h
 
 
 def test_kubelet_bootstraps_its_client_certificate(boot):
@@ -57,29 +61,11 @@ def test_kubelet_bootstraps_its_client_certificate(boot):
         resource="certificatesigningrequests/status")[0].t
 
 
-def test_kubelet_rotates_before_expiry_with_a_selfnodeclient_csr(boot):
-    c, kubelet = boot
-    first = kubelet.certificates.current
-    lifetime = (first.not_valid_after_utc - first.not_valid_before_utc).total_seconds()
-    start = (first.not_valid_before_utc - EPOCH).total_seconds()
-    deadline = kubelet.certificates.deadline
-    assert start + 0.7 * lifetime <= deadline <= start + 0.9 * lifetime
-    c.run_for(deadline - c.clock.now() + 2)
-    assert len(kubelet.certificates.requests) == 2
-    second_csr = c.admin().get("certificatesigningrequests", kubelet.certificates.requests[1])
-    assert second_csr["metadata"]["name"].startswith("csr-")
-    assert second_csr["spec"]["username"] == "system:node:node-b"
-    assert second_csr["status"]["conditions"][0]["message"] == \
-        "Auto approving self kubelet client certificate after SubjectAccessReview."
-    assert kubelet.certificates.current != first
-    assert kubelet.client.credentials.pem == pki.pem(kubelet.certificates.current)
-
-
-def test_an_expired_client_certificate_is_401(boot):
-    c, kubelet = boot
+def test_an_expired_client_certificate_is_401():
+    c, kubelet = _bootstrapped(600.0)  # a 10-minute certificate: expired sooner
     old = kubelet.client.credentials
     kubelet.certificates.stop()  # no rotation
-    c.run_for(3600 + 5)
+    c.run_for(600 + 5)
     stale = c.client("curl", old)
     assert status_error(lambda: stale.get("nodes", "node-b")) == (401, "Unauthorized")
     assert c.apiserver.authn.last_failure.startswith(
@@ -98,19 +84,31 @@ def test_certificate_not_signed_by_the_cluster_ca_is_401(boot):
     assert c.apiserver.authn.last_failure == "x509: certificate signed by unknown authority"
 
 
-def test_after_rotation_the_watches_reconnect_with_the_new_certificate(boot):
-    """``UpdateTransport``'s ``closeAllConns``: the kubelet closes its connections when its
+def test_kubelet_rotates_before_expiry_and_its_watches_reconnect_with_the_new_certificate(boot):
+    """The rotation: a selfnodeclient CSR at 70-90 % of the certificate's life; then
+    ``UpdateTransport``'s ``closeAllConns``: the kubelet closes its connections when its
     client certificate changes, and the apiserver sees the new certificate on the watches
-    opened again."""
+    opened again. (One run to the deadline for both.)"""
     c, kubelet = boot
     first = kubelet.certificates.current
+    lifetime = (first.not_valid_after_utc - first.not_valid_before_utc).total_seconds()
+    start = (first.not_valid_before_utc - EPOCH).total_seconds()
+    deadline = kubelet.certificates.deadline
+    assert start + 0.7 * lifetime <= deadline <= start + 0.9 * lifetime
     before = c.apiserver.peers.of("kubelet/node-b")
     assert {r["resource"] for r in before} >= {"nodes", "pods"}
     assert {r["serial"] for r in before} == {format(first.serial_number, "x")}
     closes = kubelet.certificates.connection_closes
-    c.run_for(kubelet.certificates.deadline - c.clock.now() + 5)
+    c.run_for(deadline - c.clock.now() + 5)
+    assert len(kubelet.certificates.requests) == 2
+    second_csr = c.admin().get("certificatesigningrequests", kubelet.certificates.requests[1])
+    assert second_csr["metadata"]["name"].startswith("csr-")
+    assert second_csr["spec"]["username"] == "system:node:node-b"
+    assert second_csr["status"]["conditions"][0]["message"] == \
+        "Auto approving self kubelet client certificate after SubjectAccessReview."
     second = kubelet.certificates.current
     assert second.serial_number != first.serial_number
+    assert kubelet.client.credentials.pem == pki.pem(second)
     assert kubelet.certificates.connection_closes == closes + 1
     after = c.apiserver.peers.of("kubelet/node-b")
     assert {r["resource"] for r in after} == {r["resource"] for r in before}
@@ -232,25 +230,10 @@ def test_a_serving_csr_nobody_approves_is_given_up_after_15_minutes(serving):
         assert c.admin().get("certificatesigningrequests", name)["status"] == {}
 
 
-def test_the_serving_certificate_rotates(serving):
-    from k8sbook.apiserver.certificates import certificate_approve
-
-    c, kubelet = serving
-    c.components["kube-controller-manager/cp-1"].controllers["csrsigning"].duration = 3600.0
-    certificate_approve(c.admin(), kubelet.serving_certificates.requests[0])
-    c.run_for(2)
-    first = kubelet.serving_certificates.current
-    c.run_for(kubelet.serving_certificates.deadline - c.clock.now() + 2)
-    (renewal,) = kubelet.serving_certificates.requests[1:]
-    assert c.admin().get("certificatesigningrequests", renewal)["status"] == {}  # a human again
-    certificate_approve(c.admin(), renewal)
-    c.run_for(2)
-    assert kubelet.serving_certificates.current.serial_number != first.serial_number
-
-
-def test_an_expired_serving_certificate_is_not_presented(serving):
-    """``Current()`` returns no certificate past ``notAfter``: without an approved renewal the
-    handshakes fail again."""
+def test_the_serving_certificate_rotates_and_an_expired_one_is_not_presented(serving):
+    """The serving certificate renews at 70-90 % of its life with a CSR that waits for a
+    person again; ``Current()`` returns no certificate past ``notAfter``, so without an
+    approved renewal the handshakes fail again, until one is approved. (One run for both.)"""
     from k8sbook.api import objects
     from k8sbook.apiserver.certificates import certificate_approve
     from k8sbook.apiserver.kubelet_client import pod_logs
@@ -261,6 +244,14 @@ def test_an_expired_serving_certificate_is_not_presented(serving):
     certificate_approve(c.admin(), kubelet.serving_certificates.requests[0])
     c.run_for(3)
     assert pod_logs(c.admin(), "default", "web") == "app: started (attempt 0)\n"
-    c.run_for(3600)  # the renewal's CSR is pending; the certificate expires
+    first = kubelet.serving_certificates.current
+    c.run_for(kubelet.serving_certificates.deadline - c.clock.now() + 2)
+    (renewal,) = kubelet.serving_certificates.requests[1:]
+    assert c.admin().get("certificatesigningrequests", renewal)["status"] == {}  # a human again
+    c.run_for(first.not_valid_after_utc.timestamp() - EPOCH.timestamp() - c.clock.now() + 1)
     assert status_error(lambda: pod_logs(c.admin(), "default", "web"))[1].endswith(
         "remote error: tls: internal error")
+    certificate_approve(c.admin(), kubelet.serving_certificates.requests[-1])
+    c.run_for(2)
+    assert kubelet.serving_certificates.current.serial_number != first.serial_number
+    assert pod_logs(c.admin(), "default", "web") == "app: started (attempt 0)\n"

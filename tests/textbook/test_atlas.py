@@ -131,9 +131,10 @@ def test_wrong_edges_table_explains_every_wrong_edge():
     assert all(r.rstrip(" |").strip() for r in rows)
 
 
-def test_maps_render_deterministically():
+def test_maps_render_whole_names_and_the_undrawn_paths():
+    # deterministic: the committed book/_static maps are compared with a fresh rendering by
+    # tests/textbook/test_catalog_pages.py, in another process (and chapter 1's by nbval)
     a = figures.svg(atlas.real_map("map"))
-    assert a == figures.svg(atlas.real_map("map"))
     for name in catalog.components():  # long names are wrapped: one <text> per line
         assert all(f">{line}<" in a for line in figures._wrap_name(name).splitlines()), name
     s = figures.svg(atlas.seed_map("seed", undrawn=atlas.undrawn_paths()))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.dom.minidom
 from pathlib import Path
 
-from k8sbook.textbook import atlas, catalog
-from k8sbook.textbook.catalog_pages import MAPS, map_svg, paths_page
+from k8sbook.textbook import atlas, catalog, catalog_pages
+
+#: each page and map made once for the module's tests (they only read the text)
+map_svg = functools.cache(catalog_pages.map_svg)
+paths_page = functools.cache(catalog_pages.paths_page)
+MAPS = catalog_pages.MAPS
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
 STALE = "is stale: run `python scripts/catalog_pages.py`"

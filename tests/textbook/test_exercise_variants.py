@@ -238,11 +238,12 @@ def test_konnectivity_packets_cut_after_dial_rsp():
 
 def test_endpoint_slices_of_fifty_for_chapter_15() -> None:
     """Exercise 4 of chapter 15: ``per_slice=50`` gives slices of 50 and 10; one change, one
-    event per watcher, about half a slice of 100's bytes."""
+    event per watcher, about half a slice of 100's bytes. (The 60 endpoints of the exercise on
+    3 nodes instead of 15: the solution cell's own run, 15 watchers, is compared by nbval.)"""
     from k8sbook.textbook.scenarios import scale
 
-    fifty = scale.endpoint_update(60, 15, per_slice=50)
+    fifty = scale.endpoint_update(60, 3, per_slice=50)
     es = fifty["endpointslices"]
     assert fifty["slices"] == 2 and es["endpoints_in_changed_slice"] == 50
-    assert es["watch_events"] == 15 and es["writes"] == 1
+    assert es["watch_events"] == 3 and es["writes"] == 1
     assert 4000 < es["protobuf_bytes_per_event"] < 7000

@@ -85,9 +85,8 @@ def test_paths_that_check_nobody_serve_the_stranger_too(rows: list[dict[str, Any
     assert dns["success"] == dns["refusal"] and dns["success"].startswith("NOERROR")
 
 
-def test_the_table_is_deterministic_and_fits_a_phone(rows: list[dict[str, Any]]) -> None:
-    again = scenarios.run("identity-per-path").facts["rows"]
-    assert again == rows
+def test_the_table_fits_a_phone(rows: list[dict[str, Any]]) -> None:
+    # the run's determinism: tests/textbook/test_scenarios_schema.py (a stored digest)
     text = identity.per_path_table(rows)
     assert max(len(line) for line in text.splitlines()) <= 88
     assert text.count("\n  right ") == len(rows)
