@@ -18,7 +18,13 @@ pass their filters, but ``PodTopologySpread``'s default constraints would still 
 
 from __future__ import annotations
 
-from k8sbook.controlplane.scheduler.framework import FilterFn, ScoreFn, histogram, pod_priority
+from k8sbook.controlplane.scheduler.framework import (
+    FilterFn,
+    FilterPlugin,
+    ScoreFn,
+    histogram,
+    pod_priority,
+)
 from k8sbook.controlplane.scheduler.plugins import (
     imagelocality,
     nodeaffinity,
@@ -44,6 +50,16 @@ FILTERS: dict[str, FilterFn] = {
     "NodeResourcesFit": noderesources.fit_filter,
 }
 
+#: the same plugins split into PreFilter and Filter, as the scheduling cycle runs them
+FILTER_PLUGINS: dict[str, FilterPlugin] = {
+    "NodeUnschedulable": nodeunschedulable.PLUGIN,
+    "NodeName": nodename.PLUGIN,
+    "TaintToleration": tainttoleration.PLUGIN,
+    "NodeAffinity": nodeaffinity.PLUGIN,
+    "NodePorts": nodeports.PLUGIN,
+    "NodeResourcesFit": noderesources.PLUGIN,
+}
+
 SCORES: dict[str, ScoreFn] = {
     "TaintToleration": tainttoleration.score,
     "NodeAffinity": nodeaffinity.score,
@@ -56,5 +72,5 @@ SCORES: dict[str, ScoreFn] = {
 REGISTRY = frozenset({"SchedulingGates", "PrioritySort", "DynamicResources",
                       "DefaultPreemption", "DefaultBinder", *FILTERS, *SCORES})
 
-__all__ = ["FILTERS", "REGISTRY", "SCORES", "histogram", "node_selector_term_matches",
+__all__ = ["FILTERS", "FILTER_PLUGINS", "REGISTRY", "SCORES", "histogram", "node_selector_term_matches",
            "pick_one_node_for_preemption", "pod_priority", "preemption_candidates"]
