@@ -128,6 +128,8 @@ class NodeInfo:
         self.generation = 0
         #: pod UID -> (pod, cpu, memory, non-zero cpu, non-zero memory), in the order they came
         self._pods: dict[str, tuple[Obj, float, float, float, float]] = {}
+        #: how many pods are on the node (``len(node_info)``, kept for the Fit filter)
+        self.pod_count = 0
         self.requested_cpu = self.requested_memory = 0.0
         self.non_zero_cpu = self.non_zero_memory = 0.0
         #: pods on the node whose requests are not exact integers (see the class docstring)
@@ -178,6 +180,7 @@ class NodeInfo:
         req, non_zero = compute_pod_requests(pod), compute_pod_requests(pod, True)
         entry = (pod, req["cpu"], req["memory"], non_zero["cpu"], non_zero["memory"])
         self._pods[uid] = entry
+        self.pod_count += 1
         if not _exact(*entry[1:]):
             self._inexact += 1
         self.requested_cpu += entry[1]
@@ -191,6 +194,7 @@ class NodeInfo:
         entry = self._pods.pop(pod_uid(pod), None)
         if entry is None:
             return False
+        self.pod_count -= 1
         if self._inexact:
             if not _exact(*entry[1:]):
                 self._inexact -= 1
@@ -210,7 +214,7 @@ class NodeInfo:
         return True
 
     def __len__(self) -> int:
-        return len(self._pods)
+        return self.pod_count
 
     def allocatable(self) -> dict[str, float]:
         return {"cpu": self.allocatable_cpu, "memory": self.allocatable_memory,

@@ -284,12 +284,21 @@ class KubeScheduler:
         return feasible, statuses
 
     def prioritize(self, pod: Obj, feasible: list[NodeInfo]) -> dict[str, dict[str, int]]:
-        """``prioritizeNodes``: per node, per plugin, normalised score x weight."""
-        out: dict[str, dict[str, int]] = {ni.name: {} for ni in feasible}
+        """``prioritizeNodes``: per plugin (by name), per node, normalised score x weight."""
+        out: dict[str, dict[str, int]] = {}
         for plugin, weight in sorted(self.weights.items()):
-            for node, s in SCORES[plugin](pod, feasible).items():
-                out[node][plugin] = s * weight
+            out[plugin] = {node: s * weight for node, s in SCORES[plugin](pod, feasible).items()}
         return out
+
+    @staticmethod
+    def total_scores(feasible: list[NodeInfo], scores: dict[str, dict[str, int]]) -> \
+            dict[str, int]:
+        """Each feasible node's weighted scores added up, in the feasible nodes' order."""
+        totals = dict.fromkeys((ni.name for ni in feasible), 0)
+        for by_node in scores.values():
+            for node, s in by_node.items():
+                totals[node] += s
+        return totals
 
     def select_host(self, totals: dict[str, int]) -> str:
         """``selectHost``: the highest total; ties broken by reservoir sampling."""
@@ -327,9 +336,10 @@ class KubeScheduler:
             self._unschedulable(info, pod, statuses, record)
             return
         scores = self.prioritize(pod, feasible)
-        totals = {n: sum(v.values()) for n, v in scores.items()}
+        totals = self.total_scores(feasible, scores)
         if self.record_attempts:
-            record["scores"] = {n: dict(sorted(v.items())) for n, v in sorted(scores.items())}
+            record["scores"] = {n: {plugin: scores[plugin][n] for plugin in scores}
+                                for n in sorted(totals)}
         node = self.select_host(totals)
         record["node"] = node
         # assume, then bind. Upstream assumes a deep copy of the pod; the model copies only

@@ -31,7 +31,7 @@ def pre_filter(pod: Obj) -> tuple[float, float]:
 
 def fit_filter_node(want: tuple[float, float], ni: NodeInfo) -> Status:
     cpu, memory = want
-    too_many = len(ni) + 1 > ni.allocatable_pods
+    too_many = ni.pod_count + 1 > ni.allocatable_pods
     short_cpu = cpu > 0 and cpu > ni.allocatable_cpu - ni.requested_cpu
     short_memory = memory > 0 and memory > ni.allocatable_memory - ni.requested_memory
     if not (too_many or short_cpu or short_memory):
@@ -50,32 +50,34 @@ def fit_filter(pod: Obj, ni: NodeInfo) -> Status:
     return PLUGIN(pod, ni)
 
 
-def _least_allocated(allocatable: float, requested: float) -> int:
-    if allocatable == 0 or requested > allocatable:
-        return 0
-    return int((allocatable - requested) * MAX_NODE_SCORE // allocatable)
-
-
 def least_allocated_score(pod: Obj, nodes: list[NodeInfo]) -> dict[str, int]:
-    """``NodeResourcesFit`` score, ``LeastAllocated``: free share of cpu and memory."""
-    want = pod_requests(pod, non_zero=True)
-    cpu, memory = want["cpu"], want["memory"]
-    return {ni.name: (_least_allocated(ni.allocatable_cpu, ni.non_zero_cpu + cpu)
-                      + _least_allocated(ni.allocatable_memory, ni.non_zero_memory + memory))
-            // 2 for ni in nodes}
-
-
-def _share(allocatable: float, requested: float) -> float:
-    return min(requested / allocatable, 1.0) if allocatable else 1.0
-
-
-def balanced_allocation_score(pod: Obj, nodes: list[NodeInfo]) -> dict[str, int]:
-    """``NodeResourcesBalancedAllocation``: 100 x (1 - the spread of the requested shares)."""
+    """``NodeResourcesFit`` score, ``LeastAllocated``: free share of cpu and memory, 0 for a
+    resource the node has none of or too little of, the two averaged."""
     want = pod_requests(pod, non_zero=True)
     cpu, memory = want["cpu"], want["memory"]
     out = {}
     for ni in nodes:
-        std = abs(_share(ni.allocatable_cpu, ni.non_zero_cpu + cpu)
-                  - _share(ni.allocatable_memory, ni.non_zero_memory + memory)) / 2
-        out[ni.name] = int((1 - std) * MAX_NODE_SCORE)
+        total = 0
+        alloc, req = ni.allocatable_cpu, ni.non_zero_cpu + cpu
+        if alloc != 0 and req <= alloc:
+            total += int((alloc - req) * MAX_NODE_SCORE // alloc)
+        alloc, req = ni.allocatable_memory, ni.non_zero_memory + memory
+        if alloc != 0 and req <= alloc:
+            total += int((alloc - req) * MAX_NODE_SCORE // alloc)
+        out[ni.name] = total // 2
+    return out
+
+
+def balanced_allocation_score(pod: Obj, nodes: list[NodeInfo]) -> dict[str, int]:
+    """``NodeResourcesBalancedAllocation``: 100 x (1 - the spread of the requested shares);
+    a resource the node has none of counts as fully used."""
+    want = pod_requests(pod, non_zero=True)
+    cpu, memory = want["cpu"], want["memory"]
+    out = {}
+    for ni in nodes:
+        alloc = ni.allocatable_cpu
+        cpu_share = min((ni.non_zero_cpu + cpu) / alloc, 1.0) if alloc else 1.0
+        alloc = ni.allocatable_memory
+        memory_share = min((ni.non_zero_memory + memory) / alloc, 1.0) if alloc else 1.0
+        out[ni.name] = int((1 - abs(cpu_share - memory_share) / 2) * MAX_NODE_SCORE)
     return out
