@@ -287,14 +287,22 @@ class KubeScheduler:
         """``prioritizeNodes``: per plugin (by name), per node, normalised score x weight."""
         out: dict[str, dict[str, int]] = {}
         for plugin, weight in sorted(self.weights.items()):
-            out[plugin] = {node: s * weight for node, s in SCORES[plugin](pod, feasible).items()}
+            scores = SCORES[plugin](pod, feasible)
+            out[plugin] = scores if weight == 1 else {node: s * weight
+                                                      for node, s in scores.items()}
         return out
 
     @staticmethod
     def total_scores(feasible: list[NodeInfo], scores: dict[str, dict[str, int]]) -> \
             dict[str, int]:
         """Each feasible node's weighted scores added up, in the feasible nodes' order."""
-        totals = dict.fromkeys((ni.name for ni in feasible), 0)
+        names = [ni.name for ni in feasible]
+        if scores and all(list(by_node) == names for by_node in scores.values()):
+            # every plugin scored the nodes in their order (as the plugins do): add the
+            # columns up in one pass; the same sums as the loop below
+            return dict(zip(names, map(sum, zip(*(by_node.values()
+                                                  for by_node in scores.values())))))
+        totals = dict.fromkeys(names, 0)
         for by_node in scores.values():
             for node, s in by_node.items():
                 totals[node] += s

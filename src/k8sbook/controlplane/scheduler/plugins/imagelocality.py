@@ -16,7 +16,7 @@ MIN_THRESHOLD, MAX_CONTAINER_THRESHOLD = 23 * MB, 1000 * MB
 def score(pod: Obj, nodes: list[NodeInfo]) -> dict[str, int]:
     images = [c.get("image", "") for c in pod["spec"].get("containers", [])]
     #: how many of the scored nodes have each of the pod's images
-    spread = {image: sum(1 for ni in nodes if image in ni.image_sizes) for image in images}
+    spread = {image: len([ni for ni in nodes if image in ni.image_sizes]) for image in images}
     max_threshold = MAX_CONTAINER_THRESHOLD * max(len(images), 1)
     if not any(spread.values()):  # no image anywhere: every sum is clamped to the minimum
         return {ni.name: 0 for ni in nodes}
