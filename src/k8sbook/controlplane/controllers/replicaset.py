@@ -21,7 +21,6 @@ Simplified: no adoption/release of orphans (``ClaimPods``), ``minReadySeconds`` 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from k8sbook.api.selectors import selector_matches
@@ -194,8 +193,9 @@ class ReplicaSetController(QueueController):
         status = self.calculate_status(rs, pods)
         if status == rs.get("status"):
             return
-        new = copy.deepcopy(rs)
-        new["status"] = status
+        # the informer's ReplicaSet with the new status: a new top level, the rest shared
+        # (the apiserver decodes a copy of the body; nothing here changes either)
+        new = {**rs, "status": status}
         try:
             self.client.update_status(new)
         except StatusError as err:

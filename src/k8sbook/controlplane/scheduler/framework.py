@@ -286,9 +286,9 @@ class FilterPlugin:
     from it, returning :data:`OK` (the one success Status) or a failure."""
 
     pre_filter: Callable[[Obj], Any]
-    filter: Callable[[Any, "NodeInfo"], Status]
+    filter: Callable[[Any, NodeInfo], Status]
 
-    def __call__(self, pod: Obj, ni: "NodeInfo") -> Status:
+    def __call__(self, pod: Obj, ni: NodeInfo) -> Status:
         """PreFilter and Filter for one pod and one node (the plugin's ``filter(pod, ni)``)."""
         state = self.pre_filter(pod)
         return OK if state is SKIP else self.filter(state, ni)
