@@ -197,8 +197,10 @@ def pods_assigned_to_node(indexer: Any, node: str) -> list[Obj]:
 
 def is_pod_ready(pod: Obj) -> bool:
     """``podutil.IsPodReady``: the Ready condition is True."""
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in pod.get("status", {}).get("conditions", []) or [])
+    for c in pod.get("status", {}).get("conditions", []) or []:
+        if c.get("type") == "Ready" and c.get("status") == "True":
+            return True
+    return False
 
 
 def is_pod_active(pod: Obj) -> bool:
