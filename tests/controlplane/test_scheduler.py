@@ -287,10 +287,11 @@ def test_active_queue_pops_by_priority_then_age_from_a_heap():
 def test_total_scores_add_up_columns_as_the_loop_does():
     """The one-pass sum over plugins that scored the nodes in order agrees with the loop
     (scores in another order, or no score plugin at all)."""
-    feasible = [NodeInfo(objects.node(n)) for n in ("a", "b", "c")]
+    from k8sbook.controlplane.scheduler.framework import total_scores
+    names = ["a", "b", "c"]
     in_order = {"X": {"a": 1, "b": 2, "c": 3}, "Y": {"a": 10, "b": 0, "c": 5}}
     shuffled = {"X": {"c": 3, "a": 1, "b": 2}, "Y": {"a": 10, "b": 0, "c": 5}}
     want = {"a": 11, "b": 2, "c": 8}
-    assert KubeScheduler.total_scores(feasible, in_order) == want
-    assert KubeScheduler.total_scores(feasible, shuffled) == want
-    assert KubeScheduler.total_scores(feasible, {}) == {"a": 0, "b": 0, "c": 0}
+    assert total_scores(names, in_order) == want
+    assert total_scores(names, shuffled) == want
+    assert total_scores(names, {}) == {"a": 0, "b": 0, "c": 0}

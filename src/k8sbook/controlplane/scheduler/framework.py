@@ -292,3 +292,29 @@ class FilterPlugin:
         """PreFilter and Filter for one pod and one node (the plugin's ``filter(pod, ni)``)."""
         state = self.pre_filter(pod)
         return OK if state is SKIP else self.filter(state, ni)
+
+
+def run_pre_filter_plugins(plugins: list[FilterPlugin], pod: Obj) -> \
+        list[tuple[Callable[[Any, NodeInfo], Status], Any]]:
+    """``RunPreFilterPlugins``: each plugin's Filter with its state for this pod, in the
+    profile's order, leaving out the plugins whose PreFilter says Skip."""
+    out = []
+    for plugin in plugins:
+        state = plugin.pre_filter(pod)
+        if state is not SKIP:
+            out.append((plugin.filter, state))
+    return out
+
+
+def total_scores(names: list[str], scores: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Each node's weighted scores (plugin -> node -> score) added up, in ``names``' order."""
+    if scores and all(list(by_node) == names for by_node in scores.values()):
+        # every plugin scored the nodes in this order (as the plugins do): add the columns
+        # up in one pass, the same sums as the loop below
+        return dict(zip(names, map(sum, zip(*(by_node.values()
+                                              for by_node in scores.values())))))
+    totals = dict.fromkeys(names, 0)
+    for by_node in scores.values():
+        for node, s in by_node.items():
+            totals[node] += s
+    return totals

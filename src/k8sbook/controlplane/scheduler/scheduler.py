@@ -7,7 +7,9 @@ Mirrors ``pkg/scheduler`` (``scheduler.go``, ``schedule_one.go``, ``eventhandler
   against their node); pods with no ``spec.nodeName`` and this profile's ``schedulerName`` go to
   the :class:`~k8sbook.controlplane.scheduler.queue.SchedulingQueue`. A node added or changed, or a bound
   pod deleted, moves the unschedulable pods back to the queue.
-* ``scheduleOne``: pop the pod, run the Filter plugins on up to ``numFeasibleNodesToFind``
+* ``scheduleOne``: pop the pod, run the PreFilter plugins once (the pod's requests,
+  tolerations and node affinity, read once per cycle; a plugin with nothing to check is
+  skipped), then the Filter plugins on up to ``numFeasibleNodesToFind``
   nodes (starting where the last cycle stopped), run the Score plugins on the feasible ones,
   multiply each normalised score by the plugin's weight, add up, pick the highest (ties
   broken at random), *assume* the pod on that node in the cache, and bind it: ``POST
@@ -24,6 +26,10 @@ It talks to nothing but kube-apiserver, through the client it is given; the comp
 source for ties and its leader-election identity. Simplified: one profile, synchronous binding (the
 real binding cycle runs in a goroutine), no extenders, the plugins of
 :mod:`k8sbook.controlplane.scheduler.plugins` only.
+
+The module is over 400 lines because the cache's event handlers, the scheduling cycle and
+its failure path (PostFilter, the ``PodScheduled`` condition) stay together, as upstream's
+``eventhandlers.go`` and ``schedule_one.go`` are one package.
 """
 
 from __future__ import annotations
@@ -38,13 +44,14 @@ from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.scheduler.framework import (
     OK,
-    SKIP,
     SUCCESS,
     NodeInfo,
     Obj,
     Status,
     num_feasible_nodes_to_find,
     pod_uid,
+    run_pre_filter_plugins,
+    total_scores,
 )
 from k8sbook.controlplane.scheduler.plugins import (
     FILTER_PLUGINS,
@@ -242,17 +249,6 @@ class KubeScheduler:
         if self.queue.active:
             self._wake()
 
-    def pre_filter(self, pod: Obj) -> list[tuple[Any, Any]]:
-        """``RunPreFilterPlugins``: each enabled Filter plugin's state for this pod, in the
-        profile's order, leaving out the plugins whose PreFilter says Skip."""
-        out = []
-        for name in self.filters:
-            plugin = FILTER_PLUGINS[name]
-            state = plugin.pre_filter(pod)
-            if state is not SKIP:
-                out.append((plugin.filter, state))
-        return out
-
     def find_nodes_that_fit(self, pod: Obj) -> tuple[list[NodeInfo], dict[str, Status]]:
         """``findNodesThatPassFilters``: PreFilter once, then the Filters node by node,
         starting where the last cycle stopped; stop once ``numFeasibleNodesToFind`` feasible
@@ -262,7 +258,7 @@ class KubeScheduler:
         nodes = self._node_list
         n = len(nodes)
         want = num_feasible_nodes_to_find(n, self.profile.percentage_of_nodes_to_score)
-        filters = self.pre_filter(pod)
+        filters = run_pre_filter_plugins([FILTER_PLUGINS[f] for f in self.filters], pod)
         feasible: list[NodeInfo] = []
         statuses: dict[str, Status] = {}
         start = self.next_start_node_index
@@ -291,22 +287,6 @@ class KubeScheduler:
             out[plugin] = scores if weight == 1 else {node: s * weight
                                                       for node, s in scores.items()}
         return out
-
-    @staticmethod
-    def total_scores(feasible: list[NodeInfo], scores: dict[str, dict[str, int]]) -> \
-            dict[str, int]:
-        """Each feasible node's weighted scores added up, in the feasible nodes' order."""
-        names = [ni.name for ni in feasible]
-        if scores and all(list(by_node) == names for by_node in scores.values()):
-            # every plugin scored the nodes in their order (as the plugins do): add the
-            # columns up in one pass; the same sums as the loop below
-            return dict(zip(names, map(sum, zip(*(by_node.values()
-                                                  for by_node in scores.values())))))
-        totals = dict.fromkeys(names, 0)
-        for by_node in scores.values():
-            for node, s in by_node.items():
-                totals[node] += s
-        return totals
 
     def select_host(self, totals: dict[str, int]) -> str:
         """``selectHost``: the highest total; ties broken by reservoir sampling."""
@@ -344,7 +324,7 @@ class KubeScheduler:
             self._unschedulable(info, pod, statuses, record)
             return
         scores = self.prioritize(pod, feasible)
-        totals = self.total_scores(feasible, scores)
+        totals = total_scores([ni.name for ni in feasible], scores)
         if self.record_attempts:
             record["scores"] = {n: {plugin: scores[plugin][n] for plugin in scores}
                                 for n in sorted(totals)}

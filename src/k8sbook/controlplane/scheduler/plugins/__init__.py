@@ -8,7 +8,12 @@ them out: :mod:`.nodeunschedulable`, :mod:`.nodename`, :mod:`.tainttoleration`,
 ``schedulinggates`` and ``dynamicresources`` (only its PostFilter: the model serves no
 ResourceClaims) have no code of their own here. A Filter returns a
 :class:`~k8sbook.controlplane.scheduler.framework.Status`; a Score returns a raw number per
-node that the plugin then normalises to 0..100.
+node that the plugin then normalises to 0..100, for the nodes in the order it was given them.
+Each Filter is also a :class:`~k8sbook.controlplane.scheduler.framework.FilterPlugin`
+(:data:`FILTER_PLUGINS`): PreFilter reads the pod once per scheduling cycle, or says Skip
+when the Filter would pass every node (NodeAffinity without a selector or required terms,
+NodePorts without host ports, as upstream; NodeName without a node name), and the Filter
+then judges each node from that state.
 
 Left out (the model serves no volumes and draws no topology): the volume plugins,
 ``PodTopologySpread`` and ``InterPodAffinity``. They are in the real default profile with
