@@ -110,3 +110,28 @@ def test_a_single_node_cluster_never_evicts():
         ("node.kubernetes.io/unreachable", "NoSchedule")}
     assert kcm.controllers["tainteviction"].log == []
     assert not c.admin().get("pods", "web", "default")["metadata"].get("deletionTimestamp")
+
+
+def test_pods_of_a_node_come_from_the_node_name_index_in_scan_order():
+    """``getPodsAssignedToNode``: the node lifecycle and taint eviction controllers add the
+    ``spec.nodeName`` index once; it gives the pods a scan of the whole store would give,
+    in the same (key) order, and follows a pod that gets bound."""
+    from k8sbook.client.delta_fifo import Indexer
+    from k8sbook.controlplane.controllers import (
+        POD_NODE_NAME_INDEX,
+        add_pod_node_name_indexer,
+        pods_assigned_to_node,
+    )
+    indexer = Indexer()
+    pods = [objects.pod(f"p{i}", node_name=f"n{i % 3}" if i % 4 else None) for i in range(12)]
+    for p in reversed(pods):
+        indexer.add(p)
+    add_pod_node_name_indexer(indexer)
+    add_pod_node_name_indexer(indexer)  # asked twice: one index
+    assert list(indexer.indexers).count(POD_NODE_NAME_INDEX) == 1
+    for node in ("n0", "n1", "n2", "n9"):
+        scan = [p for p in indexer.list() if p["spec"].get("nodeName") == node]
+        assert pods_assigned_to_node(indexer, node) == scan
+    bound = {**pods[0], "spec": {**pods[0]["spec"], "nodeName": "n2"}}
+    indexer.update(bound)
+    assert bound in pods_assigned_to_node(indexer, "n2")

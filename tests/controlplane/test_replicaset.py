@@ -70,3 +70,23 @@ def test_selector_not_matching_template_is_invalid_and_stores_nothing():
     assert (st["code"], st["reason"]) == (422, "Invalid")
     assert "`selector` does not match template `labels`" in st["message"]
     assert snapshot(cluster) == before
+
+
+def test_pod_from_template_copies_what_the_caller_may_change():
+    """``GetPodFromTemplate``: labels, annotations and a deep copy of the spec; changing the
+    pod leaves the ReplicaSet (an informer's shared object) as it was."""
+    import copy
+
+    from k8sbook.controlplane.controllers import pod_from_template
+    rs = objects.replicaset("web", replicas=2)
+    rs["metadata"]["uid"] = "rs-uid"
+    rs["spec"]["template"]["metadata"]["annotations"] = {"a": "1"}
+    before = copy.deepcopy(rs)
+    pod = pod_from_template(rs, "apps/v1", "ReplicaSet")
+    assert pod["spec"] == rs["spec"]["template"]["spec"]
+    assert pod["metadata"]["labels"] == rs["spec"]["template"]["metadata"]["labels"]
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == "rs-uid"
+    pod["spec"]["containers"][0]["image"] = "changed"
+    pod["metadata"]["labels"]["x"] = "y"
+    pod["metadata"]["annotations"]["a"] = "2"
+    assert rs == before

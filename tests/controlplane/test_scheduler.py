@@ -214,12 +214,68 @@ def test_node_info_keeps_requests_summed_as_pods_come_and_go():
     ni.add_pod(pod("a", "100m"))
     assert [p["metadata"]["name"] for p in ni.pods] == ["b", "a"] and len(ni) == 2
     assert ni.requested()["cpu"] == 350.0 and ni.generation > gen
-    assert ni.remove_pod("default/b") and not ni.remove_pod("default/b")
+    b = ni.pods[0]
+    assert ni.has_pod(b) and ni.remove_pod(b) and not ni.remove_pod(b) and not ni.has_pod(b)
     assert ni.requested() == {"cpu": 100.0, "memory": 2**20}
     # pods that request nothing count with the scoring defaults (100m, 200Mi)
     ni.add_pod(objects.pod("c"))
     assert ni.requested(non_zero=True) == {"cpu": 200.0, "memory": 2**20 + 200 * 2**20}
     assert ni.allocatable() == {"cpu": 4000.0, "memory": 8 * 2**30, "pods": 110.0}
+
+
+def test_node_info_sums_subtract_exactly_what_a_fresh_sum_gives():
+    """``RemovePod`` subtracts; the result is bit for bit the sum over the pods that remain,
+    also with requests that are no exact integers (then the sum is taken again)."""
+    import random
+    rng = random.Random(7)
+    quantities = ["100m", "250m", "333m", "1", "1.5", "0.1", "7m", "500Mi", "1.1Gi", "3", "0"]
+
+    def pod(i):
+        p = objects.pod(f"p{i}", containers=[objects.container(
+            "c", "img", requests={"cpu": rng.choice(quantities),
+                                  "memory": rng.choice(quantities)})])
+        p["metadata"]["uid"] = f"uid-{i}"
+        return p
+    ni = NodeInfo(objects.node("n"))
+    here: dict[str, dict] = {}
+    for step in range(600):
+        if here and rng.random() < 0.45:
+            gone = here.pop(rng.choice(sorted(here)))
+            assert ni.remove_pod(gone)
+        else:
+            p = pod(step % 40)  # a uid seen before replaces its pod
+            here.pop(p["metadata"]["uid"], None)
+            here[p["metadata"]["uid"]] = p
+            ni.add_pod(p)
+        fresh = NodeInfo(objects.node("n"), list(here.values()))
+        assert ni.requested() == fresh.requested()
+        assert ni.requested(non_zero=True) == fresh.requested(non_zero=True)
+        assert [q["metadata"]["uid"] for q in ni.pods] == list(here)
+
+
+def test_filter_plugins_prefilter_once_and_agree_with_the_one_shot_filter():
+    """A PreFilter that says Skip leaves out a Filter that would pass every node; otherwise
+    PreFilter then Filter is the plugin's ``filter(pod, node_info)``."""
+    from k8sbook.controlplane.scheduler.framework import SKIP
+    from k8sbook.controlplane.scheduler.plugins import FILTER_PLUGINS
+    plain = objects.pod("p")
+    for name in ("NodeName", "NodeAffinity", "NodePorts"):
+        assert FILTER_PLUGINS[name].pre_filter(plain) is SKIP
+    nodes = [NodeInfo(objects.node("a", labels={"disk": "ssd"})),
+             NodeInfo(objects.node("b", taints=[{"key": "k", "effect": "NoSchedule"}]))]
+    nodes[1].node = {**nodes[1].node, "spec": {**nodes[1].node["spec"], "unschedulable": True}}
+    pods = [plain, objects.pod("s", nodeSelector={"disk": "ssd"}),
+            objects.pod("n", node_name="b"),
+            objects.pod("t", tolerations=[{"operator": "Exists"}]),
+            objects.pod("big", containers=[objects.container(
+                "c", "img", requests={"cpu": "5", "memory": "1Mi"})])]
+    for p in pods:
+        for name, plugin in FILTER_PLUGINS.items():
+            state = plugin.pre_filter(p)
+            for ni in nodes:
+                one_shot = FILTERS[name](p, ni)
+                assert one_shot == (plugin.filter(state, ni) if state is not SKIP else
+                                    one_shot) and (state is not SKIP or one_shot.ok)
 
 
 def test_active_queue_pops_by_priority_then_age_from_a_heap():
@@ -233,3 +289,16 @@ def test_active_queue_pops_by_priority_then_age_from_a_heap():
     q.delete(objects.pod("gone"))  # left activeQ: its heap entry is skipped
     order = [q.pop().key for _ in range(3)]
     assert order == ["default/urgent", "default/old", "default/new"] and q.pop() is None
+
+
+def test_total_scores_add_up_columns_as_the_loop_does():
+    """The one-pass sum over plugins that scored the nodes in order agrees with the loop
+    (scores in another order, or no score plugin at all)."""
+    from k8sbook.controlplane.scheduler.framework import total_scores
+    names = ["a", "b", "c"]
+    in_order = {"X": {"a": 1, "b": 2, "c": 3}, "Y": {"a": 10, "b": 0, "c": 5}}
+    shuffled = {"X": {"c": 3, "a": 1, "b": 2}, "Y": {"a": 10, "b": 0, "c": 5}}
+    want = {"a": 11, "b": 2, "c": 8}
+    assert total_scores(names, in_order) == want
+    assert total_scores(names, shuffled) == want
+    assert total_scores(names, {}) == {"a": 0, "b": 0, "c": 0}

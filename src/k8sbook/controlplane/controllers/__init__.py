@@ -136,7 +136,7 @@ def pod_from_template(owner: Obj, api_version: str, kind: str,
     from ``owner``'s ``spec.template`` (labels, annotations, spec), named after the owner
     (``generateName``), in its namespace, and owned by it through a controller reference
     (``metav1.NewControllerRef``: ``controller`` and ``blockOwnerDeletion`` true)."""
-    tmpl = copy.deepcopy(owner["spec"]["template"])
+    tmpl = owner["spec"]["template"]
     meta = tmpl.get("metadata") or {}
     om = owner["metadata"]
     pod_meta: Obj = {"generateName": f"{om['name']}-", "namespace": om["namespace"]}
@@ -146,8 +146,10 @@ def pod_from_template(owner: Obj, api_version: str, kind: str,
     for k in ("labels", "annotations"):
         if meta.get(k):
             pod_meta[k] = dict(meta[k])
+    # as upstream, only the spec is deep-copied (``template.Spec.DeepCopy()``): the labels
+    # and annotations are copied above, and the caller may change the pod it gets
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
-            "spec": tmpl.get("spec", {})}
+            "spec": copy.deepcopy(tmpl.get("spec", {}))}
 
 
 #: ``controller.PodControllerUIDIndex`` (``pkg/controller/controller_utils.go``): the pod
@@ -169,10 +171,36 @@ def add_pod_controller_uid_indexer(indexer: Any) -> None:
         indexer.add_indexer(POD_CONTROLLER_UID_INDEX, pod_controller_uid)
 
 
+#: the pod informer's index by ``spec.nodeName`` (``nodeNameKeyIndex``), which the node
+#: lifecycle and taint eviction controllers add so that ``getPodsAssignedToNode`` reads the
+#: pods of one node instead of scanning every pod
+POD_NODE_NAME_INDEX = "spec.nodeName"
+
+
+def pod_node_name(pod: Obj) -> list[str]:
+    """The index function: the pod's node, or nothing for a pod not bound yet."""
+    node = pod.get("spec", {}).get("nodeName")
+    return [node] if node else []
+
+
+def add_pod_node_name_indexer(indexer: Any) -> None:
+    """Add the ``spec.nodeName`` index once, however many controllers ask."""
+    if POD_NODE_NAME_INDEX not in indexer.indexers:
+        indexer.add_indexer(POD_NODE_NAME_INDEX, pod_node_name)
+
+
+def pods_assigned_to_node(indexer: Any, node: str) -> list[Obj]:
+    """``getPodsAssignedToNode``: the pods bound to ``node``, in key order (the order a
+    scan of the whole store would give them in)."""
+    return list(indexer.by_index(POD_NODE_NAME_INDEX, node))
+
+
 def is_pod_ready(pod: Obj) -> bool:
     """``podutil.IsPodReady``: the Ready condition is True."""
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in pod.get("status", {}).get("conditions", []) or [])
+    for c in pod.get("status", {}).get("conditions", []) or []:
+        if c.get("type") == "Ready" and c.get("status") == "True":
+            return True
+    return False
 
 
 def is_pod_active(pod: Obj) -> bool:

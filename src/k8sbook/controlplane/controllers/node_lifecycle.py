@@ -38,7 +38,7 @@ from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
-from k8sbook.controlplane.controllers import Obj
+from k8sbook.controlplane.controllers import Obj, add_pod_node_name_indexer, pods_assigned_to_node
 from k8sbook.controlplane.controllers.rate_limited_queue import RateLimitedTimedQueue
 from k8sbook.core.clock import Timer
 from k8sbook.core.status import StatusError
@@ -121,6 +121,7 @@ class NodeLifecycleController:
         self.client = client
         self.nodes = nodes
         self.pods = pods
+        add_pod_node_name_indexer(pods.indexer)  # ``getPodsAssignedToNode``
         self.leases = leases
         self.grace_period = grace_period
         self.monitor_period = monitor_period
@@ -236,9 +237,7 @@ class NodeLifecycleController:
 
     def _mark_pods_not_ready(self, node: str) -> None:
         """``MarkPodsNotReady``: set the Ready condition of the node's pods to False."""
-        for pod in self.pods.lister():
-            if pod.get("spec", {}).get("nodeName") != node:
-                continue
+        for pod in pods_assigned_to_node(self.pods.indexer, node):
             updated = copy.deepcopy(pod)
             changed = False
             for c in updated.get("status", {}).get("conditions", []):

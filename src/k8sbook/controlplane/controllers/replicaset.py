@@ -21,10 +21,9 @@ Simplified: no adoption/release of orphans (``ClaimPods``), ``minReadySeconds`` 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from k8sbook.api.selectors import selector_matches
+from k8sbook.api.selectors import from_label_selector, matches
 from k8sbook.client.informer import (
     SharedIndexInformer,
     final_state,
@@ -111,10 +110,12 @@ class ReplicaSetController(QueueController):
         """``getRSPods``: the pods whose controller is this ReplicaSet (read from the pod
         informer's ``podControllerUID`` index), in its namespace, matching its selector."""
         ns, uid = rs["metadata"]["namespace"], rs["metadata"]["uid"]
-        sel = rs["spec"].get("selector")
-        return [pod for pod in self.pod_informer.indexer.by_index(POD_CONTROLLER_UID_INDEX, uid)
-                if pod["metadata"].get("namespace") == ns
-                and selector_matches(sel, pod["metadata"].get("labels"))]
+        candidates = self.pod_informer.indexer.by_index(POD_CONTROLLER_UID_INDEX, uid)
+        if not candidates:
+            return []
+        selector = from_label_selector(rs["spec"].get("selector"))  # parsed once per sync
+        return [pod for pod in candidates if pod["metadata"].get("namespace") == ns
+                and matches(selector, pod["metadata"].get("labels"))]
 
     def sync(self, key: Any) -> None:
         """``syncReplicaSet``."""
@@ -180,10 +181,13 @@ class ReplicaSetController(QueueController):
 
     def calculate_status(self, rs: Obj, pods: list[Obj]) -> Obj:
         """``calculateStatus``."""
-        tmpl_labels = (rs["spec"]["template"].get("metadata") or {}).get("labels") or {}
-        fully = sum(1 for p in pods if all(
-            (p["metadata"].get("labels") or {}).get(k) == v for k, v in tmpl_labels.items()))
-        ready = sum(1 for p in pods if is_pod_ready(p))
+        tmpl_labels = list(((rs["spec"]["template"].get("metadata") or {}).get("labels")
+                            or {}).items())
+        fully = ready = 0
+        for p in pods:
+            labels = p["metadata"].get("labels") or {}
+            fully += all(labels.get(k) == v for k, v in tmpl_labels)
+            ready += is_pod_ready(p)
         status = dict(rs.get("status") or {})
         status.update({"replicas": len(pods), "fullyLabeledReplicas": fully,
                        "readyReplicas": ready, "availableReplicas": ready,
@@ -194,8 +198,9 @@ class ReplicaSetController(QueueController):
         status = self.calculate_status(rs, pods)
         if status == rs.get("status"):
             return
-        new = copy.deepcopy(rs)
-        new["status"] = status
+        # the informer's ReplicaSet with the new status: a new top level, the rest shared
+        # (the apiserver decodes a copy of the body; nothing here changes either)
+        new = {**rs, "status": status}
         try:
             self.client.update_status(new)
         except StatusError as err:

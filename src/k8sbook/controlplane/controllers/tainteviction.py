@@ -20,7 +20,11 @@ from k8sbook.client.events import EventRecorder
 from k8sbook.client.informer import SharedIndexInformer, final_state
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
-from k8sbook.controlplane.controllers import Obj
+from k8sbook.controlplane.controllers import (
+    Obj,
+    add_pod_node_name_indexer,
+    pods_assigned_to_node,
+)
 from k8sbook.core.clock import Timer
 from k8sbook.core.status import StatusError
 
@@ -33,6 +37,7 @@ class TaintEvictionController:
         self.client = client
         self.nodes = nodes
         self.pods = pods
+        add_pod_node_name_indexer(pods.indexer)
         self.clock = client.clock
         self.recorder = EventRecorder(client, "taint-eviction-controller")
         #: pod key -> (created at, timer) of scheduled deletions
@@ -56,9 +61,8 @@ class TaintEvictionController:
 
     def _node_changed(self, node: Obj) -> None:
         name = node["metadata"]["name"]
-        for pod in self.pods.lister():
-            if pod.get("spec", {}).get("nodeName") == name:
-                self._process(pod, node)
+        for pod in pods_assigned_to_node(self.pods.indexer, name):
+            self._process(pod, node)
 
     def _pod_changed(self, pod: Obj) -> None:
         node = self.nodes.get(pod.get("spec", {}).get("nodeName", ""))

@@ -82,41 +82,59 @@ def compute_pod_requests(pod: Obj, non_zero: bool = False) -> dict[str, float]:
     return {"cpu": cpu, "memory": mem}
 
 
-#: the last pod whose requests were computed, and its two answers: a scheduling cycle asks
-#: for the requests of the pod being scheduled once per node and plugin, and upstream computes
-#: them once, in PreFilter, into the cycle's ``CycleState`` (``preFilterState``). The model's
-#: plugins are plain functions, so the answer is kept per pod object (the scheduler never
-#: changes a pod it was given: informer objects are replaced, not edited).
-_last_requests: list[Any] = [None, None, None]
-
-
 def pod_requests(pod: Obj, non_zero: bool = False) -> dict[str, float]:
-    """:func:`compute_pod_requests`, computed once per pod object (a fresh dict each call)."""
-    if _last_requests[0] is not pod:
-        _last_requests[:] = [pod, compute_pod_requests(pod), compute_pod_requests(pod, True)]
-    return dict(_last_requests[2 if non_zero else 1])
+    """:func:`compute_pod_requests` (kept as the plugins' name for it)."""
+    return compute_pod_requests(pod, non_zero)
 
 
 def pod_key(pod: Obj) -> str:
     return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
 
 
+def pod_uid(pod: Obj) -> str:
+    """``GetPodKey``: the cache keys a pod by its UID (a pod built without the apiserver, as
+    in a test, has none: its namespace/name stands in)."""
+    return pod["metadata"].get("uid") or pod_key(pod)
+
+
+#: a float holds every integer below 2**53 exactly: sums and differences of such values are
+#: exact, so subtracting a pod's requests gives what adding up the remaining pods gives
+_EXACT = float(2**53)
+
+
+def _exact(*values: float) -> bool:
+    return all(v == int(v) and abs(v) < _EXACT for v in values)
+
+
 class NodeInfo:
     """A node with the pods the scheduler's cache places on it, and their summed requests.
 
-    As upstream's ``framework.NodeInfo`` (``AddPod``/``RemovePod`` keep ``Requested`` and
-    ``NonZeroRequested`` up to date), the sums change when a pod is added or removed instead
-    of being recomputed for every node on every scheduling cycle; each pod's requests are
-    computed once, when it is added. ``generation`` grows on every change."""
+    As upstream's ``framework.NodeInfo`` (``types.go``): ``Allocatable`` is parsed once per
+    Node object (:attr:`node` is a property that does it when the informer hands over a new
+    one, with the node's labels, taints, ``unschedulable`` and images the filters read), and
+    ``AddPod``/``RemovePod`` keep ``Requested`` and ``NonZeroRequested`` as numbers, adding
+    or subtracting the pod's requests, which are computed once when it is added. Pods are
+    kept in a dict keyed by UID (``GetPodKey``) in the order they came, so a removal costs
+    O(1) (upstream scans its pod slice for the UID). ``generation`` grows on every change.
+
+    Exactness: the model's quantities are floats. Subtracting gives exactly what a fresh sum
+    over the remaining pods gives only when every value involved is an integer below 2**53
+    (cpu in millicores and memory in bytes nearly always are); while a pod with another value
+    is on the node, a removal adds the remaining pods up again in their order instead, which
+    is what the sums were before this fast path (``tests/controlplane/test_scheduler.py``
+    checks the two agree)."""
 
     def __init__(self, node: Obj, pods: list[Obj] | None = None) -> None:
-        self.node = node
         self.generation = 0
-        #: pod key -> (pod, requests, non-zero requests), in the order the pods came
-        self._pods: dict[str, tuple[Obj, dict[str, float], dict[str, float]]] = {}
-        self._requested = {"cpu": 0.0, "memory": 0.0}
-        self._non_zero = {"cpu": 0.0, "memory": 0.0}
-        self._alloc: tuple[Obj | None, dict[str, float]] = (None, {})
+        #: pod UID -> (pod, cpu, memory, non-zero cpu, non-zero memory), in the order they came
+        self._pods: dict[str, tuple[Obj, float, float, float, float]] = {}
+        #: how many pods are on the node (``len(node_info)``, kept for the Fit filter)
+        self.pod_count = 0
+        self.requested_cpu = self.requested_memory = 0.0
+        self.non_zero_cpu = self.non_zero_memory = 0.0
+        #: pods on the node whose requests are not exact integers (see the class docstring)
+        self._inexact = 0
+        self.node = node
         for p in pods or []:
             self.add_pod(p)
 
@@ -124,57 +142,88 @@ class NodeInfo:
         return f"NodeInfo({self.name!r}, pods={len(self._pods)})"
 
     @property
-    def name(self) -> str:
-        return self.node["metadata"]["name"]
+    def node(self) -> Obj:
+        return self._node
+
+    @node.setter
+    def node(self, node: Obj) -> None:
+        """``SetNode``: what the filters and scores read from the Node, read once per object."""
+        self._node = node
+        meta, spec, status = node["metadata"], node.get("spec", {}), node.get("status", {})
+        self.name: str = meta["name"]
+        self.labels: dict[str, str] = meta.get("labels", {}) or {}
+        self.unschedulable = bool(spec.get("unschedulable"))
+        self.taints: list[Obj] = spec.get("taints") or []
+        raw = status.get("allocatable", {})
+        self.allocatable_cpu = parse_quantity(raw.get("cpu", "0")) * 1000
+        self.allocatable_memory = parse_quantity(raw.get("memory", "0"))
+        self.allocatable_pods = parse_quantity(raw.get("pods", "0"))
+        #: image name -> size, from ``status.images`` (the last entry naming it wins)
+        self.image_sizes: dict[str, int] = {}
+        for img in status.get("images", []) or []:
+            for image_name in img.get("names", []):
+                self.image_sizes[image_name] = img.get("sizeBytes", 0)
+        self.generation += 1
 
     @property
     def pods(self) -> list[Obj]:
         return [entry[0] for entry in self._pods.values()]
 
-    def has_pod(self, key: str) -> bool:
-        return key in self._pods
+    def has_pod(self, pod: Obj) -> bool:
+        return pod_uid(pod) in self._pods
 
     def add_pod(self, pod: Obj) -> None:
-        """``AddPod``: a pod already here (by key) is replaced and moves to the end."""
-        key = pod_key(pod)
-        if key in self._pods:
-            self.remove_pod(key)
+        """``AddPod``: a pod already here (by UID) is replaced and moves to the end."""
+        uid = pod_uid(pod)
+        if uid in self._pods:
+            self.remove_pod(pod)
         req, non_zero = compute_pod_requests(pod), compute_pod_requests(pod, True)
-        self._pods[key] = (pod, req, non_zero)
-        for r in ("cpu", "memory"):
-            self._requested[r] += req[r]
-            self._non_zero[r] += non_zero[r]
+        entry = (pod, req["cpu"], req["memory"], non_zero["cpu"], non_zero["memory"])
+        self._pods[uid] = entry
+        self.pod_count += 1
+        if not _exact(*entry[1:]):
+            self._inexact += 1
+        self.requested_cpu += entry[1]
+        self.requested_memory += entry[2]
+        self.non_zero_cpu += entry[3]
+        self.non_zero_memory += entry[4]
         self.generation += 1
 
-    def remove_pod(self, key: str) -> bool:
-        """``RemovePod``. The sums are added up again over the remaining pods (at most the
-        node's pod capacity), so they stay exactly what a fresh sum gives."""
-        if self._pods.pop(key, None) is None:
+    def remove_pod(self, pod: Obj) -> bool:
+        """``RemovePod``: subtract the pod's requests (or add up the rest again, see above)."""
+        entry = self._pods.pop(pod_uid(pod), None)
+        if entry is None:
             return False
-        self._requested = {"cpu": 0.0, "memory": 0.0}
-        self._non_zero = {"cpu": 0.0, "memory": 0.0}
-        for _, req, non_zero in self._pods.values():
-            for r in ("cpu", "memory"):
-                self._requested[r] += req[r]
-                self._non_zero[r] += non_zero[r]
+        self.pod_count -= 1
+        if self._inexact:
+            if not _exact(*entry[1:]):
+                self._inexact -= 1
+            self.requested_cpu = self.requested_memory = 0.0
+            self.non_zero_cpu = self.non_zero_memory = 0.0
+            for _, cpu, memory, nz_cpu, nz_memory in self._pods.values():
+                self.requested_cpu += cpu
+                self.requested_memory += memory
+                self.non_zero_cpu += nz_cpu
+                self.non_zero_memory += nz_memory
+        else:
+            self.requested_cpu -= entry[1]
+            self.requested_memory -= entry[2]
+            self.non_zero_cpu -= entry[3]
+            self.non_zero_memory -= entry[4]
         self.generation += 1
         return True
 
     def __len__(self) -> int:
-        return len(self._pods)
+        return self.pod_count
 
     def allocatable(self) -> dict[str, float]:
-        node, alloc = self._alloc
-        if node is not self.node:  # parsed once per Node object the informer delivers
-            raw = self.node.get("status", {}).get("allocatable", {})
-            alloc = {"cpu": parse_quantity(raw.get("cpu", "0")) * 1000,
-                     "memory": parse_quantity(raw.get("memory", "0")),
-                     "pods": parse_quantity(raw.get("pods", "0"))}
-            self._alloc = (self.node, alloc)
-        return dict(alloc)
+        return {"cpu": self.allocatable_cpu, "memory": self.allocatable_memory,
+                "pods": self.allocatable_pods}
 
     def requested(self, non_zero: bool = False) -> dict[str, float]:
-        return dict(self._non_zero if non_zero else self._requested)
+        if non_zero:
+            return {"cpu": self.non_zero_cpu, "memory": self.non_zero_memory}
+        return {"cpu": self.requested_cpu, "memory": self.requested_memory}
 
     def used_host_ports(self) -> set[tuple[str, str, int]]:
         out = set()
@@ -223,3 +272,49 @@ def num_feasible_nodes_to_find(num_all_nodes: int, percentage_of_nodes_to_score:
 #: functions: a Filter judges one node, a Score gives normalised scores for the feasible ones.
 FilterFn = Callable[[Obj, "NodeInfo"], Status]
 ScoreFn = Callable[[Obj, list["NodeInfo"]], dict[str, int]]
+
+#: what a PreFilter returns when its plugin's Filter has nothing to do for this pod
+#: (``framework.Skip``: the framework then leaves the plugin out of the cycle's Filters)
+SKIP: Any = object()
+
+
+@dataclass(frozen=True)
+class FilterPlugin:
+    """A Filter plugin split as the framework runs it: ``pre_filter(pod)`` computes, once per
+    scheduling cycle, what the plugin needs of the pod (upstream writes it into the cycle's
+    ``CycleState``) or returns :data:`SKIP`; ``filter(state, node_info)`` judges one node
+    from it, returning :data:`OK` (the one success Status) or a failure."""
+
+    pre_filter: Callable[[Obj], Any]
+    filter: Callable[[Any, NodeInfo], Status]
+
+    def __call__(self, pod: Obj, ni: NodeInfo) -> Status:
+        """PreFilter and Filter for one pod and one node (the plugin's ``filter(pod, ni)``)."""
+        state = self.pre_filter(pod)
+        return OK if state is SKIP else self.filter(state, ni)
+
+
+def run_pre_filter_plugins(plugins: list[FilterPlugin], pod: Obj) -> \
+        list[tuple[Callable[[Any, NodeInfo], Status], Any]]:
+    """``RunPreFilterPlugins``: each plugin's Filter with its state for this pod, in the
+    profile's order, leaving out the plugins whose PreFilter says Skip."""
+    out = []
+    for plugin in plugins:
+        state = plugin.pre_filter(pod)
+        if state is not SKIP:
+            out.append((plugin.filter, state))
+    return out
+
+
+def total_scores(names: list[str], scores: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Each node's weighted scores (plugin -> node -> score) added up, in ``names``' order."""
+    if scores and all(list(by_node) == names for by_node in scores.values()):
+        # every plugin scored the nodes in this order (as the plugins do): add the columns
+        # up in one pass, the same sums as the loop below
+        return dict(zip(names, map(sum, zip(*(by_node.values()
+                                              for by_node in scores.values())))))
+    totals = dict.fromkeys(names, 0)
+    for by_node in scores.values():
+        for node, s in by_node.items():
+            totals[node] += s
+    return totals

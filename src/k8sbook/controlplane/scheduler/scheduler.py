@@ -7,7 +7,9 @@ Mirrors ``pkg/scheduler`` (``scheduler.go``, ``schedule_one.go``, ``eventhandler
   against their node); pods with no ``spec.nodeName`` and this profile's ``schedulerName`` go to
   the :class:`~k8sbook.controlplane.scheduler.queue.SchedulingQueue`. A node added or changed, or a bound
   pod deleted, moves the unschedulable pods back to the queue.
-* ``scheduleOne``: pop the pod, run the Filter plugins on up to ``numFeasibleNodesToFind``
+* ``scheduleOne``: pop the pod, run the PreFilter plugins once (the pod's requests,
+  tolerations and node affinity, read once per cycle; a plugin with nothing to check is
+  skipped), then the Filter plugins on up to ``numFeasibleNodesToFind``
   nodes (starting where the last cycle stopped), run the Score plugins on the feasible ones,
   multiply each normalised score by the plugin's weight, add up, pick the highest (ties
   broken at random), *assume* the pod on that node in the cache, and bind it: ``POST
@@ -24,11 +26,14 @@ It talks to nothing but kube-apiserver, through the client it is given; the comp
 source for ties and its leader-election identity. Simplified: one profile, synchronous binding (the
 real binding cycle runs in a goroutine), no extenders, the plugins of
 :mod:`k8sbook.controlplane.scheduler.plugins` only.
+
+The module is over 400 lines because the cache's event handlers, the scheduling cycle and
+its failure path (PostFilter, the ``PodScheduled`` condition) stay together, as upstream's
+``eventhandlers.go`` and ``schedule_one.go`` are one package.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -38,12 +43,18 @@ from k8sbook.client.leaderelection import LeaderElector
 from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.controlplane.scheduler.framework import (
+    OK,
+    SUCCESS,
     NodeInfo,
     Obj,
     Status,
     num_feasible_nodes_to_find,
+    pod_uid,
+    run_pre_filter_plugins,
+    total_scores,
 )
 from k8sbook.controlplane.scheduler.plugins import (
+    FILTER_PLUGINS,
     FILTERS,
     SCORES,
     histogram,
@@ -85,11 +96,13 @@ class KubeScheduler:
         self.queue.on_active = self._wake
         self.nodes: dict[str, NodeInfo] = {}
         self.assumed: dict[str, str] = {}  # pod key -> node, until the informer confirms
-        #: pod key -> the node whose NodeInfo holds it (upstream's ``podStates``)
+        #: pod UID -> the node whose NodeInfo holds it (upstream's ``podStates``, keyed by UID)
         self._pod_nodes: dict[str, str] = {}
-        #: the node names in order, rebuilt only when a node comes or goes (upstream's
-        #: ``Snapshot`` is updated from the cache's generation numbers, not rebuilt per pod)
-        self._node_names: list[str] | None = None
+        #: the NodeInfos in node-name order, rebuilt only when a node comes or goes. Upstream
+        #: copies the cache into a ``Snapshot`` at the start of each cycle, only the NodeInfos
+        #: whose generation moved; the model runs one cycle at a time with no event handled
+        #: in between, so the cycle reads the cache's NodeInfos themselves, always current
+        self._node_list: list[NodeInfo] | None = None
         #: keep a record per attempt in :attr:`attempts` (off for large benchmarks)
         self.record_attempts = True
         self.next_start_node_index = 0
@@ -153,9 +166,9 @@ class KubeScheduler:
         name = node["metadata"]["name"]
         info = NodeInfo(node, self._pods_on(node))
         self.nodes[name] = info
-        self._node_names = None
+        self._node_list = None
         for p in info.pods:
-            self._pod_nodes[pod_key(p)] = name
+            self._pod_nodes[pod_uid(p)] = name
         self.queue.move_all_to_active_or_backoff("NodeAdd")
 
     def _node_updated(self, old: Obj, new: Obj) -> None:
@@ -172,7 +185,7 @@ class KubeScheduler:
 
     def _node_deleted(self, node: Any) -> None:
         if self.nodes.pop(final_state(node)["metadata"]["name"], None) is not None:
-            self._node_names = None
+            self._node_list = None
 
     def _pods_on(self, node: Obj) -> list[Obj]:
         """The informer's pods bound to ``node``, read from its ``spec.nodeName`` index."""
@@ -180,24 +193,22 @@ class KubeScheduler:
             return []
         return self.pod_informer.indexer.by_index(NODE_NAME_INDEX, node["metadata"]["name"])
 
-    def _cache_remove_key(self, key: str) -> None:
-        node = self._pod_nodes.pop(key, None)
+    def _cache_remove_pod(self, pod: Obj) -> None:
+        node = self._pod_nodes.pop(pod_uid(pod), None)
         if node is not None and node in self.nodes:
-            self.nodes[node].remove_pod(key)
+            self.nodes[node].remove_pod(pod)
 
     def _cache_add(self, pod: Obj) -> None:
-        key = pod_key(pod)
         node = pod["spec"]["nodeName"]
-        self.assumed.pop(key, None)
-        self._cache_remove_key(key)
+        self.assumed.pop(pod_key(pod), None)
+        self._cache_remove_pod(pod)
         if node in self.nodes:
             self.nodes[node].add_pod(pod)
-            self._pod_nodes[key] = node
+            self._pod_nodes[pod_uid(pod)] = node
 
     def _cache_remove(self, pod: Obj) -> None:
-        key = pod_key(pod)
-        self.assumed.pop(key, None)
-        self._cache_remove_key(key)
+        self.assumed.pop(pod_key(pod), None)
+        self._cache_remove_pod(pod)
 
     def _pod_added(self, pod: Obj) -> None:
         if pod["spec"].get("nodeName"):
@@ -209,6 +220,8 @@ class KubeScheduler:
         if new["spec"].get("nodeName"):
             if not old["spec"].get("nodeName"):
                 self.queue.delete(new)
+            elif pod_uid(old) != pod_uid(new):  # recreated under the same name (a relist)
+                self._cache_remove(old)
             self._cache_add(new)
         elif self._responsible(new):
             self.queue.update(new)
@@ -237,37 +250,42 @@ class KubeScheduler:
             self._wake()
 
     def find_nodes_that_fit(self, pod: Obj) -> tuple[list[NodeInfo], dict[str, Status]]:
-        """``findNodesThatPassFilters``: stop once enough feasible nodes are found."""
-        if self._node_names is None:
-            self._node_names = sorted(self.nodes)
-        names = self._node_names
-        n = len(names)
+        """``findNodesThatPassFilters``: PreFilter once, then the Filters node by node,
+        starting where the last cycle stopped; stop once ``numFeasibleNodesToFind`` feasible
+        nodes are found."""
+        if self._node_list is None:
+            self._node_list = [self.nodes[name] for name in sorted(self.nodes)]
+        nodes = self._node_list
+        n = len(nodes)
         want = num_feasible_nodes_to_find(n, self.profile.percentage_of_nodes_to_score)
+        filters = run_pre_filter_plugins([FILTER_PLUGINS[f] for f in self.filters], pod)
         feasible: list[NodeInfo] = []
         statuses: dict[str, Status] = {}
+        start = self.next_start_node_index
         processed = 0
         for i in range(n):
             if len(feasible) >= want:
                 break
-            ni = self.nodes[names[(self.next_start_node_index + i) % n]]
+            ni = nodes[(start + i) % n]
             processed += 1
-            for f in self.filters:
-                st = FILTERS[f](pod, ni)
-                if not st.ok:
+            for fn, state in filters:
+                st = fn(state, ni)
+                if st is not OK and st.code != SUCCESS:
                     statuses[ni.name] = st
                     break
             else:
                 feasible.append(ni)
         if n:
-            self.next_start_node_index = (self.next_start_node_index + processed) % n
+            self.next_start_node_index = (start + processed) % n
         return feasible, statuses
 
     def prioritize(self, pod: Obj, feasible: list[NodeInfo]) -> dict[str, dict[str, int]]:
-        """``prioritizeNodes``: per node, per plugin, normalised score x weight."""
-        out: dict[str, dict[str, int]] = {ni.name: {} for ni in feasible}
+        """``prioritizeNodes``: per plugin (by name), per node, normalised score x weight."""
+        out: dict[str, dict[str, int]] = {}
         for plugin, weight in sorted(self.weights.items()):
-            for node, s in SCORES[plugin](pod, feasible).items():
-                out[node][plugin] = s * weight
+            scores = SCORES[plugin](pod, feasible)
+            out[plugin] = scores if weight == 1 else {node: s * weight
+                                                      for node, s in scores.items()}
         return out
 
     def select_host(self, totals: dict[str, int]) -> str:
@@ -306,18 +324,20 @@ class KubeScheduler:
             self._unschedulable(info, pod, statuses, record)
             return
         scores = self.prioritize(pod, feasible)
-        totals = {n: sum(v.values()) for n, v in scores.items()}
+        totals = total_scores([ni.name for ni in feasible], scores)
         if self.record_attempts:
-            record["scores"] = {n: dict(sorted(v.items())) for n, v in sorted(scores.items())}
+            record["scores"] = {n: {plugin: scores[plugin][n] for plugin in scores}
+                                for n in sorted(totals)}
         node = self.select_host(totals)
         record["node"] = node
-        # assume, then bind
-        assumed = copy.deepcopy(pod)
-        assumed["spec"]["nodeName"] = node
+        # assume, then bind. Upstream assumes a deep copy of the pod; the model copies only
+        # what it changes (the pod and its spec, with the node's name) and shares the rest
+        # with the informer's object, which nothing changes
+        assumed = {**pod, "spec": {**pod["spec"], "nodeName": node}}
         self.assumed[key] = node
-        self._cache_remove_key(key)
+        self._cache_remove_pod(assumed)
         self.nodes[node].add_pod(assumed)
-        self._pod_nodes[key] = node
+        self._pod_nodes[pod_uid(assumed)] = node
         try:
             self.client.bind(pod["metadata"]["namespace"], pod["metadata"]["name"], node)
         except (StatusError, DialError) as err:

@@ -18,7 +18,6 @@ Simplified: ``status.images`` lists the images the kubelet learned of from its o
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -103,9 +102,12 @@ def node_object(k: NodeHost) -> dict[str, Any]:
 
 
 def _strip_times(status: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(status)
-    for c in out.get("conditions", []):
-        c.pop("lastHeartbeatTime", None)
+    """The status without its conditions' ``lastHeartbeatTime``, for comparing: a new top
+    level and new conditions, the rest shared with ``status`` (nothing here changes it)."""
+    out = dict(status)
+    if "conditions" in out:
+        out["conditions"] = [{k: v for k, v in c.items() if k != "lastHeartbeatTime"}
+                             for c in out["conditions"]]
     return out
 
 
@@ -183,8 +185,9 @@ class NodeLeaseController:
                                  "leaseDurationSeconds": LEASE_DURATION, "renewTime": now}}
                 self.lease = self.client.create(body)
                 return
-        lease = copy.deepcopy(self.lease)
-        lease["spec"]["renewTime"] = now
+        # the Lease last seen with a new renewTime: a new top level and spec, the rest shared
+        # with the last response (the apiserver decodes a copy of what it is sent)
+        lease = {**self.lease, "spec": {**self.lease["spec"], "renewTime": now}}
         try:
             self.lease = self.client.update(lease)
         except StatusError:

@@ -41,6 +41,8 @@ class GenericPLEG:
         changed = {owner.get(i, "") for i in set(now_state) | set(self.relisted)
                    if now_state.get(i) != self.relisted.get(i)}
         self.relisted = now_state
+        if not changed:
+            return  # nothing moved since the last relist: no pod to refresh or wake
         for rec in sorted(self.records.values(), key=lambda r: r.key):
             if rec.uid in changed:
                 self.refresh(rec)

@@ -8,7 +8,12 @@ them out: :mod:`.nodeunschedulable`, :mod:`.nodename`, :mod:`.tainttoleration`,
 ``schedulinggates`` and ``dynamicresources`` (only its PostFilter: the model serves no
 ResourceClaims) have no code of their own here. A Filter returns a
 :class:`~k8sbook.controlplane.scheduler.framework.Status`; a Score returns a raw number per
-node that the plugin then normalises to 0..100.
+node that the plugin then normalises to 0..100, for the nodes in the order it was given them.
+Each Filter is also a :class:`~k8sbook.controlplane.scheduler.framework.FilterPlugin`
+(:data:`FILTER_PLUGINS`): PreFilter reads the pod once per scheduling cycle, or says Skip
+when the Filter would pass every node (NodeAffinity without a selector or required terms,
+NodePorts without host ports, as upstream; NodeName without a node name), and the Filter
+then judges each node from that state.
 
 Left out (the model serves no volumes and draws no topology): the volume plugins,
 ``PodTopologySpread`` and ``InterPodAffinity``. They are in the real default profile with
@@ -18,7 +23,13 @@ pass their filters, but ``PodTopologySpread``'s default constraints would still 
 
 from __future__ import annotations
 
-from k8sbook.controlplane.scheduler.framework import FilterFn, ScoreFn, histogram, pod_priority
+from k8sbook.controlplane.scheduler.framework import (
+    FilterFn,
+    FilterPlugin,
+    ScoreFn,
+    histogram,
+    pod_priority,
+)
 from k8sbook.controlplane.scheduler.plugins import (
     imagelocality,
     nodeaffinity,
@@ -44,6 +55,16 @@ FILTERS: dict[str, FilterFn] = {
     "NodeResourcesFit": noderesources.fit_filter,
 }
 
+#: the same plugins split into PreFilter and Filter, as the scheduling cycle runs them
+FILTER_PLUGINS: dict[str, FilterPlugin] = {
+    "NodeUnschedulable": nodeunschedulable.PLUGIN,
+    "NodeName": nodename.PLUGIN,
+    "TaintToleration": tainttoleration.PLUGIN,
+    "NodeAffinity": nodeaffinity.PLUGIN,
+    "NodePorts": nodeports.PLUGIN,
+    "NodeResourcesFit": noderesources.PLUGIN,
+}
+
 SCORES: dict[str, ScoreFn] = {
     "TaintToleration": tainttoleration.score,
     "NodeAffinity": nodeaffinity.score,
@@ -56,5 +77,5 @@ SCORES: dict[str, ScoreFn] = {
 REGISTRY = frozenset({"SchedulingGates", "PrioritySort", "DynamicResources",
                       "DefaultPreemption", "DefaultBinder", *FILTERS, *SCORES})
 
-__all__ = ["FILTERS", "REGISTRY", "SCORES", "histogram", "node_selector_term_matches",
+__all__ = ["FILTERS", "FILTER_PLUGINS", "REGISTRY", "SCORES", "histogram", "node_selector_term_matches",
            "pick_one_node_for_preemption", "pod_priority", "preemption_candidates"]

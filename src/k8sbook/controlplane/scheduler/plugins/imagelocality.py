@@ -1,5 +1,9 @@
 """``ImageLocality`` (``pkg/scheduler/framework/plugins/imagelocality``): images already on
-a node (``status.images``), weighted by how widely they are spread, raise its score."""
+a node (``status.images``), weighted by how widely they are spread, raise its score.
+
+The model spreads an image over the nodes being scored (upstream divides by the nodes of the
+whole snapshot, ``ImageStateSummary.NumNodes`` over ``totalNumNodes``). Each node's images
+are read once per Node object (:attr:`NodeInfo.image_sizes`)."""
 
 from __future__ import annotations
 
@@ -10,20 +14,18 @@ MIN_THRESHOLD, MAX_CONTAINER_THRESHOLD = 23 * MB, 1000 * MB
 
 
 def score(pod: Obj, nodes: list[NodeInfo]) -> dict[str, int]:
-    containers = pod["spec"].get("containers", [])
-    have: dict[str, dict[str, int]] = {}
-    for ni in nodes:
-        for img in ni.node.get("status", {}).get("images", []) or []:
-            for name in img.get("names", []):
-                have.setdefault(name, {})[ni.name] = img.get("sizeBytes", 0)
+    images = [c.get("image", "") for c in pod["spec"].get("containers", [])]
+    #: how many of the scored nodes have each of the pod's images
+    spread = {image: len([ni for ni in nodes if image in ni.image_sizes]) for image in images}
+    max_threshold = MAX_CONTAINER_THRESHOLD * max(len(images), 1)
+    if not any(spread.values()):  # no image anywhere: every sum is clamped to the minimum
+        return {ni.name: 0 for ni in nodes}
     out = {}
-    max_threshold = MAX_CONTAINER_THRESHOLD * max(len(containers), 1)
     for ni in nodes:
         total = 0.0
-        for c in containers:
-            on = have.get(c.get("image", ""), {})
-            if ni.name in on:
-                total += on[ni.name] * len(on) / len(nodes)
+        for image in images:
+            if image in ni.image_sizes:
+                total += ni.image_sizes[image] * spread[image] / len(nodes)
         total = min(max(total, MIN_THRESHOLD), max_threshold)
         out[ni.name] = int(MAX_NODE_SCORE * (total - MIN_THRESHOLD)
                            // (max_threshold - MIN_THRESHOLD))
