@@ -196,8 +196,9 @@ class Storage:
                           lambda r: f"rev {r.revision}" if r.succeeded else "compare failed")
         if not resp.succeeded:
             return None
-        return {**json.loads(value), "metadata": {**json.loads(value)["metadata"],
-                                                  "resourceVersion": str(resp.revision)}}
+        out = json.loads(value)
+        out["metadata"]["resourceVersion"] = str(resp.revision)
+        return out
 
     def update(self, key: str, obj: dict[str, Any], expected_mod_revision: int,
                lease_ttl: int = 0) -> dict[str, Any] | None:
