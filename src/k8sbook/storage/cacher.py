@@ -49,6 +49,10 @@ halves, down to the lower bound (``resizeCacheLocked``); a full ring drops its o
 A watch from a resourceVersion older than the window gets the 410 (``too old resource version:
 <rv> (<oldest - 1>)``), and so does one from before the last etcd compaction, which the model
 also drops from the window (upstream's window does not follow compactions: said out loud).
+
+The module is over 400 lines because the cache's store, its window, the trigger index and the
+fan-out to watchers are one structure (``cacher.go`` with ``watch_cache.go``), and how it holds
+objects compactly is part of it.
 """
 
 from __future__ import annotations
@@ -499,7 +503,7 @@ def _interned(value: dict[str, Any]) -> dict[str, Any]:
         if t is str:
             v = _intern(v)
         elif t is dict:
-            v = _interned(v)
+            v = _interned(v) if v else {}  # (a managedFields' fieldsV1 is mostly ``{}``)
         elif t is list:
             v = _interned_list(v)
         out[_intern(k)] = v
@@ -513,7 +517,7 @@ def _interned_list(value: list[Any]) -> list[Any]:
         if t is str:
             v = _intern(v)
         elif t is dict:
-            v = _interned(v)
+            v = _interned(v) if v else {}
         elif t is list:
             v = _interned_list(v)
         out.append(v)

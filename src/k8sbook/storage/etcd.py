@@ -23,6 +23,10 @@ here they keep their order within the revision), and watch callbacks run synchro
 after the commit that caused them (etcd's watch stream delivers them asynchronously).
 
 Only kube-apiserver is a client of this store in the model, as in a real cluster.
+
+The module is over 400 lines because it is one member's store, as etcd's is: the MVCC history,
+transactions, watches (with their index, etcd's ``watcherGroup``) and leases all act on the
+same revisions and must change together.
 """
 
 from __future__ import annotations
