@@ -137,6 +137,7 @@ class WatchCache:
         #: the current objects by key, each decoded or still the etcd value (:meth:`get`)
         self._objects: dict[str, Held] = {}
         self._sorted_keys: list[str] | None = []  # None: sort again before the next read
+        self._listed: list[dict[str, Any]] | None = []  # the objects in key order, or None
         #: (revision, type, object, previous object) for the changes in the window, oldest
         #: first, the objects as held (:meth:`window` decodes them), and when each was
         #: recorded (virtual seconds)
@@ -158,7 +159,7 @@ class WatchCache:
         items, rev = self.storage.list(self.rt.prefix())
         self._objects = {self.rt.key(o["metadata"].get("namespace", ""),
                                      o["metadata"]["name"]): _interned(o) for o in items}
-        self._sorted_keys = None
+        self._sorted_keys = self._listed = None
         for key, obj in self._objects.items():
             self._index(key, None, obj)  # type: ignore[arg-type]
         self.start_revision = self._revision = rev
@@ -180,8 +181,13 @@ class WatchCache:
         return self._sorted_keys
 
     def sorted_objects(self) -> list[dict[str, Any]]:
-        """Every current object in key order (the cache's own: for in-process readers)."""
-        return [self._decoded(k, self._objects[k]) for k in self.keys()]
+        """Every current object in key order (the cache's own: for in-process readers). The
+        list is kept until the next change, so readers that ask on every request (RBAC's
+        roles, admission's PriorityClasses) do not sort the cache each time."""
+        if self._listed is None:
+            listed = [self._decoded(k, self._objects[k]) for k in self.keys()]
+            self._listed = listed
+        return list(self._listed)
 
     def _decoded(self, key: str, held: Held) -> dict[str, Any]:
         """``held`` as an object: decoded now (and kept) if it is still the etcd value."""
@@ -190,12 +196,14 @@ class WatchCache:
         assert isinstance(held, etcdapi.KeyValue)
         obj = _decode(held)
         self._objects[key] = obj
+        self._listed = None
         return obj
 
     def _on_etcd(self, batch: list[etcdapi.Event]) -> None:
         for ev in batch:
             key = ev.kv.key
             held = self._objects.get(key)
+            self._listed = None
             # decode now only if someone will look at the object: a watcher, or the index
             eager = self.trigger is not None or bool(self.watchers)
             prev = None
@@ -468,13 +476,15 @@ class WatchCache:
 def _sized(event: WatchEvent) -> Encoded:
     """The event as every watcher receives it, with the size of its one encoding (compact,
     as Go's ``encoding/json`` writes it; ASCII, so its length is its size in bytes)."""
-    text = json.dumps(event, separators=(",", ":"))
+    text = _WIRE_JSON.encode(event)
     payload = Encoded(event, len(text))
     mutation_detector.sent(payload, text)
     return payload
 
 
 _intern = sys.intern
+#: the encoder ``json.dumps(..., separators=(",", ":"))`` makes on every call, made once
+_WIRE_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def _decode(kv: etcdapi.KeyValue) -> dict[str, Any]:

@@ -542,6 +542,8 @@ class MemoryEtcd:
 
 def _check_intervals(ops: list[Op]) -> None:
     """etcd's ``checkIntervals``: one branch of a txn may not write a key twice."""
+    if len(ops) < 2:  # one op cannot repeat a key (the common case: one write)
+        return
     puts = [op.key for op in ops if isinstance(op, Put)]
     deletes = [op for op in ops if isinstance(op, DeleteRange)]
     if len(set(puts)) < len(puts) or any(in_range(k, d.key, d.range_end)

@@ -97,10 +97,14 @@ def stop(network: Network, store: Etcd, address: Address = ETCD_ADDRESS) -> None
         store.stop()
 
 
+#: the encoder ``json.dumps(..., sort_keys=True, separators=(",", ":"))`` makes on every call
+_STORED_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def encode(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata", {})
     stored = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
-    return json.dumps(stored, sort_keys=True, separators=(",", ":"))
+    return _STORED_JSON.encode(stored)
 
 
 def decode(kv: etcdapi.KeyValue) -> dict[str, Any]:
