@@ -183,3 +183,63 @@ def test_the_mutation_detector_catches_a_component_changing_a_shared_object() ->
             mutation_detector.check()
     finally:
         mutation_detector.detect(mutation_detector.enabled_by_environment())
+
+
+# -- what the cache holds: etcd's bytes until someone needs the object, interned objects ------
+def test_an_unwatched_cache_holds_etcds_values_and_decodes_them_when_read() -> None:
+    from k8sbook.storage.etcd3 import decode
+    from k8sbook.storage.etcd_api import KeyValue
+    cluster = Cluster(0)
+    cache = cluster.apiserver.caches["configmaps"]
+    assert not cache.watchers
+    admin = cluster.admin()
+    admin.create(_configmap("lazy"))
+    admin.patch("configmaps", "lazy", {"data": {"k": "v2"}}, "default")
+    key = "/registry/configmaps/default/lazy"
+    stored = cluster.etcd.get(key)
+    held = cache._objects[key]  # still the etcd KeyValue: nobody asked for the object
+    assert isinstance(held, KeyValue) and held is not None and held.value == stored.value
+    # a list answers with copies decoded from it, and leaves it as it is
+    items, _ = cache.list("default", lambda o: True)
+    assert [o for o in items if o["metadata"]["name"] == "lazy"] == [decode(stored)]
+    assert cache._objects[key] is held
+    # an in-process read decodes it once, keeps it, and shares it from then on
+    obj = cluster.apiserver.cached("configmaps", "default", "lazy")
+    assert obj == decode(stored) and list(obj) == list(decode(stored))
+    assert cluster.apiserver.cached("configmaps", "default", "lazy") is obj
+    # the window replays both changes as they were, the current one as the cache's object
+    window = [(rev, kind, o) for rev, kind, o, _ in cache.window()
+              if o["metadata"]["name"] == "lazy"]
+    assert [kind for _, kind, _ in window] == ["ADDED", "MODIFIED"]
+    assert window[0][2]["data"] == {"k": "v"} and window[1][2] is obj
+
+
+def test_a_watch_from_inside_the_window_gets_what_a_live_watch_got() -> None:
+    cluster = Cluster(0)
+    admin = cluster.admin()
+    live: list[dict[str, Any]] = []
+    admin.watch("configmaps", lambda e: live.append(e) if e else None, "default")
+    cluster.settle(1)
+    start = cluster.apiserver.caches["configmaps"].revision
+    admin.create(_configmap("w"))
+    admin.patch("configmaps", "w", {"data": {"k": "v2"}}, "default")
+    admin.delete("configmaps", "w", "default")
+    cluster.settle(1)
+    later: list[dict[str, Any]] = []
+    admin.watch("configmaps", lambda e: later.append(e) if e else None, "default",
+                resourceVersion=str(start))
+    cluster.settle(1)
+    assert [e["type"] for e in later] == ["ADDED", "MODIFIED", "DELETED"]
+    assert [dict(e) for e in later] == [dict(e) for e in live]
+
+
+def test_interned_objects_equal_their_decoding_key_order_and_all() -> None:
+    from k8sbook.storage.cacher import _interned
+    pod = objects.pod("p", node_name="node-a")
+    pod["metadata"]["labels"] = {"app": "x", "tier": "web"}
+    text = json.dumps(pod, separators=(",", ":"))
+    a, b = _interned(json.loads(text)), _interned(json.loads(text))
+    assert a == json.loads(text)
+    assert json.dumps(a, separators=(",", ":")) == text  # the same keys in the same order
+    assert a is not b and a["spec"] is not b["spec"]  # two objects, no shared containers
+    assert a["spec"]["nodeName"] is b["spec"]["nodeName"]  # one string for both

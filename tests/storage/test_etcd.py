@@ -142,3 +142,49 @@ def test_etcd3_stop_and_serve_stop_and_start_the_embedded_member() -> None:
     cluster.run_for(11.0)
     assert store.get("/unreachable") is None  # expired while nobody could reach it
     etcd3.serve(cluster.network, store)
+
+
+def test_the_watcher_group_picks_exactly_the_watches_in_range() -> None:
+    """``_WatcherGroup.watching`` (a binary search over the ranges' bounds) gives the same
+    watches, in the same order, as trying ``in_range`` on every open watch."""
+    import random
+
+    from k8sbook.storage.etcd import WatchHandle, _WatcherGroup, in_range
+    rand = random.Random(7)
+    alphabet = ["", "/a", "/a/", "/a/b", "/b", "/registry/pods/", "/registry/pods/x",
+                "/registry/podsx", "\0", "~"]
+    group, handles = _WatcherGroup(), []
+    for i in range(60):
+        key = rand.choice(alphabet[1:]) + rand.choice(["", "1", "/z"])
+        end = rand.choice([None, "\0", "", prefix_end(key), rand.choice(alphabet[1:])])
+        handles.append(WatchHandle(i + 1, key, end, lambda _events: None))
+        group.add(handles[-1])
+        if rand.random() < 0.2:  # cancel one now and then, so the bounds are rebuilt
+            gone = handles.pop(rand.randrange(len(handles)))
+            group.remove(gone)
+        for probe in [h.key for h in handles] + [a + s for a in alphabet for s in ("", "0")]:
+            want = [h for h in handles if in_range(probe, h.key, h.range_end)]
+            assert group.watching(probe) == want, (probe, want)
+
+
+def test_a_watch_replays_deletes_and_compaction_as_etcd_keeps_them(store):
+    store.put("/p/a", "1")  # 2
+    store.put("/p/a", "2")  # 3
+    store.delete_range("/p/a")  # 4
+    store.put("/p/b", "1")  # 5
+    seen = []
+    store.watch("/p/", prefix_end("/p/"), 2, seen.extend)
+    assert [(e.type, e.kv.key, e.kv.mod_revision, e.kv.value, e.prev_kv and e.prev_kv.value)
+            for e in seen] == [("PUT", "/p/a", 2, "1", None), ("PUT", "/p/a", 3, "2", "1"),
+                               ("DELETE", "/p/a", 4, "", "2"), ("PUT", "/p/b", 5, "1", None)]
+    store.compact(3)
+    again = []
+    store.watch("/p/", prefix_end("/p/"), 3, again.extend)
+    # the PUT at the compaction revision is kept, without the version before it
+    assert [(e.type, e.kv.mod_revision, e.prev_kv and e.prev_kv.value) for e in again] == [
+        ("PUT", 3, None), ("DELETE", 4, "2"), ("PUT", 5, None)]
+    store.compact(4)  # the delete at the compaction revision goes with the key
+    last = []
+    store.watch("/p/", prefix_end("/p/"), 4, last.extend)
+    assert [(e.type, e.kv.key) for e in last] == [("PUT", "/p/b")]
+    assert store.range("/p/", prefix_end("/p/")).count == 1

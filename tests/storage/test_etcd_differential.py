@@ -652,7 +652,7 @@ def test_restart_in_the_middle_of_a_watch(fresh_etcd: EtcdServer) -> None:
         cluster.settle()
         cache = cluster.apiserver.caches["configmaps"]
         return [informer.notifications, sorted(informer.indexer.list_keys()),
-                [(r, k, o["metadata"]["name"]) for r, k, o, _ in cache.events],
+                [(r, k, o["metadata"]["name"]) for r, k, o, _ in cache.window()],
                 cache.revision, cluster.trace.to_dicts()]
 
     embedded = story(Cluster(0), lambda: None)

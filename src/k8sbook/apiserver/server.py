@@ -252,7 +252,7 @@ class APIServer(Store, PodSubresources):
             if rt.plural == plural and (group is None or rt.group == group):
                 if not self.started:
                     return []
-                return [o for _, o in sorted(self.watch_cache(rt).objects.items())]
+                return self.watch_cache(rt).sorted_objects()
         return []
 
     def cached_pods_on_node(self, node: str) -> list[dict[str, Any]]:
@@ -267,7 +267,7 @@ class APIServer(Store, PodSubresources):
         rt = by_plural("", plural) or next(r for r in RESOURCES if r.plural == plural)
         if not self.started:
             return None
-        return self.watch_cache(rt).objects.get(rt.key(namespace, name))
+        return self.watch_cache(rt).get(rt.key(namespace, name))
 
     # -- the handler chain -----------------------------------------------------------------
     def handle(self, req: Request,

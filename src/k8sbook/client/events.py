@@ -6,11 +6,14 @@ Mirrors ``k8s.io/client-go/tools/record`` (``EventRecorder``, ``EventBroadcaster
 the component that saw it (``source``). Its name is the object's name, a dot, and the time in
 hexadecimal nanoseconds. The same event seen again is not written twice: the recorder patches
 the existing one, raising ``count`` and ``lastTimestamp``. The apiserver stores Events with a
-one-hour etcd lease (``--event-ttl``), so they vanish on their own.
+one-hour etcd lease (``--event-ttl``), so they vanish on their own. Like the correlator's
+``eventLogger`` (``events_cache.go``: an LRU of ``maxLruCacheEntries`` = 4096 entries holding
+each event's name and count, not the event), the recorder remembers at most 4096 events.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -34,6 +37,8 @@ def object_reference(obj: dict[str, Any]) -> dict[str, Any]:
 #: two events recorded at the same instant, so each one gets the next nanosecond (real clocks
 #: never return the same UnixNano twice in practice)
 _LAST_NANOS: WeakKeyDictionary[Any, int] = WeakKeyDictionary()
+#: ``maxLruCacheEntries`` of client-go's ``tools/record/events_cache.go``
+MAX_LRU_CACHE_ENTRIES = 4096
 
 
 class EventRecorder:
@@ -43,7 +48,8 @@ class EventRecorder:
         self.client = client
         self.component = component
         self.host = host
-        self._seen: dict[tuple[str, ...], dict[str, Any]] = {}
+        #: event key -> (name, count) of the Event written for it, least recently used first
+        self._seen: OrderedDict[tuple[str, ...], tuple[str, int]] = OrderedDict()
         self.dropped = 0  # events that could not be written (the real recorder drops them too)
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
@@ -55,12 +61,11 @@ class EventRecorder:
         key = (ref["kind"], ns, ref["name"], ref.get("uid", ""), type_, reason, message)
         try:
             if key in self._seen:
-                prev = self._seen[key]
-                count = prev["count"] + 1
-                patched = self.client.patch("events", prev["metadata"]["name"],
-                                            {"count": count,
+                name, count = self._seen[key]
+                patched = self.client.patch("events", name,
+                                            {"count": count + 1,
                                              "lastTimestamp": clock.timestamp()}, ns)
-                self._seen[key] = patched
+                self._remember(key, patched)
                 return
             now = clock.timestamp()
             nanos = max(int((EPOCH.timestamp() + clock.now()) * 1e9),
@@ -77,6 +82,12 @@ class EventRecorder:
                     "firstTimestamp": now, "lastTimestamp": now,
                     "reportingComponent": self.component,
                     "reportingInstance": self.host or self.component}
-            self._seen[key] = self.client.create(body)
+            self._remember(key, self.client.create(body))
         except (StatusError, DialError):
             self.dropped += 1
+
+    def _remember(self, key: tuple[str, ...], event: dict[str, Any]) -> None:
+        self._seen[key] = (event["metadata"]["name"], event["count"])
+        self._seen.move_to_end(key)
+        if len(self._seen) > MAX_LRU_CACHE_ENTRIES:
+            self._seen.popitem(last=False)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 EPOCH = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class Timer:
     """A callback scheduled on the loop; ``cancel()`` stops it from running."""
 

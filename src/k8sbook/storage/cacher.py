@@ -29,6 +29,17 @@ Two things keep the cost of an event independent of the number of watchers, as u
   encoding is kept and ``mutation_detector.check()`` fails on an object changed since it was
   sent (:mod:`k8sbook.core.mutation_detector`).
 
+What the cache holds, and how the model keeps it small (the objects are the same; only how
+they are held differs from upstream's process, which holds every object and every event of the
+window decoded): an object is decoded once, when a watcher, the trigger index or a reader first
+needs it, and then shared; until then the cache holds the etcd ``KeyValue`` it came as, the
+bytes etcd itself keeps (the events cache, which nobody watches in most runs, stays as bytes).
+A decoded object's keys and strings are interned (``sys.intern``), so the field names, node
+names, timestamps and conditions that every pod repeats are held once. The window keeps each
+event as its revision, type and the ``KeyValue`` of the object and of its previous state,
+decoding them again only for a watch that starts inside the window (the cache's current object
+when it is that version).
+
 The window of recent events is bounded as ``watch_cache.go`` bounds it (v1.35.0): a ring of
 ``capacity`` events, starting at :data:`LOWER_BOUND_CAPACITY` (100); when it is full and its
 oldest event is younger than :data:`EVENT_FRESH_DURATION` (75 s: ``DefaultEventFreshDuration``,
@@ -38,12 +49,17 @@ halves, down to the lower bound (``resizeCacheLocked``); a full ring drops its o
 A watch from a resourceVersion older than the window gets the 410 (``too old resource version:
 <rv> (<oldest - 1>)``), and so does one from before the last etcd compaction, which the model
 also drops from the window (upstream's window does not follow compactions: said out loud).
+
+The module is over 400 lines because the cache's store, its window, the trigger index and the
+fan-out to watchers are one structure (``cacher.go`` with ``watch_cache.go``), and how it holds
+objects compactly is part of it.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,9 +86,13 @@ EVENT_FRESH_DURATION = BOOKMARK_INTERVAL + 15.0
 
 WatchEvent = dict[str, Any]
 Filter = Callable[[dict[str, Any]], bool]
+#: what the cache holds for an object: decoded, or the etcd value it will be decoded from
+Held = dict[str, Any] | etcdapi.KeyValue
+#: one event of the window: revision, type, the object and its previous state (as held)
+WindowEvent = tuple[int, str, Held, Held | None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Watcher:
     """One client watch served by the cache."""
 
@@ -114,10 +134,14 @@ class WatchCache:
         self._keys_by_value: dict[str, set[str]] = {}
         self.storage = storage
         self.clock = clock
-        self.objects: dict[str, dict[str, Any]] = {}
+        #: the current objects by key, each decoded or still the etcd value (:meth:`get`)
+        self._objects: dict[str, Held] = {}
+        self._sorted_keys: list[str] | None = []  # None: sort again before the next read
+        self._listed: list[dict[str, Any]] | None = []  # the objects in key order, or None
         #: (revision, type, object, previous object) for the changes in the window, oldest
-        #: first, and when each was recorded (virtual seconds)
-        self.events: deque[tuple[int, str, dict[str, Any], dict[str, Any] | None]] = deque()
+        #: first, the objects as held (:meth:`window` decodes them), and when each was
+        #: recorded (virtual seconds)
+        self.events: deque[WindowEvent] = deque()
         self._times: deque[float] = deque()
         #: the window's size now (``watchCache.capacity``), and whether it has dropped an
         #: event since the cache started (``removedEventSinceRelist``)
@@ -133,40 +157,121 @@ class WatchCache:
     # -- feeding from etcd -----------------------------------------------------------------
     def start(self) -> None:
         items, rev = self.storage.list(self.rt.prefix())
-        self.objects = {self.rt.key(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
-                        for o in items}
-        for key, obj in self.objects.items():
-            self._index(key, None, obj)
+        self._objects = {self.rt.key(o["metadata"].get("namespace", ""),
+                                     o["metadata"]["name"]): _interned(o) for o in items}
+        self._sorted_keys = self._listed = None
+        for key, obj in self._objects.items():
+            self._index(key, None, obj)  # type: ignore[arg-type]
         self.start_revision = self._revision = rev
         self._etcd_watch = self.storage.watch(self.rt.prefix(), rev + 1, self._on_etcd)
 
+    # -- the current objects ---------------------------------------------------------------
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The current object at ``key`` (the cache's own, shared: never to be mutated)."""
+        held = self._objects.get(key)
+        return None if held is None else self._decoded(key, held)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def keys(self) -> list[str]:
+        """The keys of the current objects, sorted."""
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(self._objects)
+        return self._sorted_keys
+
+    def sorted_objects(self) -> list[dict[str, Any]]:
+        """Every current object in key order (the cache's own: for in-process readers). The
+        list is kept until the next change, so readers that ask on every request (RBAC's
+        roles, admission's PriorityClasses) do not sort the cache each time."""
+        if self._listed is None:
+            listed = [self._decoded(k, self._objects[k]) for k in self.keys()]
+            self._listed = listed
+        return list(self._listed)
+
+    def _decoded(self, key: str, held: Held) -> dict[str, Any]:
+        """``held`` as an object: decoded now (and kept) if it is still the etcd value."""
+        if type(held) is dict:
+            return held
+        assert isinstance(held, etcdapi.KeyValue)
+        obj = _decode(held)
+        self._objects[key] = obj
+        self._listed = None
+        return obj
+
     def _on_etcd(self, batch: list[etcdapi.Event]) -> None:
         for ev in batch:
-            prev = self.objects.get(ev.kv.key)
+            key = ev.kv.key
+            held = self._objects.get(key)
+            self._listed = None
+            # decode now only if someone will look at the object: a watcher, or the index
+            eager = self.trigger is not None or bool(self.watchers)
+            prev = None
             if ev.type == "PUT":
-                obj = decode(ev.kv)
-                if prev is not None:
-                    _share_unchanged(obj, prev)
-                kind = "MODIFIED" if prev is not None else "ADDED"
-                self.objects[ev.kv.key] = obj
-                self._index(ev.kv.key, prev, obj)
+                kind = "MODIFIED" if held is not None else "ADDED"
+                if held is None:
+                    self._sorted_keys = None
+                if eager:
+                    obj = _decode(ev.kv)
+                    prev = _as_object(held)
+                    self._objects[key] = obj
+                    self._index(key, prev, obj)
+                else:
+                    self._objects[key] = ev.kv
+                source: Held = ev.kv
             else:
-                if prev is None:
+                if held is None:
                     continue
-                obj = copy.deepcopy(prev)
-                obj["metadata"]["resourceVersion"] = str(ev.kv.mod_revision)
                 kind = "DELETED"
-                del self.objects[ev.kv.key]
-                self._index(ev.kv.key, prev, None)
+                del self._objects[key]
+                self._sorted_keys = None
+                if eager:
+                    prev = _object(held)
+                    obj = copy.deepcopy(prev)
+                    obj["metadata"]["resourceVersion"] = str(ev.kv.mod_revision)
+                    self._index(key, prev, None)
             rev = ev.kv.mod_revision
-            self._record(rev, kind, obj, prev)
+            # the previous state as etcd sent it, when that is the version the cache held
+            before = held
+            if ev.prev_kv is not None and held is not None and (
+                    held is ev.prev_kv or type(held) is dict and held["metadata"].get(
+                        "resourceVersion") == str(ev.prev_kv.mod_revision)):
+                before = ev.prev_kv
+            self._record(rev, kind, before if kind == "DELETED" else source,  # type: ignore[arg-type]
+                         before)
             self._revision = rev
+            if not eager:
+                continue
             encoded: dict[str, Encoded] = {}  # one serialization per event type, for all
             for w in self._interested(obj, prev):
                 self._dispatch(w, kind, obj, prev, encoded)
 
-    def _record(self, rev: int, kind: str, obj: dict[str, Any],
-                prev: dict[str, Any] | None) -> None:
+    def window(self) -> list[tuple[int, str, dict[str, Any], dict[str, Any] | None]]:
+        """The window's events, oldest first, as (revision, type, object, previous object)."""
+        return [self._replayed(e) for e in self.events]
+
+    def _replayed(self, event: WindowEvent) -> tuple[int, str, dict[str, Any],
+                                                      dict[str, Any] | None]:
+        """A window event with its objects decoded again: the cache's own current object
+        where it is that version, a fresh decode otherwise (equal to what was sent then)."""
+        rev, kind, held, before = event
+        prev = _as_object(before)
+        if kind == "DELETED":  # the object as it was, at the deleting revision
+            assert prev is not None
+            obj = copy.deepcopy(prev)
+            obj["metadata"]["resourceVersion"] = str(rev)
+            return rev, kind, obj, prev
+        if type(held) is dict:
+            return rev, kind, held, prev
+        assert isinstance(held, etcdapi.KeyValue)
+        current = self._objects.get(held.key)
+        if current is held:
+            return rev, kind, self._decoded(held.key, held), prev
+        if type(current) is dict and current["metadata"].get("resourceVersion") == str(rev):
+            return rev, kind, current, prev
+        return rev, kind, _decode(held), prev
+
+    def _record(self, rev: int, kind: str, obj: Held, prev: Held | None) -> None:
         """``updateCache``: resize the ring if due, drop its oldest event if full, append."""
         now = self.clock.now()
         if len(self.events) >= self.capacity:
@@ -203,8 +308,9 @@ class WatchCache:
         """The cached objects whose trigger field is ``value``, in key order (the cache
         itself, not copies: for in-process readers)."""
         if self.trigger is None:
-            return [o for _, o in sorted(self.objects.items())]
-        return [self.objects[k] for k in sorted(self._keys_by_value.get(value, ()))]
+            return self.sorted_objects()
+        return [self._decoded(k, self._objects[k])
+                for k in sorted(self._keys_by_value.get(value, ()))]
 
     def _interested(self, obj: dict[str, Any], prev: dict[str, Any] | None) -> list[Watcher]:
         """The watchers an event is offered to, in the order they started watching."""
@@ -253,9 +359,15 @@ class WatchCache:
 
     # -- serving ---------------------------------------------------------------------------
     def list(self, namespace: str, matches: Filter) -> tuple[list[dict[str, Any]], int]:
-        items = [copy.deepcopy(o) for k, o in sorted(self.objects.items())
-                 if (not namespace or o["metadata"].get("namespace") == namespace)
-                 and matches(o)]
+        """Copies of the current objects in ``namespace`` (all: "") that ``matches`` keeps,
+        in key order (an object still held as its etcd value is decoded: a copy already)."""
+        items = []
+        for key in self.keys():
+            held = self._objects[key]
+            obj = held if type(held) is dict else decode(held)  # type: ignore[arg-type]
+            if (not namespace or obj["metadata"].get("namespace") == namespace) \
+                    and matches(obj):
+                items.append(copy.deepcopy(obj) if obj is held else obj)
         return items, self.revision
 
     def _deliver(self, w: Watcher, event: WatchEvent, payload: Encoded | None = None) -> None:
@@ -314,7 +426,7 @@ class WatchCache:
                     trigger_value=trigger_value)
         self._next_id += 1
         if resource_version in ("", "0") or send_initial_events:
-            for _, obj in sorted(self.objects.items()):
+            for obj in self.sorted_objects():
                 if self._visible(w, obj):
                     self._deliver(w, {"type": "ADDED", "object": obj})
             if send_initial_events:
@@ -330,8 +442,9 @@ class WatchCache:
                 self._deliver(w, {"type": "ERROR", "object": status})
                 self.clock.call_soon(w.stop, label="error watcher closes")
                 return w
-            for rev, kind, obj, prev in self.events:
-                if rev > rv:
+            for event in self.events:
+                if event[0] > rv:
+                    _, kind, obj, prev = self._replayed(event)
                     self._dispatch(w, kind, obj, prev)
         self.watchers[w.id] = w
         if w.trigger_value is None:
@@ -363,28 +476,59 @@ class WatchCache:
 def _sized(event: WatchEvent) -> Encoded:
     """The event as every watcher receives it, with the size of its one encoding (compact,
     as Go's ``encoding/json`` writes it; ASCII, so its length is its size in bytes)."""
-    text = json.dumps(event, separators=(",", ":"))
+    text = _WIRE_JSON.encode(event)
     payload = Encoded(event, len(text))
     mutation_detector.sent(payload, text)
     return payload
 
 
-def _share_unchanged(obj: dict[str, Any], prev: dict[str, Any]) -> None:
-    """Let a new version hold the previous version's subtrees where they are equal (a pod's
-    spec through its status updates, most of its metadata), two levels deep: the window then
-    keeps each unchanged part once. The cache's objects are never mutated, so sharing is
-    invisible (and the mutation detector would see a mutation as it sees any other)."""
-    for key, value in obj.items():
-        old = prev.get(key)
-        if old is None or old is value:
-            continue
-        if type(value) is dict and type(old) is dict:
-            for inner, sub in value.items():
-                was = old.get(inner)
-                if was is not None and was is not sub and type(sub) in (dict, list) \
-                        and was == sub:
-                    value[inner] = was
-            if value == old:
-                obj[key] = old
-        elif type(value) is list and value == old:
-            obj[key] = old
+_intern = sys.intern
+#: the encoder ``json.dumps(..., separators=(",", ":"))`` makes on every call, made once
+_WIRE_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _decode(kv: etcdapi.KeyValue) -> dict[str, Any]:
+    """The object in an etcd value, with its keys and strings interned: what the cache
+    keeps (equal to :func:`~k8sbook.storage.etcd3.decode`'s, key order included)."""
+    return _interned(decode(kv))
+
+
+def _object(held: Held) -> dict[str, Any]:
+    """A held object decoded (a fresh decode when it is still the etcd value: not kept)."""
+    return held if isinstance(held, dict) else _decode(held)
+
+
+def _as_object(held: Held | None) -> dict[str, Any] | None:
+    return None if held is None else _object(held)
+
+
+def _interned(value: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a decoded JSON object whose keys and strings are interned: the names every
+    object repeats (``metadata``, ``status``, ``True``, a node's name, a timestamp) are then
+    held once in the process, not once per object. The same keys in the same order and equal
+    values: only which string objects hold them differs."""
+    out = {}
+    for k, v in value.items():
+        t = type(v)
+        if t is str:
+            v = _intern(v)
+        elif t is dict:
+            v = _interned(v) if v else {}  # (a managedFields' fieldsV1 is mostly ``{}``)
+        elif t is list:
+            v = _interned_list(v)
+        out[_intern(k)] = v
+    return out
+
+
+def _interned_list(value: list[Any]) -> list[Any]:
+    out = []
+    for v in value:
+        t = type(v)
+        if t is str:
+            v = _intern(v)
+        elif t is dict:
+            v = _interned(v) if v else {}
+        elif t is list:
+            v = _interned_list(v)
+        out.append(v)
+    return out

@@ -97,10 +97,14 @@ def stop(network: Network, store: Etcd, address: Address = ETCD_ADDRESS) -> None
         store.stop()
 
 
+#: the encoder ``json.dumps(..., sort_keys=True, separators=(",", ":"))`` makes on every call
+_STORED_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def encode(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata", {})
     stored = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
-    return json.dumps(stored, sort_keys=True, separators=(",", ":"))
+    return _STORED_JSON.encode(stored)
 
 
 def decode(kv: etcdapi.KeyValue) -> dict[str, Any]:
@@ -196,8 +200,9 @@ class Storage:
                           lambda r: f"rev {r.revision}" if r.succeeded else "compare failed")
         if not resp.succeeded:
             return None
-        return {**json.loads(value), "metadata": {**json.loads(value)["metadata"],
-                                                  "resourceVersion": str(resp.revision)}}
+        out = json.loads(value)
+        out["metadata"]["resourceVersion"] = str(resp.revision)
+        return out
 
     def update(self, key: str, obj: dict[str, Any], expected_mod_revision: int,
                lease_ttl: int = 0) -> dict[str, Any] | None:

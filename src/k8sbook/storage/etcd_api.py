@@ -46,7 +46,7 @@ class UnavailableError(EtcdError):
         self.cause = cause
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyValue:
     key: str
     value: str
@@ -56,14 +56,14 @@ class KeyValue:
     lease: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     type: Literal["PUT", "DELETE"]
     kv: KeyValue  # for DELETE: the key with mod_revision = the deleting revision, empty value
     prev_kv: KeyValue | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RangeResponse:
     kvs: list[KeyValue]
     count: int
@@ -71,7 +71,7 @@ class RangeResponse:
     more: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Compare:
     """One condition of a transaction: ``target`` of ``key`` ``result`` ``value``."""
 
@@ -81,20 +81,20 @@ class Compare:
     value: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Put:
     key: str
     value: str
     lease: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeleteRange:
     key: str
     range_end: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Range:
     key: str
     range_end: str | None = None
@@ -103,14 +103,14 @@ class Range:
 Op = Put | DeleteRange | Range
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TxnResponse:
     succeeded: bool
     revision: int
     responses: list[Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class WatchHandle:
     """One open watch; ``cancel()`` marks it cancelled and tells the store (``on_cancel``,
     called once with the handle's id) to stop delivering to it."""
