@@ -212,8 +212,8 @@ class WatchCache:
                 if held is None:
                     self._sorted_keys = None
                 if eager:
-                    obj = _decode(ev.kv)
                     prev = _as_object(held)
+                    obj = _decode(ev.kv) if prev is None else _decode_like(ev.kv, prev)
                     self._objects[key] = obj
                     self._index(key, prev, obj)
                 else:
@@ -243,8 +243,9 @@ class WatchCache:
             if not eager:
                 continue
             encoded: dict[str, Encoded] = {}  # one serialization per event type, for all
+            stored = ev.kv if kind != "DELETED" else None
             for w in self._interested(obj, prev):
-                self._dispatch(w, kind, obj, prev, encoded)
+                self._dispatch(w, kind, obj, prev, encoded, stored)
 
     def window(self) -> list[tuple[int, str, dict[str, Any], dict[str, Any] | None]]:
         """The window's events, oldest first, as (revision, type, object, previous object)."""
@@ -387,8 +388,9 @@ class WatchCache:
         return (not w.namespace or ns == w.namespace) and w.matches(obj)
 
     def _dispatch(self, w: Watcher, kind: str, obj: dict[str, Any],
-                  prev: dict[str, Any] | None, encoded: dict[str, Encoded] | None = None
-                  ) -> None:
+                  prev: dict[str, Any] | None, encoded: dict[str, Encoded] | None = None,
+                  stored: etcdapi.KeyValue | None = None) -> None:
+        # ``stored``: the etcd value ``obj`` was decoded from (its size gives the event's)
         now, before = self._visible(w, obj if kind != "DELETED" else prev), self._visible(w, prev)
         if kind == "DELETED":
             sent = "DELETED" if before else ""
@@ -405,7 +407,7 @@ class WatchCache:
             self._deliver(w, event)
             return
         if sent not in encoded:
-            encoded[sent] = _sized(event)
+            encoded[sent] = _sized(event) if stored is None else _sized_stored(event, stored)
         self._deliver(w, event, encoded[sent])
 
     def watch(self, namespace: str, matches: Filter, resource_version: str,
@@ -482,6 +484,31 @@ def _sized(event: WatchEvent) -> Encoded:
     return payload
 
 
+#: the fixed text of a watch event around its type and object: ``{"type":"`` + type +
+#: ``","object":`` + object + ``}``
+_EVENT_FRAME = len('{"type":"') + len('","object":') + len("}")
+#: the text ``"resourceVersion":""`` that the stored value lacks (without its value)
+_RV_FIELD = len('"resourceVersion":""')
+
+
+def _sized_stored(event: WatchEvent, kv: etcdapi.KeyValue) -> Encoded:
+    """:func:`_sized` for an event whose object was decoded from ``kv`` (and not changed
+    since): the same size, without encoding the object again. The stored value is the same
+    compact, ASCII JSON (:func:`~k8sbook.storage.etcd3.encode`) minus
+    ``metadata.resourceVersion``; a JSON text's length does not depend on its key order
+    (the stored one is sorted, the wire's is not), so the event's length is the value's plus
+    the resourceVersion field (with its comma when metadata holds anything else) plus the
+    event's frame. Exactly ``len(_WIRE_JSON.encode(event))``: tests/storage/test_cacher.py
+    checks the two agree. With the mutation detector on, the text itself is kept: encoded."""
+    if mutation_detector.detecting():
+        return _sized(event)
+    obj = event["object"]
+    meta = obj["metadata"]
+    size = (_EVENT_FRAME + len(event["type"]) + len(kv.value) + _RV_FIELD
+            + len(meta["resourceVersion"]) + (1 if len(meta) > 1 else 0))
+    return Encoded(event, size)
+
+
 _intern = sys.intern
 #: the encoder ``json.dumps(..., separators=(",", ":"))`` makes on every call, made once
 _WIRE_JSON = json.JSONEncoder(separators=(",", ":"))
@@ -491,6 +518,70 @@ def _decode(kv: etcdapi.KeyValue) -> dict[str, Any]:
     """The object in an etcd value, with its keys and strings interned: what the cache
     keeps (equal to :func:`~k8sbook.storage.etcd3.decode`'s, key order included)."""
     return _interned(decode(kv))
+
+
+def _decode_like(kv: etcdapi.KeyValue, old: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_decode`, for a new version of the cache's object ``old``: what has not
+    changed is taken from ``old`` (already interned) instead of being interned again. The
+    same result as :func:`_decode` (equal values, same key order: both are decoded from
+    etcd's sorted JSON), only more objects shared; tests/storage/test_cacher.py checks it."""
+    return _interned_like(decode(kv), old)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` are the same JSON value: ``==`` with the types too (``1``, ``1.0`` and
+    ``True`` are equal in Python but not in JSON; ``repr`` tells them apart)."""
+    return bool(a == b) and repr(a) == repr(b)
+
+
+def _interned_like(value: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_interned`, taking each value equal to ``old``'s at the same key from ``old``."""
+    out = {}
+    get = old.get
+    for k, v in value.items():
+        o = get(k)
+        t = type(v)
+        if t is str:
+            v = o if type(o) is str and o == v else _intern(v)
+        elif t is dict:
+            if type(o) is not dict:
+                v = _interned(v) if v else {}
+            elif _same(o, v):
+                v = o
+            else:
+                v = _interned_like(v, o) if v else {}
+        elif t is list:
+            if type(o) is not list:
+                v = _interned_list(v)
+            elif _same(o, v):
+                v = o
+            else:
+                v = _interned_list_like(v, o)
+        out[_intern(k)] = v
+    return out
+
+
+def _interned_list_like(value: list[Any], old: list[Any]) -> list[Any]:
+    """:func:`_interned_list`, taking each item equal to ``old``'s at the same place from it
+    (a condition or a container status that did not change)."""
+    if len(old) != len(value):
+        return _interned_list(value)
+    out = []
+    for v, o in zip(value, old):
+        t = type(v)
+        if t is str:
+            v = o if type(o) is str and o == v else _intern(v)
+        elif t is dict:
+            if type(o) is not dict:
+                v = _interned(v) if v else {}
+            elif _same(o, v):
+                v = o
+            else:
+                v = _interned_like(v, o) if v else {}
+        elif t is list:
+            v = _interned_list(v)
+        out.append(v)
+    return out
 
 
 def _object(held: Held) -> dict[str, Any]:
