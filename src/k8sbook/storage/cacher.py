@@ -563,9 +563,8 @@ def _interned_like(value: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]
 
 def _interned_list_like(value: list[Any], old: list[Any]) -> list[Any]:
     """:func:`_interned_list`, taking each item equal to ``old``'s at the same place from it
-    (a condition or a container status that did not change)."""
-    if len(old) != len(value):
-        return _interned_list(value)
+    (a condition or a container status that did not change, a field manager's entry that
+    another manager's write appended to)."""
     out = []
     for v, o in zip(value, old):
         t = type(v)
@@ -581,6 +580,8 @@ def _interned_list_like(value: list[Any], old: list[Any]) -> list[Any]:
         elif t is list:
             v = _interned_list(v)
         out.append(v)
+    if len(value) > len(old):  # the items after old's last: interned afresh
+        out.extend(_interned_list(value[len(old):]))
     return out
 
 
