@@ -212,8 +212,8 @@ class WatchCache:
                 if held is None:
                     self._sorted_keys = None
                 if eager:
+                    obj = _decode(ev.kv)
                     prev = _as_object(held)
-                    obj = _decode(ev.kv) if prev is None else _decode_like(ev.kv, prev)
                     self._objects[key] = obj
                     self._index(key, prev, obj)
                 else:
@@ -518,71 +518,6 @@ def _decode(kv: etcdapi.KeyValue) -> dict[str, Any]:
     """The object in an etcd value, with its keys and strings interned: what the cache
     keeps (equal to :func:`~k8sbook.storage.etcd3.decode`'s, key order included)."""
     return _interned(decode(kv))
-
-
-def _decode_like(kv: etcdapi.KeyValue, old: dict[str, Any]) -> dict[str, Any]:
-    """:func:`_decode`, for a new version of the cache's object ``old``: what has not
-    changed is taken from ``old`` (already interned) instead of being interned again. The
-    same result as :func:`_decode` (equal values, same key order: both are decoded from
-    etcd's sorted JSON), only more objects shared; tests/storage/test_cacher.py checks it."""
-    return _interned_like(decode(kv), old)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """``a`` and ``b`` are the same JSON value: ``==`` with the types too (``1``, ``1.0`` and
-    ``True`` are equal in Python but not in JSON; ``repr`` tells them apart)."""
-    return bool(a == b) and repr(a) == repr(b)
-
-
-def _interned_like(value: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """:func:`_interned`, taking each value equal to ``old``'s at the same key from ``old``."""
-    out = {}
-    get = old.get
-    for k, v in value.items():
-        o = get(k)
-        t = type(v)
-        if t is str:
-            v = o if type(o) is str and o == v else _intern(v)
-        elif t is dict:
-            if type(o) is not dict:
-                v = _interned(v) if v else {}
-            elif _same(o, v):
-                v = o
-            else:
-                v = _interned_like(v, o) if v else {}
-        elif t is list:
-            if type(o) is not list:
-                v = _interned_list(v)
-            elif _same(o, v):
-                v = o
-            else:
-                v = _interned_list_like(v, o)
-        out[_intern(k)] = v
-    return out
-
-
-def _interned_list_like(value: list[Any], old: list[Any]) -> list[Any]:
-    """:func:`_interned_list`, taking each item equal to ``old``'s at the same place from it
-    (a condition or a container status that did not change, a field manager's entry that
-    another manager's write appended to)."""
-    out = []
-    for v, o in zip(value, old):
-        t = type(v)
-        if t is str:
-            v = o if type(o) is str and o == v else _intern(v)
-        elif t is dict:
-            if type(o) is not dict:
-                v = _interned(v) if v else {}
-            elif _same(o, v):
-                v = o
-            else:
-                v = _interned_like(v, o) if v else {}
-        elif t is list:
-            v = _interned_list(v)
-        out.append(v)
-    if len(value) > len(old):  # the items after old's last: interned afresh
-        out.extend(_interned_list(value[len(old):]))
-    return out
 
 
 def _object(held: Held) -> dict[str, Any]:
