@@ -243,3 +243,47 @@ def test_interned_objects_equal_their_decoding_key_order_and_all() -> None:
     assert json.dumps(a, separators=(",", ":")) == text  # the same keys in the same order
     assert a is not b and a["spec"] is not b["spec"]  # two objects, no shared containers
     assert a["spec"]["nodeName"] is b["spec"]["nodeName"]  # one string for both
+
+
+def _stored(obj: dict[str, Any], rev: int) -> Any:
+    from k8sbook.storage import etcd_api
+    from k8sbook.storage.etcd3 import encode
+    return etcd_api.KeyValue(key="/registry/x", value=encode(obj), create_revision=rev,
+                             mod_revision=rev, version=1)
+
+
+_SHAPES: list[dict[str, Any]] = [
+    {"metadata": {"name": "a"}},
+    {"metadata": {}},  # nothing but the resourceVersion: no comma before it
+    {"kind": "Pod"},  # no metadata at all: the stored value has ``"metadata":{}``
+    {"metadata": {"name": "ü-ñ", "resourceVersion": "7", "labels": {"k": "v\n\"x\""}},
+     "data": {"f": 1.5, "i": -3, "t": True, "n": None, "e": {}, "l": [1, [2.0], {"z": []}]}},
+    objects.pod("p", node_name="node-a"),
+]
+
+
+@pytest.mark.parametrize("kind", ["ADDED", "MODIFIED", "DELETED"])
+@pytest.mark.parametrize("shape", range(len(_SHAPES)))
+def test_event_size_from_the_stored_value_is_the_encodings(shape: int, kind: str) -> None:
+    from k8sbook.storage.cacher import _decode, _sized, _sized_stored
+    for rev in (1, 99, 123456789):
+        kv = _stored(_SHAPES[shape], rev)
+        event = {"type": kind, "object": _decode(kv)}
+        assert _sized_stored(event, kv).wire_size == _sized(event).wire_size \
+            == len(json.dumps(event, separators=(",", ":")))
+
+
+def test_event_size_from_the_stored_value_keeps_the_text_when_detecting() -> None:
+    from k8sbook.core import mutation_detector
+    from k8sbook.storage.cacher import _decode, _sized_stored
+    kv = _stored(_SHAPES[0], 5)
+    event = {"type": "ADDED", "object": _decode(kv)}
+    mutation_detector.detect()
+    try:
+        payload = _sized_stored(event, kv)
+        mutation_detector.check()  # the event's text was kept (nothing changed since)
+        payload["object"]["metadata"]["name"] = "changed"
+        with pytest.raises(AssertionError):
+            mutation_detector.check()
+    finally:
+        mutation_detector.detect(False)

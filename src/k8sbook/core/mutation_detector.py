@@ -31,6 +31,11 @@ def detect(on: bool = True) -> None:
     _SENT = [] if on else None
 
 
+def detecting() -> bool:
+    """Whether what is sent is being kept (so its encoding is needed)."""
+    return _SENT is not None
+
+
 def sent(payload: Any, text: str) -> None:
     """Note an object handed out, with its encoding (nothing unless detecting)."""
     if _SENT is not None:

@@ -243,8 +243,9 @@ class WatchCache:
             if not eager:
                 continue
             encoded: dict[str, Encoded] = {}  # one serialization per event type, for all
+            stored = ev.kv if kind != "DELETED" else None
             for w in self._interested(obj, prev):
-                self._dispatch(w, kind, obj, prev, encoded)
+                self._dispatch(w, kind, obj, prev, encoded, stored)
 
     def window(self) -> list[tuple[int, str, dict[str, Any], dict[str, Any] | None]]:
         """The window's events, oldest first, as (revision, type, object, previous object)."""
@@ -387,8 +388,9 @@ class WatchCache:
         return (not w.namespace or ns == w.namespace) and w.matches(obj)
 
     def _dispatch(self, w: Watcher, kind: str, obj: dict[str, Any],
-                  prev: dict[str, Any] | None, encoded: dict[str, Encoded] | None = None
-                  ) -> None:
+                  prev: dict[str, Any] | None, encoded: dict[str, Encoded] | None = None,
+                  stored: etcdapi.KeyValue | None = None) -> None:
+        # ``stored``: the etcd value ``obj`` was decoded from (its size gives the event's)
         now, before = self._visible(w, obj if kind != "DELETED" else prev), self._visible(w, prev)
         if kind == "DELETED":
             sent = "DELETED" if before else ""
@@ -405,7 +407,7 @@ class WatchCache:
             self._deliver(w, event)
             return
         if sent not in encoded:
-            encoded[sent] = _sized(event)
+            encoded[sent] = _sized(event) if stored is None else _sized_stored(event, stored)
         self._deliver(w, event, encoded[sent])
 
     def watch(self, namespace: str, matches: Filter, resource_version: str,
@@ -480,6 +482,31 @@ def _sized(event: WatchEvent) -> Encoded:
     payload = Encoded(event, len(text))
     mutation_detector.sent(payload, text)
     return payload
+
+
+#: the fixed text of a watch event around its type and object: ``{"type":"`` + type +
+#: ``","object":`` + object + ``}``
+_EVENT_FRAME = len('{"type":"') + len('","object":') + len("}")
+#: the text ``"resourceVersion":""`` that the stored value lacks (without its value)
+_RV_FIELD = len('"resourceVersion":""')
+
+
+def _sized_stored(event: WatchEvent, kv: etcdapi.KeyValue) -> Encoded:
+    """:func:`_sized` for an event whose object was decoded from ``kv`` (and not changed
+    since): the same size, without encoding the object again. The stored value is the same
+    compact, ASCII JSON (:func:`~k8sbook.storage.etcd3.encode`) minus
+    ``metadata.resourceVersion``; a JSON text's length does not depend on its key order
+    (the stored one is sorted, the wire's is not), so the event's length is the value's plus
+    the resourceVersion field (with its comma when metadata holds anything else) plus the
+    event's frame. Exactly ``len(_WIRE_JSON.encode(event))``: tests/storage/test_cacher.py
+    checks the two agree. With the mutation detector on, the text itself is kept: encoded."""
+    if mutation_detector.detecting():
+        return _sized(event)
+    obj = event["object"]
+    meta = obj["metadata"]
+    size = (_EVENT_FRAME + len(event["type"]) + len(kv.value) + _RV_FIELD
+            + len(meta["resourceVersion"]) + (1 if len(meta) > 1 else 0))
+    return Encoded(event, size)
 
 
 _intern = sys.intern
