@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from k8sbook.client.network import Address, Network
@@ -260,12 +259,11 @@ class ContainerRuntime:
             stdin_once=bool(config.get("stdinOnce")))
         if c.tty:
             c.terminal = Terminal()
+        def dial(host: str, port: int, path: str) -> tuple[int | None, str]:
+            return dial_from(self.network, self.node, sb, host, port, path)
         disk = self.filesystem
-        # dial_from bound to the sandbox, the container's methods to the node's disk
-        # (partials: the same calls, lighter than closures)
-        c.process = shell.Process(partial(c.read, disk), c.env, sb.hostname,
-                                  partial(dial_from, self.network, self.node, sb),
-                                  partial(c.write, disk), partial(c.paths, disk))
+        c.process = shell.Process(lambda p: c.read(disk, p), c.env, sb.hostname, dial,
+                                  lambda p, t: c.write(disk, p, t), lambda: c.paths(disk))
         self._oci("create", cid, bundle=c.process)
         return cid
 

@@ -13,7 +13,6 @@ Simplified: the workers are one work queue with one pending wake-up per pod.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from random import Random
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +73,7 @@ class PodWorkers:
         if old is not None:
             old.cancel()
         self.timers[key] = self.clock.call_later(
-            delay, partial(self.queue.add, key), f"{self.instance} pod worker {key}")
+            delay, lambda: self.queue.add(key), f"{self.instance} pod worker {key}")
 
     def jittered_backoff(self) -> float:
         """``wait.Jitter(backOffPeriod, 0.5)``."""
