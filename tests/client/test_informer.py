@@ -104,3 +104,20 @@ def test_rate_limiters():
     assert [per_item.when("x", 0) for _ in range(3)] == [0.005, 0.01, 0.02]
     bucket = BucketRateLimiter(qps=10, burst=2)
     assert [bucket.when(i, 0.0) for i in range(4)] == [0.0, 0.0, 0.1, 0.2]
+
+
+def test_notifications_are_kept_while_the_trace_keeps_messages():
+    def notified(level: str) -> list[tuple[str, str]]:
+        cluster = Cluster()
+        cluster.trace.level = level
+        informer = SharedIndexInformer(cluster.client("kube-scheduler"), "pods")
+        informer.run()
+        admin = cluster.admin()
+        admin.create(objects.pod("a"))
+        cluster.settle()
+        admin.delete("pods", "a", "default", gracePeriodSeconds=0)
+        cluster.settle()
+        return [n[1:] for n in informer.notifications]
+
+    assert notified("messages") == [("add", "default/a"), ("delete", "default/a")]
+    assert notified("counts") == []  # a run at scale keeps no record of each delivery

@@ -50,6 +50,13 @@ def test_counts_level_keeps_no_messages_but_the_same_paths_and_verbs() -> None:
     for (path, verb, _), (count, _) in counted.trace.tallies.items():
         got[(path, verb)] = got.get((path, verb), 0) + count
     assert got == want
+    # a call that stays on its node (CRI, CNI, OCI) is counted per path and verb only: one
+    # key for all the sandboxes and containers it named, where the messages name each one
+    local = ("kubelet->container-runtime", "container-runtime->cni-plugin",
+             "container-runtime->oci-runtime")
+    named = {m.resource for m in full.trace.messages if m.path in local}
+    assert len(named) > 3
+    assert {r for (path, _, r) in counted.trace.tallies if path in local} == {""}
     by_path = counted.trace.totals("path")
     assert list(by_path) == sorted(by_path)
     # the pod went out as JSON: the create carried at least the pod's own bytes, and the

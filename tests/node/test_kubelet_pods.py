@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from k8sbook.node.kubelet.kubelet_pods import make_environment_variables
+from k8sbook.node.kubelet.kubelet_pods import make_environment_variables, service_env
 
 
 def test_field_refs_to_the_pods_metadata_and_spec_are_resolved():
@@ -29,3 +29,20 @@ def test_field_refs_to_the_pods_metadata_and_spec_are_resolved():
         ("x", "1", "web", "", "team", "node-a")
     assert "IP" not in env and "CM" not in env
     assert env["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"  # the Service variables come first
+
+
+def test_service_env_is_a_new_dict_each_time_with_the_variables_of_envvars_go():
+    first = service_env("10.96.0.1", 443)
+    assert first == {
+        "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443",
+        "KUBERNETES_SERVICE_PORT_HTTPS": "443", "KUBERNETES_PORT": "tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP": "tcp://10.96.0.1:443",
+        "KUBERNETES_PORT_443_TCP_PROTO": "tcp", "KUBERNETES_PORT_443_TCP_PORT": "443",
+        "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1"}
+    first["KUBERNETES_SERVICE_HOST"] = "changed"  # a container's env over them
+    again = service_env("10.96.0.1", 443)
+    assert again is not first and again["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
+    # the strings are shared between containers, the dicts are not
+    assert again["KUBERNETES_PORT"] is service_env("10.96.0.1", 443)["KUBERNETES_PORT"]
+    assert service_env("10.0.0.10", 53, "kube-dns", "dns-tcp")["KUBE_DNS_SERVICE_PORT_DNS_TCP"] \
+        == "53"

@@ -37,6 +37,7 @@ from k8sbook.client.network import DialError
 from k8sbook.client.rest import Client
 from k8sbook.core.clock import Timer
 from k8sbook.core.status import StatusError
+from k8sbook.core.trace import MESSAGES
 
 #: ``minWatchTimeout`` in reflector.go; each watch asks for a timeout in [5 min, 10 min).
 MIN_WATCH_TIMEOUT = 300.0
@@ -224,8 +225,11 @@ class SharedIndexInformer:
         self.handlers: list[tuple[Handler | None, Handler | None, Handler | None]] = []
         self._scheduled = False
         self.synced = False
-        #: every notification delivered, as (time, "add"|"update"|"delete", key)
+        #: every notification delivered, as (time, "add"|"update"|"delete", key), kept while
+        #: the trace keeps messages: at the ``"counts"`` level (a run at scale) nothing is
+        #: kept, as the trace keeps no messages then either
         self.notifications: list[tuple[float, str, str]] = []
+        self._trace = client.network.trace
 
     def add_event_handler(self, on_add: Handler | None = None, on_update: Handler | None = None,
                           on_delete: Handler | None = None) -> None:
@@ -263,7 +267,8 @@ class SharedIndexInformer:
                 self.client.clock.call_soon(self._drain, label=label)
 
     def _notify(self, what: str, key: str, *args: Any) -> None:
-        self.notifications.append((round(self.client.clock.now(), 6), what, key))
+        if self._trace.level == MESSAGES:
+            self.notifications.append((round(self.client.clock.now(), 6), what, key))
         index = _HANDLER_INDEX[what]
         for handlers in self.handlers:
             fn = handlers[index]

@@ -74,7 +74,7 @@ from k8sbook.core.clock import Clock
 from k8sbook.core.trace import Message, Trace, component_of
 from k8sbook.core.wire import wire_bytes
 
-NODE_LOCAL = ("unix", "exec")  #: never leave the node: counted with 0 bytes at ``counts``
+NODE_LOCAL = ("unix", "exec")  #: never leave the node: counted with 0 bytes, per path and verb, at ``counts``
 
 __all__ = ["Address", "Connection", "DialError", "DialErrorKind", "Handler", "Listener",
            "Network", "Translation", "Translator", "Transport", "Verify", "client_refused",
@@ -349,8 +349,9 @@ class Network:
                          f"{note}, {err.result}" if note else err.result)
             raise
         latency = self._latency.get(target, 0.0) if self._latency else 0.0
+        local = address.transport in NODE_LOCAL
         msg = self._record(src, owner, protocol, verb, resource, name, "",
-                           None if address.transport in NODE_LOCAL else payload)
+                           None if local else payload, local=local)
         if msg is not None and (note or latency):
             self._notes[msg.seq] = (note, latency)  # shown when the result comes
         return listener, msg
@@ -440,10 +441,14 @@ class Network:
 
     # -- the trace -------------------------------------------------------------------------
     def _record(self, src: str, dst: str, protocol: str, verb: str, resource: str, name: str,
-                result: str, payload: Any = None) -> Message | None:
+                result: str, payload: Any = None, local: bool = False) -> Message | None:
         trace = self.trace
         if trace.counting:
-            trace.tally(self._path(src, dst), verb, wire_bytes(payload), 1, resource)
+            # a call that stays on its node (CRI, CNI, OCI) names a sandbox, a container or
+            # an image as its "resource": counted per path and verb only, or every container
+            # would keep keys of its own (nothing reads those calls per resource)
+            trace.tally(self._path(src, dst), verb, wire_bytes(payload), 1,
+                        "" if local else resource)
             return None
         return trace.record(self.clock.now(), src, dst, self._path(src, dst), protocol, verb,
                             resource, name, result)

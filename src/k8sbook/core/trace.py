@@ -10,7 +10,8 @@ Two levels (:attr:`Trace.level`): ``"messages"`` (the default) keeps every messa
 ``"counts"`` keeps, per path, verb and resource, only the number of messages and their bytes,
 so that a run with thousands of nodes stays cheap (a resource that is an etcd key,
 ``/registry/leases/kube-node-lease/node-a``, is counted under its first two segments,
-``/registry/leases``). The bytes are those of the JSON that would go
+``/registry/leases``; a call that stays on its node, CRI, CNI or OCI, is counted per path and
+verb only, since its "resource" names one sandbox, container or image). The bytes are those of the JSON that would go
 on the wire (:func:`~k8sbook.core.wire.wire_bytes`: compact, as Go's ``encoding/json``
 writes it, which is what kube-apiserver's JSON serializer uses), request and reply bodies and each watch event; a
 payload the model does not carry as JSON (a DNS message) counts 0 bytes, and so does every call

@@ -18,6 +18,7 @@ containers first, as containerd's CRI service does.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -72,9 +73,10 @@ class SandboxController:
         root = f"{SANDBOXES_DIR}/{sid}"
         self.filesystem[f"{root}/hostname"] = hostname + "\n"
         dns = config.get("dnsConfig")
-        self.filesystem[f"{root}/resolv.conf"] = format_resolv_conf(DNSConfig(
+        # interned: the pods of a namespace get the same text, kept once
+        self.filesystem[f"{root}/resolv.conf"] = sys.intern(format_resolv_conf(DNSConfig(
             list(dns.get("servers", [])), list(dns.get("searches", [])),
-            list(dns.get("options", [])))) if dns else \
+            list(dns.get("options", []))))) if dns else \
             self.filesystem.get("/etc/resolv.conf", "")
         pause = shell.Process(files=lambda _: None, hostname=hostname)
         self.oci("create", sid, bundle=pause)

@@ -31,7 +31,7 @@ def new_id(ids: IdGenerator) -> str:
     return ids.uid().replace("-", "") + ids.uid().replace("-", "")[:32]
 
 
-@dataclass
+@dataclass(slots=True)
 class Sandbox:
     id: str
     name: str
@@ -46,7 +46,7 @@ class Sandbox:
     log_directory: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Container:
     id: str
     sandbox_id: str

@@ -64,7 +64,7 @@ PS1, PS2 = "/ # ", "> "
 Dialer = Callable[[str, int, str], tuple[int | None, str]]
 
 
-@dataclass
+@dataclass(slots=True)
 class Process:
     """What a process in the container sees."""
 
@@ -80,7 +80,7 @@ class Process:
     winsize: Callable[[], tuple[int, int]] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     exit_code: int
     #: standard output and standard error, interleaved as written

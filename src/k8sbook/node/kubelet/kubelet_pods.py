@@ -18,6 +18,7 @@ controller's ``JOB_COMPLETION_INDEX`` is one); ``status.*`` fields, ``configMapK
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 MANAGED_HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
@@ -40,7 +41,14 @@ def hosts_file(pod_ips: list[str], hostname: str, subdomain: str = "") -> str:
 
 def service_env(host: str, port: int, name: str = "kubernetes",
                 port_name: str = "https") -> dict[str, str]:
-    """``envvars.FromServices`` for one Service with one TCP port."""
+    """``envvars.FromServices`` for one Service with one TCP port (a new dict each call;
+    its strings are made once per Service and shared by every container that gets them)."""
+    return dict(_service_env_items(host, port, name, port_name))
+
+
+@lru_cache(maxsize=64)
+def _service_env_items(host: str, port: int, name: str,
+                       port_name: str) -> tuple[tuple[str, str], ...]:
     prefix = name.upper().replace("-", "_")
     url = f"tcp://{host}:{port}"
     env = {f"{prefix}_SERVICE_HOST": host, f"{prefix}_SERVICE_PORT": str(port)}
@@ -50,7 +58,7 @@ def service_env(host: str, port: int, name: str = "kubernetes",
                 f"{prefix}_PORT_{port}_TCP_PROTO": "tcp",
                 f"{prefix}_PORT_{port}_TCP_PORT": str(port),
                 f"{prefix}_PORT_{port}_TCP_ADDR": host})
-    return env
+    return tuple(env.items())
 
 
 def field_ref_value(pod: dict[str, Any], path: str) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class ProbeState:
     kind: str  # readiness | liveness
     container: str
@@ -23,7 +23,7 @@ class ProbeState:
     failures: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class PodRecord:
     """What the kubelet knows about one pod: its pod cache entry plus sync bookkeeping."""
 
