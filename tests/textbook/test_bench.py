@@ -45,6 +45,8 @@ def test_against_targets_projects_a_smaller_run_and_judges_a_full_one() -> None:
     assert not linear["cpu_within"] and not linear["rss_within"]
     steeper = bench.against_targets(small, growth_ratio=2.2)  # 2.2x per doubling
     assert steeper["cpu_seconds"] == round(100.0 * 2.2 ** __import__("math").log2(10), 1)
+    based = bench.against_targets({**small, "base_rss_mb": 60.0})  # the interpreter's own
+    assert based["rss_mb"] == round(60.0 + 940.0 * 10)                # is not multiplied
     full = {"nodes": 5000, "pods": 150000, "cpu_seconds": 590.0, "peak_rss_mb": 8000.0}
     judged = bench.against_targets(full)
     assert judged["basis"] == "measured" and judged["cpu_within"] and judged["rss_within"]
