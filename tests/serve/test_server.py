@@ -383,6 +383,27 @@ def test_k8sbook_serve_writes_a_kubeconfig_and_prints_the_kubectl_line(
     assert proc.returncode == 0 and rest.strip() == "k8sbook: stopping"
 
 
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT while inherited as ignored"])
+def test_k8sbook_serve_stops_on_sigterm_and_on_an_inherited_ignored_sigint(
+        how: str, tmp_path: Path) -> None:
+    """As SetupSignalHandler: SIGTERM stops it, and so does ^C from a shell whose background
+    jobs start with SIGINT ignored (CPython would otherwise keep ignoring it)."""
+    ignore = how.startswith("SIGINT")
+    command = [sys.executable, "-m", "k8sbook.cli", "serve", "--port", "0",
+               "--kubeconfig", str(tmp_path / "k8sbook.kubeconfig")]
+    if ignore:  # what a shell without job control does to a background job's SIGINT
+        command = ["bash", "-c", 'trap "" INT; exec "$0" "$@"', *command]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("k8sbook: the model's kube-apiserver")
+        proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT if ignore else signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and rest.strip() == "k8sbook: stopping"
+
+
 # -- pieces without a server --------------------------------------------------------------------
 def test_strategic_merge_patch_merges_lists_by_key() -> None:
     rs = {"kind": "ReplicaSet", "metadata": {"finalizers": ["a"]}, "spec": {"template": {

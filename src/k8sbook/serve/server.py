@@ -60,6 +60,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -378,12 +379,28 @@ def req_kind(req: Request) -> str:
     return rt.kind if rt is not None else ""
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Stop on SIGINT (^C) and SIGTERM, as every Kubernetes component does
+    (``k8s.io/apiserver/pkg/server.SetupSignalHandler``), even where the process was started
+    with SIGINT ignored (a background job of a shell without job control, ``nohup``): Go's
+    ``signal.Notify`` installs its handler over an inherited SIG_IGN, and so does this;
+    CPython's own KeyboardInterrupt handler is installed only where SIGINT was not ignored."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
+
+
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
                   seed: int = 0, out: Callable[[str], None] | None = None) -> None:
     """``k8sbook serve``: start, write the kubeconfig, print how to use it, run until ^C."""
     if out is None:
         def out(line: str) -> None:
             print(line, flush=True)
+    _stop_on_signals()
     server = ModelServer(seed=seed, port=port, wall_clock=True).start()
     path = server.write_kubeconfig(kubeconfig).resolve()
     attached = ", ".join(server.attached) or "none yet"
