@@ -60,7 +60,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import secrets
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -102,6 +101,7 @@ from k8sbook.serve.kubeconfig import kubeconfig as admin_kubeconfig
 from k8sbook.serve.kubeconfig import kubectl, with_etcd_calls, write_kubeconfig
 from k8sbook.serve.model_client import authorize_path, call, client_of, open_watch
 from k8sbook.serve.routing import Route, decode_request, parse_path, wants_table
+from k8sbook.serve.signals import stop_on_signals
 
 __all__ = ["ADMIN", "ALL_CATEGORY", "COMPONENT_MODULES", "DEFAULT_NODES", "KUBERNETES_VERSION",
            "SUBRESOURCES", "ModelServer", "Route", "api_group", "api_group_list",
@@ -379,38 +379,22 @@ def req_kind(req: Request) -> str:
     return rt.kind if rt is not None else ""
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _stop_on_signals() -> None:
-    """Stop on SIGINT (^C) and SIGTERM, as every Kubernetes component does
-    (``k8s.io/apiserver/pkg/server.SetupSignalHandler``), even where the process was started
-    with SIGINT ignored (a background job of a shell without job control, ``nohup``): Go's
-    ``signal.Notify`` installs its handler over an inherited SIG_IGN, and so does this;
-    CPython's own KeyboardInterrupt handler is installed only where SIGINT was not ignored."""
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _interrupt)
-
-
 def serve_forever(port: int = 0, kubeconfig: str | Path = "k8sbook.kubeconfig",
                   seed: int = 0, out: Callable[[str], None] | None = None) -> None:
     """``k8sbook serve``: start, write the kubeconfig, print how to use it, run until ^C."""
-    if out is None:
-        def out(line: str) -> None:
-            print(line, flush=True)
-    _stop_on_signals()
-    server = ModelServer(seed=seed, port=port, wall_clock=True).start()
-    path = server.write_kubeconfig(kubeconfig).resolve()
-    attached = ", ".join(server.attached) or "none yet"
-    out(f"k8sbook: the model's kube-apiserver is serving on {server.url} "
-        f"(loopback only; components: {attached})")
-    out(f"KUBECONFIG={path} kubectl get nodes")
-    try:
+    say: Callable[[str], None] = out or (lambda line: print(line, flush=True))
+    stop_on_signals()
+    server = None
+    try:  # ^C at any point from here on stops it the same way
+        server = ModelServer(seed=seed, port=port, wall_clock=True).start()
+        path = server.write_kubeconfig(kubeconfig).resolve()
+        say(f"k8sbook: the model's kube-apiserver is serving on {server.url} (loopback only; "
+            f"components: {', '.join(server.attached) or 'none yet'})")
+        say(f"KUBECONFIG={path} kubectl get nodes")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        out("k8sbook: stopping")
+        say("k8sbook: stopping")
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
